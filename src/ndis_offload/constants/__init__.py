@@ -1,0 +1,1 @@
+"""NDIS constants, named and valued as in the Windows headers."""

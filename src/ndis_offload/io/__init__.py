@@ -1,0 +1,1 @@
+"""ndis_offload.io"""
