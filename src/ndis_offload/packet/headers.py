@@ -81,7 +81,7 @@ def _need(size: int, offset: int, count: int, what: str) -> None:
         )
 
 
-def _parse_l2(frame: memoryview) -> tuple[int, int, tuple[int, ...], bool]:
+def _parse_l2(frame: memoryview, giant: bool) -> tuple[int, int, tuple[int, ...], bool]:
     size = len(frame)
     _need(size, 0, ETH_HEADER_LEN, "Ethernet header")
     offset = 12
@@ -96,8 +96,15 @@ def _parse_l2(frame: memoryview) -> tuple[int, int, tuple[int, ...], bool]:
         offset += 4
     offset += 2
     llc = False
-    if ethertype <= 1500:
-        if ethertype > size - offset:
+    # An LSO send over LLC/SNAP may be larger than an 802.3 length can say: with ``giant``,
+    # an LLC/SNAP header after an unknown type/length field is taken as 802.3.
+    giant_llc = (
+        giant
+        and ethertype not in (ETHERTYPE_IPV4, ETHERTYPE_IPV6)
+        and bytes(frame[offset : offset + 3]) == LLC_SNAP_PREFIX
+    )
+    if ethertype <= 1500 or giant_llc:
+        if ethertype > size - offset and not giant_llc:
             raise PacketError(f"802.3 length {ethertype} exceeds the frame", offset=offset - 2)
         _need(size, offset, 8, "LLC/SNAP header")
         if bytes(frame[offset : offset + 3]) != LLC_SNAP_PREFIX:
@@ -223,13 +230,14 @@ def parse_frame(
 ) -> FrameLayout:
     """Locate the headers of ``frame``.
 
-    ``zero_length_ok`` accepts an IPv4 Total Length / IPv6 Payload Length of 0 and derives it
-    from the frame length (the NDIS LSO convention).
+    ``zero_length_ok`` (for LSO / USO sends) accepts an IPv4 Total Length / IPv6 Payload
+    Length of 0 and derives it from the frame length (the NDIS convention), and an 802.3
+    length field that cannot hold the size of a giant LLC/SNAP frame.
     """
     view = memoryview(frame)
     if view.format != "B" or view.ndim != 1:
         view = view.cast("B")
-    l3, ethertype, tags, llc = _parse_l2(view)
+    l3, ethertype, tags, llc = _parse_l2(view, zero_length_ok)
     if ethertype == ETHERTYPE_IPV4:
         ip_version = 4
         l3_len, ip_end, proto, frag, has_l4, src, dst = _ipv4(view, l3, zero_length_ok)
