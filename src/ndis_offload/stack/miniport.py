@@ -1,0 +1,376 @@
+"""The miniport interface and the reference software miniport (the documented behaviour).
+
+A miniport is initialized with a :class:`MiniportContext` (its way to indicate status and
+complete pended requests), reports its hardware capabilities and current configuration,
+and answers OID requests. :class:`ReferenceMiniport` follows the NDIS documentation
+(``oid-offload-encapsulation``, ``oid-tcp-offload-parameters``); real drivers' deviations
+live in ``variants.py`` as subclasses that override single decisions.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from ndis_offload.constants import objects as o
+from ndis_offload.constants.offload import (
+    NdisEncapsulation,
+    NdisOffloadParametersChecksum,
+    NdisOffloadSet,
+)
+from ndis_offload.constants.oid import Oid
+from ndis_offload.constants.status import NdisStatus
+from ndis_offload.errors import DecodeError, TruncatedError
+from ndis_offload.stack.features import FAMILY_FEATURES, build_offload
+from ndis_offload.stack.profiles import AdapterProfile, keywords_from_features
+from ndis_offload.stack.requests import OidCompletion, OidRequest, RequestType, StatusIndication
+from ndis_offload.structs.encapsulation import NdisOffloadEncapsulation
+from ndis_offload.structs.offload import NdisOffload
+from ndis_offload.structs.parameters import NdisOffloadParameters
+
+PENDING = NdisStatus.PENDING
+
+
+class MiniportContext(Protocol):
+    """What NDIS gives a miniport: ``NdisMIndicateStatusEx`` and ``NdisMOidRequestComplete``."""
+
+    def indicate_status(self, indication: StatusIndication) -> None: ...
+
+    def complete_request(self, completion: OidCompletion) -> None: ...
+
+
+@dataclass(frozen=True)
+class OffloadAttributes:
+    """``NDIS_MINIPORT_ADAPTER_OFFLOAD_ATTRIBUTES``: ``HardwareOffloadCapabilities`` and
+    ``DefaultOffloadConfiguration`` (``None`` for a miniport without task offload)."""
+
+    HardwareOffloadCapabilities: NdisOffload | None
+    DefaultOffloadConfiguration: NdisOffload | None
+
+
+class Miniport(ABC):
+    """A miniport driver instance for one adapter."""
+
+    name: str = "miniport"
+
+    @abstractmethod
+    def initialize(self, context: MiniportContext) -> OffloadAttributes:
+        """``MiniportInitializeEx``: keep ``context``, report offload attributes."""
+
+    @abstractmethod
+    def oid_request(self, request: OidRequest) -> OidCompletion | NdisStatus:
+        """``MiniportOidRequest``: a completion, or ``NDIS_STATUS_PENDING`` to complete later
+        through ``context.complete_request``."""
+
+
+def complete(
+    request: OidRequest,
+    status: NdisStatus,
+    detail: str = "",
+    *,
+    BytesRead: int = 0,
+    BytesWritten: int = 0,
+    BytesNeeded: int = 0,
+) -> OidCompletion:
+    """Shorthand for an :class:`OidCompletion`."""
+    return OidCompletion(
+        request,
+        status,
+        BytesRead=BytesRead,
+        BytesWritten=BytesWritten,
+        BytesNeeded=BytesNeeded,
+        detail=detail,
+    )
+
+
+class ReferenceMiniport(Miniport):
+    """A software miniport that follows the NDIS documentation to the letter.
+
+    State: ``hardware`` (what the NIC can do), ``configured`` (INF keywords, changed by
+    ``OID_TCP_OFFLOAD_PARAMETERS``), ``family_active`` (``OID_OFFLOAD_ENCAPSULATION`` ON/OFF
+    per IP version). The current configuration is ``configured & hardware`` minus the
+    checksum/LSO/USO features of a family that is switched OFF.
+    """
+
+    variant = "reference"
+
+    def __init__(self, profile: AdapterProfile, *, pend_requests: bool = False) -> None:
+        self.profile = profile
+        self.name = f"miniport({profile.name})"
+        self.hardware = profile.hardware
+        self.configured = profile.configured
+        self.family_active = {4: True, 6: True}
+        self.header_size = {4: 0, 6: 0}
+        self.encapsulation_type = {4: 0, 6: 0}
+        self.receive_checksum_started = False
+        """The receive path validates checksums only after the first successful
+        ``OID_OFFLOAD_ENCAPSULATION`` set (documented rule)."""
+        self.registry: dict[str, int] = dict(profile.keywords)
+        self.pend_requests = pend_requests
+        self._pended: list[OidRequest] = []
+        self._context: MiniportContext | None = None
+
+    # -- reporting -------------------------------------------------------------------------
+    @property
+    def supports_offload(self) -> bool:
+        return bool(self.hardware)
+
+    @property
+    def current_features(self) -> frozenset[str]:
+        out = self.configured & self.hardware
+        for family, active in self.family_active.items():
+            if not active:
+                out -= FAMILY_FEATURES[family]
+        return out
+
+    def hardware_capabilities(self) -> NdisOffload:
+        return build_offload(self.hardware, self.profile.limits)
+
+    def current_config(self) -> NdisOffload:
+        return build_offload(self.current_features, self.profile.limits)
+
+    def initialize(self, context: MiniportContext) -> OffloadAttributes:
+        self._context = context
+        if not self.supports_offload:
+            return OffloadAttributes(None, None)
+        return OffloadAttributes(self.hardware_capabilities(), self.current_config())
+
+    def indicate_current_config(self) -> None:
+        """``NdisMIndicateStatusEx(NDIS_STATUS_TASK_OFFLOAD_CURRENT_CONFIG, NDIS_OFFLOAD)``."""
+        assert self._context is not None, "miniport not initialized"
+        self._context.indicate_status(
+            StatusIndication(
+                NdisStatus.TASK_OFFLOAD_CURRENT_CONFIG, self.current_config().encode(), self.name
+            )
+        )
+
+    # -- dispatch --------------------------------------------------------------------------
+    def handlers(self) -> dict[tuple[int, RequestType], Callable[[OidRequest], OidCompletion]]:
+        """The OIDs this miniport handles (an explicit table, like NetKVM's OID table)."""
+        return {
+            (Oid.OFFLOAD_ENCAPSULATION, RequestType.SET): self.set_offload_encapsulation,
+            (Oid.TCP_OFFLOAD_PARAMETERS, RequestType.SET): self.set_offload_parameters,
+        }
+
+    def oid_request(self, request: OidRequest) -> OidCompletion | NdisStatus:
+        handler = self.handlers().get((request.Oid, request.RequestType))
+        if handler is None:
+            known = {oid for oid, _ in self.handlers()}
+            if request.Oid in known:
+                return complete(
+                    request,
+                    NdisStatus.NOT_SUPPORTED,
+                    f"{request.RequestType.verb} of {request.oid_name} not supported",
+                )
+            return complete(request, NdisStatus.INVALID_OID, f"unknown OID {request.oid_name}")
+        if self.pend_requests:
+            self._pended.append(request)
+            return PENDING
+        return handler(request)
+
+    def complete_pending(self) -> int:
+        """Complete every pended request in order (as a DPC would); returns how many."""
+        assert self._context is not None
+        done = 0
+        while self._pended:
+            request = self._pended.pop(0)
+            handler = self.handlers()[(request.Oid, request.RequestType)]
+            self._context.complete_request(handler(request))
+            done += 1
+        return done
+
+    # -- OID_OFFLOAD_ENCAPSULATION ------------------------------------------------------------
+    def set_offload_encapsulation(self, request: OidRequest) -> OidCompletion:
+        """Documented rules: NOT_SUPPORTED without task offload; validate the structure;
+        SUCCESS iff some supported offload type supports each requested encapsulation, else
+        INVALID_PARAMETER; then apply and indicate the new current configuration."""
+        if not self.supports_offload:
+            return complete(request, NdisStatus.NOT_SUPPORTED, "adapter has no task offload")
+        buffer = request.InformationBuffer
+        parsed = self.decode_encapsulation(request)
+        if isinstance(parsed, OidCompletion):
+            return parsed
+        for family, part in ((4, parsed.IPv4), (6, parsed.IPv6)):
+            if part.Enabled == NdisOffloadSet.ON:
+                problem = self.check_encapsulation(family, part.EncapsulationType, part.HeaderSize)
+                if problem is not None:
+                    return complete(request, problem[0], problem[1])
+        before = self.current_features
+        for family, part in ((4, parsed.IPv4), (6, parsed.IPv6)):
+            self.apply_family(family, part.Enabled, part.EncapsulationType, part.HeaderSize)
+        self.receive_checksum_started = True
+        if self.indicate_after_encapsulation(before != self.current_features):
+            self.indicate_current_config()
+        return complete(request, NdisStatus.SUCCESS, BytesRead=min(len(buffer), parsed.Header.Size))
+
+    def decode_encapsulation(self, request: OidRequest) -> NdisOffloadEncapsulation | OidCompletion:
+        """Length, header and field validation (``Size >= NDIS_SIZEOF_..._REVISION_1``)."""
+        buffer = request.InformationBuffer
+        needed = o.NDIS_SIZEOF_OFFLOAD_ENCAPSULATION_REVISION_1
+        if len(buffer) < needed:
+            return complete(
+                request,
+                NdisStatus.INVALID_LENGTH,
+                f"InformationBufferLength {len(buffer)} < {needed}",
+                BytesNeeded=needed,
+            )
+        try:
+            return NdisOffloadEncapsulation.decode(buffer)
+        except TruncatedError as err:
+            return complete(request, NdisStatus.INVALID_LENGTH, err.detail, BytesNeeded=err.needed)
+        except DecodeError as err:
+            return complete(request, err.status, err.detail)
+
+    def encapsulations_supported(self) -> int:
+        """OR of the ``Encapsulation`` masks of every offload type the adapter supports."""
+        enc = self.profile.limits.encapsulations
+        kinds = {
+            "checksum": any(f.endswith(("_tx", "_rx")) for f in self.hardware),
+            "lsov1": "lsov1" in self.hardware,
+            "lsov2": bool({"lsov2_4", "lsov2_6"} & self.hardware),
+            "uso": bool({"uso4", "uso6"} & self.hardware),
+        }
+        mask = 0
+        for kind, present in kinds.items():
+            if present:
+                mask |= enc.get(kind, 0)
+        return mask
+
+    def check_encapsulation(
+        self, family: int, encapsulation: int, header_size: int
+    ) -> tuple[NdisStatus, str] | None:
+        """``None`` when an ON request for ``family`` can be honoured, else (status, why)."""
+        if encapsulation not in (
+            NdisEncapsulation.IEEE_802_3,
+            NdisEncapsulation.IEEE_LLC_SNAP_ROUTED,
+        ):
+            return (
+                NdisStatus.INVALID_PARAMETER,
+                f"IPv{family}.EncapsulationType 0x{encapsulation:X} is neither "
+                "NDIS_ENCAPSULATION_IEEE_802_3 nor NDIS_ENCAPSULATION_IEEE_LLC_SNAP_ROUTED",
+            )
+        if not encapsulation & self.encapsulations_supported():
+            return (
+                NdisStatus.INVALID_PARAMETER,
+                f"no offload type of this adapter supports "
+                f"{NdisEncapsulation(encapsulation).name} (IPv{family})",
+            )
+        return None
+
+    def apply_family(self, family: int, enabled: int, encapsulation: int, header_size: int) -> None:
+        """ON activates the configured offloads of ``family``; OFF deactivates them all."""
+        if enabled == NdisOffloadSet.ON:
+            self.family_active[family] = True
+            self.encapsulation_type[family] = encapsulation
+            self.header_size[family] = header_size
+        elif enabled == NdisOffloadSet.OFF:
+            self.family_active[family] = False
+            self.encapsulation_type[family] = 0
+            self.header_size[family] = 0
+
+    def indicate_after_encapsulation(self, changed: bool) -> bool:
+        """The documentation: always indicate the current configuration after the update."""
+        return True
+
+    # -- OID_TCP_OFFLOAD_PARAMETERS -----------------------------------------------------------
+    def set_offload_parameters(self, request: OidRequest) -> OidCompletion:
+        """Per-offload control: NO_CHANGE keeps, never beyond the hardware, atomic; indicate
+        the new current configuration after success."""
+        buffer = request.InformationBuffer
+        needed = o.NDIS_SIZEOF_OFFLOAD_PARAMETERS_REVISION_1
+        if len(buffer) < needed:
+            return complete(
+                request,
+                NdisStatus.INVALID_LENGTH,
+                f"InformationBufferLength {len(buffer)} < {needed}",
+                BytesNeeded=needed,
+            )
+        try:
+            params = NdisOffloadParameters.decode(buffer)
+        except TruncatedError as err:
+            return complete(request, NdisStatus.INVALID_LENGTH, err.detail, BytesNeeded=err.needed)
+        except DecodeError as err:
+            return complete(request, err.status, err.detail)
+        result = self.plan_parameters(params)
+        if isinstance(result, tuple):
+            return complete(request, result[0], result[1])
+        before = self.current_features
+        self.configured = result
+        if not params.Flags & 1:  # NDIS_OFFLOAD_PARAMETERS_SKIP_REGISTRY_UPDATE
+            self.registry.update(keywords_from_features(result))
+        if self.indicate_after_parameters(before != self.current_features):
+            self.indicate_current_config()
+        return complete(request, NdisStatus.SUCCESS, BytesRead=params.Header.Size)
+
+    def indicate_after_parameters(self, changed: bool) -> bool:
+        return True
+
+    def plan_parameters(self, p: NdisOffloadParameters) -> frozenset[str] | tuple[NdisStatus, str]:
+        """The new configured feature set, or (status, why) without changing anything."""
+        new = set(self.configured)
+        csum = NdisOffloadParametersChecksum
+        directions = {
+            csum.TX_RX_DISABLED: (False, False),
+            csum.TX_ENABLED_RX_DISABLED: (True, False),
+            csum.RX_ENABLED_TX_DISABLED: (False, True),
+            csum.TX_RX_ENABLED: (True, True),
+        }
+        for field_name, prefix in (
+            ("IPv4Checksum", "ip4"),
+            ("TCPIPv4Checksum", "tcp4"),
+            ("UDPIPv4Checksum", "udp4"),
+            ("TCPIPv6Checksum", "tcp6"),
+            ("UDPIPv6Checksum", "udp6"),
+        ):
+            value = getattr(p, field_name)
+            if value == csum.NO_CHANGE:
+                continue
+            tx, rx = directions[csum(value)]
+            for on, suffix in ((tx, "tx"), (rx, "rx")):
+                feature = f"{prefix}_{suffix}"
+                if on and feature not in self.hardware:
+                    return (
+                        NdisStatus.INVALID_PARAMETER,
+                        f"{field_name}: {feature} is not supported by the hardware",
+                    )
+                (new.add if on else new.discard)(feature)
+        switches = [("LsoV1", "lsov1"), ("LsoV2IPv4", "lsov2_4"), ("LsoV2IPv6", "lsov2_6")]
+        revision = p.Header.Revision
+        if revision >= o.NDIS_OFFLOAD_PARAMETERS_REVISION_3:
+            switches += [("RscIPv4", "rsc4"), ("RscIPv6", "rsc6")]
+        for field_name, feature in switches:
+            value = getattr(p, field_name)
+            if value == 0:
+                continue
+            if value == 2 and feature not in self.hardware:
+                return (
+                    NdisStatus.INVALID_PARAMETER,
+                    f"{field_name}: {feature} is not supported by the hardware",
+                )
+            (new.add if value == 2 else new.discard)(feature)
+        if revision >= o.NDIS_OFFLOAD_PARAMETERS_REVISION_5:
+            for family, value in ((4, p.UdpSegmentation.IPv4), (6, p.UdpSegmentation.IPv6)):
+                feature = f"uso{family}"
+                if value == 0:
+                    continue
+                if value == 2 and feature not in self.hardware:
+                    return (
+                        NdisStatus.INVALID_PARAMETER,
+                        f"UdpSegmentation.IPv{family}: USO is not supported by the hardware",
+                    )
+                (new.add if value == 2 else new.discard)(feature)
+        for field_name in (
+            "IPsecV1",
+            "TcpConnectionIPv4",
+            "TcpConnectionIPv6",
+            "IPsecV2",
+            "IPsecV2IPv4",
+        ):
+            if getattr(p, field_name) > 1:
+                return (
+                    NdisStatus.INVALID_PARAMETER,
+                    f"{field_name}: this adapter has no IPsec or connection offload",
+                )
+        return frozenset(new)

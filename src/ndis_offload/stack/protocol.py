@@ -1,0 +1,159 @@
+"""A protocol driver doing the documented flow: check support (bind snapshot or
+``OID_TCP_OFFLOAD_CURRENT_CONFIG`` query), enable or disable with
+``OID_OFFLOAD_ENCAPSULATION``, track ``NDIS_STATUS_TASK_OFFLOAD_CURRENT_CONFIG``, and use no
+offload after a failed set."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from ndis_offload.constants.offload import NdisEncapsulation
+from ndis_offload.constants.oid import Oid
+from ndis_offload.constants.status import NdisStatus
+from ndis_offload.errors import DecodeError
+from ndis_offload.stack.core import Binding, BindParameters, ProtocolEdge, RequestHandle
+from ndis_offload.stack.features import FAMILY_FEATURES, features_of, supported_encapsulations
+from ndis_offload.stack.requests import OidCompletion, StatusIndication
+from ndis_offload.structs.encapsulation import (
+    NdisOffloadEncapsulation,
+    NdisOffloadEncapsulationFamily,
+)
+from ndis_offload.structs.offload import NdisOffload
+
+
+@dataclass(frozen=True)
+class SupportCheck:
+    """The outcome of a pre-check: where the config came from and what it says."""
+
+    via: Literal["bind", "query"]
+    supported: bool
+    encapsulations: int
+    status: NdisStatus = NdisStatus.SUCCESS
+
+
+class ProtocolDriver(ProtocolEdge):
+    """A TCP/IP-like protocol bound to one adapter.
+
+    ``usable`` is the set of offload features it may request in sends: what the last
+    current configuration says is on, for the IP versions it enabled, and nothing at all
+    after a failed ``OID_OFFLOAD_ENCAPSULATION`` set (documented rule).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        encapsulation: int = NdisEncapsulation.IEEE_802_3,
+        header_size: int = 14,
+    ) -> None:
+        self.name = name
+        self.encapsulation = int(encapsulation)
+        self.header_size = header_size
+        self.binding: Binding | None = None
+        self.bind_parameters: BindParameters | None = None
+        self.current: NdisOffload | None = None
+        self.enabled_families: set[int] = set()
+        self.failed = False
+        self.last_set: OidCompletion | None = None
+        self.indications: list[StatusIndication] = []
+        self.completions: list[OidCompletion] = []
+
+    # -- ProtocolEdge ---------------------------------------------------------------------
+    def on_bind(self, binding: Binding, parameters: BindParameters) -> None:
+        self.binding = binding
+        self.bind_parameters = parameters
+        self.current = parameters.DefaultOffloadConfiguration
+
+    def on_unbind(self) -> None:
+        self.binding = None
+        self.enabled_families.clear()
+
+    def on_request_complete(self, completion: OidCompletion) -> None:
+        self.completions.append(completion)
+        if completion.request.Oid == Oid.OFFLOAD_ENCAPSULATION:
+            self._set_completed(completion, self._pending_families)
+
+    def on_status(self, indication: StatusIndication) -> None:
+        self.indications.append(indication)
+        if indication.StatusCode == NdisStatus.TASK_OFFLOAD_CURRENT_CONFIG:
+            try:
+                self.current = NdisOffload.decode(indication.StatusBuffer)
+            except DecodeError:
+                pass
+
+    # -- the documented flow --------------------------------------------------------------
+    def check_support(self, via: Literal["bind", "query"] = "bind") -> SupportCheck:
+        """Does the adapter support our encapsulation on at least one offload?"""
+        if via == "bind":
+            offload = (
+                self.bind_parameters.DefaultOffloadConfiguration if self.bind_parameters else None
+            )
+            status = NdisStatus.SUCCESS
+        else:
+            handle = self._binding().query(Oid.TCP_OFFLOAD_CURRENT_CONFIG)
+            status = handle.status
+            offload = None
+            if handle.completion is not None and handle.completion.ok:
+                offload = NdisOffload.decode(handle.completion.InformationBuffer)
+                self.current = offload
+        mask = supported_encapsulations(offload) if offload is not None else 0
+        return SupportCheck(via, bool(mask & self.encapsulation), mask, status)
+
+    def enable(self, ipv4: bool = True, ipv6: bool = True) -> RequestHandle:
+        """``OID_OFFLOAD_ENCAPSULATION`` set: ON with our encapsulation for each family asked."""
+        on = NdisOffloadEncapsulationFamily.on(self.encapsulation, self.header_size)
+        keep = NdisOffloadEncapsulationFamily.no_change()
+        return self._set(
+            NdisOffloadEncapsulation(IPv4=on if ipv4 else keep, IPv6=on if ipv6 else keep),
+            {4: True, 6: True} if ipv4 and ipv6 else {4: ipv4, 6: ipv6},
+        )
+
+    def disable(self, ipv4: bool = True, ipv6: bool = True) -> RequestHandle:
+        """``OID_OFFLOAD_ENCAPSULATION`` set: OFF for each family asked."""
+        off = NdisOffloadEncapsulationFamily.off()
+        keep = NdisOffloadEncapsulationFamily.no_change()
+        families = {4: False, 6: False} if ipv4 and ipv6 else {}
+        if not (ipv4 and ipv6):
+            if ipv4:
+                families[4] = False
+            if ipv6:
+                families[6] = False
+        return self._set(
+            NdisOffloadEncapsulation(IPv4=off if ipv4 else keep, IPv6=off if ipv6 else keep),
+            families,
+        )
+
+    def _set(self, value: NdisOffloadEncapsulation, families: dict[int, bool]) -> RequestHandle:
+        self._pending_families = families
+        handle = self._binding().set(Oid.OFFLOAD_ENCAPSULATION, value.encode())
+        if handle.completion is not None:
+            self._set_completed(handle.completion, families)
+        return handle
+
+    def _set_completed(self, completion: OidCompletion, families: dict[int, bool]) -> None:
+        self.last_set = completion
+        if completion.ok:
+            self.failed = False
+            for family, on in families.items():
+                (self.enabled_families.add if on else self.enabled_families.discard)(family)
+        else:
+            self.failed = True
+            self.enabled_families.clear()
+
+    _pending_families: dict[int, bool] = {}
+
+    @property
+    def usable(self) -> frozenset[str]:
+        """Offload features this protocol may request in its sends now."""
+        if self.failed or self.current is None or self.binding is None:
+            return frozenset()
+        allowed: set[str] = set()
+        for family in self.enabled_families:
+            allowed |= FAMILY_FEATURES[family]
+        on = features_of(self.current)
+        return frozenset(on & allowed) | frozenset(on & {"rsc4", "rsc6"})
+
+    def _binding(self) -> Binding:
+        if self.binding is None:
+            raise RuntimeError(f"{self.name} is not bound")
+        return self.binding
