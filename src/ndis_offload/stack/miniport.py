@@ -171,15 +171,14 @@ class ReferenceMiniport(Miniport):
         return handler(request)
 
     def complete_pending(self) -> int:
-        """Complete every pended request in order (as a DPC would); returns how many."""
+        """Complete the requests pended so far, in order (as a DPC would); requests NDIS
+        dispatches meanwhile wait for the next call. Returns how many were completed."""
         assert self._context is not None
-        done = 0
-        while self._pended:
-            request = self._pended.pop(0)
+        batch, self._pended = self._pended, []
+        for request in batch:
             handler = self.handlers()[(request.Oid, request.RequestType)]
             self._context.complete_request(handler(request))
-            done += 1
-        return done
+        return len(batch)
 
     # -- OID_OFFLOAD_ENCAPSULATION ------------------------------------------------------------
     def set_offload_encapsulation(self, request: OidRequest) -> OidCompletion:

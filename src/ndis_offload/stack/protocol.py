@@ -57,6 +57,7 @@ class ProtocolDriver(ProtocolEdge):
         self.last_set: OidCompletion | None = None
         self.indications: list[StatusIndication] = []
         self.completions: list[OidCompletion] = []
+        self._pending_sets: dict[int, dict[int, bool]] = {}
 
     # -- ProtocolEdge ---------------------------------------------------------------------
     def on_bind(self, binding: Binding, parameters: BindParameters) -> None:
@@ -70,8 +71,9 @@ class ProtocolDriver(ProtocolEdge):
 
     def on_request_complete(self, completion: OidCompletion) -> None:
         self.completions.append(completion)
-        if completion.request.Oid == Oid.OFFLOAD_ENCAPSULATION:
-            self._set_completed(completion, self._pending_families)
+        families = self._pending_sets.pop(completion.request.RequestId, None)
+        if families is not None:
+            self._set_completed(completion, families)
 
     def on_status(self, indication: StatusIndication) -> None:
         self.indications.append(indication)
@@ -124,10 +126,11 @@ class ProtocolDriver(ProtocolEdge):
         )
 
     def _set(self, value: NdisOffloadEncapsulation, families: dict[int, bool]) -> RequestHandle:
-        self._pending_families = families
         handle = self._binding().set(Oid.OFFLOAD_ENCAPSULATION, value.encode())
         if handle.completion is not None:
             self._set_completed(handle.completion, families)
+        else:
+            self._pending_sets[handle.request.RequestId] = families
         return handle
 
     def _set_completed(self, completion: OidCompletion, families: dict[int, bool]) -> None:
@@ -139,8 +142,6 @@ class ProtocolDriver(ProtocolEdge):
         else:
             self.failed = True
             self.enabled_families.clear()
-
-    _pending_families: dict[int, bool] = {}
 
     @property
     def usable(self) -> frozenset[str]:
