@@ -1,0 +1,212 @@
+"""Receive checksum validation of many frames in one vectorized pass.
+
+The frames are joined into one buffer; the common shapes (Ethernet II carrying IPv4, with or
+without options, or IPv6 directly followed by TCP / UDP) are located with numpy gathers, and
+every IPv4 header, L4 segment and pseudo-header address block is summed by one
+:func:`~ndis_offload.packet.checksum.batch_sums` call. Anything else (VLAN tags, LLC/SNAP,
+IPv6 extension headers, short or malformed frames) goes through the per-frame
+:func:`~ndis_offload.engine.receive.validate_word`, so results are identical to it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from ndis_offload.engine.receive import (
+    IP_FAILED,
+    IP_SUCCEEDED,
+    TCP_FAILED,
+    TCP_SUCCEEDED,
+    UDP_FAILED,
+    UDP_SUCCEEDED,
+    Frame,
+    receive_info,
+    validate_word,
+)
+from ndis_offload.errors import PacketError
+from ndis_offload.packet.checksum import batch_sums
+from ndis_offload.packet.headers import IPPROTO_TCP, IPPROTO_UDP
+from ndis_offload.structs.nbl_info import NdisTcpIpChecksumNetBufferListInfoReceive
+
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+WordArray = npt.NDArray[np.uint32]
+
+_PAD = 160
+"""Zero bytes after the joined frames, so fixed-offset gathers never leave the buffer."""
+_I64 = np.int64
+
+
+@dataclass(frozen=True, slots=True)
+class BatchLayout:
+    """Headers of many frames joined in ``buffer``; offsets are absolute in ``buffer``.
+
+    Only rows with ``fast`` set were located here; the other fields of other rows are
+    meaningless. ``l4_len`` is 0 for a fragment or when there is no TCP / UDP header.
+    """
+
+    buffer: bytes
+    data: npt.NDArray[np.uint8]
+    starts: IntArray
+    lengths: IntArray
+    fast: BoolArray
+    version: IntArray
+    l3: IntArray
+    l3_len: IntArray
+    l4: IntArray
+    l4_len: IntArray
+    end: IntArray
+    proto: IntArray
+    fragment: BoolArray
+
+    def u8(self, pos: IntArray) -> IntArray:
+        """The byte at each absolute position."""
+        return self.data[pos].astype(_I64)
+
+    def u16(self, pos: IntArray) -> IntArray:
+        """The big-endian 16-bit word at each absolute position."""
+        return (self.u8(pos) << 8) | self.u8(pos + 1)
+
+    def u32(self, pos: IntArray) -> IntArray:
+        """The big-endian 32-bit word at each absolute position."""
+        return (self.u16(pos) << 16) | self.u16(pos + 2)
+
+
+def locate_batch(frames: Sequence[Frame]) -> BatchLayout:
+    """Join ``frames`` and locate the headers of the common shapes with numpy gathers."""
+    lengths = np.fromiter((len(f) for f in frames), dtype=_I64, count=len(frames))
+    starts = np.zeros(len(frames), dtype=_I64)
+    if len(frames) > 1:
+        np.cumsum(lengths[:-1], out=starts[1:])
+    buffer = b"".join(bytes(f) if isinstance(f, memoryview) else f for f in frames)
+    buffer += bytes(_PAD)
+    data = np.frombuffer(buffer, dtype=np.uint8)
+    zeros = np.zeros(len(frames), dtype=_I64)
+    layout = BatchLayout(
+        buffer, data, starts, lengths, zeros != 0, zeros, zeros, zeros, zeros, zeros, zeros,
+        zeros, zeros != 0,
+    )  # fmt: skip
+    ethertype = np.where(lengths >= 14, layout.u16(starts + 12), 0)
+    l3 = starts + 14
+    vihl = layout.u8(l3)
+    # IPv4: any IHL, complete header and datagram.
+    ihl = (vihl & 0xF) * 4
+    total = layout.u16(l3 + 2)
+    v4 = (ethertype == 0x0800) & (lengths >= 34) & (vihl >> 4 == 4) & (ihl >= 20)
+    v4 &= (total >= ihl) & (14 + total <= lengths)
+    frag_field = layout.u16(l3 + 6)
+    # IPv6: the fixed header directly followed by TCP / UDP.
+    v6 = (ethertype == 0x86DD) & (lengths >= 54) & (vihl >> 4 == 6)
+    v6 &= 54 + layout.u16(l3 + 4) <= lengths
+    v6_proto = layout.u8(l3 + 6)
+    v6 &= (v6_proto == IPPROTO_TCP) | (v6_proto == IPPROTO_UDP)
+    version = np.where(v4, 4, np.where(v6, 6, 0))
+    l3_len = np.where(v4, ihl, 40)
+    end = np.where(v4, l3 + total, l3 + 40 + layout.u16(l3 + 4))
+    proto = np.where(v4, layout.u8(l3 + 9), v6_proto)
+    fragment = v4 & ((frag_field & 0x3FFF) != 0)
+    l4 = l3 + l3_len
+    room = end - l4
+    doff = (layout.u8(l4 + 12) >> 4) * 4
+    has_l4 = (v4 | v6) & ~fragment
+    is_tcp = has_l4 & (proto == IPPROTO_TCP)
+    is_udp = has_l4 & (proto == IPPROTO_UDP)
+    tcp_ok = is_tcp & (room >= 20) & (doff >= 20) & (doff <= room)
+    udp_ok = is_udp & (room >= 8)
+    # Short or malformed L4 headers take the per-frame path (failed vs PacketError).
+    fast = (v4 | v6) & ~(is_tcp & ~tcp_ok) & ~(is_udp & ~udp_ok)
+    l4_len = np.where(tcp_ok, doff, np.where(udp_ok, 8, 0))
+    return BatchLayout(
+        buffer, data, starts, lengths, fast, version, l3, l3_len, l4, l4_len, end, proto,
+        fragment,
+    )  # fmt: skip
+
+
+def _fold(values: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
+    for _ in range(3):
+        values = (values & np.uint64(0xFFFF)) + (values >> np.uint64(16))
+    return values
+
+
+def batch_words(
+    layout: BatchLayout, frames: Sequence[Frame], *, ip: bool = True, tcp: bool = True,
+    udp: bool = True,
+) -> WordArray:  # fmt: skip
+    """``Receive`` info words of every frame of ``layout`` (see :func:`validate_batch`)."""
+    n = len(frames)
+    words = np.zeros(n, dtype=np.uint32)
+    fast = layout.fast
+    v4 = fast & (layout.version == 4)
+    is_tcp = fast & (layout.l4_len >= 20) & (layout.proto == IPPROTO_TCP)
+    is_udp = fast & (layout.l4_len == 8) & (layout.proto == IPPROTO_UDP)
+    udp_len = np.where(is_udp, layout.u16(layout.l4 + 4), 0)
+    udp_field = np.where(is_udp, layout.u16(layout.l4 + 6), 1)
+    udp_none = is_udp & (udp_field == 0) & v4  # RFC 768: no checksum
+    udp_bad = (
+        is_udp & ~udp_none & ((udp_field == 0) | (udp_len < 8) | (udp_len > layout.end - layout.l4))
+    )
+    sum_udp = is_udp & ~udp_none & ~udp_bad
+    l4_len = np.where(is_tcp, layout.end - layout.l4, np.where(sum_udp, udp_len, 0))
+    l4_rows = is_tcp | sum_udp
+    addr_off = np.where(layout.version == 4, layout.l3 + 12, layout.l3 + 8)
+    addr_len = np.where(layout.version == 4, 8, 32)
+    offsets = np.concatenate([layout.l3, layout.l4, addr_off])
+    lengths = np.concatenate(
+        [
+            np.where(v4, layout.l3_len, 0),
+            np.where(l4_rows, l4_len, 0),
+            np.where(l4_rows, addr_len, 0),
+        ]
+    )
+    sums = batch_sums(layout.buffer, offsets, lengths)
+    ip_sum, l4_sum, addr_sum = sums[:n], sums[n : 2 * n], sums[2 * n :]
+    if ip:
+        words |= np.where(v4, np.where(ip_sum == 0xFFFF, IP_SUCCEEDED, IP_FAILED), 0).astype(
+            np.uint32
+        )
+    pseudo = addr_sum + layout.proto.astype(np.uint64) + l4_len.astype(np.uint64)
+    l4_valid = _fold(_fold(pseudo) + l4_sum) == 0xFFFF
+    if tcp:
+        words |= np.where(is_tcp, np.where(l4_valid, TCP_SUCCEEDED, TCP_FAILED), 0).astype(
+            np.uint32
+        )
+    if udp:
+        udp_word = np.where(sum_udp, np.where(l4_valid, UDP_SUCCEEDED, UDP_FAILED), 0)
+        words |= np.where(udp_bad, UDP_FAILED, udp_word).astype(np.uint32)
+    for index in np.flatnonzero(~fast).tolist():
+        try:
+            words[index] = validate_word(frames[index], ip=ip, tcp=tcp, udp=udp)
+        except PacketError as error:
+            raise error.for_frame(index) from error
+    return words
+
+
+def validate_batch_words(
+    frames: Sequence[Frame], *, ip: bool = True, tcp: bool = True, udp: bool = True
+) -> WordArray:
+    """:func:`validate_batch` as an array of ``Receive`` info words (``View.to_int()``)."""
+    return batch_words(locate_batch(frames), frames, ip=ip, tcp=tcp, udp=udp)
+
+
+def validate_batch(
+    frames: Sequence[Frame], *, ip: bool = True, tcp: bool = True, udp: bool = True
+) -> list[NdisTcpIpChecksumNetBufferListInfoReceive]:
+    """:func:`~ndis_offload.engine.receive.validate_receive` of every frame, vectorized.
+
+    A frame that cannot be parsed raises :class:`PacketError` naming its ``frame_index``.
+    """
+    words = validate_batch_words(frames, ip=ip, tcp=tcp, udp=udp)
+    return [receive_info(word) for word in words.tolist()]
+
+
+__all__ = [
+    "BatchLayout",
+    "batch_words",
+    "locate_batch",
+    "validate_batch",
+    "validate_batch_words",
+]
