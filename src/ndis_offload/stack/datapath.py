@@ -1,0 +1,130 @@
+"""The reference software miniport's send and receive paths: where the NDIS stack model
+meets the packet engine.
+
+A send is a frame plus its ``NET_BUFFER_LIST`` info words. The data path does the offload
+work the frame asks for with the engine, but only what the miniport's current
+``NDIS_OFFLOAD`` has on: a frame asking for an offload that is off is refused with
+``NDIS_STATUS_FAILURE`` and counted (NetKVM fails such an NBL: ``CNBL::ParseLSO`` /
+``ParseCSO`` in ``NetKVM/Common/ParaNdis_TX.cpp``; the NDIS docs require a miniport to
+drop LSO sends after LSO was turned off).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from ndis_offload.constants.offload import NdisLsoIpVersion, NdisLsoType
+from ndis_offload.constants.status import NdisStatus
+from ndis_offload.engine import transmit_checksum, transmit_lso, transmit_uso
+from ndis_offload.errors import PacketError
+from ndis_offload.stack.miniport import ReferenceMiniport
+from ndis_offload.structs.nbl_info import (
+    NdisLsoTransmit,
+    NdisLsoV1Transmit,
+    NdisLsoV2Transmit,
+    NdisTcpIpChecksumNetBufferListInfoTransmit,
+    NdisUsoTransmit,
+)
+
+
+@dataclass(frozen=True)
+class NetBufferList:
+    """One send: the frame and its ``NET_BUFFER_LIST_INFO`` words (0 = none requested)."""
+
+    frame: bytes
+    TcpIpChecksumNetBufferListInfo: int = 0
+    TcpLargeSendNetBufferListInfo: int = 0
+    UdpSegmentationOffloadInfo: int = 0
+
+
+@dataclass(frozen=True)
+class SendCompletion:
+    """``NdisMSendNetBufferListsComplete`` for one NBL: status, the wire frames, and the
+    ``TcpLargeSendNetBufferListInfo`` word written back (LSOv1 ``TcpPayload``)."""
+
+    status: NdisStatus
+    frames: list[bytes] = field(default_factory=list)
+    TcpLargeSendNetBufferListInfo: int = 0
+    detail: str = ""
+
+
+class SoftwareDatapath:
+    """Send path of a :class:`ReferenceMiniport`; ``counters`` counts what it did and refused."""
+
+    def __init__(self, miniport: ReferenceMiniport) -> None:
+        self.miniport = miniport
+        self.counters: Counter[str] = Counter()
+
+    def _refuse(self, why: str, counter: str) -> SendCompletion:
+        self.counters[counter] += 1
+        self.counters["refused"] += 1
+        return SendCompletion(NdisStatus.FAILURE, detail=why)
+
+    def send(self, nbl: NetBufferList, *, index: int | None = None) -> SendCompletion:
+        """Do the offload work ``nbl`` asks for; never raises for a bad frame."""
+        on = self.miniport.current_features
+        try:
+            if nbl.TcpLargeSendNetBufferListInfo:
+                return self._send_lso(nbl, on)
+            if nbl.UdpSegmentationOffloadInfo:
+                info = NdisUsoTransmit.from_int(nbl.UdpSegmentationOffloadInfo)
+                feature = "uso6" if info.IPVersion else "uso4"
+                if feature not in on:
+                    return self._refuse(
+                        f"USO IPv{6 if info.IPVersion else 4} is off", f"refused_{feature}"
+                    )
+                result = transmit_uso(nbl.frame, info)
+                self.counters["uso_sends"] += 1
+                self.counters["frames"] += len(result.frames)
+                return SendCompletion(NdisStatus.SUCCESS, result.frames)
+            if nbl.TcpIpChecksumNetBufferListInfo:
+                return self._send_checksum(nbl, on)
+            self.counters["frames"] += 1
+            return SendCompletion(NdisStatus.SUCCESS, [bytes(nbl.frame)])
+        except PacketError as err:
+            self.counters["malformed"] += 1
+            error = err.for_frame(index) if index is not None else err
+            return SendCompletion(NdisStatus.INVALID_PARAMETER, detail=str(error))
+
+    def _send_lso(self, nbl: NetBufferList, on: frozenset[str]) -> SendCompletion:
+        word = nbl.TcpLargeSendNetBufferListInfo
+        lso: NdisLsoV1Transmit | NdisLsoV2Transmit
+        if NdisLsoTransmit.from_int(word).Type == NdisLsoType.V1_TYPE:
+            lso = NdisLsoV1Transmit.from_int(word)
+            feature = "lsov1"
+        else:
+            lso = NdisLsoV2Transmit.from_int(word)
+            feature = "lsov2_6" if lso.IPVersion == NdisLsoIpVersion.IPv6 else "lsov2_4"
+        if feature not in on:
+            return self._refuse(
+                f"{feature} is off in the current configuration", f"refused_{feature}"
+            )
+        if lso.MSS == 0:
+            return self._refuse("LSO info word with MSS 0", "refused_bad_mss")
+        result, completion = transmit_lso(nbl.frame, lso)
+        self.counters["lso_sends"] += 1
+        self.counters["frames"] += len(result.frames)
+        return SendCompletion(NdisStatus.SUCCESS, result.frames, completion.to_int())
+
+    def _send_checksum(self, nbl: NetBufferList, on: frozenset[str]) -> SendCompletion:
+        info = NdisTcpIpChecksumNetBufferListInfoTransmit.from_int(
+            nbl.TcpIpChecksumNetBufferListInfo
+        )
+        family = "4" if info.IsIPv4 else "6"
+        wanted = []
+        if info.IpHeaderChecksum:
+            wanted.append("ip4_tx")
+        if info.TcpChecksum:
+            wanted.append(f"tcp{family}_tx")
+        if info.UdpChecksum:
+            wanted.append(f"udp{family}_tx")
+        for feature in wanted:
+            if feature not in on:
+                return self._refuse(
+                    f"{feature} is off in the current configuration", f"refused_{feature}"
+                )
+        frame = transmit_checksum(nbl.frame, info)
+        self.counters["checksum_sends"] += 1
+        self.counters["frames"] += 1
+        return SendCompletion(NdisStatus.SUCCESS, [frame])

@@ -1,0 +1,87 @@
+"""The reference miniport's send path uses the engine and obeys the current NDIS_OFFLOAD."""
+
+from __future__ import annotations
+
+from harness import StackHarness
+from scapy.layers.inet import IP, TCP, UDP
+from scapy.layers.l2 import Ether
+
+from ndis_offload.constants.oid import Oid
+from ndis_offload.constants.status import NdisStatus
+from ndis_offload.stack.datapath import NetBufferList, SoftwareDatapath
+from ndis_offload.structs import (
+    NdisLsoV1TransmitComplete,
+    NdisLsoV2Transmit,
+    NdisOffloadParameters,
+    NdisTcpIpChecksumNetBufferListInfoTransmit,
+)
+
+
+def giant_tcp(payload: int = 10_000) -> bytes:
+    frame = Ether() / IP(src="10.0.0.1", dst="10.0.0.2") / TCP(sport=1, dport=2, flags="PA")
+    return bytes(frame / (b"x" * payload))
+
+
+def lso_word(mss: int = 1448) -> int:
+    return NdisLsoV2Transmit(MSS=mss, TcpHeaderOffset=34, IPVersion=0).to_int()
+
+
+def test_lso_send_is_segmented_when_lsov2_is_on() -> None:
+    h = StackHarness()
+    done = SoftwareDatapath(h.miniport).send(
+        NetBufferList(giant_tcp(), TcpLargeSendNetBufferListInfo=lso_word())
+    )
+    assert done.status == NdisStatus.SUCCESS
+    assert len(done.frames) == 7
+    for frame in done.frames:
+        parsed = Ether(frame)
+        tcp_sum, ip_sum = parsed[TCP].chksum, parsed[IP].chksum
+        del parsed[TCP].chksum, parsed[IP].chksum
+        rebuilt = Ether(bytes(parsed))
+        assert (rebuilt[TCP].chksum, rebuilt[IP].chksum) == (tcp_sum, ip_sum)
+
+
+def test_lso_send_is_refused_and_counted_after_lso_is_turned_off() -> None:
+    h = StackHarness()
+    path = SoftwareDatapath(h.miniport)
+    h.binding().set(Oid.TCP_OFFLOAD_PARAMETERS, NdisOffloadParameters(LsoV2IPv4=1).encode())
+    done = path.send(NetBufferList(giant_tcp(), TcpLargeSendNetBufferListInfo=lso_word()))
+    assert done.status == NdisStatus.FAILURE and done.frames == []
+    assert path.counters["refused_lsov2_4"] == 1
+
+
+def test_lsov1_completion_reports_tcp_payload_bytes() -> None:
+    from ndis_offload.structs import NdisLsoV1Transmit
+
+    h = StackHarness()
+    h.binding().set(Oid.TCP_OFFLOAD_PARAMETERS, NdisOffloadParameters(LsoV1=2).encode())
+    word = NdisLsoV1Transmit(MSS=1000, TcpHeaderOffset=34).to_int()
+    done = SoftwareDatapath(h.miniport).send(
+        NetBufferList(giant_tcp(4321), TcpLargeSendNetBufferListInfo=word)
+    )
+    assert done.status == NdisStatus.SUCCESS and len(done.frames) == 5
+    assert NdisLsoV1TransmitComplete.from_int(done.TcpLargeSendNetBufferListInfo).TcpPayload == 4321
+
+
+def test_checksum_send_fills_checksums_only_when_tx_checksum_is_on() -> None:
+    h = StackHarness()
+    path = SoftwareDatapath(h.miniport)
+    frame = bytes(Ether() / IP() / UDP(sport=5, dport=6, chksum=0) / b"data")
+    info = NdisTcpIpChecksumNetBufferListInfoTransmit(
+        IsIPv4=1, UdpChecksum=1, IpHeaderChecksum=1, TcpHeaderOffset=34
+    )
+    done = path.send(NetBufferList(frame, TcpIpChecksumNetBufferListInfo=info.to_int()))
+    assert done.status == NdisStatus.SUCCESS and Ether(done.frames[0])[UDP].chksum != 0
+    h.protocols["tcpip"].disable(ipv4=True, ipv6=False)
+    refused = path.send(NetBufferList(frame, TcpIpChecksumNetBufferListInfo=info.to_int()))
+    assert refused.status == NdisStatus.FAILURE
+    assert path.counters["refused"] == 1
+
+
+def test_malformed_frame_is_invalid_parameter_naming_the_frame() -> None:
+    h = StackHarness()
+    done = SoftwareDatapath(h.miniport).send(
+        NetBufferList(b"\x00" * 20, TcpLargeSendNetBufferListInfo=lso_word()), index=7
+    )
+    assert done.status == NdisStatus.INVALID_PARAMETER
+    assert "frame 7" in done.detail
