@@ -9,11 +9,16 @@ from collections.abc import Callable, Sequence
 from rich.console import Console
 
 from ndis_offload import __version__
-from ndis_offload.cli import spec
+from ndis_offload.cli import caps, demo, run, spec
 
 SubcommandAdder = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 
-SUBCOMMANDS: tuple[SubcommandAdder, ...] = (spec.add_parser,)
+SUBCOMMANDS: tuple[SubcommandAdder, ...] = (
+    demo.add_parser,
+    caps.add_parser,
+    run.add_parser,
+    spec.add_parser,
+)
 """Every subcommand's parser builder, in help order (an explicit registry)."""
 
 

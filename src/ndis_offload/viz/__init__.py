@@ -1,1 +1,1 @@
-"""ndis_offload.viz"""
+"""ndis_offload.viz: rich renderings (sequence diagram, ethtool-style tables) of stack state."""

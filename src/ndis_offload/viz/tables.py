@@ -1,0 +1,229 @@
+"""rich tables for offload state, in the spirit of ``ethtool -k``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from rich.table import Table
+
+from ndis_offload.stack.features import FEATURE_LABELS, FEATURES
+from ndis_offload.stack.profiles import CHECKSUM_KEYWORDS, SWITCH_KEYWORDS
+from ndis_offload.structs.offload import NdisOffload
+
+COLUMNS = ("IPv4 Tx", "IPv4 Rx", "IPv6 Tx", "IPv6 Rx")
+GRID: tuple[tuple[str, tuple[str | None, str | None, str | None, str | None]], ...] = (
+    ("IP header checksum", ("ip4_tx", "ip4_rx", None, None)),
+    ("TCP checksum", ("tcp4_tx", "tcp4_rx", "tcp6_tx", "tcp6_rx")),
+    ("UDP checksum", ("udp4_tx", "udp4_rx", "udp6_tx", "udp6_rx")),
+    ("LSOv1", ("lsov1", None, None, None)),
+    ("LSOv2", ("lsov2_4", None, "lsov2_6", None)),
+    ("USO", ("uso4", None, "uso6", None)),
+    ("RSC", (None, "rsc4", None, "rsc6")),
+)
+"""Rows (offload types) by columns (IP version x direction) of the feature grid."""
+
+FEATURE_KEYWORD: dict[str, str] = {
+    **{f"{prefix}_{d}": kw for kw, prefix in CHECKSUM_KEYWORDS.items() for d in ("tx", "rx")},
+    **{feature: kw for kw, feature in SWITCH_KEYWORDS.items()},
+}
+"""The standardized INF keyword that controls each feature."""
+
+
+def feature_ip_direction(feature: str) -> tuple[str, str]:
+    """(``IPv4``/``IPv6``, ``Tx``/``Rx``) of a feature name."""
+    for row in GRID:
+        for column, name in zip(COLUMNS, row[1], strict=True):
+            if name == feature:
+                ip, direction = column.split()
+                return ip, direction
+    return "", ""
+
+
+def _cell(name: str | None, on: frozenset[str] | None, hardware: frozenset[str] | None) -> str:
+    if name is None:
+        return "[dim]·[/dim]"
+    if hardware is not None and name not in hardware:
+        return "[dim]off [fixed][/dim]"
+    if on is not None and name in on:
+        return "[green]on[/green]"
+    return "[red]off[/red]"
+
+
+def offload_grid(
+    title: str, on: frozenset[str] | None, hardware: frozenset[str] | None = None
+) -> Table:
+    """Offload types by IP version and direction: ``on``, ``off``, ``off [fixed]`` (the
+    hardware cannot), ``·`` (no such offload)."""
+    table = Table(title=title, title_justify="left")
+    table.add_column("offload")
+    for column in COLUMNS:
+        table.add_column(column, justify="center")
+    if on is None:
+        title += " (adapter reports no task offload)"
+        table.title = title
+    for label, names in GRID:
+        table.add_row(label, *(_cell(n, on, hardware) for n in names))
+    return table
+
+
+def caps_table(hardware: frozenset[str], current: frozenset[str]) -> Table:
+    """One row per feature: hardware capability beside current configuration."""
+    table = Table(title="Offload features (hardware capabilities | current configuration)")
+    table.add_column("feature")
+    table.add_column("IP")
+    table.add_column("dir")
+    table.add_column("hardware", justify="center")
+    table.add_column("current", justify="center")
+    table.add_column("INF keyword")
+    for feature in FEATURES:
+        ip, direction = feature_ip_direction(feature)
+        hw = feature in hardware
+        cur = feature in current
+        table.add_row(
+            f"{FEATURE_LABELS[feature]}  [dim]({feature})[/dim]",
+            ip,
+            direction,
+            "[green]yes[/green]" if hw else "[dim]no[/dim]",
+            "[green]on[/green]" if cur else ("[red]off[/red]" if hw else "[dim]off [fixed][/dim]"),
+            FEATURE_KEYWORD.get(feature, ""),
+        )
+    return table
+
+
+def limits_rows(offload: NdisOffload | None) -> list[tuple[str, str, str]]:
+    """(part, member, value) rows of the numbers an ``NDIS_OFFLOAD`` carries."""
+    from ndis_offload.stack.scenario import encapsulation_names
+
+    if offload is None:
+        return []
+    c = offload.Checksum
+
+    def enc(mask: int) -> str:
+        names = [n.removeprefix("NDIS_ENCAPSULATION_") for n in encapsulation_names(mask)]
+        return " | ".join(names) if names else "NOT_SUPPORTED"
+
+    return [
+        ("Header", "Revision / Size", f"{offload.Header.Revision} / {offload.Header.Size}"),
+        ("Checksum.IPv4Transmit", "Encapsulation", enc(c.IPv4Transmit.Encapsulation)),
+        ("Checksum.IPv4Receive", "Encapsulation", enc(c.IPv4Receive.Encapsulation)),
+        ("Checksum.IPv6Transmit", "Encapsulation", enc(c.IPv6Transmit.Encapsulation)),
+        ("Checksum.IPv6Receive", "Encapsulation", enc(c.IPv6Receive.Encapsulation)),
+        ("LsoV1.IPv4", "Encapsulation", enc(offload.LsoV1.IPv4.Encapsulation)),
+        ("LsoV1.IPv4", "MaxOffLoadSize", str(offload.LsoV1.IPv4.MaxOffLoadSize)),
+        ("LsoV1.IPv4", "MinSegmentCount", str(offload.LsoV1.IPv4.MinSegmentCount)),
+        ("LsoV2.IPv4", "Encapsulation", enc(offload.LsoV2.IPv4.Encapsulation)),
+        ("LsoV2.IPv4", "MaxOffLoadSize", str(offload.LsoV2.IPv4.MaxOffLoadSize)),
+        ("LsoV2.IPv4", "MinSegmentCount", str(offload.LsoV2.IPv4.MinSegmentCount)),
+        ("LsoV2.IPv6", "Encapsulation", enc(offload.LsoV2.IPv6.Encapsulation)),
+        ("LsoV2.IPv6", "MaxOffLoadSize", str(offload.LsoV2.IPv6.MaxOffLoadSize)),
+        ("LsoV2.IPv6", "MinSegmentCount", str(offload.LsoV2.IPv6.MinSegmentCount)),
+    ] + [
+        row
+        for name, part in (
+            ("UdpSegmentation.IPv4", offload.UdpSegmentation.IPv4),
+            ("UdpSegmentation.IPv6", offload.UdpSegmentation.IPv6),
+        )
+        for row in (
+            (name, "Encapsulation", enc(part.Encapsulation)),
+            (name, "MaxOffLoadSize", str(part.MaxOffLoadSize)),
+        )
+    ]
+
+
+def limits_table(hardware: NdisOffload | None, current: NdisOffload | None) -> Table:
+    """LSO/USO sizes and encapsulations, hardware beside current."""
+    table = Table(title="NDIS_OFFLOAD members (hardware | current)")
+    table.add_column("part")
+    table.add_column("member")
+    table.add_column("hardware")
+    table.add_column("current")
+    hw_rows = limits_rows(hardware)
+    cur_rows = limits_rows(current)
+    for i, (part, member, value) in enumerate(hw_rows):
+        cur = cur_rows[i][2] if i < len(cur_rows) else "-"
+        table.add_row(part, member, value, cur)
+    return table
+
+
+def usable_table(usable: Mapping[str, Mapping[str, Sequence[str]]]) -> Table:
+    """Phase by protocol: the offloads each protocol may use in its sends."""
+    protocols: list[str] = []
+    for per in usable.values():
+        for name in per:
+            if name not in protocols:
+                protocols.append(name)
+    table = Table(title="Offloads each protocol may use in its sends")
+    table.add_column("when")
+    for name in protocols:
+        table.add_column(name)
+    for phase, per in usable.items():
+        cells = []
+        for name in protocols:
+            if name not in per:
+                cells.append("[dim](not bound)[/dim]")
+            elif not per[name]:
+                cells.append("[red]none[/red]")
+            else:
+                cells.append(compact_features(per[name]))
+        table.add_row(phase, *cells)
+    return table
+
+
+def compact_features(features: Sequence[str]) -> str:
+    """A short spelling of a feature list: ``csum4 tx/rx, lsov2_4, ...``."""
+    have = set(features)
+    parts: list[str] = []
+    for label, group in (
+        ("csum4", ("ip4", "tcp4", "udp4")),
+        ("csum6", ("tcp6", "udp6")),
+    ):
+        dirs = [d for d in ("tx", "rx") if all(f"{g}_{d}" in have for g in group)]
+        partial = [f"{g}_{d}" for g in group for d in ("tx", "rx") if f"{g}_{d}" in have]
+        if len(dirs) == 2:
+            parts.append(f"{label} tx+rx")
+        elif len(dirs) == 1:
+            parts.append(f"{label} {dirs[0]}")
+            parts += [p for p in partial if not p.endswith(dirs[0])]
+        else:
+            parts += partial
+    parts += [f for f in FEATURES if f in have and not f.endswith(("_tx", "_rx"))]
+    return ", ".join(parts)
+
+
+def step_table(result: Mapping[str, Any]) -> Table:
+    """One scenario step result (``StepResult.to_dict()``) as a two-column table."""
+    status = str(result.get("status", ""))
+    style = (
+        "green"
+        if status == "NDIS_STATUS_SUCCESS"
+        else ("yellow" if status == "NDIS_STATUS_PENDING" else "red")
+    )
+    what = result.get("action", "")
+    if result.get("oid"):
+        what = f"{what} {result['oid']}"
+    if result.get("by"):
+        what = f"{what}  (by {result['by']})"
+    table = Table(title=f"step {result.get('step')}: {what}", title_justify="left")
+    table.add_column("field")
+    table.add_column("value", overflow="fold")
+    table.add_row("status", f"[{style}]{status}[/{style}]")
+    if result.get("detail"):
+        table.add_row("detail", str(result["detail"]))
+    for key in ("BytesRead", "BytesWritten", "BytesNeeded"):
+        if key in result:
+            table.add_row(key, str(result[key]))
+    if result.get("value") is not None:
+        table.add_row("value", _short_json(result["value"]))
+    for ind in result.get("indications", []):
+        to = ", ".join(ind.get("to", [])) or "nobody"
+        table.add_row("indication", f"[magenta]{ind['status']}[/magenta] → {to}")
+    for failure in result.get("expect_failed", []):
+        table.add_row("[bold red]expect failed[/bold red]", failure)
+    return table
+
+
+def _short_json(value: Any, limit: int = 1200) -> str:
+    text = json.dumps(value, separators=(", ", ": "))
+    return text if len(text) <= limit else text[: limit - 3] + "..."
