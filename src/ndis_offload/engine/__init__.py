@@ -1,5 +1,9 @@
-"""Software offload engine: transmit checksum insertion, LSO and USO on frame bytes."""
+"""Software offload engine: transmit checksum insertion, LSO and USO; receive checksum
+validation and RSC, on frame bytes."""
 
+from ndis_offload.engine.batch import validate_batch, validate_batch_words
+from ndis_offload.engine.receive import validate_receive
+from ndis_offload.engine.rsc import CoalescedFrame, RscCoalescer
 from ndis_offload.engine.transmit import (
     Segmentation,
     insert_checksums,
@@ -11,6 +15,8 @@ from ndis_offload.engine.transmit import (
 )
 
 __all__ = [
+    "CoalescedFrame",
+    "RscCoalescer",
     "Segmentation",
     "insert_checksums",
     "segment_tcp",
@@ -18,4 +24,7 @@ __all__ = [
     "transmit_checksum",
     "transmit_lso",
     "transmit_uso",
+    "validate_batch",
+    "validate_batch_words",
+    "validate_receive",
 ]

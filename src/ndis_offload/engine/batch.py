@@ -134,9 +134,12 @@ def _fold(values: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
 
 def batch_words(
     layout: BatchLayout, frames: Sequence[Frame], *, ip: bool = True, tcp: bool = True,
-    udp: bool = True,
+    udp: bool = True, slow: bool = True,
 ) -> WordArray:  # fmt: skip
-    """``Receive`` info words of every frame of ``layout`` (see :func:`validate_batch`)."""
+    """``Receive`` info words of every frame of ``layout`` (see :func:`validate_batch`).
+
+    With ``slow=False`` the rows :func:`locate_batch` did not locate are left 0.
+    """
     n = len(frames)
     words = np.zeros(n, dtype=np.uint32)
     fast = layout.fast
@@ -177,7 +180,7 @@ def batch_words(
     if udp:
         udp_word = np.where(sum_udp, np.where(l4_valid, UDP_SUCCEEDED, UDP_FAILED), 0)
         words |= np.where(udp_bad, UDP_FAILED, udp_word).astype(np.uint32)
-    for index in np.flatnonzero(~fast).tolist():
+    for index in np.flatnonzero(~fast).tolist() if slow else ():
         try:
             words[index] = validate_word(frames[index], ip=ip, tcp=tcp, udp=udp)
         except PacketError as error:
