@@ -235,10 +235,9 @@ def make_miniport(adapter: AdapterSpec) -> Miniport:
             raise ScenarioError(f"unknown variant {adapter.variant!r}; known: reference") from None
     else:
         if adapter.variant in variants.VARIANTS:
-            miniport = variants.make_miniport(adapter.variant, adapter.profile)
-            if adapter.pend_requests and isinstance(miniport, ReferenceMiniport):
-                miniport.pend_requests = True
-            return miniport
+            return variants.make_miniport(
+                adapter.variant, adapter.profile, pend_requests=adapter.pend_requests
+            )
         if adapter.variant != "reference":
             raise ScenarioError(
                 f"unknown variant {adapter.variant!r}; known: {', '.join(_variant_names())}"
@@ -377,7 +376,9 @@ def _features(value: Any, where: str) -> frozenset[str]:
 def _load_step(index: int, data: Any, bound: list[str]) -> Step:
     where = f"steps[{index}]"
     step = _obj(data, where)
-    actions = [a for a in ACTIONS if a in step]
+    actions = [a for a in ACTIONS if a in step and a != "expect"] or [
+        a for a in ("expect",) if a in step
+    ]
     if len(actions) != 1:
         raise ScenarioError(
             f"{where}: expected exactly one of {', '.join(ACTIONS)}; got keys {sorted(step)}"

@@ -20,7 +20,9 @@ def error_console(console: Console) -> Console:
 
 def print_error(console: Console, message: str) -> None:
     """``error: message`` in red, never interpreted as markup."""
-    error_console(console).print(f"[bold red]error:[/bold red] {escape(message)}")
+    error_console(console).print(
+        f"[bold red]error:[/bold red] {escape(message)}", soft_wrap=True, highlight=False
+    )
 
 
 def write_json(console: Console, value: Any, *, indent: int | None = None) -> None:

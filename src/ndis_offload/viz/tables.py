@@ -31,6 +31,15 @@ FEATURE_KEYWORD: dict[str, str] = {
 """The standardized INF keyword that controls each feature."""
 
 
+SHORT_ENCAPSULATION = {
+    "NDIS_ENCAPSULATION_NULL": "NULL",
+    "NDIS_ENCAPSULATION_IEEE_802_3": "802.3",
+    "NDIS_ENCAPSULATION_IEEE_802_3_P_AND_Q": "802.1Q",
+    "NDIS_ENCAPSULATION_IEEE_802_3_P_AND_Q_IN_OOB": "802.1Q-OOB",
+    "NDIS_ENCAPSULATION_IEEE_LLC_SNAP_ROUTED": "LLC/SNAP",
+}
+
+
 def feature_ip_direction(feature: str) -> tuple[str, str]:
     """(``IPv4``/``IPv6``, ``Tx``/``Rx``) of a feature name."""
     for row in GRID:
@@ -76,13 +85,13 @@ def caps_table(hardware: frozenset[str], current: frozenset[str]) -> Table:
     table.add_column("dir")
     table.add_column("hardware", justify="center")
     table.add_column("current", justify="center")
-    table.add_column("INF keyword")
+    table.add_column("INF keyword", no_wrap=True)
     for feature in FEATURES:
         ip, direction = feature_ip_direction(feature)
         hw = feature in hardware
         cur = feature in current
         table.add_row(
-            f"{FEATURE_LABELS[feature]}  [dim]({feature})[/dim]",
+            FEATURE_LABELS[feature],
             ip,
             direction,
             "[green]yes[/green]" if hw else "[dim]no[/dim]",
@@ -101,8 +110,8 @@ def limits_rows(offload: NdisOffload | None) -> list[tuple[str, str, str]]:
     c = offload.Checksum
 
     def enc(mask: int) -> str:
-        names = [n.removeprefix("NDIS_ENCAPSULATION_") for n in encapsulation_names(mask)]
-        return " | ".join(names) if names else "NOT_SUPPORTED"
+        names = [SHORT_ENCAPSULATION.get(n, n) for n in encapsulation_names(mask)]
+        return ", ".join(names) if names else "-"
 
     return [
         ("Header", "Revision / Size", f"{offload.Header.Revision} / {offload.Header.Size}"),
@@ -214,8 +223,12 @@ def step_table(result: Mapping[str, Any]) -> Table:
     for key in ("BytesRead", "BytesWritten", "BytesNeeded"):
         if key in result:
             table.add_row(key, str(result[key]))
-    if result.get("value") is not None:
-        table.add_row("value", _short_json(result["value"]))
+    value = result.get("value")
+    offload = _offload_features(value)
+    if offload is not None:
+        table.add_row("offloads on", offload)
+    elif value is not None:
+        table.add_row("value", _short_json(value))
     for ind in result.get("indications", []):
         to = ", ".join(ind.get("to", [])) or "nobody"
         table.add_row("indication", f"[magenta]{ind['status']}[/magenta] → {to}")
@@ -227,3 +240,20 @@ def step_table(result: Mapping[str, Any]) -> Table:
 def _short_json(value: Any, limit: int = 1200) -> str:
     text = json.dumps(value, separators=(", ", ": "))
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _offload_features(value: Any) -> str | None:
+    """For an ``NDIS_OFFLOAD`` value (or bind parameters holding one): its features."""
+    from ndis_offload.stack.features import features_of
+
+    if isinstance(value, dict) and "DefaultOffloadConfiguration" in value:
+        value = value["DefaultOffloadConfiguration"]
+        if value is None:
+            return "(no task offload)"
+    if not isinstance(value, dict) or "Checksum" not in value:
+        return None
+    try:
+        offload = NdisOffload.from_dict(value)
+    except Exception:  # a value we cannot re-read: show it raw
+        return None
+    return compact_features([f for f in FEATURES if f in features_of(offload)]) or "none"
