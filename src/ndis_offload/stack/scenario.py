@@ -612,7 +612,14 @@ def run_step(run: ScenarioRun, step: Step) -> StepResult:
         status, value, detail, counts = _handle_result(step, handle)
     elif step.action == "complete_pending":
         complete_pending = getattr(stack.miniport, "complete_pending", None)
-        done = complete_pending() if callable(complete_pending) else 0
+        done = 0
+        # Completing one request lets NDIS send the next queued one, which may pend too:
+        # keep going until the miniport holds nothing (bounded by the requests submitted).
+        for _ in range(len(stack.trace) + 1):
+            count = complete_pending() if callable(complete_pending) else 0
+            if not count:
+                break
+            done += count
         value = {
             "completed": [
                 {
