@@ -1,0 +1,1 @@
+"""Sans-IO capture analysis: per-frame checksum diagnosis, flows, MTU / MSS tracking."""

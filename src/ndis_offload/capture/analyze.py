@@ -1,0 +1,278 @@
+"""Diagnosis of every frame and flow of a capture, streamed chunk by chunk (sans-IO).
+
+A frame is *oversized* when its TCP payload exceeds the MSS its peer announced in a SYN, or,
+with no SYN seen, when its IP datagram is longer than ``mtu`` (``--mtu``, default 1500), or
+when its IP length field is 0 (the NDIS LSO convention). An oversized frame is an
+*unsegmented LSO send* if the capture says the host sent it (SLL / SLL2 packet type) or,
+without a direction, if a checksum was left for offload; otherwise a *coalesced receive*.
+Per-flow state is bounded by ``max_flows``; memory does not grow with the frame count.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import struct
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+import numpy as np
+import numpy.typing as npt
+
+from ndis_offload.capture.checks import Checks, Kind, Sum
+
+IntArray = npt.NDArray[np.int64]
+
+
+class Diagnosis(IntEnum):
+    """The verdict for one frame."""
+
+    CORRECT = 0
+    OFFLOAD = 1
+    WRONG = 2
+    GIANT = 3
+    COALESCED = 4
+    SNAPPED = 5
+    UNCHECKED = 6
+    MALFORMED = 7
+
+    @property
+    def label(self) -> str:
+        """Human wording."""
+        return _LABELS[self]
+
+    @property
+    def is_error(self) -> bool:
+        """A real error (not an offload artifact)."""
+        return self in (Diagnosis.WRONG, Diagnosis.MALFORMED)
+
+
+_LABELS = {
+    Diagnosis.CORRECT: "correct",
+    Diagnosis.OFFLOAD: "left for offload",
+    Diagnosis.WRONG: "wrong checksum",
+    Diagnosis.GIANT: "unsegmented LSO send",
+    Diagnosis.COALESCED: "coalesced receive",
+    Diagnosis.SNAPPED: "cut by snap length",
+    Diagnosis.UNCHECKED: "not checked",
+    Diagnosis.MALFORMED: "malformed",
+}
+N_DIAG = len(Diagnosis)
+TCP_SYN = 0x02
+SIZE_BINS = (0, 64, 128, 256, 512, 1024, 1519, 2048, 4096, 9019, 16384, 32768, 65536, 1 << 30)
+"""Histogram edges for frame sizes (1519 / 9019: a full 1500 / 9000 MTU Ethernet frame)."""
+
+
+@dataclass(slots=True)
+class FlowStats:
+    """Counters for one direction of one TCP / UDP flow."""
+
+    key: str
+    frames: int = 0
+    bytes: int = 0
+    counts: list[int] = field(default_factory=lambda: [0] * N_DIAG)
+    max_payload: int = 0
+    """The largest payload of a frame that was not oversized (an MSS estimate)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Notable:
+    """A frame worth naming in a report."""
+
+    index: int
+    diagnosis: Diagnosis
+    detail: str
+    offset: int | None = None
+
+
+def flow_key(words: npt.NDArray[np.uint64]) -> str:
+    """``proto src:port > dst:port`` from a row of flow words."""
+    version, proto = int(words[0]), int(words[1])
+    ws = [int(w) for w in words[2:10]]
+    if version == 4:
+        src: str = str(ipaddress.IPv4Address(ws[0]))
+        dst = str(ipaddress.IPv4Address(ws[4]))
+    else:
+        src = f"[{ipaddress.IPv6Address(b''.join(struct.pack('!I', w) for w in ws[0:4]))}]"
+        dst = f"[{ipaddress.IPv6Address(b''.join(struct.pack('!I', w) for w in ws[4:8]))}]"
+    ports = int(words[10])
+    name = {6: "TCP", 17: "UDP"}.get(proto, f"proto {proto}")
+    if proto in (6, 17):
+        return f"{name} {src}:{ports >> 16} > {dst}:{ports & 0xFFFF}"
+    return f"{name} {src} > {dst}"
+
+
+def syn_mss(buffer: bytes, l4: int, l4_len: int) -> int | None:
+    """The MSS option of a TCP header at ``l4`` in ``buffer``, if present."""
+    pos, stop = l4 + 20, l4 + l4_len
+    while pos < stop:
+        kind = buffer[pos]
+        if kind == 0:
+            return None
+        if kind == 1:
+            pos += 1
+            continue
+        if pos + 1 >= stop:
+            return None
+        size = buffer[pos + 1]
+        if size < 2:
+            return None
+        if kind == 2 and size == 4 and pos + 4 <= stop:
+            return int(struct.unpack_from("!H", buffer, pos + 2)[0])
+        pos += size
+    return None
+
+
+class Analyzer:
+    """Feeds on chunks of checked frames; keeps per-flow counters and MSS knowledge."""
+
+    def __init__(self, *, mtu: int = 1500, max_flows: int = 100_000, max_notable: int = 1000):
+        self.mtu = mtu
+        self.max_flows = max_flows
+        self.max_notable = max_notable
+        self.flows: dict[int, FlowStats] = {}
+        self.other_flows = FlowStats("(other flows)")
+        self.peer_mss: dict[int, int] = {}
+        """Flow hash -> the MSS the other end announced (limits this flow's segments)."""
+        self.totals = [0] * N_DIAG
+        self.frames = 0
+        self.bytes = 0
+        self.notable: list[Notable] = []
+        self.sizes_before = np.zeros(len(SIZE_BINS) - 1, dtype=np.int64)
+        self.sizes_after = np.zeros(len(SIZE_BINS) - 1, dtype=np.int64)
+
+    @property
+    def errors(self) -> int:
+        """Frames with a real error."""
+        return self.totals[Diagnosis.WRONG] + self.totals[Diagnosis.MALFORMED]
+
+    def mss_for(self, flow: int) -> int | None:
+        """The MSS to cut this flow's oversized frames at, if one can be inferred."""
+        mss = self.peer_mss.get(flow)
+        if mss:
+            return mss
+        stats = self.flows.get(flow)
+        if stats is not None and stats.max_payload > 0:
+            return stats.max_payload
+        return None
+
+    def feed(
+        self, buffer: bytes, checks: Checks, caplens: IntArray, first_index: int
+    ) -> npt.NDArray[np.int8]:
+        """Diagnose a chunk; returns the :class:`Diagnosis` of every frame."""
+        n = len(caplens)
+        kind = checks.kind
+        is_ip = kind == Kind.IP
+        tcp = is_ip & (checks.proto == 6) & (checks.l4_len >= 20)
+        for row in np.flatnonzero(tcp & ((checks.flags & TCP_SYN) != 0)).tolist():
+            mss = syn_mss(buffer, int(checks.l4_pos[row]), int(checks.l4_len[row]))
+            if mss:
+                self.peer_mss[int(checks.reverse[row])] = mss
+        uniq, inverse = np.unique(checks.flow, return_inverse=True)
+        mss_u = np.array([self.peer_mss.get(int(h), 0) for h in uniq.tolist()], dtype=np.int64)
+        row_mss = mss_u[inverse]
+        oversize = np.where(
+            tcp & (row_mss > 0), checks.payload_len > row_mss, checks.ip_len > self.mtu
+        )
+        oversize = is_ip & (oversize | checks.zero_length)
+        states = np.stack([checks.ip_state, checks.l4_state])
+        any_wrong = (states == Sum.WRONG).any(axis=0)
+        any_offload = (states == Sum.OFFLOAD).any(axis=0)
+        any_ok = (states == Sum.OK).any(axis=0)
+        sent = (checks.direction == 1) | ((checks.direction == -1) & any_offload)
+        diag = np.select(
+            [
+                kind == Kind.MALFORMED,
+                kind == Kind.SNAPPED,
+                ~is_ip,
+                oversize & sent,
+                oversize,
+                any_wrong,
+                any_offload,
+                any_ok,
+            ],
+            [
+                Diagnosis.MALFORMED,
+                Diagnosis.SNAPPED,
+                Diagnosis.UNCHECKED,
+                Diagnosis.GIANT,
+                Diagnosis.COALESCED,
+                Diagnosis.WRONG,
+                Diagnosis.OFFLOAD,
+                Diagnosis.CORRECT,
+            ],
+            Diagnosis.UNCHECKED,
+        ).astype(np.int8)
+        self._account(diag, checks, caplens, uniq, inverse, oversize, first_index)
+        self.frames += n
+        self.bytes += int(caplens.sum())
+        return diag
+
+    def _account(
+        self, diag: npt.NDArray[np.int8], checks: Checks, caplens: IntArray,
+        uniq: npt.NDArray[np.uint64], inverse: IntArray, oversize: npt.NDArray[np.bool_],
+        first_index: int,
+    ) -> None:  # fmt: skip
+        counts = np.bincount(diag, minlength=N_DIAG)
+        for d in range(N_DIAG):
+            self.totals[d] += int(counts[d])
+        edges = np.array(SIZE_BINS)
+        self.sizes_before += np.histogram(caplens, bins=edges)[0]
+        after = caplens[~oversize]
+        self.sizes_after += np.histogram(after, bins=edges)[0]
+        nu = len(uniq)
+        per = np.bincount(inverse * N_DIAG + diag, minlength=nu * N_DIAG).reshape(nu, N_DIAG)
+        frames = np.bincount(inverse, minlength=nu)
+        nbytes = np.bincount(inverse, weights=caplens, minlength=nu)
+        normal_payload = np.where(oversize, 0, checks.payload_len)
+        max_pay = np.zeros(nu, dtype=np.int64)
+        np.maximum.at(max_pay, inverse, normal_payload)
+        first_row = np.full(nu, len(diag), dtype=np.int64)
+        np.minimum.at(first_row, inverse, np.arange(len(diag)))
+        for u, h in enumerate(uniq.tolist()):
+            if h == 0:
+                continue
+            stats = self.flows.get(h)
+            if stats is None:
+                if len(self.flows) < self.max_flows:
+                    key = flow_key(checks.words[int(first_row[u])])
+                    stats = self.flows[h] = FlowStats(key)
+                else:
+                    stats = self.other_flows
+            stats.frames += int(frames[u])
+            stats.bytes += int(nbytes[u])
+            stats.max_payload = max(stats.max_payload, int(max_pay[u]))
+            for d in np.flatnonzero(per[u]).tolist():
+                stats.counts[d] += int(per[u, d])
+        # The wire sizes of oversized frames: cut at the flow's MSS.
+        for row in np.flatnonzero(oversize).tolist():
+            payload = int(checks.payload_len[row])
+            mss = self.mss_for(int(checks.flow[row])) or max(1, self.mtu - 40)
+            hdr = int(caplens[row]) - payload
+            count, last = divmod(payload, mss)
+            sizes = [hdr + mss] * count + ([hdr + last] if last else [])
+            self.sizes_after += np.histogram(np.array(sizes or [hdr]), bins=edges)[0]
+        if len(self.notable) < self.max_notable:
+            rows = np.flatnonzero(
+                (diag == Diagnosis.WRONG) | (diag == Diagnosis.MALFORMED)
+                | (diag == Diagnosis.GIANT) | (diag == Diagnosis.COALESCED)
+            )  # fmt: skip
+            for row in rows[: self.max_notable - len(self.notable)].tolist():
+                d = Diagnosis(int(diag[row]))
+                error = checks.errors.get(row)
+                detail = error.reason if error is not None else self._detail(checks, row, d)
+                offset = error.offset if error is not None else None
+                self.notable.append(Notable(first_index + row, d, detail, offset))
+
+    @staticmethod
+    def _detail(checks: Checks, row: int, d: Diagnosis) -> str:
+        parts = []
+        names = (("IPv4 header", checks.ip_state[row]), ("L4", checks.l4_state[row]))
+        for name, state in names:
+            if state != Sum.NONE:
+                parts.append(f"{name} {Sum(int(state)).name.lower()}")
+        if d in (Diagnosis.GIANT, Diagnosis.COALESCED):
+            parts.insert(0, f"IP length {int(checks.ip_len[row])}")
+        return ", ".join(parts)
+
+
+__all__ = ["SIZE_BINS", "Analyzer", "Diagnosis", "FlowStats", "Notable", "flow_key", "syn_mss"]
