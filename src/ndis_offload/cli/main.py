@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from rich.console import Console
 
 from ndis_offload import __version__
-from ndis_offload.cli import caps, demo, run, spec
+from ndis_offload.cli import caps, demo, pcap, run, spec
 
 SubcommandAdder = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 
@@ -18,6 +18,7 @@ SUBCOMMANDS: tuple[SubcommandAdder, ...] = (
     caps.add_parser,
     run.add_parser,
     spec.add_parser,
+    pcap.add_parser,
 )
 """Every subcommand's parser builder, in help order (an explicit registry)."""
 

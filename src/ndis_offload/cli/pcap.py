@@ -1,0 +1,251 @@
+"""``ndis-offload pcap``: verify | fix | segment | coalesce | stats on pcap / pcapng captures.
+
+Frame numbers in messages are 1-based, as Wireshark shows them; offsets are file offsets.
+Exit codes: 0 fine, 1 real errors found (wrong checksums, malformed frames), 2 failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from ndis_offload.capture.analyze import SIZE_BINS, Analyzer, Diagnosis
+from ndis_offload.errors import NdisError, PacketError
+from ndis_offload.io import pcap_jobs
+from ndis_offload.io.pcap_jobs import JobResult, Options
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("pcap", help="verify / fix / segment / coalesce / stats on captures")
+    tools = p.add_subparsers(dest="tool", metavar="TOOL")
+    tools.required = True
+
+    def common(t: argparse.ArgumentParser) -> None:
+        t.add_argument("--keep-going", action="store_true", help="report bad frames, go on")
+        t.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+        t.add_argument("--mtu", type=int, default=1500, help="IP MTU when no SYN names an MSS")
+        t.set_defaults(run=run)
+
+    v = tools.add_parser("verify", help="check checksums; diagnose offload artifacts")
+    v.add_argument("capture")
+    v.add_argument("--json", action="store_true", help="one JSON object for machines")
+    v.add_argument("--flows", type=int, default=20, help="flows shown in the table")
+    common(v)
+    f = tools.add_parser("fix", help="complete checksums left for offload")
+    f.add_argument("input")
+    f.add_argument("output")
+    f.add_argument("--all", action="store_true", help="also recompute wrong checksums")
+    common(f)
+    s = tools.add_parser("segment", help="cut LSO frames into wire-sized segments")
+    s.add_argument("input")
+    s.add_argument("output")
+    s.add_argument("--mss", type=int, help="MSS (default: inferred from the flow)")
+    common(s)
+    c = tools.add_parser("coalesce", help="apply the NDIS RSC rules")
+    c.add_argument("input")
+    c.add_argument("output")
+    c.add_argument("--timeout", type=float, default=0.0005, help="SCU timeout in seconds")
+    common(c)
+    st = tools.add_parser("stats", help="frame sizes, flows, offload artifacts")
+    st.add_argument("capture")
+    st.add_argument("--plot", metavar="FILE.png", help="size distribution before / after")
+    st.add_argument("--json", action="store_true", help="one JSON object for machines")
+    common(st)
+
+
+@contextmanager
+def _progress(console: Console, path: str, quiet: bool) -> Iterator[pcap_jobs.Progress]:
+    total = Path(path).stat().st_size if Path(path).exists() else None
+    if quiet or not console.is_terminal:
+        yield lambda frames, nbytes: None
+        return
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[frames]} frames, {task.fields[rate]} frames/s"),
+        TimeElapsedColumn(),
+        MofNCompleteColumn(),
+    )
+    start = time.perf_counter()
+    with Progress(*columns[:5], console=console, transient=True) as bar:
+        task = bar.add_task(Path(path).name, total=total, frames=0, rate="-")
+
+        def update(frames: int, nbytes: int) -> None:
+            rate = frames / max(time.perf_counter() - start, 1e-9)
+            bar.update(task, completed=nbytes, frames=f"{frames:,}", rate=f"{rate:,.0f}")
+
+        yield update
+
+
+def _where(error: PacketError) -> str:
+    frame = f"frame {error.frame_index + 1}" if error.frame_index is not None else "file"
+    at = f" at offset {error.offset}" if error.offset is not None else ""
+    return f"{frame}{at}: {error.reason}"
+
+
+def run(args: argparse.Namespace, console: Console) -> int:
+    source = args.capture if args.tool in ("verify", "stats") else args.input
+    try:
+        with _progress(console, source, args.quiet) as progress:
+            opts = Options(mtu=args.mtu, keep_going=args.keep_going, progress=progress)
+            result = _dispatch(args, opts)
+    except PacketError as error:
+        console.print(f"[red]error:[/red] {source}: {_where(error)}")
+        if not args.keep_going:
+            console.print("use --keep-going to process the remaining frames")
+        return 2
+    except NdisError as error:
+        console.print(f"[red]error:[/red] {error.detail}")
+        return 2
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted; no output written[/yellow]")
+        return 130
+    return _report(args, console, result)
+
+
+def _dispatch(args: argparse.Namespace, opts: Options) -> JobResult:
+    if args.tool in ("verify", "stats"):
+        return pcap_jobs.verify(args.capture, opts)
+    if args.tool == "fix":
+        return pcap_jobs.fix(args.input, args.output, opts, everything=args.all)
+    if args.tool == "segment":
+        return pcap_jobs.segment(args.input, args.output, opts, mss=args.mss)
+    return pcap_jobs.coalesce(args.input, args.output, opts, timeout=args.timeout)
+
+
+def summary(result: JobResult) -> dict[str, Any]:
+    """The machine-readable report (``--json``)."""
+    a = result.analyzer
+    return {
+        "frames": a.frames,
+        "bytes": result.total_bytes,
+        "diagnosis": {d.label: a.totals[d] for d in Diagnosis},
+        "errors": a.errors,
+        "flows": [
+            {
+                "flow": s.key,
+                "frames": s.frames,
+                "bytes": s.bytes,
+                **{d.label: s.counts[d] for d in Diagnosis if s.counts[d]},
+            }
+            for s in _top_flows(a, len(a.flows))
+        ],  # fmt: skip
+        "notable_frames": [
+            {"frame": n.index + 1, "diagnosis": n.diagnosis.label, "detail": n.detail}
+            for n in a.notable
+        ],
+        "capture_errors": [_where(e) for e in result.errors],
+        "size_histogram": {
+            "edges": list(SIZE_BINS),
+            "captured": a.sizes_before.tolist(),
+            "wire": a.sizes_after.tolist(),
+        },
+    }
+
+
+def _top_flows(a: Analyzer, count: int) -> list[Any]:
+    flows = sorted(a.flows.values(), key=lambda s: -s.bytes)[:count]
+    if a.other_flows.frames:
+        flows.append(a.other_flows)
+    return flows
+
+
+def _report(args: argparse.Namespace, console: Console, result: JobResult) -> int:
+    a = result.analyzer
+    code = 1 if a.errors else 0
+    if getattr(args, "json", False):
+        console.file.write(json.dumps(summary(result), indent=1) + "\n")
+    else:
+        for error in result.errors:
+            console.print(f"[yellow]bad frame[/yellow] {_where(error)}")
+        if args.tool == "verify":
+            _verify_tables(console, a, args.flows)
+        elif args.tool == "stats":
+            _stats_tables(console, a)
+        else:
+            what = {"fix": "checksum fields completed", "segment": "frames cut",
+                    "coalesce": "frames merged"}[args.tool]  # fmt: skip
+            console.print(
+                f"{args.output}: {result.frames_out:,} frames written, "
+                f"{result.changed:,} {what} ({a.frames:,} frames read)"
+            )
+    if args.tool == "stats" and args.plot:
+        from ndis_offload.io.plot import save_size_plot
+
+        try:
+            save_size_plot(args.plot, SIZE_BINS, a.sizes_before, a.sizes_after)
+        except NdisError as error:
+            console.print(f"[red]error:[/red] {error.detail}")
+            return 2
+    if args.tool in ("verify", "stats"):
+        return code
+    return 0
+
+
+def _verify_tables(console: Console, a: Analyzer, flows: int) -> None:
+    if a.notable:
+        table = Table(title="Frames to look at (first 1000)")
+        table.add_column("frame", justify="right")
+        table.add_column("diagnosis")
+        table.add_column("detail")
+        for n in a.notable[:50]:
+            style = "red" if n.diagnosis.is_error else "yellow"
+            table.add_row(str(n.index + 1), f"[{style}]{n.diagnosis.label}[/{style}]", n.detail)
+        console.print(table)
+    flow_table = Table(title="Flows (by bytes)")
+    flow_table.add_column("flow")
+    flow_table.add_column("frames", justify="right")
+    for d in Diagnosis:
+        if any(s.counts[d] for s in a.flows.values()):
+            flow_table.add_column(d.label, justify="right")
+    shown = [d for d in Diagnosis if any(s.counts[d] for s in a.flows.values())]
+    for s in _top_flows(a, flows):
+        flow_table.add_row(s.key, f"{s.frames:,}", *[f"{s.counts[d]:,}" for d in shown])
+    if shown:
+        console.print(flow_table)
+    _summary_table(console, a)
+
+
+def _summary_table(console: Console, a: Analyzer) -> None:
+    table = Table(title=f"Summary: {a.frames:,} frames, {len(a.flows):,} flows")
+    table.add_column("diagnosis")
+    table.add_column("frames", justify="right")
+    for d in Diagnosis:
+        if a.totals[d]:
+            style = "red" if d.is_error else ("yellow" if d != Diagnosis.CORRECT else "green")
+            table.add_row(f"[{style}]{d.label}[/{style}]", f"{a.totals[d]:,}")
+    console.print(table)
+    if a.errors:
+        console.print(f"[red]{a.errors:,} frames with real errors[/red]")
+
+
+def _stats_tables(console: Console, a: Analyzer) -> None:
+    table = Table(title="Frame sizes")
+    table.add_column("bytes")
+    table.add_column("captured", justify="right")
+    table.add_column("on the wire", justify="right")
+    for lo, hi, before, after in zip(
+        SIZE_BINS, SIZE_BINS[1:], a.sizes_before.tolist(), a.sizes_after.tolist(), strict=False
+    ):
+        if before or after:
+            label = f"{lo}-{hi - 1}" if hi < 1 << 20 else f">= {lo}"
+            table.add_row(label, f"{before:,}", f"{after:,}")
+    console.print(table)
+    _summary_table(console, a)
