@@ -142,10 +142,13 @@ def _short_word(view: memoryview, error: PacketError, ip: bool, tcp: bool, udp: 
             total = _H.unpack_from(view, l3 + 2)[0]
             if total < ihl:
                 raise error
-            if _H.unpack_from(view, l3 + 6)[0] & 0x1FFF == 0:  # first fragment or whole
+            fragment = _H.unpack_from(view, l3 + 6)[0] & 0x3FFF != 0
+            if not fragment:  # fragments get no L4 verdict
                 proto = view[l3 + 9]
             if ihl <= total <= avail:  # IP datagram complete: the L4 header is short
                 hdr_ok = ones_complement_sum(view[l3 : l3 + ihl]) == _VALID
+                if fragment:
+                    return (IP_SUCCEEDED if hdr_ok else IP_FAILED) if ip else 0
                 if _short_l4(view, l3 + ihl, l3 + total, proto, error):
                     return _fail(proto, tcp, udp) | (
                         (IP_SUCCEEDED if hdr_ok else IP_FAILED) if ip else 0
