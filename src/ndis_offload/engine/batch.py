@@ -2,9 +2,12 @@
 
 The frames are joined into one buffer; the common shapes (Ethernet II carrying IPv4, with or
 without options, or IPv6 directly followed by TCP / UDP) are located with numpy gathers, and
-every IPv4 header, L4 segment and pseudo-header address block is summed by one
-:func:`~ndis_offload.packet.checksum.batch_sums` call. Anything else (VLAN tags, LLC/SNAP,
-IPv6 extension headers, short or malformed frames) goes through the per-frame
+every IPv4 header, L4 segment and pseudo-header address block is summed over one 16-bit
+big-endian view of the buffer (frames are placed at even offsets, so every header starts on a
+word: gathers for headers, one ``np.add.reduceat`` for all L4 segments; this is several times
+faster than the alignment-agnostic :func:`~ndis_offload.packet.checksum.batch_sums`).
+Anything else (VLAN tags, LLC/SNAP, IPv6 extension headers, short or malformed frames) goes
+through the per-frame
 :func:`~ndis_offload.engine.receive.validate_word`, so results are identical to it.
 """
 
@@ -28,13 +31,14 @@ from ndis_offload.engine.receive import (
     validate_word,
 )
 from ndis_offload.errors import PacketError
-from ndis_offload.packet.checksum import batch_sums
 from ndis_offload.packet.headers import IPPROTO_TCP, IPPROTO_UDP
 from ndis_offload.structs.nbl_info import NdisTcpIpChecksumNetBufferListInfoReceive
 
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 WordArray = npt.NDArray[np.uint32]
+U32Array = npt.NDArray[np.uint32]
+U64Array = npt.NDArray[np.uint64]
 
 _PAD = 160
 """Zero bytes after the joined frames, so fixed-offset gathers never leave the buffer."""
@@ -80,10 +84,13 @@ def locate_batch(frames: Sequence[Frame]) -> BatchLayout:
     """Join ``frames`` and locate the headers of the common shapes with numpy gathers."""
     lengths = np.fromiter((len(f) for f in frames), dtype=_I64, count=len(frames))
     starts = np.zeros(len(frames), dtype=_I64)
-    if len(frames) > 1:
-        np.cumsum(lengths[:-1], out=starts[1:])
-    buffer = b"".join(bytes(f) if isinstance(f, memoryview) else f for f in frames)
-    buffer += bytes(_PAD)
+    if len(frames) > 1:  # every frame starts at an even offset: 16-bit words stay aligned
+        np.cumsum((lengths + (lengths & 1))[:-1], out=starts[1:])
+    buffer = b"".join(
+        (bytes(f) + b"\0" if len(f) & 1 else bytes(f)) if not isinstance(f, bytes) else
+        (f + b"\0" if len(f) & 1 else f)
+        for f in frames
+    ) + bytes(_PAD)  # fmt: skip
     data = np.frombuffer(buffer, dtype=np.uint8)
     zeros = np.zeros(len(frames), dtype=_I64)
     layout = BatchLayout(
@@ -126,6 +133,34 @@ def locate_batch(frames: Sequence[Frame]) -> BatchLayout:
     )  # fmt: skip
 
 
+_K30 = np.arange(30, dtype=_I64)
+_K16 = np.arange(16, dtype=_I64)
+
+
+def _gather_sums(words: U32Array, first: IntArray, count: IntArray, k: IntArray) -> U64Array:
+    """Sums of ``count[i] <= len(k)`` 16-bit words from word index ``first[i]``."""
+    picked = words[first[:, None] + k]
+    sums: U64Array = np.where(k < count[:, None], picked, 0).sum(axis=1, dtype=np.uint64)
+    return sums
+
+
+def _range_sums(
+    words: U32Array, data: npt.NDArray[np.uint8], first: IntArray, length: IntArray
+) -> U64Array:
+    """Exact big-endian word sums of ``[first, first + length)`` (``first`` even, ranges
+    sorted and disjoint): one ``np.add.reduceat`` over the 16-bit view of the buffer."""
+    out = np.zeros(len(first), dtype=np.uint64)
+    live = length >= 2
+    if live.any():
+        idx = np.empty(2 * int(live.sum()), dtype=_I64)
+        idx[0::2] = first[live] // 2
+        idx[1::2] = first[live] // 2 + length[live] // 2
+        out[live] = np.add.reduceat(words, idx, dtype=np.uint64)[0::2]
+    odd = (length & 1) == 1
+    out[odd] += data[first[odd] + length[odd] - 1].astype(np.uint64) << np.uint64(8)
+    return out
+
+
 def _fold(values: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
     for _ in range(3):
         values = (values & np.uint64(0xFFFF)) + (values >> np.uint64(16))
@@ -155,18 +190,13 @@ def batch_words(
     sum_udp = is_udp & ~udp_none & ~udp_bad
     l4_len = np.where(is_tcp, layout.end - layout.l4, np.where(sum_udp, udp_len, 0))
     l4_rows = is_tcp | sum_udp
-    addr_off = np.where(layout.version == 4, layout.l3 + 12, layout.l3 + 8)
-    addr_len = np.where(layout.version == 4, 8, 32)
-    offsets = np.concatenate([layout.l3, layout.l4, addr_off])
-    lengths = np.concatenate(
-        [
-            np.where(v4, layout.l3_len, 0),
-            np.where(l4_rows, l4_len, 0),
-            np.where(l4_rows, addr_len, 0),
-        ]
+    w16 = np.frombuffer(layout.buffer, dtype=">u2").astype(np.uint32)
+    l3w = np.where(fast, layout.l3 // 2, 0)
+    ip_sum = _fold(_gather_sums(w16, l3w, np.where(v4, layout.l3_len // 2, 0), _K30))
+    addr_sum = _gather_sums(
+        w16, l3w + np.where(v4, 6, 4), np.where(l4_rows, np.where(v4, 4, 16), 0), _K16
     )
-    sums = batch_sums(layout.buffer, offsets, lengths)
-    ip_sum, l4_sum, addr_sum = sums[:n], sums[n : 2 * n], sums[2 * n :]
+    l4_sum = _fold(_range_sums(w16, layout.data, np.where(l4_rows, layout.l4, 0), l4_len))
     if ip:
         words |= np.where(v4, np.where(ip_sum == 0xFFFF, IP_SUCCEEDED, IP_FAILED), 0).astype(
             np.uint32
