@@ -128,18 +128,22 @@ def fix(src: str | Path, dst: str | Path, opts: Options | None = None, *,
             patched, count = fix_chunk(chunk.buffer, checks, everything=everything)
             result.changed += count
             if chunk.bad:  # drop the broken records, keep everything else byte for byte
-                patched_chunk = Chunk(
-                    patched, chunk.file_offset, chunk.first_index, chunk.data_offsets,
-                    chunk.caplens, chunk.origlens, chunk.linktypes, chunk.record_offsets,
-                    chunk.ts_ticks, chunk.ticks_per_second, chunk.interfaces, chunk.options,
-                    chunk.big_endian, chunk.blocks, chunk.bad,
-                )  # fmt: skip
-                _write_records(writer, patched_chunk)
+                _write_records(writer, _with_buffer(chunk, patched))
             else:
                 writer.write_raw(patched, len(chunk))
         result.frames_out = writer.frames
     result.errors = reader.errors + result.errors
     return result
+
+
+def _with_buffer(chunk: Chunk, buffer: bytes) -> Chunk:
+    """``chunk`` over a patched copy of its bytes (same layout)."""
+    return Chunk(
+        buffer, chunk.file_offset, chunk.first_index, chunk.data_offsets, chunk.caplens,
+        chunk.origlens, chunk.linktypes, chunk.record_offsets, chunk.ts_ticks,
+        chunk.ticks_per_second, chunk.interfaces, chunk.options, chunk.big_endian,
+        chunk.blocks, chunk.bad,
+    )  # fmt: skip
 
 
 def _write_records(writer: CaptureWriter, chunk: Chunk) -> None:
@@ -162,7 +166,9 @@ def segment(src: str | Path, dst: str | Path, opts: Options | None = None, *,
             _strict(chunk, checks.kind, diag, checks.errors, result, opts.keep_going)
             oversize = (diag == Diagnosis.GIANT) | (diag == Diagnosis.COALESCED)
             cut = set(np.flatnonzero(oversize).tolist())
-            for item in chunk.packets():
+            # What was on the wire: checksums left for offload completed too.
+            patched, _ = fix_chunk(chunk.buffer, checks)
+            for item in _with_buffer(chunk, patched).packets():
                 if isinstance(item, Block):
                     writer.write_block(item)
                     continue
