@@ -10,7 +10,9 @@ from ndis_offload.engine.transmit import segment_tcp, segment_udp
 from ndis_offload.packet.headers import IPPROTO_TCP, IPPROTO_UDP, parse_frame
 
 
-def fix_chunk(buffer: bytes, checks: Checks, *, everything: bool = False) -> tuple[bytes, int]:
+def fix_chunk(
+    buffer: bytes, checks: Checks, *, everything: bool = False
+) -> tuple[bytes | bytearray, int]:
     """``buffer`` with every checksum left for offload completed (``everything``: also the
     wrong ones); returns the bytes and how many fields changed. Lengths never change."""
     states = (Sum.OFFLOAD, Sum.WRONG) if everything else (Sum.OFFLOAD,)
@@ -31,7 +33,7 @@ def fix_chunk(buffer: bytes, checks: Checks, *, everything: bool = False) -> tup
         val = value[rows]
         data[at] = (val >> 8).astype(np.uint8)
         data[at + 1] = (val & 0xFF).astype(np.uint8)
-    return bytes(out), count
+    return out, count
 
 
 def segment_record(linktype: int, data: bytes, mss: int) -> list[bytes]:

@@ -22,7 +22,7 @@ Blocks (the latter two are written back as Enhanced Packet Blocks). Errors name 
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Literal
@@ -285,17 +285,39 @@ class CaptureReader:
 
     def _scan_pcap(self, buf: bytes, base: int, b: _Builder, eof: bool) -> tuple[int, bool]:
         pos = 24 if base == 0 else 0
-        n = len(buf)
         unpack = self._rec.unpack_from
         iface = self.interfaces[0]
         tps = iface.ticks_per_second
+        rec, dat, cap, org = b.rec.append, b.data.append, b.cap.append, b.orig.append
+        tsl = b.ts.append
+        first = len(b.rec)
+        try:
+            return self._pcap_records(
+                buf, base, b, eof, pos, unpack, rec, dat, cap, org, tsl, tps, first
+            )
+        finally:
+            count = len(b.rec) - first
+            self.frames += count
+            b.link += [iface.linktype] * count
+            b.tps += [tps] * count
+            b.iface += [0] * count
+            b.opts += [(0, 0)] * count
+            b.big += [self._big] * count
+
+    def _pcap_records(
+        self, buf: bytes, base: int, b: _Builder, eof: bool, pos: int,
+        unpack: Callable[[bytes, int], tuple[int, ...]],
+        rec: Callable[[int], None], dat: Callable[[int], None], cap: Callable[[int], None],
+        org: Callable[[int], None], tsl: Callable[[int], None], tps: int, first: int,
+    ) -> tuple[int, bool]:  # fmt: skip
+        n = len(buf)
         while pos + 16 <= n:
             sec, frac, incl, orig = unpack(buf, pos)
             if incl > MAX_RECORD:
                 self._fail(
                     PacketError(
                         f"corrupt record header: captured length {incl} is not plausible",
-                        frame_index=self.frames,
+                        frame_index=self.frames + len(b.rec) - first,
                         offset=base + pos,
                     )
                 )
@@ -307,20 +329,23 @@ class CaptureReader:
                         PacketError(
                             f"truncated record: header says {incl} bytes, "
                             f"{n - pos - 16} left in the file",
-                            frame_index=self.frames,
+                            frame_index=self.frames + len(b.rec) - first,
                             offset=base + pos,
                         )
                     )
                     return pos, True
                 break
-            b.add(pos, pos + 16, incl, orig, iface, 0, sec * tps + frac, (0, 0), self._big)
-            self.frames += 1
+            rec(pos)
+            dat(pos + 16)
+            cap(incl)
+            org(orig)
+            tsl(sec * tps + frac)
             pos = end
         if eof and pos < n:
             self._fail(
                 PacketError(
                     f"truncated record header: {n - pos} of 16 bytes",
-                    frame_index=self.frames,
+                    frame_index=self.frames + len(b.rec) - first,
                     offset=base + pos,
                 )
             )

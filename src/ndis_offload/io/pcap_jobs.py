@@ -21,7 +21,7 @@ from ndis_offload.capture.linktype import from_ethernet, to_ethernet
 from ndis_offload.capture.rewrite import fix_chunk, segment_record
 from ndis_offload.engine.rsc import RscCoalescer
 from ndis_offload.errors import PacketError
-from ndis_offload.io.atomic import atomic_output
+from ndis_offload.io.atomic import atomic_output, background_writes
 from ndis_offload.io.capture import (
     CHUNK_BYTES,
     Block,
@@ -120,7 +120,7 @@ def fix(src: str | Path, dst: str | Path, opts: Options | None = None, *,
     opts = opts or Options()
     result = JobResult(Analyzer(mtu=opts.mtu))
     stream, reader = open_capture(src, keep_going=opts.keep_going, chunk_bytes=opts.chunk_bytes)
-    with stream, atomic_output(dst) as out:
+    with stream, atomic_output(dst) as raw, background_writes(raw) as out:
         # The pcap header travels in chunk 0's bytes.
         writer = CaptureWriter(out, reader.format, reader.header, write_header=False)
         for chunk, checks, diag in _chunks(reader, result, opts):
@@ -136,10 +136,10 @@ def fix(src: str | Path, dst: str | Path, opts: Options | None = None, *,
     return result
 
 
-def _with_buffer(chunk: Chunk, buffer: bytes) -> Chunk:
+def _with_buffer(chunk: Chunk, buffer: bytes | bytearray) -> Chunk:
     """``chunk`` over a patched copy of its bytes (same layout)."""
     return Chunk(
-        buffer, chunk.file_offset, chunk.first_index, chunk.data_offsets, chunk.caplens,
+        bytes(buffer), chunk.file_offset, chunk.first_index, chunk.data_offsets, chunk.caplens,
         chunk.origlens, chunk.linktypes, chunk.record_offsets, chunk.ts_ticks,
         chunk.ticks_per_second, chunk.interfaces, chunk.options, chunk.big_endian,
         chunk.blocks, chunk.bad,
