@@ -17,7 +17,6 @@ from typing import Any
 from rich.console import Console
 from rich.progress import (
     BarColumn,
-    MofNCompleteColumn,
     Progress,
     TaskProgressColumn,
     TextColumn,
@@ -81,10 +80,9 @@ def _progress(console: Console, path: str, quiet: bool) -> Iterator[pcap_jobs.Pr
         TaskProgressColumn(),
         TextColumn("{task.fields[frames]} frames, {task.fields[rate]} frames/s"),
         TimeElapsedColumn(),
-        MofNCompleteColumn(),
     )
     start = time.perf_counter()
-    with Progress(*columns[:5], console=console, transient=True) as bar:
+    with Progress(*columns, console=console, transient=True) as bar:
         task = bar.add_task(Path(path).name, total=total, frames=0, rate="-")
 
         def update(frames: int, nbytes: int) -> None:
