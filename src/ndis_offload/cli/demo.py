@@ -87,6 +87,13 @@ def run(args: argparse.Namespace, console: Console) -> int:
             ]
         )
     )
+    if demo.receive_checksum_started:
+        started = demo.receive_checksum_started
+        phases = ", ".join(f"{phase}: {'yes' if on else 'no'}" for phase, on in started.items())
+        console.print(
+            f"Miniport validates receive checksums ({phases}) — not before the first "
+            "successful OID_OFFLOAD_ENCAPSULATION set."
+        )
     received = Table(title="Status indications each protocol received")
     received.add_column("protocol")
     received.add_column("count", justify="right")

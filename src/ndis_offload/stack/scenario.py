@@ -734,6 +734,9 @@ class DemoResult:
     """protocol -> statuses it received."""
     protocols: dict[str, ProtocolDriver]
     hardware: frozenset[str] | None
+    receive_checksum_started: dict[str, bool] | None = None
+    """phase -> whether the miniport validates receive checksums yet (it must not before
+    the first successful ``OID_OFFLOAD_ENCAPSULATION`` set)."""
 
     def summary(self) -> dict[str, Any]:
         def feats(value: frozenset[str] | None) -> list[str] | None:
@@ -768,6 +771,7 @@ class DemoResult:
             },
             "indications": self.indications,
             "usable": self.usable,
+            "receive_checksum_started": self.receive_checksum_started,
         }
 
 
@@ -804,7 +808,14 @@ def run_demo(profile: AdapterProfile | None = None, variant: str = "reference") 
         usable[phase] = {p.name: [f for f in FEATURES if f in p.usable] for p in protocols}
 
     snapshot("before enable", [tcpip, tcpip6])
+    rx_started: dict[str, bool] = {}
+
+    def rx(phase: str) -> None:
+        rx_started[phase] = bool(getattr(stack.miniport, "receive_checksum_started", False))
+
+    rx("before enable")
     enabled = tcpip.enable()
+    rx("after enable")
     after_enable = current()
     snapshot("after enable", [tcpip, tcpip6])
     disabled = tcpip.disable()
@@ -837,4 +848,5 @@ def run_demo(profile: AdapterProfile | None = None, variant: str = "reference") 
         },
         protocols=protocols,
         hardware=hardware,
+        receive_checksum_started=rx_started,
     )
