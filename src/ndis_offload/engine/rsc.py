@@ -39,7 +39,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ndis_offload.engine.batch import batch_words, locate_batch
 from ndis_offload.engine.receive import (
     IP_SUCCEEDED,
     TCP_SUCCEEDED,
@@ -48,12 +47,27 @@ from ndis_offload.engine.receive import (
     receive_word,
     validate_word,
 )
+from ndis_offload.engine.rsc_fast import (
+    F_ACK,
+    F_INDEX,
+    F_MATCH,
+    F_PEND,
+    F_PLEN,
+    F_PSUM,
+    F_SEQ,
+    F_SHAPE,
+    F_SIZE,
+    F_TCPW,
+    F_TSECR,
+    F_TSVAL,
+    F_TTL,
+    SHAPES,
+    IntArray,
+    scan,
+)  # fmt: skip
 from ndis_offload.errors import PacketError
 from ndis_offload.packet.checksum import (
-    finish,
     ones_complement_sum,
-    pseudo_header_sum_ipv4,
-    pseudo_header_sum_ipv6,
 )
 from ndis_offload.packet.headers import IPPROTO_TCP, parse_frame
 from ndis_offload.structs.nbl_info import (
@@ -105,7 +119,7 @@ class _Scu:
     __slots__ = (
         "first", "l3", "l4", "poff", "v4", "seq", "nxt", "ack", "win", "psh", "ttl", "match",
         "tsval0", "tsval", "tsecr", "chunks", "size", "data_segs", "merged", "dup", "started",
-        "word",
+        "word", "csum", "order",
     )  # fmt: skip
 
     def __init__(self, frame: Frame, seg: _Seg, now: float) -> None:
@@ -124,6 +138,33 @@ class _Scu:
         self.dup = 0
         self.started = now
         self.word = word
+        self.csum: int | None = None
+        """Big-endian word sum of the payload (mod 0xFFFF) when known."""
+        self.order = 0
+        """Index in its batch of the frame that started it (``push_batch`` ordering)."""
+
+    @classmethod
+    def from_scan(cls, frame: Frame, row: list[int], chunks: list[Frame], now: float) -> _Scu:
+        """An SCU started by a scanned segment (``row``: a column of the scan table)."""
+        scu = cls.__new__(cls)
+        scu.first = frame
+        scu.l3, scu.l4, scu.v4 = SHAPES[row[F_SHAPE]]
+        scu.poff = scu.l4 + ((row[F_MATCH] >> 8) & 0xFF)
+        scu.seq = row[F_SEQ]
+        scu.nxt = (row[F_SEQ] + row[F_PLEN]) & _M32
+        scu.ack, scu.win = row[F_ACK], row[F_TCPW] & 0xFFFF
+        scu.psh = (row[F_TCPW] >> 16) & TCP_PSH
+        scu.ttl, scu.match = row[F_TTL], row[F_MATCH]
+        scu.tsval0 = scu.tsval = row[F_TSVAL]
+        scu.tsecr = row[F_TSECR]
+        scu.chunks = chunks
+        scu.size = row[F_SIZE]
+        scu.data_segs, scu.merged, scu.dup = 1, 0, 0
+        scu.started = now
+        scu.word = _SCU_CHECKSUM if scu.v4 else TCP_SUCCEEDED
+        scu.csum = None
+        scu.order = row[F_INDEX]
+        return scu
 
 
 def _tcp_options(view: memoryview, start: int, stop: int) -> tuple[bool, int]:
@@ -196,6 +237,16 @@ def _scalar_seg(frame: Frame) -> tuple[_Seg | None, bytes | None, int]:
     return seg, key, word
 
 
+def _checksum(total: int) -> int:
+    """``finish(total)``: the checksum field for a positive sum of 16-bit words, taken mod
+    0xFFFF (the folded sum of non-zero data is 1..0xFFFF, never 0)."""
+    return 0xFFFF - ((total - 1) % 0xFFFF + 1)
+
+
+def _event_order(event: tuple[int, int, CoalescedFrame]) -> tuple[int, int]:
+    return event[0], event[1]
+
+
 class RscCoalescer:
     """Software RSC over a stream of received frames (any mix of flows), sans-IO.
 
@@ -235,57 +286,221 @@ class RscCoalescer:
         return out
 
     def push_batch(self, frames: Sequence[Frame], now: float) -> list[CoalescedFrame]:
-        """:meth:`push` every frame (one receive DPC's worth), validating all checksums and
-        locating all headers in one vectorized pass."""
+        """:meth:`push` every frame (one receive DPC's worth) at the same ``now``.
+
+        The common data segments (see :mod:`~ndis_offload.engine.rsc_fast`) are decoded and
+        checksummed in one vectorized pass and their flows' rules decided with array
+        operations; each coalesced unit is then built once. Other frames, and every frame
+        of a flow that has one, go through the per-frame rules; outputs are ordered as
+        :meth:`push` would emit them.
+        """
         out: list[CoalescedFrame] = []
         self._expire(now, out)
         if not frames:
             return out
-        layout = locate_batch(frames)
-        words = batch_words(layout, frames, slow=False)
-        fast = layout.fast & (layout.proto == IPPROTO_TCP) & (layout.l4_len >= 20)
-        v4 = layout.version == 4
-        l3, l4, end = layout.l3, layout.l4, layout.end
-        seq, ack = layout.u32(l4 + 4), layout.u32(l4 + 8)
-        off, flags, win = layout.u8(l4 + 12), layout.u8(l4 + 13), layout.u16(l4 + 14)
-        poff = l4 + layout.l4_len
-        word0 = layout.u32(l3)
-        frag = layout.u16(l3 + 6)
-        ts_std = (layout.l4_len == 32) & (layout.u32(l4 + 20) == _TS_NOP_NOP)
-        opts_ok = (layout.l4_len == 20) | ts_std
-        ts_rel = np.where(ts_std, 24, -1)
-        tsval = np.where(ts_std, layout.u32(l4 + 24), -1)
-        tsecr = np.where(ts_std, layout.u32(l4 + 28), -1)
-        want = np.where(v4, _SCU_CHECKSUM, TCP_SUCCEEDED)
-        ok = opts_ok & ~layout.fragment & (layout.l3_len == np.where(v4, 20, 40))
-        ok &= (words & _SCU_CHECKSUM) == want
-        ok &= ((off & 0xF) == 0) & ((flags & ~_ALLOWED_FLAGS) == 0) & ((flags & TCP_ACK) != 0)
-        ip_match = np.where(v4, ((word0 >> 16) & 0xFF) << 1 | (frag >> 14) & 1, (1 << 38) | word0)
-        match = ip_match << 24 | (ts_rel & 0x3F) << 16 | (poff - l4) << 8 | flags & TCP_ECN_FLAGS
-        ttl = np.where(v4, layout.u8(l3 + 8), layout.u8(l3 + 7))
-        starts = layout.starts
-        rows = zip(
-            fast.tolist(), ok.tolist(), seq.tolist(), ack.tolist(), win.tolist(),
-            flags.tolist(), (end - poff).tolist(), match.tolist(), ttl.tolist(),
-            tsval.tolist(), tsecr.tolist(), (l3 - starts).tolist(), (l4 - starts).tolist(),
-            (poff - starts).tolist(), (end - starts).tolist(), words.tolist(), starts.tolist(),
-            v4.tolist(), (layout.fast & (layout.proto != IPPROTO_TCP)).tolist(), strict=True,
-        )  # fmt: skip
-        buffer = layout.buffer
-        process = self._process
-        for frame, row in zip(frames, rows, strict=True):
-            if not row[0]:
-                if row[18]:  # located, not TCP: indicated as received
-                    self._alone(frame, row[15], out)
-                    continue
-                seg_, key_, word_ = _scalar_seg(frame)
-                process(frame, seg_, key_, word_, now, out)
-                continue
-            base = row[16]
-            key = _key(buffer, base, base + row[11], base + row[12], row[17])
-            seg: _Seg = (key, *row[1:16])
-            process(frame, seg, key, row[15], now, out)
+        fast = scan(frames)
+        ids: dict[bytes, int] = {}
+        fids = [ids.setdefault(key, len(ids)) for key in fast.keys]
+        table = fast.table
+        slow: dict[int, tuple[_Seg | None, bytes | None, int]] = {}
+        if table.shape[1] < len(frames):
+            slow_mask = np.ones(len(frames), dtype=np.bool_)
+            slow_mask[table[F_INDEX]] = False
+            for index in np.flatnonzero(slow_mask).tolist():
+                slow[index] = _scalar_seg(frames[index])
+        demote = {key for _, key, _ in slow.values() if key in ids}
+        if demote:  # a flow with any other frame in this batch: all of it per frame
+            keep = [key not in demote for key in fast.keys]
+            for index in table[F_INDEX][~np.array(keep)].tolist():
+                slow[index] = _scalar_seg(frames[index])
+            table = table[:, np.array(keep)]
+            ids = {}
+            fids = [
+                ids.setdefault(key, len(ids)) for key, k in zip(fast.keys, keep, strict=True) if k
+            ]
+        flows = self._flows
+        if (
+            len(flows) + len(ids) + len(slow) > self.max_flows
+            and len(flows)
+            + len(
+                set(ids)
+                .union(key for _, key, _ in slow.values() if key is not None)
+                .difference(flows)
+            )
+            > self.max_flows
+        ):
+            # Evictions may happen: the exact order of every start matters.
+            for index, frame in enumerate(frames):
+                seg, key, word = slow.get(index) or _scalar_seg(frame)
+                self._process(frame, seg, key, word, now, out)
+            return out
+        events: list[tuple[int, int, CoalescedFrame]] = []
+        old = dict(flows)
+        for index in sorted(slow):
+            seg, key, word = slow[index]
+            before = flows.get(key) if key is not None else None
+            emitted: list[CoalescedFrame] = []
+            self._process(frames[index], seg, key, word, now, emitted)
+            events += [(index, sub, frame) for sub, frame in enumerate(emitted)]
+            scu = flows.get(key) if key is not None else None
+            if scu is not None and scu is not before:
+                scu.order = index
+        if ids:
+            self._coalesce(frames, fast.buffer, table, list(ids), fids, now, events)
+        events.sort(key=_event_order)
+        out += [event[2] for event in events]
+        moved = [key for key, scu in flows.items() if old.get(key) is not scu]
+        if len(moved) > 1:  # (re)started SCUs: in the order of their first segments
+            for key in sorted(moved, key=lambda key: flows[key].order):
+                flows[key] = flows.pop(key)
         return out
+
+    def _coalesce(
+        self,
+        frames: Sequence[Frame],
+        buffer: bytes,
+        table: IntArray,
+        keys: list[bytes],
+        fids: list[int],
+        now: float,
+        events: list[tuple[int, int, CoalescedFrame]],
+    ) -> None:
+        """Apply the rules to the scanned segments of flows with no other frames here."""
+        flows = self._flows
+        count = table.shape[1]
+        first = np.zeros(count, dtype=np.bool_)
+        if len(keys) > 1:
+            fid_array = np.array(fids, dtype=np.int64)
+            order = np.argsort(fid_array, kind="stable")
+            t = table[:, order]  # by flow, arrival order within a flow
+            ranked = fid_array[order]
+            np.not_equal(ranked[1:], ranked[:-1], out=first[1:])
+        else:
+            t = table
+        first[0] = True
+        heads: list[int] = np.flatnonzero(first).tolist()
+        # A unit ends before a segment that does not continue the previous one of its flow.
+        seq, plen, match = t[F_SEQ], t[F_PLEN], t[F_MATCH]
+        brk = np.empty(count, dtype=np.bool_)
+        cut = brk[1:]
+        np.not_equal((seq[:-1] + plen[:-1]) & _M32, seq[1:], out=cut)
+        cut |= match[:-1] != match[1:]
+        mono = t[F_ACK : F_TSECR + 1]  # no timestamps: -1 throughout (match is equal)
+        cut |= (((mono[:, 1:] - mono[:, :-1]) & _M32) >= _HALF).any(axis=0)
+        psh = (t[F_TCPW] >> 19) & 1
+        if self.flush_on_psh:
+            cut |= psh[:-1] != 0
+        # The first segment of a flow against the SCU carried over from an earlier batch.
+        carried = [flows.get(key) for key in keys]
+        cols: list[list[int]] = t.tolist()
+        index, plens, ttls, psums = cols[F_INDEX], cols[F_PLEN], cols[F_TTL], cols[F_PSUM]
+        pend, seqs, acks = cols[F_PEND], cols[F_SEQ], cols[F_ACK]
+        tcpws, tsvals, tsecrs = cols[F_TCPW], cols[F_TSVAL], cols[F_TSECR]
+        matches = cols[F_MATCH]
+        head_rows = [
+            (seqs[h], matches[h], acks[h], tsvals[h], tsecrs[h]) for h in heads
+        ]  # fmt: skip
+        cont = [
+            scu is not None
+            and not scu.dup
+            and seq_ == scu.nxt
+            and match_ == scu.match
+            and (ack_ - scu.ack) & _M32 < _HALF
+            and (
+                tsval_ < 0
+                or ((tsval_ - scu.tsval) & _M32 < _HALF and (tsecr_ - scu.tsecr) & _M32 < _HALF)
+            )
+            for scu, (seq_, match_, ack_, tsval_, tsecr_) in zip(carried, head_rows, strict=True)
+        ]  # fmt: skip
+        brk[heads] = True
+        first_at = np.flatnonzero(brk)
+        starts: list[int] = first_at.tolist()
+        starts.append(count)
+        # Per-block payload bytes and sums, PSH, minimum TTL (recomputed for split blocks).
+        added: list[list[int]] = np.add.reduceat(t[F_PLEN : F_PSUM + 1], first_at, axis=1).tolist()
+        block_len, block_sum = added
+        block_psh: list[int] = np.maximum.reduceat(psh, first_at).tolist()
+        block_ttl: list[int] = np.minimum.reduceat(t[F_TTL], first_at).tolist()
+        pshs: list[int] = psh.tolist()
+        sizes = cols[F_SIZE]
+        odd = int(np.bitwise_or.reduce(plen)) & 1
+        flush = self.flush_on_psh
+        pos = 0
+        for flow, key in enumerate(keys):
+            end = heads[flow + 1] if flow + 1 < len(heads) else count
+            scu = carried[flow]
+            joins = cont[flow]
+            if scu is not None and not joins:  # the first segment ends the carried SCU
+                events.append((index[heads[flow]], 0, self._finalize(flows.pop(key))))
+            while starts[pos] < end:
+                k0, k1 = starts[pos], starts[pos + 1]
+                held = scu.size if joins and scu is not None else sizes[k0] - plens[k0]
+                if held + block_len[pos] > MAX_IP_DATAGRAM:  # exception 7: split the block
+                    cap = k0 if joins else k0 + 1
+                    held += 0 if joins else plens[k0]
+                    while held + plens[cap] <= MAX_IP_DATAGRAM:
+                        held += plens[cap]
+                        cap += 1
+                    if cap == k0:  # the carried SCU cannot take even the first segment
+                        events.append((index[k0], 0, self._finalize(flows.pop(key))))
+                        joins = False
+                        continue
+                    starts.insert(pos + 1, cap)
+                    for part in (pos, pos + 1):
+                        lo, hi = starts[part], starts[part + 1]
+                        values = (sum(plens[lo:hi]), sum(psums[lo:hi]), int(any(pshs[lo:hi])),
+                                  min(ttls[lo:hi]))  # fmt: skip
+                        for column, value in zip(
+                            (block_len, block_sum, block_psh, block_ttl), values, strict=True
+                        ):
+                            if part == pos:
+                                column[pos] = value
+                            else:
+                                column.insert(pos + 1, value)
+                    k1 = cap
+                chunks: list[Frame] = [
+                    buffer[e - p : e] for e, p in zip(pend[k0:k1], plens[k0:k1], strict=True)
+                ]
+                if joins and scu is not None:
+                    offset = scu.size - scu.poff + scu.l3  # payload bytes held
+                    scu.chunks += chunks
+                    scu.size += block_len[pos]
+                    scu.data_segs += k1 - k0
+                    scu.merged += k1 - k0
+                else:
+                    offset = 0
+                    scu = _Scu.from_scan(frames[index[k0]], [c[k0] for c in cols], chunks, now)
+                    scu.size += block_len[pos] - plens[k0]
+                    scu.data_segs, scu.merged, scu.csum = k1 - k0, k1 - k0 - 1, 0
+                if scu.csum is not None:
+                    # Payload sums are little-endian words: x256 (mod 0xFFFF) at even offsets.
+                    if not odd and not offset & 1:
+                        total = block_sum[pos] << 8
+                    else:
+                        total = 0
+                        for value, size in zip(psums[k0:k1], plens[k0:k1], strict=True):
+                            total += value if offset & 1 else value << 8
+                            offset += size
+                    scu.csum = (scu.csum + total) % 0xFFFF
+                k = k1 - 1
+                scu.nxt = (seqs[k] + plens[k]) & _M32
+                scu.ack, scu.win = acks[k], tcpws[k] & 0xFFFF
+                if block_psh[pos]:
+                    scu.psh = TCP_PSH
+                if block_ttl[pos] < scu.ttl:
+                    scu.ttl = block_ttl[pos]
+                if tsvals[k] >= 0:
+                    scu.tsval, scu.tsecr = tsvals[k], tsecrs[k]
+                psh_end = flush and pshs[k]
+                if psh_end or k1 < end:
+                    if joins:
+                        del flows[key]
+                    at = (index[k], 1) if psh_end else (index[k1], 0)
+                    events.append((*at, self._finalize(scu)))
+                elif not joins:
+                    flows[key] = scu
+                joins = False
+                pos += 1
 
     def flush(self, now: float | None = None) -> list[CoalescedFrame]:
         """Indicate every SCU (``now=None``) or those older than ``timeout`` at ``now``."""
@@ -372,6 +587,7 @@ class RscCoalescer:
                 self._start(key, frame, seg, now, out)
                 return
             scu.chunks.append(memoryview(frame)[poff:end])
+            scu.csum = None
             scu.size += plen
             scu.nxt = (seq + plen) & _M32
             scu.data_segs += 1
@@ -409,23 +625,17 @@ class RscCoalescer:
             return CoalescedFrame(bytes(scu.first), checksum=receive_info(scu.word))
         l3, l4, poff = scu.l3, scu.l4, scu.poff
         header = bytearray(memoryview(scu.first)[:poff])
-        payload = b"".join(scu.chunks)
+        length = scu.size - (poff - l3)  # payload bytes
         if scu.v4:
-            _H.pack_into(header, l3 + 2, poff - l3 + len(payload))
+            _H.pack_into(header, l3 + 2, poff - l3 + length)
             header[l3 + 8] = scu.ttl
             header[l3 + 10 : l3 + 12] = b"\0\0"
-            _H.pack_into(header, l3 + 10, finish(ones_complement_sum(header[l3 : l3 + 20])))
-            pseudo = pseudo_header_sum_ipv4(
-                bytes(header[l3 + 12 : l3 + 16]), bytes(header[l3 + 16 : l3 + 20]),
-                IPPROTO_TCP, len(header) - l4 + len(payload),
-            )  # fmt: skip
+            _H.pack_into(header, l3 + 10, _checksum(int.from_bytes(header[l3 : l3 + 20])))
+            addresses = header[l3 + 12 : l3 + 20]
         else:
-            _H.pack_into(header, l3 + 4, poff - l3 - 40 + len(payload))
+            _H.pack_into(header, l3 + 4, poff - l3 - 40 + length)
             header[l3 + 7] = scu.ttl
-            pseudo = pseudo_header_sum_ipv6(
-                bytes(header[l3 + 8 : l3 + 24]), bytes(header[l3 + 24 : l3 + 40]),
-                IPPROTO_TCP, len(header) - l4 + len(payload),
-            )  # fmt: skip
+            addresses = header[l3 + 8 : l3 + 40]
         _I.pack_into(header, l4 + 8, scu.ack)
         header[l4 + 13] |= scu.psh
         _H.pack_into(header, l4 + 14, scu.win)
@@ -435,11 +645,18 @@ class RscCoalescer:
             _II.pack_into(header, l4 + ts_rel, scu.tsval, scu.tsecr)
             delta = (scu.tsval - scu.tsval0) & _M32
         header[l4 + 16 : l4 + 18] = b"\0\0"
-        total = ones_complement_sum(header[l4:], pseudo)  # TCP header length is even
-        _H.pack_into(header, l4 + 16, finish(ones_complement_sum(payload, total)))
+        # Big-endian words as one integer: 2**16 == 1 (mod 0xFFFF), so it is congruent to
+        # their sum (the TCP header length is even); the pseudo-header length likewise.
+        total = int.from_bytes(addresses) + IPPROTO_TCP + len(header) - l4 + length
+        total += int.from_bytes(header[l4:])
+        if scu.csum is None:
+            total += ones_complement_sum(b"".join(scu.chunks))
+        else:
+            total += scu.csum
+        _H.pack_into(header, l4 + 16, _checksum(total))
         count = scu.data_segs or (1 if scu.dup else 0)
         return CoalescedFrame(
-            bytes(header) + payload,
+            b"".join([header, *scu.chunks]),
             NdisRscNblInfoInfo(CoalescedSegCount=count, DupAckCount=scu.dup),
             receive_info(_SCU_CHECKSUM),
             delta,

@@ -1,0 +1,184 @@
+"""RSC ``push_batch`` (vectorized scan and rules) against per-frame ``push``: random
+interleavings of segmented flows with corrupted checksums, PSH / FIN, reordering, pure and
+duplicate ACKs, timestamps, odd sizes, VLAN tags and IPv6, split into random batches."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from scapy.layers.inet import IP, TCP, UDP
+from scapy.layers.inet6 import IPv6
+from scapy.layers.l2 import Dot1Q, Ether
+from scapy.packet import Packet
+
+from ndis_offload.engine.rsc import CoalescedFrame, RscCoalescer
+from ndis_offload.engine.rsc_fast import FIELDS, scan
+from ndis_offload.engine.transmit import segment_tcp
+
+ETH = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+
+# One segment event: (size, kind, extra); kinds other than "data" are rare variations.
+KINDS = ("data",) * 12 + (
+    "psh", "fin", "bad_tcp", "bad_ip", "swap", "ack", "dup", "window", "ts_back", "ecn", "tos",
+    "ack_back", "option", "udp", "garbage",
+)  # fmt: skip
+
+
+@st.composite
+def flow_spec(draw: st.DrawFn, index: int) -> tuple[bool, bool, bool, list[tuple[int, str]]]:
+    v6 = draw(st.booleans())
+    vlan = draw(st.integers(0, 3)) == 0
+    ts = draw(st.booleans())
+    jumbo = draw(st.integers(0, 3)) == 0
+    sizes = st.integers(1, 9000 if jumbo else 1460)
+    events = draw(st.lists(st.tuples(sizes, st.sampled_from(KINDS)), min_size=1, max_size=30))
+    return v6, vlan, ts, events
+
+
+def build_flow(index: int, spec: tuple[bool, bool, bool, list[tuple[int, str]]]) -> list[bytes]:
+    v6, vlan, ts, events = spec
+    l2: Packet = ETH / Dot1Q(vlan=5) if vlan else ETH.copy()
+    seq, ack, tsval, window = 1000 * index, 100, 100, 512
+    frames: list[bytes] = []
+    for size, kind in events:
+        ip: Packet = (
+            IPv6(src="2001:db8::1", dst="2001:db8::2", tc=4 if kind == "tos" else 0)
+            if v6
+            else IP(src="192.0.2.1", dst="198.51.100.7", flags="DF", id=index,
+                    tos=4 if kind == "tos" else 0, ttl=64 - len(frames) % 3)
+        )  # fmt: skip
+        if kind == "udp":
+            frames.append(bytes(l2 / ip / UDP(sport=5000 + index, dport=53) / bytes(size % 64)))
+            continue
+        if kind == "garbage":
+            frames.append(bytes(l2 / ip)[: 14 + size % 40])
+            continue
+        flags = {"psh": "PA", "fin": "FA", "ecn": "AE"}.get(kind, "A")
+        opts: list[tuple[str, object]] = []
+        stamp = tsval - 50 if kind == "ts_back" else tsval
+        if ts:
+            opts = [("NOP", None), ("NOP", None), ("Timestamp", (stamp, 7))]
+        if kind == "option":
+            opts = [("Timestamp", (stamp, 7)), ("NOP", None), ("NOP", None)] if ts else [
+                ("MSS", 1400)
+            ]  # fmt: skip
+        payload = b"" if kind in ("ack", "dup", "window") else bytes(
+            (seq + i * 7) & 0xFF for i in range(size)
+        )  # fmt: skip
+        if kind == "ack":
+            ack += size
+        if kind == "window":
+            window += 1
+        tcp = TCP(
+            sport=40000 + index, dport=443, seq=seq, ack=ack - 5 if kind == "ack_back" else ack,
+            flags=flags, window=window, options=opts,
+        )  # fmt: skip
+        frame = bytearray(bytes(l2 / ip / tcp / payload))
+        if kind == "bad_tcp":
+            frame[-1 if payload else -5] ^= 0x40
+        elif kind == "bad_ip" and not v6:
+            frame[(18 if vlan else 14) + 8] ^= 1  # TTL: the header checksum fails
+        frames.append(bytes(frame))
+        if kind == "swap" and len(frames) >= 2:
+            frames[-1], frames[-2] = frames[-2], frames[-1]
+        seq = (seq + len(payload)) & 0xFFFFFFFF
+        tsval += size % 3
+        ack += size % 5
+    return frames
+
+
+@st.composite
+def scenario(draw: st.DrawFn) -> tuple[list[bytes], list[int], dict[str, object]]:
+    count = draw(st.integers(1, 4))
+    flows = [build_flow(i, draw(flow_spec(i))) for i in range(count)]
+    frames: list[bytes] = []
+    cursors = [0] * count
+    while any(c < len(f) for c, f in zip(cursors, flows, strict=True)):
+        live = [i for i in range(count) if cursors[i] < len(flows[i])]
+        pick = draw(st.sampled_from(live))
+        frames.append(flows[pick][cursors[pick]])
+        cursors[pick] += 1
+    cuts = sorted(draw(st.lists(st.integers(0, len(frames)), max_size=6)))
+    options: dict[str, object] = {
+        "flush_on_psh": draw(st.booleans()),
+        "coalesce_dup_acks": draw(st.booleans()),
+        "max_flows": draw(st.sampled_from([1, 2, 3, 64])),
+        "timeout": draw(st.sampled_from([0.5, 2.5, 100.0])),
+    }
+    return frames, [0, *cuts, len(frames)], options
+
+
+def compare(frames: list[bytes], cuts: list[int], **options: object) -> list[CoalescedFrame]:
+    single = RscCoalescer(**options)  # type: ignore[arg-type]
+    batch = RscCoalescer(**options)  # type: ignore[arg-type]
+    expected: list[CoalescedFrame] = []
+    got: list[CoalescedFrame] = []
+    for number, (lo, hi) in enumerate(zip(cuts, cuts[1:], strict=False)):
+        now = float(number)
+        for frame in frames[lo:hi]:
+            expected += single.push(frame, now)
+        if lo == hi:  # an empty batch only expires SCUs
+            expected += single.flush(now)
+        got += batch.push_batch(frames[lo:hi], now)
+        assert got == expected
+        assert list(batch._flows) == list(single._flows)  # the same SCUs, in the same order
+    expected += single.flush()
+    got += batch.flush()
+    assert got == expected
+    return got
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenario())
+def test_push_batch_equals_push(case: tuple[list[bytes], list[int], dict[str, object]]) -> None:
+    frames, cuts, options = case
+    compare(frames, cuts, **options)
+
+
+@pytest.mark.parametrize("flows", [1, 3, 40])
+@pytest.mark.parametrize("batch", [1, 7, 64])
+def test_lso_bursts_split_across_batches(flows: int, batch: int) -> None:
+    """Bursts beyond 65535 bytes (exception 7 inside a batch and across batches), with
+    timestamps, odd MSS, IPv4 and IPv6, VLAN."""
+    frames: list[list[bytes]] = []
+    for index in range(flows):
+        l2: Packet = ETH / Dot1Q(vlan=index) if index % 3 == 2 else ETH
+        ip: Packet = IPv6(src="2001:db8::1", dst="2001:db8::2") if index % 2 else IP(
+            src="192.0.2.1", dst="198.51.100.7", flags="DF"
+        )  # fmt: skip
+        segments: list[bytes] = []
+        for part in range(2):  # two 50 000-byte sends, back to back: 100 000 bytes in order
+            tcp = TCP(
+                sport=40000 + index,
+                dport=443,
+                seq=index + 50_000 * part,
+                ack=1,
+                flags="A",
+                options=[("NOP", None), ("NOP", None), ("Timestamp", (5, 9))],
+            )
+            data = bytes((i * 31 + index) & 0xFF for i in range(50_000))
+            segments += segment_tcp(bytes(l2 / ip / tcp / data), 1447 + index % 2).frames
+        frames.append(segments)
+    interleaved = [f for group in zip(*frames, strict=False) for f in group]
+    interleaved += [f for group in frames for f in group[min(map(len, frames)) :]]
+    cuts = [*range(0, len(interleaved), batch), len(interleaved)]
+    out = compare(interleaved, cuts, timeout=1e9, max_flows=64)
+    assert any(o.rsc.CoalescedSegCount > 1 for o in out)
+
+
+def test_scan_rejects_what_the_scalar_path_must_see() -> None:
+    """Only plain data segments with good checksums are scanned; the rest is left alone."""
+    tcp = TCP(sport=1, dport=2, seq=5, ack=1, flags="A")
+    good = bytes(ETH / IP(src="10.0.0.1", dst="10.0.0.2") / tcp / (b"x" * 11))
+    bad = bytearray(good)
+    bad[-1] ^= 1
+    pure_ack = bytes(ETH / IP(src="10.0.0.1", dst="10.0.0.2") / tcp)
+    options = bytes(
+        ETH / IP(src="10.0.0.1", dst="10.0.0.2") / TCP(flags="A", options=[("MSS", 1)]) / b"y"
+    )
+    fragment = bytes(ETH / IP(src="10.0.0.1", dst="10.0.0.2", flags="MF") / tcp / b"z")
+    result = scan([good, bytes(bad), pure_ack, options, fragment, good[:20], good])
+    assert len(FIELDS) == result.table.shape[0]
+    assert result.table[FIELDS.index("index")].tolist() == [0, 6]
+    assert result.keys[0] == result.keys[1]
