@@ -175,19 +175,34 @@ def test_fuzz_100k_arbitrary_inputs(cls: type[NdisStruct]) -> None:
 
     @st.composite
     def inputs(draw: st.DrawFn) -> bytes:
-        body = draw(st.binary(max_size=cls.sizeof() + 8))
-        if draw(st.booleans()) and cls.OBJECT_TYPE is not None:
+        kind = draw(st.integers(0, 2))
+        if kind == 0:  # arbitrary bytes
+            return draw(st.binary(max_size=cls.sizeof() + 8))
+        if kind == 1:  # a plausible header over arbitrary bytes
+            body = draw(st.binary(max_size=cls.sizeof() + 8))
             rev = draw(st.integers(0, 9))
             size = draw(st.sampled_from([*cls.REVISION_SIZES.values(), len(body) + 4]))
+            assert cls.OBJECT_TYPE is not None
             return struct.pack("<BBH", cls.OBJECT_TYPE, rev, size) + body
-        return body
+        # a valid encoding, mutated: flipped bytes, cut, or extended
+        data = bytearray(draw(structs(cls, valid=True)).encode())
+        for _ in range(draw(st.integers(0, 3))):
+            data[draw(st.integers(0, len(data) - 1))] = draw(st.integers(0, 255))
+        cut = draw(st.integers(0, len(data) + 8))
+        return bytes(data[:cut]) + bytes(max(0, cut - len(data)))
+
+    seen = {"cases": 0, "decoded": 0}
 
     @settings(max_examples=100_000, database=None)
     @given(inputs())
     def check(data: bytes) -> None:
+        seen["cases"] += 1
         try:
             cls.decode(data)
+            seen["decoded"] += 1
         except DecodeError:
             pass
 
     check()
+    print(f"{cls.C_NAME}: {seen['cases']} fuzz cases, {seen['decoded']} decoded cleanly")
+    assert seen["cases"] >= 100_000
