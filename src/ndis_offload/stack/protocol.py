@@ -35,9 +35,10 @@ class SupportCheck:
 class ProtocolDriver(ProtocolEdge):
     """A TCP/IP-like protocol bound to one adapter.
 
-    ``usable`` is the set of offload features it may request in sends: what the last
-    current configuration says is on, for the IP versions it enabled, and nothing at all
-    after a failed ``OID_OFFLOAD_ENCAPSULATION`` set (documented rule).
+    ``usable`` is the set of offload features it may rely on (send offloads, and RSC on
+    receive): what the last current configuration says is on, for the IP versions it
+    enabled, and nothing at all after a failed ``OID_OFFLOAD_ENCAPSULATION`` set
+    (documented rule).
     """
 
     def __init__(
@@ -145,14 +146,13 @@ class ProtocolDriver(ProtocolEdge):
 
     @property
     def usable(self) -> frozenset[str]:
-        """Offload features this protocol may request in its sends now."""
+        """Offload features this protocol may rely on now."""
         if self.failed or self.current is None or self.binding is None:
             return frozenset()
         allowed: set[str] = set()
         for family in self.enabled_families:
-            allowed |= FAMILY_FEATURES[family]
-        on = features_of(self.current)
-        return frozenset(on & allowed) | frozenset(on & {"rsc4", "rsc6"})
+            allowed |= FAMILY_FEATURES[family] | {f"rsc{family}"}
+        return frozenset(features_of(self.current) & allowed)
 
     def _binding(self) -> Binding:
         if self.binding is None:

@@ -157,13 +157,13 @@ def limits_table(hardware: NdisOffload | None, current: NdisOffload | None) -> T
 
 
 def usable_table(usable: Mapping[str, Mapping[str, Sequence[str]]]) -> Table:
-    """Phase by protocol: the offloads each protocol may use in its sends."""
+    """Phase by protocol: the offloads each protocol may rely on (sends, and RSC on receive)."""
     protocols: list[str] = []
     for per in usable.values():
         for name in per:
             if name not in protocols:
                 protocols.append(name)
-    table = Table(title="Offloads each protocol may use in its sends")
+    table = Table(title="Offloads each protocol may rely on (send offloads; RSC on receive)")
     table.add_column("when")
     for name in protocols:
         table.add_column(name)
