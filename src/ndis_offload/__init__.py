@@ -29,7 +29,12 @@ from ndis_offload.errors import (
     TruncatedError,
 )
 from ndis_offload.stack.core import Binding, BindParameters, NdisStack
-from ndis_offload.stack.datapath import NetBufferList, SendCompletion, SoftwareDatapath
+from ndis_offload.stack.datapath import (
+    NetBufferList,
+    ReceiveIndication,
+    SendCompletion,
+    SoftwareDatapath,
+)
 from ndis_offload.stack.filter import (
     FailOidFilter,
     FilterDriver,
@@ -80,6 +85,7 @@ __all__ = [
     "OidRequest",
     "PacketError",
     "ProtocolDriver",
+    "ReceiveIndication",
     "RecordingFilter",
     "ReferenceMiniport",
     "RequestError",

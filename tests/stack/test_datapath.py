@@ -85,3 +85,60 @@ def test_malformed_frame_is_invalid_parameter_naming_the_frame() -> None:
     )
     assert done.status == NdisStatus.INVALID_PARAMETER
     assert "frame 7" in done.detail
+
+
+# --- receive path ----------------------------------------------------------------------------
+def received_segments(count: int = 4, corrupt: int | None = None) -> list[bytes]:
+    from ndis_offload.engine import segment_tcp
+
+    giant = bytes(
+        Ether()
+        / IP(src="10.0.0.2", dst="10.0.0.1")
+        / TCP(sport=80, dport=5555, flags="A")
+        / (b"r" * (1448 * count))
+    )
+    frames = segment_tcp(giant, 1448).frames
+    if corrupt is not None:
+        bad = bytearray(frames[corrupt])
+        bad[-1] ^= 0xFF
+        frames[corrupt] = bytes(bad)
+    return frames
+
+
+def test_receive_gives_no_checksum_verdict_before_the_first_encapsulation_set() -> None:
+    h = StackHarness()
+    path = SoftwareDatapath(h.miniport)
+    h.binding().set(Oid.TCP_OFFLOAD_PARAMETERS, NdisOffloadParameters(RscIPv4=1).encode())
+    out = path.receive(received_segments(2), now=0.0)
+    assert [i.TcpIpChecksumNetBufferListInfo for i in out] == [0, 0]
+
+
+def test_receive_validates_checksums_the_configuration_has_on() -> None:
+    h = StackHarness()
+    h.protocols["tcpip"].enable()
+    h.binding().set(Oid.TCP_OFFLOAD_PARAMETERS, NdisOffloadParameters(RscIPv4=1).encode())
+    path = SoftwareDatapath(h.miniport)
+    out = path.receive(received_segments(3, corrupt=1), now=0.0)
+    flags = [(i.checksum.TcpChecksumSucceeded, i.checksum.TcpChecksumFailed) for i in out]
+    assert flags == [(1, 0), (0, 1), (1, 0)]
+    assert all(i.checksum.IpChecksumSucceeded for i in out)
+    # TCP/IPv4 Rx checksum off: no TCP verdict any more, the IP one stays
+    h.binding().set(
+        Oid.TCP_OFFLOAD_PARAMETERS, NdisOffloadParameters(TCPIPv4Checksum=2).encode()
+    )  # Tx only
+    out = path.receive(received_segments(1), now=1.0)
+    assert out[0].checksum.TcpChecksumSucceeded == 0 and out[0].checksum.IpChecksumSucceeded
+
+
+def test_receive_coalesces_only_while_rsc_is_on() -> None:
+    h = StackHarness()
+    h.protocols["tcpip"].enable()
+    path = SoftwareDatapath(h.miniport)
+    out = path.receive(received_segments(4), now=0.0) + path.flush()
+    assert len(out) == 1 and out[0].rsc.CoalescedSegCount == 4
+    assert out[0].checksum.TcpChecksumSucceeded and out[0].checksum.IpChecksumSucceeded
+    parsed = Ether(out[0].frame)
+    assert len(bytes(parsed[TCP].payload)) == 4 * 1448
+    h.binding().set(Oid.TCP_OFFLOAD_PARAMETERS, NdisOffloadParameters(RscIPv4=1).encode())
+    out = path.receive(received_segments(4), now=1.0) + path.flush()
+    assert len(out) == 4 and all(i.rsc.CoalescedSegCount == 0 for i in out)
