@@ -12,7 +12,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from ndis_offload.constants import objects as o
 from ndis_offload.constants.offload import (
@@ -83,6 +83,34 @@ def complete(
         BytesNeeded=BytesNeeded,
         detail=detail,
     )
+
+
+S = TypeVar("S", NdisOffloadEncapsulation, NdisOffloadParameters)
+
+
+def short_buffer(request: OidRequest, needed: int, status: NdisStatus) -> OidCompletion | None:
+    """The completion for an ``InformationBuffer`` shorter than ``needed``, else ``None``."""
+    length = len(request.InformationBuffer)
+    if length >= needed:
+        return None
+    return complete(
+        request, status, f"InformationBufferLength {length} < {needed}", BytesNeeded=needed
+    )
+
+
+def decode_set(request: OidRequest, cls: type[S], *, validate: bool = True) -> S | OidCompletion:
+    """Decode a set's ``InformationBuffer`` as ``cls`` the way the documentation asks: a short
+    buffer is ``NDIS_STATUS_INVALID_LENGTH`` with ``BytesNeeded``; a bad header or field is
+    the decoder's status (``NDIS_STATUS_INVALID_PARAMETER``) naming the field."""
+    short = short_buffer(request, cls.minimum_size(), NdisStatus.INVALID_LENGTH)
+    if short is not None:
+        return short
+    try:
+        return cls.decode(request.InformationBuffer, validate=validate)
+    except TruncatedError as err:
+        return complete(request, NdisStatus.INVALID_LENGTH, err.detail, BytesNeeded=err.needed)
+    except DecodeError as err:
+        return complete(request, err.status, err.detail)
 
 
 class ReferenceMiniport(Miniport):
@@ -206,21 +234,7 @@ class ReferenceMiniport(Miniport):
 
     def decode_encapsulation(self, request: OidRequest) -> NdisOffloadEncapsulation | OidCompletion:
         """Length, header and field validation (``Size >= NDIS_SIZEOF_..._REVISION_1``)."""
-        buffer = request.InformationBuffer
-        needed = o.NDIS_SIZEOF_OFFLOAD_ENCAPSULATION_REVISION_1
-        if len(buffer) < needed:
-            return complete(
-                request,
-                NdisStatus.INVALID_LENGTH,
-                f"InformationBufferLength {len(buffer)} < {needed}",
-                BytesNeeded=needed,
-            )
-        try:
-            return NdisOffloadEncapsulation.decode(buffer)
-        except TruncatedError as err:
-            return complete(request, NdisStatus.INVALID_LENGTH, err.detail, BytesNeeded=err.needed)
-        except DecodeError as err:
-            return complete(request, err.status, err.detail)
+        return decode_set(request, NdisOffloadEncapsulation)
 
     def encapsulations_supported(self) -> int:
         """OR of the ``Encapsulation`` masks of every offload type the adapter supports."""
@@ -277,21 +291,9 @@ class ReferenceMiniport(Miniport):
     def set_offload_parameters(self, request: OidRequest) -> OidCompletion:
         """Per-offload control: NO_CHANGE keeps, never beyond the hardware, atomic; indicate
         the new current configuration after success."""
-        buffer = request.InformationBuffer
-        needed = o.NDIS_SIZEOF_OFFLOAD_PARAMETERS_REVISION_1
-        if len(buffer) < needed:
-            return complete(
-                request,
-                NdisStatus.INVALID_LENGTH,
-                f"InformationBufferLength {len(buffer)} < {needed}",
-                BytesNeeded=needed,
-            )
-        try:
-            params = NdisOffloadParameters.decode(buffer)
-        except TruncatedError as err:
-            return complete(request, NdisStatus.INVALID_LENGTH, err.detail, BytesNeeded=err.needed)
-        except DecodeError as err:
-            return complete(request, err.status, err.detail)
+        params = decode_set(request, NdisOffloadParameters)
+        if isinstance(params, OidCompletion):
+            return params
         result = self.plan_parameters(params)
         if isinstance(result, tuple):
             return complete(request, result[0], result[1])
