@@ -7,11 +7,11 @@ from typing import Any
 import pytest
 
 from ndis_offload.constants.oid import Oid
+from ndis_offload.stack.demo import run_demo
 from ndis_offload.stack.scenario import (
     ScenarioError,
     encode_value,
     load_scenario,
-    run_demo,
     run_scenario,
 )
 from ndis_offload.structs.encapsulation import NdisOffloadEncapsulation

@@ -10,13 +10,13 @@ from rich.markup import escape
 from rich.table import Table
 
 from ndis_offload.stack.core import NdisStack
+from ndis_offload.stack.demo import encapsulation_names
 from ndis_offload.stack.features import FEATURE_LABELS, FEATURES, features_of
 from ndis_offload.stack.profiles import DEFAULT_PROFILE, PROFILES
 from ndis_offload.stack.scenario import (
     AdapterSpec,
     ScenarioError,
     build_profile,
-    encapsulation_names,
     make_miniport,
 )
 from ndis_offload.viz.console import print_error, write_json
