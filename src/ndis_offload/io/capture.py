@@ -311,7 +311,21 @@ class CaptureReader:
         org: Callable[[int], None], tsl: Callable[[int], None], tps: int, first: int,
     ) -> tuple[int, bool]:  # fmt: skip
         n = len(buf)
+        whole = np.frombuffer(buf, dtype=np.uint8)
+        fast_after = pos  # try the vectorized run detection from here on
         while pos + 16 <= n:
+            if pos >= fast_after:
+                run = self._pcap_run(buf, whole, pos, n, tps)
+                if run is not None:
+                    recs, caps, origs, stamps = run
+                    b.rec.extend(recs)
+                    b.data.extend([r + 16 for r in recs])
+                    b.cap.extend(caps)
+                    b.orig.extend(origs)
+                    b.ts.extend(stamps)
+                    pos = recs[-1] + 16 + caps[-1]
+                    continue
+                fast_after = pos + 64 * 1600  # mixed sizes: walk a while before retrying
             sec, frac, incl, orig = unpack(buf, pos)
             if incl > MAX_RECORD:
                 self._fail(
@@ -351,6 +365,33 @@ class CaptureReader:
             )
             return pos, True
         return pos, False
+
+    def _pcap_run(
+        self, buf: bytes, whole: npt.NDArray[np.uint8], pos: int, n: int, tps: int
+    ) -> tuple[list[int], list[int], list[int], list[int]] | None:
+        """Records from ``pos`` on that all have the captured length of the first one, read
+        with a few numpy operations (captures of equal-sized frames are the common case).
+        ``None`` when fewer than 8 such records follow; the caller then walks them."""
+        (incl,) = struct.unpack_from(">I" if self._big else "<I", buf, pos + 8)
+        stride = 16 + incl
+        if incl > MAX_RECORD:
+            return None
+        count = (n - pos) // stride
+        if count < 8:
+            return None
+        rows = np.lib.stride_tricks.as_strided(
+            whole[pos:], shape=(count, 16), strides=(stride, 1), writeable=False
+        )
+        heads = np.ascontiguousarray(rows).view(">u4" if self._big else "<u4").astype(np.int64)
+        same = heads[:, 2] == incl
+        if not same.all():
+            count = int(np.argmin(same))
+            if count < 8:
+                return None
+            heads = heads[:count]
+        recs = (pos + stride * np.arange(count, dtype=np.int64)).tolist()
+        stamps = (heads[:, 0] * tps + heads[:, 1]).tolist()
+        return recs, [incl] * count, heads[:, 3].tolist(), stamps
 
     def _scan_pcapng(self, buf: bytes, base: int, b: _Builder, eof: bool) -> tuple[int, bool]:
         pos = 0
