@@ -12,7 +12,7 @@ from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import Dot1Q, Ether
 from scapy.packet import Packet
 
-from ndis_offload.engine.rsc import CoalescedFrame, RscCoalescer
+from ndis_offload.engine.rsc import CoalescedFrame, RscCoalescer, _scalar_seg
 from ndis_offload.engine.rsc_fast import FIELDS, scan
 from ndis_offload.engine.transmit import segment_tcp
 
@@ -182,3 +182,35 @@ def test_scan_rejects_what_the_scalar_path_must_see() -> None:
     assert len(FIELDS) == result.table.shape[0]
     assert result.table[FIELDS.index("index")].tolist() == [0, 6]
     assert result.keys[0] == result.keys[1]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(flow_spec(0), min_size=1, max_size=3))
+def test_scan_fields_match_the_scalar_parser(
+    specs: list[tuple[bool, bool, bool, list[tuple[int, str]]]],
+) -> None:
+    """Every scanned segment's key and fields are what ``_scalar_seg`` reads; every plain
+    data segment (no other option layout) is scanned."""
+    frames = [f for index, spec in enumerate(specs) for f in build_flow(index, spec)]
+    result = scan(frames)
+    rows = dict(zip(result.table[FIELDS.index("index")].tolist(), result.table.T.tolist(),
+                    strict=True))  # fmt: skip
+    for position, scanned_key in zip(rows, result.keys, strict=True):
+        assert scanned_key == _scalar_seg(frames[position])[1]
+    for position, frame in enumerate(frames):
+        seg, _, _ = _scalar_seg(frame)
+        data = seg is not None and seg[1] and seg[6] > 0
+        assert data or position not in rows
+        if seg is None or not data:
+            continue
+        if position not in rows:  # only other option layouts are left to the scalar path
+            assert (seg[7] >> 16) & 0x3F not in (24, 0x3F)
+            continue
+        row = dict(zip(FIELDS, rows[position], strict=True))
+        _, _, seq, ack, win, flags, plen, match, ttl, tsval, tsecr, l3, _, _, end, _ = seg
+        assert (row["seq"], row["ack"], row["tcpw"] & 0xFFFF) == (seq, ack, win)
+        assert (row["tcpw"] >> 16) & 0xFF == flags
+        assert (row["plen"], row["match"], row["ttl"]) == (plen, match, ttl)
+        assert (row["tsval"], row["tsecr"], row["size"]) == (tsval, tsecr, end - l3)
+        payload = result.buffer[row["pend"] - plen : row["pend"]]
+        assert payload == frame[end - plen : end]

@@ -36,6 +36,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import accumulate
 
 import numpy as np
 
@@ -144,26 +145,30 @@ class _Scu:
         """Index in its batch of the frame that started it (``push_batch`` ordering)."""
 
     @classmethod
-    def from_scan(cls, frame: Frame, row: list[int], chunks: list[Frame], now: float) -> _Scu:
-        """An SCU started by a scanned segment (``row``: a column of the scan table)."""
+    def from_scan(
+        cls, frame: Frame, cols: list[list[int]], k: int, chunks: list[Frame], now: float
+    ) -> _Scu:
+        """An SCU started by a scanned segment (column ``k`` of the scan table ``cols``)."""
         scu = cls.__new__(cls)
         scu.first = frame
-        scu.l3, scu.l4, scu.v4 = SHAPES[row[F_SHAPE]]
-        scu.poff = scu.l4 + ((row[F_MATCH] >> 8) & 0xFF)
-        scu.seq = row[F_SEQ]
-        scu.nxt = (row[F_SEQ] + row[F_PLEN]) & _M32
-        scu.ack, scu.win = row[F_ACK], row[F_TCPW] & 0xFFFF
-        scu.psh = (row[F_TCPW] >> 16) & TCP_PSH
-        scu.ttl, scu.match = row[F_TTL], row[F_MATCH]
-        scu.tsval0 = scu.tsval = row[F_TSVAL]
-        scu.tsecr = row[F_TSECR]
+        scu.l3, scu.l4, scu.v4 = SHAPES[cols[F_SHAPE][k]]
+        match = cols[F_MATCH][k]
+        scu.poff = scu.l4 + ((match >> 8) & 0xFF)
+        scu.seq = seq = cols[F_SEQ][k]
+        scu.nxt = (seq + cols[F_PLEN][k]) & _M32
+        tcpw = cols[F_TCPW][k]
+        scu.ack, scu.win = cols[F_ACK][k], tcpw & 0xFFFF
+        scu.psh = (tcpw >> 16) & TCP_PSH
+        scu.ttl, scu.match = cols[F_TTL][k], match
+        scu.tsval0 = scu.tsval = cols[F_TSVAL][k]
+        scu.tsecr = cols[F_TSECR][k]
         scu.chunks = chunks
-        scu.size = row[F_SIZE]
+        scu.size = cols[F_SIZE][k]
         scu.data_segs, scu.merged, scu.dup = 1, 0, 0
         scu.started = now
         scu.word = _SCU_CHECKSUM if scu.v4 else TCP_SUCCEEDED
         scu.csum = None
-        scu.order = row[F_INDEX]
+        scu.order = cols[F_INDEX][k]
         return scu
 
 
@@ -368,52 +373,29 @@ class RscCoalescer:
         """Apply the rules to the scanned segments of flows with no other frames here."""
         flows = self._flows
         count = table.shape[1]
-        first = np.zeros(count, dtype=np.bool_)
+        brk = np.empty(count, dtype=np.bool_)
         if len(keys) > 1:
             fid_array = np.array(fids, dtype=np.int64)
-            order = np.argsort(fid_array, kind="stable")
-            t = table[:, order]  # by flow, arrival order within a flow
-            ranked = fid_array[order]
-            np.not_equal(ranked[1:], ranked[:-1], out=first[1:])
+            t = table[:, fid_array.argsort(kind="stable")]  # by flow, arrival order within
+            heads = list(accumulate(np.bincount(fid_array).tolist(), initial=0))
         else:
             t = table
-        first[0] = True
-        heads: list[int] = np.flatnonzero(first).tolist()
+            heads = [0, count]
         # A unit ends before a segment that does not continue the previous one of its flow.
         seq, plen, match = t[F_SEQ], t[F_PLEN], t[F_MATCH]
-        brk = np.empty(count, dtype=np.bool_)
+        nxt = seq + plen
+        nxt &= _M32
         cut = brk[1:]
-        np.not_equal((seq[:-1] + plen[:-1]) & _M32, seq[1:], out=cut)
+        np.not_equal(nxt[:-1], seq[1:], out=cut)
         cut |= match[:-1] != match[1:]
         mono = t[F_ACK : F_TSECR + 1]  # no timestamps: -1 throughout (match is equal)
         cut |= (((mono[:, 1:] - mono[:, :-1]) & _M32) >= _HALF).any(axis=0)
         psh = (t[F_TCPW] >> 19) & 1
-        if self.flush_on_psh:
+        flush = self.flush_on_psh
+        if flush:
             cut |= psh[:-1] != 0
-        # The first segment of a flow against the SCU carried over from an earlier batch.
-        carried = [flows.get(key) for key in keys]
-        cols: list[list[int]] = t.tolist()
-        index, plens, ttls, psums = cols[F_INDEX], cols[F_PLEN], cols[F_TTL], cols[F_PSUM]
-        pend, seqs, acks = cols[F_PEND], cols[F_SEQ], cols[F_ACK]
-        tcpws, tsvals, tsecrs = cols[F_TCPW], cols[F_TSVAL], cols[F_TSECR]
-        matches = cols[F_MATCH]
-        head_rows = [
-            (seqs[h], matches[h], acks[h], tsvals[h], tsecrs[h]) for h in heads
-        ]  # fmt: skip
-        cont = [
-            scu is not None
-            and not scu.dup
-            and seq_ == scu.nxt
-            and match_ == scu.match
-            and (ack_ - scu.ack) & _M32 < _HALF
-            and (
-                tsval_ < 0
-                or ((tsval_ - scu.tsval) & _M32 < _HALF and (tsecr_ - scu.tsecr) & _M32 < _HALF)
-            )
-            for scu, (seq_, match_, ack_, tsval_, tsecr_) in zip(carried, head_rows, strict=True)
-        ]  # fmt: skip
-        brk[heads] = True
-        first_at = np.flatnonzero(brk)
+        brk[heads[:-1]] = True
+        first_at = brk.nonzero()[0]
         starts: list[int] = first_at.tolist()
         starts.append(count)
         # Per-block payload bytes and sums, PSH, minimum TTL (recomputed for split blocks).
@@ -421,17 +403,41 @@ class RscCoalescer:
         block_len, block_sum = added
         block_psh: list[int] = np.maximum.reduceat(psh, first_at).tolist()
         block_ttl: list[int] = np.minimum.reduceat(t[F_TTL], first_at).tolist()
-        pshs: list[int] = psh.tolist()
-        sizes = cols[F_SIZE]
         odd = int(np.bitwise_or.reduce(plen)) & 1
-        flush = self.flush_on_psh
+        cols: list[list[int]] = t.tolist()
+        index, plens, ttls, psums = cols[F_INDEX], cols[F_PLEN], cols[F_TTL], cols[F_PSUM]
+        seqs, acks, tcpws = cols[F_SEQ], cols[F_ACK], cols[F_TCPW]
+        tsvals, tsecrs, matches, sizes = cols[F_TSVAL], cols[F_TSECR], cols[F_MATCH], cols[F_SIZE]
+        nxts: list[int] = nxt.tolist()
+        pshs: list[int] = psh.tolist()
+        view = memoryview(buffer)
+        payloads: list[Frame] = [
+            view[e - p : e] for e, p in zip(cols[F_PEND], plens, strict=True)
+        ]  # fmt: skip
         pos = 0
         for flow, key in enumerate(keys):
-            end = heads[flow + 1] if flow + 1 < len(heads) else count
-            scu = carried[flow]
-            joins = cont[flow]
-            if scu is not None and not joins:  # the first segment ends the carried SCU
-                events.append((index[heads[flow]], 0, self._finalize(flows.pop(key))))
+            end = heads[flow + 1]
+            k0 = starts[pos]
+            # The first segment of a flow against the SCU carried over from an earlier batch.
+            scu = flows.get(key)
+            joins = False
+            if scu is not None:
+                tsval = tsvals[k0]
+                joins = (
+                    not scu.dup
+                    and seqs[k0] == scu.nxt
+                    and matches[k0] == scu.match
+                    and (acks[k0] - scu.ack) & _M32 < _HALF
+                    and (
+                        tsval < 0
+                        or (
+                            (tsval - scu.tsval) & _M32 < _HALF
+                            and (tsecrs[k0] - scu.tsecr) & _M32 < _HALF
+                        )
+                    )
+                )
+                if not joins:  # the first segment ends the carried SCU
+                    events.append((index[k0], 0, self._finalize(flows.pop(key))))
             while starts[pos] < end:
                 k0, k1 = starts[pos], starts[pos + 1]
                 held = scu.size if joins and scu is not None else sizes[k0] - plens[k0]
@@ -458,21 +464,19 @@ class RscCoalescer:
                             else:
                                 column.insert(pos + 1, value)
                     k1 = cap
-                chunks: list[Frame] = [
-                    buffer[e - p : e] for e, p in zip(pend[k0:k1], plens[k0:k1], strict=True)
-                ]
                 if joins and scu is not None:
                     offset = scu.size - scu.poff + scu.l3  # payload bytes held
-                    scu.chunks += chunks
+                    scu.chunks += payloads[k0:k1]
                     scu.size += block_len[pos]
                     scu.data_segs += k1 - k0
                     scu.merged += k1 - k0
                 else:
                     offset = 0
-                    scu = _Scu.from_scan(frames[index[k0]], [c[k0] for c in cols], chunks, now)
+                    scu = _Scu.from_scan(frames[index[k0]], cols, k0, payloads[k0:k1], now)
                     scu.size += block_len[pos] - plens[k0]
                     scu.data_segs, scu.merged, scu.csum = k1 - k0, k1 - k0 - 1, 0
-                if scu.csum is not None:
+                csum = scu.csum
+                if csum is not None:
                     # Payload sums are little-endian words: x256 (mod 0xFFFF) at even offsets.
                     if not odd and not offset & 1:
                         total = block_sum[pos] << 8
@@ -481,10 +485,11 @@ class RscCoalescer:
                         for value, size in zip(psums[k0:k1], plens[k0:k1], strict=True):
                             total += value if offset & 1 else value << 8
                             offset += size
-                    scu.csum = (scu.csum + total) % 0xFFFF
+                    scu.csum = (csum + total) % 0xFFFF
                 k = k1 - 1
-                scu.nxt = (seqs[k] + plens[k]) & _M32
-                scu.ack, scu.win = acks[k], tcpws[k] & 0xFFFF
+                scu.nxt = nxts[k]
+                scu.ack = acks[k]
+                scu.win = tcpws[k] & 0xFFFF
                 if block_psh[pos]:
                     scu.psh = TCP_PSH
                 if block_ttl[pos] < scu.ttl:
