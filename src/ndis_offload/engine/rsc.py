@@ -248,6 +248,21 @@ def _checksum(total: int) -> int:
     return 0xFFFF - ((total - 1) % 0xFFFF + 1)
 
 
+_RSC_INFO: dict[tuple[int, int], NdisRscNblInfoInfo] = {}
+"""Shared (immutable) ``NDIS_RSC_NBL_INFO`` values by (segment count, duplicate ACKs)."""
+_SCU_INFO = receive_info(_SCU_CHECKSUM)
+
+
+def _payload_sum(psums: list[int], plens: list[int], offset: int) -> int:
+    """The big-endian word sum (mod 0xFFFF) of payloads with little-endian word sums
+    ``psums`` placed one after the other from byte ``offset`` of a unit's payload."""
+    total = 0
+    for value, size in zip(psums, plens, strict=True):
+        total += value if offset & 1 else value << 8
+        offset += size
+    return total
+
+
 def _event_order(event: tuple[int, int, CoalescedFrame]) -> tuple[int, int]:
     return event[0], event[1]
 
@@ -385,15 +400,18 @@ class RscCoalescer:
         seq, plen, match = t[F_SEQ], t[F_PLEN], t[F_MATCH]
         nxt = seq + plen
         nxt &= _M32
-        cut = brk[1:]
-        np.not_equal(nxt[:-1], seq[1:], out=cut)
-        cut |= match[:-1] != match[1:]
-        mono = t[F_ACK : F_TSECR + 1]  # no timestamps: -1 throughout (match is equal)
-        cut |= (((mono[:, 1:] - mono[:, :-1]) & _M32) >= _HALF).any(axis=0)
+        cut = nxt[:-1] ^ seq[1:]  # non-zero: a break
+        cut |= match[:-1] ^ match[1:]
+        # ACK / TSval / TSecr going back: bit 31 of a difference (no timestamps: -1 throughout)
+        mono = t[F_ACK : F_TSECR + 1]
+        back = np.bitwise_or.reduce(mono[:, 1:] - mono[:, :-1], axis=0)
+        back &= _HALF
+        cut |= back
         psh = (t[F_TCPW] >> 19) & 1
         flush = self.flush_on_psh
         if flush:
-            cut |= psh[:-1] != 0
+            cut |= psh[:-1]
+        np.not_equal(cut, 0, out=brk[1:])
         brk[heads[:-1]] = True
         first_at = brk.nonzero()[0]
         starts: list[int] = first_at.tolist()
@@ -436,6 +454,36 @@ class RscCoalescer:
                         )
                     )
                 )
+                k = end - 1
+                if (
+                    joins
+                    and starts[pos + 1] == end
+                    and scu.size + block_len[pos] <= MAX_IP_DATAGRAM
+                    and not (flush and pshs[k])
+                ):  # the common case: all of the flow's segments join its SCU, which stays
+                    csum = scu.csum
+                    if csum is not None:
+                        offset = scu.size - scu.poff + scu.l3  # payload bytes held
+                        if not odd and not offset & 1:
+                            total = block_sum[pos] << 8
+                        else:
+                            total = _payload_sum(psums[k0:end], plens[k0:end], offset)
+                        scu.csum = (csum + total) % 0xFFFF
+                    scu.chunks += payloads[k0:end]
+                    scu.size += block_len[pos]
+                    scu.data_segs += end - k0
+                    scu.merged += end - k0
+                    scu.nxt = nxts[k]
+                    scu.ack = acks[k]
+                    scu.win = tcpws[k] & 0xFFFF
+                    if block_psh[pos]:
+                        scu.psh = TCP_PSH
+                    if block_ttl[pos] < scu.ttl:
+                        scu.ttl = block_ttl[pos]
+                    if tsvals[k] >= 0:
+                        scu.tsval, scu.tsecr = tsvals[k], tsecrs[k]
+                    pos += 1
+                    continue
                 if not joins:  # the first segment ends the carried SCU
                     events.append((index[k0], 0, self._finalize(flows.pop(key))))
             while starts[pos] < end:
@@ -481,10 +529,7 @@ class RscCoalescer:
                     if not odd and not offset & 1:
                         total = block_sum[pos] << 8
                     else:
-                        total = 0
-                        for value, size in zip(psums[k0:k1], plens[k0:k1], strict=True):
-                            total += value if offset & 1 else value << 8
-                            offset += size
+                        total = _payload_sum(psums[k0:k1], plens[k0:k1], offset)
                     scu.csum = (csum + total) % 0xFFFF
                 k = k1 - 1
                 scu.nxt = nxts[k]
@@ -660,12 +705,12 @@ class RscCoalescer:
             total += scu.csum
         _H.pack_into(header, l4 + 16, _checksum(total))
         count = scu.data_segs or (1 if scu.dup else 0)
-        return CoalescedFrame(
-            b"".join([header, *scu.chunks]),
-            NdisRscNblInfoInfo(CoalescedSegCount=count, DupAckCount=scu.dup),
-            receive_info(_SCU_CHECKSUM),
-            delta,
-        )
+        info = _RSC_INFO.get((count, scu.dup))
+        if info is None:
+            info = NdisRscNblInfoInfo(CoalescedSegCount=count, DupAckCount=scu.dup)
+            if len(_RSC_INFO) < 4096:
+                _RSC_INFO[count, scu.dup] = info
+        return CoalescedFrame(b"".join([header, *scu.chunks]), info, _SCU_INFO, delta)
 
 
 __all__ = ["CoalescedFrame", "RscCoalescer"]
