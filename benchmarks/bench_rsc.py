@@ -211,11 +211,14 @@ def main() -> None:
         for (label, _), t_run in zip(impls, times[1:], strict=True):
             t_ours = t_run / len(frames)
             ratio = t_ref / t_ours
-            verdict = "ok" if ratio >= 2 else "BELOW TARGET"
+            if label == "push":  # the per-frame path: shown for scale, not a target
+                target = "(per frame; no target)"
+            else:
+                target = ">= 2x " + ("ok" if ratio >= 2 else "BELOW TARGET")
             print(
                 f"{f'{flows}x{bursts} sends, {label}':<28} {t_ours * 1e6:>14.2f} "
                 f"{t_ref * 1e6:>16.2f} "
-                f"{ratio:>6.1f}x  >= 2x {verdict}"
+                f"{ratio:>6.1f}x  {target}"
             )
 
 
