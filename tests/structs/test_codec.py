@@ -206,3 +206,15 @@ def test_fuzz_100k_arbitrary_inputs(cls: type[NdisStruct]) -> None:
     check()
     print(f"{cls.C_NAME}: {seen['cases']} fuzz cases, {seen['decoded']} decoded cleanly")
     assert seen["cases"] >= 100_000
+
+
+def test_decode_unchecked_reads_like_a_c_driver_copy() -> None:
+    params = NdisOffloadParameters(LsoV2IPv4=2, RscIPv4=2).encode()
+    bad = bytearray(params)
+    bad[0:4] = b"\x11\x09\x05\x00"  # wrong type, unknown revision, tiny size: all kept
+    bad[4] = 9  # out-of-range IPv4Checksum: kept
+    read = NdisOffloadParameters.decode_unchecked(bytes(bad), limit=22)
+    assert (read.Header.Type, read.Header.Revision, read.Header.Size) == (0x11, 9, 5)
+    assert read.IPv4Checksum == 9 and read.LsoV2IPv4 == 2
+    assert read.RscIPv4 == 0  # beyond the 22-byte copy: zero-filled
+    assert NdisOffloadParameters.decode_unchecked(b"").LsoV2IPv4 == 0

@@ -25,7 +25,6 @@ from ndis_offload.stack.miniport import ReferenceMiniport, complete
 from ndis_offload.stack.profiles import AdapterProfile, ProfileError, keywords_from_features
 from ndis_offload.stack.requests import OidCompletion, OidRequest
 from ndis_offload.structs.encapsulation import NdisOffloadEncapsulation
-from ndis_offload.structs.header import NdisObjectHeader
 from ndis_offload.structs.parameters import NdisOffloadParameters
 
 ON, OFF, NO_CHANGE = NdisOffloadSet.ON, NdisOffloadSet.OFF, NdisOffloadSet.NO_CHANGE
@@ -57,36 +56,12 @@ def raw_parameters(buffer: bytes, limit: int | None = None) -> NdisOffloadParame
     """Read ``NDIS_OFFLOAD_PARAMETERS`` the way a C driver reads a zero-filled local copy:
     the first ``limit`` bytes (default: the newest ``sizeof``), every field regardless of
     ``Header`` (which is kept as sent, unchecked), no value checks."""
-    size = NdisOffloadParameters.sizeof()
-    take = size if limit is None else min(limit, size)
-    raw = bytearray(bytes(buffer[:take]).ljust(size, b"\0"))
-    obj_type, revision, claimed = struct.unpack_from("<BBH", raw, 0)
-    struct.pack_into(
-        "<BBH",
-        raw,
-        0,
-        o.NDIS_OBJECT_TYPE_DEFAULT,
-        o.NDIS_OFFLOAD_PARAMETERS_REVISION_5,
-        o.NDIS_SIZEOF_OFFLOAD_PARAMETERS_REVISION_5,
-    )
-    params = NdisOffloadParameters.decode(bytes(raw), validate=False)
-    return params.evolve(Header=NdisObjectHeader(obj_type, revision, claimed))
+    return NdisOffloadParameters.decode_unchecked(buffer, limit)
 
 
 def raw_encapsulation(buffer: bytes) -> NdisOffloadEncapsulation:
     """Read the first 28 bytes as ``NDIS_OFFLOAD_ENCAPSULATION`` without any header check."""
-    raw = bytearray(bytes(buffer[:ENCAPSULATION_SIZE]).ljust(ENCAPSULATION_SIZE, b"\0"))
-    obj_type, revision, claimed = struct.unpack_from("<BBH", raw, 0)
-    struct.pack_into(
-        "<BBH",
-        raw,
-        0,
-        o.NDIS_OBJECT_TYPE_OFFLOAD_ENCAPSULATION,
-        o.NDIS_OFFLOAD_ENCAPSULATION_REVISION_1,
-        ENCAPSULATION_SIZE,
-    )
-    value = NdisOffloadEncapsulation.decode(bytes(raw), validate=False)
-    return value.evolve(Header=NdisObjectHeader(obj_type, revision, claimed))
+    return NdisOffloadEncapsulation.decode_unchecked(buffer, ENCAPSULATION_SIZE)
 
 
 class _Variant(ReferenceMiniport):

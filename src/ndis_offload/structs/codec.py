@@ -321,6 +321,27 @@ class NdisStruct:
                 needed=layout.size,
                 status=NdisStatus.INVALID_LENGTH,
             )
+        obj = cls._unpack(view, limit, revision)
+        if validate:
+            obj._validate_all(c_name)
+        return obj
+
+    @classmethod
+    def decode_unchecked(
+        cls, data: bytes | bytearray | memoryview, limit: int | None = None
+    ) -> Self:
+        """Read the way a C driver reads a zero-filled local copy of the first ``limit``
+        bytes (default: ``sizeof``): every field, ``Header`` kept as sent, nothing checked.
+        Real miniports (see ``stack/variants.py``) do exactly this."""
+        view = memoryview(data).cast("B") if not isinstance(data, bytes) else memoryview(data)
+        size = layout_of(cls).size
+        return cls._unpack(view, size if limit is None else min(limit, size), None)
+
+    @classmethod
+    def _unpack(cls, view: memoryview, limit: int, revision: int | None) -> Self:
+        """Fields from the first ``limit`` bytes; later fields, and fields newer than
+        ``revision``, are zero."""
+        layout = layout_of(cls)
         buf = bytes(view[:limit])
         if len(buf) < layout.size:
             buf = buf + bytes(layout.size - len(buf))
@@ -333,10 +354,7 @@ class NdisStruct:
             if leaf.end > limit or (revision is not None and leaf.since > revision):
                 raw = 0
             values[leaf.path] = raw
-        obj = cls._from_flat(values, "")
-        if validate:
-            obj._validate_all(c_name)
-        return obj
+        return cls._from_flat(values, "")
 
     @classmethod
     def _check_header(cls, view: memoryview, c_name: str) -> tuple[int, int]:
