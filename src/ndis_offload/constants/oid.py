@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from enum import IntEnum
+from ndis_offload.constants.naming import CNamedEnum
 
 
-class Oid(IntEnum):
+class Oid(CNamedEnum):
     """``OID_*`` values; members are the C names without the ``OID_`` prefix."""
 
     OFFLOAD_ENCAPSULATION = 0x0101010A
@@ -13,17 +13,9 @@ class Oid(IntEnum):
     TCP_OFFLOAD_PARAMETERS = 0xFC01020C
     TCP_OFFLOAD_HARDWARE_CAPABILITIES = 0xFC01020D
 
-    @property
-    def c_name(self) -> str:
-        return f"OID_{self.name}"
-
     @classmethod
-    def name_of(cls, value: int) -> str:
-        """The C name of ``value``, or its hex spelling for an OID this package does not know."""
-        try:
-            return cls(value).c_name
-        except ValueError:
-            return f"0x{value & 0xFFFFFFFF:08X}"
+    def c_prefix(cls) -> str:
+        return "OID_"
 
 
 OID_OFFLOAD_ENCAPSULATION = Oid.OFFLOAD_ENCAPSULATION

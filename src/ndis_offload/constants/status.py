@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from enum import IntEnum
+from ndis_offload.constants.naming import CNamedEnum
 
 
-class NdisStatus(IntEnum):
+class NdisStatus(CNamedEnum):
     """``NDIS_STATUS`` values; members are the C names without the ``NDIS_STATUS_`` prefix."""
 
     SUCCESS = 0x00000000
@@ -28,15 +28,6 @@ class NdisStatus(IntEnum):
     OFFLOAD_ENCASPULATION_CHANGE = 0x40020008
     """Spelled ``ENCASPULATION`` in the Windows headers (sic)."""
 
-    @property
-    def c_name(self) -> str:
-        """The verbatim C macro name, e.g. ``NDIS_STATUS_INVALID_LENGTH``."""
-        return f"NDIS_STATUS_{self.name}"
-
     @classmethod
-    def name_of(cls, value: int) -> str:
-        """The C name of ``value``, or its hex spelling when it is not a known status."""
-        try:
-            return cls(value).c_name
-        except ValueError:
-            return f"0x{value & 0xFFFFFFFF:08X}"
+    def c_prefix(cls) -> str:
+        return "NDIS_STATUS_"
