@@ -1,1 +1,0 @@
-"""ndis_offload.conformance"""
