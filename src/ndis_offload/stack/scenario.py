@@ -36,6 +36,7 @@ from ndis_offload.constants.oid import Oid
 from ndis_offload.constants.registry import constant_value
 from ndis_offload.constants.status import NdisStatus
 from ndis_offload.errors import NdisError
+from ndis_offload.stack import variants
 from ndis_offload.stack.core import NdisStack, RequestHandle, decode_payload
 from ndis_offload.stack.features import FEATURES, features_of
 from ndis_offload.stack.filter import (
@@ -44,7 +45,7 @@ from ndis_offload.stack.filter import (
     OffloadMaskFilter,
     RecordingFilter,
 )
-from ndis_offload.stack.miniport import Miniport, ReferenceMiniport
+from ndis_offload.stack.miniport import Miniport
 from ndis_offload.stack.profiles import (
     DEFAULT_PROFILE,
     AdapterProfile,
@@ -218,31 +219,19 @@ EXPECT_KEYS = ("status", "indications", "value", "usable", "current", "failed")
 
 
 def variant_names() -> tuple[str, ...]:
-    try:
-        from ndis_offload.stack import variants
-    except ImportError:
-        return ("reference",)
+    """``reference`` first, then every real-driver variant."""
     return ("reference", *(n for n in variants.VARIANTS if n != "reference"))
 
 
 def make_miniport(adapter: AdapterSpec) -> Miniport:
-    """The miniport for ``adapter``: a real-driver variant when ``stack/variants.py`` exists,
-    else the reference miniport."""
-    try:
-        from ndis_offload.stack import variants
-    except ImportError:  # stack/variants.py not there yet: the reference miniport only
-        if adapter.variant != "reference":
-            raise ScenarioError(f"unknown variant {adapter.variant!r}; known: reference") from None
-    else:
-        if adapter.variant in variants.VARIANTS:
-            return variants.make_miniport(
-                adapter.variant, adapter.profile, pend_requests=adapter.pend_requests
-            )
-        if adapter.variant != "reference":
-            raise ScenarioError(
-                f"unknown variant {adapter.variant!r}; known: {', '.join(variant_names())}"
-            )
-    return ReferenceMiniport(adapter.profile, pend_requests=adapter.pend_requests)
+    """The miniport for ``adapter``: the reference or a real-driver variant."""
+    if adapter.variant not in variants.VARIANTS:
+        raise ScenarioError(
+            f"unknown variant {adapter.variant!r}; known: {', '.join(variant_names())}"
+        )
+    return variants.make_miniport(
+        adapter.variant, adapter.profile, pend_requests=adapter.pend_requests
+    )
 
 
 def build_profile(
