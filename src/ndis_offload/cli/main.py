@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from rich.console import Console
 
 from ndis_offload import __version__
-from ndis_offload.cli import caps, demo, pcap, run, spec
+from ndis_offload.cli import caps, conformance, demo, pcap, run, spec
 
 SubcommandAdder = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 
@@ -18,6 +18,7 @@ SUBCOMMANDS: tuple[SubcommandAdder, ...] = (
     demo.add_parser,
     caps.add_parser,
     run.add_parser,
+    conformance.add_parser,
     spec.add_parser,
     pcap.add_parser,
 )
