@@ -21,7 +21,7 @@ from ndis_offload.constants.offload import (
     NdisOffloadSet,
 )
 from ndis_offload.constants.status import NdisStatus
-from ndis_offload.stack.miniport import ReferenceMiniport, complete
+from ndis_offload.stack.miniport import ReferenceMiniport, complete, short_buffer
 from ndis_offload.stack.profiles import AdapterProfile, ProfileError, keywords_from_features
 from ndis_offload.stack.requests import OidCompletion, OidRequest
 from ndis_offload.structs.encapsulation import NdisOffloadEncapsulation
@@ -129,13 +129,9 @@ class NetKvmMiniport(_Variant):
     # -- OID_OFFLOAD_ENCAPSULATION -----------------------------------------------------------
     def decode_encapsulation(self, request: OidRequest) -> NdisOffloadEncapsulation | OidCompletion:
         buffer = request.InformationBuffer
-        if len(buffer) < ENCAPSULATION_SIZE:
-            return complete(
-                request,
-                NdisStatus.BUFFER_TOO_SHORT,
-                f"InformationBufferLength {len(buffer)} < {ENCAPSULATION_SIZE}",
-                BytesNeeded=ENCAPSULATION_SIZE,
-            )
+        short = short_buffer(request, ENCAPSULATION_SIZE, NdisStatus.BUFFER_TOO_SHORT)
+        if short is not None:
+            return short
         enc = raw_encapsulation(buffer)
         h = enc.Header
         bad = NdisStatus.INVALID_PARAMETER
@@ -179,13 +175,9 @@ class NetKvmMiniport(_Variant):
     # -- OID_TCP_OFFLOAD_PARAMETERS ----------------------------------------------------------
     def set_offload_parameters(self, request: OidRequest) -> OidCompletion:
         buffer = request.InformationBuffer
-        if len(buffer) < PARAMETERS_REV1_SIZE:
-            return complete(
-                request,
-                NdisStatus.BUFFER_TOO_SHORT,
-                f"InformationBufferLength {len(buffer)} < {PARAMETERS_REV1_SIZE}",
-                BytesNeeded=PARAMETERS_REV1_SIZE,
-            )
+        short = short_buffer(request, PARAMETERS_REV1_SIZE, NdisStatus.BUFFER_TOO_SHORT)
+        if short is not None:
+            return short
         p = raw_parameters(buffer)
         problem = self._apply_rsc(p)
         if problem is not None:
@@ -546,13 +538,9 @@ class XennetMiniport(_Variant):
     def set_offload_parameters(self, request: OidRequest) -> OidCompletion:
         buffer = request.InformationBuffer
         size = self.parameters_sizeof
-        if len(buffer) < size:
-            return complete(
-                request,
-                NdisStatus.INVALID_LENGTH,
-                f"InformationBufferLength {len(buffer)} < {size}",
-                BytesNeeded=size,
-            )
+        short = short_buffer(request, size, NdisStatus.INVALID_LENGTH)
+        if short is not None:
+            return short
         p = raw_parameters(buffer, size)
         for field_name in ("IPsecV1", "LsoV1", "TcpConnectionIPv4", "TcpConnectionIPv6"):
             if getattr(p, field_name) != 0:
