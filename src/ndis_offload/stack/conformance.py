@@ -102,71 +102,70 @@ def short_encapsulation_buffer(factory: MiniportFactory) -> CheckResult:
     )  # fmt: skip
 
 
-def _bad_header(factory: MiniportFactory, offset: int, fmt: str, value: int) -> RequestHandle:
+def _expect(
+    factory: MiniportFactory, name: str, rule: str, data: bytes, status: NdisStatus, *,
+    profile: str = "full", oid: int = Oid.OFFLOAD_ENCAPSULATION,
+) -> CheckResult:  # fmt: skip
+    """Send ``data`` as a set of ``oid`` on ``profile``; pass when it completes with ``status``."""
+    handle = _rig(factory, profile).set(oid, data)
+    return _result(name, rule, status.c_name, _status(handle), handle.status == status)
+
+
+def _patched(offset: int, fmt: str, value: int) -> bytes:
+    """A valid enable-802.3 ``NDIS_OFFLOAD_ENCAPSULATION`` with one field overwritten."""
     data = bytearray(_encapsulation())
     struct.pack_into(fmt, data, offset, value)
-    return _rig(factory, "full").set(Oid.OFFLOAD_ENCAPSULATION, bytes(data))
+    return bytes(data)
 
 
 def bad_header_type(factory: MiniportFactory) -> CheckResult:
-    handle = _bad_header(factory, 0, "<B", o.NDIS_OBJECT_TYPE_OFFLOAD)
-    return _result(
-        "bad Header.Type", "the header type must be NDIS_OBJECT_TYPE_OFFLOAD_ENCAPSULATION",
-        "NDIS_STATUS_INVALID_PARAMETER", _status(handle),
-        handle.status == NdisStatus.INVALID_PARAMETER,
+    return _expect(
+        factory, "bad Header.Type", "the header type must be NDIS_OBJECT_TYPE_OFFLOAD_"
+        "ENCAPSULATION", _patched(0, "<B", o.NDIS_OBJECT_TYPE_OFFLOAD),
+        NdisStatus.INVALID_PARAMETER,
     )  # fmt: skip
 
 
 def bad_header_revision(factory: MiniportFactory) -> CheckResult:
-    handle = _bad_header(factory, 1, "<B", 0)
-    return _result(
-        "bad Header.Revision", "revision 0 is no revision of NDIS_OFFLOAD_ENCAPSULATION",
-        "NDIS_STATUS_INVALID_PARAMETER", _status(handle),
-        handle.status == NdisStatus.INVALID_PARAMETER,
+    return _expect(
+        factory, "bad Header.Revision", "revision 0 is no revision of NDIS_OFFLOAD_ENCAPSULATION",
+        _patched(1, "<B", 0), NdisStatus.INVALID_PARAMETER,
     )  # fmt: skip
 
 
 def bad_header_size(factory: MiniportFactory) -> CheckResult:
-    handle = _bad_header(factory, 2, "<H", 20)
-    return _result(
-        "Header.Size too small", "Size must be at least NDIS_SIZEOF_..._REVISION_1 (28)",
-        "NDIS_STATUS_INVALID_PARAMETER", _status(handle),
-        handle.status == NdisStatus.INVALID_PARAMETER,
+    return _expect(
+        factory, "Header.Size too small", "Size must be at least NDIS_SIZEOF_..._REVISION_1 (28)",
+        _patched(2, "<H", 20), NdisStatus.INVALID_PARAMETER,
     )  # fmt: skip
 
 
 def bad_enabled_value(factory: MiniportFactory) -> CheckResult:
-    handle = _bad_header(factory, 4, "<I", 7)
-    return _result(
-        "bad Enabled value", "Enabled is NDIS_OFFLOAD_SET_NO_CHANGE, _ON or _OFF",
-        "NDIS_STATUS_INVALID_PARAMETER", _status(handle),
-        handle.status == NdisStatus.INVALID_PARAMETER,
+    return _expect(
+        factory, "bad Enabled value", "Enabled is NDIS_OFFLOAD_SET_NO_CHANGE, _ON or _OFF",
+        _patched(4, "<I", 7), NdisStatus.INVALID_PARAMETER,
     )  # fmt: skip
 
 
 def supported_encapsulation_succeeds(factory: MiniportFactory) -> CheckResult:
-    handle = _rig(factory, "full").set(Oid.OFFLOAD_ENCAPSULATION, _encapsulation())
-    return _result(
-        "supported encapsulation", "SUCCESS if any offload type supports the encapsulation",
-        "NDIS_STATUS_SUCCESS", _status(handle), handle.status == NdisStatus.SUCCESS,
+    return _expect(
+        factory, "supported encapsulation", "SUCCESS if any offload type supports the "
+        "encapsulation", _encapsulation(), NdisStatus.SUCCESS,
     )  # fmt: skip
 
 
 def unsupported_encapsulation_fails(factory: MiniportFactory) -> CheckResult:
     llc = NdisOffloadEncapsulationFamily.on(NdisEncapsulation.IEEE_LLC_SNAP_ROUTED, 8)
-    handle = _rig(factory, "full").set(Oid.OFFLOAD_ENCAPSULATION, _encapsulation(llc, llc))
-    return _result(
-        "unsupported encapsulation", "INVALID_PARAMETER if no offload type supports it",
-        "NDIS_STATUS_INVALID_PARAMETER", _status(handle),
-        handle.status == NdisStatus.INVALID_PARAMETER,
+    return _expect(
+        factory, "unsupported encapsulation", "INVALID_PARAMETER if no offload type supports it",
+        _encapsulation(llc, llc), NdisStatus.INVALID_PARAMETER,
     )  # fmt: skip
 
 
 def no_offload_not_supported(factory: MiniportFactory) -> CheckResult:
-    handle = _rig(factory, "no-offload").set(Oid.OFFLOAD_ENCAPSULATION, _encapsulation())
-    return _result(
-        "no task offload", "a miniport without task offload answers NOT_SUPPORTED",
-        "NDIS_STATUS_NOT_SUPPORTED", _status(handle), handle.status == NdisStatus.NOT_SUPPORTED,
+    return _expect(
+        factory, "no task offload", "a miniport without task offload answers NOT_SUPPORTED",
+        _encapsulation(), NdisStatus.NOT_SUPPORTED, profile="no-offload",
     )  # fmt: skip
 
 
@@ -267,10 +266,9 @@ def short_parameters_buffer(factory: MiniportFactory) -> CheckResult:
 
 
 def unknown_oid(factory: MiniportFactory) -> CheckResult:
-    handle = _rig(factory, "full").set(0x00010101, bytes(4))
-    return _result(
-        "unknown OID", "an OID the miniport does not know is NDIS_STATUS_INVALID_OID",
-        "NDIS_STATUS_INVALID_OID", _status(handle), handle.status == NdisStatus.INVALID_OID,
+    return _expect(
+        factory, "unknown OID", "an OID the miniport does not know is NDIS_STATUS_INVALID_OID",
+        bytes(4), NdisStatus.INVALID_OID, oid=0x00010101,
     )  # fmt: skip
 
 
