@@ -18,26 +18,26 @@ ALLOWED: dict[str, set[str]] = {
     "packet": FLOOR | {"packet"},
     "engine": FLOOR | {"structs", "packet", "engine"},
     "stack": FLOOR | {"structs", "stack", "engine"},
+    "lab": FLOOR | {"structs", "packet", "engine", "stack", "lab"},
     "capture": FLOOR | {"structs", "packet", "engine", "capture"},
-    "io": FLOOR | {"structs", "packet", "engine", "stack", "capture", "io"},
-    "viz": FLOOR | {"structs", "packet", "engine", "stack", "capture", "io", "viz"},
-    "conformance": FLOOR | {"structs", "packet", "engine", "stack", "capture", "io", "conformance"},
+    "io": FLOOR | {"structs", "packet", "engine", "stack", "lab", "capture", "io"},
+    "viz": FLOOR | {"structs", "packet", "engine", "stack", "lab", "capture", "io", "viz"},
     "cli": FLOOR
     | {
         "structs",
         "packet",
         "engine",
         "stack",
+        "lab",
         "capture",
         "io",
         "viz",
-        "conformance",
         "cli",
         "__init__",
     },
     "__init__": FLOOR | {"structs", "packet", "engine", "stack", "capture"},
 }
-SANS_IO = {"constants", "errors", "structs", "packet", "engine", "stack", "capture"}
+SANS_IO = {"constants", "errors", "structs", "packet", "engine", "stack", "lab", "capture"}
 FORBIDDEN_IN_SANS_IO = {
     "socket",
     "time",
@@ -95,6 +95,23 @@ def test_nothing_below_io_does_io(path: Path) -> None:
         )
     source = path.read_text()
     assert "open(" not in source.replace(".open(", ""), f"{path} opens a file"
+
+
+def test_stack_is_the_model_and_lab_its_uses() -> None:
+    """stack/ holds the NDIS model only; scenarios, the demo, the battery and the variants
+    live in lab/ (DESIGN.md layers)."""
+    model = {p.stem for p in (PACKAGE / "stack").glob("*.py")}
+    assert model <= {
+        "__init__",
+        "core",
+        "miniport",
+        "filter",
+        "protocol",
+        "requests",
+        "features",
+        "profiles",
+        "datapath",
+    }, f"stack/ holds more than the NDIS model: {sorted(model)}"
 
 
 def test_stack_uses_only_the_engine_public_api() -> None:

@@ -9,16 +9,16 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ndis_offload.stack.core import NdisStack
-from ndis_offload.stack.demo import encapsulation_names
-from ndis_offload.stack.features import FEATURE_LABELS, FEATURES, features_of
-from ndis_offload.stack.profiles import DEFAULT_PROFILE, PROFILES
-from ndis_offload.stack.scenario import (
+from ndis_offload.lab.demo import encapsulation_names
+from ndis_offload.lab.scenario import (
     AdapterSpec,
     ScenarioError,
     build_profile,
     make_miniport,
 )
+from ndis_offload.stack.core import NdisStack
+from ndis_offload.stack.features import FEATURE_LABELS, FEATURES, features_of
+from ndis_offload.stack.profiles import DEFAULT_PROFILE, PROFILES
 from ndis_offload.viz.console import print_error, write_json
 from ndis_offload.viz.tables import FEATURE_KEYWORD, caps_table, feature_ip_direction, limits_table
 

@@ -11,10 +11,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ndis_offload.stack.conformance import CHECKS, CheckResult, MiniportFactory, run_battery
+from ndis_offload.lab.conformance import CHECKS, CheckResult, MiniportFactory, run_battery
+from ndis_offload.lab.variants import VARIANTS, make_miniport
 from ndis_offload.stack.miniport import Miniport
 from ndis_offload.stack.profiles import AdapterProfile
-from ndis_offload.stack.variants import VARIANTS, make_miniport
 from ndis_offload.viz.console import print_error
 
 

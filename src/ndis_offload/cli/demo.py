@@ -9,9 +9,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ndis_offload.stack.demo import encapsulation_names, run_demo
+from ndis_offload.lab.demo import encapsulation_names, run_demo
+from ndis_offload.lab.scenario import ScenarioError
 from ndis_offload.stack.profiles import DEFAULT_PROFILE, ProfileError, get_profile
-from ndis_offload.stack.scenario import ScenarioError
 from ndis_offload.viz.console import print_error, write_json
 from ndis_offload.viz.sequence import render_sequence
 from ndis_offload.viz.tables import offload_grid, usable_table

@@ -103,7 +103,7 @@ def caps_table(hardware: frozenset[str], current: frozenset[str]) -> Table:
 
 def limits_rows(offload: NdisOffload | None) -> list[tuple[str, str, str]]:
     """(part, member, value) rows of the numbers an ``NDIS_OFFLOAD`` carries."""
-    from ndis_offload.stack.demo import encapsulation_names
+    from ndis_offload.lab.demo import encapsulation_names
 
     if offload is None:
         return []

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from ndis_offload.constants.oid import Oid
-from ndis_offload.stack.demo import run_demo
-from ndis_offload.stack.scenario import (
+from ndis_offload.lab.demo import run_demo
+from ndis_offload.lab.scenario import (
     ScenarioError,
     encode_value,
     load_scenario,

@@ -12,12 +12,7 @@ import pytest
 from ndis_offload.constants.offload import NdisEncapsulation, NdisOffloadSet
 from ndis_offload.constants.oid import Oid
 from ndis_offload.constants.status import NdisStatus
-from ndis_offload.stack.core import Binding, NdisStack, RequestHandle
-from ndis_offload.stack.features import FAMILY_FEATURES
-from ndis_offload.stack.miniport import ReferenceMiniport
-from ndis_offload.stack.profiles import AdapterProfile, ProfileError, get_profile
-from ndis_offload.stack.protocol import ProtocolDriver
-from ndis_offload.stack.variants import (
+from ndis_offload.lab.variants import (
     SOURCE,
     SUMMARY,
     VARIANTS,
@@ -26,6 +21,11 @@ from ndis_offload.stack.variants import (
     XennetMiniport,
     make_miniport,
 )
+from ndis_offload.stack.core import Binding, NdisStack, RequestHandle
+from ndis_offload.stack.features import FAMILY_FEATURES
+from ndis_offload.stack.miniport import ReferenceMiniport
+from ndis_offload.stack.profiles import AdapterProfile, ProfileError, get_profile
+from ndis_offload.stack.protocol import ProtocolDriver
 from ndis_offload.structs.parameters import NdisOffloadParameters, UdpSegmentationParameters
 
 ON, OFF, KEEP = int(NdisOffloadSet.ON), int(NdisOffloadSet.OFF), int(NdisOffloadSet.NO_CHANGE)

@@ -36,7 +36,7 @@ from ndis_offload.constants.oid import Oid
 from ndis_offload.constants.registry import constant_value
 from ndis_offload.constants.status import NdisStatus
 from ndis_offload.errors import NdisError
-from ndis_offload.stack import variants
+from ndis_offload.lab import variants
 from ndis_offload.stack.core import NdisStack, RequestHandle, decode_payload
 from ndis_offload.stack.features import FEATURES, features_of
 from ndis_offload.stack.filter import (

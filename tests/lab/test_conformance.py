@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from ndis_offload.stack.conformance import CHECKS, run_battery
+from ndis_offload.lab.conformance import CHECKS, run_battery
+from ndis_offload.lab.variants import make_miniport
 from ndis_offload.stack.miniport import ReferenceMiniport
 from ndis_offload.stack.profiles import AdapterProfile
 from ndis_offload.stack.requests import OidCompletion, OidRequest
-from ndis_offload.stack.variants import make_miniport
 
 
 def failures(variant: str) -> set[str]:

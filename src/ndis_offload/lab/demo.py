@@ -8,12 +8,12 @@ from typing import Any
 
 from ndis_offload.constants.offload import NdisEncapsulation
 from ndis_offload.constants.status import NdisStatus
+from ndis_offload.lab.scenario import AdapterSpec, ScenarioError, make_miniport, variant_names
 from ndis_offload.stack.core import NdisStack
 from ndis_offload.stack.features import FEATURES, features_of
 from ndis_offload.stack.filter import RecordingFilter
 from ndis_offload.stack.profiles import DEFAULT_PROFILE, AdapterProfile, get_profile
 from ndis_offload.stack.protocol import ProtocolDriver, SupportCheck
-from ndis_offload.stack.scenario import AdapterSpec, ScenarioError, make_miniport, variant_names
 
 LLC_SNAP_HEADER_SIZE = 8
 """RFC 1483 routed LLC/SNAP: LLC ``AA-AA-03``, OUI ``00-00-00``, EtherType."""
