@@ -106,6 +106,9 @@ class SoftwareDatapath:
         self.miniport = miniport
         self.counters: Counter[str] = Counter()
         self.coalescer = RscCoalescer(timeout=rsc_timeout)
+        self._verdicts: dict[bytes, int] = {}
+        """Checksum verdicts of frames the coalescer still holds (indicated at a later
+        ``receive`` or at ``flush``)."""
 
     # -- receive ---------------------------------------------------------------------------
     def receive(self, frames: list[bytes], now: float) -> list[ReceiveIndication]:
@@ -134,7 +137,7 @@ class SoftwareDatapath:
         rsc_on = {4: "rsc4" in on, 6: "rsc6" in on}
         out: list[ReceiveIndication] = []
         to_coalesce: list[bytes] = []
-        verdicts: dict[bytes, int] = {}
+        verdicts = self._verdicts
         for frame, version, word in zip(frames, versions, words, strict=True):
             if rsc_on.get(version, False):
                 to_coalesce.append(frame)
@@ -148,7 +151,7 @@ class SoftwareDatapath:
 
     def flush(self, now: float | None = None) -> list[ReceiveIndication]:
         """End of the DPC: indicate every coalesced unit still held."""
-        return [self._from_coalescer(item, {}) for item in self.coalescer.flush(now)]
+        return [self._from_coalescer(item, self._verdicts) for item in self.coalescer.flush(now)]
 
     def _from_coalescer(
         self, item: CoalescedFrame, verdicts: dict[bytes, int]
@@ -157,7 +160,7 @@ class SoftwareDatapath:
             self.counters["rsc_units"] += 1
             self.counters["rsc_segments"] += item.rsc.CoalescedSegCount
             return ReceiveIndication(item.frame, item.checksum.to_int(), item.rsc.to_int())
-        return ReceiveIndication(item.frame, verdicts.get(item.frame, 0), item.rsc.to_int())
+        return ReceiveIndication(item.frame, verdicts.pop(item.frame, 0), item.rsc.to_int())
 
     def _validate_one(self, frame: bytes, ip: bool, tcp: bool, udp: bool) -> int:
         try:

@@ -1,0 +1,341 @@
+"""The test rig: one adapter stack driven the way NDISTest drives a miniport, from outside.
+
+A :class:`Rig` plays NDIS and the protocol drivers: it sends OID requests through
+:class:`~ndis_offload.stack.core.NdisStack`, keeps the INF keywords NDIS writes on an
+``OID_TCP_OFFLOAD_PARAMETERS`` set (``oid-tcp-offload-parameters``: "NDIS updates the
+miniport adapter's offload standardized keywords with the new settings"), reloads the
+driver from them, and -- after every set -- sends one NBL per transmit offload and receives
+one frame per receive offload, so what the miniport *does* is compared with what it
+*indicated* (:meth:`Rig.traffic_mismatches`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from ndis_offload.constants.offload import NDIS_OFFLOAD_PARAMETERS_SKIP_REGISTRY_UPDATE
+from ndis_offload.constants.status import NdisStatus
+from ndis_offload.errors import PacketError
+from ndis_offload.lab.conformance import frames as fr
+from ndis_offload.stack.core import Binding, NdisStack, RequestHandle
+from ndis_offload.stack.datapath import (
+    NetBufferList,
+    ReceiveIndication,
+    SendCompletion,
+    SoftwareDatapath,
+)
+from ndis_offload.stack.features import features_of
+from ndis_offload.stack.miniport import Miniport, ReferenceMiniport
+from ndis_offload.stack.profiles import AdapterProfile, get_profile
+from ndis_offload.stack.protocol import ProtocolDriver
+from ndis_offload.structs.nbl_info import (
+    NdisLsoV1Transmit,
+    NdisLsoV2Transmit,
+    NdisTcpIpChecksumNetBufferListInfoTransmit,
+    NdisUsoTransmit,
+)
+from ndis_offload.structs.offload import NdisOffload
+from ndis_offload.structs.parameters import NdisOffloadParameters
+
+MiniportFactory = Callable[[AdapterProfile], Miniport]
+
+
+class Datapath(Protocol):
+    """A miniport's send and receive paths as the battery drives them."""
+
+    def send(self, nbl: NetBufferList, *, index: int | None = None) -> SendCompletion: ...
+
+    def receive(self, frames: list[bytes], now: float) -> list[ReceiveIndication]: ...
+
+    def flush(self, now: float | None = None) -> list[ReceiveIndication]: ...
+
+
+def datapath_of(miniport: Miniport) -> Datapath | None:
+    """The miniport's data path: its ``datapath`` attribute when it has one, the reference
+    software data path for a :class:`ReferenceMiniport`, else ``None`` (control path only)."""
+    own = getattr(miniport, "datapath", None)
+    if own is not None and all(hasattr(own, m) for m in ("send", "receive", "flush")):
+        return own  # type: ignore[no-any-return]
+    if isinstance(miniport, ReferenceMiniport):
+        return SoftwareDatapath(miniport)
+    return None
+
+
+# --- what NDIS writes to the registry on OID_TCP_OFFLOAD_PARAMETERS -----------------------
+_CHECKSUM_KEYWORD = {
+    "IPv4Checksum": "*IPChecksumOffloadIPv4",
+    "TCPIPv4Checksum": "*TCPChecksumOffloadIPv4",
+    "UDPIPv4Checksum": "*UDPChecksumOffloadIPv4",
+    "TCPIPv6Checksum": "*TCPChecksumOffloadIPv6",
+    "UDPIPv6Checksum": "*UDPChecksumOffloadIPv6",
+}
+_SWITCH_KEYWORD = {
+    "LsoV1": "*LsoV1IPv4",
+    "LsoV2IPv4": "*LsoV2IPv4",
+    "LsoV2IPv6": "*LsoV2IPv6",
+    "RscIPv4": "*RscIPv4",
+    "RscIPv6": "*RscIPv6",
+}
+_CHECKSUM_TO_KEYWORD = {1: 0, 2: 1, 3: 2, 4: 3}
+"""``NDIS_OFFLOAD_PARAMETERS_*`` checksum value -> keyword value (0 off, 1 Tx, 2 Rx, 3 both)."""
+
+
+def keywords_written(p: NdisOffloadParameters) -> dict[str, int]:
+    """The standardized keywords NDIS writes for a set of ``p`` (``NO_CHANGE`` writes none)."""
+    out: dict[str, int] = {}
+    for name, keyword in _CHECKSUM_KEYWORD.items():
+        value = getattr(p, name)
+        if value in _CHECKSUM_TO_KEYWORD:
+            out[keyword] = _CHECKSUM_TO_KEYWORD[value]
+    revision = p.Header.Revision
+    for name, keyword in _SWITCH_KEYWORD.items():
+        if name.startswith("Rsc") and revision < 3:
+            continue
+        value = getattr(p, name)
+        if value in (1, 2):
+            out[keyword] = value - 1
+    if revision >= 5:
+        for fam, value in ((4, p.UdpSegmentation.IPv4), (6, p.UdpSegmentation.IPv6)):
+            if value in (1, 2):
+                out[f"*UsoIPv{fam}"] = value - 1
+    return out
+
+
+# --- traffic probes --------------------------------------------------------------------------
+TX_CHECKSUM = ("ip4_tx", "tcp4_tx", "udp4_tx", "tcp6_tx", "udp6_tx")
+RX_CHECKSUM = ("ip4_rx", "tcp4_rx", "udp4_rx", "tcp6_rx", "udp6_rx")
+SEGMENTATION = ("lsov1", "lsov2_4", "lsov2_6", "uso4", "uso6")
+RSC = ("rsc4", "rsc6")
+STRICT_WHEN_OFF = frozenset({"lsov1", "lsov2_4", "lsov2_6", *RX_CHECKSUM, *RSC})
+"""Features whose use while reported off is itself a violation: LSO (a miniport "should drop
+all NET_BUFFER_LISTs that contain nonzero LSOv1 or LSOv2 OOB data" after LSO is turned off,
+``offloading-the-segmentation-of-large-tcp-packets``), receive verdicts and RSC (only for
+offloads that are on). A checksum or USO request the miniport honours although reported off
+is tolerated (the protocol should not have asked)."""
+
+
+def _tx_probe(feature: str) -> NetBufferList:
+    version = 6 if "6" in feature else 4
+    l4: fr.Tcp | fr.Udp = fr.Udp() if feature.startswith(("udp", "ip4")) else fr.Tcp()
+    frame = fr.build(version, l4, fr.payload_bytes(100), l4_checksum="pseudo", ip_checksum="zero")
+    info = NdisTcpIpChecksumNetBufferListInfoTransmit(
+        IsIPv4=int(version == 4), IsIPv6=int(version == 6),
+        TcpChecksum=int(feature.startswith("tcp")), UdpChecksum=int(feature.startswith("udp")),
+        IpHeaderChecksum=int(feature == "ip4_tx"),
+        TcpHeaderOffset=0 if feature == "ip4_tx" else fr.ETH_LEN + (20 if version == 4 else 40),
+    )  # fmt: skip
+    return NetBufferList(frame, TcpIpChecksumNetBufferListInfo=info.to_int())
+
+
+def _segmentation_probe(feature: str) -> NetBufferList:
+    version = 6 if feature.endswith("6") else 4
+    offset = fr.ETH_LEN + (20 if version == 4 else 40)
+    if feature.startswith("uso"):
+        frame = fr.build(version, fr.Udp(), fr.payload_bytes(3000), zero_length=True)
+        word = NdisUsoTransmit(MSS=1000, UdpHeaderOffset=offset, IPVersion=int(version == 6))
+        return NetBufferList(frame, UdpSegmentationOffloadInfo=word.to_int())
+    frame = fr.build(version, fr.Tcp(), fr.payload_bytes(3000), l4_checksum="pseudo-nolen",
+                     zero_length=feature != "lsov1")  # fmt: skip
+    lso: NdisLsoV1Transmit | NdisLsoV2Transmit
+    if feature == "lsov1":
+        lso = NdisLsoV1Transmit(MSS=1000, TcpHeaderOffset=offset)
+    else:
+        lso = NdisLsoV2Transmit(MSS=1000, TcpHeaderOffset=offset, IPVersion=int(version == 6))
+    return NetBufferList(frame, TcpLargeSendNetBufferListInfo=lso.to_int())
+
+
+def _frames_ok(frames: list[bytes], feature: str) -> bool:
+    """Every frame parses and every checksum the feature covers verifies."""
+    try:
+        for frame in frames:
+            lay = fr.layout(frame)
+            if lay.ip_version == 4 and feature in ("ip4_tx", "lsov1", "lsov2_4", "uso4"):
+                if not fr.ipv4_header_ok(frame, lay):
+                    return False
+            if feature != "ip4_tx" and not fr.l4_checksum_ok(frame, lay):
+                return False
+    except PacketError:
+        return False
+    return bool(frames)
+
+
+def _rx_probe(feature: str) -> bytes:
+    version = 6 if "6" in feature else 4
+    l4: fr.Tcp | fr.Udp = fr.Udp() if feature.startswith(("udp", "ip4")) else fr.Tcp()
+    return fr.build(version, l4, fr.payload_bytes(64))
+
+
+_RX_FLAG = {"ip": "IpChecksumSucceeded", "tcp": "TcpChecksumSucceeded", "udp": "UdpChecksumSucceeded"}
+
+
+def rsc_probe(version: int, count: int = 3) -> list[bytes]:
+    """``count`` in-order full-size data segments of one flow (coalescible)."""
+    return [
+        fr.build(version, fr.Tcp(seq=1000 + 1000 * k, flags=fr.TCP_ACK), fr.payload_bytes(1000, salt=k))
+        for k in range(count)
+    ]  # fmt: skip
+
+
+@dataclass
+class Traffic:
+    """What the miniport did with the probes: ``on`` = honoured correctly, ``wrong`` = sent
+    or indicated something incorrect."""
+
+    on: set[str] = field(default_factory=set)
+    wrong: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Rig:
+    """One stack on one profile; the battery's hands and eyes."""
+
+    factory: MiniportFactory
+    profile: AdapterProfile
+    protocols: int = 1
+    observe: bool = True
+    """Run the traffic probes after every set."""
+    stack: NdisStack = field(init=False)
+    bindings: list[Binding] = field(init=False)
+    registry: dict[str, int] = field(init=False)
+    encapsulation_set: bool = field(init=False, default=False)
+    """A successful ``OID_OFFLOAD_ENCAPSULATION`` set has happened since (re)initialization."""
+    mismatches: list[str] = field(init=False, default_factory=list)
+    """Every disagreement between traffic and the indicated configuration, after each set."""
+    log: list[str] = field(init=False, default_factory=list)
+    """What the rig sent, one line per request (for the report)."""
+    now: float = field(init=False, default=0.0)
+
+    def __post_init__(self) -> None:
+        self.registry = dict(self.profile.keywords)
+        self._start(self.profile)
+
+    def _start(self, profile: AdapterProfile) -> None:
+        self.miniport = self.factory(profile)
+        self.stack = NdisStack(self.miniport)
+        self.bindings = []
+        for index in range(self.protocols):
+            self.bindings.append(self.stack.bind(ProtocolDriver(f"protocol{index}")))
+        self.datapath = datapath_of(self.miniport)
+        self.encapsulation_set = False
+
+    def reload(self) -> None:
+        """Halt and re-initialize the driver: a new miniport built from the keywords NDIS wrote."""
+        self.log.append("reload the driver (MiniportHaltEx, MiniportInitializeEx)")
+        self._start(self.profile.with_keywords(self.registry))
+
+    # -- control path ------------------------------------------------------------------------
+    def set(self, oid: int, data: bytes, what: str = "") -> RequestHandle:
+        handle = self.bindings[0].set(oid, data)
+        self.log.append(f"set {handle.request.oid_name} {what or data.hex()} -> {handle.status.c_name}")
+        if handle.status == NdisStatus.SUCCESS:
+            from ndis_offload.constants.oid import Oid  # local: keeps the module map short
+
+            if oid == Oid.OFFLOAD_ENCAPSULATION:
+                self.encapsulation_set = True
+            elif oid == Oid.TCP_OFFLOAD_PARAMETERS:
+                self._write_keywords(data)
+        if self.observe:
+            self.check_traffic(f"after set {handle.request.oid_name} {what}".rstrip())
+        return handle
+
+    def _write_keywords(self, data: bytes) -> None:
+        try:
+            params = NdisOffloadParameters.decode(data)
+        except Exception:  # a set that succeeded with contents NDIS cannot read: nothing written
+            return
+        if not params.Flags & NDIS_OFFLOAD_PARAMETERS_SKIP_REGISTRY_UPDATE:
+            self.registry.update(keywords_written(params))
+
+    def query(self, oid: int) -> RequestHandle:
+        return self.bindings[0].query(oid)
+
+    def indications(self) -> list[int]:
+        return [len(b.indications) for b in self.bindings]
+
+    def features(self) -> frozenset[str]:
+        """What the protocols see: the configuration NDIS serves (fed by indications)."""
+        return features_of(self.stack.config or NdisOffload())
+
+    def hardware(self) -> frozenset[str]:
+        return features_of(self.stack.hardware_capabilities or NdisOffload())
+
+    # -- data path ----------------------------------------------------------------------------
+    def send(self, nbl: NetBufferList) -> SendCompletion:
+        assert self.datapath is not None
+        return self.datapath.send(nbl)
+
+    def receive(self, frames: list[bytes]) -> list[ReceiveIndication]:
+        """One receive DPC: the frames in, everything indicated by its end out."""
+        assert self.datapath is not None
+        self.now += 0.001
+        out = self.datapath.receive(frames, self.now)
+        return out + self.datapath.flush()
+
+    def traffic(self) -> Traffic | None:
+        """Run every probe; ``None`` without a data path."""
+        if self.datapath is None:
+            return None
+        seen = Traffic()
+        for feature in TX_CHECKSUM + SEGMENTATION:
+            nbl = _tx_probe(feature) if feature in TX_CHECKSUM else _segmentation_probe(feature)
+            done = self.send(nbl)
+            if done.status == NdisStatus.SUCCESS:
+                if _frames_ok(done.frames, feature):
+                    seen.on.add(feature)
+                else:
+                    seen.wrong[feature] = "sent with a wrong checksum or malformed"
+        for feature in RX_CHECKSUM:
+            got = self.receive([_rx_probe(feature)])
+            flags = got[0].checksum if got else None
+            if flags is None:
+                seen.wrong[feature] = "the frame was not indicated"
+            elif getattr(flags, _RX_FLAG[feature[:-4].rstrip("46")]):
+                seen.on.add(feature)
+        for feature in RSC:
+            got = self.receive(rsc_probe(6 if feature == "rsc6" else 4))
+            if any(i.rsc.CoalescedSegCount > 1 for i in got):
+                seen.on.add(feature)
+        return seen
+
+    def expected_traffic(self) -> frozenset[str]:
+        """What the indicated configuration promises; Rx checksum only after the first
+        successful ``OID_OFFLOAD_ENCAPSULATION`` set (``oid-offload-encapsulation``)."""
+        on = self.features()
+        if not self.encapsulation_set:
+            on -= frozenset(RX_CHECKSUM)
+        return on
+
+    def check_traffic(self, when: str) -> list[str]:
+        """Compare traffic with the indicated configuration; record and return mismatches."""
+        seen = self.traffic()
+        if seen is None:
+            return []
+        expected = self.expected_traffic()
+        found = []
+        for feature in TX_CHECKSUM + SEGMENTATION + RX_CHECKSUM + RSC:
+            promised, did = feature in expected, feature in seen.on
+            if feature in seen.wrong:
+                found.append(f"{feature}: {seen.wrong[feature]}")
+            elif promised and not did:
+                found.append(f"{feature}: indicated on, but the miniport did not do it")
+            elif did and not promised and feature in STRICT_WHEN_OFF:
+                found.append(f"{feature}: indicated off, but the miniport did it")
+        out = [f"{when}: {m}" for m in found]
+        self.mismatches += out
+        return out
+
+
+def make_rig(
+    factory: MiniportFactory,
+    profile: str | AdapterProfile = "full",
+    *,
+    protocols: int = 1,
+    observe: bool = True,
+    keywords: dict[str, int] | None = None,
+) -> Rig:
+    prof = get_profile(profile) if isinstance(profile, str) else profile
+    if keywords:
+        prof = prof.with_keywords(keywords)
+    return Rig(factory, prof, protocols, observe)
