@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import struct
 
+import pytest
 from harness import StackHarness
 
 from ndis_offload.constants import objects as o
@@ -298,13 +299,44 @@ def test_parameters_no_change_keeps_every_other_offload() -> None:
 
 
 def test_parameters_never_enable_beyond_hardware_and_are_atomic() -> None:
+    """oid-tcp-offload-parameters: "If the contents of InformationBuffer are invalid, the
+    miniport driver should return NDIS_STATUS_INVALID_DATA" (an offload the hardware lacks)."""
     h = StackHarness("checksum-only")
     before = h.miniport.current_config()
     params = NdisOffloadParameters(TCPIPv4Checksum=1, LsoV2IPv4=2)  # LSOv2 not in hardware
     handle = h.binding().set(Oid.TCP_OFFLOAD_PARAMETERS, params.encode())
-    assert handle.status == NdisStatus.INVALID_PARAMETER
+    assert handle.status == NdisStatus.INVALID_DATA
     assert h.miniport.current_config() == before
     assert indications(h) == []
+
+
+def _parameters_with(offset: int, fmt: str, value: int) -> bytes:
+    data = bytearray(NdisOffloadParameters().encode())
+    struct.pack_into(fmt, data, offset, value)
+    return bytes(data)
+
+
+@pytest.mark.parametrize(
+    ("what", "data"),
+    [
+        ("Header.Type", _parameters_with(0, "<B", o.NDIS_OBJECT_TYPE_OFFLOAD)),
+        ("Header.Revision", _parameters_with(1, "<B", 0)),
+        ("Header.Size", _parameters_with(2, "<H", 12)),
+        ("TCPIPv4Checksum", _parameters_with(5, "<B", 5)),  # 0..4 defined
+        ("LsoV2IPv6", _parameters_with(12, "<B", 3)),  # 0..2 defined
+        ("IPsecV1", _parameters_with(10, "<B", 2)),  # the adapter has no IPsec offload
+        ("RscIPv4", _parameters_with(22, "<B", 9)),
+    ],
+)
+def test_invalid_parameters_contents_are_invalid_data(what: str, data: bytes) -> None:
+    """oid-tcp-offload-parameters: invalid NDIS_OFFLOAD_PARAMETERS contents ->
+    NDIS_STATUS_INVALID_DATA (not INVALID_PARAMETER); nothing changes, nothing is indicated."""
+    h = StackHarness()
+    before = h.miniport.current_config()
+    handle = h.binding().set(Oid.TCP_OFFLOAD_PARAMETERS, data)
+    assert handle.status == NdisStatus.INVALID_DATA, handle.completion
+    assert handle.completion is not None and what in handle.completion.detail
+    assert h.miniport.current_config() == before and indications(h) == []
 
 
 def test_parameters_short_buffer_is_invalid_length_with_bytes_needed() -> None:

@@ -236,10 +236,11 @@ def parameters_beyond_hardware_refused(factory: MiniportFactory) -> CheckResult:
     before = rig.features()
     handle = rig.set(Oid.TCP_OFFLOAD_PARAMETERS, NdisOffloadParameters(LsoV2IPv4=2).encode())
     beyond = sorted(rig.features() - features_of(rig.stack.hardware_capabilities or NdisOffload()))
-    ok = handle.status == NdisStatus.INVALID_PARAMETER and rig.features() == before
+    ok = handle.status == NdisStatus.INVALID_DATA and rig.features() == before
     return _result(
-        "never beyond hardware", "enabling an offload the hardware lacks fails, nothing changes",
-        "NDIS_STATUS_INVALID_PARAMETER, config unchanged",
+        "never beyond hardware", "enabling an offload the hardware lacks is invalid "
+        "NDIS_OFFLOAD_PARAMETERS contents (oid-tcp-offload-parameters): fails, nothing changes",
+        "NDIS_STATUS_INVALID_DATA, config unchanged",
         f"{_status(handle)}, beyond hardware: {', '.join(beyond) or 'none'}", ok,
     )  # fmt: skip
 
