@@ -39,6 +39,25 @@ def test_miniport_without_task_offload_returns_not_supported() -> None:
     assert indications(h) == []
 
 
+def test_miniport_without_task_offload_fabricates_no_config() -> None:
+    """oid-tcp-offload-parameters: "If a miniport driver does not support this OID, the driver
+    should return NDIS_STATUS_NOT_SUPPORTED"; oid-offload-encapsulation: the same for a
+    miniport that "does not support offload and this OID". Neither set may indicate an
+    NDIS_OFFLOAD, so OID_TCP_OFFLOAD_CURRENT_CONFIG stays NOT_SUPPORTED."""
+    h = StackHarness("no-offload")
+    for oid, data in (
+        (Oid.TCP_OFFLOAD_PARAMETERS, NdisOffloadParameters().encode()),
+        (Oid.TCP_OFFLOAD_PARAMETERS, NdisOffloadParameters(LsoV2IPv4=1).encode()),
+        (Oid.OFFLOAD_ENCAPSULATION, enable_bytes()),
+        (Oid.OFFLOAD_ENCAPSULATION, enable_bytes(Family.off(), Family.off())),
+    ):
+        assert h.binding().set(oid, data).status == NdisStatus.NOT_SUPPORTED
+    assert indications(h) == []
+    assert h.stack.config is None and h.stack.miniport_config is None
+    query = h.binding().query(Oid.TCP_OFFLOAD_CURRENT_CONFIG)
+    assert query.status == NdisStatus.NOT_SUPPORTED
+
+
 def test_set_succeeds_when_any_offload_type_supports_the_encapsulation() -> None:
     h = StackHarness("checksum-only")  # only checksum supports 802.3: enough
     assert h.binding().set(Oid.OFFLOAD_ENCAPSULATION, enable_bytes()).status == NdisStatus.SUCCESS

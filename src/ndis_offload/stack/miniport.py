@@ -300,6 +300,8 @@ class ReferenceMiniport(Miniport):
         offload (and no indication); invalid contents (header, field values, an offload the
         hardware lacks) are ``NDIS_STATUS_INVALID_DATA``; NO_CHANGE keeps; atomic; indicate
         the new current configuration after success."""
+        if not self.supports_offload:
+            return complete(request, NdisStatus.NOT_SUPPORTED, "adapter has no task offload")
         params = decode_set(request, NdisOffloadParameters, invalid=NdisStatus.INVALID_DATA)
         if isinstance(params, OidCompletion):
             return params
