@@ -232,6 +232,37 @@ def test_protocol_tracks_usable_offloads_from_indications() -> None:
     assert "tcp6_tx" in tcpip.usable
 
 
+def test_enabling_one_ip_version_keeps_what_the_other_could_use() -> None:
+    """ndis_offload_encapsulation (DDI): Enabled = NDIS_OFFLOAD_SET_NO_CHANGE "otherwise" --
+    a family left at NO_CHANGE keeps its state, so the protocol keeps using it."""
+    h = StackHarness()
+    tcpip = h.protocols["tcpip"]
+    tcpip.enable()
+    before = tcpip.usable
+    assert {"tcp4_tx", "tcp6_tx", "lsov2_6"} <= before
+    assert tcpip.enable(ipv4=True, ipv6=False).status == NdisStatus.SUCCESS
+    assert tcpip.usable == before
+    tcpip.disable(ipv4=False, ipv6=True)
+    assert "tcp6_tx" not in tcpip.usable and "tcp4_tx" in tcpip.usable
+
+
+def test_protocol_uses_only_offload_types_that_support_its_encapsulation() -> None:
+    """oid-offload-encapsulation: "a protocol driver can issue send requests by using only
+    those offload types that the miniport adapter supports with the required encapsulation
+    type" -- a successful set means *some* type supports it, not all of them."""
+    llc, eth = NdisEncapsulation.IEEE_LLC_SNAP_ROUTED, NdisEncapsulation.IEEE_802_3
+    profile = get_profile("full").with_encapsulations(
+        {"checksum": int(eth), "lsov1": int(eth), "lsov2": int(eth | llc), "uso": int(eth)}
+    )
+    h = StackHarness(miniport=ReferenceMiniport(profile), protocols=())
+    atm = h.bind("atm", encapsulation=int(llc), header_size=8)
+    tcpip = h.bind("tcpip")
+    assert atm.enable().status == NdisStatus.SUCCESS
+    assert atm.usable == {"lsov2_4", "lsov2_6"}  # checksum offload is 802.3-only
+    tcpip.enable()
+    assert {"tcp4_tx", "lsov2_4", "uso6", "rsc4"} <= tcpip.usable
+
+
 def test_encapsulation_query_fails_before_any_set() -> None:
     h = StackHarness()
     handle = h.binding().query(Oid.OFFLOAD_ENCAPSULATION)

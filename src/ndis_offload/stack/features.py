@@ -198,6 +198,36 @@ def features_of(offload: NdisOffload) -> frozenset[str]:
     return frozenset(out)
 
 
+def feature_encapsulations(offload: NdisOffload) -> dict[str, int]:
+    """Each feature that is on in ``offload`` with the ``Encapsulation`` mask of the offload
+    type it belongs to. RSC has no ``Encapsulation`` member; the RSC pages require 802.3
+    (other encapsulations are indicated normally), so RSC maps to
+    ``NDIS_ENCAPSULATION_IEEE_802_3``."""
+    c = offload.Checksum
+    parts = {
+        "4_tx": c.IPv4Transmit.Encapsulation,
+        "4_rx": c.IPv4Receive.Encapsulation,
+        "6_tx": c.IPv6Transmit.Encapsulation,
+        "6_rx": c.IPv6Receive.Encapsulation,
+    }
+    masks = {
+        "lsov1": offload.LsoV1.IPv4.Encapsulation,
+        "lsov2_4": offload.LsoV2.IPv4.Encapsulation,
+        "lsov2_6": offload.LsoV2.IPv6.Encapsulation,
+        "uso4": offload.UdpSegmentation.IPv4.Encapsulation,
+        "uso6": offload.UdpSegmentation.IPv6.Encapsulation,
+        "rsc4": int(NdisEncapsulation.IEEE_802_3),
+        "rsc6": int(NdisEncapsulation.IEEE_802_3),
+    }
+    out: dict[str, int] = {}
+    for feature in features_of(offload):
+        if feature in masks:
+            out[feature] = int(masks[feature])
+        else:  # ip4_tx, tcp6_rx, ...: the checksum part of that IP version and direction
+            out[feature] = int(parts[feature[-4:]])
+    return out
+
+
 def supported_encapsulations(offload: NdisOffload) -> int:
     """The bitwise OR of the ``Encapsulation`` members of the checksum, LSOv1, IPsec and LSOv2
     parts (and USO): what NDIS reports as the encapsulations the adapter supports."""
