@@ -11,10 +11,14 @@ from ndis_offload.constants import objects as o
 from ndis_offload.constants.offload import NdisEncapsulation, NdisOffloadSet
 from ndis_offload.constants.oid import Oid
 from ndis_offload.constants.status import NdisStatus
-from ndis_offload.stack.features import FAMILY_FEATURES, features_of
+from ndis_offload.stack.features import (
+    FAMILY_FEATURES,
+    features_of,
+    offload_types_without_802_3,
+)
 from ndis_offload.stack.filter import FailOidFilter, OffloadMaskFilter, RecordingFilter
 from ndis_offload.stack.miniport import ReferenceMiniport
-from ndis_offload.stack.profiles import get_profile
+from ndis_offload.stack.profiles import NONCONFORMANT_LLC_ONLY, PROFILES, get_profile
 from ndis_offload.stack.requests import RequestType
 from ndis_offload.structs import NdisOffload, NdisOffloadEncapsulation, NdisOffloadParameters
 from ndis_offload.structs.encapsulation import NdisOffloadEncapsulationFamily as Family
@@ -64,17 +68,36 @@ def test_set_succeeds_when_any_offload_type_supports_the_encapsulation() -> None
 
 
 def test_set_fails_invalid_parameter_when_no_offload_type_supports_the_encapsulation() -> None:
-    h = StackHarness("llc-snap-only")
-    handle = h.binding().set(Oid.OFFLOAD_ENCAPSULATION, enable_bytes())
+    """oid-offload-encapsulation: SUCCESS "if a miniport driver supports any offload type that
+    supports the requested encapsulation type"; "otherwise ... NDIS_STATUS_INVALID_PARAMETER"."""
+    h = StackHarness("checksum-only")  # 802.3 (with 802.1Q) only
+    handle = h.binding().set(Oid.OFFLOAD_ENCAPSULATION, enable_bytes(LLC, LLC))
     assert handle.status == NdisStatus.INVALID_PARAMETER
+    h = StackHarness("ethernet-llc-snap")  # checksum offload supports LLC/SNAP too
     ok = h.binding().set(Oid.OFFLOAD_ENCAPSULATION, enable_bytes(LLC, LLC))
     assert ok.status == NdisStatus.SUCCESS
+    assert h.binding().set(Oid.OFFLOAD_ENCAPSULATION, enable_bytes()).status == NdisStatus.SUCCESS
+
+
+def test_every_builtin_profile_but_the_negative_example_supports_802_3_everywhere() -> None:
+    """oid-tcp-offload-current-config: "Miniport adapters must support Ethernet encapsulation
+    for all of the types of task offload that they support." """
+    for name, profile in PROFILES.items():
+        caps = ReferenceMiniport(profile).hardware_capabilities()
+        missing = offload_types_without_802_3(caps)
+        if name == NONCONFORMANT_LLC_ONLY:
+            assert missing == [
+                "Checksum.IPv4Transmit", "Checksum.IPv4Receive", "Checksum.IPv6Transmit",
+                "Checksum.IPv6Receive", "LsoV2.IPv4", "LsoV2.IPv6",
+            ]  # fmt: skip
+        else:
+            assert missing == [], name
 
 
 def test_failed_set_changes_nothing_and_indicates_nothing() -> None:
-    h = StackHarness("llc-snap-only")
+    h = StackHarness()
     before = h.miniport.current_config()
-    h.binding().set(Oid.OFFLOAD_ENCAPSULATION, enable_bytes())
+    h.binding().set(Oid.OFFLOAD_ENCAPSULATION, enable_bytes(LLC, LLC))
     assert h.miniport.current_config() == before
     assert indications(h) == []
     assert not h.miniport.receive_checksum_started
@@ -203,8 +226,8 @@ def test_encapsulation_type_other_than_802_3_or_llc_snap_is_invalid_parameter() 
 
 # --- §2.5 / §2.6 the protocol side and NDIS's own answers ----------------------------------
 def test_after_a_failed_set_the_protocol_uses_no_offload() -> None:
-    h = StackHarness("llc-snap-only", protocols=())
-    protocol = h.bind("tcpip")
+    h = StackHarness(protocols=())
+    protocol = h.bind("atm", encapsulation=int(NdisEncapsulation.IEEE_LLC_SNAP_ROUTED))
     assert protocol.check_support("bind").supported is False
     protocol.enable()
     assert protocol.failed and protocol.usable == frozenset()

@@ -228,6 +228,29 @@ def feature_encapsulations(offload: NdisOffload) -> dict[str, int]:
     return out
 
 
+def offload_types_without_802_3(offload: NdisOffload) -> list[str]:
+    """The ``NDIS_OFFLOAD`` parts that advertise an offload whose ``Encapsulation`` lacks
+    ``NDIS_ENCAPSULATION_IEEE_802_3``. ``oid-tcp-offload-current-config``: "Miniport adapters
+    must support Ethernet encapsulation for all of the types of task offload that they
+    support. The other types of encapsulation are optional." Empty for a conformant one."""
+    c = offload.Checksum
+    parts: tuple[tuple[str, int], ...] = (
+        ("Checksum.IPv4Transmit", c.IPv4Transmit.Encapsulation),
+        ("Checksum.IPv4Receive", c.IPv4Receive.Encapsulation),
+        ("Checksum.IPv6Transmit", c.IPv6Transmit.Encapsulation),
+        ("Checksum.IPv6Receive", c.IPv6Receive.Encapsulation),
+        ("LsoV1.IPv4", offload.LsoV1.IPv4.Encapsulation),
+        ("IPsecV1.Supported", offload.IPsecV1.Supported.Encapsulation),
+        ("LsoV2.IPv4", offload.LsoV2.IPv4.Encapsulation),
+        ("LsoV2.IPv6", offload.LsoV2.IPv6.Encapsulation),
+        ("IPsecV2", offload.IPsecV2.Encapsulation),
+        ("UdpSegmentation.IPv4", offload.UdpSegmentation.IPv4.Encapsulation),
+        ("UdpSegmentation.IPv6", offload.UdpSegmentation.IPv6.Encapsulation),
+    )
+    ieee_802_3 = int(NdisEncapsulation.IEEE_802_3)
+    return [name for name, mask in parts if mask and not mask & ieee_802_3]
+
+
 def supported_encapsulations(offload: NdisOffload) -> int:
     """The bitwise OR of the ``Encapsulation`` members of the checksum, LSOv1, IPsec and LSOv2
     parts (and USO): what NDIS reports as the encapsulations the adapter supports."""
