@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import struct
 
+import pytest
 from harness import StackHarness
 
 from ndis_offload.constants import objects as o
 from ndis_offload.constants.offload import NdisEncapsulation, NdisOffloadSet
 from ndis_offload.constants.oid import Oid
 from ndis_offload.constants.status import NdisStatus
-from ndis_offload.stack.features import FAMILY_FEATURES, features_of
+from ndis_offload.stack.features import (
+    FAMILY_FEATURES,
+    features_of,
+    offload_types_without_802_3,
+)
 from ndis_offload.stack.filter import FailOidFilter, OffloadMaskFilter, RecordingFilter
 from ndis_offload.stack.miniport import ReferenceMiniport
-from ndis_offload.stack.profiles import get_profile
+from ndis_offload.stack.profiles import NONCONFORMANT_LLC_ONLY, PROFILES, get_profile
 from ndis_offload.stack.requests import RequestType
 from ndis_offload.structs import NdisOffload, NdisOffloadEncapsulation, NdisOffloadParameters
 from ndis_offload.structs.encapsulation import NdisOffloadEncapsulationFamily as Family
@@ -38,23 +43,61 @@ def test_miniport_without_task_offload_returns_not_supported() -> None:
     assert indications(h) == []
 
 
+def test_miniport_without_task_offload_fabricates_no_config() -> None:
+    """oid-tcp-offload-parameters: "If a miniport driver does not support this OID, the driver
+    should return NDIS_STATUS_NOT_SUPPORTED"; oid-offload-encapsulation: the same for a
+    miniport that "does not support offload and this OID". Neither set may indicate an
+    NDIS_OFFLOAD, so OID_TCP_OFFLOAD_CURRENT_CONFIG stays NOT_SUPPORTED."""
+    h = StackHarness("no-offload")
+    for oid, data in (
+        (Oid.TCP_OFFLOAD_PARAMETERS, NdisOffloadParameters().encode()),
+        (Oid.TCP_OFFLOAD_PARAMETERS, NdisOffloadParameters(LsoV2IPv4=1).encode()),
+        (Oid.OFFLOAD_ENCAPSULATION, enable_bytes()),
+        (Oid.OFFLOAD_ENCAPSULATION, enable_bytes(Family.off(), Family.off())),
+    ):
+        assert h.binding().set(oid, data).status == NdisStatus.NOT_SUPPORTED
+    assert indications(h) == []
+    assert h.stack.config is None and h.stack.miniport_config is None
+    query = h.binding().query(Oid.TCP_OFFLOAD_CURRENT_CONFIG)
+    assert query.status == NdisStatus.NOT_SUPPORTED
+
+
 def test_set_succeeds_when_any_offload_type_supports_the_encapsulation() -> None:
     h = StackHarness("checksum-only")  # only checksum supports 802.3: enough
     assert h.binding().set(Oid.OFFLOAD_ENCAPSULATION, enable_bytes()).status == NdisStatus.SUCCESS
 
 
 def test_set_fails_invalid_parameter_when_no_offload_type_supports_the_encapsulation() -> None:
-    h = StackHarness("llc-snap-only")
-    handle = h.binding().set(Oid.OFFLOAD_ENCAPSULATION, enable_bytes())
+    """oid-offload-encapsulation: SUCCESS "if a miniport driver supports any offload type that
+    supports the requested encapsulation type"; "otherwise ... NDIS_STATUS_INVALID_PARAMETER"."""
+    h = StackHarness("checksum-only")  # 802.3 (with 802.1Q) only
+    handle = h.binding().set(Oid.OFFLOAD_ENCAPSULATION, enable_bytes(LLC, LLC))
     assert handle.status == NdisStatus.INVALID_PARAMETER
+    h = StackHarness("ethernet-llc-snap")  # checksum offload supports LLC/SNAP too
     ok = h.binding().set(Oid.OFFLOAD_ENCAPSULATION, enable_bytes(LLC, LLC))
     assert ok.status == NdisStatus.SUCCESS
+    assert h.binding().set(Oid.OFFLOAD_ENCAPSULATION, enable_bytes()).status == NdisStatus.SUCCESS
+
+
+def test_every_builtin_profile_but_the_negative_example_supports_802_3_everywhere() -> None:
+    """oid-tcp-offload-current-config: "Miniport adapters must support Ethernet encapsulation
+    for all of the types of task offload that they support." """
+    for name, profile in PROFILES.items():
+        caps = ReferenceMiniport(profile).hardware_capabilities()
+        missing = offload_types_without_802_3(caps)
+        if name == NONCONFORMANT_LLC_ONLY:
+            assert missing == [
+                "Checksum.IPv4Transmit", "Checksum.IPv4Receive", "Checksum.IPv6Transmit",
+                "Checksum.IPv6Receive", "LsoV2.IPv4", "LsoV2.IPv6",
+            ]  # fmt: skip
+        else:
+            assert missing == [], name
 
 
 def test_failed_set_changes_nothing_and_indicates_nothing() -> None:
-    h = StackHarness("llc-snap-only")
+    h = StackHarness()
     before = h.miniport.current_config()
-    h.binding().set(Oid.OFFLOAD_ENCAPSULATION, enable_bytes())
+    h.binding().set(Oid.OFFLOAD_ENCAPSULATION, enable_bytes(LLC, LLC))
     assert h.miniport.current_config() == before
     assert indications(h) == []
     assert not h.miniport.receive_checksum_started
@@ -183,8 +226,8 @@ def test_encapsulation_type_other_than_802_3_or_llc_snap_is_invalid_parameter() 
 
 # --- §2.5 / §2.6 the protocol side and NDIS's own answers ----------------------------------
 def test_after_a_failed_set_the_protocol_uses_no_offload() -> None:
-    h = StackHarness("llc-snap-only", protocols=())
-    protocol = h.bind("tcpip")
+    h = StackHarness(protocols=())
+    protocol = h.bind("atm", encapsulation=int(NdisEncapsulation.IEEE_LLC_SNAP_ROUTED))
     assert protocol.check_support("bind").supported is False
     protocol.enable()
     assert protocol.failed and protocol.usable == frozenset()
@@ -210,6 +253,37 @@ def test_protocol_tracks_usable_offloads_from_indications() -> None:
     tcpip.disable(ipv4=True, ipv6=False)  # the adapter's IPv4 offloads go off for everyone
     assert "tcp4_tx" not in other.usable and "tcp4_tx" not in tcpip.usable
     assert "tcp6_tx" in tcpip.usable
+
+
+def test_enabling_one_ip_version_keeps_what_the_other_could_use() -> None:
+    """ndis_offload_encapsulation (DDI): Enabled = NDIS_OFFLOAD_SET_NO_CHANGE "otherwise" --
+    a family left at NO_CHANGE keeps its state, so the protocol keeps using it."""
+    h = StackHarness()
+    tcpip = h.protocols["tcpip"]
+    tcpip.enable()
+    before = tcpip.usable
+    assert {"tcp4_tx", "tcp6_tx", "lsov2_6"} <= before
+    assert tcpip.enable(ipv4=True, ipv6=False).status == NdisStatus.SUCCESS
+    assert tcpip.usable == before
+    tcpip.disable(ipv4=False, ipv6=True)
+    assert "tcp6_tx" not in tcpip.usable and "tcp4_tx" in tcpip.usable
+
+
+def test_protocol_uses_only_offload_types_that_support_its_encapsulation() -> None:
+    """oid-offload-encapsulation: "a protocol driver can issue send requests by using only
+    those offload types that the miniport adapter supports with the required encapsulation
+    type" -- a successful set means *some* type supports it, not all of them."""
+    llc, eth = NdisEncapsulation.IEEE_LLC_SNAP_ROUTED, NdisEncapsulation.IEEE_802_3
+    profile = get_profile("full").with_encapsulations(
+        {"checksum": int(eth), "lsov1": int(eth), "lsov2": int(eth | llc), "uso": int(eth)}
+    )
+    h = StackHarness(miniport=ReferenceMiniport(profile), protocols=())
+    atm = h.bind("atm", encapsulation=int(llc), header_size=8)
+    tcpip = h.bind("tcpip")
+    assert atm.enable().status == NdisStatus.SUCCESS
+    assert atm.usable == {"lsov2_4", "lsov2_6"}  # checksum offload is 802.3-only
+    tcpip.enable()
+    assert {"tcp4_tx", "lsov2_4", "uso6", "rsc4"} <= tcpip.usable
 
 
 def test_encapsulation_query_fails_before_any_set() -> None:
@@ -298,13 +372,44 @@ def test_parameters_no_change_keeps_every_other_offload() -> None:
 
 
 def test_parameters_never_enable_beyond_hardware_and_are_atomic() -> None:
+    """oid-tcp-offload-parameters: "If the contents of InformationBuffer are invalid, the
+    miniport driver should return NDIS_STATUS_INVALID_DATA" (an offload the hardware lacks)."""
     h = StackHarness("checksum-only")
     before = h.miniport.current_config()
     params = NdisOffloadParameters(TCPIPv4Checksum=1, LsoV2IPv4=2)  # LSOv2 not in hardware
     handle = h.binding().set(Oid.TCP_OFFLOAD_PARAMETERS, params.encode())
-    assert handle.status == NdisStatus.INVALID_PARAMETER
+    assert handle.status == NdisStatus.INVALID_DATA
     assert h.miniport.current_config() == before
     assert indications(h) == []
+
+
+def _parameters_with(offset: int, fmt: str, value: int) -> bytes:
+    data = bytearray(NdisOffloadParameters().encode())
+    struct.pack_into(fmt, data, offset, value)
+    return bytes(data)
+
+
+@pytest.mark.parametrize(
+    ("what", "data"),
+    [
+        ("Header.Type", _parameters_with(0, "<B", o.NDIS_OBJECT_TYPE_OFFLOAD)),
+        ("Header.Revision", _parameters_with(1, "<B", 0)),
+        ("Header.Size", _parameters_with(2, "<H", 12)),
+        ("TCPIPv4Checksum", _parameters_with(5, "<B", 5)),  # 0..4 defined
+        ("LsoV2IPv6", _parameters_with(12, "<B", 3)),  # 0..2 defined
+        ("IPsecV1", _parameters_with(10, "<B", 2)),  # the adapter has no IPsec offload
+        ("RscIPv4", _parameters_with(22, "<B", 9)),
+    ],
+)
+def test_invalid_parameters_contents_are_invalid_data(what: str, data: bytes) -> None:
+    """oid-tcp-offload-parameters: invalid NDIS_OFFLOAD_PARAMETERS contents ->
+    NDIS_STATUS_INVALID_DATA (not INVALID_PARAMETER); nothing changes, nothing is indicated."""
+    h = StackHarness()
+    before = h.miniport.current_config()
+    handle = h.binding().set(Oid.TCP_OFFLOAD_PARAMETERS, data)
+    assert handle.status == NdisStatus.INVALID_DATA, handle.completion
+    assert handle.completion is not None and what in handle.completion.detail
+    assert h.miniport.current_config() == before and indications(h) == []
 
 
 def test_parameters_short_buffer_is_invalid_length_with_bytes_needed() -> None:

@@ -198,6 +198,59 @@ def features_of(offload: NdisOffload) -> frozenset[str]:
     return frozenset(out)
 
 
+def feature_encapsulations(offload: NdisOffload) -> dict[str, int]:
+    """Each feature that is on in ``offload`` with the ``Encapsulation`` mask of the offload
+    type it belongs to. RSC has no ``Encapsulation`` member; the RSC pages require 802.3
+    (other encapsulations are indicated normally), so RSC maps to
+    ``NDIS_ENCAPSULATION_IEEE_802_3``."""
+    c = offload.Checksum
+    parts = {
+        "4_tx": c.IPv4Transmit.Encapsulation,
+        "4_rx": c.IPv4Receive.Encapsulation,
+        "6_tx": c.IPv6Transmit.Encapsulation,
+        "6_rx": c.IPv6Receive.Encapsulation,
+    }
+    masks = {
+        "lsov1": offload.LsoV1.IPv4.Encapsulation,
+        "lsov2_4": offload.LsoV2.IPv4.Encapsulation,
+        "lsov2_6": offload.LsoV2.IPv6.Encapsulation,
+        "uso4": offload.UdpSegmentation.IPv4.Encapsulation,
+        "uso6": offload.UdpSegmentation.IPv6.Encapsulation,
+        "rsc4": int(NdisEncapsulation.IEEE_802_3),
+        "rsc6": int(NdisEncapsulation.IEEE_802_3),
+    }
+    out: dict[str, int] = {}
+    for feature in features_of(offload):
+        if feature in masks:
+            out[feature] = int(masks[feature])
+        else:  # ip4_tx, tcp6_rx, ...: the checksum part of that IP version and direction
+            out[feature] = int(parts[feature[-4:]])
+    return out
+
+
+def offload_types_without_802_3(offload: NdisOffload) -> list[str]:
+    """The ``NDIS_OFFLOAD`` parts that advertise an offload whose ``Encapsulation`` lacks
+    ``NDIS_ENCAPSULATION_IEEE_802_3``. ``oid-tcp-offload-current-config``: "Miniport adapters
+    must support Ethernet encapsulation for all of the types of task offload that they
+    support. The other types of encapsulation are optional." Empty for a conformant one."""
+    c = offload.Checksum
+    parts: tuple[tuple[str, int], ...] = (
+        ("Checksum.IPv4Transmit", c.IPv4Transmit.Encapsulation),
+        ("Checksum.IPv4Receive", c.IPv4Receive.Encapsulation),
+        ("Checksum.IPv6Transmit", c.IPv6Transmit.Encapsulation),
+        ("Checksum.IPv6Receive", c.IPv6Receive.Encapsulation),
+        ("LsoV1.IPv4", offload.LsoV1.IPv4.Encapsulation),
+        ("IPsecV1.Supported", offload.IPsecV1.Supported.Encapsulation),
+        ("LsoV2.IPv4", offload.LsoV2.IPv4.Encapsulation),
+        ("LsoV2.IPv6", offload.LsoV2.IPv6.Encapsulation),
+        ("IPsecV2", offload.IPsecV2.Encapsulation),
+        ("UdpSegmentation.IPv4", offload.UdpSegmentation.IPv4.Encapsulation),
+        ("UdpSegmentation.IPv6", offload.UdpSegmentation.IPv6.Encapsulation),
+    )
+    ieee_802_3 = int(NdisEncapsulation.IEEE_802_3)
+    return [name for name, mask in parts if mask and not mask & ieee_802_3]
+
+
 def supported_encapsulations(offload: NdisOffload) -> int:
     """The bitwise OR of the ``Encapsulation`` members of the checksum, LSOv1, IPsec and LSOv2
     parts (and USO): what NDIS reports as the encapsulations the adapter supports."""

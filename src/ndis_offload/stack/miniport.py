@@ -98,10 +98,17 @@ def short_buffer(request: OidRequest, needed: int, status: NdisStatus) -> OidCom
     )
 
 
-def decode_set(request: OidRequest, cls: type[S], *, validate: bool = True) -> S | OidCompletion:
-    """Decode a set's ``InformationBuffer`` as ``cls`` the way the documentation asks: a short
-    buffer is ``NDIS_STATUS_INVALID_LENGTH`` with ``BytesNeeded``; a bad header or field is
-    the decoder's status (``NDIS_STATUS_INVALID_PARAMETER``) naming the field."""
+def decode_set(
+    request: OidRequest,
+    cls: type[S],
+    *,
+    validate: bool = True,
+    invalid: NdisStatus | None = None,
+) -> S | OidCompletion:
+    """Decode a set's ``InformationBuffer`` as ``cls``: a short buffer is
+    ``NDIS_STATUS_INVALID_LENGTH`` with ``BytesNeeded``; a bad header or field completes with
+    ``invalid`` (default: the decoder's status, ``NDIS_STATUS_INVALID_PARAMETER``) naming the
+    field."""
     short = short_buffer(request, cls.minimum_size(), NdisStatus.INVALID_LENGTH)
     if short is not None:
         return short
@@ -110,7 +117,7 @@ def decode_set(request: OidRequest, cls: type[S], *, validate: bool = True) -> S
     except TruncatedError as err:
         return complete(request, NdisStatus.INVALID_LENGTH, err.detail, BytesNeeded=err.needed)
     except DecodeError as err:
-        return complete(request, err.status, err.detail)
+        return complete(request, invalid if invalid is not None else err.status, err.detail)
 
 
 class ReferenceMiniport(Miniport):
@@ -289,9 +296,13 @@ class ReferenceMiniport(Miniport):
 
     # -- OID_TCP_OFFLOAD_PARAMETERS -----------------------------------------------------------
     def set_offload_parameters(self, request: OidRequest) -> OidCompletion:
-        """Per-offload control: NO_CHANGE keeps, never beyond the hardware, atomic; indicate
+        """Per-offload control (``oid-tcp-offload-parameters``): NOT_SUPPORTED without task
+        offload (and no indication); invalid contents (header, field values, an offload the
+        hardware lacks) are ``NDIS_STATUS_INVALID_DATA``; NO_CHANGE keeps; atomic; indicate
         the new current configuration after success."""
-        params = decode_set(request, NdisOffloadParameters)
+        if not self.supports_offload:
+            return complete(request, NdisStatus.NOT_SUPPORTED, "adapter has no task offload")
+        params = decode_set(request, NdisOffloadParameters, invalid=NdisStatus.INVALID_DATA)
         if isinstance(params, OidCompletion):
             return params
         result = self.plan_parameters(params)
@@ -333,7 +344,7 @@ class ReferenceMiniport(Miniport):
                 feature = f"{prefix}_{suffix}"
                 if on and feature not in self.hardware:
                     return (
-                        NdisStatus.INVALID_PARAMETER,
+                        NdisStatus.INVALID_DATA,
                         f"{field_name}: {feature} is not supported by the hardware",
                     )
                 (new.add if on else new.discard)(feature)
@@ -347,7 +358,7 @@ class ReferenceMiniport(Miniport):
                 continue
             if value == 2 and feature not in self.hardware:
                 return (
-                    NdisStatus.INVALID_PARAMETER,
+                    NdisStatus.INVALID_DATA,
                     f"{field_name}: {feature} is not supported by the hardware",
                 )
             (new.add if value == 2 else new.discard)(feature)
@@ -358,7 +369,7 @@ class ReferenceMiniport(Miniport):
                     continue
                 if value == 2 and feature not in self.hardware:
                     return (
-                        NdisStatus.INVALID_PARAMETER,
+                        NdisStatus.INVALID_DATA,
                         f"UdpSegmentation.IPv{family}: USO is not supported by the hardware",
                     )
                 (new.add if value == 2 else new.discard)(feature)
@@ -371,7 +382,7 @@ class ReferenceMiniport(Miniport):
         ):
             if getattr(p, field_name) > 1:
                 return (
-                    NdisStatus.INVALID_PARAMETER,
+                    NdisStatus.INVALID_DATA,
                     f"{field_name}: this adapter has no IPsec or connection offload",
                 )
         return frozenset(new)

@@ -125,6 +125,8 @@ ETHERNET = int(
     | NdisEncapsulation.IEEE_802_3_P_AND_Q_IN_OOB
 )
 CHECKSUM_ONLY = frozenset(f for f in FEATURES if f.endswith(("_tx", "_rx")))
+NONCONFORMANT_LLC_ONLY = "nonconformant-llc-only"
+"""The one built-in profile that breaks a documented rule on purpose (a negative example)."""
 
 
 def _builtin() -> dict[str, AdapterProfile]:
@@ -148,9 +150,25 @@ def _builtin() -> dict[str, AdapterProfile]:
                 OffloadLimits(encapsulations={"checksum": ETHERNET}),
             ),
             AdapterProfile(
-                "llc-snap-only",
-                "Adapter whose offloads support only LLC/SNAP-routed encapsulation (RFC 1483): "
-                "an 802.3 encapsulation set fails with NDIS_STATUS_INVALID_PARAMETER",
+                "ethernet-llc-snap",
+                "Ethernet NIC whose checksum offload also supports LLC/SNAP-routed "
+                "encapsulation (RFC 1483) and whose LSOv2 is 802.3 only: both encapsulation "
+                "sets succeed, and an LLC/SNAP protocol may use checksum offload but not LSO",
+                CHECKSUM_ONLY | {"lsov2_4", "lsov2_6"},
+                {**dict.fromkeys(CHECKSUM_KEYWORDS, 3), "*LsoV2IPv4": 1, "*LsoV2IPv6": 1},
+                OffloadLimits(
+                    encapsulations={
+                        "checksum": ETHERNET | int(NdisEncapsulation.IEEE_LLC_SNAP_ROUTED),
+                        "lsov2": ETHERNET,
+                    }
+                ),
+            ),
+            AdapterProfile(
+                NONCONFORMANT_LLC_ONLY,
+                "NEGATIVE EXAMPLE, not a conformant adapter: its offloads advertise only "
+                "LLC/SNAP-routed encapsulation, but every offload type must support 802.3 "
+                "(oid-tcp-offload-current-config); an 802.3 encapsulation set fails with "
+                "NDIS_STATUS_INVALID_PARAMETER",
                 CHECKSUM_ONLY | {"lsov2_4", "lsov2_6"},
                 {**dict.fromkeys(CHECKSUM_KEYWORDS, 3), "*LsoV2IPv4": 1, "*LsoV2IPv6": 1},
                 OffloadLimits(
