@@ -226,6 +226,9 @@ class SoftwareDatapath:
         info = NdisTcpIpChecksumNetBufferListInfoTransmit.from_int(
             nbl.TcpIpChecksumNetBufferListInfo
         )
+        if not info.IsIPv4 and not info.IsIPv6:  # offloading-checksum-tasks: no checksum work
+            self.counters["frames"] += 1
+            return SendCompletion(NdisStatus.SUCCESS, [bytes(nbl.frame)])
         family = "4" if info.IsIPv4 else "6"
         wanted = []
         if info.IpHeaderChecksum:

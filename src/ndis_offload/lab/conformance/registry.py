@@ -6,6 +6,8 @@ from ndis_offload.lab.conformance import (
     control_config,
     control_encapsulation,
     control_parameters,
+    data_checksum,
+    data_lso,
 )
 from ndis_offload.lab.conformance.check import Check
 
@@ -15,6 +17,8 @@ def _build() -> tuple[Check, ...]:
         *control_encapsulation.checks(),
         *control_parameters.checks(),
         *control_config.checks(),
+        *data_checksum.checks(),
+        *data_lso.checks(),
     ]
     names = [c.name for c in checks]
     duplicates = {n for n in names if names.count(n) > 1}
