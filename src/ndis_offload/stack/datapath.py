@@ -190,9 +190,15 @@ class SoftwareDatapath:
                         f"USO IPv{6 if info.IPVersion else 4} is off", f"refused_{feature}"
                     )
                 result = transmit_uso(nbl.frame, info)
+                frames = result.frames
+                at = info.UdpHeaderOffset + 6
+                if not info.IPVersion and nbl.frame[at : at + 2] == b"\0\0":
+                    # udp-segmentation-offload-uso-: a zero UDP checksum from the stack means
+                    # no UDP checksum (IPv4; IPv6 has no such datagrams)
+                    frames = [f[:at] + b"\0\0" + f[at + 2 :] for f in frames]
                 self.counters["uso_sends"] += 1
-                self.counters["frames"] += len(result.frames)
-                return SendCompletion(NdisStatus.SUCCESS, result.frames)
+                self.counters["frames"] += len(frames)
+                return SendCompletion(NdisStatus.SUCCESS, frames)
             if nbl.TcpIpChecksumNetBufferListInfo:
                 return self._send_checksum(nbl, on)
             self.counters["frames"] += 1

@@ -8,6 +8,8 @@ from ndis_offload.lab.conformance import (
     control_parameters,
     data_checksum,
     data_lso,
+    data_rsc,
+    data_uso,
 )
 from ndis_offload.lab.conformance.check import Check
 
@@ -19,6 +21,8 @@ def _build() -> tuple[Check, ...]:
         *control_config.checks(),
         *data_checksum.checks(),
         *data_lso.checks(),
+        *data_uso.checks(),
+        *data_rsc.checks(),
     ]
     names = [c.name for c in checks]
     duplicates = {n for n in names if names.count(n) > 1}
