@@ -23,6 +23,7 @@ from ndis_offload.constants.status import NdisStatus
 from ndis_offload.engine import (
     CoalescedFrame,
     RscCoalescer,
+    rss_hash,
     transmit_checksum,
     transmit_lso,
     transmit_uso,
@@ -168,6 +169,10 @@ class SoftwareDatapath:
         except PacketError:
             self.counters["malformed_received"] += 1
             return 0
+
+    def rss_hash(self, key: bytes, frame: bytes) -> int:
+        """The RSS hash the NIC reports with ``frame`` (Toeplitz, every hash type on)."""
+        return rss_hash(key, frame)
 
     # -- send ------------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from ndis_offload.lab.conformance import (
     data_checksum,
     data_lso,
     data_rsc,
+    data_rss,
     data_uso,
 )
 from ndis_offload.lab.conformance.check import Check
@@ -23,6 +24,7 @@ def _build() -> tuple[Check, ...]:
         *data_lso.checks(),
         *data_uso.checks(),
         *data_rsc.checks(),
+        *data_rss.checks(),
     ]
     names = [c.name for c in checks]
     duplicates = {n for n in names if names.count(n) > 1}
