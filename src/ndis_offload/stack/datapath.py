@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from ndis_offload.constants.offload import NdisLsoIpVersion, NdisLsoType
 from ndis_offload.constants.status import NdisStatus
@@ -31,7 +32,6 @@ from ndis_offload.engine import (
     validate_receive,
 )
 from ndis_offload.errors import PacketError
-from ndis_offload.stack.miniport import ReferenceMiniport
 from ndis_offload.structs.nbl_info import (
     NdisLsoTransmit,
     NdisLsoV1Transmit,
@@ -99,11 +99,22 @@ def _ip_version(frame: bytes) -> int:
     return 0
 
 
-class SoftwareDatapath:
-    """Send and receive paths of a :class:`ReferenceMiniport`; ``counters`` counts what they
-    did and refused."""
+class OffloadState(Protocol):
+    """What a data path reads from its miniport: the features on now, and whether receive
+    checksum offload may run yet (after the first ``OID_OFFLOAD_ENCAPSULATION`` set)."""
 
-    def __init__(self, miniport: ReferenceMiniport, *, rsc_timeout: float = 0.0005) -> None:
+    @property
+    def current_features(self) -> frozenset[str]: ...
+
+    @property
+    def receive_checksum_started(self) -> bool: ...
+
+
+class SoftwareDatapath:
+    """Send and receive paths of a miniport (the reference's, or any :class:`OffloadState`)
+    done with the engine; ``counters`` counts what they did and refused."""
+
+    def __init__(self, miniport: OffloadState, *, rsc_timeout: float = 0.0005) -> None:
         self.miniport = miniport
         self.counters: Counter[str] = Counter()
         self.coalescer = RscCoalescer(timeout=rsc_timeout)

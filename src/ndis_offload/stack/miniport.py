@@ -1,16 +1,31 @@
-"""The miniport interface and the reference software miniport (the documented behaviour).
+"""The miniport contract and the reference software miniport (the documented behaviour).
 
-A miniport is initialized with a :class:`MiniportContext` (its way to indicate status and
-complete pended requests), reports its hardware capabilities and current configuration,
-and answers OID requests. :class:`ReferenceMiniport` follows the NDIS documentation
-(``oid-offload-encapsulation``, ``oid-tcp-offload-parameters``); real drivers' deviations
-live in ``variants.py`` as subclasses that override single decisions.
+A miniport is the one thing users extend. NDIS (:class:`~ndis_offload.stack.core.NdisStack`)
+calls four entry points, all synchronous and sans-IO (time arrives as ``now``):
+
+===============================  ===============================================================
+``initialize(context)``          ``MiniportInitializeEx``: keep ``context``, return
+                                 :class:`OffloadAttributes` (``None`` parts: no task offload)
+``oid_request(request)``         ``MiniportOidRequest``: an :class:`OidCompletion`, or
+                                 ``NDIS_STATUS_PENDING`` and later ``context.complete_request``
+``send_net_buffer_lists(nbls)``  ``MiniportSendNetBufferLists``: one :class:`SendCompletion` per
+                                 NBL, in order (``NdisMSendNetBufferListsComplete``)
+``receive_dpc(frames, now)``     one receive DPC: the NBLs indicated up
+                                 (``NdisMIndicateReceiveNetBufferLists``)
+===============================  ===============================================================
+
+Any exception a miniport raises stops at the NDIS boundary: an OID completes with the
+:class:`~ndis_offload.errors.NdisError`'s status (``NDIS_STATUS_FAILURE`` for any other
+exception), a send completes every NBL with ``NDIS_STATUS_FAILURE``, a receive DPC indicates
+nothing. :class:`ReferenceMiniport` follows the NDIS documentation (``oid-offload-encapsulation``,
+``oid-tcp-offload-parameters``) and exposes override points (``docs/writing-a-miniport.md``);
+real drivers' deviations are in :mod:`ndis_offload.lab.variants`.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
@@ -23,6 +38,12 @@ from ndis_offload.constants.offload import (
 from ndis_offload.constants.oid import Oid
 from ndis_offload.constants.status import NdisStatus
 from ndis_offload.errors import DecodeError, TruncatedError
+from ndis_offload.stack.datapath import (
+    NetBufferList,
+    ReceiveIndication,
+    SendCompletion,
+    SoftwareDatapath,
+)
 from ndis_offload.stack.features import FAMILY_FEATURES, build_offload
 from ndis_offload.stack.profiles import AdapterProfile, keywords_from_features
 from ndis_offload.stack.requests import OidCompletion, OidRequest, RequestType, StatusIndication
@@ -34,11 +55,18 @@ PENDING = NdisStatus.PENDING
 
 
 class MiniportContext(Protocol):
-    """What NDIS gives a miniport: ``NdisMIndicateStatusEx`` and ``NdisMOidRequestComplete``."""
+    """What NDIS gives a miniport at initialization."""
 
-    def indicate_status(self, indication: StatusIndication) -> None: ...
+    def indicate_status(self, indication: StatusIndication) -> None:
+        """``NdisMIndicateStatusEx``: e.g. ``NDIS_STATUS_TASK_OFFLOAD_CURRENT_CONFIG`` with
+        the encoded current ``NDIS_OFFLOAD``; NDIS caches it and fans it out."""
 
-    def complete_request(self, completion: OidCompletion) -> None: ...
+    def complete_request(self, completion: OidCompletion) -> None:
+        """``NdisMOidRequestComplete`` for the request the miniport pended."""
+
+    def indicate_receive(self, indications: list[ReceiveIndication]) -> None:
+        """``NdisMIndicateReceiveNetBufferLists`` outside a receive DPC (e.g. coalesced
+        segments flushed before an RSC-disabling set completes)."""
 
 
 @dataclass(frozen=True)
@@ -51,18 +79,49 @@ class OffloadAttributes:
 
 
 class Miniport(ABC):
-    """A miniport driver instance for one adapter."""
+    """A miniport driver instance for one adapter (the public contract; see the module
+    docstring and ``docs/writing-a-miniport.md``).
+
+    Subclass it directly for a miniport of your own design, or subclass
+    :class:`ReferenceMiniport` and override its hooks. ``name`` labels the trace.
+    """
 
     name: str = "miniport"
 
     @abstractmethod
     def initialize(self, context: MiniportContext) -> OffloadAttributes:
-        """``MiniportInitializeEx``: keep ``context``, report offload attributes."""
+        """``MiniportInitializeEx``: keep ``context``, report offload attributes. Called once,
+        by :class:`~ndis_offload.stack.core.NdisStack`, before anything else."""
 
     @abstractmethod
     def oid_request(self, request: OidRequest) -> OidCompletion | NdisStatus:
-        """``MiniportOidRequest``: a completion, or ``NDIS_STATUS_PENDING`` to complete later
-        through ``context.complete_request``."""
+        """``MiniportOidRequest``: a completion for ``request``, or ``NDIS_STATUS_PENDING``
+        and later exactly one ``context.complete_request``. NDIS answers the queries it owns
+        itself and sends one request at a time. May raise :class:`~ndis_offload.errors.NdisError`
+        (completes with its status); anything else completes with ``NDIS_STATUS_FAILURE``."""
+
+    def send_net_buffer_lists(self, nbls: Sequence[NetBufferList]) -> list[SendCompletion]:
+        """``MiniportSendNetBufferLists``: do the offload work each NBL's info words ask for
+        and return one :class:`SendCompletion` per NBL, in submission order, carrying the
+        frames put on the wire. This default is an adapter without task offload: a plain
+        frame goes out unchanged, an NBL asking for any offload fails."""
+        out = []
+        for nbl in nbls:
+            if (
+                nbl.TcpIpChecksumNetBufferListInfo
+                or nbl.TcpLargeSendNetBufferListInfo
+                or nbl.UdpSegmentationOffloadInfo
+            ):
+                out.append(SendCompletion(NdisStatus.FAILURE, detail="no task offload"))
+            else:
+                out.append(SendCompletion(NdisStatus.SUCCESS, [bytes(nbl.frame)]))
+        return out
+
+    def receive_dpc(self, frames: Sequence[bytes], now: float) -> list[ReceiveIndication]:
+        """One receive DPC: the frames the NIC received (in order) in, the NBLs indicated up
+        out, with their checksum and RSC info words. Nothing may be held back for a later DPC
+        (``indicating-coalesced-segments``). This default indicates every frame as is."""
+        return [ReceiveIndication(bytes(frame)) for frame in frames]
 
 
 def complete(
@@ -146,6 +205,8 @@ class ReferenceMiniport(Miniport):
         self.pend_requests = pend_requests
         self._pended: list[OidRequest] = []
         self._context: MiniportContext | None = None
+        self.datapath = SoftwareDatapath(self)
+        """The send and receive paths (the engine, gated by :attr:`current_features`)."""
 
     # -- reporting -------------------------------------------------------------------------
     @property
@@ -171,6 +232,18 @@ class ReferenceMiniport(Miniport):
         if not self.supports_offload:
             return OffloadAttributes(None, None)
         return OffloadAttributes(self.hardware_capabilities(), self.current_config())
+
+    # -- data path -------------------------------------------------------------------------
+    def send_net_buffer_lists(self, nbls: Sequence[NetBufferList]) -> list[SendCompletion]:
+        """Each NBL through :meth:`SoftwareDatapath.send`: the offload work it asks for, or
+        ``NDIS_STATUS_FAILURE`` when that offload is off in the current configuration."""
+        return [self.datapath.send(nbl, index=i) for i, nbl in enumerate(nbls)]
+
+    def receive_dpc(self, frames: Sequence[bytes], now: float) -> list[ReceiveIndication]:
+        """Checksum verdicts for the Rx offloads that are on (only after the first successful
+        ``OID_OFFLOAD_ENCAPSULATION`` set), RSC where it is on; every coalesced unit is
+        indicated before the DPC ends."""
+        return self.datapath.receive(list(frames), now) + self.datapath.flush()
 
     def indicate_current_config(self) -> None:
         """``NdisMIndicateStatusEx(NDIS_STATUS_TASK_OFFLOAD_CURRENT_CONFIG, NDIS_OFFLOAD)``."""
@@ -312,6 +385,11 @@ class ReferenceMiniport(Miniport):
         self.configured = result
         if not params.Flags & 1:  # NDIS_OFFLOAD_PARAMETERS_SKIP_REGISTRY_UPDATE
             self.registry.update(keywords_from_features(result))
+        if {"rsc4", "rsc6"} & (before - self.current_features):
+            # querying-and-changing-rsc-state: indicate held SCUs before completing the set
+            held = self.datapath.flush()
+            if held and self._context is not None:
+                self._context.indicate_receive(held)
         if self.indicate_after_parameters(before != self.current_features):
             self.indicate_current_config()
         return complete(request, NdisStatus.SUCCESS, BytesRead=params.Header.Size)

@@ -13,6 +13,7 @@ from ndis_offload.constants.oid import Oid
 from ndis_offload.constants.status import NdisStatus
 from ndis_offload.errors import DecodeError
 from ndis_offload.stack.core import Binding, BindParameters, ProtocolEdge, RequestHandle
+from ndis_offload.stack.datapath import ReceiveIndication
 from ndis_offload.stack.features import (
     FAMILY_FEATURES,
     feature_encapsulations,
@@ -62,6 +63,7 @@ class ProtocolDriver(ProtocolEdge):
         self.last_set: OidCompletion | None = None
         self.indications: list[StatusIndication] = []
         self.completions: list[OidCompletion] = []
+        self.received: list[ReceiveIndication] = []
         self._pending_sets: dict[int, dict[int, bool]] = {}
 
     # -- ProtocolEdge ---------------------------------------------------------------------
@@ -79,6 +81,9 @@ class ProtocolDriver(ProtocolEdge):
         families = self._pending_sets.pop(completion.request.RequestId, None)
         if families is not None:
             self._set_completed(completion, families)
+
+    def on_receive(self, indications: list[ReceiveIndication]) -> None:
+        self.received.extend(indications)
 
     def on_status(self, indication: StatusIndication) -> None:
         self.indications.append(indication)
