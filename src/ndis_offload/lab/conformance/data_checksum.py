@@ -16,7 +16,6 @@ from ndis_offload.lab.conformance.check import (
     Context,
     ddi,
     page,
-    skipped,
     verdict,
     with_traffic,
 )
@@ -31,12 +30,11 @@ from ndis_offload.structs.nbl_info import (
 
 PAGE = page("offloading-checksum-tasks")
 INFO = ddi("nblchecksum/ns-nblchecksum-ndis_tcp_ip_checksum_net_buffer_list_info")
-NO_DATAPATH = "the miniport has no data path (no datapath attribute): nothing to observe"
 
 
-def _rig(ctx: Context) -> Rig | None:
+def _rig(ctx: Context) -> Rig:
     rig = ctx.rig("full", keywords=ALL_ON)
-    return rig if rig.datapath is not None else None
+    return rig
 
 
 def _info(version: int, *, tcp: bool = False, udp: bool = False, ip: bool = False) -> int:
@@ -49,8 +47,6 @@ def _info(version: int, *, tcp: bool = False, udp: bool = False, ip: bool = Fals
 
 def no_ip_flag(ctx: Context) -> Verdict:
     rig = _rig(ctx)
-    if rig is None:
-        return skipped(NO_DATAPATH)
     frame = fr.build(4, fr.Tcp(), fr.payload_bytes(50), l4_checksum="pseudo", ip_checksum="zero")
     word = TxInfo(TcpChecksum=1, IpHeaderChecksum=1, TcpHeaderOffset=34).to_int()
     done = rig.send(NetBufferList(frame, TcpIpChecksumNetBufferListInfo=word))
@@ -65,8 +61,6 @@ def no_ip_flag(ctx: Context) -> Verdict:
 def only_flagged(version: int):  # type: ignore[no-untyped-def]
     def run(ctx: Context) -> Verdict:
         rig = _rig(ctx)
-        if rig is None:
-            return skipped(NO_DATAPATH)
         bad = []
         frame = fr.build(version, fr.Udp(), fr.payload_bytes(61), l4_checksum="pseudo",
                          ip_checksum="zero")  # fmt: skip
@@ -96,8 +90,6 @@ def only_flagged(version: int):  # type: ignore[no-untyped-def]
 def pseudo_seed(version: int, proto: str):  # type: ignore[no-untyped-def]
     def run(ctx: Context) -> Verdict:
         rig = _rig(ctx)
-        if rig is None:
-            return skipped(NO_DATAPATH)
         bad, sizes = [], []
         for _ in range(12):
             size = ctx.rng.randrange(0, 1400)
@@ -129,8 +121,6 @@ def pseudo_seed(version: int, proto: str):  # type: ignore[no-untyped-def]
 
 def ip_field_ignored(ctx: Context) -> Verdict:
     rig = _rig(ctx)
-    if rig is None:
-        return skipped(NO_DATAPATH)
     frame = bytearray(fr.build(4, fr.Tcp(), fr.payload_bytes(33), l4_checksum="pseudo"))
     struct.pack_into("!H", frame, fr.ETH_LEN + 10, 0xBEEF)
     word = _info(4, tcp=True, ip=True)
@@ -144,8 +134,6 @@ def ip_field_ignored(ctx: Context) -> Verdict:
 
 def tunnel_outer_only(ctx: Context) -> Verdict:
     rig = _rig(ctx)
-    if rig is None:
-        return skipped(NO_DATAPATH)
     inner = fr.build(4, fr.Udp(), fr.payload_bytes(40))[fr.ETH_LEN:]
     inner_bad = bytearray(inner)
     struct.pack_into("!H", inner_bad, 10, 0x1111)  # a wrong inner checksum must stay wrong
@@ -166,8 +154,6 @@ def tunnel_outer_only(ctx: Context) -> Verdict:
 def rx_verdicts(version: int):  # type: ignore[no-untyped-def]
     def run(ctx: Context) -> Verdict:
         rig = _rig(ctx)
-        if rig is None:
-            return skipped(NO_DATAPATH)
         rig.set(Oid.OFFLOAD_ENCAPSULATION, oids.encapsulation(), "both ON")
         bad = []
         for proto in ("tcp", "udp"):
@@ -197,8 +183,6 @@ def rx_verdicts(version: int):  # type: ignore[no-untyped-def]
 
 def rx_gated(ctx: Context) -> Verdict:
     rig = _rig(ctx)
-    if rig is None:
-        return skipped(NO_DATAPATH)
     frame = fr.build(4, fr.Tcp(), fr.payload_bytes(80))
     first = rig.receive([frame])
     values = {"TCPIPv4Checksum": 4}
@@ -223,8 +207,6 @@ def rx_gated(ctx: Context) -> Verdict:
 
 def lso_without_checksum_offload(ctx: Context) -> Verdict:
     rig = _rig(ctx)
-    if rig is None:
-        return skipped(NO_DATAPATH)
     values = {"TCPIPv4Checksum": 1, "IPv4Checksum": 1}
     rig.set(Oid.TCP_OFFLOAD_PARAMETERS, oids.encode_parameters(oids.parameters(values)),
             oids.describe_parameters(values))  # fmt: skip

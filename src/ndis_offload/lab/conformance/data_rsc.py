@@ -15,7 +15,6 @@ from ndis_offload.lab.conformance.check import (
     Check,
     Context,
     page,
-    skipped,
     verdict,
     with_traffic,
 )
@@ -28,13 +27,12 @@ RULES = page("rules-for-coalescing-tcp-ip-packets")
 EXCEPTIONS = page("exception-conditions-that-terminate-coalescing")
 HEADERS = page("updating-the-ip-headers-for-coalesced-segments")
 INDICATING = page("indicating-coalesced-segments")
-NO_DATAPATH = "the miniport has no data path (no datapath attribute): nothing to observe"
 SEG = 1000
 
 
-def _rig(ctx: Context, **keywords: int) -> Rig | None:
+def _rig(ctx: Context, **keywords: int) -> Rig:
     rig = ctx.rig("full", keywords={**ALL_ON, **keywords})
-    return rig if rig.datapath is not None else None
+    return rig
 
 
 def seg(version: int, k: int, *, size: int = SEG, flags: int = fr.TCP_ACK, **kw: object) -> bytes:
@@ -63,8 +61,6 @@ def payload_of(got: list[ReceiveIndication]) -> bytes:
 def coalesces(version: int):  # type: ignore[no-untyped-def]
     def run(ctx: Context) -> Verdict:
         rig = _rig(ctx)
-        if rig is None:
-            return skipped(NO_DATAPATH)
         frames = [seg(version, k) for k in range(4)]
         got = rig.receive(frames)
         want_payload = b"".join(fr.payload_bytes(SEG, salt=k) for k in range(4))
@@ -77,8 +73,6 @@ def coalesces(version: int):  # type: ignore[no-untyped-def]
 
 def not_before_enabled(ctx: Context) -> Verdict:
     rig = _rig(ctx, **{"*RscIPv4": 0, "*RscIPv6": 0})
-    if rig is None:
-        return skipped(NO_DATAPATH)
     frames = [seg(4, k) for k in range(3)]
     before = rig.receive(frames)
     values = {"RscIPv4": 2}
@@ -103,8 +97,6 @@ def exception(name: str, make: Variant, *, restarts: bool, version: int = 4, siz
 
     def run(ctx: Context) -> Verdict:
         rig = _rig(ctx)
-        if rig is None:
-            return skipped(NO_DATAPATH)
         last = make(3) if restarts else seg(version, 3, size=size)  # E8: seg3 shares seg2's ECN
         frames = [seg(version, 0, size=size), seg(version, 1, size=size), make(2), last]
         got = rig.receive(frames)
@@ -144,8 +136,6 @@ BIG = 9000
 
 def too_big(ctx: Context) -> Verdict:
     rig = _rig(ctx)
-    if rig is None:
-        return skipped(NO_DATAPATH)
     got = rig.receive([seg(4, k, size=BIG) for k in range(9)])
     counts = [i.rsc.CoalescedSegCount for i in got]
     sizes = []
@@ -161,8 +151,6 @@ def too_big(ctx: Context) -> Verdict:
 def ip_headers(version: int):  # type: ignore[no-untyped-def]
     def run(ctx: Context) -> Verdict:
         rig = _rig(ctx)
-        if rig is None:
-            return skipped(NO_DATAPATH)
         ttls = (64, 57, 61)
         frames = [seg(version, k, ttl=ttls[k], ip_id=500 + k) for k in range(3)]
         got = rig.receive(frames)
@@ -197,8 +185,6 @@ def ip_headers(version: int):  # type: ignore[no-untyped-def]
 
 def psh_and_count(ctx: Context) -> Verdict:
     rig = _rig(ctx)
-    if rig is None:
-        return skipped(NO_DATAPATH)
     frames = [seg(4, 0), seg(4, 1), seg(4, 2, flags=fr.TCP_ACK | fr.TCP_PSH)]
     got = rig.receive(frames)
     ok = len(got) == 1 and got[0].rsc.CoalescedSegCount == 3 and got[0].rsc.DupAckCount == 0
@@ -211,8 +197,6 @@ def psh_and_count(ctx: Context) -> Verdict:
 
 def checksum_flags(ctx: Context) -> Verdict:
     rig = _rig(ctx)
-    if rig is None:
-        return skipped(NO_DATAPATH)
     got = rig.receive([seg(4, k) for k in range(3)])
     bad = []
     for ind in got:
@@ -230,8 +214,6 @@ def checksum_flags(ctx: Context) -> Verdict:
 
 def gap(ctx: Context) -> Verdict:
     rig = _rig(ctx)
-    if rig is None:
-        return skipped(NO_DATAPATH)
     frames = [seg(4, 0), seg(4, 1), seg(4, 3), seg(4, 4)]
     got = rig.receive(frames)
     starts = [fr.tcp_of(i.frame, fr.layout(i.frame)).seq for i in got]
@@ -243,8 +225,6 @@ def gap(ctx: Context) -> Verdict:
 
 def pure_ack_alone(ctx: Context) -> Verdict:
     rig = _rig(ctx)
-    if rig is None:
-        return skipped(NO_DATAPATH)
     ack = fr.build(4, fr.Tcp(seq=1000 + 2 * SEG, ack=9000, flags=fr.TCP_ACK), b"")
     frames = [seg(4, 0), seg(4, 1), ack]
     got = rig.receive(frames)
@@ -254,10 +234,29 @@ def pure_ack_alone(ctx: Context) -> Verdict:
                    "unmodified", describe(got))
 
 
+def disable_flushes(ctx: Context) -> Verdict:
+    rig = _rig(ctx)
+    frames = [seg(4, k) for k in range(3)]
+    rig.receive(frames)
+    values = {"RscIPv4": 1}
+    handle = rig.set(Oid.TCP_OFFLOAD_PARAMETERS, oids.encode_parameters(oids.parameters(values)),
+                     oids.describe_parameters(values))  # fmt: skip
+    indicated = payload_of(list(rig.stack.received))
+    want = b"".join(fr.payload_bytes(SEG, salt=k) for k in range(3))
+    return with_traffic(rig, verdict(
+        indicated == want, "3 contiguous segments in one DPC, then RscIPv4 DISABLED",
+        "every segment received so far is indicated by the time the set completes",
+        f"{handle.status.c_name}, {len(indicated)} of {len(want)} payload bytes indicated",
+    ))  # fmt: skip
+
+
 def checks() -> list[Check]:
     out = [
         Check("rsc-not-before-enabled", Family.RSC, INDICATING, "no coalescing before RSC is "
               "enabled; no holding segments across DPCs", not_before_enabled),
+        Check("rsc-disable-indicates-pending", Family.RSC, page("querying-and-changing-rsc-"
+              "state"), "disabling RSC indicates pending SCUs before the OID completes",
+              disable_flushes),
         Check("rsc-ip-header-update-ipv4", Family.RSC, HEADERS, "IPv4 SCU: ID of the first, "
               "TTL min, IHL 5, length and checksum recomputed", ip_headers(4)),
         Check("rsc-ip-header-update-ipv6", Family.RSC, HEADERS, "IPv6 SCU: Hop Limit min, "

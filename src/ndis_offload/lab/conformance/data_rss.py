@@ -39,9 +39,11 @@ def _frame(src: str, dst: str, sport: int, dport: int, tcp: bool) -> bytes:
 
 def table(ctx: Context) -> Verdict:
     rig = ctx.rig(observe=False)
-    hook = getattr(rig.datapath, "rss_hash", None)
+    hook = getattr(rig.miniport, "rss_hash", None) or getattr(
+        getattr(rig.miniport, "datapath", None), "rss_hash", None
+    )
     if hook is None:
-        return skipped("the miniport's data path has no rss_hash(key, frame) hook")
+        return skipped("the miniport has no rss_hash(key, frame) hook (its own or its datapath's)")
     bad = []
     for dst, dport, src, sport, ip_only, with_tcp in TABLE:
         for tcp, want in ((True, with_tcp), (False, ip_only)):

@@ -13,21 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
-
 from ndis_offload.constants.offload import NDIS_OFFLOAD_PARAMETERS_SKIP_REGISTRY_UPDATE
 from ndis_offload.constants.status import NdisStatus
 from ndis_offload.errors import PacketError
 from ndis_offload.lab.conformance import frames as fr
 from ndis_offload.stack.core import Binding, NdisStack, RequestHandle
-from ndis_offload.stack.datapath import (
-    NetBufferList,
-    ReceiveIndication,
-    SendCompletion,
-    SoftwareDatapath,
-)
+from ndis_offload.stack.datapath import NetBufferList, ReceiveIndication, SendCompletion
 from ndis_offload.stack.features import features_of
-from ndis_offload.stack.miniport import Miniport, ReferenceMiniport
+from ndis_offload.stack.miniport import Miniport
 from ndis_offload.stack.profiles import AdapterProfile, get_profile
 from ndis_offload.stack.protocol import ProtocolDriver
 from ndis_offload.structs.nbl_info import (
@@ -40,27 +33,6 @@ from ndis_offload.structs.offload import NdisOffload
 from ndis_offload.structs.parameters import NdisOffloadParameters
 
 MiniportFactory = Callable[[AdapterProfile], Miniport]
-
-
-class Datapath(Protocol):
-    """A miniport's send and receive paths as the battery drives them."""
-
-    def send(self, nbl: NetBufferList, *, index: int | None = None) -> SendCompletion: ...
-
-    def receive(self, frames: list[bytes], now: float) -> list[ReceiveIndication]: ...
-
-    def flush(self, now: float | None = None) -> list[ReceiveIndication]: ...
-
-
-def datapath_of(miniport: Miniport) -> Datapath | None:
-    """The miniport's data path: its ``datapath`` attribute when it has one, the reference
-    software data path for a :class:`ReferenceMiniport`, else ``None`` (control path only)."""
-    own = getattr(miniport, "datapath", None)
-    if own is not None and all(hasattr(own, m) for m in ("send", "receive", "flush")):
-        return own  # type: ignore[no-any-return]
-    if isinstance(miniport, ReferenceMiniport):
-        return SoftwareDatapath(miniport)
-    return None
 
 
 # --- what NDIS writes to the registry on OID_TCP_OFFLOAD_PARAMETERS -----------------------
@@ -217,7 +189,6 @@ class Rig:
         self.bindings = []
         for index in range(self.protocols):
             self.bindings.append(self.stack.bind(ProtocolDriver(f"protocol{index}")))
-        self.datapath = datapath_of(self.miniport)
         self.encapsulation_set = False
 
     def reload(self) -> None:
@@ -263,20 +234,16 @@ class Rig:
 
     # -- data path ----------------------------------------------------------------------------
     def send(self, nbl: NetBufferList) -> SendCompletion:
-        assert self.datapath is not None
-        return self.datapath.send(nbl)
+        """``NdisSendNetBufferLists`` with one NBL; its completion."""
+        return self.stack.send([nbl])[0]
 
     def receive(self, frames: list[bytes]) -> list[ReceiveIndication]:
         """One receive DPC: the frames in, everything indicated by its end out."""
-        assert self.datapath is not None
         self.now += 0.001
-        out = self.datapath.receive(frames, self.now)
-        return out + self.datapath.flush()
+        return self.stack.receive(frames, self.now)
 
-    def traffic(self) -> Traffic | None:
-        """Run every probe; ``None`` without a data path."""
-        if self.datapath is None:
-            return None
+    def traffic(self) -> Traffic:
+        """Run every probe."""
         seen = Traffic()
         for feature in TX_CHECKSUM + SEGMENTATION:
             nbl = _tx_probe(feature) if feature in TX_CHECKSUM else _segmentation_probe(feature)
@@ -310,8 +277,6 @@ class Rig:
     def check_traffic(self, when: str) -> list[str]:
         """Compare traffic with the indicated configuration; record and return mismatches."""
         seen = self.traffic()
-        if seen is None:
-            return []
         expected = self.expected_traffic()
         found = []
         for feature in TX_CHECKSUM + SEGMENTATION + RX_CHECKSUM + RSC:
