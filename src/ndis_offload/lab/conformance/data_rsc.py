@@ -237,11 +237,15 @@ def pure_ack_alone(ctx: Context) -> Verdict:
 def disable_flushes(ctx: Context) -> Verdict:
     rig = _rig(ctx)
     frames = [seg(4, k) for k in range(3)]
+    start = len(rig.stack.received)
     rig.receive(frames)
     values = {"RscIPv4": 1}
+    rig.observe = False  # the traffic probes come after the reading below
     handle = rig.set(Oid.TCP_OFFLOAD_PARAMETERS, oids.encode_parameters(oids.parameters(values)),
                      oids.describe_parameters(values))  # fmt: skip
-    indicated = payload_of(list(rig.stack.received))
+    indicated = payload_of(list(rig.stack.received[start:]))
+    rig.observe = True
+    rig.check_traffic("after set OID_TCP_OFFLOAD_PARAMETERS RscIPv4=1")
     want = b"".join(fr.payload_bytes(SEG, salt=k) for k in range(3))
     return with_traffic(rig, verdict(
         indicated == want, "3 contiguous segments in one DPC, then RscIPv4 DISABLED",
