@@ -79,7 +79,7 @@ class ChecksumNoChangeAsOff(Defect):
     def plan_parameters(self, p: NdisOffloadParameters) -> Any:
         fields = ("IPv4Checksum", "TCPIPv4Checksum", "UDPIPv4Checksum", "TCPIPv6Checksum",
                   "UDPIPv6Checksum")  # fmt: skip
-        zeroed = {name: 1 for name in fields if getattr(p, name) == 0}
+        zeroed: dict[str, Any] = {name: 1 for name in fields if getattr(p, name) == 0}
         return super().plan_parameters(replace(p, **zeroed))
 
 

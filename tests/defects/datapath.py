@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any
 
+from defects.control import Defect
 from ndis_offload.constants.status import NdisStatus
 from ndis_offload.engine import insert_checksums
 from ndis_offload.packet.checksum import internet_checksum, pseudo_header_sum_ipv4
@@ -23,8 +24,6 @@ from ndis_offload.structs.nbl_info import (
     NdisTcpIpChecksumNetBufferListInfoReceive,
 )
 
-from defects.control import Defect
-
 TCP_FIN, TCP_PSH = 0x01, 0x08
 
 
@@ -37,7 +36,10 @@ class SendDefect(Defect):
     """A defect in the send path: ``mangle`` rewrites each completion."""
 
     def send_net_buffer_lists(self, nbls: Sequence[NetBufferList]) -> list[SendCompletion]:
-        return [self.mangle(nbl, done) for nbl, done in zip(nbls, super().send_net_buffer_lists(nbls), strict=True)]
+        return [
+            self.mangle(nbl, done)
+            for nbl, done in zip(nbls, super().send_net_buffer_lists(nbls), strict=True)
+        ]
 
     def mangle(self, nbl: NetBufferList, done: SendCompletion) -> SendCompletion:
         return done
@@ -218,7 +220,8 @@ class RxCorruptPassesAsGood(ReceiveDefect):
             info = ind.checksum
             if info.TcpChecksumFailed:
                 info = NdisTcpIpChecksumNetBufferListInfoReceive(
-                    TcpChecksumSucceeded=1, IpChecksumSucceeded=info.IpChecksumSucceeded)
+                    TcpChecksumSucceeded=1, IpChecksumSucceeded=info.IpChecksumSucceeded
+                )
             out.append(ReceiveIndication(ind.frame, info.to_int(), ind.TcpRecvSegCoalesceInfo))
         return out
 
@@ -350,7 +353,10 @@ class RssDestinationFirst(Defect):
         lay = parse_frame(frame)
         data = lay.pseudo_dst + lay.pseudo_src
         if lay.l4_proto == 6:
-            data += frame[lay.l4_offset + 2 : lay.l4_offset + 4] + frame[lay.l4_offset : lay.l4_offset + 2]
+            data += (
+                frame[lay.l4_offset + 2 : lay.l4_offset + 4]
+                + frame[lay.l4_offset : lay.l4_offset + 2]
+            )
         return toeplitz(key, data)
 
 

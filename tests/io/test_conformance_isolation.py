@@ -48,12 +48,16 @@ def test_reference_passes_in_a_child() -> None:
 
 
 def test_a_looping_oid_handler_times_out_that_check_only(plugin_dir: Path) -> None:
-    target = plugin(plugin_dir, "plug_loop", """
+    target = plugin(
+        plugin_dir,
+        "plug_loop",
+        """
         class Nic(ReferenceMiniport):
             def set_offload_parameters(self, request):
                 while True:
                     pass
-    """)
+    """,
+    )
     report = run_isolated(target, FEW, timeout=1.0)
     got = statuses(report)
     assert got["parameters-field-LsoV2IPv4"] is Status.TIMEOUT
@@ -63,11 +67,15 @@ def test_a_looping_oid_handler_times_out_that_check_only(plugin_dir: Path) -> No
 
 @pytest.mark.parametrize("raised", ["SystemExit(0)", "KeyboardInterrupt()", "GeneratorExit()"])
 def test_base_exceptions_fail_the_check_with_a_traceback(plugin_dir: Path, raised: str) -> None:
-    target = plugin(plugin_dir, f"plug_raise_{raised[:3].lower()}", f"""
+    target = plugin(
+        plugin_dir,
+        f"plug_raise_{raised[:3].lower()}",
+        f"""
         class Nic(ReferenceMiniport):
             def set_offload_parameters(self, request):
                 raise {raised}
-    """)
+    """,
+    )
     report = run_isolated(target, FEW, timeout=20)
     bad = [r for r in report.results if r.name == "parameters-field-LsoV2IPv4"][0]
     assert bad.status is Status.ERROR and raised.split("(")[0] in bad.seen
@@ -76,12 +84,16 @@ def test_base_exceptions_fail_the_check_with_a_traceback(plugin_dir: Path, raise
 
 
 def test_os_exit_in_a_check_costs_that_check(plugin_dir: Path) -> None:
-    target = plugin(plugin_dir, "plug_exit", """
+    target = plugin(
+        plugin_dir,
+        "plug_exit",
+        """
         import os
         class Nic(ReferenceMiniport):
             def set_offload_parameters(self, request):
                 os._exit(7)
-    """)
+    """,
+    )
     report = run_isolated(target, FEW, timeout=20)
     bad = [r for r in report.results if r.name == "parameters-field-LsoV2IPv4"][0]
     assert bad.status is Status.ERROR and "code 7" in bad.seen
@@ -114,12 +126,16 @@ def test_a_miniport_that_cannot_load_fails_once(plugin_dir: Path, body: str, sta
 
 
 def test_no_child_is_left_behind(plugin_dir: Path) -> None:
-    target = plugin(plugin_dir, "plug_loop2", """
+    target = plugin(
+        plugin_dir,
+        "plug_loop2",
+        """
         class Nic(ReferenceMiniport):
             def set_offload_encapsulation(self, request):
                 while True:
                     pass
-    """)
+    """,
+    )
     run_isolated(target, FEW, timeout=0.5)
     import multiprocessing
 

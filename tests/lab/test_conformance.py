@@ -9,6 +9,7 @@ import random
 import xml.etree.ElementTree as ET
 
 import pytest
+from variant_table import VARIANT_FAILURES
 
 from ndis_offload.lab.conformance import (
     CHECKS,
@@ -25,8 +26,6 @@ from ndis_offload.lab.variants import make_miniport
 from ndis_offload.stack.miniport import ReferenceMiniport
 from ndis_offload.stack.profiles import AdapterProfile
 from ndis_offload.stack.requests import OidCompletion, OidRequest
-
-from variant_table import VARIANT_FAILURES
 
 
 def rng(name: str) -> random.Random:

@@ -15,7 +15,7 @@ from rich.text import Text
 
 from ndis_offload.io.atomic import atomic_output
 from ndis_offload.io.conformance import DEFAULT_TIMEOUT, Target, run_isolated
-from ndis_offload.lab.conformance import CHECKS, MiniportFactory, MiniportReport, Status
+from ndis_offload.lab.conformance import CHECKS, Check, MiniportFactory, MiniportReport, Status
 from ndis_offload.lab.conformance.check import select
 from ndis_offload.lab.conformance.junit import to_junit
 from ndis_offload.lab.variants import VARIANTS, make_miniport
@@ -51,9 +51,14 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                    help=f"a built-in variant ({', '.join(VARIANTS)}); repeatable")  # fmt: skip
     p.add_argument("--all", action="store_true", help="every built-in variant")
     p.add_argument("--miniport", action="append", default=[], metavar="MODULE:CLASS",
-                   help="your own Miniport subclass, built as CLASS(profile); repeatable")  # fmt: skip
-    p.add_argument("--check", action="append", default=[], metavar="PREFIX",
-                   help="run only the checks whose name starts with PREFIX; repeatable")
+                   help="your own Miniport subclass, built as CLASS(profile)")  # fmt: skip
+    p.add_argument(
+        "--check",
+        action="append",
+        default=[],
+        metavar="PREFIX",
+        help="run only the checks whose name starts with PREFIX; repeatable",
+    )
     p.add_argument("--list", action="store_true", help="list the checks and their pages")
     p.add_argument("--timeout", type=_timeout, default=DEFAULT_TIMEOUT, metavar="SECONDS",
                    help=f"time limit per check (default {DEFAULT_TIMEOUT:g})")  # fmt: skip
@@ -85,6 +90,13 @@ def _variant(name: str) -> Target:
     return Target(name, load)
 
 
+def _plugin(spec: str) -> Target:
+    def load() -> MiniportFactory:
+        return load_miniport(spec)
+
+    return Target(spec, load)
+
+
 def _spec_ok(spec: str) -> bool:
     module, sep, cls = spec.partition(":")
     return bool(sep and module and cls.isidentifier()
@@ -112,7 +124,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
             print_error(console, f"--miniport wants MODULE:CLASS (dotted module, class name), "
                         f"got {spec!r}")  # fmt: skip
             return 2
-        targets.append(Target(spec, lambda spec=spec: load_miniport(spec)))
+        targets.append(_plugin(spec))
     reports = [run_isolated(t, checks, seed=args.seed, timeout=args.timeout) for t in targets]
     failed = any(r.failed for r in reports)
     if args.junit:
@@ -130,10 +142,11 @@ def run(args: argparse.Namespace, console: Console) -> int:
     return 1 if failed else 0
 
 
-def _list(console: Console, checks: list, as_json: bool) -> int:  # type: ignore[type-arg]
+def _list(console: Console, checks: list[Check], as_json: bool) -> int:
     if as_json:
-        write_json(console, [{"name": c.name, "family": c.family.value, "page": c.page,
-                              "rule": c.rule, "reading": c.reading} for c in checks], indent=1)  # fmt: skip
+        rows = [{"name": c.name, "family": c.family.value, "page": c.page, "rule": c.rule,
+                 "reading": c.reading} for c in checks]  # fmt: skip
+        write_json(console, rows, indent=1)
         return 0
     table = Table(title=f"{len(checks)} checks")
     for column in ("check", "family", "rule", "page"):

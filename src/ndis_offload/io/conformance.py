@@ -38,7 +38,9 @@ from ndis_offload.lab.conformance import (
 from ndis_offload.stack.core import NdisStack
 from ndis_offload.stack.profiles import get_profile
 
-LOAD_PAGE = "https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nc-ndis-miniport_initialize"
+LOAD_PAGE = (
+    "https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nc-ndis-miniport_initialize"
+)
 MAX_CONSECUTIVE_TIMEOUTS = 3
 """After this many checks in a row time out, the rest are reported as not run."""
 DEFAULT_TIMEOUT = 10.0
@@ -86,13 +88,18 @@ def _timed(check: Check, factory: MiniportFactory, seed: int) -> CheckResult:
     return replace(result, duration=time.perf_counter() - start, details=details)
 
 
-def _child(conn: Connection, target: Target, checks: Sequence[Check], start: int, seed: int) -> None:
+def _child(
+    conn: Connection, target: Target, checks: Sequence[Check], start: int, seed: int
+) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     code = 0
     try:
         begin = time.perf_counter()
         try:
-            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            with (
+                contextlib.redirect_stdout(io.StringIO()),
+                contextlib.redirect_stderr(io.StringIO()),
+            ):
                 factory = target.load()
                 _probe(factory)
         except BaseException as err:  # noqa: BLE001 -- user code: anything at all
@@ -217,7 +224,9 @@ def run_isolated(
     return MiniportReport(target.name, (load, *ordered))
 
 
-def run_in_process(target: Target, checks: Sequence[Check] = CHECKS, *, seed: int = 0) -> MiniportReport:
+def run_in_process(
+    target: Target, checks: Sequence[Check] = CHECKS, *, seed: int = 0
+) -> MiniportReport:
     """The same without a child process or time limits (platforms without ``fork``)."""
     try:
         factory = target.load()

@@ -37,6 +37,7 @@ def toeplitz(key: bytes, data: bytes) -> int:
 def hash_input(src: str | bytes, dst: str | bytes, sport: int | None = None,
                dport: int | None = None) -> bytes:  # fmt: skip
     """Source address, destination address[, source port, destination port]."""
+
     def packed(addr: str | bytes) -> bytes:
         return addr if isinstance(addr, bytes) else ipaddress.ip_address(addr).packed
 

@@ -75,8 +75,10 @@ def with_traffic(rig: Rig, base: Verdict) -> Verdict:
     """Fold the rig's traffic observations into ``base``: any mismatch fails the check."""
     if not rig.mismatches:
         return base
-    seen = base.seen + "; traffic disagrees with the indicated configuration: " + "; ".join(
-        rig.mismatches[:6]
+    seen = (
+        base.seen
+        + "; traffic disagrees with the indicated configuration: "
+        + "; ".join(rig.mismatches[:6])
     )
     return Verdict(False, base.sent, base.expected, seen)
 

@@ -46,7 +46,8 @@ def ieee_802_3_everywhere(ctx: Context) -> Verdict:
                 if not mask & NdisEncapsulation.IEEE_802_3:
                     bad.append(f"{name} {label} {part}: 0x{mask:X}")
     return verdict(
-        not bad, f"initialize on profiles {', '.join(PROFILES)}",
+        not bad,
+        f"initialize on profiles {', '.join(PROFILES)}",
         "every advertised offload type includes NDIS_ENCAPSULATION_IEEE_802_3",
         "; ".join(bad) or "all include 802.3",
     )
@@ -83,7 +84,8 @@ def keywords_select(ctx: Context) -> Verdict:
             if (feature in rig.features()) != bool(value):
                 bad.append(f"{keyword}={value}: {feature} {'on' if value == 0 else 'off'}")
     return verdict(
-        not bad, f"initialize {tried} times, one keyword changed each time",
+        not bad,
+        f"initialize {tried} times, one keyword changed each time",
         "checksum keywords 0 off / 1 Tx / 2 Rx / 3 Tx+Rx; LSO, RSC, USO keywords 0 off / 1 on",
         "; ".join(bad) or "every keyword honoured",
     )
@@ -116,7 +118,8 @@ def revision_for_rsc_uso(ctx: Context) -> Verdict:
             if on & {"uso4", "uso6"} and rev < 6:
                 bad.append(f"{name} {label}: USO with revision {rev}")
     return verdict(
-        not bad, f"initialize on {', '.join(PROFILES)}",
+        not bad,
+        f"initialize on {', '.join(PROFILES)}",
         "NDIS_OFFLOAD revision >= 3 where RSC is advertised, >= 6 where USO is",
         "; ".join(bad) or "revisions fit",
     )
@@ -132,8 +135,12 @@ def lsov1_max(ctx: Context) -> Verdict:
                 size = offload.LsoV1.IPv4.MaxOffLoadSize
                 if size > 65536:
                     bad.append(f"{name} {label}: MaxOffLoadSize {size}")
-    return verdict(not bad, f"initialize on {', '.join(PROFILES)}",
-                   "LsoV1.IPv4.MaxOffLoadSize <= 64K", "; ".join(bad) or "within 64K")
+    return verdict(
+        not bad,
+        f"initialize on {', '.join(PROFILES)}",
+        "LsoV1.IPv4.MaxOffLoadSize <= 64K",
+        "; ".join(bad) or "within 64K",
+    )
 
 
 def lso_needs_checksum(ctx: Context) -> Verdict:
@@ -151,9 +158,11 @@ def lso_needs_checksum(ctx: Context) -> Verdict:
         if offload is not None and offload.IPsecV1.Supported.Encapsulation and hw & {"lsov1"}:
             bad.append(f"{name}: IPsec and LSO advertised together")
     return verdict(
-        not bad, f"initialize on {', '.join(PROFILES)}",
+        not bad,
+        f"initialize on {', '.join(PROFILES)}",
         "LSOv1 => TCP/IPv4 + IPv4 Tx checksum; LSOv2 => TCP + IP Tx checksum; never IPsec "
-        "and LSO together", "; ".join(bad) or "combinations fit",
+        "and LSO together",
+        "; ".join(bad) or "combinations fit",
     )
 
 
@@ -164,9 +173,12 @@ def config_within_hardware(ctx: Context) -> Verdict:
         beyond = rig.features() - rig.hardware()
         if beyond:
             bad.append(f"{name}: {sorted(beyond)}")
-    return verdict(not bad, f"initialize on {', '.join(PROFILES)} with every keyword on",
-                   "current configuration within the hardware capabilities",
-                   "; ".join(bad) or "within")
+    return verdict(
+        not bad,
+        f"initialize on {', '.join(PROFILES)} with every keyword on",
+        "current configuration within the hardware capabilities",
+        "; ".join(bad) or "within",
+    )
 
 
 def checks() -> list[Check]:

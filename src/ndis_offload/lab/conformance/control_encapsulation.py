@@ -7,7 +7,7 @@ from ndis_offload.constants import objects as o
 from ndis_offload.constants.oid import Oid
 from ndis_offload.constants.status import NdisStatus
 from ndis_offload.lab.conformance import oids
-from ndis_offload.lab.conformance.check import Check, Context, page, verdict, with_traffic
+from ndis_offload.lab.conformance.check import Check, CheckFn, Context, page, verdict, with_traffic
 from ndis_offload.lab.conformance.oids import KEEP, LLC, OFF, ON, diff, status_text
 from ndis_offload.lab.conformance.result import Family, Verdict
 from ndis_offload.stack.features import FAMILY_FEATURES
@@ -29,7 +29,7 @@ def _send(ctx: Context, data: bytes, what: str, profile: str = "full") -> Verdic
     return verdict(False, what, "", status_text(handle))
 
 
-def _expect_status(data: bytes, what: str, status: NdisStatus, profile: str = "full"):  # type: ignore[no-untyped-def]
+def _expect_status(data: bytes, what: str, status: NdisStatus, profile: str = "full") -> CheckFn:
     def run(ctx: Context) -> Verdict:
         rig = ctx.rig(profile)
         before = rig.features()
@@ -54,7 +54,7 @@ def short_buffer(ctx: Context) -> Verdict:
     )  # fmt: skip
 
 
-def supported(family: int):  # type: ignore[no-untyped-def]
+def supported(family: int) -> CheckFn:
     def run(ctx: Context) -> Verdict:
         rig = ctx.rig(protocols=3)
         v4, v6 = _pair(family, ON, KEEP)
@@ -70,7 +70,7 @@ def supported(family: int):  # type: ignore[no-untyped-def]
     return run
 
 
-def unsupported(family: int):  # type: ignore[no-untyped-def]
+def unsupported(family: int) -> CheckFn:
     def run(ctx: Context) -> Verdict:
         rig = ctx.rig()
         before = rig.features()
@@ -88,7 +88,7 @@ def unsupported(family: int):  # type: ignore[no-untyped-def]
     return run
 
 
-def off_deactivates(family: int):  # type: ignore[no-untyped-def]
+def off_deactivates(family: int) -> CheckFn:
     def run(ctx: Context) -> Verdict:
         rig = ctx.rig()
         rig.set(ENC, oids.encapsulation(), "both ON")
@@ -111,7 +111,7 @@ def off_deactivates(family: int):  # type: ignore[no-untyped-def]
     return run
 
 
-def on_reactivates(family: int):  # type: ignore[no-untyped-def]
+def on_reactivates(family: int) -> CheckFn:
     def run(ctx: Context) -> Verdict:
         rig = ctx.rig()
         initial = rig.features() & FAMILY_FEATURES[family]
@@ -133,7 +133,7 @@ def on_reactivates(family: int):  # type: ignore[no-untyped-def]
     return run
 
 
-def no_change_keeps(family: int):  # type: ignore[no-untyped-def]
+def no_change_keeps(family: int) -> CheckFn:
     def run(ctx: Context) -> Verdict:
         rig = ctx.rig()
         mine = FAMILY_FEATURES[family]
@@ -153,7 +153,7 @@ def no_change_keeps(family: int):  # type: ignore[no-untyped-def]
     return run
 
 
-def failed_set_atomic(family: int):  # type: ignore[no-untyped-def]
+def failed_set_atomic(family: int) -> CheckFn:
     """A set whose ``family`` part is invalid fails as a whole, including the other part."""
 
     def run(ctx: Context) -> Verdict:
@@ -184,7 +184,12 @@ def query_after_set(ctx: Context) -> Verdict:
     from ndis_offload.structs.encapsulation import NdisOffloadEncapsulation
 
     got = NdisOffloadEncapsulation.decode(data) if data else None
-    ok = got is not None and got.IPv4.Enabled == 1 and got.IPv4.HeaderSize == 14 and got.IPv6.Enabled == 2
+    ok = (
+        got is not None
+        and got.IPv4.Enabled == 1
+        and got.IPv4.HeaderSize == 14
+        and got.IPv6.Enabled == 2
+    )
     return verdict(
         ok, "both ON; IPv4 NO_CHANGE + IPv6 OFF; query OID_OFFLOAD_ENCAPSULATION",
         "NDIS answers: IPv4 ON (HeaderSize 14, kept by NO_CHANGE), IPv6 OFF",
@@ -201,30 +206,67 @@ def checks() -> list[Check]:
               "encapsulation, else NDIS_STATUS_INVALID_PARAMETER; then a CURRENT_CONFIG "
               "indication")  # fmt: skip
     out = [
-        Check("encapsulation-short-buffer", Family.CONTROL, PAGE,
-              "a short InformationBuffer fails with the bytes needed", short_buffer,
-              reading="the page names no status; INVALID_LENGTH or BUFFER_TOO_SHORT with "
-              "BytesNeeded, as for every NDIS set"),
-        Check("encapsulation-bad-header-type", Family.CONTROL, PAGE,
-              "Header.Type must be NDIS_OBJECT_TYPE_OFFLOAD_ENCAPSULATION",
-              _expect_status(_header(0, "<B", o.NDIS_OBJECT_TYPE_OFFLOAD), "Header.Type 0xA7",
-                             NdisStatus.INVALID_PARAMETER)),
-        Check("encapsulation-bad-header-revision", Family.CONTROL, PAGE,
-              "Header.Revision 0 is no revision", _expect_status(
-                  _header(1, "<B", 0), "Header.Revision 0", NdisStatus.INVALID_PARAMETER)),
-        Check("encapsulation-bad-header-size", Family.CONTROL, PAGE,
-              "Header.Size below NDIS_SIZEOF_OFFLOAD_ENCAPSULATION_REVISION_1", _expect_status(
-                  _header(2, "<H", 20), "Header.Size 20", NdisStatus.INVALID_PARAMETER)),
-        Check("encapsulation-bad-enabled", Family.CONTROL, PAGE,
-              "Enabled is NO_CHANGE, ON or OFF", _expect_status(
-                  _header(4, "<I", 7), "IPv4.Enabled 7", NdisStatus.INVALID_PARAMETER)),
-        Check("encapsulation-not-supported-without-offload", Family.CONTROL, PAGE,
-              "a miniport without task offload answers NDIS_STATUS_NOT_SUPPORTED",
-              _expect_status(oids.encapsulation(), "both ON on a NIC without offload",
-                             NdisStatus.NOT_SUPPORTED, "no-offload")),
-        Check("encapsulation-query-after-set", Family.CONTROL, PAGE,
-              "the query is answered by NDIS from the last successful set", query_after_set,
-              reading="checks NDIS's part (what protocols see); NO_CHANGE keeps the family"),
+        Check(
+            "encapsulation-short-buffer",
+            Family.CONTROL,
+            PAGE,
+            "a short InformationBuffer fails with the bytes needed",
+            short_buffer,
+            reading="the page names no status; INVALID_LENGTH or BUFFER_TOO_SHORT with "
+            "BytesNeeded, as for every NDIS set",
+        ),
+        Check(
+            "encapsulation-bad-header-type",
+            Family.CONTROL,
+            PAGE,
+            "Header.Type must be NDIS_OBJECT_TYPE_OFFLOAD_ENCAPSULATION",
+            _expect_status(
+                _header(0, "<B", o.NDIS_OBJECT_TYPE_OFFLOAD),
+                "Header.Type 0xA7",
+                NdisStatus.INVALID_PARAMETER,
+            ),
+        ),
+        Check(
+            "encapsulation-bad-header-revision",
+            Family.CONTROL,
+            PAGE,
+            "Header.Revision 0 is no revision",
+            _expect_status(_header(1, "<B", 0), "Header.Revision 0", NdisStatus.INVALID_PARAMETER),
+        ),
+        Check(
+            "encapsulation-bad-header-size",
+            Family.CONTROL,
+            PAGE,
+            "Header.Size below NDIS_SIZEOF_OFFLOAD_ENCAPSULATION_REVISION_1",
+            _expect_status(_header(2, "<H", 20), "Header.Size 20", NdisStatus.INVALID_PARAMETER),
+        ),
+        Check(
+            "encapsulation-bad-enabled",
+            Family.CONTROL,
+            PAGE,
+            "Enabled is NO_CHANGE, ON or OFF",
+            _expect_status(_header(4, "<I", 7), "IPv4.Enabled 7", NdisStatus.INVALID_PARAMETER),
+        ),
+        Check(
+            "encapsulation-not-supported-without-offload",
+            Family.CONTROL,
+            PAGE,
+            "a miniport without task offload answers NDIS_STATUS_NOT_SUPPORTED",
+            _expect_status(
+                oids.encapsulation(),
+                "both ON on a NIC without offload",
+                NdisStatus.NOT_SUPPORTED,
+                "no-offload",
+            ),
+        ),
+        Check(
+            "encapsulation-query-after-set",
+            Family.CONTROL,
+            PAGE,
+            "the query is answered by NDIS from the last successful set",
+            query_after_set,
+            reading="checks NDIS's part (what protocols see); NO_CHANGE keeps the family",
+        ),
     ]
     for fam in (4, 6):
         out += [

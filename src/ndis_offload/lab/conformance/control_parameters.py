@@ -12,6 +12,7 @@ from ndis_offload.constants.status import NdisStatus
 from ndis_offload.lab.conformance import oids
 from ndis_offload.lab.conformance.check import (
     Check,
+    CheckFn,
     Context,
     ddi,
     page,
@@ -20,6 +21,7 @@ from ndis_offload.lab.conformance.check import (
 )
 from ndis_offload.lab.conformance.oids import FIELDS, Field, diff, status_text
 from ndis_offload.lab.conformance.result import Family, Verdict
+from ndis_offload.lab.conformance.rig import Rig
 from ndis_offload.stack.profiles import get_profile
 from ndis_offload.stack.requests import OidRequest, RequestType
 
@@ -30,7 +32,7 @@ SHORT = (NdisStatus.INVALID_LENGTH, NdisStatus.BUFFER_TOO_SHORT)
 
 
 def _set(ctx: Context, values: dict[str, int], *, revision: int = 5, flags: int = 0,
-         profile: str = "full", protocols: int = 1):  # type: ignore[no-untyped-def]  # fmt: skip
+         profile: str = "full", protocols: int = 1) -> tuple[Rig, str, bytes]:  # fmt: skip
     rig = ctx.rig(profile, protocols=protocols)
     what = oids.describe_parameters(values, revision, flags)
     data = oids.encode_parameters(oids.parameters(values, revision=revision, flags=flags))
@@ -44,12 +46,14 @@ def query_not_supported(ctx: Context) -> Verdict:
     result = rig.miniport.oid_request(request)
     status = result if isinstance(result, NdisStatus) else result.status
     return verdict(
-        status == NdisStatus.NOT_SUPPORTED, "query OID_TCP_OFFLOAD_PARAMETERS to the miniport",
-        "NDIS_STATUS_NOT_SUPPORTED (set-only OID)", status.c_name,
+        status == NdisStatus.NOT_SUPPORTED,
+        "query OID_TCP_OFFLOAD_PARAMETERS to the miniport",
+        "NDIS_STATUS_NOT_SUPPORTED (set-only OID)",
+        status.c_name,
     )
 
 
-def invalid_value(values: dict[str, int]):  # type: ignore[no-untyped-def]
+def invalid_value(values: dict[str, int]) -> CheckFn:
     def run(ctx: Context) -> Verdict:
         rig = ctx.rig()
         before = rig.features()
@@ -65,7 +69,7 @@ def invalid_value(values: dict[str, int]):  # type: ignore[no-untyped-def]
     return run
 
 
-def bad_header(offset: int, fmt: str, value: int, what: str):  # type: ignore[no-untyped-def]
+def bad_header(offset: int, fmt: str, value: int, what: str) -> CheckFn:
     def run(ctx: Context) -> Verdict:
         rig = ctx.rig()
         before = rig.features()
@@ -110,7 +114,7 @@ def _cycle(f: Field, start_on: bool) -> list[int]:
     return [1, 2] if start_on else [2, 1]
 
 
-def field_check(f: Field):  # type: ignore[no-untyped-def]
+def field_check(f: Field) -> CheckFn:
     """Every value of one field, the others NO_CHANGE: only that field's features move."""
 
     def run(ctx: Context) -> Verdict:
@@ -141,7 +145,7 @@ def field_check(f: Field):  # type: ignore[no-untyped-def]
     return run
 
 
-def revision_gated(f: Field):  # type: ignore[no-untyped-def]
+def revision_gated(f: Field) -> CheckFn:
     """A field of a newer revision in a buffer whose header says an older one is not read."""
 
     def run(ctx: Context) -> Verdict:
@@ -188,12 +192,16 @@ def atomic(ctx: Context) -> Verdict:
     handle = rig.set(PARAMS, oids.encode_parameters(oids.parameters(values)), what)
     after, now = rig.features(), rig.indications()
     ok = handle.status != NdisStatus.SUCCESS and after == before and now == counts
-    ok |= handle.status == NdisStatus.SUCCESS and after == oids.apply_parameters(
-        before, values, rig.hardware()) and all(b > a for a, b in zip(counts, now, strict=True))
+    ok |= (
+        handle.status == NdisStatus.SUCCESS
+        and after == oids.apply_parameters(before, values, rig.hardware())
+        and all(b > a for a, b in zip(counts, now, strict=True))
+    )
     return with_traffic(rig, verdict(
         ok, what, "either a failure that changes nothing and indicates nothing, or (clamped) a "
         "success that applies every valid field and indicates",
-        f"{status_text(handle)}, configuration {diff(before, after)}, indications {counts} -> {now}",
+        f"{status_text(handle)}, configuration {diff(before, after)}, "
+        f"indications {counts} -> {now}",
     ))  # fmt: skip
 
 
@@ -210,8 +218,11 @@ def indicates_current(ctx: Context) -> Verdict:
 
     want = oids.apply_parameters(before, values, rig.hardware())
     got = [features_of(NdisOffload.decode(i.StatusBuffer)) for i in indicated]
-    ok = handle.status == NdisStatus.SUCCESS and len(got) == 2 and all(g & want == want and
-                                                                       not g - want for g in got)
+    ok = (
+        handle.status == NdisStatus.SUCCESS
+        and len(got) == 2
+        and all(g & want == want and not g - want for g in got)
+    )
     return with_traffic(rig, verdict(
         ok, oids.describe_parameters(values),
         "NDIS_STATUS_TASK_OFFLOAD_CURRENT_CONFIG to both protocols carrying the full current "
@@ -231,12 +242,16 @@ def skip_registry(ctx: Context) -> Verdict:
     applied = rig.features()
     rig.reload()
     reloaded = rig.features()
-    ok = handle.status == NdisStatus.SUCCESS and applied == oids.apply_parameters(
-        before, values, rig.hardware()) and reloaded == before
+    ok = (
+        handle.status == NdisStatus.SUCCESS
+        and applied == oids.apply_parameters(before, values, rig.hardware())
+        and reloaded == before
+    )
     return with_traffic(rig, verdict(
         ok, oids.describe_parameters(values, flags=flags) + ", then reload the driver",
         "applied now; after the reload the keywords (not written) give the old configuration",
-        f"{status_text(handle)}, now {diff(before, applied)}, after reload {diff(before, reloaded)}",
+        f"{status_text(handle)}, now {diff(before, applied)}, "
+        f"after reload {diff(before, reloaded)}",
     ))  # fmt: skip
 
 
@@ -251,7 +266,9 @@ def flip_and_restore(ctx: Context) -> Verdict:
             continue
         if f.checksum:
             tx, rx = (f"{f.prefix}_tx" in original, f"{f.prefix}_rx" in original)
-            flip[f.name] = {(False, False): 4, (True, True): 1, (True, False): 3, (False, True): 2}[(tx, rx)]
+            flip[f.name] = {(False, False): 4, (True, True): 1, (True, False): 3, (False, True): 2}[
+                (tx, rx)
+            ]
         else:
             flip[f.name] = 1 if f.prefix in original else 2
     restore = {name: {1: 4, 4: 1, 2: 3, 3: 2}[v] if FIELDS_BY_NAME[name].checksum else 3 - v

@@ -13,6 +13,7 @@ from ndis_offload.lab.conformance import frames as fr
 from ndis_offload.lab.conformance import oids
 from ndis_offload.lab.conformance.check import (
     Check,
+    CheckFn,
     Context,
     ddi,
     page,
@@ -21,10 +22,12 @@ from ndis_offload.lab.conformance.check import (
 )
 from ndis_offload.lab.conformance.result import Family, Verdict
 from ndis_offload.lab.conformance.rig import Rig
-from ndis_offload.stack.datapath import NetBufferList
+from ndis_offload.stack.datapath import NetBufferList, ReceiveIndication
 from ndis_offload.stack.profiles import ALL_ON
 from ndis_offload.structs.nbl_info import (
     NdisLsoV2Transmit,
+)
+from ndis_offload.structs.nbl_info import (
     NdisTcpIpChecksumNetBufferListInfoTransmit as TxInfo,
 )
 
@@ -52,13 +55,14 @@ def no_ip_flag(ctx: Context) -> Verdict:
     done = rig.send(NetBufferList(frame, TcpIpChecksumNetBufferListInfo=word))
     ok = done.status == NdisStatus.SUCCESS and done.frames == [frame]
     return verdict(
-        ok, "TCP/IPv4 NBL: TcpChecksum=1, IpHeaderChecksum=1, neither IsIPv4 nor IsIPv6",
+        ok,
+        "TCP/IPv4 NBL: TcpChecksum=1, IpHeaderChecksum=1, neither IsIPv4 nor IsIPv6",
         "sent unchanged (no checksum work)",
         f"{done.status.c_name}, {'unchanged' if done.frames == [frame] else 'modified or dropped'}",
     )
 
 
-def only_flagged(version: int):  # type: ignore[no-untyped-def]
+def only_flagged(version: int) -> CheckFn:
     def run(ctx: Context) -> Verdict:
         rig = _rig(ctx)
         bad = []
@@ -72,14 +76,17 @@ def only_flagged(version: int):  # type: ignore[no-untyped-def]
             if not out or not fr.ipv4_header_ok(out, lay) or fr.l4_checksum_field(out, lay) != seed:
                 bad.append("IpHeaderChecksum only: " + ("dropped" if not out else
                            "UDP checksum field touched or IP header wrong"))  # fmt: skip
-        done = rig.send(NetBufferList(frame, TcpIpChecksumNetBufferListInfo=_info(version, udp=True)))
+        done = rig.send(
+            NetBufferList(frame, TcpIpChecksumNetBufferListInfo=_info(version, udp=True))
+        )
         out = done.frames[0] if done.frames else b""
         if not out or not fr.l4_checksum_ok(out, lay):
             bad.append("UdpChecksum only: UDP checksum wrong or dropped")
         elif version == 4 and out[lay.l3_offset + 10 : lay.l3_offset + 12] != b"\0\0":
             bad.append("UdpChecksum only: the IPv4 header checksum was filled in too")
         return verdict(
-            not bad, f"UDP/IPv{version} NBLs asking for one checksum each",
+            not bad,
+            f"UDP/IPv{version} NBLs asking for one checksum each",
             "only the requested checksum is computed; the others stay as the protocol sent them",
             "; ".join(bad) or "as requested",
         )
@@ -87,7 +94,7 @@ def only_flagged(version: int):  # type: ignore[no-untyped-def]
     return run
 
 
-def pseudo_seed(version: int, proto: str):  # type: ignore[no-untyped-def]
+def pseudo_seed(version: int, proto: str) -> CheckFn:
     def run(ctx: Context) -> Verdict:
         rig = _rig(ctx)
         bad, sizes = [], []
@@ -104,13 +111,15 @@ def pseudo_seed(version: int, proto: str):  # type: ignore[no-untyped-def]
             done = rig.send(NetBufferList(frame, TcpIpChecksumNetBufferListInfo=word))
             try:
                 ok = done.status == NdisStatus.SUCCESS and fr.l4_checksum_ok(
-                    done.frames[0], fr.layout(done.frames[0]))
+                    done.frames[0], fr.layout(done.frames[0])
+                )
             except (IndexError, PacketError):
                 ok = False
             if not ok:
                 bad.append(f"payload {size}: {done.status.c_name}")
         return verdict(
-            not bad, f"12 {proto.upper()}/IPv{version} NBLs (payload sizes {sizes}), checksum "
+            not bad,
+            f"12 {proto.upper()}/IPv{version} NBLs (payload sizes {sizes}), checksum "
             "field seeded with the pseudo-header sum (addresses, protocol, L4 length)",
             "each checksum = ~(seed + header + payload): verifies over the real pseudo-header",
             "; ".join(bad) or "all verify",
@@ -127,14 +136,17 @@ def ip_field_ignored(ctx: Context) -> Verdict:
     done = rig.send(NetBufferList(bytes(frame), TcpIpChecksumNetBufferListInfo=word))
     out = done.frames[0] if done.frames else b""
     ok = bool(out) and fr.ipv4_header_ok(out, fr.layout(out))
-    return verdict(ok, "TCP/IPv4 NBL with IpHeaderChecksum=1 and 0xBEEF in the header checksum",
-                   "the field's content is ignored: a valid IPv4 header checksum goes out",
-                   "valid" if ok else f"{done.status.c_name}, header checksum invalid or dropped")
+    return verdict(
+        ok,
+        "TCP/IPv4 NBL with IpHeaderChecksum=1 and 0xBEEF in the header checksum",
+        "the field's content is ignored: a valid IPv4 header checksum goes out",
+        "valid" if ok else f"{done.status.c_name}, header checksum invalid or dropped",
+    )
 
 
 def tunnel_outer_only(ctx: Context) -> Verdict:
     rig = _rig(ctx)
-    inner = fr.build(4, fr.Udp(), fr.payload_bytes(40))[fr.ETH_LEN:]
+    inner = fr.build(4, fr.Udp(), fr.payload_bytes(40))[fr.ETH_LEN :]
     inner_bad = bytearray(inner)
     struct.pack_into("!H", inner_bad, 10, 0x1111)  # a wrong inner checksum must stay wrong
     outer = bytearray(struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(inner_bad), 7, 0x4000, 64, 4,
@@ -145,13 +157,15 @@ def tunnel_outer_only(ctx: Context) -> Verdict:
     outer_ok = bool(out) and fr.ipv4_header_ok(out, fr.layout(out))
     inner_kept = bool(out) and out[34:] == bytes(inner_bad)
     return verdict(
-        outer_ok and inner_kept, "IPv4-in-IPv4 NBL with IpHeaderChecksum=1",
+        outer_ok and inner_kept,
+        "IPv4-in-IPv4 NBL with IpHeaderChecksum=1",
         "only the outer (tunnel) IPv4 header checksum is computed; the inner packet untouched",
-        f"outer {'valid' if outer_ok else 'invalid'}, inner {'untouched' if inner_kept else 'changed'}",
+        f"outer {'valid' if outer_ok else 'invalid'}, "
+        f"inner {'untouched' if inner_kept else 'changed'}",
     )
 
 
-def rx_verdicts(version: int):  # type: ignore[no-untyped-def]
+def rx_verdicts(version: int) -> CheckFn:
     def run(ctx: Context) -> Verdict:
         rig = _rig(ctx)
         rig.set(Oid.OFFLOAD_ENCAPSULATION, oids.encapsulation(), "both ON")
@@ -161,7 +175,10 @@ def rx_verdicts(version: int):  # type: ignore[no-untyped-def]
             good = fr.build(version, l4, fr.payload_bytes(80))
             corrupt = bytearray(good)
             corrupt[-1] ^= 0xFF
-            for label, frame, want in (("good", good, "Succeeded"), ("corrupt", bytes(corrupt), "Failed")):
+            for label, frame, want in (
+                ("good", good, "Succeeded"),
+                ("corrupt", bytes(corrupt), "Failed"),
+            ):
                 got = rig.receive([frame])
                 info = got[0].checksum if got else None
                 flag = f"{proto.capitalize()}Checksum{want}"
@@ -174,8 +191,10 @@ def rx_verdicts(version: int):  # type: ignore[no-untyped-def]
                 if not got or not got[0].checksum.IpChecksumFailed:
                     bad.append(f"{proto} with a bad IPv4 header: IpChecksumFailed not set")
         return with_traffic(rig, verdict(
-            not bad, f"after an encapsulation ON: receive good and corrupted TCP/UDP over IPv{version}",
-            "the applicable ...ChecksumSucceeded / ...ChecksumFailed flags", "; ".join(bad) or "all set",
+            not bad,
+            f"after an encapsulation ON: receive good and corrupted TCP/UDP over IPv{version}",
+            "the applicable ...ChecksumSucceeded / ...ChecksumFailed flags",
+            "; ".join(bad) or "all set",
         ))  # fmt: skip
 
     return run
@@ -192,7 +211,7 @@ def rx_gated(ctx: Context) -> Verdict:
     rig.set(Oid.OFFLOAD_ENCAPSULATION, oids.encapsulation(), "both ON")
     third = rig.receive([frame])
 
-    def word(got: list) -> int:  # type: ignore[type-arg]
+    def word(got: list[ReceiveIndication]) -> int:
         return got[0].TcpIpChecksumNetBufferListInfo if got else -1
 
     ok = word(first) == 0 and word(second) == 0 and word(third) > 0
@@ -210,11 +229,14 @@ def lso_without_checksum_offload(ctx: Context) -> Verdict:
     values = {"TCPIPv4Checksum": 1, "IPv4Checksum": 1}
     rig.set(Oid.TCP_OFFLOAD_PARAMETERS, oids.encode_parameters(oids.parameters(values)),
             oids.describe_parameters(values))  # fmt: skip
-    frame = fr.build(4, fr.Tcp(), fr.payload_bytes(4000), l4_checksum="pseudo-nolen", zero_length=True)
+    frame = fr.build(
+        4, fr.Tcp(), fr.payload_bytes(4000), l4_checksum="pseudo-nolen", zero_length=True
+    )
     word = NdisLsoV2Transmit(MSS=1000, TcpHeaderOffset=34).to_int()
     done = rig.send(NetBufferList(frame, TcpLargeSendNetBufferListInfo=word))
     bad = [i for i, f in enumerate(done.frames)
-           if not (fr.l4_checksum_ok(f, fr.layout(f)) and fr.ipv4_header_ok(f, fr.layout(f)))]  # fmt: skip
+           if not (fr.l4_checksum_ok(f, fr.layout(f))
+                   and fr.ipv4_header_ok(f, fr.layout(f)))]  # fmt: skip
     ok = done.status == NdisStatus.SUCCESS and len(done.frames) == 4 and not bad
     return with_traffic(rig, verdict(
         ok, oids.describe_parameters(values) + ", then an LSOv2 IPv4 NBL (4000 bytes, MSS 1000)",
@@ -243,15 +265,29 @@ def checks() -> list[Check]:
     ]  # fmt: skip
     for v in (4, 6):
         out += [
-            Check(f"checksum-tx-only-flagged-ipv{v}", Family.CHECKSUM, INFO,
-                  "compute only the checksums the NBL asks for", only_flagged(v)),
-            Check(f"checksum-rx-verdicts-ipv{v}", Family.CHECKSUM, INFO,
-                  "Rx: set the applicable Succeeded / Failed flags", rx_verdicts(v)),
+            Check(
+                f"checksum-tx-only-flagged-ipv{v}",
+                Family.CHECKSUM,
+                INFO,
+                "compute only the checksums the NBL asks for",
+                only_flagged(v),
+            ),
+            Check(
+                f"checksum-rx-verdicts-ipv{v}",
+                Family.CHECKSUM,
+                INFO,
+                "Rx: set the applicable Succeeded / Failed flags",
+                rx_verdicts(v),
+            ),
         ]
         for proto in ("tcp", "udp"):
-            out.append(Check(
-                f"checksum-tx-pseudo-header-seed-{proto}{v}", Family.CHECKSUM, PAGE,
-                "the field holds the pseudo-header sum; result = ~(seed + header + payload)",
-                pseudo_seed(v, proto),
-            ))
+            out.append(
+                Check(
+                    f"checksum-tx-pseudo-header-seed-{proto}{v}",
+                    Family.CHECKSUM,
+                    PAGE,
+                    "the field holds the pseudo-header sum; result = ~(seed + header + payload)",
+                    pseudo_seed(v, proto),
+                )
+            )
     return out

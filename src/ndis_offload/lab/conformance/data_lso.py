@@ -15,6 +15,7 @@ from ndis_offload.lab.conformance import frames as fr
 from ndis_offload.lab.conformance import oids
 from ndis_offload.lab.conformance.check import (
     Check,
+    CheckFn,
     Context,
     ddi,
     page,
@@ -23,6 +24,7 @@ from ndis_offload.lab.conformance.check import (
 )
 from ndis_offload.lab.conformance.result import Family, Verdict
 from ndis_offload.lab.conformance.rig import Rig
+from ndis_offload.packet.headers import FrameLayout
 from ndis_offload.stack.datapath import NetBufferList, SendCompletion
 from ndis_offload.stack.profiles import ALL_ON
 from ndis_offload.structs.nbl_info import (
@@ -127,14 +129,16 @@ def run_matrix(ctx: Context, prop: Property, what: str, expected: str) -> Verdic
         if problem:
             bad.append(f"{case.label()}: {problem}")
     return verdict(
-        not bad, f"{len(cases)} LSO sends: {', '.join(KINDS)} x TCP options "
+        not bad,
+        f"{len(cases)} LSO sends: {', '.join(KINDS)} x TCP options "
         f"{list(fr.TCP_OPTIONS)} x IP options/extension headers x MSS {list(MSS_VALUES)} x "
         f"{list(COUNTS)} segments, random flags/urgent pointer/IP ID/payload",
-        expected, f"{len(bad)} of {len(cases)} wrong" + (": " + "; ".join(bad[:4]) if bad else ""),
+        expected,
+        f"{len(bad)} of {len(cases)} wrong" + (": " + "; ".join(bad[:4]) if bad else ""),
     )
 
 
-def _segments(done: SendCompletion) -> list[tuple[bytes, fr.FrameLayout]]:
+def _segments(done: SendCompletion) -> list[tuple[bytes, FrameLayout]]:
     return [(f, fr.layout(f)) for f in done.frames]
 
 
@@ -171,9 +175,17 @@ def options_copied(case: Case, done: SendCompletion) -> str | None:
         t = fr.tcp_of(f, lay)
         if t.options != case.tcp.options:
             return f"segment {k}: TCP options {t.options.hex()} != {case.tcp.options.hex()}"
-        if t.urgent != case.tcp.urgent or t.window != case.tcp.window or t.ack != case.tcp.ack & 0xFFFFFFFF:
+        if (
+            t.urgent != case.tcp.urgent
+            or t.window != case.tcp.window
+            or t.ack != case.tcp.ack & 0xFFFFFFFF
+        ):
             return f"segment {k}: window / ACK / urgent pointer not copied"
-        want = ip_opts if ip_opts is not None else fr.ip_options_of(done.frames[0], fr.layout(done.frames[0]))
+        want = (
+            ip_opts
+            if ip_opts is not None
+            else fr.ip_options_of(done.frames[0], fr.layout(done.frames[0]))
+        )
         if fr.ip_options_of(f, lay) != want:
             return f"segment {k}: IP options / extension headers differ"
     first = fr.layout(done.frames[0])
@@ -224,7 +236,9 @@ def completion(case: Case, done: SendCompletion) -> str | None:
     if case.kind == "lsov1":
         got = NdisLsoV1TransmitComplete.from_int(word)
         if got.TcpPayload != len(case.payload) or got.Type != 0:
-            return f"LsoV1TransmitComplete.TcpPayload {got.TcpPayload}, expected {len(case.payload)}"
+            return (
+                f"LsoV1TransmitComplete.TcpPayload {got.TcpPayload}, expected {len(case.payload)}"
+            )
         return None
     v2 = NdisLsoV2TransmitComplete.from_int(word)
     if v2.Type != 1 or v2.Reserved != 0:
@@ -245,15 +259,19 @@ def oversize(ctx: Context) -> Verdict:
         ok = True
     except Exception as err:  # noqa: BLE001 -- a crash is exactly what this check looks for
         seen, ok = f"raised {type(err).__name__}: {err}", False
-    small = fr.build(4, fr.Tcp(), fr.payload_bytes(3000), l4_checksum="pseudo-nolen", zero_length=True)
+    small = fr.build(
+        4, fr.Tcp(), fr.payload_bytes(3000), l4_checksum="pseudo-nolen", zero_length=True
+    )
     done = rig.send(NetBufferList(small, TcpLargeSendNetBufferListInfo=word))
     count = len(done.frames)
     min_count = offload.LsoV2.IPv4.MinSegmentCount if offload else 2
     ok &= done.status == NdisStatus.SUCCESS and count >= min_count
     return verdict(
-        ok, f"LSOv2 IPv4 NBL beyond MaxOffLoadSize ({limit}); then one of 3000 bytes, MSS 1448",
+        ok,
+        f"LSOv2 IPv4 NBL beyond MaxOffLoadSize ({limit}); then one of 3000 bytes, MSS 1448",
         f"the oversize send may fail but never crashes; the small one gives >= MinSegmentCount "
-        f"({min_count}) segments", f"{seen}; then {done.status.c_name}, {count} segments",
+        f"({min_count}) segments",
+        f"{seen}; then {done.status.c_name}, {count} segments",
     )
 
 
@@ -269,8 +287,11 @@ def order(ctx: Context) -> Verdict:
     marks = [[f[-1] for f in done.frames] for done in rig.stack.send(nbls)]
     ok = marks == [[1, 1, 1], [2], [3, 3, 3], [4]]
     return verdict(
-        ok, "one MiniportSendNetBufferLists call with 4 NBLs: LSO (2500 B), plain, LSO, plain; each payload marked with its index",
-        "each completion carries its own NBL's frames, in submission order: [[1,1,1],[2],[3,3,3],[4]]",
+        ok,
+        "one MiniportSendNetBufferLists call with 4 NBLs: LSO (2500 B), plain, LSO, plain; "
+        "each payload marked with its index",
+        "each completion carries its own NBL's frames, in submission order: "
+        "[[1,1,1],[2],[3,3,3],[4]]",
         str(marks),
     )
 
@@ -295,7 +316,7 @@ def dropped_when_disabled(ctx: Context) -> Verdict:
 
 
 def checks() -> list[Check]:
-    def m(prop: Property, expected: str):  # type: ignore[no-untyped-def]
+    def m(prop: Property, expected: str) -> CheckFn:
         return lambda ctx: run_matrix(ctx, prop, "", expected)
 
     return [
@@ -312,7 +333,8 @@ def checks() -> list[Check]:
               m(flags, "FIN/PSH only last, CWR only first, the rest copied")),
         Check("lso-options-copied", Family.LSO, PAGE, "IP and TCP options copied unchanged into "
               "every segment (the timestamp is not incremented)",
-              m(options_copied, "options, window, ACK and urgent pointer identical in every segment"),
+              m(options_copied, "options, window, ACK and urgent pointer identical in "
+                "every segment"),
               reading="the urgent pointer is copied as sent (the page says nothing about URG)"),
         Check("lso-sequence-contiguous", Family.LSO, PAGE, "segment k has seq = base + k*MSS",
               m(sequence, "contiguous sequence numbers")),

@@ -13,6 +13,7 @@ from ndis_offload.lab.conformance import frames as fr
 from ndis_offload.lab.conformance import oids
 from ndis_offload.lab.conformance.check import (
     Check,
+    CheckFn,
     Context,
     page,
     verdict,
@@ -58,15 +59,19 @@ def payload_of(got: list[ReceiveIndication]) -> bytes:
     return b"".join(fr.tcp_of(i.frame, fr.layout(i.frame)).payload for i in got)
 
 
-def coalesces(version: int):  # type: ignore[no-untyped-def]
+def coalesces(version: int) -> CheckFn:
     def run(ctx: Context) -> Verdict:
         rig = _rig(ctx)
         frames = [seg(version, k) for k in range(4)]
         got = rig.receive(frames)
         want_payload = b"".join(fr.payload_bytes(SEG, salt=k) for k in range(4))
         ok = len(got) == 1 and got[0].rsc.CoalescedSegCount == 4 and payload_of(got) == want_payload
-        return verdict(ok, f"4 in-order 1000-byte TCP/IPv{version} segments in one receive DPC",
-                       "one SCU, CoalescedSegCount 4, the 4000 bytes in order", describe(got))
+        return verdict(
+            ok,
+            f"4 in-order 1000-byte TCP/IPv{version} segments in one receive DPC",
+            "one SCU, CoalescedSegCount 4, the 4000 bytes in order",
+            describe(got),
+        )
 
     return run
 
@@ -80,7 +85,9 @@ def not_before_enabled(ctx: Context) -> Verdict:
             oids.describe_parameters(values))  # fmt: skip
     after = rig.receive(frames)
     ok = len(before) == 3 and all(i.rsc.CoalescedSegCount == 0 for i in before)
-    ok &= sum(i.rsc.CoalescedSegCount for i in after) == 3 and payload_of(after) == payload_of(before)
+    ok &= sum(i.rsc.CoalescedSegCount for i in after) == 3 and payload_of(after) == payload_of(
+        before
+    )
     return with_traffic(rig, verdict(
         ok, "*RscIPv4=0: 3 contiguous segments; then RscIPv4 ENABLED; the same 3 again",
         "no coalescing before RSC is enabled; everything indicated within its DPC; coalesced "
@@ -91,7 +98,9 @@ def not_before_enabled(ctx: Context) -> Verdict:
 Variant = Callable[[int], bytes]
 
 
-def exception(name: str, make: Variant, *, restarts: bool, version: int = 4, size: int = SEG):  # type: ignore[no-untyped-def]
+def exception(
+    name: str, make: Variant, *, restarts: bool, version: int = 4, size: int = SEG
+) -> CheckFn:
     """seg0, seg1, the exception segment (index 2), seg3: the SCU of 0+1 ends; E7/E8 start a
     new SCU with the triggering segment, the others indicate it alone."""
 
@@ -106,11 +115,17 @@ def exception(name: str, make: Variant, *, restarts: bool, version: int = 4, siz
             ok = first_ok and len(got) == 2 and counts[1] == 2
             want = "[seg0+seg1 as one SCU] [seg2+seg3 (same ECN) as a new SCU]"
         else:
-            alone = len(got) >= 2 and got[1].frame == frames[2] and got[1].rsc.CoalescedSegCount <= 1
+            alone = (
+                len(got) >= 2 and got[1].frame == frames[2] and got[1].rsc.CoalescedSegCount <= 1
+            )
             ok = first_ok and alone and len(got) == 3
             want = "[seg0+seg1 as one SCU] [seg2 alone, unmodified] [seg3]"
-        return verdict(ok, f"TCP/IPv{version}: 2 segments, then {name}, then a contiguous one",
-                       want, describe(got))
+        return verdict(
+            ok,
+            f"TCP/IPv{version}: 2 segments, then {name}, then a contiguous one",
+            want,
+            describe(got),
+        )
 
     return run
 
@@ -143,12 +158,15 @@ def too_big(ctx: Context) -> Verdict:
         lay = fr.layout(ind.frame)
         sizes.append(lay.ip_end - lay.l3_offset)
     ok = counts == [7, 2] and all(size <= 0xFFFF for size in sizes)
-    return verdict(ok, f"9 contiguous {BIG}-byte TCP/IPv4 segments",
-                   "an SCU never exceeds 65535 bytes: [7 segments] then a new SCU [2 segments]",
-                   f"counts {counts}, IP datagram sizes {sizes}")
+    return verdict(
+        ok,
+        f"9 contiguous {BIG}-byte TCP/IPv4 segments",
+        "an SCU never exceeds 65535 bytes: [7 segments] then a new SCU [2 segments]",
+        f"counts {counts}, IP datagram sizes {sizes}",
+    )
 
 
-def ip_headers(version: int):  # type: ignore[no-untyped-def]
+def ip_headers(version: int) -> CheckFn:
     def run(ctx: Context) -> Verdict:
         rig = _rig(ctx)
         ttls = (64, 57, 61)
@@ -173,11 +191,15 @@ def ip_headers(version: int):  # type: ignore[no-untyped-def]
             bad.append(f"Hop Limit {f[lay.l3_offset + 7]} (minimum is 57)")
         want_len = lay.ip_end - lay.l3_offset - (0 if version == 4 else 40)
         if fr.ip_total_length(f, lay) != want_len or lay.payload_len != 3 * SEG:
-            bad.append(f"IP length {fr.ip_total_length(f, lay)} for {lay.payload_len} payload bytes")
+            bad.append(
+                f"IP length {fr.ip_total_length(f, lay)} for {lay.payload_len} payload bytes"
+            )
         return verdict(
-            not bad, f"3 contiguous TCP/IPv{version} segments, TTL/Hop Limit {ttls}, IDs 500..502",
+            not bad,
+            f"3 contiguous TCP/IPv{version} segments, TTL/Hop Limit {ttls}, IDs 500..502",
             "IPv4: ID of the first, TTL = min, IHL 5, Total Length recomputed, valid checksum; "
-            "IPv6: Hop Limit = min, Payload Length recomputed", "; ".join(bad) or "as documented",
+            "IPv6: Hop Limit = min, Payload Length recomputed",
+            "; ".join(bad) or "as documented",
         )
 
     return run
@@ -190,9 +212,12 @@ def psh_and_count(ctx: Context) -> Verdict:
     ok = len(got) == 1 and got[0].rsc.CoalescedSegCount == 3 and got[0].rsc.DupAckCount == 0
     flags = fr.tcp_of(got[0].frame, fr.layout(got[0].frame)).flags if got else 0
     ok &= bool(flags & fr.TCP_PSH)
-    return verdict(ok, "3 contiguous segments, PSH on the last",
-                   "one SCU with PSH set (ORed), CoalescedSegCount 3, DupAckCount 0",
-                   f"{describe(got)}, flags 0x{flags:02X}")
+    return verdict(
+        ok,
+        "3 contiguous segments, PSH on the last",
+        "one SCU with PSH set (ORed), CoalescedSegCount 3, DupAckCount 0",
+        f"{describe(got)}, flags 0x{flags:02X}",
+    )
 
 
 def checksum_flags(ctx: Context) -> Verdict:
@@ -207,9 +232,13 @@ def checksum_flags(ctx: Context) -> Verdict:
                 bad.append("IpChecksumSucceeded / TcpChecksumSucceeded not both set")
             if not fr.l4_checksum_ok(ind.frame, lay) and not c.TcpChecksumValueInvalid:
                 bad.append("TCP checksum not recomputed and TcpChecksumValueInvalid not set")
-    return verdict(not bad and bool(got), "3 contiguous TCP/IPv4 segments",
-                   "the SCU has IpChecksumSucceeded + TcpChecksumSucceeded; checksums valid or "
-                   "the ...ValueInvalid flags set", "; ".join(bad) or describe(got))
+    return verdict(
+        not bad and bool(got),
+        "3 contiguous TCP/IPv4 segments",
+        "the SCU has IpChecksumSucceeded + TcpChecksumSucceeded; checksums valid or "
+        "the ...ValueInvalid flags set",
+        "; ".join(bad) or describe(got),
+    )
 
 
 def gap(ctx: Context) -> Verdict:
@@ -218,9 +247,12 @@ def gap(ctx: Context) -> Verdict:
     got = rig.receive(frames)
     starts = [fr.tcp_of(i.frame, fr.layout(i.frame)).seq for i in got]
     ok = len(got) == 2 and starts == [1000, 1000 + 3 * SEG]
-    return verdict(ok, "segments 0, 1, 3, 4 (segment 2 missing)",
-                   "SEG.SEQ != H.NXT starts a new SCU: [0+1] [3+4]",
-                   f"{describe(got)}, first sequence numbers {starts}")
+    return verdict(
+        ok,
+        "segments 0, 1, 3, 4 (segment 2 missing)",
+        "SEG.SEQ != H.NXT starts a new SCU: [0+1] [3+4]",
+        f"{describe(got)}, first sequence numbers {starts}",
+    )
 
 
 def pure_ack_alone(ctx: Context) -> Verdict:
@@ -229,9 +261,12 @@ def pure_ack_alone(ctx: Context) -> Verdict:
     frames = [seg(4, 0), seg(4, 1), ack]
     got = rig.receive(frames)
     ok = len(got) == 2 and got[1].frame == ack and got[0].rsc.CoalescedSegCount == 2
-    return verdict(ok, "2 data segments, then a pure ACK that acknowledges new data (no window change)",
-                   "the pure ACK (neither duplicate ACK nor window update) is indicated alone, "
-                   "unmodified", describe(got))
+    return verdict(
+        ok,
+        "2 data segments, then a pure ACK that acknowledges new data (no window change)",
+        "the pure ACK (neither duplicate ACK nor window update) is indicated alone, unmodified",
+        describe(got),
+    )
 
 
 def disable_flushes(ctx: Context) -> Verdict:
@@ -281,11 +316,24 @@ def checks() -> list[Check]:
                          "of one flow are coalesced into one SCU", coalesces(v)))  # fmt: skip
     exc = [
         ("E2-bad-checksum", "a segment with a bad TCP checksum", _bad_checksum, False),
-        ("E3-flags", "a segment with URG", lambda k: seg(4, k, flags=fr.TCP_ACK | fr.TCP_URG), False),
-        ("E4-tcp-option", "a segment with a TCP option other than timestamps",
-         lambda k: seg(4, k, options=fr.TCP_OPTIONS["mss-sack-ws"]), False),
-        ("E5-ip-options", "a segment with IPv4 options",
-         lambda k: seg(4, k, ip_options=fr.IP_OPTIONS["router-alert"]), False),
+        (
+            "E3-flags",
+            "a segment with URG",
+            lambda k: seg(4, k, flags=fr.TCP_ACK | fr.TCP_URG),
+            False,
+        ),
+        (
+            "E4-tcp-option",
+            "a segment with a TCP option other than timestamps",
+            lambda k: seg(4, k, options=fr.TCP_OPTIONS["mss-sack-ws"]),
+            False,
+        ),
+        (
+            "E5-ip-options",
+            "a segment with IPv4 options",
+            lambda k: seg(4, k, ip_options=fr.IP_OPTIONS["router-alert"]),
+            False,
+        ),
         ("E6-fragment", "an IPv4 first fragment (MF set)", _fragment, False),
         ("E8-ecn", "a segment whose IP ECN field is ECT(0)", lambda k: seg(4, k, tos=2), True),
     ]

@@ -52,9 +52,11 @@ def table(ctx: Context) -> Verdict:
                 bad.append(f"{src}:{sport} -> {dst}:{dport} {'TCP' if tcp else 'UDP'}: "
                            f"0x{got:08X}, expected 0x{want:08X}")  # fmt: skip
     return verdict(
-        not bad, f"{2 * len(TABLE)} frames (every row, TCP and non-TCP) with the page's key",
+        not bad,
+        f"{2 * len(TABLE)} frames (every row, TCP and non-TCP) with the page's key",
         "the page's IP+TCP hash for TCP, its IP-only hash otherwise (input: source address, "
-        "destination address, source port, destination port)", "; ".join(bad[:3]) or "all rows",
+        "destination address, source port, destination port)",
+        "; ".join(bad[:3]) or "all rows",
     )
 
 

@@ -7,7 +7,7 @@ import struct
 from ndis_offload.constants.status import NdisStatus
 from ndis_offload.errors import PacketError
 from ndis_offload.lab.conformance import frames as fr
-from ndis_offload.lab.conformance.check import Check, Context, page, skipped, verdict
+from ndis_offload.lab.conformance.check import Check, CheckFn, Context, page, verdict
 from ndis_offload.lab.conformance.result import Family, Verdict
 from ndis_offload.lab.conformance.rig import Rig
 from ndis_offload.stack.datapath import NetBufferList, SendCompletion
@@ -41,7 +41,7 @@ def _sub_mss(rig: Rig, version: int) -> bool:
     return bool(part.SubMssFinalSegmentSupported)
 
 
-def segments(version: int):  # type: ignore[no-untyped-def]
+def segments(version: int) -> CheckFn:
     """Payload per MSS, per-segment UDP and IP length, every checksum verifies."""
 
     def run(ctx: Context) -> Verdict:
@@ -67,7 +67,9 @@ def segments(version: int):  # type: ignore[no-untyped-def]
                     data += f[lay.payload_offset : lay.ip_end]
                     if udp_len != 8 + lay.payload_len:
                         bad.append(f"{size}/{mss}: UDP length {udp_len} != {8 + lay.payload_len}")
-                    if not fr.l4_checksum_ok(f, lay) or (version == 4 and not fr.ipv4_header_ok(f, lay)):
+                    if not fr.l4_checksum_ok(f, lay) or (
+                        version == 4 and not fr.ipv4_header_ok(f, lay)
+                    ):
                         bad.append(f"{size}/{mss}: a segment's checksum does not verify")
                 want = [mss] * (size // mss) + ([size % mss] if size % mss else [])
                 if sizes != want or data != payload:
@@ -75,9 +77,11 @@ def segments(version: int):  # type: ignore[no-untyped-def]
             except PacketError as err:
                 bad.append(f"{size}/{mss}: malformed segment: {err}")
         return verdict(
-            not bad, f"6 USO IPv{version} sends ({', '.join(sent)})",
+            not bad,
+            f"6 USO IPv{version} sends ({', '.join(sent)})",
             "payload == MSS except the last; each datagram its own UDP and IP length and "
-            "valid checksums; the payload intact", "; ".join(bad[:4]) or "all as documented",
+            "valid checksums; the payload intact",
+            "; ".join(bad[:4]) or "all as documented",
         )
 
     return run
@@ -88,9 +92,12 @@ def ip_id_wraps(ctx: Context) -> Verdict:
     _, done = _send(rig, 4, fr.payload_bytes(5 * 500), 500, ip_id=0xFFFE)
     ids = [fr.ip_id(f, fr.layout(f)) for f in done.frames]
     want = [0xFFFE, 0xFFFF, 0x0000, 0x0001, 0x0002]
-    return verdict(ids == want, "USO IPv4 send, 5 x 500 B, template IP ID 0xFFFE",
-                   "IP ID +1 per segment over the full 16 bits: FFFE FFFF 0000 0001 0002",
-                   " ".join(f"{i:04X}" for i in ids) or done.status.c_name)
+    return verdict(
+        ids == want,
+        "USO IPv4 send, 5 x 500 B, template IP ID 0xFFFE",
+        "IP ID +1 per segment over the full 16 bits: FFFE FFFF 0000 0001 0002",
+        " ".join(f"{i:04X}" for i in ids) or done.status.c_name,
+    )
 
 
 def zero_checksum(ctx: Context) -> Verdict:
@@ -98,19 +105,24 @@ def zero_checksum(ctx: Context) -> Verdict:
     _, done = _send(rig, 4, fr.payload_bytes(3000), 1000, l4_checksum="zero")
     fields = [fr.l4_checksum_field(f, fr.layout(f)) for f in done.frames]
     ok = done.status == NdisStatus.SUCCESS and len(fields) == 3 and not any(fields)
-    return verdict(ok, "USO IPv4 send with UDP checksum field 0 (3 x 1000 B)",
-                   "no UDP checksum computed: every segment's UDP checksum is 0",
-                   f"{done.status.c_name}, UDP checksums {[hex(x) for x in fields]}",
-                   )
+    return verdict(
+        ok,
+        "USO IPv4 send with UDP checksum field 0 (3 x 1000 B)",
+        "no UDP checksum computed: every segment's UDP checksum is 0",
+        f"{done.status.c_name}, UDP checksums {[hex(x) for x in fields]}",
+    )
 
 
 def failure_completes(ctx: Context) -> Verdict:
     rig = _rig(ctx)
     _, done = _send(rig, 4, fr.payload_bytes(3000), 1000, offset=fr.ETH_LEN + 4)
     ok = done.status != NdisStatus.SUCCESS and not done.frames
-    return verdict(ok, "USO IPv4 send whose UdpHeaderOffset points into the IP header",
-                   "completed with a failure status, no segment sent",
-                   f"{done.status.c_name}, {len(done.frames)} frames sent")
+    return verdict(
+        ok,
+        "USO IPv4 send whose UdpHeaderOffset points into the IP header",
+        "completed with a failure status, no segment sent",
+        f"{done.status.c_name}, {len(done.frames)} frames sent",
+    )
 
 
 def options_replicated(ctx: Context) -> Verdict:
@@ -119,9 +131,12 @@ def options_replicated(ctx: Context) -> Verdict:
     _, done = _send(rig, 4, fr.payload_bytes(2500), 1000, ip_options=opts)
     got = [fr.ip_options_of(f, fr.layout(f)) for f in done.frames]
     ok = done.status == NdisStatus.SUCCESS and len(got) == 3 and all(g == opts for g in got)
-    return verdict(ok, "USO IPv4 send with a Router Alert option, UdpHeaderOffset 38",
-                   "the IPv4 options in every segment", f"{done.status.c_name}, options "
-                   f"{[g.hex() for g in got]}")
+    return verdict(
+        ok,
+        "USO IPv4 send with a Router Alert option, UdpHeaderOffset 38",
+        "the IPv4 options in every segment",
+        f"{done.status.c_name}, options {[g.hex() for g in got]}",
+    )
 
 
 def checks() -> list[Check]:

@@ -22,7 +22,7 @@ from ndis_offload.packet.checksum import (
 )
 from ndis_offload.packet.headers import IPPROTO_TCP, IPPROTO_UDP, FrameLayout, parse_frame
 
-ETH = bytes.fromhex("020000000002" "020000000001")
+ETH = bytes.fromhex("020000000002020000000001")
 """Destination and source MAC (locally administered)."""
 SRC4, DST4 = bytes([192, 0, 2, 1]), bytes([198, 51, 100, 2])
 SRC6 = bytes.fromhex("20010db8000000000000000000000001")
@@ -200,7 +200,9 @@ def ip_id(frame: bytes, lay: FrameLayout) -> int:
 
 def ip_total_length(frame: bytes, lay: FrameLayout) -> int:
     """IPv4 Total Length, or IPv6 Payload Length."""
-    return int(struct.unpack_from("!H", frame, lay.l3_offset + (2 if lay.ip_version == 4 else 4))[0])
+    return int(
+        struct.unpack_from("!H", frame, lay.l3_offset + (2 if lay.ip_version == 4 else 4))[0]
+    )
 
 
 @dataclass(frozen=True)

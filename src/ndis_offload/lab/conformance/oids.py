@@ -5,7 +5,8 @@ from the reference miniport, so a defect in the reference is caught too)."""
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 from ndis_offload.constants import objects as o
 from ndis_offload.constants.offload import NdisEncapsulation
@@ -97,10 +98,12 @@ def parameters(values: dict[str, int] | None = None, *, revision: int = 5, flags
             uso[name.split(".")[1]] = value
         else:
             plain[name] = value
-    return NdisOffloadParameters(
+    base = NdisOffloadParameters(
         Header=NdisOffloadParameters.header_for(revision), Flags=flags,
-        UdpSegmentation=UdpSegmentationParameters(**uso), **plain,
+        UdpSegmentation=UdpSegmentationParameters(**uso),
     )  # fmt: skip
+    fields: dict[str, Any] = dict(plain)
+    return replace(base, **fields)
 
 
 def encode_parameters(p: NdisOffloadParameters) -> bytes:

@@ -4,11 +4,11 @@ and the HTML pictures all render these)."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 
-class Family(str, Enum):
+class Family(StrEnum):
     """The check families, in battery order."""
 
     CONTROL = "control path"
@@ -19,7 +19,7 @@ class Family(str, Enum):
     RSS = "RSS"
 
 
-class Status(str, Enum):
+class Status(StrEnum):
     """How a check ended. Only ``PASS`` and ``SKIP`` are not failures."""
 
     PASS = "pass"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
 from ndis_offload.constants.offload import NDIS_OFFLOAD_PARAMETERS_SKIP_REGISTRY_UPDATE
 from ndis_offload.constants.status import NdisStatus
 from ndis_offload.errors import PacketError
@@ -139,13 +140,17 @@ def _rx_probe(feature: str) -> bytes:
     return fr.build(version, l4, fr.payload_bytes(64))
 
 
-_RX_FLAG = {"ip": "IpChecksumSucceeded", "tcp": "TcpChecksumSucceeded", "udp": "UdpChecksumSucceeded"}
+_RX_FLAG = {
+    "ip": "IpChecksumSucceeded",
+    "tcp": "TcpChecksumSucceeded",
+    "udp": "UdpChecksumSucceeded",
+}
 
 
 def rsc_probe(version: int, count: int = 3) -> list[bytes]:
     """``count`` in-order full-size data segments of one flow (coalescible)."""
     return [
-        fr.build(version, fr.Tcp(seq=1000 + 1000 * k, flags=fr.TCP_ACK), fr.payload_bytes(1000, salt=k))
+        fr.build(version, fr.Tcp(seq=1000 + 1000 * k), fr.payload_bytes(1000, salt=k))
         for k in range(count)
     ]  # fmt: skip
 
@@ -199,7 +204,9 @@ class Rig:
     # -- control path ------------------------------------------------------------------------
     def set(self, oid: int, data: bytes, what: str = "") -> RequestHandle:
         handle = self.bindings[0].set(oid, data)
-        self.log.append(f"set {handle.request.oid_name} {what or data.hex()} -> {handle.status.c_name}")
+        self.log.append(
+            f"set {handle.request.oid_name} {what or data.hex()} -> {handle.status.c_name}"
+        )
         if handle.status == NdisStatus.SUCCESS:
             from ndis_offload.constants.oid import Oid  # local: keeps the module map short
 
