@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from ndis_offload.constants.offload import NDIS_OFFLOAD_PARAMETERS_SKIP_REGISTRY_UPDATE
 from ndis_offload.constants.status import NdisStatus
@@ -135,8 +136,13 @@ def _frames_ok(frames: list[bytes], feature: str) -> bool:
 
 
 def _rx_probe(feature: str) -> bytes:
+    """A valid frame for one receive offload, on a port of its own (all probes of a DPC
+    differ)."""
     version = 6 if "6" in feature else 4
-    l4: fr.Tcp | fr.Udp = fr.Udp() if feature.startswith(("udp", "ip4")) else fr.Tcp()
+    port = 30000 + RX_CHECKSUM.index(feature)
+    l4: fr.Tcp | fr.Udp = (
+        fr.Udp(sport=port) if feature.startswith(("udp", "ip4")) else fr.Tcp(sport=port)
+    )
     return fr.build(version, l4, fr.payload_bytes(64))
 
 
@@ -148,11 +154,28 @@ _RX_FLAG = {
 
 
 def rsc_probe(version: int, count: int = 3) -> list[bytes]:
-    """``count`` in-order full-size data segments of one flow (coalescible)."""
+    """``count`` in-order full-size data segments of one flow (coalescible), on ports of
+    their own (the Rx checksum probes use the defaults)."""
     return [
-        fr.build(version, fr.Tcp(seq=1000 + 1000 * k), fr.payload_bytes(1000, salt=k))
+        fr.build(version, fr.Tcp(sport=41000, dport=8080, seq=1000 + 1000 * k),
+                 fr.payload_bytes(1000, salt=k))
         for k in range(count)
     ]  # fmt: skip
+
+
+@lru_cache(maxsize=1)
+def _probes() -> tuple[
+    tuple[tuple[str, NetBufferList], ...],
+    tuple[tuple[str, bytes], ...],
+    tuple[tuple[str, list[bytes]], ...],
+]:
+    """The probe NBLs and frames (built once; they never change)."""
+    tx = tuple((f, _tx_probe(f)) for f in TX_CHECKSUM) + tuple(
+        (f, _segmentation_probe(f)) for f in SEGMENTATION
+    )
+    rx = tuple((f, _rx_probe(f)) for f in RX_CHECKSUM)
+    rsc = tuple((f, rsc_probe(6 if f == "rsc6" else 4)) for f in RSC)
+    return tx, rx, rsc
 
 
 @dataclass
@@ -250,26 +273,27 @@ class Rig:
         return self.stack.receive(frames, self.now)
 
     def traffic(self) -> Traffic:
-        """Run every probe."""
+        """Run every probe: one ``MiniportSendNetBufferLists`` call with one NBL per transmit
+        offload, one receive DPC with one frame per receive offload and two RSC flows."""
         seen = Traffic()
-        for feature in TX_CHECKSUM + SEGMENTATION:
-            nbl = _tx_probe(feature) if feature in TX_CHECKSUM else _segmentation_probe(feature)
-            done = self.send(nbl)
+        tx, rx, rsc = _probes()
+        for (feature, _), done in zip(tx, self.stack.send([nbl for _, nbl in tx]), strict=True):
             if done.status == NdisStatus.SUCCESS:
                 if _frames_ok(done.frames, feature):
                     seen.on.add(feature)
                 else:
                     seen.wrong[feature] = "sent with a wrong checksum or malformed"
-        for feature in RX_CHECKSUM:
-            got = self.receive([_rx_probe(feature)])
-            flags = got[0].checksum if got else None
+        got = self.receive([frame for _, frame in rx] + [f for _, flow in rsc for f in flow])
+        verdicts = {i.frame: i.checksum for i in got if not i.rsc.CoalescedSegCount}
+        for feature, frame in rx:
+            flags = verdicts.get(frame)
             if flags is None:
-                seen.wrong[feature] = "the frame was not indicated"
+                seen.wrong[feature] = "the frame was not indicated (unmodified)"
             elif getattr(flags, _RX_FLAG[feature[:-4].rstrip("46")]):
                 seen.on.add(feature)
-        for feature in RSC:
-            got = self.receive(rsc_probe(6 if feature == "rsc6" else 4))
-            if any(i.rsc.CoalescedSegCount > 1 for i in got):
+        for feature, flow in rsc:
+            ethertype = flow[0][12:14]
+            if any(i.rsc.CoalescedSegCount > 1 and i.frame[12:14] == ethertype for i in got):
                 seen.on.add(feature)
         return seen
 
