@@ -29,10 +29,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
-from ndis_offload.constants import objects as o
 from ndis_offload.constants.offload import (
     NdisEncapsulation,
-    NdisOffloadParametersChecksum,
     NdisOffloadSet,
 )
 from ndis_offload.constants.oid import Oid
@@ -44,7 +42,13 @@ from ndis_offload.stack.datapath import (
     SendCompletion,
     SoftwareDatapath,
 )
-from ndis_offload.stack.features import FAMILY_FEATURES, build_offload
+from ndis_offload.stack.features import (
+    FAMILY_FEATURES,
+    FEATURE_TABLE,
+    FEATURES,
+    build_offload,
+    parameter_request,
+)
 from ndis_offload.stack.profiles import AdapterProfile, keywords_from_features
 from ndis_offload.stack.requests import OidCompletion, OidRequest, RequestType, StatusIndication
 from ndis_offload.structs.encapsulation import NdisOffloadEncapsulation
@@ -319,16 +323,9 @@ class ReferenceMiniport(Miniport):
     def encapsulations_supported(self) -> int:
         """OR of the ``Encapsulation`` masks of every offload type the adapter supports."""
         enc = self.profile.limits.encapsulations
-        kinds = {
-            "checksum": any(f.endswith(("_tx", "_rx")) for f in self.hardware),
-            "lsov1": "lsov1" in self.hardware,
-            "lsov2": bool({"lsov2_4", "lsov2_6"} & self.hardware),
-            "uso": bool({"uso4", "uso6"} & self.hardware),
-        }
         mask = 0
-        for kind, present in kinds.items():
-            if present:
-                mask |= enc.get(kind, 0)
+        for feature in self.hardware:
+            mask |= enc.get(FEATURE_TABLE[feature].offload_type, 0)
         return mask
 
     def check_encapsulation(
@@ -398,59 +395,21 @@ class ReferenceMiniport(Miniport):
         return True
 
     def plan_parameters(self, p: NdisOffloadParameters) -> frozenset[str] | tuple[NdisStatus, str]:
-        """The new configured feature set, or (status, why) without changing anything."""
-        new = set(self.configured)
-        csum = NdisOffloadParametersChecksum
-        directions = {
-            csum.TX_RX_DISABLED: (False, False),
-            csum.TX_ENABLED_RX_DISABLED: (True, False),
-            csum.RX_ENABLED_TX_DISABLED: (False, True),
-            csum.TX_RX_ENABLED: (True, True),
-        }
-        for field_name, prefix in (
-            ("IPv4Checksum", "ip4"),
-            ("TCPIPv4Checksum", "tcp4"),
-            ("UDPIPv4Checksum", "udp4"),
-            ("TCPIPv6Checksum", "tcp6"),
-            ("UDPIPv6Checksum", "udp6"),
-        ):
-            value = getattr(p, field_name)
-            if value == csum.NO_CHANGE:
-                continue
-            tx, rx = directions[csum(value)]
-            for on, suffix in ((tx, "tx"), (rx, "rx")):
-                feature = f"{prefix}_{suffix}"
-                if on and feature not in self.hardware:
-                    return (
-                        NdisStatus.INVALID_DATA,
-                        f"{field_name}: {feature} is not supported by the hardware",
-                    )
-                (new.add if on else new.discard)(feature)
-        switches = [("LsoV1", "lsov1"), ("LsoV2IPv4", "lsov2_4"), ("LsoV2IPv6", "lsov2_6")]
-        revision = p.Header.Revision
-        if revision >= o.NDIS_OFFLOAD_PARAMETERS_REVISION_3:
-            switches += [("RscIPv4", "rsc4"), ("RscIPv6", "rsc6")]
-        for field_name, feature in switches:
-            value = getattr(p, field_name)
-            if value == 0:
-                continue
-            if value == 2 and feature not in self.hardware:
+        """The new configured feature set, or (status, why) without changing anything: each
+        field read through the feature table (``NO_CHANGE`` keeps); enabling what the
+        hardware lacks, an undefined value, or IPsec / connection offload (this model has
+        none) is ``NDIS_STATUS_INVALID_DATA``."""
+        asked = parameter_request(p)
+        for feature, value in asked.undefined.items():
+            row = FEATURE_TABLE[feature]
+            return NdisStatus.INVALID_DATA, f"{row.parameters_field}: {value} is not defined"
+        for feature in FEATURES:
+            if feature in asked.on and feature not in self.hardware:
+                row = FEATURE_TABLE[feature]
                 return (
                     NdisStatus.INVALID_DATA,
-                    f"{field_name}: {feature} is not supported by the hardware",
+                    f"{row.parameters_field}: {feature} is not supported by the hardware",
                 )
-            (new.add if value == 2 else new.discard)(feature)
-        if revision >= o.NDIS_OFFLOAD_PARAMETERS_REVISION_5:
-            for family, value in ((4, p.UdpSegmentation.IPv4), (6, p.UdpSegmentation.IPv6)):
-                feature = f"uso{family}"
-                if value == 0:
-                    continue
-                if value == 2 and feature not in self.hardware:
-                    return (
-                        NdisStatus.INVALID_DATA,
-                        f"UdpSegmentation.IPv{family}: USO is not supported by the hardware",
-                    )
-                (new.add if value == 2 else new.discard)(feature)
         for field_name in (
             "IPsecV1",
             "TcpConnectionIPv4",
@@ -463,4 +422,4 @@ class ReferenceMiniport(Miniport):
                     NdisStatus.INVALID_DATA,
                     f"{field_name}: this adapter has no IPsec or connection offload",
                 )
-        return frozenset(new)
+        return frozenset((self.configured | asked.on) - asked.off)
