@@ -1,5 +1,5 @@
 """The conformance battery: the reference passes everything; each real-driver variant fails
-exactly where REAL-MINIPORTS.md documents that it deviates."""
+exactly where docs/real-miniports.md documents that it deviates."""
 
 from __future__ import annotations
 

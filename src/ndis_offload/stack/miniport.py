@@ -24,11 +24,13 @@ real drivers' deviations are in :mod:`ndis_offload.lab.variants`.
 
 from __future__ import annotations
 
+import struct
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
+from ndis_offload.constants import objects as o
 from ndis_offload.constants.offload import (
     NdisEncapsulation,
     NdisOffloadSet,
@@ -36,6 +38,15 @@ from ndis_offload.constants.offload import (
 from ndis_offload.constants.oid import Oid
 from ndis_offload.constants.status import NdisStatus
 from ndis_offload.errors import DecodeError, TruncatedError
+from ndis_offload.stack.behaviour import (
+    DOCUMENTED,
+    Behaviour,
+    complete,
+    exact_length,
+    indicate,
+    read_ndis_object,
+    short_buffer,
+)
 from ndis_offload.stack.datapath import (
     NetBufferList,
     ReceiveIndication,
@@ -128,37 +139,7 @@ class Miniport(ABC):
         return [ReceiveIndication(bytes(frame)) for frame in frames]
 
 
-def complete(
-    request: OidRequest,
-    status: NdisStatus,
-    detail: str = "",
-    *,
-    BytesRead: int = 0,
-    BytesWritten: int = 0,
-    BytesNeeded: int = 0,
-) -> OidCompletion:
-    """Shorthand for an :class:`OidCompletion`."""
-    return OidCompletion(
-        request,
-        status,
-        BytesRead=BytesRead,
-        BytesWritten=BytesWritten,
-        BytesNeeded=BytesNeeded,
-        detail=detail,
-    )
-
-
 S = TypeVar("S", NdisOffloadEncapsulation, NdisOffloadParameters)
-
-
-def short_buffer(request: OidRequest, needed: int, status: NdisStatus) -> OidCompletion | None:
-    """The completion for an ``InformationBuffer`` shorter than ``needed``, else ``None``."""
-    length = len(request.InformationBuffer)
-    if length >= needed:
-        return None
-    return complete(
-        request, status, f"InformationBufferLength {length} < {needed}", BytesNeeded=needed
-    )
 
 
 def decode_set(
@@ -193,6 +174,8 @@ class ReferenceMiniport(Miniport):
     """
 
     variant = "reference"
+    behaviour: Behaviour = DOCUMENTED
+    """How it answers the offload set OIDs (the documented reading; variants change knobs)."""
 
     def __init__(self, profile: AdapterProfile, *, pend_requests: bool = False) -> None:
         self.profile = profile
@@ -294,31 +277,82 @@ class ReferenceMiniport(Miniport):
 
     # -- OID_OFFLOAD_ENCAPSULATION ------------------------------------------------------------
     def set_offload_encapsulation(self, request: OidRequest) -> OidCompletion:
-        """Documented rules: NOT_SUPPORTED without task offload; validate the structure;
-        SUCCESS iff some supported offload type supports each requested encapsulation, else
-        INVALID_PARAMETER; then apply and indicate the new current configuration."""
+        """``oid-offload-encapsulation``: NOT_SUPPORTED without task offload; validate the
+        structure (:meth:`decode_encapsulation`, :meth:`check_request`); SUCCESS iff some
+        supported offload type supports each requested encapsulation
+        (:meth:`check_encapsulation`), else INVALID_PARAMETER; then :meth:`apply_family` and
+        indicate the new current configuration (``behaviour.indicate_encapsulation``)."""
         if not self.supports_offload:
             return complete(request, NdisStatus.NOT_SUPPORTED, "adapter has no task offload")
-        buffer = request.InformationBuffer
+        policy = self.behaviour.indicate_encapsulation
         parsed = self.decode_encapsulation(request)
+        problem: tuple[NdisStatus, str] | None = None
         if isinstance(parsed, OidCompletion):
+            if indicate(policy, succeeded=False, changed=False):
+                self.indicate_current_config()
             return parsed
+        problem = self.check_request(parsed)
         for family, part in ((4, parsed.IPv4), (6, parsed.IPv6)):
-            if part.Enabled == NdisOffloadSet.ON:
+            if problem is None and part.Enabled == NdisOffloadSet.ON:
                 problem = self.check_encapsulation(family, part.EncapsulationType, part.HeaderSize)
-                if problem is not None:
-                    return complete(request, problem[0], problem[1])
+        if problem is not None:
+            if indicate(policy, succeeded=False, changed=False):
+                self.indicate_current_config()
+            return complete(request, problem[0], problem[1])
         before = self.current_features
         for family, part in ((4, parsed.IPv4), (6, parsed.IPv6)):
             self.apply_family(family, part.Enabled, part.EncapsulationType, part.HeaderSize)
         self.receive_checksum_started = True
         if self.indicate_after_encapsulation(before != self.current_features):
             self.indicate_current_config()
-        return complete(request, NdisStatus.SUCCESS, BytesRead=min(len(buffer), parsed.Header.Size))
+        read = min(len(request.InformationBuffer), parsed.Header.Size)
+        return complete(request, NdisStatus.SUCCESS, BytesRead=read)
 
     def decode_encapsulation(self, request: OidRequest) -> NdisOffloadEncapsulation | OidCompletion:
-        """Length, header and field validation (``Size >= NDIS_SIZEOF_..._REVISION_1``)."""
-        return decode_set(request, NdisOffloadEncapsulation)
+        """Length and header checks per ``behaviour`` (documented: a short buffer is
+        ``INVALID_LENGTH`` with ``BytesNeeded``; a bad header or field value
+        ``INVALID_PARAMETER`` naming the field)."""
+        b = self.behaviour
+        size = o.NDIS_SIZEOF_OFFLOAD_ENCAPSULATION_REVISION_1
+        if b.exact_length:
+            wrong = exact_length(request, size)
+        elif b.encapsulation_header != "minimum":  # read_ndis_object checks the length
+            wrong = short_buffer(request, size, b.short_buffer)
+        else:
+            wrong = None
+        if wrong is not None:
+            return wrong
+        if b.encapsulation_header == "documented":
+            return decode_set(request, NdisOffloadEncapsulation, invalid=b.invalid_header)
+        buffer = request.InformationBuffer
+        enc = NdisOffloadEncapsulation.decode_unchecked(buffer, size)
+        h = enc.Header
+        why = None
+        if b.encapsulation_header == "minimum":
+            why = read_ndis_object(buffer, o.NDIS_OBJECT_TYPE_OFFLOAD_ENCAPSULATION, 1, size)
+        elif b.encapsulation_header == "exact":
+            if (h.Type, h.Revision, h.Size) != (o.NDIS_OBJECT_TYPE_OFFLOAD_ENCAPSULATION, 1, size):
+                why = f"Header {{0x{h.Type:X}, {h.Revision}, {h.Size}}} is not exactly "
+                why += f"{{0xA8, 1, {size}}}"
+        elif h.Revision != 1 or h.Type != o.NDIS_OBJECT_TYPE_OFFLOAD_ENCAPSULATION:
+            why = "Header.Revision must be 1 and Type 0xA8"
+        if why is not None:
+            return complete(request, b.invalid_header, why)
+        return enc
+
+    def indicate_after_encapsulation(self, changed: bool) -> bool:
+        """Whether a successful encapsulation set indicates (``changed``: the current
+        configuration differs); default ``behaviour.indicate_encapsulation``."""
+        return indicate(self.behaviour.indicate_encapsulation, succeeded=True, changed=changed)
+
+    def indicate_after_parameters(self, changed: bool) -> bool:
+        """Whether a successful parameters set indicates; default
+        ``behaviour.indicate_parameters``."""
+        return indicate(self.behaviour.indicate_parameters, succeeded=True, changed=changed)
+
+    def check_request(self, enc: NdisOffloadEncapsulation) -> tuple[NdisStatus, str] | None:
+        """A check across both families before any is applied (none documented)."""
+        return None
 
     def encapsulations_supported(self) -> int:
         """OR of the ``Encapsulation`` masks of every offload type the adapter supports."""
@@ -331,21 +365,25 @@ class ReferenceMiniport(Miniport):
     def check_encapsulation(
         self, family: int, encapsulation: int, header_size: int
     ) -> tuple[NdisStatus, str] | None:
-        """``None`` when an ON request for ``family`` can be honoured, else (status, why)."""
-        if encapsulation not in (
-            NdisEncapsulation.IEEE_802_3,
-            NdisEncapsulation.IEEE_LLC_SNAP_ROUTED,
-        ):
+        """``None`` when an ON request for ``family`` can be honoured, else (status, why),
+        per ``behaviour.encapsulation_match`` and ``behaviour.header_size``."""
+        b = self.behaviour
+        documented = (NdisEncapsulation.IEEE_802_3, NdisEncapsulation.IEEE_LLC_SNAP_ROUTED)
+        if b.encapsulation_match == "documented" and encapsulation not in documented:
             return (
-                NdisStatus.INVALID_PARAMETER,
+                b.invalid_header,
                 f"IPv{family}.EncapsulationType 0x{encapsulation:X} is neither "
                 "NDIS_ENCAPSULATION_IEEE_802_3 nor NDIS_ENCAPSULATION_IEEE_LLC_SNAP_ROUTED",
             )
-        if not encapsulation & self.encapsulations_supported():
+        if b.encapsulation_match == "equality":
+            supported = encapsulation == NdisEncapsulation.IEEE_802_3
+        else:
+            supported = bool(encapsulation & self.encapsulations_supported())
+        if not supported or (b.header_size is not None and header_size != b.header_size):
             return (
-                NdisStatus.INVALID_PARAMETER,
-                f"no offload type of this adapter supports "
-                f"{NdisEncapsulation(encapsulation).name} (IPv{family})",
+                b.unsupported_encapsulation,
+                f"IPv{family}: EncapsulationType 0x{encapsulation:X} with HeaderSize "
+                f"{header_size} is not supported by any offload type of this adapter",
             )
         return None
 
@@ -360,24 +398,26 @@ class ReferenceMiniport(Miniport):
             self.encapsulation_type[family] = 0
             self.header_size[family] = 0
 
-    def indicate_after_encapsulation(self, changed: bool) -> bool:
-        """The documentation: always indicate the current configuration after the update."""
-        return True
-
     # -- OID_TCP_OFFLOAD_PARAMETERS -----------------------------------------------------------
     def set_offload_parameters(self, request: OidRequest) -> OidCompletion:
-        """Per-offload control (``oid-tcp-offload-parameters``): NOT_SUPPORTED without task
-        offload (and no indication); invalid contents (header, field values, an offload the
-        hardware lacks) are ``NDIS_STATUS_INVALID_DATA``; NO_CHANGE keeps; atomic; indicate
-        the new current configuration after success."""
+        """``oid-tcp-offload-parameters``: NOT_SUPPORTED without task offload (and no
+        indication); :meth:`decode_parameters`; :meth:`plan_parameters` (invalid contents,
+        e.g. an offload the hardware lacks, are ``NDIS_STATUS_INVALID_DATA``; NO_CHANGE
+        keeps); commit atomically, rewrite the keywords unless
+        ``NDIS_OFFLOAD_PARAMETERS_SKIP_REGISTRY_UPDATE``; flush held RSC units when RSC goes
+        off; indicate the new current configuration (``behaviour.indicate_parameters``)."""
         if not self.supports_offload:
             return complete(request, NdisStatus.NOT_SUPPORTED, "adapter has no task offload")
-        params = decode_set(request, NdisOffloadParameters, invalid=NdisStatus.INVALID_DATA)
-        if isinstance(params, OidCompletion):
-            return params
-        result = self.plan_parameters(params)
-        if isinstance(result, tuple):
+        policy = self.behaviour.indicate_parameters
+        params = self.decode_parameters(request)
+        result = params if isinstance(params, OidCompletion) else self.plan_parameters(params)
+        if not isinstance(result, frozenset):
+            if indicate(policy, succeeded=False, changed=False):
+                self.indicate_current_config()
+            if isinstance(result, OidCompletion):
+                return result
             return complete(request, result[0], result[1])
+        assert isinstance(params, NdisOffloadParameters)
         before = self.current_features
         self.configured = result
         if not params.Flags & 1:  # NDIS_OFFLOAD_PARAMETERS_SKIP_REGISTRY_UPDATE
@@ -389,37 +429,74 @@ class ReferenceMiniport(Miniport):
                 self._context.indicate_receive(held)
         if self.indicate_after_parameters(before != self.current_features):
             self.indicate_current_config()
-        return complete(request, NdisStatus.SUCCESS, BytesRead=params.Header.Size)
+        read = min(len(request.InformationBuffer), params.Header.Size)
+        if self.behaviour.parameters_sizeof is not None:
+            read = self.behaviour.parameters_sizeof
+        return complete(request, NdisStatus.SUCCESS, BytesRead=read)
 
-    def indicate_after_parameters(self, changed: bool) -> bool:
-        return True
+    def decode_parameters(self, request: OidRequest) -> NdisOffloadParameters | OidCompletion:
+        """Length and header checks per ``behaviour`` (documented: a short buffer is
+        ``INVALID_LENGTH`` with ``BytesNeeded``, a bad header or field ``INVALID_DATA``)."""
+        b = self.behaviour
+        minimum = o.NDIS_SIZEOF_OFFLOAD_PARAMETERS_REVISION_1
+        sizeof = b.parameters_sizeof
+        if b.exact_length:
+            wrong = exact_length(request, sizeof or NdisOffloadParameters.sizeof())
+        elif b.parameters_header != "minimum":  # read_ndis_object checks the length
+            wrong = short_buffer(request, sizeof or minimum, b.short_buffer)
+        else:
+            wrong = None
+        if wrong is not None:
+            return wrong
+        if b.parameters_header == "documented":
+            return decode_set(request, NdisOffloadParameters, invalid=NdisStatus.INVALID_DATA)
+        buffer = request.InformationBuffer
+        limit = sizeof
+        if b.parameters_header == "minimum":
+            why = read_ndis_object(buffer, o.NDIS_OBJECT_TYPE_DEFAULT, 1, minimum)
+            if why is not None:
+                return complete(request, NdisStatus.INVALID_DATA, why)
+            limit = struct.unpack_from("<H", buffer, 2)[0]
+        return NdisOffloadParameters.decode_unchecked(buffer, limit)
 
     def plan_parameters(self, p: NdisOffloadParameters) -> frozenset[str] | tuple[NdisStatus, str]:
         """The new configured feature set, or (status, why) without changing anything: each
-        field read through the feature table (``NO_CHANGE`` keeps); enabling what the
-        hardware lacks, an undefined value, or IPsec / connection offload (this model has
-        none) is ``NDIS_STATUS_INVALID_DATA``."""
-        asked = parameter_request(p)
-        for feature, value in asked.undefined.items():
-            row = FEATURE_TABLE[feature]
-            return NdisStatus.INVALID_DATA, f"{row.parameters_field}: {value} is not defined"
-        for feature in FEATURES:
-            if feature in asked.on and feature not in self.hardware:
-                row = FEATURE_TABLE[feature]
+        field read through the feature table (``NO_CHANGE`` keeps). Per ``behaviour``: an
+        undefined value, enabling what the hardware lacks, or IPsec / connection offload
+        (this model has none) is ``NDIS_STATUS_INVALID_DATA`` (documented), or kept, or
+        clamped."""
+        return self.plan_fields(p)
+
+    def plan_fields(
+        self, p: NdisOffloadParameters, *, ignore: frozenset[str] = frozenset()
+    ) -> frozenset[str] | tuple[NdisStatus, str]:
+        """:meth:`plan_parameters` without the fields in ``ignore`` (besides
+        ``behaviour.ignored_fields``): for a variant that reads some fields its own way."""
+        b = self.behaviour
+        skip = b.ignored_fields | ignore
+        asked = parameter_request(p, revision_gate=b.parameters_header != "unchecked")
+        ignored = {f for f in FEATURES if FEATURE_TABLE[f].parameters_field in skip}
+        on, off = asked.on - ignored, asked.off - ignored
+        if b.undefined_value == "reject":
+            for feature, value in asked.undefined.items():
+                if feature not in ignored:
+                    field_name = FEATURE_TABLE[feature].parameters_field
+                    return NdisStatus.INVALID_DATA, f"{field_name}: {value} is not defined"
+        lacking = [f for f in FEATURES if f in on and f not in self.hardware]
+        if lacking and b.unsupported_request is not None:
+            field_name = FEATURE_TABLE[lacking[0]].parameters_field
+            return (
+                b.unsupported_request,
+                f"{field_name}: {', '.join(lacking)} not supported by the hardware",
+            )
+        for field_name in UNSUPPORTED_FIELDS:
+            if field_name not in skip and getattr(p, field_name) > 1:
                 return (
-                    NdisStatus.INVALID_DATA,
-                    f"{row.parameters_field}: {feature} is not supported by the hardware",
-                )
-        for field_name in (
-            "IPsecV1",
-            "TcpConnectionIPv4",
-            "TcpConnectionIPv6",
-            "IPsecV2",
-            "IPsecV2IPv4",
-        ):
-            if getattr(p, field_name) > 1:
-                return (
-                    NdisStatus.INVALID_DATA,
+                    b.unsupported_request or NdisStatus.INVALID_DATA,
                     f"{field_name}: this adapter has no IPsec or connection offload",
                 )
-        return frozenset((self.configured | asked.on) - asked.off)
+        return frozenset((self.configured | (on & self.hardware)) - off)
+
+
+UNSUPPORTED_FIELDS = ("IPsecV1", "TcpConnectionIPv4", "TcpConnectionIPv6", "IPsecV2", "IPsecV2IPv4")
+"""``NDIS_OFFLOAD_PARAMETERS`` fields for offloads this model has none of (``> 1`` enables)."""
