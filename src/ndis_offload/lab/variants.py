@@ -1,7 +1,7 @@
 """Real miniports' handling of ``OID_OFFLOAD_ENCAPSULATION`` and ``OID_TCP_OFFLOAD_PARAMETERS``.
 
 Each class is a :class:`~ndis_offload.stack.miniport.ReferenceMiniport` whose
-:class:`~ndis_offload.stack.behaviour.Behaviour` sets the knobs on which that driver differs
+:class:`~ndis_offload.stack.miniport.Behaviour` sets the knobs on which that driver differs
 from the documentation (header checks, bit-mask vs equality encapsulation tests, the status
 of an unsupported request, when it indicates); only what no knob expresses (e.g. NetKVM's
 ON/OFF combinations, gVNIC's per-family switch set, xennet's registry reset) overrides a
@@ -22,14 +22,13 @@ from ndis_offload.constants.offload import (
     NdisOffloadSet,
 )
 from ndis_offload.constants.status import NdisStatus
-from ndis_offload.stack.behaviour import Behaviour, complete, short_buffer
 from ndis_offload.stack.features import (
     FAMILY_FEATURES,
     FEATURE_TABLE,
     FEATURES,
     Feature,
 )
-from ndis_offload.stack.miniport import ReferenceMiniport
+from ndis_offload.stack.miniport import Behaviour, ReferenceMiniport, complete, short_buffer
 from ndis_offload.stack.profiles import AdapterProfile, ProfileError
 from ndis_offload.stack.requests import OidCompletion, OidRequest
 from ndis_offload.structs.encapsulation import NdisOffloadEncapsulation
