@@ -1,10 +1,11 @@
-"""Real-miniport variants (stack/variants.py): one test per documented difference from the
-reference miniport, each driven through an :class:`NdisStack` (REAL-MINIPORTS.md §1, §3)."""
+"""Real-miniport variants (lab/variants.py): one test per documented difference from the
+reference miniport, each driven through an :class:`NdisStack` (docs/real-miniports.md)."""
 
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -114,6 +115,32 @@ def test_make_miniport_unknown_name_lists_known_names() -> None:
 def test_make_miniport_passes_keywords() -> None:
     miniport = make_miniport("netkvm", get_profile("virtio-net"), pend_requests=True)
     assert miniport.pend_requests
+
+
+def _knob_cell(value: object) -> str:
+    if value is None:
+        return "clamp"
+    if isinstance(value, NdisStatus):
+        return f"`{value.c_name.removeprefix('NDIS_STATUS_')}`"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def test_the_knob_table_in_docs_is_the_code() -> None:
+    """docs/real-miniports.md lists every variant's Behaviour; keep it the code's."""
+    doc = (Path(__file__).parents[2] / "docs" / "real-miniports.md").read_text()
+    rows = [line.strip("|").split("|") for line in doc.splitlines() if line.startswith("| `")]
+    table = {cells[0].strip().strip("`"): [c.strip() for c in cells[1:]] for cells in rows}
+    columns = ["reference", "netkvm", "netvsp", "gvnic", "xennet"]
+    knobs = [f.name for f in fields(VARIANTS["reference"].behaviour) if f.name != "ignored_fields"]
+    assert sorted(table) == sorted(knobs)
+    defaults = {"parameters_sizeof": "newest", "header_size": "any"}
+    for knob in knobs:
+        for column, cell in zip(columns, table[knob], strict=True):
+            value = getattr(VARIANTS[column].behaviour, knob)
+            expected = defaults[knob] if value is None and knob in defaults else _knob_cell(value)
+            assert cell == expected, (knob, column)
 
 
 # -- the documented happy path on every variant ---------------------------------------------
