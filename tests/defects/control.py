@@ -9,7 +9,6 @@ from typing import Any, ClassVar
 from ndis_offload.constants.offload import NdisEncapsulation, NdisOffloadSet
 from ndis_offload.constants.oid import Oid
 from ndis_offload.constants.status import NdisStatus
-from ndis_offload.lab.variants import raw_parameters
 from ndis_offload.stack.features import FAMILY_FEATURES
 from ndis_offload.stack.miniport import ReferenceMiniport, complete
 from ndis_offload.stack.profiles import AdapterProfile
@@ -185,7 +184,7 @@ class ReadsFieldsBeyondRevision(Defect):
     caught_by = "parameters-revision-gated-RscIPv4"
 
     def set_offload_parameters(self, request: OidRequest) -> OidCompletion:
-        p = raw_parameters(request.InformationBuffer)
+        p = NdisOffloadParameters.decode_unchecked(request.InformationBuffer, None)
         p = replace(p, Header=NdisOffloadParameters.header_for(5))
         return super().set_offload_parameters(replace(request, InformationBuffer=p.encode()))
 

@@ -25,8 +25,7 @@ VARIANT_FAILURES: dict[str, dict[str, list[str]]] = {
         "encapsulation: OFF/ON switch only the TX path, the reported configuration stays":
             per_family("off-deactivates", "on-reactivates"),
         "parameters: header unchecked, out-of-range values ignored (SUCCESS, not "
-        "INVALID_DATA); no NOT_SUPPORTED without offload":
-            INVALID_DATA + ["parameters-not-supported-without-offload"],
+        "INVALID_DATA)": INVALID_DATA,
         "parameters: RSC applied before the rest is validated (non-atomic, silent: caught "
         "by traffic)": ["parameters-atomic", "parameters-flip-and-restore-persists"],
         "parameters: LsoV1 and LsoV2IPv4 switch together":
@@ -42,8 +41,7 @@ VARIANT_FAILURES: dict[str, dict[str, list[str]]] = {
         "encapsulation: ON needs 802_3 == and HeaderSize 14, else NOT_SUPPORTED":
             per_family("unsupported", "failed-set-atomic"),
         "parameters: header problems INVALID_DATA (short buffer too), values out of range "
-        "ignored": INVALID_DATA[:4] + ["parameters-short-buffer",
-                                       "parameters-not-supported-without-offload"],
+        "ignored": INVALID_DATA[:4] + ["parameters-short-buffer"],
         "parameters: unsupported requests clamped silently; RSC, USO and LsoV1 not handled":
             ["parameters-atomic", "parameters-flip-and-restore-persists", "parameters-field-LsoV1",
              "parameters-field-RscIPv4", "parameters-field-RscIPv6",
@@ -59,7 +57,7 @@ VARIANT_FAILURES: dict[str, dict[str, list[str]]] = {
             per_family("supported", "off-deactivates", "on-reactivates", "failed-set-atomic"),
         "parameters: InformationBufferLength must equal its sizeof (32): every revision-5 "
         "set is BUFFER_OVERFLOW": PARAMETER_FIELDS + INVALID_DATA + [
-            "parameters-not-supported-without-offload", "parameters-indicates-current-config",
+            "parameters-indicates-current-config",
             "parameters-skip-registry-update", "parameters-flip-and-restore-persists",
             "parameters-revision-gated-RscIPv4", "parameters-revision-gated-RscIPv6",
             "parameters-revision-gated-UdpSegmentation-IPv4",
@@ -76,7 +74,7 @@ VARIANT_FAILURES: dict[str, dict[str, list[str]]] = {
                                  "failed-set-atomic"),
         "parameters: checksum NO_CHANGE (0) disables; sizeof 20 (no RSC/USO); LsoV1 and "
         "IPsec fields must be NO_CHANGE": PARAMETER_FIELDS + INVALID_DATA + [
-            "parameters-not-supported-without-offload", "parameters-atomic",
+            "parameters-atomic",
             "parameters-indicates-current-config", "parameters-skip-registry-update",
             "parameters-flip-and-restore-persists", "lso-dropped-after-disable",
             "rsc-not-before-enabled"],

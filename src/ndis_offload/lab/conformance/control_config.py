@@ -5,33 +5,19 @@ offloads``)."""
 
 from __future__ import annotations
 
-from ndis_offload.constants.offload import NdisEncapsulation
 from ndis_offload.lab.conformance.check import Check, Context, page, verdict, with_traffic
 from ndis_offload.lab.conformance.oids import diff
 from ndis_offload.lab.conformance.result import Family, Verdict
-from ndis_offload.stack.features import features_of
-from ndis_offload.stack.profiles import ALL_ON, CHECKSUM_KEYWORDS, SWITCH_KEYWORDS, get_profile
-from ndis_offload.structs.offload import NdisOffload
+from ndis_offload.stack.features import (
+    FEATURE_TABLE,
+    KEYWORDS,
+    features_of,
+    offload_types_without_802_3,
+)
+from ndis_offload.stack.profiles import ALL_ON, get_profile
 
 PROFILES = ("full", "checksum-only", "virtio-net", "hyperv-netvsc")
 """The built-in profiles the capability checks build the miniport with."""
-
-
-def _parts(offload: NdisOffload) -> dict[str, int]:
-    """Encapsulation mask of every offload type the structure advertises."""
-    c = offload.Checksum
-    out = {
-        "Checksum.IPv4Transmit": c.IPv4Transmit.Encapsulation,
-        "Checksum.IPv4Receive": c.IPv4Receive.Encapsulation,
-        "Checksum.IPv6Transmit": c.IPv6Transmit.Encapsulation,
-        "Checksum.IPv6Receive": c.IPv6Receive.Encapsulation,
-        "LsoV1.IPv4": offload.LsoV1.IPv4.Encapsulation,
-        "LsoV2.IPv4": offload.LsoV2.IPv4.Encapsulation,
-        "LsoV2.IPv6": offload.LsoV2.IPv6.Encapsulation,
-        "UdpSegmentation.IPv4": offload.UdpSegmentation.IPv4.Encapsulation,
-        "UdpSegmentation.IPv6": offload.UdpSegmentation.IPv6.Encapsulation,
-    }
-    return {k: int(v) for k, v in out.items() if v}
 
 
 def ieee_802_3_everywhere(ctx: Context) -> Verdict:
@@ -40,16 +26,13 @@ def ieee_802_3_everywhere(ctx: Context) -> Verdict:
         rig = ctx.rig(name, observe=False)
         for label, offload in (("hardware", rig.stack.hardware_capabilities),
                                ("current", rig.stack.config)):  # fmt: skip
-            if offload is None:
-                continue
-            for part, mask in _parts(offload).items():
-                if not mask & NdisEncapsulation.IEEE_802_3:
-                    bad.append(f"{name} {label} {part}: 0x{mask:X}")
+            if offload is not None:
+                bad += [f"{name} {label} {part}" for part in offload_types_without_802_3(offload)]
     return verdict(
         not bad,
         f"initialize on profiles {', '.join(PROFILES)}",
         "every advertised offload type includes NDIS_ENCAPSULATION_IEEE_802_3",
-        "; ".join(bad) or "all include 802.3",
+        "without 802.3: " + "; ".join(bad) if bad else "all include 802.3",
     )
 
 
@@ -69,20 +52,14 @@ def keywords_select(ctx: Context) -> Verdict:
     full = get_profile("full")
     bad = []
     tried = 0
-    for keyword, prefix in CHECKSUM_KEYWORDS.items():
-        for value in range(4):
+    for keyword, features in KEYWORDS.items():
+        for value in range(FEATURE_TABLE[features[0]].keyword_max + 1):
             rig = ctx.rig(full, observe=False, keywords={**ALL_ON, keyword: value})
-            got = {d for d in ("tx", "rx") if f"{prefix}_{d}" in rig.features()}
-            want = {d for bit, d in ((1, "tx"), (2, "rx")) if value & bit}
+            want = {f for f in features if value & FEATURE_TABLE[f].keyword_bit}
+            got = set(features) & rig.features()
             tried += 1
             if got != want:
-                bad.append(f"{keyword}={value}: {sorted(got)}")
-    for keyword, feature in SWITCH_KEYWORDS.items():
-        for value in (0, 1):
-            rig = ctx.rig(full, observe=False, keywords={**ALL_ON, keyword: value})
-            tried += 1
-            if (feature in rig.features()) != bool(value):
-                bad.append(f"{keyword}={value}: {feature} {'on' if value == 0 else 'off'}")
+                bad.append(f"{keyword}={value}: {sorted(got)} on, expected {sorted(want)}")
     return verdict(
         not bad,
         f"initialize {tried} times, one keyword changed each time",

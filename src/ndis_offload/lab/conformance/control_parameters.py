@@ -265,12 +265,13 @@ def flip_and_restore(ctx: Context) -> Verdict:
         if not f.features & hardware:
             continue
         if f.checksum:
-            tx, rx = (f"{f.prefix}_tx" in original, f"{f.prefix}_rx" in original)
+            tx = any(x.endswith("_tx") and x in original for x in f.features)
+            rx = any(x.endswith("_rx") and x in original for x in f.features)
             flip[f.name] = {(False, False): 4, (True, True): 1, (True, False): 3, (False, True): 2}[
                 (tx, rx)
             ]
         else:
-            flip[f.name] = 1 if f.prefix in original else 2
+            flip[f.name] = 1 if f.features & original else 2
     restore = {name: {1: 4, 4: 1, 2: 3, 3: 2}[v] if FIELDS_BY_NAME[name].checksum else 3 - v
                for name, v in flip.items()}  # fmt: skip
     steps = []

@@ -1,6 +1,7 @@
 """Request builders and the battery's own oracle of what an ``NDIS_OFFLOAD_PARAMETERS`` set
-does to the current configuration (written from the ``_NDIS_OFFLOAD_PARAMETERS`` page, not
-from the reference miniport, so a defect in the reference is caught too)."""
+does to the current configuration: the field, value and feature mapping comes from the one
+feature table; the logic is the page's (each non-``NO_CHANGE`` field sets its features), not
+the reference miniport's, so a defect in the reference's planning is caught too."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 from ndis_offload.constants import objects as o
 from ndis_offload.constants.offload import NdisEncapsulation
 from ndis_offload.stack.core import RequestHandle
+from ndis_offload.stack.features import FEATURE_TABLE, FeatureSpec
 from ndis_offload.structs.encapsulation import (
     NdisOffloadEncapsulation,
     NdisOffloadEncapsulationFamily,
@@ -48,43 +50,30 @@ def patched(data: bytes, offset: int, fmt: str, value: int) -> bytes:
 
 @dataclass(frozen=True)
 class Field:
-    """One ``NDIS_OFFLOAD_PARAMETERS`` member the battery drives."""
+    """One ``NDIS_OFFLOAD_PARAMETERS`` member the battery drives, and the features it
+    switches (read from the feature table, ``stack.features.FEATURE_TABLE``)."""
 
     name: str
-    prefix: str
-    """The feature it controls: a checksum prefix (``tcp4`` -> ``tcp4_tx``/``tcp4_rx``) or
-    one feature (``lsov2_4``)."""
-    revision: int = 1
+    features: frozenset[str]
+    revision: int
     """The ``NDIS_OFFLOAD_PARAMETERS`` revision that introduced it."""
 
     @property
     def checksum(self) -> bool:
-        return self.name.endswith("Checksum")
-
-    @property
-    def features(self) -> frozenset[str]:
-        if self.checksum:
-            return frozenset({f"{self.prefix}_tx", f"{self.prefix}_rx"})
-        return frozenset({self.prefix})
+        return len(self.features) == 2
 
 
-FIELDS: tuple[Field, ...] = (
-    Field("IPv4Checksum", "ip4"),
-    Field("TCPIPv4Checksum", "tcp4"),
-    Field("UDPIPv4Checksum", "udp4"),
-    Field("TCPIPv6Checksum", "tcp6"),
-    Field("UDPIPv6Checksum", "udp6"),
-    Field("LsoV1", "lsov1"),
-    Field("LsoV2IPv4", "lsov2_4"),
-    Field("LsoV2IPv6", "lsov2_6"),
-    Field("RscIPv4", "rsc4", 3),
-    Field("RscIPv6", "rsc6", 3),
-    Field("UdpSegmentation.IPv4", "uso4", 5),
-    Field("UdpSegmentation.IPv6", "uso6", 5),
-)
-CHECKSUM_DIRECTIONS = {1: (False, False), 2: (True, False), 3: (False, True), 4: (True, True)}
-"""``NDIS_OFFLOAD_PARAMETERS_TX_RX_DISABLED`` (1), ``_TX_ENABLED_RX_DISABLED`` (2),
-``_RX_ENABLED_TX_DISABLED`` (3), ``_TX_RX_ENABLED`` (4) -> (Tx on, Rx on)."""
+def _fields() -> tuple[Field, ...]:
+    grouped: dict[str, list[FeatureSpec]] = {}
+    for row in FEATURE_TABLE.values():
+        grouped.setdefault(row.parameters_field, []).append(row)
+    return tuple(
+        Field(name, frozenset(r.feature.value for r in rows), rows[0].parameters_since)
+        for name, rows in grouped.items()
+    )
+
+
+FIELDS: tuple[Field, ...] = _fields()
 
 
 def parameters(values: dict[str, int] | None = None, *, revision: int = 5, flags: int = 0,
@@ -131,16 +120,14 @@ def apply_parameters(before: frozenset[str], values: dict[str, int], hardware: f
     """The documented effect of a successful set: each non-``NO_CHANGE`` field sets its
     feature(s), fields newer than ``revision`` are not there, the rest is untouched."""
     out = set(before)
-    for f in FIELDS:
-        value = values.get(f.name, 0)
-        if not value or f.revision > revision:
+    for row in FEATURE_TABLE.values():
+        value = values.get(row.parameters_field, 0)
+        if not value or row.parameters_since > revision:
             continue
-        if f.checksum:
-            tx, rx = CHECKSUM_DIRECTIONS[value]
-            for on, feature in ((tx, f"{f.prefix}_tx"), (rx, f"{f.prefix}_rx")):
-                (out.add if on else out.discard)(feature)
-        else:
-            (out.add if value == 2 else out.discard)(f.prefix)
+        if value in row.parameters_on:
+            out.add(row.feature)
+        elif value in row.parameters_off:
+            out.discard(row.feature)
     return frozenset(out) & hardware
 
 

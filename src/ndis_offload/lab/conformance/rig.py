@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, reduce
+from typing import Any
 
 from ndis_offload.constants.offload import NDIS_OFFLOAD_PARAMETERS_SKIP_REGISTRY_UPDATE
 from ndis_offload.constants.status import NdisStatus
@@ -21,7 +22,7 @@ from ndis_offload.errors import PacketError
 from ndis_offload.lab.conformance import frames as fr
 from ndis_offload.stack.core import Binding, NdisStack, RequestHandle
 from ndis_offload.stack.datapath import NetBufferList, ReceiveIndication, SendCompletion
-from ndis_offload.stack.features import features_of
+from ndis_offload.stack.features import FEATURE_TABLE, features_of
 from ndis_offload.stack.miniport import Miniport
 from ndis_offload.stack.profiles import AdapterProfile, get_profile
 from ndis_offload.stack.protocol import ProtocolDriver
@@ -38,42 +39,25 @@ MiniportFactory = Callable[[AdapterProfile], Miniport]
 
 
 # --- what NDIS writes to the registry on OID_TCP_OFFLOAD_PARAMETERS -----------------------
-_CHECKSUM_KEYWORD = {
-    "IPv4Checksum": "*IPChecksumOffloadIPv4",
-    "TCPIPv4Checksum": "*TCPChecksumOffloadIPv4",
-    "UDPIPv4Checksum": "*UDPChecksumOffloadIPv4",
-    "TCPIPv6Checksum": "*TCPChecksumOffloadIPv6",
-    "UDPIPv6Checksum": "*UDPChecksumOffloadIPv6",
-}
-_SWITCH_KEYWORD = {
-    "LsoV1": "*LsoV1IPv4",
-    "LsoV2IPv4": "*LsoV2IPv4",
-    "LsoV2IPv6": "*LsoV2IPv6",
-    "RscIPv4": "*RscIPv4",
-    "RscIPv6": "*RscIPv6",
-}
-_CHECKSUM_TO_KEYWORD = {1: 0, 2: 1, 3: 2, 4: 3}
-"""``NDIS_OFFLOAD_PARAMETERS_*`` checksum value -> keyword value (0 off, 1 Tx, 2 Rx, 3 both)."""
+def _field(p: NdisOffloadParameters, path: str) -> int:
+    value: Any = reduce(getattr, path.split("."), p)
+    return int(value)
 
 
-def keywords_written(p: NdisOffloadParameters) -> dict[str, int]:
-    """The standardized keywords NDIS writes for a set of ``p`` (``NO_CHANGE`` writes none)."""
-    out: dict[str, int] = {}
-    for name, keyword in _CHECKSUM_KEYWORD.items():
-        value = getattr(p, name)
-        if value in _CHECKSUM_TO_KEYWORD:
-            out[keyword] = _CHECKSUM_TO_KEYWORD[value]
-    revision = p.Header.Revision
-    for name, keyword in _SWITCH_KEYWORD.items():
-        if name.startswith("Rsc") and revision < 3:
+def keywords_written(p: NdisOffloadParameters, registry: dict[str, int]) -> dict[str, int]:
+    """The standardized keywords after NDIS writes a set of ``p`` into ``registry``: each
+    non-``NO_CHANGE`` field sets or clears its feature's bit of its keyword (the feature
+    table); fields newer than ``p.Header.Revision`` are not there."""
+    out = dict(registry)
+    for row in FEATURE_TABLE.values():
+        if row.parameters_since > p.Header.Revision:
             continue
-        value = getattr(p, name)
-        if value in (1, 2):
-            out[keyword] = value - 1
-    if revision >= 5:
-        for fam, value in ((4, p.UdpSegmentation.IPv4), (6, p.UdpSegmentation.IPv6)):
-            if value in (1, 2):
-                out[f"*UsoIPv{fam}"] = value - 1
+        value = _field(p, row.parameters_field)
+        current = out.get(row.keyword, 0)
+        if value in row.parameters_on:
+            out[row.keyword] = current | row.keyword_bit
+        elif value in row.parameters_off:
+            out[row.keyword] = current & ~row.keyword_bit
     return out
 
 
@@ -247,7 +231,7 @@ class Rig:
         except Exception:  # a set that succeeded with contents NDIS cannot read: nothing written
             return
         if not params.Flags & NDIS_OFFLOAD_PARAMETERS_SKIP_REGISTRY_UPDATE:
-            self.registry.update(keywords_written(params))
+            self.registry = keywords_written(params, self.registry)
 
     def query(self, oid: int) -> RequestHandle:
         return self.bindings[0].query(oid)
