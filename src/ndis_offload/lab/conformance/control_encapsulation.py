@@ -23,12 +23,6 @@ def _pair(family: int, this: Part, other: Part) -> tuple[Part, Part]:
     return (this, other) if family == 4 else (other, this)
 
 
-def _send(ctx: Context, data: bytes, what: str, profile: str = "full") -> Verdict:
-    rig = ctx.rig(profile, observe=False)
-    handle = rig.set(ENC, data, what)
-    return verdict(False, what, "", status_text(handle))
-
-
 def _expect_status(data: bytes, what: str, status: NdisStatus, profile: str = "full") -> CheckFn:
     def run(ctx: Context) -> Verdict:
         rig = ctx.rig(profile)
