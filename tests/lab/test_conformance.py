@@ -45,7 +45,7 @@ def test_every_check_is_named_cited_and_unique() -> None:
         assert check.rule
     assert {c.family for c in CHECKS} == set(Family)
     for family in (4, 6):  # every encapsulation check on both IP versions
-        for stem in ("supported", "unsupported", "off-deactivates", "on-reactivates",
+        for stem in ("bad-enabled", "supported", "unsupported", "off-deactivates", "on-reactivates",
                      "no-change-keeps", "failed-set-atomic"):  # fmt: skip
             assert f"encapsulation-{stem}-ipv{family}" in CHECKS_BY_NAME
 

@@ -36,7 +36,7 @@ VARIANT_FAILURES: dict[str, dict[str, list[str]]] = {
             ["encapsulation-bad-header-type", "encapsulation-bad-header-revision",
              "encapsulation-bad-header-size", "encapsulation-short-buffer"],
         "encapsulation: a pure validator (Enabled unchecked, nothing stored, no indication)":
-            ["encapsulation-bad-enabled"] + per_family("supported", "off-deactivates",
+            per_family("bad-enabled", "supported", "off-deactivates",
                                                        "on-reactivates"),
         "encapsulation: ON needs 802_3 == and HeaderSize 14, else NOT_SUPPORTED":
             per_family("unsupported", "failed-set-atomic"),
@@ -50,8 +50,8 @@ VARIANT_FAILURES: dict[str, dict[str, list[str]]] = {
     },
     "gvnic": {
         "encapsulation: Size unchecked, Enabled other than ON/OFF ignored, no NOT_SUPPORTED":
-            ["encapsulation-bad-header-size", "encapsulation-bad-enabled",
-             "encapsulation-not-supported-without-offload"],
+            ["encapsulation-bad-header-size", "encapsulation-not-supported-without-offload"]
+            + per_family("bad-enabled"),
         "encapsulation: switches TCP/UDP checksum + LSO only, indicates only on change, "
         "validates ON against the hardware after applying OFF":
             per_family("supported", "off-deactivates", "on-reactivates", "failed-set-atomic"),
@@ -68,7 +68,7 @@ VARIANT_FAILURES: dict[str, dict[str, list[str]]] = {
         "encapsulation: a short buffer is a SUCCESS no-op; no header checks; no NOT_SUPPORTED":
             ["encapsulation-short-buffer", "encapsulation-bad-header-type",
              "encapsulation-bad-header-revision", "encapsulation-bad-header-size",
-             "encapsulation-bad-enabled", "encapsulation-not-supported-without-offload"],
+             "encapsulation-not-supported-without-offload"] + per_family("bad-enabled"),
         "encapsulation: rebuilds from the registry (OFF switches nothing) and indicates even "
         "on failure": per_family("off-deactivates", "on-reactivates", "unsupported",
                                  "failed-set-atomic"),

@@ -235,13 +235,6 @@ def checks() -> list[Check]:
             _expect_status(_header(2, "<H", 20), "Header.Size 20", NdisStatus.INVALID_PARAMETER),
         ),
         Check(
-            "encapsulation-bad-enabled",
-            Family.CONTROL,
-            PAGE,
-            "Enabled is NO_CHANGE, ON or OFF",
-            _expect_status(_header(4, "<I", 7), "IPv4.Enabled 7", NdisStatus.INVALID_PARAMETER),
-        ),
-        Check(
             "encapsulation-not-supported-without-offload",
             Family.CONTROL,
             PAGE,
@@ -264,6 +257,10 @@ def checks() -> list[Check]:
     ]
     for fam in (4, 6):
         out += [
+            Check(f"encapsulation-bad-enabled-ipv{fam}", Family.CONTROL, PAGE,
+                  "Enabled is NO_CHANGE, ON or OFF", _expect_status(
+                      _header(4 if fam == 4 else 16, "<I", 7), f"IPv{fam}.Enabled 7",
+                      NdisStatus.INVALID_PARAMETER)),
             Check(f"encapsulation-supported-ipv{fam}", Family.CONTROL, PAGE, rule10,
                   supported(fam)),
             Check(f"encapsulation-unsupported-ipv{fam}", Family.CONTROL, PAGE, rule10,
