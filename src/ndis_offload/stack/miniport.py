@@ -319,10 +319,14 @@ class ReferenceMiniport(Miniport):
     # -- reporting -------------------------------------------------------------------------
     @property
     def supports_offload(self) -> bool:
+        """Whether the adapter has any task offload (else both set OIDs are NOT_SUPPORTED)."""
         return bool(self.hardware)
 
     @property
     def current_features(self) -> frozenset[str]:
+        """The features on now: configured and in the hardware, minus the checksum, LSO and
+        USO features of an IP version switched OFF. Reported, indicated and obeyed by the
+        data path."""
         out = self.configured & self.hardware
         for family, active in self.family_active.items():
             if not active:
@@ -330,12 +334,16 @@ class ReferenceMiniport(Miniport):
         return out
 
     def hardware_capabilities(self) -> NdisOffload:
+        """``HardwareOffloadCapabilities``."""
         return build_offload(self.hardware, self.profile.limits)
 
     def current_config(self) -> NdisOffload:
+        """The current ``NDIS_OFFLOAD`` (initially ``DefaultOffloadConfiguration``)."""
         return build_offload(self.current_features, self.profile.limits)
 
     def initialize(self, context: MiniportContext) -> OffloadAttributes:
+        """Keep ``context``; report both ``NDIS_OFFLOAD`` structures (none without task
+        offload)."""
         self._context = context
         if not self.supports_offload:
             return OffloadAttributes(None, None)

@@ -166,23 +166,20 @@ def usable_table(usable: Mapping[str, Mapping[str, Sequence[str]]]) -> Table:
 
 
 def compact_features(features: Sequence[str]) -> str:
-    """A short spelling of a feature list: ``csum4 tx/rx, lsov2_4, ...``."""
+    """A short spelling of a feature list: ``csum4 tx+rx, lsov2_4, ...`` (a checksum group is
+    every checksum feature of one IP version in the feature table)."""
     have = set(features)
     parts: list[str] = []
-    for label, group in (
-        ("csum4", ("ip4", "tcp4", "udp4")),
-        ("csum6", ("tcp6", "udp6")),
-    ):
-        dirs = [d for d in ("tx", "rx") if all(f"{g}_{d}" in have for g in group)]
-        partial = [f"{g}_{d}" for g in group for d in ("tx", "rx") if f"{g}_{d}" in have]
-        if len(dirs) == 2:
-            parts.append(f"{label} tx+rx")
-        elif len(dirs) == 1:
-            parts.append(f"{label} {dirs[0]}")
-            parts += [p for p in partial if not p.endswith(dirs[0])]
-        else:
-            parts += partial
-    parts += [f for f in FEATURES if f in have and not f.endswith(("_tx", "_rx"))]
+    for ip in (4, 6):
+        group = [r for r in FEATURE_TABLE.values() if r.offload_type == "checksum" and r.ip == ip]
+        dirs = [
+            d for d in ("Tx", "Rx") if all(r.feature in have for r in group if r.direction == d)
+        ]
+        partial = [r.feature for r in group if r.feature in have and r.direction not in dirs]
+        if dirs:
+            parts.append(f"csum{ip} " + "+".join(d.lower() for d in dirs))
+        parts += partial
+    parts += [f for f in FEATURES if f in have and FEATURE_TABLE[f].offload_type != "checksum"]
     return ", ".join(parts)
 
 
