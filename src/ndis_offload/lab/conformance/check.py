@@ -65,6 +65,9 @@ class Check:
     run: CheckFn
     reading: str = ""
     """Where the page is ambiguous or silent: the reading this check takes."""
+    needs: frozenset[str] = frozenset()
+    """Features the miniport must advertise (hardware capabilities on the ``full`` profile)
+    for the rule to apply; otherwise the check is skipped, saying which are missing."""
 
 
 def verdict(ok: bool, sent: str, expected: str, seen: str) -> Verdict:
@@ -90,7 +93,8 @@ def skipped(why: str) -> Verdict:
 def run_check(check: Check, context: Context) -> CheckResult:
     """Run one check; never raises (the miniport's exceptions become ``error``)."""
     try:
-        v = check.run(context)
+        missing = sorted(check.needs - context.rig(observe=False).hardware()) if check.needs else []
+        v = skipped(f"not advertised: {', '.join(missing)}") if missing else check.run(context)
     except BaseException as err:  # noqa: BLE001 -- user code: SystemExit, KeyboardInterrupt too
         return CheckResult(
             check.name, check.family, check.page, check.rule, Status.ERROR,

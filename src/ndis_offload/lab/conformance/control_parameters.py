@@ -341,11 +341,13 @@ def checks() -> list[Check]:
         Check("parameters-indicates-current-config", Family.CONTROL,
               page("ndis-status-task-offload-current-config"),
               "after a successful set, NDIS_STATUS_TASK_OFFLOAD_CURRENT_CONFIG carries the "
-              "full current NDIS_OFFLOAD (not the hardware capabilities)", indicates_current),
+              "full current NDIS_OFFLOAD (not the hardware capabilities)", indicates_current,
+              needs=frozenset({"tcp6_tx"})),
         Check("parameters-skip-registry-update", Family.CONTROL, STRUCT,
               "NDIS_OFFLOAD_PARAMETERS_SKIP_REGISTRY_UPDATE: applied, not persisted",
-              skip_registry, reading="NDIS writes the keywords (oid-tcp-offload-parameters); "
-              "the miniport must build its initial configuration from them"),
+              skip_registry, needs=frozenset({"udp4_tx"}),
+              reading="NDIS writes the keywords (oid-tcp-offload-parameters); the miniport "
+              "must build its initial configuration from them"),
         Check("parameters-flip-and-restore-persists", Family.CONTROL, STRUCT,
               "the configuration survives a driver reload (NDISTest OffloadMisc)",
               flip_and_restore),
@@ -354,7 +356,8 @@ def checks() -> list[Check]:
         out.append(Check(
             f"parameters-field-{f.name.replace('.', '-')}", Family.CONTROL, STRUCT,
             f"{f.name}: every value does what the page says, every NO_CHANGE field is untouched",
-            field_check(f), reading="checksum 1..4 = TX_RX_DISABLED, TX_ENABLED_RX_DISABLED, "
+            field_check(f), needs=f.features,
+            reading="checksum 1..4 = TX_RX_DISABLED, TX_ENABLED_RX_DISABLED, "
             "RX_ENABLED_TX_DISABLED, TX_RX_ENABLED; LSO/RSC/USO 1 = disabled, 2 = enabled "
             "(ntddndis.h)",
         ))  # fmt: skip
@@ -362,6 +365,6 @@ def checks() -> list[Check]:
             out.append(Check(
                 f"parameters-revision-gated-{f.name.replace('.', '-')}", Family.CONTROL, STRUCT,
                 f"{f.name} exists from revision {f.revision}: an older revision does not set it",
-                revision_gated(f),
+                revision_gated(f), needs=f.features,
             ))  # fmt: skip
     return out

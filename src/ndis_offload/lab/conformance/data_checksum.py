@@ -251,17 +251,19 @@ def checks() -> list[Check]:
               "neither IsIPv4 nor IsIPv6: no checksum work", no_ip_flag),
         Check("checksum-tx-ipv4-header-field-ignored", Family.CHECKSUM, PAGE,
               "the IPv4 header checksum field's content is ignored", ip_field_ignored,
+              needs=frozenset({"ip4_tx", "tcp4_tx"}),
               reading="the page says the field arrives as zero; garbage is sent to prove it "
               "is not summed in"),
         Check("checksum-tx-tunnel-outer-ip-only", Family.CHECKSUM, PAGE,
               "for tunnel packets only the outer IP header checksum is offloaded",
-              tunnel_outer_only),
+              tunnel_outer_only, needs=frozenset({"ip4_tx"})),
         Check("checksum-rx-gated-until-encapsulation", Family.CHECKSUM,
               page("oid-tcp-offload-parameters"),
-              "Rx checksum works only after an OID_OFFLOAD_ENCAPSULATION set", rx_gated),
+              "Rx checksum works only after an OID_OFFLOAD_ENCAPSULATION set", rx_gated,
+              needs=frozenset({"tcp4_rx"})),
         Check("checksum-lso-segments-without-checksum-offload", Family.CHECKSUM, PAGE,
               "disabling checksum offload does not stop checksums on LSO segments",
-              lso_without_checksum_offload),
+              lso_without_checksum_offload, needs=frozenset({"lsov2_4"})),
     ]  # fmt: skip
     for v in (4, 6):
         out += [
@@ -271,6 +273,7 @@ def checks() -> list[Check]:
                 INFO,
                 "compute only the checksums the NBL asks for",
                 only_flagged(v),
+                needs=frozenset({f"udp{v}_tx"} | ({"ip4_tx"} if v == 4 else set())),
             ),
             Check(
                 f"checksum-rx-verdicts-ipv{v}",
@@ -278,6 +281,7 @@ def checks() -> list[Check]:
                 INFO,
                 "Rx: set the applicable Succeeded / Failed flags",
                 rx_verdicts(v),
+                needs=frozenset({f"tcp{v}_rx", f"udp{v}_rx"} | ({"ip4_rx"} if v == 4 else set())),
             ),
         ]
         for proto in ("tcp", "udp"):
@@ -288,6 +292,7 @@ def checks() -> list[Check]:
                     PAGE,
                     "the field holds the pseudo-header sum; result = ~(seed + header + payload)",
                     pseudo_seed(v, proto),
+                    needs=frozenset({f"{proto}{v}_tx"}),
                 )
             )
     return out

@@ -19,6 +19,7 @@ from ndis_offload.lab.conformance.check import (
     Context,
     ddi,
     page,
+    skipped,
     verdict,
     with_traffic,
 )
@@ -92,9 +93,9 @@ def make_case(ctx: Context, kind: str, tcp_opt: str, ip_opt: str, mss: int, coun
     return Case(kind, tcp_opt, ip_opt, mss, payload, tcp, ip_id, frame, nbl)
 
 
-def matrix(ctx: Context) -> list[Case]:
+def matrix(ctx: Context, kinds: tuple[str, ...] = KINDS) -> list[Case]:
     cases = []
-    for kind in KINDS:
+    for kind in kinds:
         ip_opts = ("none", "router-alert") if kind != "lsov2_6" else ("none", "hop-by-hop")
         for tcp_opt in fr.TCP_OPTIONS:
             for ip_opt in ip_opts:
@@ -115,7 +116,10 @@ Property = Callable[[Case, SendCompletion], str | None]
 
 def run_matrix(ctx: Context, prop: Property, what: str, expected: str) -> Verdict:
     rig = lso_rig(ctx)
-    cases = matrix(ctx)
+    kinds = tuple(k for k in KINDS if k in rig.hardware())
+    if not kinds:
+        return skipped(f"not advertised: {', '.join(KINDS)}")
+    cases = matrix(ctx, kinds)
     bad = []
     for case in cases:
         done = rig.send(case.nbl)
@@ -130,7 +134,7 @@ def run_matrix(ctx: Context, prop: Property, what: str, expected: str) -> Verdic
             bad.append(f"{case.label()}: {problem}")
     return verdict(
         not bad,
-        f"{len(cases)} LSO sends: {', '.join(KINDS)} x TCP options "
+        f"{len(cases)} LSO sends: {', '.join(kinds)} x TCP options "
         f"{list(fr.TCP_OPTIONS)} x IP options/extension headers x MSS {list(MSS_VALUES)} x "
         f"{list(COUNTS)} segments, random flags/urgent pointer/IP ID/payload",
         expected,
@@ -302,7 +306,7 @@ def dropped_when_disabled(ctx: Context) -> Verdict:
     handle = rig.set(Oid.TCP_OFFLOAD_PARAMETERS, oids.encode_parameters(oids.parameters(values)),
                      oids.describe_parameters(values))  # fmt: skip
     sent = []
-    for kind in KINDS:
+    for kind in (k for k in KINDS if k in rig.hardware()):
         case = make_case(ctx, kind, "none", "none", 1000, 3)
         done = rig.send(case.nbl)
         if done.frames or done.status == NdisStatus.SUCCESS:
@@ -327,7 +331,8 @@ def checks() -> list[Check]:
               "the NBL's payload"), reading="an LSO NBL has exactly one NET_BUFFER: the segments "
               "are its bytes, nothing else"),
         Check("lso-segment-count-and-oversize", Family.LSO, PAGE,
-              ">= MinSegmentCount segments; beyond MaxOffLoadSize may fail, never crash", oversize),
+              ">= MinSegmentCount segments; beyond MaxOffLoadSize may fail, never crash", oversize,
+              needs=frozenset({"lsov2_4"})),
         Check("lso-flags-first-last", Family.LSO, PAGE, "FIN and PSH only on the last segment, "
               "CWR only on the first; other flags on every segment",
               m(flags, "FIN/PSH only last, CWR only first, the rest copied")),
@@ -352,7 +357,7 @@ def checks() -> list[Check]:
               "sent; LSOv2 completion Type=V2, Reserved=0", m(completion,
               "LsoV1TransmitComplete.TcpPayload / LsoV2TransmitComplete as documented")),
         Check("lso-submission-order", Family.LSO, page("sending-net-buffer-list-structures"),
-              "NBLs are transmitted in submission order", order),
+              "NBLs are transmitted in submission order", order, needs=frozenset({"lsov2_4"})),
         Check("lso-dropped-after-disable", Family.LSO, PAGE, "after LSO is turned off and the OID "
               "completed, NBLs with nonzero LSO OOB data are dropped", dropped_when_disabled),
     ]  # fmt: skip

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
+from dataclasses import replace
 
 from ndis_offload.constants.oid import Oid
 from ndis_offload.errors import PacketError
@@ -345,4 +346,5 @@ def checks() -> list[Check]:
         "rsc-exception-E7-size", Family.RSC, EXCEPTIONS, "exception E7: an SCU would exceed the "
         "largest IP datagram; the triggering segment starts a new SCU", too_big,
     ))  # fmt: skip
-    return out
+    return [replace(c, needs=frozenset({"rsc6" if c.name.endswith("ipv6") else "rsc4"}))
+            for c in out]  # fmt: skip

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from dataclasses import replace
 
 from ndis_offload.constants.status import NdisStatus
 from ndis_offload.errors import PacketError
@@ -140,7 +141,7 @@ def options_replicated(ctx: Context) -> Verdict:
 
 
 def checks() -> list[Check]:
-    return [
+    out = [
         Check("uso-segments-ipv4", Family.USO, PAGE, "payload == MSS except last; per-segment "
               "UDP length and IP length", segments(4), reading="a final segment shorter than "
               "MSS is sent only when SubMssFinalSegmentSupported is reported"),
@@ -156,3 +157,5 @@ def checks() -> list[Check]:
         Check("uso-ipv4-options-replicated", Family.USO, PAGE, "IPv4 options replicated into "
               "each segment; UdpHeaderOffset locates the UDP header", options_replicated),
     ]  # fmt: skip
+    return [replace(c, needs=frozenset({"uso6" if c.name.endswith("ipv6") else "uso4"}))
+            for c in out]  # fmt: skip
