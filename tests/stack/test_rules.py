@@ -500,3 +500,89 @@ def test_trace_records_every_request_completion_and_indication() -> None:
     assert kinds == ["bind", "request", "indication", "completion"]
     request = h.stack.trace[1].to_dict()
     assert request["payload"]["IPv4"]["HeaderSize"] == 14
+
+
+# --- README "Decisions": one test per reading taken where the pages are silent --------------
+def test_decision_a_set_that_changes_nothing_still_indicates() -> None:
+    """oid-offload-encapsulation / oid-tcp-offload-parameters: "After the update, the
+    miniport driver must report ..." -- read as after every successful set."""
+    h = StackHarness()
+    nothing = enable_bytes(Family.no_change(), Family.no_change())
+    assert h.binding().set(Oid.OFFLOAD_ENCAPSULATION, nothing).status == NdisStatus.SUCCESS
+    h.binding().set(Oid.TCP_OFFLOAD_PARAMETERS, NdisOffloadParameters().encode())
+    assert indications(h) == [NdisStatus.TASK_OFFLOAD_CURRENT_CONFIG] * 2
+
+
+def test_decision_encapsulation_off_leaves_rsc_to_the_parameters_oid() -> None:
+    """querying-and-changing-rsc-state: RSC is changed with OID_TCP_OFFLOAD_PARAMETERS."""
+    h = StackHarness()
+    h.binding().set(Oid.OFFLOAD_ENCAPSULATION, enable_bytes(Family.off(), Family.off()))
+    current = features_of(h.stack.config or NdisOffload())
+    assert current == {"rsc4", "rsc6"}
+
+
+@pytest.mark.parametrize("header_size", [0, 8, 14, 18, 22, 9999])
+def test_decision_header_size_is_not_range_checked(header_size: int) -> None:
+    """ddi:ndis/ns-ndis-_ndis_offload_encapsulation: HeaderSize is "the size of the Ethernet
+    header that it uses" -- no range given; stored as the L2 header length."""
+    h = StackHarness()
+    on = Family.on(NdisEncapsulation.IEEE_802_3, header_size)
+    assert h.binding().set(Oid.OFFLOAD_ENCAPSULATION, enable_bytes(on, on)).status == (
+        NdisStatus.SUCCESS
+    )
+    assert h.miniport.header_size == {4: header_size, 6: header_size}
+
+
+def test_decision_a_newer_revision_is_read_as_the_newest_known() -> None:
+    """overview-of-ndis-support-for-header-versions: later revisions only append members."""
+    h = StackHarness()
+    data = bytearray(enable_bytes())
+    data[1] = 2  # NDIS_OFFLOAD_ENCAPSULATION revision 2 (not defined yet)
+    assert h.binding().set(Oid.OFFLOAD_ENCAPSULATION, bytes(data)).status == NdisStatus.SUCCESS
+    params = bytearray(NdisOffloadParameters(LsoV2IPv6=1).encode() + bytes(8))
+    struct.pack_into("<BH", params, 1, 9, len(params))  # revision 9, a longer Size
+    assert h.binding().set(Oid.TCP_OFFLOAD_PARAMETERS, bytes(params)).status == (NdisStatus.SUCCESS)
+    assert "lsov2_6" not in features_of(h.stack.config or NdisOffload())
+
+
+def test_decision_fields_are_ignored_when_not_on() -> None:
+    """ddi:ndis/ns-ndis-_ndis_offload_encapsulation: EncapsulationType and HeaderSize are
+    zero when Enabled is not ON -- nonzero values are ignored, not rejected."""
+    odd_off = Family(NdisOffloadSet.OFF, NdisEncapsulation.IEEE_802_3, 14)
+    h = StackHarness()
+    assert h.binding().set(Oid.OFFLOAD_ENCAPSULATION, enable_bytes(odd_off, ON)).status == (
+        NdisStatus.SUCCESS
+    )
+    assert h.miniport.family_active == {4: False, 6: True}
+
+
+def test_decision_unknown_flags_bits_are_ignored() -> None:
+    """ddi:ntddndis/ns-ntddndis-_ndis_offload_parameters says Flags has no flags defined;
+    ntddndis.h defines NDIS_OFFLOAD_PARAMETERS_SKIP_REGISTRY_UPDATE (1): bit 0 is honoured,
+    other bits ignored."""
+    h = StackHarness()
+    params = NdisOffloadParameters(RscIPv4=1, Flags=0x6)
+    assert h.binding().set(Oid.TCP_OFFLOAD_PARAMETERS, params.encode()).status == (
+        NdisStatus.SUCCESS
+    )
+    assert h.miniport.registry["*RscIPv4"] == 0  # bit 0 clear: the keywords are rewritten
+
+
+def test_decision_a_failed_parameters_set_leaves_the_keywords() -> None:
+    """oid-tcp-offload-parameters: NDIS rewrites the keywords; the model only after success."""
+    h = StackHarness("checksum-only")
+    before = dict(h.miniport.registry)
+    bad = NdisOffloadParameters(TCPIPv4Checksum=1, LsoV2IPv4=2)
+    assert h.binding().set(Oid.TCP_OFFLOAD_PARAMETERS, bad.encode()).status == (
+        NdisStatus.INVALID_DATA
+    )
+    assert h.miniport.registry == before
+
+
+def test_decision_receive_checksum_waits_but_sends_may_use_offload_from_init() -> None:
+    """oid-tcp-offload-current-config: "automatically enable all of the task offload
+    capabilities during initialization"; oid-offload-encapsulation: receive checksum waits
+    for the first set."""
+    h = StackHarness()
+    assert "tcp4_tx" in h.miniport.current_features
+    assert not h.miniport.receive_checksum_started
