@@ -360,7 +360,19 @@ class RssDestinationFirst(Defect):
         return toeplitz(key, data)
 
 
+class AdvertisesLsoWithoutDoingIt(Defect):
+    """Reports LSO in its capabilities but fails every LSO send."""
+
+    caught_by = "lso-payload-per-mss"
+
+    def send_net_buffer_lists(self, nbls: Sequence[NetBufferList]) -> list[SendCompletion]:
+        done = super().send_net_buffer_lists(nbls)
+        return [SendCompletion(NdisStatus.FAILURE) if nbl.TcpLargeSendNetBufferListInfo else d
+                for nbl, d in zip(nbls, done, strict=True)]  # fmt: skip
+
+
 DATAPATH: tuple[type[Defect], ...] = (
+    AdvertisesLsoWithoutDoingIt,
     FinOnEverySegment,
     IpIdNotIncremented,
     LsoPseudoHeaderTotalLength,

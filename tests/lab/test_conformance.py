@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import random
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 
 import pytest
 from variant_table import VARIANT_FAILURES
@@ -24,7 +25,7 @@ from ndis_offload.lab.conformance import (
 from ndis_offload.lab.conformance.junit import to_junit
 from ndis_offload.lab.variants import make_miniport
 from ndis_offload.stack.miniport import ReferenceMiniport
-from ndis_offload.stack.profiles import AdapterProfile
+from ndis_offload.stack.profiles import CHECKSUM_ONLY, AdapterProfile
 from ndis_offload.stack.requests import OidCompletion, OidRequest
 
 
@@ -65,6 +66,20 @@ def test_the_variant_table_names_only_real_checks() -> None:
     for table in VARIANT_FAILURES.values():
         for names in table.values():
             assert set(names) <= set(CHECKS_BY_NAME)
+
+
+def test_checks_of_offloads_a_miniport_does_not_advertise_are_skipped() -> None:
+    class ChecksumOnly(ReferenceMiniport):
+        def __init__(self, profile: AdapterProfile) -> None:
+            super().__init__(replace(profile, hardware=profile.hardware & CHECKSUM_ONLY))
+
+    report = run_battery(ChecksumOnly, rng)
+    skipped = {r.name for r in report.results if r.status is Status.SKIP}
+    assert not report.failed
+    assert {"lso-payload-per-mss", "uso-ip-id-wraps", "rsc-coalesces-ipv4",
+            "parameters-field-LsoV2IPv4"} <= skipped  # fmt: skip
+    assert all("not advertised" in r.seen for r in report.results if r.name in skipped)
+    assert "checksum-tx-pseudo-header-seed-tcp6" not in skipped
 
 
 def test_a_raising_miniport_fails_the_check_with_its_traceback() -> None:
