@@ -33,6 +33,7 @@ from ndis_offload.structs.nbl_info import (
     NdisLsoV1TransmitComplete,
     NdisLsoV2Transmit,
     NdisLsoV2TransmitComplete,
+    NdisTcpIpChecksumNetBufferListInfoTransmit,
 )
 
 PAGE = page("offloading-the-segmentation-of-large-tcp-packets")
@@ -60,7 +61,8 @@ class Case:
         return 6 if self.kind == "lsov2_6" else 4
 
     def label(self) -> str:
-        return (f"{self.kind} tcp:{self.tcp_options} ip:{self.ip_options} MSS {self.mss} "
+        csum = " +checksum" if self.nbl.TcpIpChecksumNetBufferListInfo else ""
+        return (f"{self.kind}{csum} tcp:{self.tcp_options} ip:{self.ip_options} MSS {self.mss} "
                 f"{len(self.payload)} B flags 0x{self.tcp.flags:02X}")  # fmt: skip
 
 
@@ -89,7 +91,14 @@ def make_case(ctx: Context, kind: str, tcp_opt: str, ip_opt: str, mss: int, coun
         word = NdisLsoV1Transmit(MSS=mss, TcpHeaderOffset=offset)
     else:
         word = NdisLsoV2Transmit(MSS=mss, TcpHeaderOffset=offset, IPVersion=int(version == 6))
-    nbl = NetBufferList(frame, TcpLargeSendNetBufferListInfo=word.to_int())
+    checksum = 0
+    if rng.getrandbits(1):  # NDISTest also combines LSO with a checksum request
+        checksum = NdisTcpIpChecksumNetBufferListInfoTransmit(
+            IsIPv4=int(version == 4), IsIPv6=int(version == 6), TcpChecksum=1,
+            IpHeaderChecksum=int(version == 4), TcpHeaderOffset=offset,
+        ).to_int()  # fmt: skip
+    nbl = NetBufferList(frame, TcpIpChecksumNetBufferListInfo=checksum,
+                        TcpLargeSendNetBufferListInfo=word.to_int())  # fmt: skip
     return Case(kind, tcp_opt, ip_opt, mss, payload, tcp, ip_id, frame, nbl)
 
 
@@ -136,7 +145,8 @@ def run_matrix(ctx: Context, prop: Property, what: str, expected: str) -> Verdic
         not bad,
         f"{len(cases)} LSO sends: {', '.join(kinds)} x TCP options "
         f"{list(fr.TCP_OPTIONS)} x IP options/extension headers x MSS {list(MSS_VALUES)} x "
-        f"{list(COUNTS)} segments, random flags/urgent pointer/IP ID/payload",
+        f"{list(COUNTS)} segments, random flags/urgent pointer/IP ID/payload, half of them "
+        "with a checksum request too",
         expected,
         f"{len(bad)} of {len(cases)} wrong" + (": " + "; ".join(bad[:4]) if bad else ""),
     )

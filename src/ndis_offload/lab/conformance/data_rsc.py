@@ -290,6 +290,52 @@ def disable_flushes(ctx: Context) -> Verdict:
     ))  # fmt: skip
 
 
+def _ts(tsval: int, tsecr: int = 7) -> bytes:
+    return bytes([1, 1, 8, 10]) + struct.pack("!II", tsval, tsecr)
+
+
+def window_update(ctx: Context) -> Verdict:
+    rig = _rig(ctx)
+    update = fr.build(4, fr.Tcp(seq=1000 + 2 * SEG, window=4096), b"")
+    got = rig.receive([seg(4, 0), seg(4, 1), update])
+    window = fr.tcp_of(got[0].frame, fr.layout(got[0].frame)).window if got else 0
+    ok = len(got) == 1 and got[0].rsc.CoalescedSegCount == 2 and window == 4096
+    return verdict(
+        ok, "2 data segments (window 1024), then a pure ACK with the same ACK and window 4096",
+        "a window update is merged: one SCU, CoalescedSegCount 2 (pure ACKs not counted), "
+        "window 4096", f"{describe(got)}, window {window}",
+    )  # fmt: skip
+
+
+def timestamps(ctx: Context) -> Verdict:
+    rig = _rig(ctx)
+    frames = [seg(4, k, options=_ts(100 + 10 * k)) for k in range(3)]
+    got = rig.receive(frames)
+    opts = fr.tcp_of(got[0].frame, fr.layout(got[0].frame)).options if got else b""
+    ok = len(got) == 1 and got[0].rsc.CoalescedSegCount == 3 and opts == _ts(120)
+    return verdict(
+        ok,
+        "3 contiguous segments with TSval 100, 110, 120",
+        "coalesced (the timestamp is the one option allowed); the SCU carries the latest TSval",
+        f"{describe(got)}, options {opts.hex()}",
+    )
+
+
+def timestamp_back(ctx: Context) -> Verdict:
+    rig = _rig(ctx)
+    frames = [seg(4, 0, options=_ts(200)), seg(4, 1, options=_ts(210)),
+              seg(4, 2, options=_ts(150)), seg(4, 3, options=_ts(220))]  # fmt: skip
+    got = rig.receive(frames)
+    counts = [i.rsc.CoalescedSegCount for i in got]
+    ok = bool(got) and counts[0] == 2 and sum(max(c, 1) for c in counts) == 4
+    return verdict(
+        ok,
+        "segments with TSval 200, 210, 150 (older), 220",
+        "SEG.TSval < H.TSval finalizes the SCU: [200+210] then a new unit from 150",
+        f"{describe(got)}",
+    )
+
+
 def checks() -> list[Check]:
     out = [
         Check("rsc-not-before-enabled", Family.RSC, INDICATING, "no coalescing before RSC is "
@@ -311,6 +357,12 @@ def checks() -> list[Check]:
         Check("rsc-new-scu-on-gap", Family.RSC, RULES, "SEG.SEQ != H.NXT starts a new SCU", gap),
         Check("rsc-pure-ack-alone", Family.RSC, RULES, "a pure ACK that is neither a duplicate "
               "ACK nor a window update is indicated alone", pure_ack_alone),
+        Check("rsc-window-update-merged", Family.RSC, RULES, "a window update (pure ACK, same "
+              "ACK, new window) is merged into the SCU, not counted", window_update),
+        Check("rsc-timestamps-coalesce", Family.RSC, RULES, "the TCP timestamp option does not "
+              "stop coalescing; the SCU carries the latest TSval", timestamps),
+        Check("rsc-timestamp-going-back-ends-scu", Family.RSC, RULES, "SEG.TSval older than "
+              "H.TSval (mod 2^32) finalizes the SCU", timestamp_back),
     ]  # fmt: skip
     for v in (4, 6):
         out.append(Check(f"rsc-coalesces-ipv{v}", Family.RSC, RULES, "in-order data segments "
