@@ -230,6 +230,23 @@ for _spec in FEATURE_TABLE.values():
 del _spec
 
 
+_BY_PLACE: dict[tuple[str, int, str, str], Feature] = {
+    (row.offload_type, row.ip, row.direction, row.member): row.feature
+    for row in FEATURE_TABLE.values()
+}
+
+
+def feature_for(
+    offload_type: OffloadType, ip: int, direction: str = "Tx", member: str = ""
+) -> Feature:
+    """The feature of an offload type, IP version and direction; for a checksum also its
+    ``NDIS_OFFLOAD`` member (``IpChecksum``, ``TcpChecksum``, ``UdpChecksum``). ``KeyError``
+    if there is none (e.g. an IPv6 header checksum)."""
+    if not member:
+        member = {"rsc": "Enabled"}.get(offload_type, "Encapsulation")
+    return _BY_PLACE[(offload_type, ip, direction, member)]
+
+
 def spec(feature: str) -> FeatureSpec:
     """The table row of ``feature`` (a :class:`Feature` or its short name)."""
     return FEATURE_TABLE[Feature(feature)]
