@@ -1,4 +1,6 @@
-"""One test per rule of SPEC §2-§3 (the documented enable/disable flow), named after it."""
+"""One test per documented rule of the enable/disable flow (the NDIS pages cited in each
+test: oid-offload-encapsulation, oid-tcp-offload-parameters, oid-tcp-offload-current-config,
+ndis-status-task-offload-current-config), then one per README decision."""
 
 from __future__ import annotations
 
@@ -35,7 +37,7 @@ def indications(h: StackHarness, name: str = "tcpip") -> list[NdisStatus]:
     return [i.StatusCode for i in h.binding(name).indications]
 
 
-# --- §2.4 the miniport's answer ----------------------------------------------------------
+# --- oid-offload-encapsulation: the miniport's answer ---------------------------------------
 def test_miniport_without_task_offload_returns_not_supported() -> None:
     h = StackHarness("no-offload")
     handle = h.binding().set(Oid.OFFLOAD_ENCAPSULATION, enable_bytes())
@@ -174,7 +176,7 @@ def test_receive_checksum_does_not_start_before_the_first_successful_set() -> No
     assert h.miniport.receive_checksum_started
 
 
-# --- §2.4 validation of NDIS_OFFLOAD_ENCAPSULATION -------------------------------------------
+# --- ddi:ndis_offload_encapsulation: validation of NDIS_OFFLOAD_ENCAPSULATION ---------------
 def test_short_buffer_is_invalid_length_with_bytes_needed() -> None:
     h = StackHarness()
     handle = h.binding().set(Oid.OFFLOAD_ENCAPSULATION, enable_bytes()[:27])
@@ -224,7 +226,7 @@ def test_encapsulation_type_other_than_802_3_or_llc_snap_is_invalid_parameter() 
     )
 
 
-# --- §2.5 / §2.6 the protocol side and NDIS's own answers ----------------------------------
+# --- oid-offload-encapsulation: the protocol side and NDIS's own answers --------------------
 def test_after_a_failed_set_the_protocol_uses_no_offload() -> None:
     h = StackHarness(protocols=())
     protocol = h.bind("atm", encapsulation=int(NdisEncapsulation.IEEE_LLC_SNAP_ROUTED))
@@ -354,7 +356,7 @@ def test_bind_parameters_carry_the_cached_current_config() -> None:
     assert h.stack.config == h.stack.miniport_config
 
 
-# --- §2.7 OID_TCP_OFFLOAD_PARAMETERS ---------------------------------------------------------
+# --- oid-tcp-offload-parameters ----------------------------------------------------------------
 def test_parameters_set_indicates_current_config_after_success() -> None:
     h = StackHarness()
     params = NdisOffloadParameters(LsoV2IPv4=1)  # NDIS_OFFLOAD_PARAMETERS_LSOV2_DISABLED
@@ -439,7 +441,7 @@ def test_query_of_set_only_parameters_oid_is_not_supported() -> None:
     )
 
 
-# --- §3 NDIS mechanics: serialization, filters, the dispatch boundary -------------------------
+# --- NDIS mechanics: serialization, filters, the dispatch boundary ------------------------------
 def test_requests_to_a_pending_miniport_are_serialized_in_order() -> None:
     h = StackHarness(pend_requests=True)
     first = h.protocols["tcpip"].disable()

@@ -206,7 +206,7 @@ class NetvspMiniport(_Variant):
 # --------------------------------------------------------------------------------------------
 GVNIC_ENCAPSULATION_FEATURES: dict[int, frozenset[str]] = {
     ip: frozenset(
-        f for f in FAMILY_FEATURES[ip] if FEATURE_TABLE[f].row in ("TCP checksum", "UDP checksum")
+        f for f in FAMILY_FEATURES[ip] if FEATURE_TABLE[f].member in ("TcpChecksum", "UdpChecksum")
     )
     | {Feature.LSOV2_4 if ip == 4 else Feature.LSOV2_6}
     for ip in (4, 6)

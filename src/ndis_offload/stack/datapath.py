@@ -32,6 +32,7 @@ from ndis_offload.engine import (
     validate_receive,
 )
 from ndis_offload.errors import PacketError
+from ndis_offload.stack.features import feature_for
 from ndis_offload.structs.nbl_info import (
     NdisLsoTransmit,
     NdisLsoV1Transmit,
@@ -133,8 +134,9 @@ class SoftwareDatapath:
         words = [0] * len(frames)
         if self.miniport.receive_checksum_started:
             for version in (4, 6):
-                ip = version == 4 and "ip4_rx" in on
-                tcp, udp = f"tcp{version}_rx" in on, f"udp{version}_rx" in on
+                ip = version == 4 and feature_for("checksum", 4, "Rx", "IpChecksum") in on
+                tcp = feature_for("checksum", version, "Rx", "TcpChecksum") in on
+                udp = feature_for("checksum", version, "Rx", "UdpChecksum") in on
                 picked = [i for i, v in enumerate(versions) if v == version]
                 if not picked or not (ip or tcp or udp):
                     continue
@@ -146,7 +148,7 @@ class SoftwareDatapath:
                 for i, word in zip(picked, batch, strict=True):
                     words[i] = int(word)
         self.counters["received"] += len(frames)
-        rsc_on = {4: "rsc4" in on, 6: "rsc6" in on}
+        rsc_on = {v: feature_for("rsc", v, "Rx") in on for v in (4, 6)}
         out: list[ReceiveIndication] = []
         to_coalesce: list[bytes] = []
         verdicts = self._verdicts
@@ -200,7 +202,7 @@ class SoftwareDatapath:
                 return self._send_lso(nbl, on)
             if nbl.UdpSegmentationOffloadInfo:
                 info = NdisUsoTransmit.from_int(nbl.UdpSegmentationOffloadInfo)
-                feature = "uso6" if info.IPVersion else "uso4"
+                feature = feature_for("uso", 6 if info.IPVersion else 4)
                 if feature not in on:
                     return self._refuse(
                         f"USO IPv{6 if info.IPVersion else 4} is off", f"refused_{feature}"
@@ -229,10 +231,10 @@ class SoftwareDatapath:
         lso: NdisLsoV1Transmit | NdisLsoV2Transmit
         if NdisLsoTransmit.from_int(word).Type == NdisLsoType.V1_TYPE:
             lso = NdisLsoV1Transmit.from_int(word)
-            feature = "lsov1"
+            feature = feature_for("lsov1", 4)
         else:
             lso = NdisLsoV2Transmit.from_int(word)
-            feature = "lsov2_6" if lso.IPVersion == NdisLsoIpVersion.IPv6 else "lsov2_4"
+            feature = feature_for("lsov2", 6 if lso.IPVersion == NdisLsoIpVersion.IPv6 else 4)
         if feature not in on:
             return self._refuse(
                 f"{feature} is off in the current configuration", f"refused_{feature}"
@@ -248,17 +250,15 @@ class SoftwareDatapath:
         info = NdisTcpIpChecksumNetBufferListInfoTransmit.from_int(
             nbl.TcpIpChecksumNetBufferListInfo
         )
-        if not info.IsIPv4 and not info.IsIPv6:  # offloading-checksum-tasks: no checksum work
-            self.counters["frames"] += 1
-            return SendCompletion(NdisStatus.SUCCESS, [bytes(nbl.frame)])
-        family = "4" if info.IsIPv4 else "6"
-        wanted = []
-        if info.IpHeaderChecksum:
-            wanted.append("ip4_tx")
-        if info.TcpChecksum:
-            wanted.append(f"tcp{family}_tx")
-        if info.UdpChecksum:
-            wanted.append(f"udp{family}_tx")
+        family = 4 if info.IsIPv4 else 6
+        asked = (
+            ("IpChecksum", info.IpHeaderChecksum and info.IsIPv4),
+            ("TcpChecksum", info.TcpChecksum),
+            ("UdpChecksum", info.UdpChecksum),
+        )
+        wanted = [feature_for("checksum", family, "Tx", m) for m, on_ in asked if on_]
+        if not (info.IsIPv4 or info.IsIPv6):
+            wanted = []  # nblchecksum: neither IsIPv4 nor IsIPv6 asks no checksum work
         for feature in wanted:
             if feature not in on:
                 return self._refuse(

@@ -230,12 +230,30 @@ for _spec in FEATURE_TABLE.values():
 del _spec
 
 
+_BY_PLACE: dict[tuple[str, int, str, str], Feature] = {
+    (row.offload_type, row.ip, row.direction, row.member): row.feature
+    for row in FEATURE_TABLE.values()
+}
+
+
+def feature_for(
+    offload_type: OffloadType, ip: int, direction: str = "Tx", member: str = ""
+) -> Feature:
+    """The feature of an offload type, IP version and direction; for a checksum also its
+    ``NDIS_OFFLOAD`` member (``IpChecksum``, ``TcpChecksum``, ``UdpChecksum``). ``KeyError``
+    if there is none (e.g. an IPv6 header checksum)."""
+    if not member:
+        member = {"rsc": "Enabled"}.get(offload_type, "Encapsulation")
+    return _BY_PLACE[(offload_type, ip, direction, member)]
+
+
 def spec(feature: str) -> FeatureSpec:
     """The table row of ``feature`` (a :class:`Feature` or its short name)."""
     return FEATURE_TABLE[Feature(feature)]
 
 
-def _get(obj: Any, path: str) -> Any:
+def read_member(obj: Any, path: str) -> Any:
+    """The member at a dotted ``path`` (``LsoV2.IPv4.Encapsulation``) of a structure."""
     return reduce(getattr, path.split("."), obj)
 
 
@@ -288,9 +306,11 @@ def features_of(offload: NdisOffload) -> frozenset[Feature]:
     ``Encapsulation`` member, a nonzero ``Encapsulation``."""
     out = set()
     for row in FEATURE_TABLE.values():
-        if row.encapsulation_member is not None and not _get(offload, row.encapsulation_member):
+        if row.encapsulation_member is not None and not read_member(
+            offload, row.encapsulation_member
+        ):
             continue
-        if _get(offload, f"{row.part}.{row.member}"):
+        if read_member(offload, f"{row.part}.{row.member}"):
             out.add(row.feature)
     return frozenset(out)
 
@@ -302,7 +322,7 @@ def feature_encapsulations(offload: NdisOffload) -> dict[str, int]:
     out: dict[str, int] = {}
     for feature in features_of(offload):
         member = FEATURE_TABLE[feature].encapsulation_member
-        mask = int(NdisEncapsulation.IEEE_802_3) if member is None else _get(offload, member)
+        mask = int(NdisEncapsulation.IEEE_802_3) if member is None else read_member(offload, member)
         out[feature] = int(mask)
     return out
 
@@ -331,7 +351,7 @@ def offload_types_without_802_3(offload: NdisOffload) -> list[str]:
     ieee_802_3 = int(NdisEncapsulation.IEEE_802_3)
     out = []
     for member in ENCAPSULATION_MEMBERS:
-        mask = _get(offload, member)
+        mask = read_member(offload, member)
         if mask and not mask & ieee_802_3:
             out.append(member.removesuffix(".Encapsulation"))
     return out
@@ -342,7 +362,7 @@ def supported_encapsulations(offload: NdisOffload) -> int:
     encapsulations the adapter supports (``oid-tcp-offload-current-config``)."""
     mask = 0
     for member in ENCAPSULATION_MEMBERS:
-        mask |= _get(offload, member)
+        mask |= read_member(offload, member)
     return int(mask)
 
 
@@ -366,7 +386,7 @@ def parameter_request(p: NdisOffloadParameters, *, revision_gate: bool = True) -
     for row in FEATURE_TABLE.values():
         if revision_gate and row.parameters_since > p.Header.Revision:
             continue
-        value = int(_get(p, row.parameters_field))
+        value = int(read_member(p, row.parameters_field))
         if value == 0:
             continue
         if value in row.parameters_on:

@@ -551,7 +551,7 @@ class ReferenceMiniport(Miniport):
         self.configured = result
         if not params.Flags & 1:  # NDIS_OFFLOAD_PARAMETERS_SKIP_REGISTRY_UPDATE
             self.registry.update(keywords_from_features(result))
-        if {"rsc4", "rsc6"} & (before - self.current_features):
+        if any(FEATURE_TABLE[f].offload_type == "rsc" for f in before - self.current_features):
             # querying-and-changing-rsc-state: indicate held SCUs before completing the set
             held = self.datapath.flush()
             if held and self._context is not None:

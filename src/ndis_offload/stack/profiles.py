@@ -168,8 +168,8 @@ def _builtin() -> dict[str, AdapterProfile]:
             ),
             AdapterProfile(
                 "no-offload",
-                "Adapter with no task offload at all: OID_OFFLOAD_ENCAPSULATION is "
-                "NDIS_STATUS_NOT_SUPPORTED",
+                "Adapter with no task offload at all: both set OIDs are "
+                "NDIS_STATUS_NOT_SUPPORTED and no NDIS_OFFLOAD is reported or indicated",
                 frozenset(),
                 {},
                 OffloadLimits(encapsulations={}),

@@ -15,7 +15,8 @@ from ndis_offload.errors import DecodeError
 from ndis_offload.stack.core import Binding, BindParameters, ProtocolEdge, RequestHandle
 from ndis_offload.stack.datapath import ReceiveIndication
 from ndis_offload.stack.features import (
-    FAMILY_FEATURES,
+    FEATURE_TABLE,
+    FEATURES,
     feature_encapsulations,
     supported_encapsulations,
 )
@@ -160,9 +161,7 @@ class ProtocolDriver(ProtocolEdge):
         encapsulation type", ``oid-offload-encapsulation``). Nothing after a failed set."""
         if self.failed or self.current is None or self.binding is None:
             return frozenset()
-        allowed: set[str] = set()
-        for family in self.enabled_families:
-            allowed |= FAMILY_FEATURES[family] | {f"rsc{family}"}
+        allowed = {f for f in FEATURES if FEATURE_TABLE[f].ip in self.enabled_families}
         masks = feature_encapsulations(self.current)
         return frozenset(f for f in allowed if masks.get(f, 0) & self.encapsulation)
 
