@@ -257,8 +257,9 @@ class SoftwareDatapath:
             ("UdpChecksum", info.UdpChecksum),
         )
         wanted = [feature_for("checksum", family, "Tx", m) for m, on_ in asked if on_]
-        if not (info.IsIPv4 or info.IsIPv6):
-            wanted = []  # nblchecksum: neither IsIPv4 nor IsIPv6 asks no checksum work
+        if not (info.IsIPv4 or info.IsIPv6):  # nblchecksum: no checksum work, sent as is
+            self.counters["frames"] += 1
+            return SendCompletion(NdisStatus.SUCCESS, [bytes(nbl.frame)])
         for feature in wanted:
             if feature not in on:
                 return self._refuse(
