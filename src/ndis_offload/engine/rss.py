@@ -1,0 +1,311 @@
+"""Receive-side scaling: the NDIS Toeplitz hash (``NdisHashFunctionToeplitz``), the hash-type
+selection a NIC makes per packet, and the indirection-table lookup — scalar and batched.
+
+The hash follows "RSS hashing functions" (learn.microsoft.com/windows-hardware/drivers/network/
+rss-hashing-functions): for each input bit from the left, XOR the left-most 32 bits of the key
+into the result when the bit is 1, then shift the key left one bit. The input is the source
+address, destination address, source port, destination port, in that order ("Verifying the RSS
+hash calculation" lists the destination first in its tables; the input order is still source
+first). Hash-type selection follows "RSS hashing types".
+
+Batching: the hash of an ``n``-byte input is the XOR of ``n`` per-byte contributions, each
+depending only on the byte's position and value, so one ``(n, 256)`` table per key turns a batch
+of inputs into one gather and one XOR-reduce.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from ndis_offload.constants.rss import (
+    NDIS_RSS_HASH_SECRET_KEY_MAX_SIZE_REVISION_1,
+    NdisHashType,
+)
+
+VERIFICATION_KEY = bytes.fromhex(
+    "6d5a56da255b0ec24167253d43a38fb0d0ca2bcbae7b30b477cb2da38030f20c6a42b73bbeac01fa"
+)
+"""The secret key of "Verifying the RSS hash calculation" (also Windows' default key)."""
+
+SYMMETRIC_KEY = bytes.fromhex("6d5a" * 20)
+"""A 40-byte key whose Toeplitz hash is the same for both directions of a flow (the key
+repeats with a 16-bit period, so swapping source and destination, which swaps 16-bit-aligned
+fields, leaves the hash unchanged). Used to keep both directions of a flow together."""
+
+IPV4_HASH_TYPES = NdisHashType.IPV4 | NdisHashType.TCP_IPV4 | NdisHashType.UDP_IPV4
+IPV6_HASH_TYPES = NdisHashType.IPV6 | NdisHashType.TCP_IPV6 | NdisHashType.UDP_IPV6
+IPV6_EX_HASH_TYPES = NdisHashType.IPV6_EX | NdisHashType.TCP_IPV6_EX | NdisHashType.UDP_IPV6_EX
+ALL_HASH_TYPES = IPV4_HASH_TYPES | IPV6_HASH_TYPES | IPV6_EX_HASH_TYPES
+
+IPPROTO_TCP = 6
+IPPROTO_UDP = 17
+
+U8 = npt.NDArray[np.uint8]
+U32 = npt.NDArray[np.uint32]
+
+
+class RssError(ValueError):
+    """A key, hash type or indirection table RSS cannot use."""
+
+
+def _key_windows(key: bytes) -> npt.NDArray[np.uint64]:
+    """The 32-bit key window starting at every bit position that a full window fits."""
+    bits = np.unpackbits(np.frombuffer(key, dtype=np.uint8)).astype(np.uint64)
+    count = bits.size - 31
+    windows = np.zeros(count, dtype=np.uint64)
+    for shift in range(32):
+        windows |= bits[shift : shift + count] << np.uint64(31 - shift)
+    return windows
+
+
+@dataclass(frozen=True, slots=True)
+class Toeplitz:
+    """``NdisHashFunctionToeplitz`` with one secret key (``HashSecretKey``).
+
+    A key of ``k`` bytes hashes inputs of up to ``k - 4`` bytes: the 40-byte key of
+    ``NDIS_RECEIVE_SCALE_PARAMETERS`` revision 1 covers the 36-byte IPv6 4-tuple.
+    """
+
+    key: bytes = VERIFICATION_KEY
+    table: U32 = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.key, bytes | bytearray) or len(self.key) < 5:
+            raise RssError("a Toeplitz key needs at least 5 bytes")
+        if len(self.key) > NDIS_RSS_HASH_SECRET_KEY_MAX_SIZE_REVISION_1:
+            raise RssError(
+                f"key of {len(self.key)} bytes: NDIS keys are at most "
+                f"{NDIS_RSS_HASH_SECRET_KEY_MAX_SIZE_REVISION_1} bytes"
+            )
+        object.__setattr__(self, "key", bytes(self.key))
+        windows = _key_windows(self.key)
+        positions = len(self.key) - 4
+        # window of bit j (0 = most significant) of byte i is windows[8 * i + j]
+        per_bit = windows[: positions * 8].reshape(positions, 8)
+        values = np.arange(256, dtype=np.uint64)
+        set_bits = (values[:, None] >> np.arange(7, -1, -1, dtype=np.uint64)) & np.uint64(1)
+        table = np.zeros((positions, 256), dtype=np.uint64)
+        for j in range(8):
+            table ^= set_bits[None, :, j] * per_bit[:, j, None]
+        object.__setattr__(self, "table", table.astype(np.uint32))
+
+    @property
+    def max_input(self) -> int:
+        """The longest input, in bytes, this key can hash."""
+        return int(self.table.shape[0])
+
+    def hash(self, data: bytes | bytearray | memoryview) -> int:
+        """The hash of one input byte string."""
+        row = np.frombuffer(bytes(data), dtype=np.uint8)
+        self._check_length(row.size)
+        return int(np.bitwise_xor.reduce(self.table[np.arange(row.size), row]))
+
+    def hash_rows(self, rows: U8) -> U32:
+        """The hashes of a batch of equal-length inputs, one per row of a ``(n, L)`` array."""
+        if rows.ndim != 2:
+            raise RssError("hash_rows takes a two-dimensional (inputs x bytes) array")
+        self._check_length(rows.shape[1])
+        if rows.shape[0] == 0 or rows.shape[1] == 0:
+            return np.zeros(rows.shape[0], dtype=np.uint32)
+        gathered = self.table[np.arange(rows.shape[1])[None, :], rows]
+        out: U32 = np.bitwise_xor.reduce(gathered, axis=1)
+        return out
+
+    def _check_length(self, length: int) -> None:
+        if length > self.max_input:
+            raise RssError(
+                f"input of {length} bytes is longer than a {len(self.key)}-byte key can hash "
+                f"({self.max_input})"
+            )
+
+
+def hash_input(src: bytes, dst: bytes, sport: int | None = None, dport: int | None = None) -> bytes:
+    """The Toeplitz input: source address, destination address, then source and destination
+    ports when the hash type includes the transport ("RSS hashing functions")."""
+    if len(src) != len(dst) or len(src) not in (4, 16):
+        raise RssError("addresses must both be IPv4 (4 bytes) or both IPv6 (16 bytes)")
+    if (sport is None) != (dport is None):
+        raise RssError("give both ports or neither")
+    if sport is None or dport is None:
+        return src + dst
+    if not (0 <= sport <= 0xFFFF and 0 <= dport <= 0xFFFF):
+        raise RssError("ports are 16-bit numbers")
+    return src + dst + sport.to_bytes(2, "big") + dport.to_bytes(2, "big")
+
+
+def check_hash_types(enabled: int) -> NdisHashType:
+    """Validate an ``NDIS_HASH_*`` combination: only defined bits, and at least one."""
+    if enabled & ~int(ALL_HASH_TYPES):
+        raise RssError(f"undefined NDIS_HASH_* bits in 0x{enabled:08x}")
+    if not enabled:
+        raise RssError("no NDIS_HASH_* type enabled")
+    return NdisHashType(enabled)
+
+
+def select_hash_type(
+    enabled: NdisHashType,
+    ip_version: int,
+    l4_proto: int,
+    is_fragment: bool = False,
+    has_extension_addresses: bool = False,
+) -> NdisHashType | None:
+    """The hash type a NIC uses for one packet, or None when it must not hash it.
+
+    "RSS hashing types": the transport hash when its flag is set and the packet carries that
+    transport (never for a fragment: "In the case of a fragmented IP packet, NDIS_HASH_IPV4
+    must be used"), else the address-only hash when its flag is set. For IPv6 the _EX types
+    (home address / type-2 routing header address) are used when set; they fall back to the
+    plain addresses when those headers are absent, which the caller's addresses reflect.
+    """
+    del has_extension_addresses  # the caller passes the _EX addresses when _EX types apply
+    if ip_version == 4:
+        tcp, udp, ip = NdisHashType.TCP_IPV4, NdisHashType.UDP_IPV4, NdisHashType.IPV4
+    elif ip_version == 6:
+        if enabled & IPV6_EX_HASH_TYPES:
+            tcp, udp, ip = NdisHashType.TCP_IPV6_EX, NdisHashType.UDP_IPV6_EX, NdisHashType.IPV6_EX
+        else:
+            tcp, udp, ip = NdisHashType.TCP_IPV6, NdisHashType.UDP_IPV6, NdisHashType.IPV6
+    else:
+        return None
+    if not is_fragment:
+        if l4_proto == IPPROTO_TCP and enabled & tcp:
+            return tcp
+        if l4_proto == IPPROTO_UDP and enabled & udp:
+            return udp
+    if enabled & ip:
+        return ip
+    return None
+
+
+def uses_ports(hash_type: NdisHashType) -> bool:
+    """Whether a hash type covers the transport ports."""
+    return bool(hash_type & ~(NdisHashType.IPV4 | NdisHashType.IPV6 | NdisHashType.IPV6_EX))
+
+
+@dataclass(frozen=True, slots=True)
+class FlowKeys:
+    """The hash-relevant fields of a batch of frames, one row per frame.
+
+    ``ip_version`` is 0 for a frame RSS cannot interpret (not IP, malformed), which gets no
+    hash. ``src``/``dst`` hold IPv4 addresses in their first 4 bytes. For IPv6, ``src_ex`` /
+    ``dst_ex`` hold the home address / type-2 routing address (equal to ``src`` / ``dst`` when
+    those headers are absent).
+    """
+
+    ip_version: U8
+    l4_proto: U8
+    is_fragment: npt.NDArray[np.bool_]
+    src: U8
+    dst: U8
+    src_ex: U8
+    dst_ex: U8
+    sport: npt.NDArray[np.uint16]
+    dport: npt.NDArray[np.uint16]
+
+    @classmethod
+    def empty(cls, count: int) -> FlowKeys:
+        return cls(
+            ip_version=np.zeros(count, np.uint8),
+            l4_proto=np.zeros(count, np.uint8),
+            is_fragment=np.zeros(count, np.bool_),
+            src=np.zeros((count, 16), np.uint8),
+            dst=np.zeros((count, 16), np.uint8),
+            src_ex=np.zeros((count, 16), np.uint8),
+            dst_ex=np.zeros((count, 16), np.uint8),
+            sport=np.zeros(count, np.uint16),
+            dport=np.zeros(count, np.uint16),
+        )
+
+    def __len__(self) -> int:
+        return int(self.ip_version.size)
+
+
+_NO_TYPE = np.uint32(0)
+
+
+def _port_bytes(ports: npt.NDArray[np.uint16]) -> U8:
+    return ports.astype(">u2").view(np.uint8).reshape(-1, 2)
+
+
+def hash_flows(keys: FlowKeys, enabled: NdisHashType, toeplitz: Toeplitz) -> tuple[U32, U32]:
+    """Hash a batch: ``(hash values, hash types)`` per frame; type 0 = not hashed (value 0).
+
+    Each frame's type is chosen by :func:`select_hash_type`'s rules, evaluated on arrays; frames
+    are then grouped by input layout (IPv4 / IPv6 / IPv6 _EX, with or without ports) and each
+    group is hashed with one :meth:`Toeplitz.hash_rows`.
+    """
+    count = len(keys)
+    types = np.zeros(count, dtype=np.uint32)
+    v4 = keys.ip_version == 4
+    v6 = keys.ip_version == 6
+    whole = ~keys.is_fragment
+    tcp = (keys.l4_proto == IPPROTO_TCP) & whole
+    udp = (keys.l4_proto == IPPROTO_UDP) & whole
+    ex = bool(enabled & IPV6_EX_HASH_TYPES)
+    six = (
+        (NdisHashType.TCP_IPV6_EX, NdisHashType.UDP_IPV6_EX, NdisHashType.IPV6_EX)
+        if ex
+        else (NdisHashType.TCP_IPV6, NdisHashType.UDP_IPV6, NdisHashType.IPV6)
+    )
+    for family, (t_tcp, t_udp, t_ip) in (
+        (v4, (NdisHashType.TCP_IPV4, NdisHashType.UDP_IPV4, NdisHashType.IPV4)),
+        (v6, six),
+    ):
+        chosen = np.full(count, _NO_TYPE)
+        if enabled & t_ip:
+            chosen[family] = np.uint32(t_ip)
+        if enabled & t_udp:
+            chosen[family & udp] = np.uint32(t_udp)
+        if enabled & t_tcp:
+            chosen[family & tcp] = np.uint32(t_tcp)
+        types = np.where(family, chosen, types)
+
+    hashes = np.zeros(count, dtype=np.uint32)
+    src6, dst6 = (keys.src_ex, keys.dst_ex) if ex else (keys.src, keys.dst)
+    port_types = np.uint32(
+        NdisHashType.TCP_IPV4 | NdisHashType.UDP_IPV4 | NdisHashType.TCP_IPV6
+        | NdisHashType.UDP_IPV6 | NdisHashType.TCP_IPV6_EX | NdisHashType.UDP_IPV6_EX
+    )  # fmt: skip
+    with_ports = (types & port_types) != 0
+    for family, width, src, dst in ((v4, 4, keys.src, keys.dst), (v6, 16, src6, dst6)):
+        for ports in (False, True):
+            rows = np.flatnonzero(family & (types != 0) & (with_ports == ports))
+            if rows.size == 0:
+                continue
+            parts = [src[rows, :width], dst[rows, :width]]
+            if ports:
+                parts += [_port_bytes(keys.sport[rows]), _port_bytes(keys.dport[rows])]
+            hashes[rows] = toeplitz.hash_rows(np.ascontiguousarray(np.hstack(parts)))
+    return hashes, types
+
+
+@dataclass(frozen=True, slots=True)
+class IndirectionTable:
+    """``IndirectionTable`` of ``NDIS_RECEIVE_SCALE_PARAMETERS``: the low bits of the hash
+    index it ("RSS configuration": the table size is a power of two, at most 128 entries in
+    revision 1 of the parameters)."""
+
+    entries: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        size = len(self.entries)
+        if size == 0 or size & (size - 1):
+            raise RssError(f"indirection table of {size} entries: the size must be a power of 2")
+        if any(entry < 0 for entry in self.entries):
+            raise RssError("indirection table entries are queue numbers (>= 0)")
+
+    @classmethod
+    def round_robin(cls, size: int, queues: int) -> IndirectionTable:
+        """The usual spread: entry ``i`` points at queue ``i mod queues``."""
+        if queues < 1:
+            raise RssError("at least one queue")
+        return cls(tuple(i % queues for i in range(size)))
+
+    def queue_of(self, hashes: U32) -> npt.NDArray[np.int64]:
+        """The queue of each hash value."""
+        table = np.asarray(self.entries, dtype=np.int64)
+        queues: npt.NDArray[np.int64] = table[hashes & np.uint32(len(self.entries) - 1)]
+        return queues
