@@ -71,6 +71,8 @@ class Toeplitz:
 
     key: bytes = VERIFICATION_KEY
     table: U32 = field(init=False, repr=False, compare=False)
+    """``table[i, v]``: the contribution of byte value ``v`` at input position ``i``."""
+    _pairs: U32 | None = field(init=False, repr=False, compare=False, default=None)
 
     def __post_init__(self) -> None:
         if not isinstance(self.key, bytes | bytearray) or len(self.key) < 5:
@@ -108,11 +110,31 @@ class Toeplitz:
         if rows.ndim != 2:
             raise RssError("hash_rows takes a two-dimensional (inputs x bytes) array")
         self._check_length(rows.shape[1])
-        if rows.shape[0] == 0 or rows.shape[1] == 0:
-            return np.zeros(rows.shape[0], dtype=np.uint32)
-        gathered = self.table[np.arange(rows.shape[1])[None, :], rows]
-        out: U32 = np.bitwise_xor.reduce(gathered, axis=1)
+        count, width = rows.shape
+        out: U32 = np.zeros(count, dtype=np.uint32)
+        if count == 0 or width == 0:
+            return out
+        if width % 2:
+            for position in range(width):
+                out ^= self.table[position][rows[:, position]]
+            return out
+        # Two bytes at a time: one gather per 16-bit column from a 65,536-entry table.
+        pairs = self._pair_table()
+        words = np.ascontiguousarray(rows).view(">u2")
+        for column in range(width // 2):
+            out ^= pairs[column][words[:, column]]
         return out
+
+    def _pair_table(self) -> U32:
+        """``pairs[j, w]``: the contribution of the big-endian 16-bit word ``w`` at input
+        bytes ``2j, 2j + 1`` (built on first use: 256 KiB per word position)."""
+        if self._pairs is None:
+            high = self.table[0::2][: self.max_input // 2]
+            low = self.table[1::2][: self.max_input // 2]
+            pairs = (high[:, :, None] ^ low[:, None, :]).reshape(high.shape[0], 65536)
+            object.__setattr__(self, "_pairs", pairs)
+        assert self._pairs is not None
+        return self._pairs
 
     def _check_length(self, length: int) -> None:
         if length > self.max_input:
@@ -150,17 +172,15 @@ def select_hash_type(
     ip_version: int,
     l4_proto: int,
     is_fragment: bool = False,
-    has_extension_addresses: bool = False,
 ) -> NdisHashType | None:
     """The hash type a NIC uses for one packet, or None when it must not hash it.
 
     "RSS hashing types": the transport hash when its flag is set and the packet carries that
     transport (never for a fragment: "In the case of a fragmented IP packet, NDIS_HASH_IPV4
     must be used"), else the address-only hash when its flag is set. For IPv6 the _EX types
-    (home address / type-2 routing header address) are used when set; they fall back to the
-    plain addresses when those headers are absent, which the caller's addresses reflect.
+    (home address / type-2 routing header address) are used when set; their addresses fall
+    back to the plain ones when those headers are absent (``FlowKeys.src_ex`` / ``dst_ex``).
     """
-    del has_extension_addresses  # the caller passes the _EX addresses when _EX types apply
     if ip_version == 4:
         tcp, udp, ip = NdisHashType.TCP_IPV4, NdisHashType.UDP_IPV4, NdisHashType.IPV4
     elif ip_version == 6:
@@ -223,62 +243,71 @@ class FlowKeys:
         return int(self.ip_version.size)
 
 
-_NO_TYPE = np.uint32(0)
-
-
 def _port_bytes(ports: npt.NDArray[np.uint16]) -> U8:
     return ports.astype(">u2").view(np.uint8).reshape(-1, 2)
+
+
+_FAMILIES = (0, 4, 6)
+_TRANSPORTS = (0, IPPROTO_TCP, IPPROTO_UDP)
+_EX_TYPES = int(IPV6_EX_HASH_TYPES)
+
+
+def _decision_table(enabled: NdisHashType) -> tuple[U32, npt.NDArray[np.uint8]]:
+    """Per (family, transport) class: the hash type :func:`select_hash_type` picks, and the
+    input layout (0 none, 1 IPv4, 2 IPv4 + ports, 3 IPv6, 4 IPv6 + ports, 5 IPv6 _EX,
+    6 IPv6 _EX + ports). The batch path looks its decisions up here, so the rule lives in
+    one place."""
+    types = np.zeros(len(_FAMILIES) * len(_TRANSPORTS), dtype=np.uint32)
+    layouts = np.zeros(types.size, dtype=np.uint8)
+    for f, family in enumerate(_FAMILIES):
+        for t, transport in enumerate(_TRANSPORTS):
+            chosen = select_hash_type(enabled, family, transport)
+            if chosen is None:
+                continue
+            index = f * len(_TRANSPORTS) + t
+            types[index] = int(chosen)
+            base = 1 if family == 4 else 5 if chosen & _EX_TYPES else 3
+            layouts[index] = base + uses_ports(chosen)
+    return types, layouts
 
 
 def hash_flows(keys: FlowKeys, enabled: NdisHashType, toeplitz: Toeplitz) -> tuple[U32, U32]:
     """Hash a batch: ``(hash values, hash types)`` per frame; type 0 = not hashed (value 0).
 
-    Each frame's type is chosen by :func:`select_hash_type`'s rules, evaluated on arrays; frames
-    are then grouped by input layout (IPv4 / IPv6 / IPv6 _EX, with or without ports) and each
-    group is hashed with one :meth:`Toeplitz.hash_rows`.
+    Each frame falls in one (family, transport) class — fragments count as "no transport" —
+    whose hash type :func:`select_hash_type` decides once per batch; frames are then grouped
+    by input layout and each group is hashed with one :meth:`Toeplitz.hash_rows`.
     """
     count = len(keys)
-    types = np.zeros(count, dtype=np.uint32)
-    v4 = keys.ip_version == 4
-    v6 = keys.ip_version == 6
+    lut_types, lut_layouts = _decision_table(enabled)
+    family = (keys.ip_version == 4).astype(np.uint8) + (keys.ip_version == 6) * np.uint8(2)
     whole = ~keys.is_fragment
-    tcp = (keys.l4_proto == IPPROTO_TCP) & whole
-    udp = (keys.l4_proto == IPPROTO_UDP) & whole
-    ex = bool(enabled & IPV6_EX_HASH_TYPES)
-    six = (
-        (NdisHashType.TCP_IPV6_EX, NdisHashType.UDP_IPV6_EX, NdisHashType.IPV6_EX)
-        if ex
-        else (NdisHashType.TCP_IPV6, NdisHashType.UDP_IPV6, NdisHashType.IPV6)
-    )
-    for family, (t_tcp, t_udp, t_ip) in (
-        (v4, (NdisHashType.TCP_IPV4, NdisHashType.UDP_IPV4, NdisHashType.IPV4)),
-        (v6, six),
-    ):
-        chosen = np.full(count, _NO_TYPE)
-        if enabled & t_ip:
-            chosen[family] = np.uint32(t_ip)
-        if enabled & t_udp:
-            chosen[family & udp] = np.uint32(t_udp)
-        if enabled & t_tcp:
-            chosen[family & tcp] = np.uint32(t_tcp)
-        types = np.where(family, chosen, types)
-
-    hashes = np.zeros(count, dtype=np.uint32)
-    src6, dst6 = (keys.src_ex, keys.dst_ex) if ex else (keys.src, keys.dst)
-    port_types = np.uint32(
-        NdisHashType.TCP_IPV4 | NdisHashType.UDP_IPV4 | NdisHashType.TCP_IPV6
-        | NdisHashType.UDP_IPV6 | NdisHashType.TCP_IPV6_EX | NdisHashType.UDP_IPV6_EX
-    )  # fmt: skip
-    with_ports = (types & port_types) != 0
-    for family, width, src, dst in ((v4, 4, keys.src, keys.dst), (v6, 16, src6, dst6)):
-        for ports in (False, True):
-            rows = np.flatnonzero(family & (types != 0) & (with_ports == ports))
-            if rows.size == 0:
-                continue
-            parts = [src[rows, :width], dst[rows, :width]]
-            if ports:
-                parts += [_port_bytes(keys.sport[rows]), _port_bytes(keys.dport[rows])]
-            hashes[rows] = toeplitz.hash_rows(np.ascontiguousarray(np.hstack(parts)))
+    transport = ((keys.l4_proto == IPPROTO_TCP) & whole).astype(np.uint8) + (
+        (keys.l4_proto == IPPROTO_UDP) & whole
+    ) * np.uint8(2)
+    index = family * np.uint8(len(_TRANSPORTS)) + transport
+    types: U32 = lut_types[index]
+    layout = lut_layouts[index]
+    hashes: U32 = np.zeros(count, dtype=np.uint32)
+    present = np.unique(layout) if count else np.zeros(0, np.uint8)
+    for group in present.tolist():
+        if group == 0:
+            continue
+        width = 4 if group <= 2 else 16
+        ports = group in (2, 4, 6)
+        src, dst = (keys.src_ex, keys.dst_ex) if group >= 5 else (keys.src, keys.dst)
+        # the common case, one layout for the whole batch, needs no gather
+        pick: slice | npt.NDArray[np.intp] = (
+            slice(None) if present.size == 1 else np.flatnonzero(layout == group)
+        )
+        rows = count if isinstance(pick, slice) else pick.size
+        data = np.empty((rows, 2 * width + (4 if ports else 0)), dtype=np.uint8)
+        data[:, :width] = src[pick, :width]
+        data[:, width : 2 * width] = dst[pick, :width]
+        if ports:
+            data[:, 2 * width : 2 * width + 2] = _port_bytes(keys.sport[pick])
+            data[:, 2 * width + 2 :] = _port_bytes(keys.dport[pick])
+        hashes[pick] = toeplitz.hash_rows(data)
     return hashes, types
 
 
