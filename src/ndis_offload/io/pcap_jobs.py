@@ -179,7 +179,7 @@ def segment(src: str | Path, dst: str | Path, opts: Options | None = None, *,
                     writer.write_packet(item)
                     continue
                 headers = int(checks.ip_len[row] - checks.payload_len[row])
-                size = mss or analyzer.mss_for(int(checks.flow[row])) or opts.mtu - headers
+                size = mss or analyzer.cut_mss_of(row) or opts.mtu - headers
                 try:
                     frames = segment_record(item.linktype, item.data, size)
                 except PacketError as error:
