@@ -122,6 +122,22 @@ def syn_mss(buffer: bytes, l4: int, l4_len: int) -> int | None:
     return None
 
 
+SynEvents = tuple[list[int], list[int]]
+"""The rows of a chunk that are TCP SYNs carrying an MSS option, and those MSS values."""
+
+
+def syn_events(buffer: bytes, checks: Checks) -> SynEvents:
+    """Read the MSS option of every TCP SYN of a checked chunk."""
+    tcp = (checks.kind == Kind.IP) & (checks.proto == 6) & (checks.l4_len >= 20)
+    rows, values = [], []
+    for row in np.flatnonzero(tcp & ((checks.flags & TCP_SYN) != 0)).tolist():
+        mss = syn_mss(buffer, int(checks.l4_pos[row]), int(checks.l4_len[row]))
+        if mss:
+            rows.append(row)
+            values.append(mss)
+    return rows, values
+
+
 def _latest_before(
     query_groups: npt.NDArray[np.uint64],
     event_groups: npt.NDArray[np.uint64],
@@ -201,16 +217,18 @@ class Analyzer:
         for cutting a frame counts the ordinary payloads before it. So feeding a capture in
         chunks of any size, or in pieces with their state carried over, gives one answer.
         """
+        return self.feed_checked(checks, caplens, first_index, syn_events(buffer, checks))
+
+    def feed_checked(
+        self, checks: Checks, caplens: IntArray, first_index: int, syns: SynEvents
+    ) -> npt.NDArray[np.int8]:
+        """:meth:`feed` with the chunk's SYN MSS announcements already read out of its bytes
+        (:func:`syn_events`), so a chunk can be checked in one process and fed in another."""
         n = len(caplens)
         kind = checks.kind
         is_ip = kind == Kind.IP
         tcp = is_ip & (checks.proto == 6) & (checks.l4_len >= 20)
-        syn_rows, syn_values = [], []
-        for row in np.flatnonzero(tcp & ((checks.flags & TCP_SYN) != 0)).tolist():
-            mss = syn_mss(buffer, int(checks.l4_pos[row]), int(checks.l4_len[row]))
-            if mss:
-                syn_rows.append(row)
-                syn_values.append(mss)
+        syn_rows, syn_values = syns
         uniq, inverse = np.unique(checks.flow, return_inverse=True)
         inverse = inverse.reshape(-1)
         start_mss = np.array([self.peer_mss.get(int(h), 0) for h in uniq.tolist()], np.int64)
@@ -346,4 +364,7 @@ class Analyzer:
         return ", ".join(parts)
 
 
-__all__ = ["SIZE_BINS", "Analyzer", "Diagnosis", "FlowStats", "Notable", "flow_key", "syn_mss"]
+__all__ = [
+    "SIZE_BINS", "Analyzer", "Diagnosis", "FlowStats", "Notable", "SynEvents", "flow_key",
+    "syn_events", "syn_mss",
+]  # fmt: skip
