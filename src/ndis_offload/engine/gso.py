@@ -259,7 +259,8 @@ def cut(frame: bytes | bytearray | memoryview, plan: GsoPlan, mss: int) -> Segme
         rows[:, :hdr] = heads[:full, pad : pad + hdr]
     out[tail : tail + hdr] = heads[full, pad : pad + hdr]
     out[tail + hdr :] = src[hdr + full * mss : plan.end]
-    return Segmentation(list(_splitter(step, full, hdr + last_len).unpack_from(out)), size)
+    frames = _splitter(step, full, hdr + last_len).unpack_from(out.data)
+    return Segmentation(list(frames), size)
 
 
 def _last_lengths(row: npt.NDArray[np.uint16], plan: GsoPlan, pad: int, last_len: int) -> None:

@@ -14,7 +14,8 @@ import struct
 import numpy as np
 import numpy.typing as npt
 
-from ndis_offload.engine.gso import GsoPlan, IpHeader, Segmentation, cut
+from ndis_offload.engine.gso import GsoPlan, Segmentation, cut
+from ndis_offload.engine.gso_send import plan_send
 from ndis_offload.errors import PacketError
 from ndis_offload.packet.checksum import (
     finish,
@@ -24,6 +25,8 @@ from ndis_offload.packet.checksum import (
     pseudo_header_sum_ipv6,
 )
 from ndis_offload.packet.headers import IPPROTO_TCP, IPPROTO_UDP, FrameLayout, parse_frame
+from ndis_offload.packet.locate import locate
+from ndis_offload.packet.proto import LINKTYPE_ETHERNET
 from ndis_offload.structs.nbl_info import (
     NdisLsoV1Transmit,
     NdisLsoV1TransmitComplete,
@@ -118,25 +121,20 @@ def _fix_udp_length(out: bytearray, layout: FrameLayout) -> None:
         )
 
 
-def lso_plan(layout: FrameLayout) -> GsoPlan:
-    """Where the per-segment fields of a plain (untunnelled) LSO / USO send sit."""
-    if layout.is_fragment:
-        raise PacketError("cannot segment an IP fragment")
-    return GsoPlan(
-        header_len=layout.payload_offset,
-        end=layout.ip_end,
-        ips=(IpHeader(layout.l3_offset, layout.ip_version, layout.l3_len),),
-        l4_offset=layout.l4_offset,
-        l4_proto=layout.l4_proto,
-        l4_pseudo=_pseudo(layout, None),
-        length_field=layout.l3_offset - 10 if layout.llc_snap else None,
-    )
-
-
-def _segment(frame: Frame, layout: FrameLayout, mss: int) -> Segmentation:
-    if mss <= 0:
-        raise PacketError(f"MSS {mss} must be positive")
-    return cut(frame, lso_plan(layout), mss)
+def _plan(frame: Frame, proto: int, header_offset: int | None, name: str) -> GsoPlan:
+    """The plan of a plain (untunnelled) LSO / USO send, its L4 offset cross-checked."""
+    view = memoryview(frame)
+    if view.format != "B" or view.ndim != 1:
+        view = view.cast("B")
+    found = locate(view, LINKTYPE_ETHERNET, tunnels=False, giant_llc=True)
+    plan = plan_send(view, found, proto)
+    if header_offset is not None and header_offset != plan.l4_offset:
+        raise PacketError(
+            f"{name} header offset {header_offset} does not match the parsed offset "
+            f"{plan.l4_offset}",
+            offset=header_offset,
+        )
+    return plan
 
 
 def segment_tcp(frame: Frame, mss: int, *, tcp_header_offset: int | None = None) -> Segmentation:
@@ -146,9 +144,7 @@ def segment_tcp(frame: Frame, mss: int, *, tcp_header_offset: int | None = None)
     length); the TCP checksum field's content is ignored. A zero-length payload yields the
     frame as is with checksums filled; a payload up to ``mss`` yields one segment.
     """
-    layout = parse_frame(frame, zero_length_ok=True)
-    _check_offset(layout, tcp_header_offset, IPPROTO_TCP, "LSO")
-    return _segment(frame, layout, mss)
+    return cut(frame, _plan(frame, IPPROTO_TCP, tcp_header_offset, "LSO"), mss)
 
 
 def segment_udp(frame: Frame, mss: int, *, udp_header_offset: int | None = None) -> Segmentation:
@@ -156,9 +152,7 @@ def segment_udp(frame: Frame, mss: int, *, udp_header_offset: int | None = None)
 
     Each datagram gets its own UDP length, IP length, IPv4 ID (+1 each) and checksums.
     """
-    layout = parse_frame(frame, zero_length_ok=True)
-    _check_offset(layout, udp_header_offset, IPPROTO_UDP, "USO")
-    return _segment(frame, layout, mss)
+    return cut(frame, _plan(frame, IPPROTO_UDP, udp_header_offset, "USO"), mss)
 
 
 # --- NET_BUFFER_LIST info entry points ---------------------------------------------------
@@ -185,26 +179,30 @@ def transmit_checksum(frame: Frame, info: NdisTcpIpChecksumNetBufferListInfoTran
     )
 
 
+def _check_plan_version(plan: GsoPlan, want: int, name: str) -> None:
+    have = plan.ips[-1].version
+    if have != want:
+        raise PacketError(f"{name} says IPv{want} but the frame is IPv{have}")
+
+
 def transmit_lso(
     frame: Frame, info: NdisLsoV1Transmit | NdisLsoV2Transmit
 ) -> tuple[Segmentation, NdisLsoV1TransmitComplete | NdisLsoV2TransmitComplete]:
     """LSOv1 (IPv4) or LSOv2 (IPv4 / IPv6) send; returns the frames and the completion info."""
-    layout = parse_frame(frame, zero_length_ok=True)
-    _check_offset(layout, info.TcpHeaderOffset, IPPROTO_TCP, "LSO")
+    plan = _plan(frame, IPPROTO_TCP, info.TcpHeaderOffset, "LSO")
     if isinstance(info, NdisLsoV1Transmit):
-        _check_ip_version(layout, 4, "LSOv1")
-        result = _segment(frame, layout, info.MSS)
+        _check_plan_version(plan, 4, "LSOv1")
+        result = cut(frame, plan, info.MSS)
         return result, NdisLsoV1TransmitComplete(TcpPayload=result.payload_bytes)
-    _check_ip_version(layout, 6 if info.IPVersion else 4, "LSOv2 IPVersion")
-    return _segment(frame, layout, info.MSS), NdisLsoV2TransmitComplete()
+    _check_plan_version(plan, 6 if info.IPVersion else 4, "LSOv2 IPVersion")
+    return cut(frame, plan, info.MSS), NdisLsoV2TransmitComplete()
 
 
 def transmit_uso(frame: Frame, info: NdisUsoTransmit) -> Segmentation:
     """USO as requested by ``NDIS_UDP_SEGMENTATION_OFFLOAD_NET_BUFFER_LIST_INFO.Transmit``."""
-    layout = parse_frame(frame, zero_length_ok=True)
-    _check_offset(layout, info.UdpHeaderOffset, IPPROTO_UDP, "USO")
-    _check_ip_version(layout, 6 if info.IPVersion else 4, "USO IPVersion")
-    return _segment(frame, layout, info.MSS)
+    plan = _plan(frame, IPPROTO_UDP, info.UdpHeaderOffset, "USO")
+    _check_plan_version(plan, 6 if info.IPVersion else 4, "USO IPVersion")
+    return cut(frame, plan, info.MSS)
 
 
 __all__ = [

@@ -50,8 +50,8 @@ def _le_sum(data: Buffer) -> int:
     """
     n = len(data)
     if n <= _SMALL:
-        total = sum(_le_words(n // 2).unpack_from(data))
-        return total + data[n - 1] if n & 1 else total
+        words: tuple[int, ...] = _le_words(n // 2).unpack_from(data)
+        return sum(words) + data[n - 1] if n & 1 else sum(words)
     total = int(_REDUCE(np.frombuffer(data, _LE32, n >> 2), dtype=_U64))
     if n & 3:
         total += int.from_bytes(data[n & ~3 : n], "little")
