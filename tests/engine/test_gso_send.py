@@ -95,9 +95,9 @@ def scapy_segments(pkt: Packet, mss: int, outer_udp_zero: bool) -> list[bytes]:
     for index in range(count):
         seg = template.copy()
         for nb in (1, 2):
-            ip4 = seg.getlayer(IP, nb=nb)
-            if ip4 is not None:
-                ip4.id = (pkt.getlayer(IP, nb=nb).id + index) & 0xFFFF
+            ip4, original = seg.getlayer(IP, nb=nb), pkt.getlayer(IP, nb=nb)
+            if ip4 is not None and original is not None:
+                ip4.id = (original.id + index) & 0xFFFF
                 ip4.len = None
                 ip4.chksum = None
             ip6 = seg.getlayer(IPv6, nb=nb)
@@ -207,7 +207,9 @@ def test_big_tcp_inside_a_vxlan_tunnel() -> None:
     assert b"".join(bytes(Ether(f)[TCP].payload) for f in frames) == big
     for out in frames:
         seg = Ether(out)
-        assert seg[UDP].len == len(out) - 54 and seg.getlayer(IPv6, nb=2).plen == len(out) - 124
+        inner = seg.getlayer(IPv6, nb=2)
+        assert inner is not None and inner.plen == len(out) - 124
+        assert seg[UDP].len == len(out) - 54
         assert_scapy_checksums(out)
 
 
