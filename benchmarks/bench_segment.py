@@ -59,7 +59,8 @@ def make_capture(path: Path, sends: int) -> None:
 
 
 def _sum(data: bytes | bytearray) -> int:
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    words: tuple[int, ...] = struct.unpack(f"!{len(data) // 2}H", data)
+    total = sum(words)
     while total >> 16:
         total = (total & 0xFFFF) + (total >> 16)
     return total
