@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import NamedTuple
 
 import numpy as np
@@ -98,9 +98,15 @@ class Segmentation:
     """The LSOv1 completion ``TcpPayload`` value."""
 
 
+@cache
+def _be_words(count: int) -> struct.Struct:
+    return struct.Struct(f"!{count}H")
+
+
 def _words(buf: bytes | bytearray, start: int, end: int) -> int:
     """Unfolded sum of the big-endian 16-bit words of an even-length slice."""
-    return sum(struct.unpack_from(f"!{(end - start) // 2}H", buf, start))
+    words: tuple[int, ...] = _be_words((end - start) // 2).unpack_from(buf, start)
+    return sum(words)
 
 
 @lru_cache(maxsize=64)
@@ -228,10 +234,11 @@ def cut(frame: bytes | bytearray | memoryview, plan: GsoPlan, mss: int) -> Segme
             top = (const - id0) % 0xFFFF
             if id0 + count <= 0x10000 and top >= full:
                 ip_csum = np.arange(top, top - count, -1, dtype=np.int64)
+                ip_csum[full] = (top - full - delta) % 0xFFFF
             else:
                 ids = (id0 + np.arange(count, dtype=np.int64)) & 0xFFFF
                 ip_csum = (const - ids) % 0xFFFF
-            ip_csum[full] = (int(ip_csum[full]) - delta) % 0xFFFF
+                ip_csum[full] = (int(ip_csum[full]) - delta) % 0xFFFF
             words[:, (ip.offset + 10) // 2] = ip_csum
 
     sums = payload_sums(view, hdr, size, mss, count)
@@ -241,8 +248,9 @@ def cut(frame: bytes | bytearray | memoryview, plan: GsoPlan, mss: int) -> Segme
         seq = np.arange(seq0, seq0 + count * mss, mss, dtype=np.int64)
         if seq0 + full * mss > _M32:
             seq &= _M32
-        words[:, (l4 + 4) // 2] = seq >> 16
-        words[:, (l4 + 6) // 2] = seq  # the cast keeps the low 16 bits
+        # A big-endian uint32 column (rows need not be 4-byte aligned); the cast keeps the
+        # low 32 bits.
+        np.ndarray((count,), ">u4", out.data, l4 + 4, (stride,))[:] = seq
         sums += seq.view(_U64)  # seq as two 16-bit words is congruent to seq
         sums[0] += _U64(flags0 & TCP_CWR)
         sums[full] += _U64((flags0 & (TCP_FIN | TCP_PSH)) + delta)
