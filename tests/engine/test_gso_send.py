@@ -267,7 +267,7 @@ def test_tunnel_gso_property(
 def test_gre_and_ip_in_ip_carriers(carrier: str) -> None:
     """Constant carrier headers (GRE without checksum, IP-in-IP, IPv6-in-IPv4): the outer
     IPv4 gets its length, ID and checksum per segment like the inner one."""
-    from scapy.layers.inet import GRE
+    from scapy.layers.l2 import GRE
 
     outer = OUTER_ETH / IP(src="192.0.2.1", dst="192.0.2.2", id=300)
     inner = inner_ip(carrier == "sit")
