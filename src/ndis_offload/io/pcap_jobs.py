@@ -202,8 +202,7 @@ def write_segmented(
             result.errors.append(located)
             frames = [item.data]
         result.changed += len(frames) > 1
-        for frame in frames:
-            writer.write_packet(item, frame)
+        writer.write_packets(item, frames)
 
 
 def segment(src: str | Path, dst: str | Path, opts: Options | None = None, *,
