@@ -24,6 +24,7 @@ from ndis_offload.constants.status import NdisStatus
 from ndis_offload.engine import (
     CoalescedFrame,
     RscCoalescer,
+    rss_hash,
     transmit_checksum,
     transmit_lso,
     transmit_uso,
@@ -118,6 +119,9 @@ class SoftwareDatapath:
         self.miniport = miniport
         self.counters: Counter[str] = Counter()
         self.coalescer = RscCoalescer(timeout=rsc_timeout)
+        self._verdicts: dict[bytes, int] = {}
+        """Checksum verdicts of frames the coalescer still holds (indicated at a later
+        ``receive`` or at ``flush``)."""
 
     # -- receive ---------------------------------------------------------------------------
     def receive(self, frames: list[bytes], now: float) -> list[ReceiveIndication]:
@@ -147,7 +151,7 @@ class SoftwareDatapath:
         rsc_on = {v: feature_for("rsc", v, "Rx") in on for v in (4, 6)}
         out: list[ReceiveIndication] = []
         to_coalesce: list[bytes] = []
-        verdicts: dict[bytes, int] = {}
+        verdicts = self._verdicts
         for frame, version, word in zip(frames, versions, words, strict=True):
             if rsc_on.get(version, False):
                 to_coalesce.append(frame)
@@ -161,7 +165,7 @@ class SoftwareDatapath:
 
     def flush(self, now: float | None = None) -> list[ReceiveIndication]:
         """End of the DPC: indicate every coalesced unit still held."""
-        return [self._from_coalescer(item, {}) for item in self.coalescer.flush(now)]
+        return [self._from_coalescer(item, self._verdicts) for item in self.coalescer.flush(now)]
 
     def _from_coalescer(
         self, item: CoalescedFrame, verdicts: dict[bytes, int]
@@ -170,7 +174,7 @@ class SoftwareDatapath:
             self.counters["rsc_units"] += 1
             self.counters["rsc_segments"] += item.rsc.CoalescedSegCount
             return ReceiveIndication(item.frame, item.checksum.to_int(), item.rsc.to_int())
-        return ReceiveIndication(item.frame, verdicts.get(item.frame, 0), item.rsc.to_int())
+        return ReceiveIndication(item.frame, verdicts.pop(item.frame, 0), item.rsc.to_int())
 
     def _validate_one(self, frame: bytes, ip: bool, tcp: bool, udp: bool) -> int:
         try:
@@ -178,6 +182,10 @@ class SoftwareDatapath:
         except PacketError:
             self.counters["malformed_received"] += 1
             return 0
+
+    def rss_hash(self, key: bytes, frame: bytes) -> int:
+        """The RSS hash the NIC reports with ``frame`` (Toeplitz, every hash type on)."""
+        return rss_hash(key, frame)
 
     # -- send ------------------------------------------------------------------------------
 
@@ -200,9 +208,15 @@ class SoftwareDatapath:
                         f"USO IPv{6 if info.IPVersion else 4} is off", f"refused_{feature}"
                     )
                 result = transmit_uso(nbl.frame, info)
+                frames = result.frames
+                at = info.UdpHeaderOffset + 6
+                if not info.IPVersion and nbl.frame[at : at + 2] == b"\0\0":
+                    # udp-segmentation-offload-uso-: a zero UDP checksum from the stack means
+                    # no UDP checksum (IPv4; IPv6 has no such datagrams)
+                    frames = [f[:at] + b"\0\0" + f[at + 2 :] for f in frames]
                 self.counters["uso_sends"] += 1
-                self.counters["frames"] += len(result.frames)
-                return SendCompletion(NdisStatus.SUCCESS, result.frames)
+                self.counters["frames"] += len(frames)
+                return SendCompletion(NdisStatus.SUCCESS, frames)
             if nbl.TcpIpChecksumNetBufferListInfo:
                 return self._send_checksum(nbl, on)
             self.counters["frames"] += 1
@@ -243,8 +257,9 @@ class SoftwareDatapath:
             ("UdpChecksum", info.UdpChecksum),
         )
         wanted = [feature_for("checksum", family, "Tx", m) for m, on_ in asked if on_]
-        if not (info.IsIPv4 or info.IsIPv6):
-            wanted = []  # nblchecksum: neither IsIPv4 nor IsIPv6 asks no checksum work
+        if not (info.IsIPv4 or info.IsIPv6):  # nblchecksum: no checksum work, sent as is
+            self.counters["frames"] += 1
+            return SendCompletion(NdisStatus.SUCCESS, [bytes(nbl.frame)])
         for feature in wanted:
             if feature not in on:
                 return self._refuse(
