@@ -14,9 +14,11 @@ features; :func:`build_offload` renders one as the ``NDIS_OFFLOAD`` NDIS sees an
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import reduce
+from operator import attrgetter
 from typing import Any, Literal
 
 from ndis_offload.constants.offload import (
@@ -254,7 +256,17 @@ def spec(feature: str) -> FeatureSpec:
 
 def read_member(obj: Any, path: str) -> Any:
     """The member at a dotted ``path`` (``LsoV2.IPv4.Encapsulation``) of a structure."""
-    return reduce(getattr, path.split("."), obj)
+    return attrgetter(path)(obj)
+
+
+_ON_TESTS: tuple[tuple[Feature, Callable[[Any], Any] | None, Callable[[Any], Any]], ...] = tuple(
+    (
+        row.feature,
+        None if row.encapsulation_member is None else attrgetter(row.encapsulation_member),
+        attrgetter(f"{row.part}.{row.member}"),
+    )
+    for row in FEATURE_TABLE.values()
+)
 
 
 @dataclass(frozen=True)
@@ -304,15 +316,11 @@ def build_offload(features: frozenset[str], limits: OffloadLimits) -> NdisOffloa
 def features_of(offload: NdisOffload) -> frozenset[Feature]:
     """The features an ``NDIS_OFFLOAD`` says are on: the member set and, for a part with an
     ``Encapsulation`` member, a nonzero ``Encapsulation``."""
-    out = set()
-    for row in FEATURE_TABLE.values():
-        if row.encapsulation_member is not None and not read_member(
-            offload, row.encapsulation_member
-        ):
-            continue
-        if read_member(offload, f"{row.part}.{row.member}"):
-            out.add(row.feature)
-    return frozenset(out)
+    return frozenset(
+        feature
+        for feature, encapsulation, member in _ON_TESTS
+        if (encapsulation is None or encapsulation(offload)) and member(offload)
+    )
 
 
 def feature_encapsulations(offload: NdisOffload) -> dict[str, int]:
