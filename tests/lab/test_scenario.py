@@ -111,3 +111,15 @@ def test_demo_runs_on_every_variant(variant: str) -> None:
 def test_scenario_errors(doc: dict[str, Any]) -> None:
     with pytest.raises(ScenarioError):
         load_scenario(doc)
+
+
+def test_demo_on_an_llc_snap_capable_adapter_uses_only_matching_offload_types() -> None:
+    """oid-offload-encapsulation: the LLC/SNAP protocol's set succeeds (checksum offload
+    supports LLC/SNAP) and it may use checksum offload, not the 802.3-only LSOv2."""
+    from ndis_offload.stack.profiles import get_profile
+
+    demo = run_demo(get_profile("ethernet-llc-snap"))
+    llc = demo.protocols["llcsnap"]
+    assert demo.failing_status == "NDIS_STATUS_SUCCESS" and not llc.failed
+    assert llc.usable and all(f.endswith(("_tx", "_rx")) for f in llc.usable)
+    assert demo.hardware is not None and "lsov2_4" in demo.hardware

@@ -4,6 +4,7 @@ and ``build_offload`` / ``features_of`` are inverses through it."""
 from __future__ import annotations
 
 from functools import reduce
+from pathlib import Path
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -120,3 +121,21 @@ def test_a_checksum_part_is_on_only_with_an_encapsulation() -> None:
         )
     )
     assert features_of(cleared) == frozenset()
+
+
+def _values(values: frozenset[int]) -> str:
+    return ", ".join(str(v) for v in sorted(values))
+
+
+def test_docs_features_page_is_the_table() -> None:
+    """docs/features.md shows FEATURE_TABLE row by row; keep it the code's."""
+    doc = (Path(__file__).parents[2] / "docs" / "features.md").read_text()
+    rows = [line for line in doc.splitlines() if line.startswith("| `")]
+    expected = [
+        f"| `{r.feature}` | {r.label} | `{r.part}.{r.member}` ({r.offload_since}) | "
+        f"`{r.parameters_field}` ({r.parameters_since}) | {_values(r.parameters_on)} | "
+        f"{_values(r.parameters_off)} | `{r.keyword}` ({r.keyword_bit}) | "
+        f"{'yes' if r.switched_by_encapsulation else 'no'} |"
+        for r in FEATURE_TABLE.values()
+    ]
+    assert rows == expected

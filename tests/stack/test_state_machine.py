@@ -11,7 +11,7 @@ from ndis_offload.constants.offload import NdisEncapsulation
 from ndis_offload.constants.oid import Oid
 from ndis_offload.constants.status import NdisStatus
 from ndis_offload.stack.core import NdisStack
-from ndis_offload.stack.features import features_of
+from ndis_offload.stack.features import FEATURE_TABLE, feature_encapsulations, features_of
 from ndis_offload.stack.miniport import ReferenceMiniport
 from ndis_offload.stack.profiles import PROFILES
 from ndis_offload.stack.protocol import ProtocolDriver
@@ -34,6 +34,7 @@ families = st.one_of(
         st.sampled_from([14, 18, 22]),
     ),
 )
+ENCAP_802_3 = NdisEncapsulation.IEEE_802_3
 param_values = st.integers(0, 4)
 switch_values = st.integers(0, 2)
 
@@ -44,23 +45,55 @@ class StackMachine(RuleBasedStateMachine):
         self.stack: NdisStack
         self.miniport: ReferenceMiniport
         self.expected_indications: dict[str, int] = {}
+        self.families: dict[str, set[int]] = {}
 
-    @initialize(profile=st.sampled_from(sorted(PROFILES)))
-    def start(self, profile: str) -> None:
+    @initialize(
+        profile=st.sampled_from(sorted(PROFILES)),
+        llc=st.lists(st.booleans(), min_size=len(NAMES), max_size=len(NAMES)),
+    )
+    def start(self, profile: str, llc: list[bool]) -> None:
         self.miniport = ReferenceMiniport(PROFILES[profile])
         self.stack = NdisStack(self.miniport)
+        for name, is_llc in zip(NAMES, llc, strict=True):
+            self.bind(name, is_llc)
 
-    @rule(name=st.sampled_from(NAMES))
-    def bind(self, name: str) -> None:
+    @rule(name=st.sampled_from(NAMES), llc=st.booleans())
+    def bind(self, name: str, llc: bool) -> None:
         if name not in self.stack.bindings:
-            self.stack.bind(ProtocolDriver(name))
+            encapsulation = NdisEncapsulation.IEEE_LLC_SNAP_ROUTED if llc else ENCAP_802_3
+            self.stack.bind(ProtocolDriver(name, encapsulation, 8 if llc else 14))
             self.expected_indications[name] = 0
+            self.families[name] = set()
+
+    @rule(pick=st.integers(0, 2), v4=st.sampled_from([None, True, False]),
+          v6=st.sampled_from([None, True, False]))  # fmt: skip
+    def protocol_sets(self, pick: int, v4: bool | None, v6: bool | None) -> None:
+        """A bound protocol's own enable/disable (None: NO_CHANGE for that family)."""
+        if not self.stack.bindings:
+            return
+        name = list(self.stack.bindings)[pick % len(self.stack.bindings)]
+        protocol = self.stack.bindings[name].protocol
+        assert isinstance(protocol, ProtocolDriver)
+        if v4 is False or v6 is False:  # disable() sends NO_CHANGE for the family not asked
+            v4, v6 = (False if v4 is False else None), (False if v6 is False else None)
+            handle = protocol.disable(ipv4=v4 is False, ipv6=v6 is False)
+        else:
+            handle = protocol.enable(ipv4=bool(v4), ipv6=bool(v6))
+        if handle.status != NdisStatus.SUCCESS:
+            self.families[name] = set()
+            return
+        for family, value in ((4, v4), (6, v6)):
+            if value is True:
+                self.families[name].add(family)
+            elif value is False:
+                self.families[name].discard(family)
 
     @rule(name=st.sampled_from(NAMES))
     def unbind(self, name: str) -> None:
         if name in self.stack.bindings:
             self.stack.unbind(name)
             del self.expected_indications[name]
+            del self.families[name]
 
     @rule(
         oid=st.sampled_from(
@@ -139,6 +172,24 @@ class StackMachine(RuleBasedStateMachine):
     @rule(data=st.binary(max_size=40))
     def set_garbage_parameters(self, data: bytes) -> None:
         self._set(Oid.TCP_OFFLOAD_PARAMETERS, data)
+
+    @invariant()
+    def protocols_use_only_what_their_encapsulation_and_families_allow(self) -> None:
+        """oid-offload-encapsulation: only offload types that support the protocol's
+        encapsulation; a NO_CHANGE family keeps what it had; nothing after a failed set."""
+        config = self.stack.config
+        for name, binding in self.stack.bindings.items():
+            protocol = binding.protocol
+            assert isinstance(protocol, ProtocolDriver)
+            if config is None or protocol.failed:
+                assert protocol.usable == frozenset()
+                continue
+            masks = feature_encapsulations(config)
+            expected = {
+                f for f, mask in masks.items()
+                if FEATURE_TABLE[f].ip in self.families[name] and mask & protocol.encapsulation
+            }  # fmt: skip
+            assert protocol.usable == expected, name
 
     @invariant()
     def current_config_never_exceeds_hardware(self) -> None:

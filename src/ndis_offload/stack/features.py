@@ -14,9 +14,11 @@ features; :func:`build_offload` renders one as the ``NDIS_OFFLOAD`` NDIS sees an
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from functools import reduce
+from functools import lru_cache, reduce
+from operator import attrgetter
 from typing import Any, Literal
 
 from ndis_offload.constants.offload import (
@@ -254,7 +256,17 @@ def spec(feature: str) -> FeatureSpec:
 
 def read_member(obj: Any, path: str) -> Any:
     """The member at a dotted ``path`` (``LsoV2.IPv4.Encapsulation``) of a structure."""
-    return reduce(getattr, path.split("."), obj)
+    return attrgetter(path)(obj)
+
+
+_ON_TESTS: tuple[tuple[Feature, Callable[[Any], Any] | None, Callable[[Any], Any]], ...] = tuple(
+    (
+        row.feature,
+        None if row.encapsulation_member is None else attrgetter(row.encapsulation_member),
+        attrgetter(f"{row.part}.{row.member}"),
+    )
+    for row in FEATURE_TABLE.values()
+)
 
 
 @dataclass(frozen=True)
@@ -278,24 +290,43 @@ def build_offload(features: frozenset[str], limits: OffloadLimits) -> NdisOffloa
     Each feature sets its member (and its :attr:`FeatureSpec.also` members) to 1 and its
     part's ``Encapsulation`` to the profile's mask; LSO and USO parts carry the sizes. An
     offload that is off has ``Encapsulation = NDIS_ENCAPSULATION_NOT_SUPPORTED`` and zero
-    sizes. Parts newer than ``limits.revision`` stay empty.
+    sizes. Parts newer than ``limits.revision`` stay empty. (Memoized: the result is frozen.)
     """
-    data: dict[str, Any] = {"Header": NdisOffload.header_for(limits.revision).to_dict()}
-    sizes = {
-        "lsov1": (limits.lso_max_offload_size, limits.lso_min_segment_count),
-        "lsov2": (limits.lso_max_offload_size, limits.lso_min_segment_count),
-        "uso": (limits.uso_max_offload_size, limits.uso_min_segment_count),
-    }
+    key = (
+        frozenset(Feature(f) for f in features),
+        limits.lso_max_offload_size,
+        limits.lso_min_segment_count,
+        limits.uso_max_offload_size,
+        limits.uso_min_segment_count,
+        limits.revision,
+        tuple(sorted(limits.encapsulations.items())),
+    )
+    return _build_offload(*key)
+
+
+@lru_cache(maxsize=1024)
+def _build_offload(
+    features: frozenset[Feature],
+    lso_max: int,
+    lso_min: int,
+    uso_max: int,
+    uso_min: int,
+    revision: int,
+    encapsulations: tuple[tuple[str, int], ...],
+) -> NdisOffload:
+    data: dict[str, Any] = {"Header": NdisOffload.header_for(revision).to_dict()}
+    sizes = {"lsov1": (lso_max, lso_min), "lsov2": (lso_max, lso_min), "uso": (uso_max, uso_min)}
+    masks = dict(encapsulations)
     for feature in FEATURES:
         row = FEATURE_TABLE[feature]
-        if feature not in features or row.offload_since > limits.revision:
+        if feature not in features or row.offload_since > revision:
             continue
         part: dict[str, Any] = reduce(lambda d, k: d.setdefault(k, {}), row.part.split("."), data)
         part[row.member] = 1
         for member in row.also:
             part[member] = 1
         if row.encapsulation_member is not None:
-            part["Encapsulation"] = limits.encapsulations.get(row.offload_type, 0)
+            part["Encapsulation"] = masks.get(row.offload_type, 0)
         if row.offload_type in sizes:
             part["MaxOffLoadSize"], part["MinSegmentCount"] = sizes[row.offload_type]
     return NdisOffload.from_dict(data)
@@ -304,15 +335,11 @@ def build_offload(features: frozenset[str], limits: OffloadLimits) -> NdisOffloa
 def features_of(offload: NdisOffload) -> frozenset[Feature]:
     """The features an ``NDIS_OFFLOAD`` says are on: the member set and, for a part with an
     ``Encapsulation`` member, a nonzero ``Encapsulation``."""
-    out = set()
-    for row in FEATURE_TABLE.values():
-        if row.encapsulation_member is not None and not read_member(
-            offload, row.encapsulation_member
-        ):
-            continue
-        if read_member(offload, f"{row.part}.{row.member}"):
-            out.add(row.feature)
-    return frozenset(out)
+    return frozenset(
+        feature
+        for feature, encapsulation, member in _ON_TESTS
+        if (encapsulation is None or encapsulation(offload)) and member(offload)
+    )
 
 
 def feature_encapsulations(offload: NdisOffload) -> dict[str, int]:
