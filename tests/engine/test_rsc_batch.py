@@ -213,7 +213,8 @@ def test_scan_fields_match_the_scalar_parser(
             continue
         row = dict(zip(FIELDS, rows[position], strict=True))
         _, _, seq, ack, win, flags, plen, match, ttl, tsval, tsecr, l3, _, _, end, _ = seg
-        assert (row["seq"], row["ack"], row["win"], row["flags"]) == (seq, ack, win, flags)
+        nxt = (seq + plen) & 0xFFFFFFFF
+        assert (row["nxt"], row["ack"], row["win"], row["flags"]) == (nxt, ack, win, flags)
         assert (row["plen"], row["match"], row["ttl"]) == (plen, match, ttl)
         assert (row["tsval"], row["tsecr"], row["size"]) == (tsval, tsecr, end - l3)
         payload = result.buffer[row["pend"] - plen : row["pend"]]

@@ -177,9 +177,7 @@ class RscCoalescer:
         and every frame of a flow that has one, go through the per-frame rules; outputs
         are ordered as :meth:`push` would emit them.
         """
-        from ndis_offload.engine.rsc_batch import push_batch  # noqa: PLC0415 (cycle)
-
-        return push_batch(self, frames, now)
+        return _push_batch(self, frames, now)
 
     def flush(self, now: float | None = None) -> list[CoalescedFrame]:
         """Indicate every SCU (``now=None``) or those older than ``timeout`` at ``now``."""
@@ -246,31 +244,32 @@ class RscCoalescer:
             else:
                 out.append(alone(frame, word))
             return
-        if plen:  # data: SEG.SEQ == H.NXT, nothing else changed, no dup ACKs held, E7
+        tail = scu.tail
+        if plen:  # data: the continuation rule, no dup ACKs held, E7
             if (
-                breaks(scu.nxt, scu.match, scu.ack, scu.tsval, scu.tsecr,
-                       seq, match, ack, tsval, tsecr)
+                breaks(tail, (match, seq, ack, tsval, tsecr))
                 or scu.dup
                 or scu.size + plen > MAX_IP_DATAGRAM
-            ):  # fmt: skip
+            ):
                 self._end(key, out)
                 self._start(key, frame, seg, now, out)
                 return
             psh = flags & TCP_PSH
-            scu.extend([memoryview(frame)[poff:end]], plen, 1, 1, psh, ttl, (seq + plen) & M32,
-                       ack, win, tsval, tsecr, None)  # fmt: skip
+            scu.extend([memoryview(frame)[poff:end]], plen, 1, 1, psh, ttl,
+                       (match, (seq + plen) & M32, ack, tsval, tsecr), win, None)  # fmt: skip
             if psh and self.flush_on_psh:
                 self._end(key, out)
             return
-        if match != scu.match or goes_back(scu.tsval, tsval) or goes_back(scu.tsecr, tsecr):
+        h_match, nxt, h_ack, h_tsval, h_tsecr = tail
+        if match != h_match or goes_back(h_tsval, tsval) or goes_back(h_tsecr, tsecr):
             # E8 / differing IP fields / timestamps going back: resume with the segment.
             self._end(key, out)
             self._start(key, frame, seg, now, out)
             return
-        ack_delta = (ack - scu.ack) & M32
-        if seq != scu.nxt or ack_delta:  # any other pure ACK ends the SCU, indicated alone
+        ack_delta = (ack - h_ack) & M32
+        if seq != nxt or ack_delta:  # any other pure ACK ends the SCU, indicated alone
             self._end(key, out)
-            if self.coalesce_dup_acks and seq == scu.nxt and ack_delta < HALF:
+            if self.coalesce_dup_acks and seq == nxt and ack_delta < HALF:
                 self._start(key, frame, seg, now, out)  # a cumulative ACK: track dup ACKs
             else:
                 out.append(alone(frame, word))
@@ -286,7 +285,11 @@ class RscCoalescer:
                 return
             scu.dup += 1
         # a window update (or a counted duplicate ACK): coalesced, not a data segment
-        scu.extend([], 0, 1, 0, flags & TCP_PSH, ttl, scu.nxt, ack, win, tsval, tsecr, 0)
+        scu.extend([], 0, 1, 0, flags & TCP_PSH, ttl, (match, nxt, ack, tsval, tsecr), win, 0)
 
+
+# The batch path applies the same rules with array operations; it needs this module's
+# per-frame path for the frames it cannot take, hence the import at the end.
+from ndis_offload.engine.rsc_batch import push_batch as _push_batch  # noqa: E402
 
 __all__ = ["CoalescedFrame", "RscCoalescer"]

@@ -22,12 +22,11 @@ from ndis_offload.engine.rsc_fast import (
     F_FLAGS,
     F_INDEX,
     F_MATCH,
+    F_NXT,
     F_PEND,
     F_PLEN,
     F_PSUM,
-    F_SEQ,
     F_SHAPE,
-    F_SIZE,
     F_TSECR,
     F_TSVAL,
     F_TTL,
@@ -42,6 +41,7 @@ from ndis_offload.engine.rsc_rules import (
     SCU_CHECKSUM,
     TCP_PSH,
     breaks,
+    breaks_many,
 )
 from ndis_offload.engine.rsc_unit import CoalescedFrame, Scu, placed_sum
 
@@ -50,7 +50,6 @@ if TYPE_CHECKING:
 
 _Event = tuple[int, int, CoalescedFrame]
 """(index of the frame whose arrival emits it, order among that frame's outputs, frame)."""
-_PSH_BIT = TCP_PSH.bit_length() - 1
 
 
 def _event_order(event: _Event) -> tuple[int, int]:
@@ -121,6 +120,48 @@ def push_batch(rsc: RscCoalescer, frames: Sequence[Frame], now: float) -> list[C
     return out
 
 
+def _start_empty(frames: Sequence[Frame], first: list[int], now: float) -> Scu:
+    """A unit with the headers of the scanned segment ``first`` (a table column) and no
+    payload yet: the block it starts joins it with :meth:`Scu.extend`."""
+    l3, l4, v4 = shape_of(first[F_SHAPE])
+    match = first[F_MATCH]
+    index = first[F_INDEX]
+    scu = Scu.start(
+        frames[index], l3, l4, l4 + ((match >> 8) & 0xFF), v4,
+        (first[F_NXT] - first[F_PLEN]) & M32, 0, first[F_ACK], first[F_WIN], first[F_FLAGS],
+        first[F_TTL], match, first[F_TSVAL], first[F_TSECR],
+        SCU_CHECKSUM if v4 else TCP_SUCCEEDED, now, index,
+    )  # fmt: skip
+    scu.csum = 0
+    return scu
+
+
+def _exceeding(
+    rsc: RscCoalescer, frames: Sequence[Frame], scu: Scu, joins: bool, key: bytes,
+    cols: list[list[int]], ks: range, payloads: Sequence[Frame], now: float, events: list[_Event],
+) -> tuple[Scu, bool]:  # fmt: skip
+    """Exception E7 inside a block: its segments ``ks`` one at a time, a new unit whenever
+    the next segment would take the datagram past 65535 bytes. Returns (unit, whether it is
+    still the flow's carried unit)."""
+    for k in ks:
+        plen = cols[F_PLEN][k]
+        held = joins or scu.data_segs
+        if held and scu.size + plen > MAX_IP_DATAGRAM:
+            if joins:
+                del rsc._flows[key]
+                joins = False
+            events.append((cols[F_INDEX][k], 0, scu.finalize()))
+            scu = _start_empty(frames, [column[k] for column in cols], now)
+            held = False
+        offset = scu.size - (scu.poff - scu.l3)
+        psum = placed_sum([cols[F_PSUM][k]], [plen], offset) if scu.csum is not None else None
+        tail = (cols[F_MATCH][k], cols[F_NXT][k], cols[F_ACK][k], cols[F_TSVAL][k],
+                cols[F_TSECR][k])  # fmt: skip
+        scu.extend([payloads[k]], plen, 1 if held else 0, 1, cols[F_FLAGS][k] & TCP_PSH,
+                   cols[F_TTL][k], tail, cols[F_WIN][k], psum)  # fmt: skip
+    return scu, joins
+
+
 def _coalesce(
     rsc: RscCoalescer,
     frames: Sequence[Frame],
@@ -135,114 +176,97 @@ def _coalesce(
     flush = rsc.flush_on_psh
     t, heads, keys = fast.table, fast.heads, fast.keys
     count = t.shape[1]
-    seq, plen, match = t[F_SEQ], t[F_PLEN], t[F_MATCH]
-    ack, tsval, tsecr = t[F_ACK], t[F_TSVAL], t[F_TSECR]
-    nxt = seq + plen
-    nxt &= M32
-    psh = t[F_FLAGS] >> _PSH_BIT
-    psh &= 1
-    # A block ends before a segment that does not continue the previous one of its flow.
-    brk = np.empty(count, dtype=np.bool_)
-    cut = breaks(nxt[:-1], match[:-1], ack[:-1], tsval[:-1], tsecr[:-1],
-                 seq[1:], match[1:], ack[1:], tsval[1:], tsecr[1:])  # fmt: skip
-    if flush:
-        cut |= psh[:-1]
-    np.not_equal(cut, 0, out=brk[1:])
-    brk[heads[:-1]] = True
-    first_at = brk.nonzero()[0]
-    starts: list[int] = first_at.tolist()
-    starts.append(count)
-    last_at = np.subtract(first_at[1:], 1)
-    last_at = np.append(last_at, count - 1)
-    # Per block: payload bytes and sums, PSH, minimum TTL; the first segment's fields; the
-    # last segment's NXT, ACK, window and timestamps (Scu.extend's arguments).
+    nflows = len(keys)
+    # Blocks: a block ends before a segment that does not continue the previous one of its
+    # flow (the continuation rule, or PSH ending a unit), and at every flow's end.
+    first_at = [0]
+    if count > 1:
+        rows = t[F_MATCH : F_TSECR + 1]
+        diff = rows[:, 1:] - rows[:, :-1]
+        diff[1] -= t[F_PLEN, 1:]  # SEG.SEQ - H.NXT
+        cut = breaks_many(diff)
+        if flush:
+            cut |= t[F_FLAGS, :-1] & TCP_PSH
+        if nflows > 1:
+            cut[[h - 1 for h in heads[1:-1]]] = 1
+        after = cut.nonzero()[0]
+        after += 1
+        first_at += after.tolist()
+    nblocks = len(first_at)
+    # Per block: payload bytes and sums, PSH, minimum TTL; its first segment; its last
+    # segment's index, match, NXT, ACK, TSval, TSecr and window (what Scu.extend takes).
     block_len, block_sum = np.add.reduceat(t[F_PLEN : F_PSUM + 1], first_at, axis=1).tolist()
-    block_psh: list[int] = (np.maximum.reduceat(psh, first_at) << _PSH_BIT).tolist()
+    block_psh: list[int] = (np.bitwise_or.reduceat(t[F_FLAGS], first_at) & TCP_PSH).tolist()
     block_ttl: list[int] = np.minimum.reduceat(t[F_TTL], first_at).tolist()
     firsts: list[list[int]] = t[:, first_at].T.tolist()
-    lasts: list[list[int]] = np.stack([nxt[last_at], ack[last_at], t[F_WIN][last_at],
-                                       tsval[last_at], tsecr[last_at]]).T.tolist()  # fmt: skip
-    last_index: list[int] = t[F_INDEX][last_at].tolist()
-    odd = int(np.bitwise_or.reduce(plen)) & 1
-    cols: list[list[int]] | None = None  # per-segment columns, for the rare paths
+    last_at = [b - 1 for b in first_at[1:]]
+    last_at.append(count - 1)
+    lasts: list[list[int]] = t[: F_WIN + 1, last_at].T.tolist()
+    first_at.append(count)
+    odd = int(np.bitwise_or.reduce(t[F_PLEN])) & 1
     view = memoryview(fast.buffer)
     pends: list[int] = t[F_PEND].tolist()
-    plens: list[int] = plen.tolist()
-    payloads = list(map(view.__getitem__, map(slice, map(int.__sub__, pends, plens), pends)))
-    b = 0
-    for flow, key in enumerate(keys):
-        end = heads[flow + 1]
-        scu = flows.get(key)
-        joins = False
-        if scu is not None:
-            first = firsts[b]
-            joins = not scu.dup and not breaks(
-                scu.nxt, scu.match, scu.ack, scu.tsval, scu.tsecr,
-                first[F_SEQ], first[F_MATCH], first[F_ACK], first[F_TSVAL], first[F_TSECR],
-            )  # fmt: skip
-            if not joins:  # the first segment ends the carried SCU
-                events.append((first[F_INDEX], 0, flows.pop(key).finalize()))
-        while starts[b] < end:
-            k0, k1 = starts[b], starts[b + 1]
+    payloads = [view[a:b] for a, b in zip((t[F_PEND] - t[F_PLEN]).tolist(), pends, strict=True)]
+    cols: list[list[int]] | None = None  # per-segment columns, for exception E7
+    # Whether each flow's first block continues its carried unit.
+    scus = list(map(flows.get, keys))
+    fb: list[int] = np.searchsorted(first_at, heads).tolist() if nblocks > 1 else [0, 1]
+    joined = [False] * nflows
+    present = [f for f, scu in enumerate(scus) if scu is not None]
+    if len(present) > 3:
+        at = [heads[f] for f in present]
+        units = np.array([scus[f].tail for f in present], dtype=np.int64)  # type: ignore[union-attr]
+        diff = t[F_MATCH : F_TSECR + 1, at] - units.T
+        diff[1] -= t[F_PLEN, at]
+        ok = (breaks_many(diff) == 0).tolist()
+        for f, good in zip(present, ok, strict=True):
+            joined[f] = good and not scus[f].dup  # type: ignore[union-attr]
+    else:
+        for f in present:
+            scu = scus[f]
+            assert scu is not None
+            first = firsts[fb[f]]
+            seg = (first[F_MATCH], (first[F_NXT] - first[F_PLEN]) & M32, first[F_ACK],
+                   first[F_TSVAL], first[F_TSECR])  # fmt: skip
+            joined[f] = not scu.dup and not breaks(scu.tail, seg)
+    for f, key in enumerate(keys):
+        scu = scus[f]
+        joins = joined[f]
+        b, b_end = fb[f], fb[f + 1]
+        if scu is not None and not joins:  # the first segment ends the carried SCU
+            events.append((firsts[b][F_INDEX], 0, flows.pop(key).finalize()))
+        while b < b_end:
+            k0, k1 = first_at[b], first_at[b + 1]
+            if not joins:
+                scu = _start_empty(frames, firsts[b], now)
+            assert scu is not None
             length = block_len[b]
-            held = scu.size if joins and scu is not None else firsts[b][F_SIZE] - plens[k0]
-            if held + length > MAX_IP_DATAGRAM:  # exception E7: split the block
+            last = lasts[b]
+            if scu.size + length > MAX_IP_DATAGRAM:  # exception E7
                 if cols is None:
                     cols = t.tolist()
-                cap = k0
-                while cap < k1 and held + plens[cap] <= MAX_IP_DATAGRAM:
-                    held += plens[cap]
-                    cap += 1
-                if cap == k0 and joins:  # the carried SCU cannot take even the first segment
-                    assert scu is not None
-                    events.append((cols[F_INDEX][k0], 0, flows.pop(key).finalize()))
-                    joins = False
-                    continue
-                cap = max(cap, k0 + 1)  # a new unit always takes its first segment
-                starts.insert(b + 1, cap)
-                lo = (cap, k1)
-                block_len[b : b + 1] = [sum(plens[k0:cap]), sum(plens[cap:k1])]
-                block_sum[b : b + 1] = [sum(cols[F_PSUM][k0:cap]), sum(cols[F_PSUM][slice(*lo)])]
-                flags = cols[F_FLAGS]
-                block_psh[b : b + 1] = [max(flags[k] & TCP_PSH for k in range(k0, cap)),
-                                        max(flags[k] & TCP_PSH for k in range(*lo))]  # fmt: skip
-                block_ttl[b : b + 1] = [min(cols[F_TTL][k0:cap]), min(cols[F_TTL][slice(*lo)])]
-                firsts.insert(b + 1, [column[cap] for column in cols])
-                k = cap - 1
-                lasts.insert(b, [(cols[F_SEQ][k] + plens[k]) & M32, cols[F_ACK][k],
-                                 cols[F_WIN][k], cols[F_TSVAL][k], cols[F_TSECR][k]])  # fmt: skip
-                last_index.insert(b, cols[F_INDEX][k])
-                k1, length = cap, block_len[b]
-            if joins and scu is not None:
-                offset = scu.size - scu.poff + scu.l3  # payload bytes held
+                scu, joins = _exceeding(rsc, frames, scu, joins, key, cols, range(k0, k1),
+                                        payloads, now, events)  # fmt: skip
             else:
-                first = firsts[b]
-                code = first[F_SHAPE]
-                l3, l4, v4 = shape_of(code)
-                scu = Scu.start(
-                    frames[first[F_INDEX]], l3, l4, l4 + ((first[F_MATCH] >> 8) & 0xFF), v4,
-                    first[F_SEQ], 0, first[F_ACK], first[F_WIN], first[F_FLAGS], first[F_TTL],
-                    first[F_MATCH], first[F_TSVAL], first[F_TSECR],
-                    SCU_CHECKSUM if v4 else TCP_SUCCEEDED, now, first[F_INDEX],
-                )  # fmt: skip
-                scu.csum = offset = 0
-            # Payload sums are little-endian words: x256 (mod 0xFFFF) at even offsets.
-            if not odd and not offset & 1:
-                psum = block_sum[b] << 8
-            else:
-                if cols is None:
-                    cols = t.tolist()
-                psum = placed_sum(cols[F_PSUM][k0:k1], plens[k0:k1], offset)
-            segs = k1 - k0
-            last_nxt, last_ack, last_win, last_tsval, last_tsecr = lasts[b]
-            scu.extend(payloads[k0:k1], length, segs if joins else segs - 1, segs, block_psh[b],
-                       block_ttl[b], last_nxt, last_ack, last_win, last_tsval, last_tsecr,
-                       psum)  # fmt: skip
+                if scu.csum is None:
+                    psum = None
+                elif not odd and not scu.size & 1:  # (header lengths are even)
+                    psum = block_sum[b] << 8  # little-endian words: x256 at even offsets
+                else:
+                    if cols is None:
+                        cols = t.tolist()
+                    psum = placed_sum(cols[F_PSUM][k0:k1], cols[F_PLEN][k0:k1],
+                                      scu.size - (scu.poff - scu.l3))  # fmt: skip
+                segs = k1 - k0
+                scu.extend(payloads[k0:k1], length, segs if joins else segs - 1, segs,
+                           block_psh[b], block_ttl[b],
+                           (last[1], last[2], last[3], last[4], last[5]), last[6],
+                           psum)  # fmt: skip
             if flush and block_psh[b]:  # PSH ends the unit after it (a block's last)
                 if joins:
                     del flows[key]
-                events.append((last_index[b], 1, scu.finalize()))
-            elif k1 < end:  # the next block of the flow does not continue it
+                events.append((last[0], 1, scu.finalize()))
+            elif b + 1 < b_end:  # the next block of the flow does not continue it
                 if joins:
                     del flows[key]
                 events.append((firsts[b + 1][F_INDEX], 0, scu.finalize()))

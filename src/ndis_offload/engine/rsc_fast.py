@@ -25,6 +25,7 @@ its per-frame parser, decodes them in a handful of numpy operations and groups t
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -33,7 +34,16 @@ import numpy as np
 import numpy.typing as npt
 
 from ndis_offload.engine.receive import Frame
-from ndis_offload.engine.rsc_rules import FORBIDDEN_FLAGS, M32, NO_TS_OFFSET, TCP_ACK, TS_NOP_NOP
+from ndis_offload.engine.rsc_rules import (
+    FORBIDDEN_FLAGS,
+    M32,
+    NO_TS_OFFSET,
+    TCP_ACK,
+    TCP_PSH,
+    TS_NOP_NOP,
+    ip_match,
+    match_word,
+)
 from ndis_offload.packet.headers import ETH_HEADER_LEN, ETHERTYPE_IPV4, ETHERTYPE_IPV6, VLAN_TPIDS
 
 IntArray = npt.NDArray[np.int64]
@@ -50,21 +60,24 @@ _HASH = np.random.default_rng(0x45C).integers(1, 1 << 63, 32, dtype=np.uint64) |
 """Odd multipliers of the flow-key hash (one per key word)."""
 
 FIELDS = (
-    "index", "seq", "ack", "tsval", "tsecr", "win", "flags", "ttl", "match", "size", "plen",
+    "index", "match", "nxt", "ack", "tsval", "tsecr", "win", "flags", "ttl", "size", "plen",
     "psum", "pend", "shape",
 )  # fmt: skip
-"""Rows of :attr:`FastSegments.table`."""
+"""Rows of :attr:`FastSegments.table`: ``match`` .. ``tsecr`` are a unit's fields after the
+segment (``rsc_rules.UNIT_FIELDS``; ``nxt`` is ``SEG.SEQ + SEG.LEN``)."""
 (
-    F_INDEX, F_SEQ, F_ACK, F_TSVAL, F_TSECR, F_WIN, F_FLAGS, F_TTL, F_MATCH, F_SIZE, F_PLEN,
+    F_INDEX, F_MATCH, F_NXT, F_ACK, F_TSVAL, F_TSECR, F_WIN, F_FLAGS, F_TTL, F_SIZE, F_PLEN,
     F_PSUM, F_PEND, F_SHAPE,
 ) = range(len(FIELDS))  # fmt: skip
 
-# Rows of the per-shape header matrix ``g`` (big-endian words, then shifted and masked):
-# 0-4 whole words checked by the templates (0-2 IP header, 3 the first TCP option word,
-# 4 data offset / flags / window), 5-11 the table's F_SEQ .. F_TTL, 12-16 the fields of the
-# linear part (IPv4: TOS, DF, data offset, ECE / CWR, total length; IPv6: word 0, -, data
-# offset, ECE / CWR, payload length).
-_G_TEMPLATE, _G_TABLE, _G_FIELDS, _G_DOFF = 5, 5, 12, 14
+# Rows of the per-shape header matrix ``g`` (big-endian words; the general path then shifts
+# and masks them): 0-6 the table's F_NXT .. F_TTL (SEQ in place of NXT); 7-11 whole words
+# checked by the templates (0-2 IP header, 3 the first TCP option word, 4 data offset /
+# flags / window); 12-16 the fields of the linear part (IPv4: TOS, DF, data offset, ECE /
+# CWR, total length; IPv6: word 0, -, data offset, ECE / CWR, payload length); 17-18 the
+# EtherType and the VLAN TPID (tagged shapes); 19- the flow-key words. In a batch of one
+# layout rows 7-18 are equal in every frame under ``_Shape.umask``.
+_G_TEMPLATE, _G_FIELDS, _G_DOFF, _G_L2, _G_KEY = 7, 12, 14, 17, 19
 _LIN = ("match", "size", "plen", "pend", "pseudo")
 """Rows of ``lin @ g[12:17] + const``: the linear functions of the fields."""
 
@@ -82,9 +95,15 @@ class _Shape:
     mask: IntArray
     tmask: IntArray
     tvalue: IntArray
+    umask: IntArray
+    """Per template: the bits of rows 7-18 every frame of one layout shares."""
+    templates: tuple[tuple[tuple[int, int], ...], ...]
+    """``tmask`` / ``tvalue`` as (mask, value) pairs per template, for one frame."""
     lin: IntArray
     const: IntArray
     parts: IntArray
+    parts_ts: IntArray
+    """``parts`` with the TCP header's end for data offset 5 / 8."""
     chk: IntArray
     keyw: IntArray
     hash: npt.NDArray[np.uint64]
@@ -97,17 +116,24 @@ def _shape(l3: int, v4: bool) -> _Shape:
     w4 = w3 + (5 if v4 else 10)
     l4 = l3 + (20 if v4 else 40)
     ip2 = w3 + 2 if v4 else w3
-    whole = [(w, 0, M32) for w in (w3, w3 + 1, ip2, w4 + 5, w4 + 3)]
     table = [(w4 + 1, 0, M32), (w4 + 2, 0, M32), (w4 + 6, 0, M32), (w4 + 7, 0, M32),
              (w4 + 3, 0, 0xFFFF), (w4 + 3, 16, 0xFF),
              (w3 + 2, 24, 0xFF) if v4 else (w3 + 1, 0, 0xFF)]  # fmt: skip
+    whole = [(w, 0, M32) for w in (w3, w3 + 1, ip2, w4 + 5, w4 + 3)]
     tcp = [(w4 + 3, 28, 0xF), (w4 + 3, 16, 0xC0)]
     if v4:
         fields = [(w3, 16, 0xFF), (w3 + 1, 14, 1), *tcp, (w3, 0, 0xFFFF)]
     else:
         fields = [(w3, 0, M32), (w3, 0, 0), *tcp, (w3 + 1, 16, 0xFFFF)]
-    spec = np.array(whole + table + fields, dtype=np.int64)
-    # Templates over rows 0-4, without / with the timestamp block: version / IHL 0x45,
+    l2 = [(w3 - 1, 0, 0xFFFF), (w3 - 2, 0, 0xFFFF if l3 > ETH_HEADER_LEN else 0)]
+    # Flow key: frame[0:l3] + addresses and ports (they end the IP header): words from
+    # frame byte -2, all but the first two bytes.
+    addr = l3 + (12 if v4 else 8)
+    keyw = [*range((l3 + 2) // 4), *range((addr + 2) // 4, (l4 + 4 + 2) // 4)]
+    assert (addr + 2) % 4 == 0 and (l3 + 2) % 4 == 0 and (l4 + 6) % 4 == 0
+    key = [(w, 0, M32) for w in keyw]
+    spec = np.array(table + whole + fields + l2 + key, dtype=np.int64)
+    # Templates over rows 7-11, without / with the timestamp block: version / IHL 0x45,
     # no MF, no offset, protocol TCP (IPv4) or version 6, next header TCP (IPv6); data
     # offset 5 / 8, no reserved / NS bits, no FIN / SYN / RST / URG, ACK set (E3-E6).
     if v4:
@@ -120,6 +146,15 @@ def _shape(l3: int, v4: bool) -> _Shape:
         [*ip, (M32, TS_NOP_NOP), (flags, (0x8000 | TCP_ACK) << 16)],
     ]
     pairs = np.array(templates, dtype=np.int64)[:, :, :, None]
+    # Shared by a batch of one layout: IPv4 version to TOS, flags / fragment, protocol; IPv6
+    # word 0 and next header; the option word (timestamps); the data offset and the flags
+    # but PSH; the fields but the length; the EtherType and TPID.
+    shared_ip = [0xFFFF0000, 0xFFFF, 0x00FF0000] if v4 else [M32, 0x0000FF00, M32]
+    tcp_shared = (0xFF00 | (0xFF & ~TCP_PSH)) << 16
+    raw_fields = [m << sh for _, sh, m in fields[:4]]  # the raw bits of the fields, not the length
+    umask = [
+        [*shared_ip, option, tcp_shared, *raw_fields, 0, 0xFFFF, 0xFFFF] for option in (0, M32)
+    ]
     # match = IP bits << 24 | TSval offset (24, or NO_TS_OFFSET without: 0x3F - 13 *
     # (doff - 5)) << 16 | TCP header length << 8 | ECE / CWR (rsc_rules.match_word)
     ts_bits = [(1 << 10) - (13 << 16), 1, 0]
@@ -135,17 +170,16 @@ def _shape(l3: int, v4: bool) -> _Shape:
     # the payload rounded up to a word, then a gap; the checks are sums of these.
     parts = [w3, w3 + 3, w4, w4, 0] if v4 else [w3 + 2, w4, w4, 0]
     chk = [[1, 1, 0, 0, 0], [0, 1, 1, 1, 0]] if v4 else [[0, 0, 0, 0], [1, 1, 1, 0]]
-    # Flow key: frame[0:l3] + addresses and ports (they end the IP header): words from
-    # frame byte -2, all but the first two bytes.
-    addr = l3 + (12 if v4 else 8)
-    keyw = [*range((l3 + 2) // 4), *range((addr + 2) // 4, (l4 + 4 + 2) // 4)]
-    assert (addr + 2) % 4 == 0 and (l3 + 2) % 4 == 0 and (l4 + 6) % 4 == 0
     code = len(_CODES)
     _CODES.append((l3, v4))
     return _Shape(
         code, l3, l4, v4, spec[:, :1].copy(), spec[:, 1:2].copy(), spec[:, 2:].copy(),
-        pairs[:, :, 0].copy(), pairs[:, :, 1].copy(), np.array(lin, dtype=np.int64),
+        pairs[:, :, 0].copy(), pairs[:, :, 1].copy(),
+        np.array(umask, dtype=np.int64)[:, :, None],
+        tuple(tuple((m, v) for m, v in template) for template in templates),
+        np.array(lin, dtype=np.int64),
         np.array(const, dtype=np.int64)[:, None], np.array(parts, dtype=np.int64),
+        np.array([[*parts[:-2], w4 + doff, 0] for doff in (5, 8)], dtype=np.int64)[:, None, :],
         np.array(chk, dtype=np.int64), np.array(keyw, dtype=np.int64), _HASH[: len(keyw)],
     )  # fmt: skip
 
@@ -191,25 +225,25 @@ class FastSegments:
 
 
 def _group(
-    key: npt.NDArray[np.uint32], s: _Shape
+    key: IntArray, ws: IntArray, w4: npt.NDArray[np.uint32], s: _Shape
 ) -> tuple[IntArray | None, list[int], list[bytes]]:
-    """(column order sorted by flow or None if unchanged, flow heads, flow keys) of the key
-    words ``key`` (one row per segment)."""
-    n = len(key)
-    width = 4 * key.shape[1]
-    h = key @ s.hash
-    if bool((h == h[0]).all()) and bool((key == key[0]).all()):
-        return None, [0, n], [key[0].tobytes()[2:]]
+    """(column order sorted by flow or None if unchanged, flow heads, flow keys) of the
+    segments whose key words are the columns of ``key`` and whose frames start at words
+    ``ws``: hashed, sorted, and each segment's key compared with its neighbour's."""
+    n = key.shape[1]
+    width = 4 * len(s.keyw)
+    if not (key != key[:, :1]).any():
+        return None, [0, n], [w4[ws[0] + s.keyw].tobytes()[2:]]
+    h = s.hash @ key.view(np.uint64)
     order = h.argsort(kind="stable")
     hs = h[order]
     new = np.empty(n, dtype=np.bool_)
     new[0] = True
     np.not_equal(hs[1:], hs[:-1], out=new[1:])
-    first = order[new]
-    group = np.cumsum(new, dtype=np.int64)
-    group -= 1
-    if not bool((key[order] == key[first][group]).all()):  # a collision: group by bytes
-        blob = key.tobytes()
+    ks = key[:, order]
+    if (np.logical_or.reduce(ks[:, 1:] != ks[:, :-1]) > new[1:]).any():
+        # A hash collision: group by the key bytes.
+        blob = w4[ws[:, None] + s.keyw].tobytes()
         ids: dict[bytes, int] = {}
         fid = [
             ids.setdefault(blob[i + 2 : i + width], len(ids)) for i in range(0, n * width, width)
@@ -220,25 +254,32 @@ def _group(
         return order, heads, list(ids)
     heads = new.nonzero()[0].tolist()
     heads.append(n)
-    blob = key[first].tobytes()
+    blob = w4[ws[order[new]][:, None] + s.keyw].tobytes()
     return order, heads, [blob[i + 2 : i + width] for i in range(0, len(blob), width)]
+
+
+def _gather(s: _Shape, w4: npt.NDArray[np.uint32], ws: IntArray) -> IntArray:
+    """The header matrix ``g`` (see ``_G_*``) of the frames starting at words ``ws``."""
+    g: IntArray = w4[s.cols + ws].view(">u4").astype(np.int64)  # a row per word / field
+    g >>= s.shift
+    g &= s.mask
+    return g
 
 
 def _scan_shape(
     s: _Shape, rows: IntArray | None, w4: npt.NDArray[np.uint32], starts: IntArray,
     lengths: IntArray,
 ) -> tuple[IntArray, list[int], list[bytes]]:  # fmt: skip
-    """(table, heads, keys) of the coalescible rows among ``rows`` (None: all) of a shape."""
+    """(table, heads, keys) of the coalescible rows among ``rows`` (None: all) of a shape:
+    every frame checked on its own."""
     if rows is not None:
         starts, lengths = starts[rows], lengths[rows]
     n = len(starts)
     ws = starts >> 2  # the word holding frame bytes -2 .. 1
-    g = w4[s.cols + ws].view(">u4").astype(np.int64)  # one row per header word / field
-    g >>= s.shift
-    g &= s.mask
-    same = np.logical_and.reduce((g[:_G_TEMPLATE] & s.tmask) == s.tvalue, axis=1)
+    g = _gather(s, w4, ws)
+    same = np.logical_and.reduce((g[_G_TEMPLATE:_G_FIELDS] & s.tmask) == s.tvalue, axis=1)
     ok = same[0] | same[1]
-    lin = s.lin @ g[_G_FIELDS:]
+    lin = s.lin @ g[_G_FIELDS:_G_L2]
     lin += s.const
     plen, rel = lin[2], lin[3]
     ok &= plen > 0
@@ -266,11 +307,15 @@ def _scan_shape(
     check %= _MOD
     ok &= (check[0] | tcp) == 0
     table[F_INDEX] = rows if rows is not None else _ARANGE[:n] if n <= len(_ARANGE) else range(n)
-    table[F_SEQ : F_TTL + 1] = g[_G_TABLE:_G_FIELDS]
+    table[F_NXT : F_TTL + 1] = g[:_G_TEMPLATE]
+    nxt = table[F_NXT]
+    nxt += plen
+    nxt &= M32
     ts = same[1]
     if not ts.all():
         table[F_TSVAL : F_TSECR + 1, ~ts] = -1
-    table[F_MATCH : F_PLEN + 1] = lin[:3]
+    table[F_MATCH] = lin[0]
+    table[F_SIZE : F_PLEN + 1] = lin[1:3]
     table[F_PSUM] = body
     table[F_SHAPE] = s.code
     if not ok.all():
@@ -279,43 +324,203 @@ def _scan_shape(
             return _EMPTY, [0], []
         table = table[:, keep]
         ws = ws[keep]
-    order, heads, keys = _group(w4[ws[:, None] + s.keyw], s)
+        g = g[:, keep]
+    order, heads, keys = _group(g[_G_KEY:], ws, w4, s)
     if order is not None:
         table = table[:, order]
     return table, heads, keys
 
 
-def _join(frames: Sequence[Frame]) -> tuple[bytes, IntArray, IntArray]:
-    """(buffer, frame starts, frame lengths): the frames joined at ``2 (mod 4)``."""
+_III = struct.Struct("!III")
+_I = struct.Struct("!I")
+
+
+def _layout_of(frame: Frame, s: _Shape) -> tuple[int, int, int] | None:
+    """(timestamps, ``match``, IP + TCP header bytes) of a frame of shape ``s`` that passes
+    its templates (exceptions E3-E6 absent), else None: the one frame a batch of one
+    layout is checked against."""
+    l3, l4 = s.l3, s.l4
+    if len(frame) < l4 + 24:
+        return None
+    w0, w1, w2 = _III.unpack_from(frame, l3)
+    (tcp,) = _I.unpack_from(frame, l4 + 12)
+    (option,) = _I.unpack_from(frame, l4 + 20)
+    words = (w0, w1, w2 if s.v4 else w0, option, tcp)
+    for ts in (1, 0):
+        if all(w & m == v for w, (m, v) in zip(words, s.templates[ts], strict=True)):
+            break
+    else:
+        return None
+    header = 32 if ts else 20
+    ip_bits = ip_match(s.v4, w0, w1 & 0xFFFF)
+    return ts, match_word(ip_bits, 24 if ts else -1, header, tcp >> 16), l4 - l3 + header
+
+
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    """Per (shape, timestamps, frame count, stride): gather indices, reduceat bounds (all of
+    them with one stride) and the table's constant rows."""
+
+    ws: IntArray
+    idx: IntArray
+    bounds: IntArray
+    table: IntArray
+
+
+_LAYOUTS: dict[tuple[int, int, int, int], _Layout] = {}
+_LAYOUTS_LIMIT = 64
+
+
+def _layout(s: _Shape, ts: int, n: int, stride: int, lengths: IntArray) -> _Layout:
+    """The cached constants of ``n`` frames ``stride`` bytes apart (0: of several lengths,
+    then only the table's constant rows are filled)."""
+    key = (s.code, ts, n, stride)
+    entry = _LAYOUTS.get(key)
+    if entry is None:
+        if len(_LAYOUTS) >= _LAYOUTS_LIMIT:
+            _LAYOUTS.clear()
+        ws = np.arange(n, dtype=np.int64) * (stride >> 2)
+        bounds = ws[:, None] + s.parts
+        bounds[:, -2] += 8 if ts else 5
+        table = np.empty((len(FIELDS), n), dtype=np.int64)
+        table[F_INDEX] = np.arange(n)
+        table[F_SHAPE] = s.code
+        if stride:
+            length = int(lengths[0])
+            bounds[:, -1] += (length + 5) >> 2
+            table[F_PEND] = 4 * ws + 2 + length
+            table[F_SIZE] = length - s.l3
+        entry = _LAYOUTS[key] = _Layout(ws, s.cols + ws, bounds.ravel(), table)
+    return entry
+
+
+def _scan_layout(
+    s: _Shape, frames: Sequence[Frame], w4: npt.NDArray[np.uint32], starts: IntArray,
+    lengths: IntArray, stride: int,
+) -> tuple[IntArray, list[int], list[bytes]] | None:  # fmt: skip
+    """(table, heads, keys) of a batch whose frames all have the first frame's layout (a bulk
+    transfer), or None when they do not: the first frame is checked against the templates
+    and every other one against it (``_Shape.umask``, lengths that fill the frame), then
+    every checksum."""
+    found = _layout_of(frames[0], s)
+    if found is None:
+        return None
+    ts, match, header = found
+    n = len(frames)
+    l3 = s.l3
+    u = _layout(s, ts, n, stride, lengths)
+    if stride:
+        ws, idx = u.ws, u.idx
+        lengths_l3: IntArray | int = int(lengths[0]) - l3
+    else:
+        ws = starts >> 2
+        idx = s.cols + ws
+        lengths_l3 = lengths - l3
+    if int(lengths.min()) <= l3 + header:  # every frame holds a payload
+        return None
+    g = w4[idx].view(">u4").astype(np.int64)
+    shared = g[_G_TEMPLATE:_G_KEY] & s.umask[ts]
+    if (shared != shared[:, :1]).any():
+        return None
+    # IPv4 total length / IPv6 payload length: the datagram ends where the frame does.
+    datagram = g[_G_TEMPLATE] & 0xFFFF if s.v4 else g[_G_TEMPLATE + 1] >> 16
+    if s.v4:
+        pseudo = (lengths_l3 - 20) * 256 + 6 * 256
+        if (datagram != lengths_l3).any():
+            return None
+    else:
+        pseudo = (lengths_l3 - 40) * 256 + 6 * 256
+        if (datagram != lengths_l3 - 40).any():
+            return None
+    if stride:
+        bounds = u.bounds
+    else:
+        rows = s.parts_ts[ts] + ws[:, None]
+        words = lengths + 5
+        words >>= 2
+        rows[:, -1] += words  # the word after the datagram's last byte
+        bounds = rows.ravel()
+    sums = np.add.reduceat(w4, bounds, dtype=np.int64).reshape(n, len(s.parts)).T
+    check = s.chk @ sums
+    check[1] += pseudo
+    check %= _MOD
+    if check.any():
+        return None
+    table = u.table.copy()
+    fields = table[F_NXT : F_TTL + 1]
+    np.right_shift(g[:_G_TEMPLATE], s.shift[:_G_TEMPLATE], out=fields)
+    fields &= s.mask[:_G_TEMPLATE]
+    nxt = table[F_NXT]
+    plen = table[F_PLEN]
+    if stride:
+        plen[:] = int(lengths[0]) - l3 - header
+    else:
+        np.subtract(lengths, l3 + header, out=plen)
+        np.add(starts, lengths, out=table[F_PEND])
+        table[F_SIZE] = lengths_l3
+    nxt += plen
+    nxt &= M32
+    if not ts:
+        table[F_TSVAL : F_TSECR + 1] = -1
+    table[F_MATCH] = match
+    table[F_PSUM] = sums[-2]
+    order, heads, keys = _group(g[_G_KEY:], ws, w4, s)
+    if order is not None:
+        table = table[:, order]
+    return table, heads, keys
+
+
+def _join(frames: Sequence[Frame]) -> tuple[bytes, IntArray, IntArray, int]:
+    """(buffer, frame starts, frame lengths, the stride between frames or 0 when their
+    lengths differ): the frames joined at ``2 (mod 4)``."""
     lengths_list = list(map(len, frames))
     first = lengths_list[0]
-    if lengths_list.count(first) == len(lengths_list):
+    count = len(lengths_list)
+    if lengths_list.count(first) == count:
         pad = _PADS[first & 3]
         buffer = b"".join((b"\0\0", pad.join(frames), pad, _TAIL))
         stride = first + len(pad)
-        count = len(lengths_list)
-        starts = _ARANGE[:count] * stride if count <= len(_ARANGE) else np.arange(count) * stride
+        starts = np.arange(count, dtype=np.int64) * stride
         starts += 2
-        return buffer, starts, np.full(count, first, dtype=np.int64)
-    parts: list[Frame] = [b"\0\0"] * (2 * len(frames) + 2)
+        return buffer, starts, np.full(count, first, dtype=np.int64), stride
+    parts: list[Frame] = [b"\0\0"] * (2 * count + 2)
     parts[1:-1:2] = frames
     parts[2:-1:2] = [_PADS[size & 3] for size in lengths_list]
     parts[-1] = _TAIL
     lengths = np.array(lengths_list, dtype=np.int64)
-    padded = lengths + 5
-    padded &= ~3
-    starts = np.add.accumulate(padded)
-    starts -= padded
+    starts = np.empty(count, dtype=np.int64)
+    starts[0] = 0
+    np.cumsum(((lengths[:-1] + 5) >> 2) << 2, out=starts[1:])
     starts += 2
-    return b"".join(parts), starts, lengths
+    return b"".join(parts), starts, lengths, 0
+
+
+def _first_shape(frame: Frame) -> _Shape | None:
+    """The shape of one frame by its EtherType (one VLAN tag), None if not IP."""
+    if len(frame) < 18:
+        return None
+    ethertype = int.from_bytes(frame[12:14])
+    l3 = ETH_HEADER_LEN
+    if ethertype in VLAN_TPIDS:
+        ethertype, l3 = int.from_bytes(frame[16:18]), l3 + 4
+    if ethertype == ETHERTYPE_IPV4:
+        return _shape(l3, True)
+    if ethertype == ETHERTYPE_IPV6:
+        return _shape(l3, False)
+    return None
 
 
 def scan(frames: Sequence[Frame]) -> FastSegments:
     """The coalescible data segments among ``frames`` (see the module docstring)."""
     if not frames:
         return FastSegments(b"", _EMPTY, [0], [])
-    buffer, starts, lengths = _join(frames)
+    buffer, starts, lengths, stride = _join(frames)
     w4 = np.frombuffer(buffer, dtype="<u4", count=len(buffer) // 4)
+    shape = _first_shape(frames[0])
+    if shape is not None and len(frames) > 1:  # one layout (a bulk transfer), all checked at once
+        found = _scan_layout(shape, frames, w4, starts, lengths, stride)
+        if found is not None:
+            return FastSegments(buffer, *found)
     ether = w4[(starts >> 2) + 3] >> 16  # frame bytes 12, 13 (little-endian)
     v4 = _ETHER.get(int(ether[0]))
     if v4 is not None and bool((ether == ether[0]).all()):

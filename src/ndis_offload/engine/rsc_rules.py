@@ -4,13 +4,14 @@ batch path (``push_batch``).
 Doc pages: "Rules for coalescing TCP/IP packets" (the flowcharts for data, pure ACKs, window
 updates, duplicate ACKs and timestamps), "Exception conditions that terminate coalescing"
 (E1-E8), "Updating the IP headers for coalesced segments" and "Indicating coalesced
-segments". The predicates use only ``^ | & -`` so they take Python ints (one segment
-against a coalesced unit) and int64 arrays (each segment against the previous one of its
-flow) alike; sequence numbers, ACKs and timestamps compare modulo 2**32.
+segments". The continuation rule is one table (``CONTINUITY``) evaluated for one segment
+against a unit (:func:`breaks`) or for many pairs at once (:func:`breaks_many`); sequence
+numbers, ACKs and timestamps compare modulo 2**32.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TypeVar
 
 import numpy as np
@@ -69,22 +70,32 @@ def ts_offset(match: int) -> int:
     return (match >> 16) & NO_TS_OFFSET
 
 
-def breaks(
-    nxt: _T, match: _T, ack: _T, tsval: _T, tsecr: _T,
-    seq2: _T, match2: _T, ack2: _T, tsval2: _T, tsecr2: _T,
-) -> _T:  # fmt: skip
-    """Non-zero when a segment cannot continue a unit whose next sequence number, ``match``,
-    ACK and timestamps are the first five: ``SEG.SEQ != H.NXT`` (data flowchart), exception
-    E8 or a differing IP field (``match``), the ACK going back, or ``SEG.TSval < H.TSval`` /
-    ``SEG.TSecr < H.TSecr`` (timestamp flowchart). Without timestamps TSval / TSecr are -1 on
-    both sides (equal ``match`` means equal option layout)."""
-    return (
-        (nxt ^ seq2)
-        | (match ^ match2)
-        | goes_back(ack, ack2)
-        | goes_back(tsval, tsval2)
-        | goes_back(tsecr, tsecr2)
-    )
+UNIT_FIELDS = ("match", "nxt", "ack", "tsval", "tsecr")
+"""What a unit keeps to decide whether a segment continues it, in this order: ``match``,
+``H.NXT``, ``H.ACK``, ``H.TSval``, ``H.TSecr`` (the segment's own: ``match``, ``SEG.SEQ``,
+``SEG.ACK``, ``SEG.TSval``, ``SEG.TSecr``)."""
+CONTINUITY = (-1, M32, HALF, HALF, HALF)
+"""The continuation rule, one mask per field of ``UNIT_FIELDS``: a segment continues a unit
+when ``(segment field - unit field) & mask`` is 0 for every field -- ``match`` equal
+(exception E8, the IP header fields of "Updating the IP headers for coalesced segments"),
+``SEG.SEQ == H.NXT`` (the data flowchart), and neither ``SEG.ACK`` nor ``SEG.TSval`` /
+``SEG.TSecr`` before the unit's (the timestamp flowchart), modulo 2**32. Without
+timestamps TSval / TSecr are -1 on both sides (equal ``match``: equal option layout)."""
+_CONTINUITY_ROWS = np.array(CONTINUITY, dtype=np.int64)[:, None]
+
+
+def breaks(unit: Sequence[int], segment: Sequence[int]) -> bool:
+    """True when ``segment`` (``UNIT_FIELDS`` order, SEQ for NXT) cannot continue ``unit``."""
+    return any((s - u) & m for u, s, m in zip(unit, segment, CONTINUITY, strict=True))
+
+
+def breaks_many(diff: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """:func:`breaks` for many pairs at once: ``diff`` holds segment minus unit fields, a
+    row per field of ``UNIT_FIELDS``, a column per pair; non-zero where a pair breaks
+    (``diff`` is overwritten)."""
+    diff &= _CONTINUITY_ROWS
+    result: npt.NDArray[np.int64] = np.bitwise_or.reduce(diff, axis=0)
+    return result
 
 
 def intrinsic_ok(
@@ -125,7 +136,10 @@ __all__ = [
     "TCP_ECN_FLAGS",
     "TCP_PSH",
     "TS_NOP_NOP",
+    "CONTINUITY",
+    "UNIT_FIELDS",
     "breaks",
+    "breaks_many",
     "goes_back",
     "intrinsic_ok",
     "ip_match",

@@ -76,9 +76,8 @@ class Scu:
     joined so far, and the header fields the rules compare and the SCU carries."""
 
     __slots__ = (
-        "first", "l3", "l4", "poff", "v4", "nxt", "ack", "win", "psh", "ttl", "match",
-        "tsval0", "tsval", "tsecr", "chunks", "size", "data_segs", "merged", "dup", "started",
-        "word", "csum", "order",
+        "first", "l3", "l4", "poff", "v4", "tail", "win", "psh", "ttl", "tsval0", "chunks",
+        "size", "data_segs", "merged", "dup", "started", "word", "csum", "order",
     )  # fmt: skip
 
     first: Frame
@@ -86,15 +85,12 @@ class Scu:
     l4: int
     poff: int
     v4: bool
-    nxt: int
-    ack: int
+    tail: tuple[int, int, int, int, int]
+    """``rsc_rules.UNIT_FIELDS``: match, NXT, the latest ACK, TSval and TSecr."""
     win: int
     psh: int
     ttl: int
-    match: int
     tsval0: int
-    tsval: int
-    tsecr: int
     chunks: list[Frame]
     size: int
     """IP datagram bytes (header and payload) held."""
@@ -120,11 +116,11 @@ class Scu:
         scu = cls.__new__(cls)
         scu.first = frame
         scu.l3, scu.l4, scu.poff, scu.v4 = l3, l4, poff, v4
-        scu.nxt, scu.ack, scu.win = (seq + plen) & M32, ack, win
+        scu.tail = (match, (seq + plen) & M32, ack, tsval, tsecr)
+        scu.win = win
         scu.psh = flags & TCP_PSH
-        scu.ttl, scu.match = ttl, match
-        scu.tsval0 = scu.tsval = tsval
-        scu.tsecr = tsecr
+        scu.ttl = ttl
+        scu.tsval0 = tsval
         scu.chunks = [memoryview(frame)[poff : poff + plen]] if plen else []
         scu.size = poff - l3 + plen
         scu.data_segs = 1 if plen else 0
@@ -137,13 +133,13 @@ class Scu:
 
     def extend(
         self, chunks: Sequence[Frame], length: int, segs: int, data_segs: int, psh: int, ttl: int,
-        nxt: int, ack: int, win: int, tsval: int, tsecr: int, psum: int | None,
+        tail: tuple[int, int, int, int, int], win: int, psum: int | None,
     ) -> None:  # fmt: skip
         """Join ``segs`` segments (``data_segs`` of them with data, ``length`` payload bytes
         in ``chunks``) that the rules let continue this unit: the SCU takes the last
-        segment's NXT, ACK, window and timestamps, ORs PSH and keeps the minimum TTL / Hop
-        Limit. ``psum`` is their payload's word sum placed at the unit's payload offset
-        (:func:`placed_sum`), or None when not known."""
+        segment's NXT, ACK, window and timestamps (``tail``, ``win``), ORs PSH and keeps the
+        minimum TTL / Hop Limit. ``psum`` is their payload's word sum placed at the unit's
+        payload offset (:func:`placed_sum`), or None when not known."""
         if length:
             self.chunks += chunks
             self.size += length
@@ -152,11 +148,10 @@ class Scu:
                 self.csum = None if psum is None else (csum + psum) % 0xFFFF
         self.data_segs += data_segs
         self.merged += segs
-        self.nxt, self.ack, self.win = nxt, ack, win
+        self.tail, self.win = tail, win
         self.psh |= psh
         if ttl < self.ttl:
             self.ttl = ttl
-        self.tsval, self.tsecr = tsval, tsecr
 
     def payload_len(self) -> int:
         """Payload bytes held."""
@@ -183,14 +178,15 @@ class Scu:
             _H.pack_into(header, l3 + 4, poff - l3 - 40 + length)
             header[l3 + 7] = self.ttl
             addresses = header[l3 + 8 : l3 + 40]
-        _I.pack_into(header, l4 + 8, self.ack)
+        match, _, ack, tsval, tsecr = self.tail
+        _I.pack_into(header, l4 + 8, ack)
         header[l4 + 13] |= self.psh
         _H.pack_into(header, l4 + 14, self.win)
-        ts_rel = ts_offset(self.match)
+        ts_rel = ts_offset(match)
         delta = 0
-        if self.tsval >= 0 and ts_rel != NO_TS_OFFSET:
-            _II.pack_into(header, l4 + ts_rel, self.tsval, self.tsecr)
-            delta = (self.tsval - self.tsval0) & M32
+        if tsval >= 0 and ts_rel != NO_TS_OFFSET:
+            _II.pack_into(header, l4 + ts_rel, tsval, tsecr)
+            delta = (tsval - self.tsval0) & M32
         header[l4 + 16 : l4 + 18] = b"\0\0"
         # Big-endian words as one integer: 2**16 == 1 (mod 0xFFFF), so it is congruent to
         # their sum (the TCP header length is even); the pseudo-header length likewise.
