@@ -236,3 +236,56 @@ def test_tcpdump_captures_are_diagnosed_as_issue_8_says(tmp_path: Path) -> None:
     assert diagnoses("bigtcp-ipv6-hbh.pcap") == {"unsegmented LSO send": 1}
     assert "unsegmented LSO send" not in diagnoses("icmp-length-zero.pcapng")
     assert set(diagnoses("geneve.pcap")) == {"correct"}
+
+
+@pytest.mark.skipif(
+    TCPREWRITE is None, reason="tcprewrite is not installed (apt-get install tcpreplay)"
+)
+def test_fix_all_equals_tcprewrite_fixcsum(tmp_path: Path) -> None:
+    """``pcap fix --all`` == ``tcprewrite --fixcsum`` frame by frame, except where tcprewrite
+    is wrong: it rewrites IPv6 destination MACs to 33:33:..., cannot checksum IPv6 packets
+    with extension headers, and leaves UDP/IPv6 zero checksums (RFC 8200 §8.1 forbids them)."""
+    from frame_recipes import varied_frames
+    from ndis_offload.packet.locate import Layer, locate
+
+    assert TCPREWRITE is not None
+    frames = varied_frames(800)
+    src, ours, theirs = tmp_path / "in.pcap", tmp_path / "ours.pcap", tmp_path / "theirs.pcap"
+    write_pcap(src, 1, [(f, len(f)) for f in frames])
+    done = subprocess.run(
+        [sys.executable, "-c", "from ndis_offload.cli.main import main; raise SystemExit(main())",
+         "pcap", "fix", "--all", "-q", str(src), str(ours)],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    tool = subprocess.run([TCPREWRITE, "--fixcsum", "-i", str(src), "-o", str(theirs)],
+                          capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+    assert tool.returncode == 0, tool.stderr
+
+    def records(path: Path) -> list[bytes]:
+        data, pos, out = path.read_bytes(), 24, []
+        while pos < len(data):
+            caplen = struct.unpack_from("<I", data, pos + 8)[0]
+            out.append(data[pos + 16 : pos + 16 + caplen])
+            pos += 16 + caplen
+        return out
+
+    mine, tcprewrite = records(ours), records(theirs)
+    assert len(mine) == len(tcprewrite) == len(frames)
+    tally: Counter[str] = Counter()
+    for a, b, original in zip(mine, tcprewrite, frames, strict=True):
+        found = locate(original)
+        ip = next(h for h in found.hops if h.kind in (Layer.IPV4, Layer.IPV6))
+        if ip.kind == Layer.IPV6:
+            if ip.hlen > 40:
+                tally["IPv6 extension headers (tcprewrite cannot)"] += 1
+                continue
+            l4 = found.hops[-1]
+            if l4.kind == Layer.UDP and b[l4.offset + 6 : l4.offset + 8] == b"\0\0":
+                tally["UDP/IPv6 zero checksum (tcprewrite leaves it)"] += 1
+                continue
+            a, b = a[12:], b[12:]  # tcprewrite puts 33:33:... into the MAC addresses
+        tally["compared"] += 1
+        assert a == b, (tally["compared"], [h.kind.name for h in found.hops])
+    print("tcprewrite comparison:", dict(tally))
+    assert tally["compared"] >= 400
