@@ -11,9 +11,12 @@ import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -25,8 +28,12 @@ from rich.progress import (
 from rich.table import Table
 
 from ndis_offload.capture.analyze import SIZE_BINS, Analyzer, Diagnosis
+from ndis_offload.capture.checks import Checks
+from ndis_offload.capture.report import frame_records
 from ndis_offload.errors import NdisError, PacketError
 from ndis_offload.io import pcap_jobs
+from ndis_offload.io.atomic import atomic_output
+from ndis_offload.io.capture import Chunk
 from ndis_offload.io.pcap_jobs import JobResult, Options
 
 
@@ -45,6 +52,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     v.add_argument("capture")
     v.add_argument("--json", action="store_true", help="one JSON object for machines")
     v.add_argument("--flows", type=int, default=20, help="flows shown in the table")
+    v.add_argument(
+        "--frames", metavar="FILE.jsonl",
+        help="also write one JSON object per frame (layers, checksum states, diagnosis)",
+    )  # fmt: skip
     common(v)
     f = tools.add_parser("fix", help="complete checksums left for offload")
     f.add_argument("input")
@@ -119,6 +130,16 @@ def run(args: argparse.Namespace, console: Console) -> int:
 
 
 def _dispatch(args: argparse.Namespace, opts: Options) -> JobResult:
+    if args.tool == "verify" and args.frames:
+        with atomic_output(args.frames) as out:
+
+            def sink(chunk: Chunk, checks: Checks, diag: npt.NDArray[np.int8]) -> None:
+                lines = (
+                    json.dumps(r) + "\n" for r in frame_records(checks, diag, chunk.first_index)
+                )
+                out.write("".join(lines).encode())
+
+            return pcap_jobs.verify(args.capture, replace(opts, frames=sink))
     if args.tool in ("verify", "stats"):
         return pcap_jobs.verify(args.capture, opts)
     if args.tool == "fix":

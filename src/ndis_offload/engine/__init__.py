@@ -1,7 +1,7 @@
 """Software offload engine: transmit checksum insertion, LSO and USO; receive checksum
 validation and RSC, on frame bytes."""
 
-from ndis_offload.engine.batch import validate_batch, validate_batch_words
+from ndis_offload.engine.batch import ip_versions, validate_batch, validate_batch_words
 from ndis_offload.engine.receive import validate_receive
 from ndis_offload.engine.rsc import CoalescedFrame, RscCoalescer
 from ndis_offload.engine.transmit import (
@@ -19,6 +19,7 @@ __all__ = [
     "RscCoalescer",
     "Segmentation",
     "insert_checksums",
+    "ip_versions",
     "segment_tcp",
     "segment_udp",
     "transmit_checksum",
