@@ -40,12 +40,11 @@ from __future__ import annotations
 import struct
 from collections.abc import Sequence
 
-from ndis_offload.engine.receive import Frame, receive_word, validate_word
+from ndis_offload.engine.receive import receive_word, validate_word
 from ndis_offload.engine.rsc_rules import (
     HALF,
     M32,
     MAX_IP_DATAGRAM,
-    TCP_PSH,
     TS_NOP_NOP,
     breaks,
     goes_back,
@@ -55,7 +54,8 @@ from ndis_offload.engine.rsc_rules import (
 )
 from ndis_offload.engine.rsc_unit import CoalescedFrame, Scu, alone
 from ndis_offload.errors import PacketError
-from ndis_offload.packet.headers import IPPROTO_TCP, parse_frame
+from ndis_offload.packet.headers import parse_frame
+from ndis_offload.packet.proto import IPPROTO_TCP, TCP_PSH, Frame
 
 _H = struct.Struct("!H")
 _I = struct.Struct("!I")

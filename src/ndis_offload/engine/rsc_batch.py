@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ndis_offload.engine.receive import TCP_SUCCEEDED, Frame
+from ndis_offload.engine.receive import TCP_SUCCEEDED
 from ndis_offload.engine.rsc import _scalar_seg
 from ndis_offload.engine.rsc_fast import (
     F_ACK,
@@ -39,11 +39,11 @@ from ndis_offload.engine.rsc_rules import (
     M32,
     MAX_IP_DATAGRAM,
     SCU_CHECKSUM,
-    TCP_PSH,
     breaks,
     breaks_many,
 )
 from ndis_offload.engine.rsc_unit import CoalescedFrame, Scu, placed_sum
+from ndis_offload.packet.proto import TCP_PSH, Frame
 
 if TYPE_CHECKING:
     from ndis_offload.engine.rsc import RscCoalescer, _Seg

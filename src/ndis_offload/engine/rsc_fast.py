@@ -33,18 +33,16 @@ from functools import cache
 import numpy as np
 import numpy.typing as npt
 
-from ndis_offload.engine.receive import Frame
 from ndis_offload.engine.rsc_rules import (
     FORBIDDEN_FLAGS,
     M32,
     NO_TS_OFFSET,
-    TCP_ACK,
-    TCP_PSH,
     TS_NOP_NOP,
     ip_match,
     match_word,
 )
-from ndis_offload.packet.headers import ETH_HEADER_LEN, ETHERTYPE_IPV4, ETHERTYPE_IPV6, VLAN_TPIDS
+from ndis_offload.packet.locate import Layer, locate
+from ndis_offload.packet.proto import ETH_HEADER_LEN, TCP_ACK, TCP_PSH, Frame
 
 IntArray = npt.NDArray[np.int64]
 
@@ -74,10 +72,11 @@ segment (``rsc_rules.UNIT_FIELDS``; ``nxt`` is ``SEG.SEQ + SEG.LEN``)."""
 # and masks them): 0-6 the table's F_NXT .. F_TTL (SEQ in place of NXT); 7-11 whole words
 # checked by the templates (0-2 IP header, 3 the first TCP option word, 4 data offset /
 # flags / window); 12-16 the fields of the linear part (IPv4: TOS, DF, data offset, ECE /
-# CWR, total length; IPv6: word 0, -, data offset, ECE / CWR, payload length); 17-18 the
-# EtherType and the VLAN TPID (tagged shapes); 19- the flow-key words. In a batch of one
-# layout rows 7-18 are equal in every frame under ``_Shape.umask``.
-_G_TEMPLATE, _G_FIELDS, _G_DOFF, _G_L2, _G_KEY = 7, 12, 14, 17, 19
+# CWR, total length; IPv6: word 0, -, data offset, ECE / CWR, payload length); 17 the
+# EtherType and one row per VLAN tag (its TPID); then (from ``_Shape.key_row``) the flow-key
+# words. In a batch of one layout rows 7 .. key_row - 1 are equal in every frame under
+# ``_Shape.umask``.
+_G_TEMPLATE, _G_FIELDS, _G_DOFF, _G_L2 = 7, 12, 14, 17
 _LIN = ("match", "size", "plen", "pend", "pseudo")
 """Rows of ``lin @ g[12:17] + const``: the linear functions of the fields."""
 
@@ -90,6 +89,7 @@ class _Shape:
     l3: int
     l4: int
     v4: bool
+    key_row: int
     cols: IntArray
     shift: IntArray
     mask: IntArray
@@ -125,7 +125,8 @@ def _shape(l3: int, v4: bool) -> _Shape:
         fields = [(w3, 16, 0xFF), (w3 + 1, 14, 1), *tcp, (w3, 0, 0xFFFF)]
     else:
         fields = [(w3, 0, M32), (w3, 0, 0), *tcp, (w3 + 1, 16, 0xFFFF)]
-    l2 = [(w3 - 1, 0, 0xFFFF), (w3 - 2, 0, 0xFFFF if l3 > ETH_HEADER_LEN else 0)]
+    tags = (l3 - ETH_HEADER_LEN) // 4
+    l2 = [(w3 - 1 - tag, 0, 0xFFFF) for tag in range(tags + 1)]  # EtherType, TPIDs
     # Flow key: frame[0:l3] + addresses and ports (they end the IP header): words from
     # frame byte -2, all but the first two bytes.
     addr = l3 + (12 if v4 else 8)
@@ -153,7 +154,7 @@ def _shape(l3: int, v4: bool) -> _Shape:
     tcp_shared = (0xFF00 | (0xFF & ~TCP_PSH)) << 16
     raw_fields = [m << sh for _, sh, m in fields[:4]]  # the raw bits of the fields, not the length
     umask = [
-        [*shared_ip, option, tcp_shared, *raw_fields, 0, 0xFFFF, 0xFFFF] for option in (0, M32)
+        [*shared_ip, option, tcp_shared, *raw_fields, 0, *[0xFFFF] * len(l2)] for option in (0, M32)
     ]
     # match = IP bits << 24 | TSval offset (24, or NO_TS_OFFSET without: 0x3F - 13 *
     # (doff - 5)) << 16 | TCP header length << 8 | ECE / CWR (rsc_rules.match_word)
@@ -173,7 +174,8 @@ def _shape(l3: int, v4: bool) -> _Shape:
     code = len(_CODES)
     _CODES.append((l3, v4))
     return _Shape(
-        code, l3, l4, v4, spec[:, :1].copy(), spec[:, 1:2].copy(), spec[:, 2:].copy(),
+        code, l3, l4, v4, _G_L2 + len(l2), spec[:, :1].copy(), spec[:, 1:2].copy(),
+        spec[:, 2:].copy(),
         pairs[:, :, 0].copy(), pairs[:, :, 1].copy(),
         np.array(umask, dtype=np.int64)[:, :, None],
         tuple(tuple((m, v) for m, v in template) for template in templates),
@@ -194,14 +196,6 @@ def shape_of(code: int) -> tuple[int, int, bool]:
     return l3, l3 + (20 if v4 else 40), v4
 
 
-def _le_high(ethertype: int) -> int:
-    """An EtherType as the high half of a little-endian 32-bit word."""
-    return int.from_bytes(ethertype.to_bytes(2, "big"), "little")
-
-
-_ETHER = {_le_high(ETHERTYPE_IPV4): True, _le_high(ETHERTYPE_IPV6): False}
-"""The EtherType as the high half of a little-endian word -> IPv4."""
-_TPIDS = np.array([_le_high(t) for t in sorted(VLAN_TPIDS)], dtype=np.uint32)
 _HIGHMASK = np.array([0, 0xFFFFFF00, 0xFFFF0000, 0xFF000000], dtype=np.uint32)
 """``_HIGHMASK[end & 3]``: the bytes of the word at ``end & ~3`` from ``end`` on."""
 _EMPTY = np.empty((len(FIELDS), 0), dtype=np.int64)
@@ -325,7 +319,7 @@ def _scan_shape(
         table = table[:, keep]
         ws = ws[keep]
         g = g[:, keep]
-    order, heads, keys = _group(g[_G_KEY:], ws, w4, s)
+    order, heads, keys = _group(g[s.key_row :], ws, w4, s)
     if order is not None:
         table = table[:, order]
     return table, heads, keys
@@ -419,7 +413,7 @@ def _scan_layout(
     if int(lengths.min()) <= l3 + header:  # every frame holds a payload
         return None
     g = w4[idx].view(">u4").astype(np.int64)
-    shared = g[_G_TEMPLATE:_G_KEY] & s.umask[ts]
+    shared = g[_G_TEMPLATE : s.key_row] & s.umask[ts]
     if (shared != shared[:, :1]).any():
         return None
     # IPv4 total length / IPv6 payload length: the datagram ends where the frame does.
@@ -464,7 +458,7 @@ def _scan_layout(
         table[F_TSVAL : F_TSECR + 1] = -1
     table[F_MATCH] = match
     table[F_PSUM] = sums[-2]
-    order, heads, keys = _group(g[_G_KEY:], ws, w4, s)
+    order, heads, keys = _group(g[s.key_row :], ws, w4, s)
     if order is not None:
         table = table[:, order]
     return table, heads, keys
@@ -495,55 +489,80 @@ def _join(frames: Sequence[Frame]) -> tuple[bytes, IntArray, IntArray, int]:
     return b"".join(parts), starts, lengths, 0
 
 
-def _first_shape(frame: Frame) -> _Shape | None:
-    """The shape of one frame by its EtherType (one VLAN tag), None if not IP."""
-    if len(frame) < 18:
-        return None
-    ethertype = int.from_bytes(frame[12:14])
-    l3 = ETH_HEADER_LEN
-    if ethertype in VLAN_TPIDS:
-        ethertype, l3 = int.from_bytes(frame[16:18]), l3 + 4
-    if ethertype == ETHERTYPE_IPV4:
-        return _shape(l3, True)
-    if ethertype == ETHERTYPE_IPV6:
-        return _shape(l3, False)
+def _type_fields(frame: Frame, s: _Shape) -> bytes:
+    """The EtherType and VLAN TPIDs of ``frame`` where shape ``s`` has them."""
+    return b"".join(frame[at : at + 2] for at in range(s.l3 - 2, ETH_HEADER_LEN - 4, -4))
+
+
+def _shape_of_frame(frame: Frame) -> _Shape | None:
+    """The shape of a frame as the frame locator walks it: Ethernet, any VLAN stack, then
+    IPv4 or IPv6 (None for any other link path: LLC/SNAP, MPLS, no IP, a cut header). A
+    frame whose type fields equal those of a recently located frame has its shape."""
+    for s, fields in _RECENT:
+        if len(frame) > s.l3 and _type_fields(frame, s) == fields:
+            return s
+    hops = locate(frame).hops
+    for position, hop in enumerate(hops):
+        if hop.kind in (Layer.IPV4, Layer.IPV6):
+            if position and all(h.kind in _L2_HOPS for h in hops[:position]):
+                s = _shape(hop.offset, hop.kind == Layer.IPV4)
+                _RECENT.insert(0, (s, _type_fields(frame, s)))
+                del _RECENT[_MAX_CLASSES:]
+                return s
+            return None
     return None
 
 
+_RECENT: list[tuple[_Shape, bytes]] = []
+"""Recently located link layouts and their type fields, the latest first."""
+
+
+_L2_HOPS = frozenset({Layer.ETHERNET, Layer.VLAN})
+_MAX_CLASSES = 4
+"""Link layouts located per batch; frames of further layouts take the per-frame path."""
+
+
 def scan(frames: Sequence[Frame]) -> FastSegments:
-    """The coalescible data segments among ``frames`` (see the module docstring)."""
+    """The coalescible data segments among ``frames`` (see the module docstring).
+
+    The frame locator (:func:`~ndis_offload.packet.locate.locate`) walks the first frame;
+    every frame whose EtherType and VLAN TPIDs sit where that frame's do, with the same
+    values, has its link layout. When that is all of them (a bulk transfer) they are
+    checked against the first frame at once; otherwise each layout class is scanned frame
+    by frame and the next unclassified frame located, up to ``_MAX_CLASSES`` layouts.
+    """
     if not frames:
         return FastSegments(b"", _EMPTY, [0], [])
     buffer, starts, lengths, stride = _join(frames)
     w4 = np.frombuffer(buffer, dtype="<u4", count=len(buffer) // 4)
-    shape = _first_shape(frames[0])
-    if shape is not None and len(frames) > 1:  # one layout (a bulk transfer), all checked at once
+    shape = _shape_of_frame(frames[0])
+    if shape is not None and len(frames) > 1:
         found = _scan_layout(shape, frames, w4, starts, lengths, stride)
         if found is not None:
             return FastSegments(buffer, *found)
-    ether = w4[(starts >> 2) + 3] >> 16  # frame bytes 12, 13 (little-endian)
-    v4 = _ETHER.get(int(ether[0]))
-    if v4 is not None and bool((ether == ether[0]).all()):
-        return FastSegments(buffer, *_scan_shape(_shape(ETH_HEADER_LEN, v4), None, w4, starts,
-                                                 lengths))  # fmt: skip
-    inner = w4[(starts >> 2) + 4] >> 16
-    tagged = np.isin(ether, _TPIDS)
-    ether = np.where(tagged, inner, ether)
     tables: list[IntArray] = []
     heads: list[int] = [0]
     keys: list[bytes] = []
-    for ethertype, is_v4 in _ETHER.items():
-        for tags in (0, 1):
-            rows = np.flatnonzero((ether == ethertype) & (tagged == bool(tags)))
-            if not len(rows):
-                continue
-            part, part_heads, part_keys = _scan_shape(
-                _shape(ETH_HEADER_LEN + 4 * tags, is_v4), rows, w4, starts, lengths
-            )
+    rest = np.arange(len(frames), dtype=np.int64)
+    for _ in range(_MAX_CLASSES):
+        first = int(rest[0])
+        if first:
+            shape = _shape_of_frame(frames[first])
+        if shape is None:
+            rest = rest[1:]
+        else:
+            # The frames whose type fields equal the located frame's: its link layout.
+            at = (starts[rest] >> 2)[:, None] + shape.cols[_G_L2 : shape.key_row, 0]
+            words = w4[at] >> 16
+            same = np.logical_and.reduce(words == words[:1], axis=1)
+            part, part_heads, part_keys = _scan_shape(shape, rest[same], w4, starts, lengths)
             if part.shape[1]:
                 tables.append(part)
                 heads += [heads[-1] + h for h in part_heads[1:]]
                 keys += part_keys
+            rest = rest[~same]
+        if not len(rest):
+            break
     if not tables:
         return FastSegments(buffer, _EMPTY, [0], [])
     table = tables[0] if len(tables) == 1 else np.concatenate(tables, axis=1)

@@ -18,13 +18,11 @@ import numpy as np
 import numpy.typing as npt
 
 from ndis_offload.engine.receive import IP_SUCCEEDED, TCP_SUCCEEDED
+from ndis_offload.packet.proto import TCP_ACK, TCP_ECN_FLAGS, TCP_PSH
 
-TCP_ACK = 0x10
-TCP_PSH = 0x08
-TCP_ECN_FLAGS = 0xC0
-"""ECE | CWR: allowed, but must not change within an SCU (exception E8)."""
 ALLOWED_FLAGS = TCP_ACK | TCP_PSH | TCP_ECN_FLAGS
-"""Exception E3: a segment with any other TCP flag is never coalesced."""
+"""Exception E3: a segment with any other TCP flag is never coalesced (ECE / CWR must not
+change within an SCU: exception E8)."""
 FORBIDDEN_FLAGS = 0xFF & ~ALLOWED_FLAGS
 """FIN, SYN, RST, URG (the 8-bit flags byte; NS lives in the data-offset byte)."""
 MAX_IP_DATAGRAM = 0xFFFF
@@ -132,9 +130,6 @@ __all__ = [
     "MAX_IP_DATAGRAM",
     "NO_TS_OFFSET",
     "SCU_CHECKSUM",
-    "TCP_ACK",
-    "TCP_ECN_FLAGS",
-    "TCP_PSH",
     "TS_NOP_NOP",
     "CONTINUITY",
     "UNIT_FIELDS",

@@ -9,16 +9,15 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from ndis_offload.engine.receive import Frame, receive_info
+from ndis_offload.engine.receive import receive_info
 from ndis_offload.engine.rsc_rules import (
     M32,
     NO_TS_OFFSET,
     SCU_CHECKSUM,
-    TCP_PSH,
     ts_offset,
 )
 from ndis_offload.packet.checksum import ones_complement_sum
-from ndis_offload.packet.headers import IPPROTO_TCP
+from ndis_offload.packet.proto import IPPROTO_TCP, TCP_PSH, Frame
 from ndis_offload.structs.nbl_info import (
     NdisRscNblInfoInfo,
     NdisTcpIpChecksumNetBufferListInfoReceive,
