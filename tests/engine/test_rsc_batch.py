@@ -4,14 +4,16 @@ duplicate ACKs, timestamps, odd sizes, VLAN tags and IPv6, split into random bat
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.inet6 import IPv6
-from scapy.layers.l2 import Dot1Q, Ether
+from scapy.layers.l2 import Dot1AD, Dot1Q, Ether
 from scapy.packet import Packet
 
+from ndis_offload.engine import rsc_fast
 from ndis_offload.engine.rsc import CoalescedFrame, RscCoalescer, _scalar_seg
 from ndis_offload.engine.rsc_fast import FIELDS, scan
 from ndis_offload.engine.transmit import segment_tcp
@@ -219,3 +221,40 @@ def test_scan_fields_match_the_scalar_parser(
         assert (row["tsval"], row["tsecr"], row["size"]) == (tsval, tsecr, end - l3)
         payload = result.buffer[row["pend"] - plen : row["pend"]]
         assert payload == frame[end - plen : end]
+
+
+@pytest.mark.parametrize("v6", [False, True], ids=["v4", "v6"])
+@pytest.mark.parametrize("link", ["plain", "vlan", "qinq"])
+def test_one_layout_path_equals_the_per_frame_checks(v6: bool, link: str) -> None:
+    """A batch of one link / header layout is checked against its first frame; the result
+    equals checking every frame on its own (``_scan_shape``), for one length (cached
+    constants: lengths 99-102 share a stride) and for several, and a frame that breaks the
+    layout (a bad checksum) sends the batch to the per-frame checks."""
+    l2: Packet = {"plain": ETH, "vlan": ETH / Dot1Q(vlan=3),
+                  "qinq": ETH / Dot1AD(vlan=4) / Dot1Q(vlan=3)}[link]  # fmt: skip
+    ip: Packet = IPv6(src="2001:db8::1", dst="2001:db8::2") if v6 else IP(
+        src="192.0.2.1", dst="198.51.100.7"
+    )  # fmt: skip
+    for sizes in ([1] * 6, [2] * 6, [3] * 6, [4] * 6, [1448] * 5 + [300], [7, 8, 9, 10, 11, 12]):
+        frames = []
+        for i, size in enumerate(sizes):
+            tcp = TCP(sport=1000 + i % 2, dport=80, seq=10 * i, ack=1, flags="A")
+            frames.append(bytes(l2 / ip / tcp / bytes((i + k) & 0xFF for k in range(size))))
+        buffer, starts, lengths, stride = rsc_fast._join(frames)
+        w4 = np.frombuffer(buffer, dtype="<u4", count=len(buffer) // 4)
+        shape = rsc_fast._shape_of_frame(frames[0])
+        assert shape is not None
+        fast = rsc_fast._scan_layout(shape, frames, w4, starts, lengths, stride)
+        assert fast is not None, "the one-layout path takes the batch"
+        each = rsc_fast._scan_shape(shape, None, w4, starts, lengths)
+        assert fast[0].tolist() == each[0].tolist()
+        assert fast[1:] == each[1:]
+        bad = bytearray(frames[3])
+        bad[-1] ^= 0x10
+        frames[3] = bytes(bad)
+        buffer, starts, lengths, stride = rsc_fast._join(frames)
+        w4 = np.frombuffer(buffer, dtype="<u4", count=len(buffer) // 4)
+        assert rsc_fast._scan_layout(shape, frames, w4, starts, lengths, stride) is None
+        result = scan(frames)
+        assert 3 not in result.table[FIELDS.index("index")].tolist()
+        assert len(result.table[0]) == len(frames) - 1

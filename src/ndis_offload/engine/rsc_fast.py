@@ -334,11 +334,11 @@ def _layout_of(frame: Frame, s: _Shape) -> tuple[int, int, int] | None:
     its templates (exceptions E3-E6 absent), else None: the one frame a batch of one
     layout is checked against."""
     l3, l4 = s.l3, s.l4
-    if len(frame) < l4 + 24:
+    if len(frame) < l4 + 20:
         return None
     w0, w1, w2 = _III.unpack_from(frame, l3)
     (tcp,) = _I.unpack_from(frame, l4 + 12)
-    (option,) = _I.unpack_from(frame, l4 + 20)
+    (option,) = _I.unpack_from(frame, l4 + 20) if len(frame) >= l4 + 24 else (0,)
     words = (w0, w1, w2 if s.v4 else w0, option, tcp)
     for ts in (1, 0):
         if all(w & m == v for w, (m, v) in zip(words, s.templates[ts], strict=True)):
@@ -352,8 +352,8 @@ def _layout_of(frame: Frame, s: _Shape) -> tuple[int, int, int] | None:
 
 @dataclass(frozen=True, slots=True)
 class _Layout:
-    """Per (shape, timestamps, frame count, stride): gather indices, reduceat bounds (all of
-    them with one stride) and the table's constant rows."""
+    """Per (shape, timestamps, frame count, stride, frame length when all have one): gather
+    indices, reduceat bounds and the table's constant rows."""
 
     ws: IntArray
     idx: IntArray
@@ -361,14 +361,14 @@ class _Layout:
     table: IntArray
 
 
-_LAYOUTS: dict[tuple[int, int, int, int], _Layout] = {}
+_LAYOUTS: dict[tuple[int, int, int, int, int], _Layout] = {}
 _LAYOUTS_LIMIT = 64
 
 
 def _layout(s: _Shape, ts: int, n: int, stride: int, lengths: IntArray) -> _Layout:
     """The cached constants of ``n`` frames ``stride`` bytes apart (0: of several lengths,
     then only the table's constant rows are filled)."""
-    key = (s.code, ts, n, stride)
+    key = (s.code, ts, n, stride, int(lengths[0]) if stride else 0)
     entry = _LAYOUTS.get(key)
     if entry is None:
         if len(_LAYOUTS) >= _LAYOUTS_LIMIT:
@@ -544,13 +544,15 @@ def scan(frames: Sequence[Frame]) -> FastSegments:
     heads: list[int] = [0]
     keys: list[bytes] = []
     rest = np.arange(len(frames), dtype=np.int64)
-    for _ in range(_MAX_CLASSES):
+    classes = 0
+    while len(rest) and classes < _MAX_CLASSES:
         first = int(rest[0])
         if first:
             shape = _shape_of_frame(frames[first])
-        if shape is None:
+        if shape is None:  # not a link layout the scan takes: the per-frame path
             rest = rest[1:]
         else:
+            classes += 1
             # The frames whose type fields equal the located frame's: its link layout.
             at = (starts[rest] >> 2)[:, None] + shape.cols[_G_L2 : shape.key_row, 0]
             words = w4[at] >> 16
@@ -561,8 +563,6 @@ def scan(frames: Sequence[Frame]) -> FastSegments:
                 heads += [heads[-1] + h for h in part_heads[1:]]
                 keys += part_keys
             rest = rest[~same]
-        if not len(rest):
-            break
     if not tables:
         return FastSegments(buffer, _EMPTY, [0], [])
     table = tables[0] if len(tables) == 1 else np.concatenate(tables, axis=1)
