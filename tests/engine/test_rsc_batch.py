@@ -4,6 +4,8 @@ duplicate ACKs, timestamps, odd sizes, VLAN tags and IPv6, split into random bat
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -258,3 +260,28 @@ def test_one_layout_path_equals_the_per_frame_checks(v6: bool, link: str) -> Non
         result = scan(frames)
         assert 3 not in result.table[FIELDS.index("index")].tolist()
         assert len(result.table[0]) == len(frames) - 1
+
+
+def test_flow_grouping_is_exact_even_when_hashes_collide() -> None:
+    """Flows told apart by more than two key words (IPv6 addresses) are grouped by a hash;
+    with every hash equal (a forced collision) the grouping falls back to the key bytes and
+    is the same, and no two flows merge."""
+    frames = []
+    for i in range(12):
+        src = f"2001:db8:{i % 3}::{i % 4 + 1}"
+        tcp = TCP(sport=1000 + i % 2, dport=80, seq=7 * i, ack=1, flags="A")
+        frames.append(bytes(ETH / IPv6(src=src, dst="2001:db8::99") / tcp / b"abcdefgh"))
+    buffer, starts, lengths, _ = rsc_fast._join(frames)
+    w4 = np.frombuffer(buffer, dtype="<u4", count=len(buffer) // 4)
+    shape = rsc_fast._shape_of_frame(frames[0])
+    assert shape is not None
+    ws = starts >> 2
+    key = rsc_fast._gather(shape, w4, ws)[shape.key_row :]
+    collide = dataclasses.replace(shape, hash=np.zeros_like(shape.hash))
+    for s in (shape, collide):
+        order, heads, keys = rsc_fast._group(key, ws, w4, s)
+        assert order is not None
+        groups = [sorted(order[heads[f] : heads[f + 1]].tolist()) for f in range(len(keys))]
+        assert len(set(keys)) == len(keys) == 12
+        for f, members in enumerate(groups):
+            assert {_scalar_seg(frames[m])[1] for m in members} == {keys[f]}

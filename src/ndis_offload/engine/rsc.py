@@ -247,7 +247,7 @@ class RscCoalescer:
         tail = scu.tail
         if plen:  # data: the continuation rule, no dup ACKs held, E7
             if (
-                breaks(tail, (match, seq, ack, tsval, tsecr))
+                breaks(tail, (match, (seq + plen) & M32, ack, tsval, tsecr), plen)
                 or scu.dup
                 or scu.size + plen > MAX_IP_DATAGRAM
             ):

@@ -193,48 +193,36 @@ def _coalesce(
         after += 1
         first_at += after.tolist()
     nblocks = len(first_at)
-    # Per block: payload bytes and sums, PSH, minimum TTL; its first segment; its last
-    # segment's index, match, NXT, ACK, TSval, TSecr and window (what Scu.extend takes).
+    # Per block: payload bytes and sums, minimum TTL, PSH; its first and its last segment
+    # (a table column: index, match, NXT, ACK, TSval, TSecr, window... as Scu.extend takes).
     block_len, block_sum = np.add.reduceat(t[F_PLEN : F_PSUM + 1], first_at, axis=1).tolist()
-    block_psh: list[int] = (np.bitwise_or.reduceat(t[F_FLAGS], first_at) & TCP_PSH).tolist()
     block_ttl: list[int] = np.minimum.reduceat(t[F_TTL], first_at).tolist()
-    firsts: list[list[int]] = t[:, first_at].T.tolist()
     last_at = [b - 1 for b in first_at[1:]]
     last_at.append(count - 1)
-    lasts: list[list[int]] = t[: F_WIN + 1, last_at].T.tolist()
+    ends: list[list[int]] = t[:, first_at + last_at].T.tolist()
+    firsts, lasts = ends[:nblocks], ends[nblocks:]
+    if flush:  # PSH ends a unit: only a block's last segment can carry it
+        block_psh = [last[F_FLAGS] & TCP_PSH for last in lasts]
+    else:
+        block_psh = (np.bitwise_or.reduceat(t[F_FLAGS], first_at) & TCP_PSH).tolist()
     first_at.append(count)
     odd = int(np.bitwise_or.reduce(t[F_PLEN])) & 1
     view = memoryview(fast.buffer)
     pends: list[int] = t[F_PEND].tolist()
     payloads = [view[a:b] for a, b in zip((t[F_PEND] - t[F_PLEN]).tolist(), pends, strict=True)]
     cols: list[list[int]] | None = None  # per-segment columns, for exception E7
-    # Whether each flow's first block continues its carried unit.
     scus = list(map(flows.get, keys))
-    fb: list[int] = np.searchsorted(first_at, heads).tolist() if nblocks > 1 else [0, 1]
-    joined = [False] * nflows
-    present = [f for f, scu in enumerate(scus) if scu is not None]
-    if len(present) > 3:
-        at = [heads[f] for f in present]
-        units = np.array([scus[f].tail for f in present], dtype=np.int64)  # type: ignore[union-attr]
-        diff = t[F_MATCH : F_TSECR + 1, at] - units.T
-        diff[1] -= t[F_PLEN, at]
-        ok = (breaks_many(diff) == 0).tolist()
-        for f, good in zip(present, ok, strict=True):
-            joined[f] = good and not scus[f].dup  # type: ignore[union-attr]
-    else:
-        for f in present:
-            scu = scus[f]
-            assert scu is not None
-            first = firsts[fb[f]]
-            seg = (first[F_MATCH], (first[F_NXT] - first[F_PLEN]) & M32, first[F_ACK],
-                   first[F_TSVAL], first[F_TSECR])  # fmt: skip
-            joined[f] = not scu.dup and not breaks(scu.tail, seg)
+    fb = list(range(nflows + 1)) if nblocks == nflows else np.searchsorted(first_at, heads).tolist()
     for f, key in enumerate(keys):
         scu = scus[f]
-        joins = joined[f]
         b, b_end = fb[f], fb[f + 1]
-        if scu is not None and not joins:  # the first segment ends the carried SCU
-            events.append((firsts[b][F_INDEX], 0, flows.pop(key).finalize()))
+        joins = False
+        if scu is not None:  # does the first segment continue the carried SCU?
+            first = firsts[b]
+            joins = not scu.dup and not breaks(scu.tail, first[F_MATCH : F_TSECR + 1],
+                                               first[F_PLEN])  # fmt: skip
+            if not joins:
+                events.append((first[F_INDEX], 0, flows.pop(key).finalize()))
         while b < b_end:
             k0, k1 = first_at[b], first_at[b + 1]
             if not joins:
@@ -259,13 +247,12 @@ def _coalesce(
                                       scu.size - (scu.poff - scu.l3))  # fmt: skip
                 segs = k1 - k0
                 scu.extend(payloads[k0:k1], length, segs if joins else segs - 1, segs,
-                           block_psh[b], block_ttl[b],
-                           (last[1], last[2], last[3], last[4], last[5]), last[6],
-                           psum)  # fmt: skip
+                           block_psh[b], block_ttl[b], last[F_MATCH : F_TSECR + 1],
+                           last[F_WIN], psum)  # fmt: skip
             if flush and block_psh[b]:  # PSH ends the unit after it (a block's last)
                 if joins:
                     del flows[key]
-                events.append((last[0], 1, scu.finalize()))
+                events.append((last[F_INDEX], 1, scu.finalize()))
             elif b + 1 < b_end:  # the next block of the flow does not continue it
                 if joins:
                     del flows[key]

@@ -223,29 +223,38 @@ def _group(
 ) -> tuple[IntArray | None, list[int], list[bytes]]:
     """(column order sorted by flow or None if unchanged, flow heads, flow keys) of the
     segments whose key words are the columns of ``key`` and whose frames start at words
-    ``ws``: hashed, sorted, and each segment's key compared with its neighbour's."""
+    ``ws``. When at most two key words vary (ports; an address) they are the sort key;
+    otherwise a hash of the words is, and each segment's key is compared with its
+    neighbour's so that a collision never merges two flows."""
     n = key.shape[1]
     width = 4 * len(s.keyw)
-    if not (key != key[:, :1]).any():
+    varies = np.logical_or.reduce(key != key[:, :1], axis=1)
+    words = varies.nonzero()[0].tolist()
+    if not words:
         return None, [0, n], [w4[ws[0] + s.keyw].tobytes()[2:]]
-    h = s.hash @ key.view(np.uint64)
-    order = h.argsort(kind="stable")
-    hs = h[order]
     new = np.empty(n, dtype=np.bool_)
     new[0] = True
-    np.not_equal(hs[1:], hs[:-1], out=new[1:])
-    ks = key[:, order]
-    if (np.logical_or.reduce(ks[:, 1:] != ks[:, :-1]) > new[1:]).any():
-        # A hash collision: group by the key bytes.
-        blob = w4[ws[:, None] + s.keyw].tobytes()
-        ids: dict[bytes, int] = {}
-        fid = [
-            ids.setdefault(blob[i + 2 : i + width], len(ids)) for i in range(0, n * width, width)
-        ]
-        fids = np.array(fid, dtype=np.int64)
-        order = fids.argsort(kind="stable")
-        heads = np.searchsorted(fids[order], np.arange(len(ids) + 1)).tolist()
-        return order, heads, list(ids)
+    if len(words) <= 2:
+        sort_key = key[words[0]] if len(words) == 1 else key[words[0]] << 32 | key[words[1]]
+        order = sort_key.argsort(kind="stable")
+        ordered = sort_key[order]
+        np.not_equal(ordered[1:], ordered[:-1], out=new[1:])
+    else:
+        hashes = s.hash @ key.view(np.uint64)
+        order = hashes.argsort(kind="stable")
+        ordered_keys = key[:, order]
+        np.logical_or.reduce(ordered_keys[:, 1:] != ordered_keys[:, :-1], out=new[1:])
+        ordered_hashes = hashes[order]
+        if (new[1:] & (ordered_hashes[1:] == ordered_hashes[:-1])).any():
+            # Two keys with one hash: group by the key bytes.
+            blob = w4[ws[:, None] + s.keyw].tobytes()
+            ids: dict[bytes, int] = {}
+            fid = [ids.setdefault(blob[i + 2 : i + width], len(ids))
+                   for i in range(0, n * width, width)]  # fmt: skip
+            fids = np.array(fid, dtype=np.int64)
+            order = fids.argsort(kind="stable")
+            heads = np.searchsorted(fids[order], np.arange(len(ids) + 1)).tolist()
+            return order, heads, list(ids)
     heads = new.nonzero()[0].tolist()
     heads.append(n)
     blob = w4[ws[order[new]][:, None] + s.keyw].tobytes()

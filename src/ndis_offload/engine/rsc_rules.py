@@ -82,15 +82,28 @@ timestamps TSval / TSecr are -1 on both sides (equal ``match``: equal option lay
 _CONTINUITY_ROWS = np.array(CONTINUITY, dtype=np.int64)[:, None]
 
 
-def breaks(unit: Sequence[int], segment: Sequence[int]) -> bool:
-    """True when ``segment`` (``UNIT_FIELDS`` order, SEQ for NXT) cannot continue ``unit``."""
-    return any((s - u) & m for u, s, m in zip(unit, segment, CONTINUITY, strict=True))
+_MATCH_MASK, _NXT_MASK, _ACK_MASK, _TSVAL_MASK, _TSECR_MASK = CONTINUITY
+
+
+def breaks(unit: Sequence[int], segment: Sequence[int], length: int) -> bool:
+    """True when a segment of ``length`` payload bytes whose own fields after it are
+    ``segment`` (``UNIT_FIELDS`` order: its NXT is ``SEG.SEQ + length``) cannot continue
+    ``unit`` (``CONTINUITY``, one field at a time)."""
+    u_match, u_nxt, u_ack, u_tsval, u_tsecr = unit
+    s_match, s_nxt, s_ack, s_tsval, s_tsecr = segment
+    return bool(
+        (s_match - u_match) & _MATCH_MASK
+        or (s_nxt - length - u_nxt) & _NXT_MASK
+        or (s_ack - u_ack) & _ACK_MASK
+        or (s_tsval - u_tsval) & _TSVAL_MASK
+        or (s_tsecr - u_tsecr) & _TSECR_MASK
+    )
 
 
 def breaks_many(diff: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
     """:func:`breaks` for many pairs at once: ``diff`` holds segment minus unit fields, a
-    row per field of ``UNIT_FIELDS``, a column per pair; non-zero where a pair breaks
-    (``diff`` is overwritten)."""
+    row per field of ``UNIT_FIELDS`` (the NXT row less the segment's length), a column per
+    pair; non-zero where a pair breaks (``diff`` is overwritten)."""
     diff &= _CONTINUITY_ROWS
     result: npt.NDArray[np.int64] = np.bitwise_or.reduce(diff, axis=0)
     return result

@@ -84,7 +84,7 @@ class Scu:
     l4: int
     poff: int
     v4: bool
-    tail: tuple[int, int, int, int, int]
+    tail: Sequence[int]
     """``rsc_rules.UNIT_FIELDS``: match, NXT, the latest ACK, TSval and TSecr."""
     win: int
     psh: int
@@ -132,7 +132,7 @@ class Scu:
 
     def extend(
         self, chunks: Sequence[Frame], length: int, segs: int, data_segs: int, psh: int, ttl: int,
-        tail: tuple[int, int, int, int, int], win: int, psum: int | None,
+        tail: Sequence[int], win: int, psum: int | None,
     ) -> None:  # fmt: skip
         """Join ``segs`` segments (``data_segs`` of them with data, ``length`` payload bytes
         in ``chunks``) that the rules let continue this unit: the SCU takes the last
