@@ -199,7 +199,7 @@ def _coalesce(
     block_ttl: list[int] = np.minimum.reduceat(t[F_TTL], first_at).tolist()
     last_at = [b - 1 for b in first_at[1:]]
     last_at.append(count - 1)
-    ends: list[list[int]] = t[:, first_at + last_at].T.tolist()
+    ends: list[list[int]] = t[: F_PLEN + 1, first_at + last_at].T.tolist()  # to F_PLEN
     firsts, lasts = ends[:nblocks], ends[nblocks:]
     if flush:  # PSH ends a unit: only a block's last segment can carry it
         block_psh = [last[F_FLAGS] & TCP_PSH for last in lasts]

@@ -54,18 +54,21 @@ _PADS = (b"\0" * 4, b"\0" * 3, b"\0" * 2, b"\0" * 5)
 """``_PADS[len & 3]`` rounds a frame plus two bytes up to a multiple of 4 bytes: the next
 frame starts at ``2 (mod 4)`` and the rest of a frame's last word is zeros."""
 _TAIL = bytes(4 * _WORDS + 8)
-_HASH = np.random.default_rng(0x45C).integers(1, 1 << 63, 32, dtype=np.uint64) | np.uint64(1)
-"""Odd multipliers of the flow-key hash (one per key word)."""
+_HASH = np.array(
+    [(0x9E3779B97F4A7C15 * (i + 1)) & ((1 << 64) - 1) | 1 for i in range(32)], dtype=np.uint64
+)
+"""Odd multipliers of the flow-key hash, one per key word (multiples of the 64-bit golden
+ratio; a fixed table, no randomness)."""
 
 FIELDS = (
-    "index", "match", "nxt", "ack", "tsval", "tsecr", "win", "flags", "ttl", "size", "plen",
-    "psum", "pend", "shape",
+    "index", "match", "nxt", "ack", "tsval", "tsecr", "win", "flags", "ttl", "shape", "size",
+    "plen", "psum", "pend",
 )  # fmt: skip
 """Rows of :attr:`FastSegments.table`: ``match`` .. ``tsecr`` are a unit's fields after the
 segment (``rsc_rules.UNIT_FIELDS``; ``nxt`` is ``SEG.SEQ + SEG.LEN``)."""
 (
-    F_INDEX, F_MATCH, F_NXT, F_ACK, F_TSVAL, F_TSECR, F_WIN, F_FLAGS, F_TTL, F_SIZE, F_PLEN,
-    F_PSUM, F_PEND, F_SHAPE,
+    F_INDEX, F_MATCH, F_NXT, F_ACK, F_TSVAL, F_TSECR, F_WIN, F_FLAGS, F_TTL, F_SHAPE, F_SIZE,
+    F_PLEN, F_PSUM, F_PEND,
 ) = range(len(FIELDS))  # fmt: skip
 
 # Rows of the per-shape header matrix ``g`` (big-endian words; the general path then shifts
