@@ -482,13 +482,21 @@ def _join(frames: Sequence[Frame]) -> tuple[bytes, IntArray, IntArray, int]:
     lengths_list = list(map(len, frames))
     first = lengths_list[0]
     count = len(lengths_list)
-    if lengths_list.count(first) == count:
+    same = lengths_list.count(first)
+    if same >= count - 1 and lengths_list[-1 if same == count else -2] == first:
+        # One length (a bulk transfer), or all but the last (a send's tail).
         pad = _PADS[first & 3]
-        buffer = b"".join((b"\0\0", pad.join(frames), pad, _TAIL))
+        last = lengths_list[-1]
         stride = first + len(pad)
         starts = np.arange(count, dtype=np.int64) * stride
         starts += 2
-        return buffer, starts, np.full(count, first, dtype=np.int64), stride
+        lengths = np.full(count, first, dtype=np.int64)
+        if same == count:
+            buffer = b"".join((b"\0\0", pad.join(frames), pad, _TAIL))
+            return buffer, starts, lengths, stride
+        lengths[-1] = last
+        buffer = b"".join((b"\0\0", pad.join(frames), _PADS[last & 3], _TAIL))
+        return buffer, starts, lengths, 0
     parts: list[Frame] = [b"\0\0"] * (2 * count + 2)
     parts[1:-1:2] = frames
     parts[2:-1:2] = [_PADS[size & 3] for size in lengths_list]
