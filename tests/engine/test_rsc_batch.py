@@ -237,12 +237,17 @@ def test_one_layout_path_equals_the_per_frame_checks(v6: bool, link: str) -> Non
     ip: Packet = IPv6(src="2001:db8::1", dst="2001:db8::2") if v6 else IP(
         src="192.0.2.1", dst="198.51.100.7"
     )  # fmt: skip
-    for sizes in ([1] * 6, [2] * 6, [3] * 6, [4] * 6, [1448] * 5 + [300], [7, 8, 9, 10, 11, 12]):
+    for sizes in (
+        [1] * 6, [2] * 6, [3] * 6, [4] * 6, [1448] * 5 + [300], [1448] * 2 + [300] + [1448] * 3,
+        [300] + [1448] * 5, [7, 8, 9, 10, 11, 12],
+    ):  # fmt: skip
         frames = []
         for i, size in enumerate(sizes):
             tcp = TCP(sport=1000 + i % 2, dport=80, seq=10 * i, ack=1, flags="A")
             frames.append(bytes(l2 / ip / tcp / bytes((i + k) & 0xFF for k in range(size))))
         buffer, starts, lengths, stride = rsc_fast._join(frames)
+        for frame, start, size in zip(frames, starts.tolist(), lengths.tolist(), strict=True):
+            assert buffer[start : start + size] == frame and start % 4 == 2
         w4 = np.frombuffer(buffer, dtype="<u4", count=len(buffer) // 4)
         shape = rsc_fast._shape_of_frame(frames[0])
         assert shape is not None

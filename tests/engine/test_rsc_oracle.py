@@ -29,6 +29,7 @@ from scapy.utils import wrpcap
 from test_rsc import verify
 
 from ndis_offload.engine.rsc import CoalescedFrame, RscCoalescer
+from ndis_offload.engine.rsc_fast import scan
 from ndis_offload.engine.transmit import segment_tcp
 
 TSHARK = shutil.which("tshark")
@@ -208,6 +209,9 @@ def test_bulk_flows_coalesce_fully() -> None:
     frames = bulk_frames()
     out = coalesce(frames, 64)
     assert check_against_oracle(frames, out) == 5 + 2
+    for start in range(0, len(frames), 64):  # every segment takes the vectorized scan
+        batch = frames[start : start + 64]
+        assert scan(batch).table.shape[1] == len(batch)
     assert max(o.rsc.CoalescedSegCount for o in out) >= 40
 
 

@@ -483,7 +483,7 @@ def _join(frames: Sequence[Frame]) -> tuple[bytes, IntArray, IntArray, int]:
     first = lengths_list[0]
     count = len(lengths_list)
     same = lengths_list.count(first)
-    if same >= count - 1 and lengths_list[-1 if same == count else -2] == first:
+    if same == count or (same == count - 1 and lengths_list[-1] != first):
         # One length (a bulk transfer), or all but the last (a send's tail).
         pad = _PADS[first & 3]
         last = lengths_list[-1]
