@@ -5,20 +5,22 @@ with timestamps (PSH on the last): every segment's IPv4 and TCP checksums are va
 the segments are coalesced under the NDIS rules. The reference is what a competent user
 writes: ``struct.unpack_from`` per header and an ``int.from_bytes``-based RFC 1071 sum
 (``x % 0xFFFF``; faster than ``dpkt.in_cksum``). Both must produce identical frames first.
-Each figure is the best of 5 rounds of 3 runs, the implementations taking turns by round.
-Run: python benchmarks/bench_rsc.py
+Each figure is the median of interleaved rounds with its spread (``timing.compare``: CPU
+time, the two sides alternating); the target is 5x for one, 8 and 32 flows. ``push``
+(per frame) is checked for equal output but not timed: it has no target.
+Run: python benchmarks/bench_rsc.py [--check]
 """
 
 from __future__ import annotations
 
 import struct
-import time
-from collections.abc import Callable
+import sys
 from functools import partial
 
 import numpy as np
 from scapy.layers.inet import IP, TCP
 from scapy.layers.l2 import Ether
+from timing import HEADER, Report, compare
 
 from ndis_offload.engine.rsc import RscCoalescer
 from ndis_offload.engine.transmit import segment_tcp
@@ -27,8 +29,6 @@ MSS = 1448
 BURST = 64_000
 DPC = 64
 """Frames handed to ``push_batch`` at a time (one receive DPC)."""
-LARGE_DPC = 256
-"""A larger batch, as a busy DPC or the capture tools (``pcap coalesce``) hand over."""
 
 _IP = struct.Struct("!BBHHHBBH4s4s")
 _TCP = struct.Struct("!HHIIBBHHH")
@@ -177,50 +177,21 @@ def workload(flows: int, bursts: int = 1) -> list[bytes]:
     return [seg for group in zip(*per_flow, strict=True) for seg in group]  # interleaved
 
 
-def best_of(funcs: list[Callable[[], object]], rounds: int, runs: int) -> list[float]:
-    """The best time of each function over ``rounds`` rounds of ``runs`` back-to-back runs;
-    the functions take turns round by round, so a machine whose load drifts slows all alike."""
-    best = [float("inf")] * len(funcs)
-    for _ in range(rounds):
-        for slot, func in enumerate(funcs):
-            for _ in range(runs):
-                start = time.perf_counter()
-                func()
-                best[slot] = min(best[slot], time.perf_counter() - start)
-    return best
-
-
-def main() -> None:
-    print(
-        f"{'RSC, flows x 64 KB sends':<28} {'ours (us/seg)':>14} {'struct (us/seg)':>16} "
-        f"{'ratio':>7}  target"
-    )
-    for flows, bursts in ((1, 1), (1, 16), (8, 1), (32, 1)):
+def main() -> int:
+    print(f"RSC over {DPC}-frame DPC batches: push_batch vs the struct-based coalescer")
+    print(HEADER)
+    report = Report()
+    for flows, bursts in ((1, 1), (8, 1), (32, 1), (1, 16)):
         frames = workload(flows, bursts)
         expected = reference(frames)
         assert len(expected) == flows * bursts
         assert ours_batch(frames) == expected, "push_batch output differs"
         assert ours_single(frames) == expected, "push output differs"
-        impls = (
-            (f"push_batch/{DPC}", ours_batch),
-            (f"push_batch/{LARGE_DPC}", partial(ours_batch, dpc=LARGE_DPC)),
-            ("push", ours_single),
-        )
-        times = best_of([partial(f, frames) for f in (reference, *(f for _, f in impls))], 5, 3)
-        t_ref = times[0] / len(frames)
-        for (label, _), t_run in zip(impls, times[1:], strict=True):
-            t_ours = t_run / len(frames)
-            ratio = t_ref / t_ours
-            if label == "push":  # the per-frame path: shown for scale, not a target
-                target = "(per frame; no target)"
-            else:
-                target = ">= 2x " + ("ok" if ratio >= 2 else "BELOW TARGET")
-            print(
-                f"{f'{flows}x{bursts} sends, {label}':<28} {t_ours * 1e6:>14.2f} "
-                f"{t_ref * 1e6:>16.2f} "
-                f"{ratio:>6.1f}x  {target}"
-            )
+        sends = f"{flows} flow{'s' if flows > 1 else ''} x {bursts} x 64 KB"
+        label = f"{sends} ({len(frames)} frames, DPC {DPC})"
+        report.add(compare(label, partial(ours_batch, frames), partial(reference, frames), 5))
+    return report.finish()
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

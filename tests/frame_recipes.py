@@ -162,3 +162,37 @@ def damaged_frames(draw: st.DrawFn) -> tuple[int, bytes, int]:
     wire = len(buf)
     cut = draw(st.integers(0, wire))
     return linktype, bytes(buf[: cut if draw(st.booleans()) else wire]), wire
+
+
+def varied_frames(count: int) -> list[bytes]:
+    """The issue-8 benchmark mix: IPv4 / IPv6, TCP / UDP, 802.1Q, IPv4 options, IPv6
+    extension headers, frames of 60 to 1514 bytes; three checksums in four spoiled
+    (zero, garbage, or the IPv4 header checksum zeroed)."""
+    from ndis_offload.packet.locate import Layer, locate
+
+    out = []
+    for i in range(count):
+        size = 6 + (i * 397) % 1400
+        ip = IPS[i % 4]
+        transport = ("tcp", "udp")[(i // 4) % 2]
+        packet = inner_ip(ip, TRANSPORTS[transport](size))
+        _, frame = link(("eth", "vlan")[(i // 8) % 2], packet)
+        frame = frame[:1514]
+        if len(frame) < 60:
+            frame += bytes(60 - len(frame))
+        found = locate(frame)
+        buf = bytearray(frame)
+        how = i % 4
+        hops = {h.kind: h for h in found.hops}
+        l4 = hops.get(Layer.TCP) or hops.get(Layer.UDP)
+        if l4 is not None and l4.end <= len(buf):
+            at = l4.offset + (16 if l4.kind == Layer.TCP else 6)
+            if how == 0:
+                buf[at : at + 2] = b"\x00\x00" if l4.kind == Layer.TCP else b"\x12\x34"
+            elif how == 1:
+                buf[at : at + 2] = bytes([(i * 31) & 0xFF, 0x5A])
+        if how == 2 and Layer.IPV4 in hops:
+            at = hops[Layer.IPV4].offset + 10
+            buf[at : at + 2] = b"\0\0"
+        out.append(bytes(buf))
+    return out

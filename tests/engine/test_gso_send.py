@@ -9,6 +9,7 @@ by scapy from the send's headers, the rules of Linux ``skb_udp_tunnel_segment`` 
 from __future__ import annotations
 
 import io
+import ipaddress
 import shutil
 import struct
 import subprocess
@@ -29,6 +30,7 @@ from scapy.utils import rdpcap, wrpcap
 from ndis_offload.cli.main import main
 from ndis_offload.engine import segment_gso, segment_tcp
 from ndis_offload.errors import PacketError
+from ndis_offload.packet.checksum import pseudo_header_sum_ipv4, pseudo_header_sum_ipv6
 
 TSHARK = shutil.which("tshark")
 OUTER_ETH = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
@@ -56,20 +58,37 @@ def tunnel(kind: str, outer_v6: bool, udp_csum: int | None) -> Packet:
     return OUTER_ETH / outer_ip(outer_v6) / udp / encap / INNER_ETH
 
 
+def _packed(address: str) -> bytes:
+    return ipaddress.ip_address(address).packed
+
+
 def gso_send(pkt: Packet, *, zero_outer_udp_len: bool = False) -> bytes:
-    """``pkt`` as Linux hands a tunnelled GSO send to the NIC: IPv4 checksums and the inner
-    TCP checksum left partial (inner TCP holds the pseudo-header sum), every length set."""
+    """``pkt`` as Linux hands a tunnelled GSO send to the NIC: IPv4 checksums left zero, the
+    inner TCP checksum and a non-zero outer UDP checksum holding their pseudo-header sums
+    (left partial), every length set."""
     frame = bytearray(bytes(pkt))
     parsed = Ether(bytes(frame))
     tcp_at = len(frame) - len(parsed[TCP])
-    frame[tcp_at + 16 : tcp_at + 18] = b"\x12\x34"
+    inner = parsed[TCP].underlayer
+    tcp_len = len(parsed[TCP])
+    if isinstance(inner, IP):
+        seed = pseudo_header_sum_ipv4(_packed(inner.src), _packed(inner.dst), 6, tcp_len)
+    else:
+        seed = pseudo_header_sum_ipv6(_packed(inner.src), _packed(inner.dst), 6, tcp_len)
+    frame[tcp_at + 16 : tcp_at + 18] = seed.to_bytes(2, "big")
     for index in range(2):
         ip = parsed.getlayer(IP, nb=index + 1)
         if ip is not None:
             at = len(frame) - len(ip)
             frame[at + 10 : at + 12] = b"\0\0"
+    udp_at = len(frame) - len(parsed[UDP]) if UDP in parsed else -1
+    if udp_at >= 0 and frame[udp_at + 6 : udp_at + 8] != b"\0\0":  # UDP_TUNNEL_CSUM: partial
+        outer = parsed[UDP].underlayer
+        udp_len = len(parsed[UDP])
+        pseudo = pseudo_header_sum_ipv4 if isinstance(outer, IP) else pseudo_header_sum_ipv6
+        seed = pseudo(_packed(outer.src), _packed(outer.dst), 17, udp_len)
+        frame[udp_at + 6 : udp_at + 8] = seed.to_bytes(2, "big")
     if zero_outer_udp_len:
-        udp_at = len(frame) - len(parsed[UDP])
         frame[udp_at + 4 : udp_at + 6] = b"\0\0"
     return bytes(frame)
 

@@ -4,14 +4,18 @@ duplicate ACKs, timestamps, odd sizes, VLAN tags and IPv6, split into random bat
 
 from __future__ import annotations
 
+import dataclasses
+
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.inet6 import IPv6
-from scapy.layers.l2 import Dot1Q, Ether
+from scapy.layers.l2 import Dot1AD, Dot1Q, Ether
 from scapy.packet import Packet
 
+from ndis_offload.engine import rsc_fast
 from ndis_offload.engine.rsc import CoalescedFrame, RscCoalescer, _scalar_seg
 from ndis_offload.engine.rsc_fast import FIELDS, scan
 from ndis_offload.engine.transmit import segment_tcp
@@ -181,7 +185,7 @@ def test_scan_rejects_what_the_scalar_path_must_see() -> None:
     result = scan([good, bytes(bad), pure_ack, options, fragment, good[:20], good])
     assert len(FIELDS) == result.table.shape[0]
     assert result.table[FIELDS.index("index")].tolist() == [0, 6]
-    assert result.keys[0] == result.keys[1]
+    assert result.heads == [0, 2] and len(result.keys) == 1  # one flow
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -195,8 +199,13 @@ def test_scan_fields_match_the_scalar_parser(
     result = scan(frames)
     rows = dict(zip(result.table[FIELDS.index("index")].tolist(), result.table.T.tolist(),
                     strict=True))  # fmt: skip
-    for position, scanned_key in zip(rows, result.keys, strict=True):
-        assert scanned_key == _scalar_seg(frames[position])[1]
+    positions = list(rows)
+    assert len(set(result.keys)) == len(result.keys)  # one group per flow
+    for flow, scanned_key in enumerate(result.keys):
+        members = positions[result.heads[flow] : result.heads[flow + 1]]
+        assert members == sorted(members)  # arrival order within the flow
+        for position in members:
+            assert scanned_key == _scalar_seg(frames[position])[1]
     for position, frame in enumerate(frames):
         seg, _, _ = _scalar_seg(frame)
         data = seg is not None and seg[1] and seg[6] > 0
@@ -208,9 +217,76 @@ def test_scan_fields_match_the_scalar_parser(
             continue
         row = dict(zip(FIELDS, rows[position], strict=True))
         _, _, seq, ack, win, flags, plen, match, ttl, tsval, tsecr, l3, _, _, end, _ = seg
-        assert (row["seq"], row["ack"], row["tcpw"] & 0xFFFF) == (seq, ack, win)
-        assert (row["tcpw"] >> 16) & 0xFF == flags
+        nxt = (seq + plen) & 0xFFFFFFFF
+        assert (row["nxt"], row["ack"], row["win"], row["flags"]) == (nxt, ack, win, flags)
         assert (row["plen"], row["match"], row["ttl"]) == (plen, match, ttl)
         assert (row["tsval"], row["tsecr"], row["size"]) == (tsval, tsecr, end - l3)
         payload = result.buffer[row["pend"] - plen : row["pend"]]
         assert payload == frame[end - plen : end]
+
+
+@pytest.mark.parametrize("v6", [False, True], ids=["v4", "v6"])
+@pytest.mark.parametrize("link", ["plain", "vlan", "qinq"])
+def test_one_layout_path_equals_the_per_frame_checks(v6: bool, link: str) -> None:
+    """A batch of one link / header layout is checked against its first frame; the result
+    equals checking every frame on its own (``_scan_shape``), for one length (cached
+    constants: lengths 99-102 share a stride) and for several, and a frame that breaks the
+    layout (a bad checksum) sends the batch to the per-frame checks."""
+    l2: Packet = {"plain": ETH, "vlan": ETH / Dot1Q(vlan=3),
+                  "qinq": ETH / Dot1AD(vlan=4) / Dot1Q(vlan=3)}[link]  # fmt: skip
+    ip: Packet = IPv6(src="2001:db8::1", dst="2001:db8::2") if v6 else IP(
+        src="192.0.2.1", dst="198.51.100.7"
+    )  # fmt: skip
+    for sizes in (
+        [1] * 6, [2] * 6, [3] * 6, [4] * 6, [1448] * 5 + [300], [1448] * 2 + [300] + [1448] * 3,
+        [300] + [1448] * 5, [7, 8, 9, 10, 11, 12],
+    ):  # fmt: skip
+        frames = []
+        for i, size in enumerate(sizes):
+            tcp = TCP(sport=1000 + i % 2, dport=80, seq=10 * i, ack=1, flags="A")
+            frames.append(bytes(l2 / ip / tcp / bytes((i + k) & 0xFF for k in range(size))))
+        buffer, starts, lengths, stride = rsc_fast._join(frames)
+        for frame, start, size in zip(frames, starts.tolist(), lengths.tolist(), strict=True):
+            assert buffer[start : start + size] == frame and start % 4 == 2
+        w4 = np.frombuffer(buffer, dtype="<u4", count=len(buffer) // 4)
+        shape = rsc_fast._shape_of_frame(frames[0])
+        assert shape is not None
+        fast = rsc_fast._scan_layout(shape, frames, w4, starts, lengths, stride)
+        assert fast is not None, "the one-layout path takes the batch"
+        each = rsc_fast._scan_shape(shape, None, w4, starts, lengths)
+        assert fast[0].tolist() == each[0].tolist()
+        assert fast[1:] == each[1:]
+        bad = bytearray(frames[3])
+        bad[-1] ^= 0x10
+        frames[3] = bytes(bad)
+        buffer, starts, lengths, stride = rsc_fast._join(frames)
+        w4 = np.frombuffer(buffer, dtype="<u4", count=len(buffer) // 4)
+        assert rsc_fast._scan_layout(shape, frames, w4, starts, lengths, stride) is None
+        result = scan(frames)
+        assert 3 not in result.table[FIELDS.index("index")].tolist()
+        assert len(result.table[0]) == len(frames) - 1
+
+
+def test_flow_grouping_is_exact_even_when_hashes_collide() -> None:
+    """Flows told apart by more than two key words (IPv6 addresses) are grouped by a hash;
+    with every hash equal (a forced collision) the grouping falls back to the key bytes and
+    is the same, and no two flows merge."""
+    frames = []
+    for i in range(12):
+        src = f"2001:db8:{i % 3}::{i % 4 + 1}"
+        tcp = TCP(sport=1000 + i % 2, dport=80, seq=7 * i, ack=1, flags="A")
+        frames.append(bytes(ETH / IPv6(src=src, dst="2001:db8::99") / tcp / b"abcdefgh"))
+    buffer, starts, lengths, _ = rsc_fast._join(frames)
+    w4 = np.frombuffer(buffer, dtype="<u4", count=len(buffer) // 4)
+    shape = rsc_fast._shape_of_frame(frames[0])
+    assert shape is not None
+    ws = starts >> 2
+    key = rsc_fast._gather(shape, w4, ws)[shape.key_row :]
+    collide = dataclasses.replace(shape, hash=np.zeros_like(shape.hash))
+    for s in (shape, collide):
+        order, heads, keys = rsc_fast._group(key, ws, w4, s)
+        assert order is not None
+        groups = [sorted(order[heads[f] : heads[f + 1]].tolist()) for f in range(len(keys))]
+        assert len(set(keys)) == len(keys) == 12
+        for f, members in enumerate(groups):
+            assert {_scalar_seg(frames[m])[1] for m in members} == {keys[f]}

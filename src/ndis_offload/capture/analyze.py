@@ -1,11 +1,14 @@
 """Diagnosis of every frame and flow of a capture, streamed chunk by chunk (sans-IO).
 
-A frame is *oversized* when its TCP payload exceeds the MSS its peer announced in a SYN, or,
-with no SYN seen, when its IP datagram is longer than ``mtu`` (``--mtu``, default 1500), or
-when its IP length field is 0 (the NDIS LSO convention). An oversized frame is an
-*unsegmented LSO send* if the capture says the host sent it (SLL / SLL2 packet type) or,
-without a direction, if a checksum was left for offload; otherwise a *coalesced receive*.
-Per-flow state is bounded by ``max_flows``; memory does not grow with the frame count.
+Every checksum of every layer (tunnels included) is checked where its bytes are captured; a
+wrong one makes the frame an error, even when it is oversized or cut. A frame is *oversized*
+when its TCP payload exceeds the MSS its peer announced in a SYN, or, with no SYN seen, when
+its outer IP datagram is longer than ``mtu`` (``--mtu``, default 1500), or when an IP or UDP
+length field is 0 in front of TCP / UDP (NDIS LSO, Linux BIG TCP; an ICMP datagram with
+length 0 is not a send). An oversized frame is an *unsegmented LSO send* if the capture says
+the host sent it (SLL / SLL2 packet type, pcapng ``epb_flags``) or, without a direction, if a
+checksum was left for offload; otherwise a *coalesced receive*. Per-flow state is bounded by
+``max_flows``; memory does not grow with the frame count.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ from enum import IntEnum
 import numpy as np
 import numpy.typing as npt
 
-from ndis_offload.capture.checks import Checks, Kind, Sum
+from ndis_offload.capture.checks import Checks, Kind, Sum, layer_names
+from ndis_offload.packet.proto import TCP_SYN
 
 IntArray = npt.NDArray[np.int64]
 
@@ -57,7 +61,6 @@ _LABELS = {
     Diagnosis.MALFORMED: "malformed",
 }
 N_DIAG = len(Diagnosis)
-TCP_SYN = 0x02
 SIZE_BINS = (0, 64, 128, 256, 512, 1024, 1519, 2048, 4096, 9019, 16384, 32768, 65536, 1 << 30)
 """Histogram edges for frame sizes (1519 / 9019: a full 1500 / 9000 MTU Ethernet frame)."""
 
@@ -242,30 +245,33 @@ class Analyzer:
             tcp & (row_mss > 0), checks.payload_len > row_mss, checks.ip_len > self.mtu
         )
         oversize = is_ip & (oversize | checks.zero_length)
-        states = np.stack([checks.ip_state, checks.l4_state])
-        any_wrong = (states == Sum.WRONG).any(axis=0)
-        any_offload = (states == Sum.OFFLOAD).any(axis=0)
-        any_ok = (states == Sum.OK).any(axis=0)
+        states = checks.layer_state
+        any_wrong = (states == Sum.WRONG).any(axis=1)
+        any_offload = (states == Sum.OFFLOAD).any(axis=1)
+        any_ok = (states == Sum.OK).any(axis=1)
+        any_cut = (states == Sum.CUT).any(axis=1)
         sent = (checks.direction == 1) | ((checks.direction == -1) & any_offload)
         diag = np.select(
             [
                 kind == Kind.MALFORMED,
                 kind == Kind.SNAPPED,
                 ~is_ip,
+                any_wrong,
                 oversize & sent,
                 oversize,
-                any_wrong,
                 any_offload,
+                any_cut,
                 any_ok,
             ],
             [
                 Diagnosis.MALFORMED,
                 Diagnosis.SNAPPED,
                 Diagnosis.UNCHECKED,
+                Diagnosis.WRONG,
                 Diagnosis.GIANT,
                 Diagnosis.COALESCED,
-                Diagnosis.WRONG,
                 Diagnosis.OFFLOAD,
+                Diagnosis.SNAPPED,
                 Diagnosis.CORRECT,
             ],
             Diagnosis.UNCHECKED,
@@ -354,17 +360,24 @@ class Analyzer:
 
     @staticmethod
     def _detail(checks: Checks, row: int, d: Diagnosis) -> str:
-        parts = []
-        names = (("IPv4 header", checks.ip_state[row]), ("L4", checks.l4_state[row]))
-        for name, state in names:
-            if state != Sum.NONE:
-                parts.append(f"{name} {Sum(int(state)).name.lower()}")
+        parts = [f"{name} {state}" for name, state in layer_verdicts(checks, row)]
         if d in (Diagnosis.GIANT, Diagnosis.COALESCED):
             parts.insert(0, f"IP length {int(checks.ip_len[row])}")
         return ", ".join(parts)
 
 
+def layer_verdicts(checks: Checks, row: int) -> list[tuple[str, str]]:
+    """(layer name, checksum state) for every checked layer of a frame, outermost first."""
+    names = layer_names(checks.loc, row)
+    out = []
+    for col, name in enumerate(names):
+        state = int(checks.layer_state[row, col])
+        if state != Sum.NONE:
+            out.append((name, Sum(state).name.lower()))
+    return out
+
+
 __all__ = [
     "SIZE_BINS", "Analyzer", "Diagnosis", "FlowStats", "Notable", "SynEvents", "flow_key",
-    "syn_events", "syn_mss",
+    "layer_verdicts", "syn_events", "syn_mss",
 ]  # fmt: skip

@@ -1,215 +1,92 @@
-"""Checksum state of captured frames: vectorized over a chunk, scalar for the odd shapes.
+"""Checksum state of captured frames, per layer, tunnels included.
 
-:func:`check_chunk` locates the common shapes (Ethernet / SLL / SLL2, up to two VLAN tags,
-IPv4 with any options, IPv6 directly followed by TCP / UDP) with numpy gathers over the raw
-capture bytes and sums every IPv4 header, L4 segment and address block in one
-:func:`~ndis_offload.packet.checksum.batch_sums` call. Everything else (IPv6 extension
-headers, LSO frames with a zero IP length, short or malformed frames) goes through
-:func:`check_frame`, which uses :func:`~ndis_offload.packet.headers.parse_frame`; a test
-holds both paths to identical results.
+:func:`check_chunk` locates every header of every record with the frame locator
+(:func:`~ndis_offload.packet.locate_batch.locate_batch`) and then checks, per hop, every
+checksum whose covered bytes are all in the capture: each IPv4 header (inner ones too), each
+TCP / UDP datagram with its pseudo-header (from its own IP hop), and a GRE checksum when
+present. A checksum whose bytes run past the captured bytes is ``CUT``: only that layer is
+left unchecked. All sums of a chunk are one
+:func:`~ndis_offload.packet.checksum.batch_sums` call.
 
 A checksum is *left for offload* when its field holds 0 or the folded pseudo-header sum
 (with the L4 length, as Linux ``CHECKSUM_PARTIAL`` leaves it, or without, as NDIS LSO
-senders do) instead of the complete checksum.
+senders do) instead of the complete checksum. A UDP checksum of 0 is "no checksum" over
+IPv4, and over IPv6 for a UDP tunnel (RFC 6935); a UDP Length beyond the IP payload makes the
+frame malformed (not a wrong checksum).
 """
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass, field
 from enum import IntEnum
 
 import numpy as np
 import numpy.typing as npt
 
-from ndis_offload.capture.linktype import (
-    LINKTYPE_ETHERNET,
-    LINKTYPE_LINUX_SLL,
-    LINKTYPE_LINUX_SLL2,
-    direction,
-    to_ethernet,
-)
+from ndis_offload.capture.linktype import cooked_direction
 from ndis_offload.errors import PacketError
-from ndis_offload.packet.checksum import (
-    batch_sums,
-    fold,
-    ones_complement_sum,
-    pseudo_header_sum_ipv4,
-    pseudo_header_sum_ipv6,
+from ndis_offload.packet.checksum import batch_sums
+from ndis_offload.packet.locate import (
+    F_BAD_LENGTH,
+    F_CHECKSUM,
+    F_FRAGMENT,
+    F_ZERO_LENGTH,
+    IP_LAYERS,
+    MAX_HOPS,
+    Layer,
+    Stop,
 )
-from ndis_offload.packet.headers import (
-    ETHERTYPE_IPV4,
-    ETHERTYPE_IPV6,
-    IPPROTO_TCP,
-    IPPROTO_UDP,
-    VLAN_TPIDS,
-    parse_frame,
-)
+from ndis_offload.packet.locate_batch import Locations, locate_batch
+from ndis_offload.packet.proto import IPPROTO_TCP, IPPROTO_UDP
 
 IntArray = npt.NDArray[np.int64]
 U64Array = npt.NDArray[np.uint64]
 BoolArray = npt.NDArray[np.bool_]
 
-_PAD = 256
 _I64 = np.int64
 _U64 = np.uint64
-_H = struct.Struct("!H")
 
 
 class Sum(IntEnum):
     """State of one checksum field."""
 
     NONE = 0
-    """Not checked: absent (UDP/IPv4 0, IPv6 header), a fragment, or no TCP / UDP."""
+    """Not checked: absent (UDP/IPv4 0, IPv6 header), a fragment, or no checksum here."""
     OK = 1
     WRONG = 2
     OFFLOAD = 3
     """Left for offload: 0 or the pseudo-header sum, to be completed by the NIC."""
+    CUT = 4
+    """Some covered bytes are not in the capture (snap length): cannot be checked."""
 
 
 class Kind(IntEnum):
     """What could be checked in a frame."""
 
     IP = 0
-    """An IP frame whose headers were located."""
+    """At least one IP header was located (its layers carry their own states)."""
     SNAPPED = 1
-    """Cut by the snap length: checksums cannot be checked."""
+    """Cut by the snap length before any IP header."""
     OTHER = 2
-    """Not IPv4 / IPv6, or an unsupported link type."""
+    """Not IP (ARP, STP, ...), encrypted (MACsec), or an unsupported link type."""
     MALFORMED = 3
 
 
 @dataclass(slots=True)
-class FrameCheck:
-    """The result of :func:`check_frame`; positions count from the record's first byte."""
-
-    kind: Kind = Kind.OTHER
-    ip_state: Sum = Sum.NONE
-    l4_state: Sum = Sum.NONE
-    ip_len: int = 0
-    zero_length: bool = False
-    proto: int = 0
-    flags: int = 0
-    payload_len: int = 0
-    l4_pos: int = -1
-    l4_len: int = 0
-    ip_field: int = -1
-    ip_value: int = 0
-    l4_field: int = -1
-    l4_value: int = 0
-    words: tuple[int, ...] = ()
-    """Flow identity: version, proto, 4 source words, 4 destination words, ports."""
-    error: PacketError | None = None
-
-
-def _u32s(addr: bytes) -> list[int]:
-    return list(struct.unpack(f"!{len(addr) // 4}I", addr)) + [0] * (4 - len(addr) // 4)
-
-
-def _ethertype(eth: bytes) -> int:
-    if len(eth) < 14:
-        return -1
-    pos = 12
-    (et,) = _H.unpack_from(eth, pos)
-    while et in VLAN_TPIDS and pos + 6 <= len(eth):
-        pos += 4
-        (et,) = _H.unpack_from(eth, pos)
-    return int(et)
-
-
-def check_frame(linktype: int, data: bytes, orig_len: int) -> FrameCheck:
-    """Checksum state of one record (any shape ``parse_frame`` understands)."""
-    out = FrameCheck()
-    if orig_len > len(data):
-        out.kind = Kind.SNAPPED
-        return out
-    try:
-        _, eth = to_ethernet(linktype, data)
-    except PacketError as error:
-        if error.offset is not None:
-            out.kind, out.error = Kind.MALFORMED, error
-        return out
-    delta = len(data) - len(eth)
-    et = _ethertype(eth)
-    if et not in (ETHERTYPE_IPV4, ETHERTYPE_IPV6):
-        if et == -1:
-            out.kind = Kind.MALFORMED
-            out.error = PacketError(f"runt frame of {len(data)} bytes", offset=0)
-        return out
-    try:
-        layout = parse_frame(eth)
-    except PacketError as error:
-        try:
-            layout = parse_frame(eth, zero_length_ok=True)
-        except PacketError:
-            off = None if error.offset is None else error.offset + delta
-            out.kind, out.error = Kind.MALFORMED, PacketError(error.reason, offset=off)
-            return out
-        out.zero_length = True
-    out.kind = Kind.IP
-    l3, l4, end = layout.l3_offset, layout.l4_offset, layout.ip_end
-    out.ip_len = end - l3
-    out.proto = layout.l4_proto
-    if layout.ip_version == 4:
-        header = eth[l3 : l3 + layout.l3_len]
-        total = ones_complement_sum(header)
-        (stored,) = _H.unpack_from(eth, l3 + 10)
-        out.ip_field = l3 + 10 + delta
-        out.ip_value = ~fold(total + (~stored & 0xFFFF)) & 0xFFFF
-        if out.zero_length:  # the IP length is for the NIC to fill in, like the checksum
-            out.ip_state = Sum.OFFLOAD
-        else:
-            out.ip_state = Sum.OK if total == 0xFFFF else (Sum.WRONG if stored else Sum.OFFLOAD)
-    src, dst = layout.pseudo_src, layout.pseudo_dst
-    ports = 0
-    if layout.l4_len and not layout.is_fragment:
-        ports = struct.unpack_from("!I", eth, l4)[0]
-        out.l4_pos, out.l4_len = l4 + delta, layout.l4_len
-        out.payload_len = layout.payload_len
-        _l4_state(out, eth, layout.ip_version, layout.l4_proto, l4, end, src, dst, delta)
-        if layout.l4_proto == IPPROTO_TCP:
-            out.flags = eth[l4 + 13]
-    out.words = (layout.ip_version, layout.l4_proto, *_u32s(src), *_u32s(dst), ports)
-    return out
-
-
-def _l4_state(
-    out: FrameCheck, eth: bytes, version: int, proto: int, l4: int, end: int,
-    src: bytes, dst: bytes, delta: int,
-) -> None:  # fmt: skip
-    is_tcp = proto == IPPROTO_TCP
-    field_at = l4 + (16 if is_tcp else 6)
-    (stored,) = _H.unpack_from(eth, field_at)
-    length = end - l4
-    if not is_tcp:
-        (udp_len,) = _H.unpack_from(eth, l4 + 4)
-        if stored == 0 and version == 4:
-            return
-        if udp_len < 8 or udp_len > length:
-            out.l4_state = Sum.WRONG
-            return
-        length = udp_len
-    pseudo = pseudo_header_sum_ipv4 if version == 4 else pseudo_header_sum_ipv6
-    with_len = pseudo(src, dst, proto, length)
-    no_len = pseudo(src, dst, proto, None)
-    total = ones_complement_sum(eth[l4 : l4 + length], with_len)
-    value = ~fold(total + (~stored & 0xFFFF)) & 0xFFFF
-    if not is_tcp and value == 0:
-        value = 0xFFFF
-    out.l4_field, out.l4_value = field_at + delta, value
-    if total == 0xFFFF:
-        out.l4_state = Sum.OK
-    elif stored in (0, with_len, no_len):
-        out.l4_state = Sum.OFFLOAD
-    else:
-        out.l4_state = Sum.WRONG
-
-
-@dataclass(slots=True)
 class Checks:
-    """Per-frame results for a chunk; ``*_field`` are absolute offsets in the buffer or -1."""
+    """Per-frame results for a chunk; offsets and ``*_field`` are absolute in the buffer.
 
+    ``layer_state`` / ``layer_field`` / ``layer_value`` are ``(frames, MAX_HOPS)``, one column
+    per hop of :attr:`loc` (field -1: no checksum to write). The per-frame ``ip_*`` fields are
+    the outermost IPv4 header's; ``l4_*``, ``proto``, ``flags``, ``payload_len`` and the flow
+    are the innermost TCP / UDP's; ``ip_len`` is the outermost IP datagram's length.
+    """
+
+    loc: Locations
     kind: npt.NDArray[np.int8]
+    layer_state: npt.NDArray[np.int8]
+    layer_field: IntArray
+    layer_value: IntArray
     ip_state: npt.NDArray[np.int8]
     l4_state: npt.NDArray[np.int8]
     ip_len: IntArray
@@ -226,11 +103,11 @@ class Checks:
     flow: U64Array
     reverse: U64Array
     direction: npt.NDArray[np.int8]
-    words: U64Array = field(default_factory=lambda: np.zeros((0, 11), dtype=np.uint64))
-    """Flow identity words per frame (see :attr:`FrameCheck.words`)."""
+    words: U64Array
+    """Flow identity per frame: version, proto, 4 source words, 4 destination words, ports."""
     errors: dict[int, PacketError] = field(default_factory=dict)
     slow: int = 0
-    """How many frames took the scalar path."""
+    """How many frames took the scalar locator."""
 
 
 _MIX = _U64(0x9E3779B97F4A7C15)
@@ -254,6 +131,102 @@ def _reverse_words(words: U64Array) -> U64Array:
     return rev
 
 
+def fold64(x: U64Array) -> U64Array:
+    """Fold unsigned sums to 16 bits with end-around carry."""
+    for _ in range(4):
+        x = (x & _U64(0xFFFF)) + (x >> _U64(16))
+    return x
+
+
+class _Bytes:
+    def __init__(self, buffer: bytes) -> None:
+        self.data = np.frombuffer(buffer, dtype=np.uint8) if buffer else np.zeros(1, np.uint8)
+        self.last = len(self.data) - 1
+
+    def u8(self, pos: IntArray) -> IntArray:
+        return self.data[np.clip(pos, 0, self.last)].astype(_I64)
+
+    def u16(self, pos: IntArray) -> IntArray:
+        return (self.u8(pos) << 8) | self.u8(pos + 1)
+
+    def u32(self, pos: IntArray) -> IntArray:
+        return (self.u16(pos) << 16) | self.u16(pos + 2)
+
+
+def _enclosing_ip(kind: npt.NDArray[np.int8]) -> IntArray:
+    """Per (frame, hop): the column of the last IP hop before it, or -1."""
+    n = kind.shape[0]
+    out = np.full(kind.shape, -1, dtype=_I64)
+    cur = np.full(n, -1, dtype=_I64)
+    for c in range(MAX_HOPS):
+        out[:, c] = cur
+        cur = np.where((kind[:, c] == Layer.IPV4) | (kind[:, c] == Layer.IPV6), c, cur)
+    return out
+
+
+def _check_layers(
+    buffer: bytes, b: _Bytes, loc: Locations, cap_end: IntArray
+) -> tuple[npt.NDArray[np.int8], IntArray, IntArray]:
+    kind = loc.kind
+    enc = _enclosing_ip(kind)
+    gre = (kind == Layer.GRE) & ((loc.flags & F_CHECKSUM) != 0)
+    cand = (kind == Layer.IPV4) | (kind == Layer.TCP) | (kind == Layer.UDP) | gre
+    rows, cols = np.nonzero(cand)
+    k = kind[rows, cols].astype(_I64)
+    off, hlen, end = loc.offset[rows, cols], loc.hlen[rows, cols], loc.end[rows, cols]
+    flags = loc.flags[rows, cols]
+    is_v4h, is_tcp, is_udp = k == Layer.IPV4, k == Layer.TCP, k == Layer.UDP
+    l4 = is_tcp | is_udp
+    ip_col = enc[rows, cols]
+    ipc = np.maximum(ip_col, 0)
+    ip_kind = kind[rows, ipc]
+    ip_flags = loc.flags[rows, ipc]
+    length = np.where(is_v4h, hlen, end - off)
+    field_at = off + np.select([is_v4h, is_tcp, is_udp], [10, 16, 6], 4)
+    stored = b.u16(field_at)
+    nxt = kind[rows, np.minimum(cols + 1, MAX_HOPS - 1)]
+    tunnel = np.isin(nxt, (Layer.VXLAN, Layer.GENEVE, Layer.L2TP)) & (cols + 1 < MAX_HOPS)
+    udp_none = is_udp & (stored == 0) & ((ip_kind == Layer.IPV4) | tunnel)
+    no_check = (l4 & ((ip_flags & F_FRAGMENT) != 0)) | udp_none
+    no_check |= is_udp & ((flags & F_BAD_LENGTH) != 0)
+    captured = off + length <= cap_end[rows]
+    summed = ~no_check & captured
+    addr_len = np.where(ip_kind == Layer.IPV4, 4, 16)
+    psrc, pdst = loc.psrc[rows, ipc], loc.pdst[rows, ipc]
+    pseudo = summed & l4
+    m = len(rows)
+    sums = batch_sums(
+        buffer,
+        np.concatenate([np.where(summed, off, 0), np.where(pseudo, psrc, 0),
+                        np.where(pseudo, pdst, 0)]),
+        np.concatenate([np.where(summed, length, 0), np.where(pseudo, addr_len, 0),
+                        np.where(pseudo, addr_len, 0)]),
+    )  # fmt: skip
+    total, s_src, s_dst = sums[:m], sums[m : 2 * m], sums[2 * m :]
+    proto = np.where(is_tcp, IPPROTO_TCP, IPPROTO_UDP).astype(_U64)
+    base = s_src + s_dst + proto
+    with_len = fold64(base + length.astype(_U64))
+    no_len = fold64(base)
+    total = fold64(total + np.where(l4, with_len, 0).astype(_U64))
+    st = stored.astype(_U64)
+    value = (~fold64(total + (~st & _U64(0xFFFF))) & _U64(0xFFFF)).astype(_I64)
+    value = np.where(is_udp & (value == 0), 0xFFFF, value)
+    offload = (st == 0) | (l4 & ((st == with_len) | (st == no_len)))
+    offload |= is_v4h & ((flags & F_ZERO_LENGTH) != 0)  # the IP length is for the NIC too
+    state = np.select(
+        [no_check, ~captured, total == 0xFFFF, offload],
+        [Sum.NONE, Sum.CUT, Sum.OK, Sum.OFFLOAD],
+        Sum.WRONG,
+    ).astype(np.int8)
+    layer_state = np.zeros(kind.shape, dtype=np.int8)
+    layer_field = np.full(kind.shape, -1, dtype=_I64)
+    layer_value = np.zeros(kind.shape, dtype=_I64)
+    layer_state[rows, cols] = state
+    layer_field[rows, cols] = np.where(summed, field_at, -1)
+    layer_value[rows, cols] = value
+    return layer_state, layer_field, layer_value
+
+
 def check_chunk(
     buffer: bytes,
     data_offsets: IntArray,
@@ -262,177 +235,157 @@ def check_chunk(
     linktypes: IntArray,
     bad: set[int] | None = None,
     *,
+    directions: npt.NDArray[np.int8] | None = None,
     vectorized: bool = True,
 ) -> Checks:
-    """Check every record of a chunk (``vectorized=False`` forces the scalar path)."""
+    """Check every record of a chunk (``vectorized=False`` forces the scalar locator).
+
+    ``directions`` (1 sent, 0 received, -1 unknown; e.g. from pcapng ``epb_flags``) win over
+    what a cooked (SLL / SLL2) header says.
+    """
     n = len(data_offsets)
-    padded = buffer + bytes(_PAD)
-    data = np.frombuffer(padded, dtype=np.uint8)
+    off = np.asarray(data_offsets, dtype=_I64)
+    caps = np.asarray(caplens, dtype=_I64)
+    loc = locate_batch(buffer, off, caps, origlens, linktypes, vectorized=vectorized)
+    b = _Bytes(buffer)
+    cap_end = off + caps
+    layer_state, layer_field, layer_value = _check_layers(buffer, b, loc, cap_end)
+    kind_h = loc.kind
+    rows = np.arange(n)
 
-    def u8(pos: IntArray) -> IntArray:
-        return data[pos].astype(_I64)
-
-    def u16(pos: IntArray) -> IntArray:
-        return (u8(pos) << 8) | u8(pos + 1)
-
-    def u32(pos: IntArray) -> IntArray:
-        return (u16(pos) << 16) | u16(pos + 2)
-
-    off = data_offsets.astype(_I64)
-    end_rec = off + caplens
-    is_eth = linktypes == LINKTYPE_ETHERNET
-    sll = linktypes == LINKTYPE_LINUX_SLL
-    sll2 = linktypes == LINKTYPE_LINUX_SLL2
-    hdr = np.where(is_eth, 14, np.where(sll, 16, 20))
-    supported = (is_eth | sll | sll2) & (caplens >= hdr + 20)
-    off_c = np.where(supported, off, 0)
-    et = u16(off_c + np.where(is_eth, 12, np.where(sll, 14, 0)))
-    l3 = off_c + hdr
-    for _ in range(2):
-        tag = (et == 0x8100) | (et == 0x88A8) | (et == 0x9100)
-        et = np.where(tag, u16(l3 + 2), et)
-        l3 = np.where(tag, l3 + 4, l3)
-    vihl = u8(l3)
-    ihl = (vihl & 0xF) * 4
-    total = u16(l3 + 2)
-    v4 = supported & (et == ETHERTYPE_IPV4) & (vihl >> 4 == 4) & (ihl >= 20) & (total >= ihl)
-    v4 &= l3 + total <= end_rec
-    plen = u16(l3 + 4)
-    nh = u8(l3 + 6)
-    v6 = supported & (et == ETHERTYPE_IPV6) & (vihl >> 4 == 6) & (l3 + 40 + plen <= end_rec)
-    v6 &= (nh == IPPROTO_TCP) | (nh == IPPROTO_UDP)
-    ip_end = np.where(v4, l3 + total, l3 + 40 + plen)
-    proto = np.where(v4, u8(l3 + 9), nh)
-    fragment = v4 & ((u16(l3 + 6) & 0x3FFF) != 0)
-    l4 = l3 + np.where(v4, ihl, 40)
-    room = ip_end - l4
-    doff = (u8(l4 + 12) >> 4) * 4
-    has_l4 = (v4 | v6) & ~fragment
-    tcp = has_l4 & (proto == IPPROTO_TCP)
-    udp = has_l4 & (proto == IPPROTO_UDP)
-    tcp_ok = tcp & (room >= 20) & (doff >= 20) & (doff <= room)
-    udp_ok = udp & (room >= 8)
-    fast = (v4 | v6) & ~(tcp & ~tcp_ok) & ~(udp & ~udp_ok) & (origlens <= caplens)
+    first_ip = loc.column(IP_LAYERS)
+    first_v4 = loc.column({Layer.IPV4})
+    last_l4 = loc.column({Layer.TCP, Layer.UDP}, last=True)
+    has_ip = first_ip >= 0
+    bad_udp = ((kind_h == Layer.UDP) & ((loc.flags & F_BAD_LENGTH) != 0)).any(axis=1)
+    stop = loc.stop
+    kind = np.select(
+        [stop == Stop.MALFORMED, bad_udp, has_ip, stop == Stop.CUT],
+        [Kind.MALFORMED, Kind.MALFORMED, Kind.IP, Kind.SNAPPED],
+        Kind.OTHER,
+    ).astype(np.int8)
+    errors: dict[int, PacketError] = {}
+    for row in np.flatnonzero(kind == Kind.MALFORMED).tolist():
+        errors[row] = _error(loc, row, b)
     if bad:
-        fast[list(bad)] = False
-    if not vectorized:
-        fast[:] = False
-    tcp &= fast
-    udp &= fast
-    v4f = v4 & fast
-    udp_len = np.where(udp, u16(l4 + 4), 0)
-    udp_field = np.where(udp, u16(l4 + 6), 1)
-    udp_none = udp & (udp_field == 0) & v4
-    udp_bad = udp & ~udp_none & ((udp_len < 8) | (udp_len > room))
-    summed = tcp | (udp & ~udp_none & ~udp_bad)
-    l4_length = np.where(tcp, room, np.where(summed, udp_len, 0))
-    addr_off = np.where(v4, l3 + 12, l3 + 8)
-    addr_len = np.where(v4, 8, 32)
-    sums = batch_sums(
-        padded,
-        np.concatenate([l3, l4, addr_off]),
-        np.concatenate(
-            [np.where(v4f, ihl, 0), np.where(summed, l4_length, 0), np.where(summed, addr_len, 0)]
-        ),
-    )
-    ip_sum, l4_sum, addr_sum = sums[:n], sums[n : 2 * n], sums[2 * n :]
+        idx = np.fromiter(bad, dtype=_I64)
+        kind[idx] = Kind.MALFORMED
+        layer_state[idx] = 0
+        layer_field[idx] = -1
+        for row in bad:
+            errors.pop(row, None)
 
-    def fold64(x: U64Array) -> U64Array:
-        for _ in range(3):
-            x = (x & _U64(0xFFFF)) + (x >> _U64(16))
-        return x
+    def at(arr: npt.NDArray[np.generic], col: IntArray, default: int) -> IntArray:
+        got = arr[rows, np.maximum(col, 0)].astype(_I64)
+        return np.where(col >= 0, got, default)
 
-    ip_stored = u16(l3 + 10).astype(_U64)
-    ip_value = (~fold64(ip_sum + (~ip_stored & _U64(0xFFFF))) & _U64(0xFFFF)).astype(_I64)
-    ip_state = np.where(
-        v4f, np.where(ip_sum == 0xFFFF, Sum.OK, np.where(ip_stored == 0, Sum.OFFLOAD, Sum.WRONG)), 0
-    ).astype(np.int8)
-    base = addr_sum + proto.astype(_U64)
-    with_len = fold64(base + l4_length.astype(_U64))
-    no_len = fold64(base)
-    l4_total = fold64(with_len + l4_sum)
-    field_at = l4 + np.where(tcp, 16, 6)
-    stored = u16(field_at).astype(_U64)
-    l4_value = (~fold64(l4_total + (~stored & _U64(0xFFFF))) & _U64(0xFFFF)).astype(_I64)
-    l4_value = np.where(udp & (l4_value == 0), 0xFFFF, l4_value)
-    offload = (stored == 0) | (stored == with_len) | (stored == no_len)
-    l4_state = np.where(
-        summed,
-        np.where(l4_total == 0xFFFF, Sum.OK, np.where(offload, Sum.OFFLOAD, Sum.WRONG)),
-        np.where(udp_bad, Sum.WRONG, Sum.NONE),
-    ).astype(np.int8)
+    ip_len = np.where(has_ip, at(loc.end, first_ip, 0) - at(loc.offset, first_ip, 0), 0)
+    l4_kind = at(kind_h, last_l4, 0)
+    is_tcp, is_udp = l4_kind == Layer.TCP, l4_kind == Layer.UDP
+    l4_pos = at(loc.offset, last_l4, -1)
+    l4_hlen = at(loc.hlen, last_l4, 0)
+    l4_end = at(loc.end, last_l4, 0)
+    deepest = loc.kind[rows, np.maximum(loc.depth - 1, 0)]
+    transport_last = np.isin(deepest, (Layer.TCP, Layer.UDP))
+    zero = ((np.isin(kind_h, (Layer.IPV4, Layer.IPV6, Layer.UDP))) &
+            ((loc.flags & F_ZERO_LENGTH) != 0)).any(axis=1) & transport_last  # fmt: skip
+    flow_ip = np.where(last_l4 >= 0, _enclosing_ip(kind_h)[rows, np.maximum(last_l4, 0)],
+                       loc.column(IP_LAYERS, last=True))  # fmt: skip
+    ip_kind = at(kind_h, flow_ip, 0)
+    ip_off = at(loc.offset, flow_ip, 0)
+    v4 = ip_kind == Layer.IPV4
     words = np.zeros((n, 11), dtype=_U64)
     words[:, 0] = np.where(v4, 4, 6)
-    words[:, 1] = proto
-    words[:, 2] = np.where(v4, u32(l3 + 12), u32(l3 + 8))
-    words[:, 6] = np.where(v4, u32(l3 + 16), u32(l3 + 24))
-    for k in (1, 2, 3):
-        words[:, 2 + k] = np.where(v4, 0, u32(l3 + 8 + 4 * k))
-        words[:, 6 + k] = np.where(v4, 0, u32(l3 + 24 + 4 * k))
-    words[:, 10] = np.where(has_l4, u32(l4), 0)
-    sll_dir = np.where(sll, u16(off_c) == 4, u8(off_c + 10) == 4)
+    words[:, 1] = np.where(is_tcp, IPPROTO_TCP, np.where(is_udp, IPPROTO_UDP,
+                                                          at(loc.proto, flow_ip, 0)))  # fmt: skip
+    words[:, 2] = np.where(v4, b.u32(ip_off + 12), b.u32(ip_off + 8))
+    words[:, 6] = np.where(v4, b.u32(ip_off + 16), b.u32(ip_off + 24))
+    for w in (1, 2, 3):
+        words[:, 2 + w] = np.where(v4, 0, b.u32(ip_off + 8 + 4 * w))
+        words[:, 6 + w] = np.where(v4, 0, b.u32(ip_off + 24 + 4 * w))
+    words[:, 10] = np.where(last_l4 >= 0, b.u32(l4_pos), 0)
+    has_flow = (flow_ip >= 0) & (kind == Kind.IP)
+    words[~has_flow] = 0
+    direction = cooked_direction(b.data, off, caps, np.asarray(linktypes, dtype=_I64))
+    if directions is not None:
+        direction = np.where(directions >= 0, directions, direction).astype(np.int8)
     checks = Checks(
-        kind=np.where(fast, Kind.IP, Kind.OTHER).astype(np.int8),
-        ip_state=ip_state,
-        l4_state=l4_state,
-        ip_len=np.where(fast, ip_end - l3, 0),
-        zero_length=np.zeros(n, dtype=np.bool_),
-        proto=np.where(fast, proto, 0),
-        flags=np.where(tcp, u8(l4 + 13), 0),
-        payload_len=np.where(tcp, room - doff, np.where(udp, room - 8, 0)),
-        l4_pos=np.where(tcp | udp, l4, -1),
-        l4_len=np.where(tcp, doff, np.where(udp, 8, 0)),
-        ip_field=np.where(v4f, l3 + 10, -1),
-        ip_value=ip_value,
-        l4_field=np.where(summed, field_at, -1),
-        l4_value=l4_value,
+        loc=loc,
+        kind=kind,
+        layer_state=layer_state,
+        layer_field=layer_field,
+        layer_value=layer_value,
+        ip_state=at(layer_state, first_v4, 0).astype(np.int8),
+        l4_state=at(layer_state, last_l4, 0).astype(np.int8),
+        ip_len=np.where(kind == Kind.IP, ip_len, 0),
+        zero_length=zero & (kind == Kind.IP),
+        proto=np.where(has_flow, words[:, 1].astype(_I64), 0),
+        flags=np.where(is_tcp, b.u8(l4_pos + 13), 0),
+        payload_len=np.where(last_l4 >= 0, l4_end - l4_pos - l4_hlen, 0),
+        l4_pos=l4_pos,
+        l4_len=l4_hlen,
+        ip_field=at(layer_field, first_v4, -1),
+        ip_value=at(layer_value, first_v4, 0),
+        l4_field=at(layer_field, last_l4, -1),
+        l4_value=at(layer_value, last_l4, 0),
         flow=np.zeros(n, dtype=_U64),
         reverse=np.zeros(n, dtype=_U64),
-        direction=np.where(is_eth | ~supported, -1, sll_dir).astype(np.int8),
+        direction=direction,
+        words=words,
+        errors=errors,
+        slow=int(loc.slow.sum()),
     )
-    slow_rows = np.flatnonzero(~fast).tolist()
-    has_flow = fast.copy()
-    for row in slow_rows:
-        _fill_slow(checks, row, buffer, int(off[row]), int(caplens[row]), int(origlens[row]),
-                   int(linktypes[row]), words, has_flow, bad)  # fmt: skip
-    checks.slow = len(slow_rows)
-    checks.words = words
     if has_flow.any():
         checks.flow[has_flow] = flow_hash(words[has_flow])
         checks.reverse[has_flow] = flow_hash(_reverse_words(words[has_flow]))
     return checks
 
 
-def _fill_slow(
-    checks: Checks, row: int, buffer: bytes, start: int, caplen: int, origlen: int,
-    linktype: int, words: U64Array, has_flow: BoolArray, bad: set[int] | None,
-) -> None:  # fmt: skip
-    if bad and row in bad:
-        checks.kind[row] = Kind.MALFORMED
-        return
-    record = buffer[start : start + caplen]
-    result = check_frame(linktype, record, origlen)
-    checks.kind[row] = result.kind
-    checks.direction[row] = direction(linktype, record)
-    if result.error is not None:
-        checks.errors[row] = result.error
-    if result.kind != Kind.IP:
-        return
-    checks.ip_state[row] = result.ip_state
-    checks.l4_state[row] = result.l4_state
-    checks.ip_len[row] = result.ip_len
-    checks.zero_length[row] = result.zero_length
-    checks.proto[row] = result.proto
-    checks.flags[row] = result.flags
-    checks.payload_len[row] = result.payload_len
-    checks.l4_len[row] = result.l4_len
-    checks.l4_pos[row] = start + result.l4_pos if result.l4_pos >= 0 else -1
-    checks.ip_field[row] = start + result.ip_field if result.ip_field >= 0 else -1
-    checks.ip_value[row] = result.ip_value
-    checks.l4_field[row] = start + result.l4_field if result.l4_field >= 0 else -1
-    checks.l4_value[row] = result.l4_value
-    words[row] = result.words
-    has_flow[row] = True
+def _error(loc: Locations, row: int, b: _Bytes) -> PacketError:
+    """The reason a frame is malformed, with its offset from the record's first byte."""
+    base = int(loc.starts[row])
+    for c in range(int(loc.depth[row])):
+        if loc.kind[row, c] == Layer.UDP and loc.flags[row, c] & F_BAD_LENGTH:
+            pos = int(loc.offset[row, c])
+            length = int(b.u16(np.array([pos + 4]))[0])
+            ip_end = int(loc.end[row, c])
+            return PacketError(
+                f"UDP length {length} does not fit the IP payload of {ip_end - pos} bytes",
+                offset=pos + 4 - base,
+            )
+    reason = loc.reasons.get(row) or loc.located(row).reason or "malformed frame"
+    return PacketError(reason, offset=int(loc.stop_offset[row]) - base)
 
 
-__all__ = ["Checks", "FrameCheck", "Kind", "Sum", "check_chunk", "check_frame", "flow_hash"]
+LAYER_NAMES = {
+    Layer.IPV4: "IPv4", Layer.IPV6: "IPv6", Layer.TCP: "TCP", Layer.UDP: "UDP",
+    Layer.GRE: "GRE", Layer.ICMP: "ICMP", Layer.ICMPV6: "ICMPv6", Layer.ETHERNET: "Ethernet",
+    Layer.SLL: "SLL", Layer.SLL2: "SLL2", Layer.VLAN: "802.1Q", Layer.MPLS: "MPLS",
+    Layer.LLC_SNAP: "LLC/SNAP", Layer.ERSPAN: "ERSPAN", Layer.VXLAN: "VXLAN",
+    Layer.GENEVE: "Geneve", Layer.L2TP: "L2TP",
+}  # fmt: skip
+"""Wireshark's names for the layers."""
+
+
+def layer_names(loc: Locations, row: int) -> list[str]:
+    """Names of the hops of ``row``; hops inside a tunnel are called ``inner`` (twice: two)."""
+    names = []
+    ips = 0
+    for c in range(int(loc.depth[row])):
+        kind = Layer(int(loc.kind[row, c]))
+        if kind in IP_LAYERS:
+            ips += 1
+        names.append("inner " * max(ips - 1, 0) + LAYER_NAMES[kind])
+    return names
+
+
+__all__ = [
+    "LAYER_NAMES",
+    "Checks",
+    "Kind",
+    "Sum",
+    "check_chunk",
+    "flow_hash",
+    "fold64",
+    "layer_names",
+]

@@ -1,23 +1,43 @@
-"""Link-layer adapters: Linux cooked captures (SLL / SLL2) as Ethernet frames and back.
+"""Link-layer adapters: cooked (SLL / SLL2) and raw IP records as Ethernet frames and back,
+and which way a captured frame went.
 
 The engine works on Ethernet frames; a cooked header is swapped for a 14-byte Ethernet
-header that carries the same EtherType, and restored around whatever frames come back.
+header that carries the same EtherType (a raw IP record gets one), and restored around
+whatever frames come back. Directions come from the SLL / SLL2 packet type, or from the
+pcapng Enhanced Packet Block ``epb_flags`` option (inbound / outbound).
 """
 
 from __future__ import annotations
 
+import struct
+
+import numpy as np
+import numpy.typing as npt
+
 from ndis_offload.errors import PacketError
+from ndis_offload.packet.proto import (
+    ETHERTYPE_IPV4,
+    ETHERTYPE_IPV6,
+    LINKTYPE_ETHERNET,
+    LINKTYPE_IPV4,
+    LINKTYPE_IPV6,
+    LINKTYPE_LINUX_SLL,
+    LINKTYPE_LINUX_SLL2,
+    LINKTYPE_RAW,
+    LINKTYPES,
+    SLL2_HEADER_LEN,
+    SLL_HEADER_LEN,
+    SLL_OUTGOING,
+)
 
-LINKTYPE_ETHERNET = 1
-LINKTYPE_LINUX_SLL = 113
-LINKTYPE_LINUX_SLL2 = 276
-SUPPORTED = frozenset({LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2})
-
-ETHERTYPE_POS = {LINKTYPE_ETHERNET: 12, LINKTYPE_LINUX_SLL: 14, LINKTYPE_LINUX_SLL2: 0}
-"""Offset of the EtherType / protocol field from the start of the record."""
-HEADER_LEN = {LINKTYPE_ETHERNET: 14, LINKTYPE_LINUX_SLL: 16, LINKTYPE_LINUX_SLL2: 20}
-SLL_OUTGOING = 4
-"""``sll_pkttype`` PACKET_OUTGOING: the host sent this frame."""
+SUPPORTED = LINKTYPES
+HEADER_LEN = {
+    LINKTYPE_ETHERNET: 14, LINKTYPE_LINUX_SLL: SLL_HEADER_LEN,
+    LINKTYPE_LINUX_SLL2: SLL2_HEADER_LEN, LINKTYPE_RAW: 0, LINKTYPE_IPV4: 0, LINKTYPE_IPV6: 0,
+}  # fmt: skip
+OPT_EPB_FLAGS = 2
+"""pcapng ``epb_flags``: bits 0-1 are the direction (1 inbound, 2 outbound)."""
+_RAW = (LINKTYPE_RAW, LINKTYPE_IPV4, LINKTYPE_IPV6)
 
 
 def to_ethernet(linktype: int, data: bytes) -> tuple[bytes, bytes]:
@@ -26,6 +46,12 @@ def to_ethernet(linktype: int, data: bytes) -> tuple[bytes, bytes]:
         return b"", data
     if linktype not in SUPPORTED:
         raise PacketError(f"link type {linktype} is not supported")
+    if linktype in _RAW:
+        if not data:
+            raise PacketError("empty raw IP record", offset=0)
+        version = data[0] >> 4
+        ethertype = ETHERTYPE_IPV4 if version == 4 else ETHERTYPE_IPV6
+        return b"", bytes(12) + ethertype.to_bytes(2, "big") + data
     size = HEADER_LEN[linktype]
     if len(data) < size:
         raise PacketError(f"truncated cooked header: {len(data)} of {size} bytes", offset=0)
@@ -38,6 +64,8 @@ def from_ethernet(linktype: int, header: bytes, frame: bytes) -> bytes:
     """Undo :func:`to_ethernet` for a (possibly new) Ethernet ``frame``."""
     if linktype == LINKTYPE_LINUX_SLL2:
         return header + frame[14:]
+    if linktype in _RAW:
+        return frame[14:]
     return header + frame
 
 
@@ -50,14 +78,43 @@ def direction(linktype: int, data: bytes) -> int:
     return -1
 
 
+def cooked_direction(
+    data: npt.NDArray[np.uint8], starts: npt.NDArray[np.int64], caplens: npt.NDArray[np.int64],
+    linktypes: npt.NDArray[np.int64],
+) -> npt.NDArray[np.int8]:  # fmt: skip
+    """:func:`direction` of many records of one buffer at once."""
+    last = len(data) - 1
+    sll = (linktypes == LINKTYPE_LINUX_SLL) & (caplens >= 2)
+    sll2 = (linktypes == LINKTYPE_LINUX_SLL2) & (caplens >= 11)
+    pkttype = np.where(sll, data[np.clip(starts + 1, 0, last)], data[np.clip(starts + 10, 0, last)])
+    high = np.where(sll, data[np.clip(starts, 0, last)], 0)
+    out = np.where(sll | sll2, (pkttype == SLL_OUTGOING) & (high == 0), -1)
+    return out.astype(np.int8)
+
+
+def epb_direction(options: bytes | memoryview, big_endian: bool) -> int:
+    """The direction in a pcapng EPB's options: 1 outbound, 0 inbound, -1 not said."""
+    head = struct.Struct(">HH" if big_endian else "<HH")
+    word = struct.Struct(">I" if big_endian else "<I")
+    pos = 0
+    while pos + 4 <= len(options):
+        code, size = head.unpack_from(options, pos)
+        if code == 0:
+            break
+        if code == OPT_EPB_FLAGS and size == 4 and pos + 8 <= len(options):
+            bits = word.unpack_from(options, pos + 4)[0] & 3
+            return {1: 0, 2: 1}.get(bits, -1)
+        pos += 4 + (size + 3) // 4 * 4
+    return -1
+
+
 __all__ = [
-    "ETHERTYPE_POS",
     "HEADER_LEN",
-    "LINKTYPE_ETHERNET",
-    "LINKTYPE_LINUX_SLL",
-    "LINKTYPE_LINUX_SLL2",
+    "OPT_EPB_FLAGS",
     "SUPPORTED",
+    "cooked_direction",
     "direction",
+    "epb_direction",
     "from_ethernet",
     "to_ethernet",
 ]

@@ -4,35 +4,59 @@ from __future__ import annotations
 
 import numpy as np
 
-from ndis_offload.capture.checks import Checks, Kind, Sum
+from ndis_offload.capture.checks import Checks, Kind, Sum, fold64
 from ndis_offload.capture.linktype import from_ethernet, to_ethernet
 from ndis_offload.engine import segment_gso
+from ndis_offload.packet.locate import MAX_HOPS, Layer
 
 
 def fix_chunk(
     buffer: bytes, checks: Checks, *, everything: bool = False
 ) -> tuple[bytes | bytearray, int]:
     """``buffer`` with every checksum left for offload completed (``everything``: also the
-    wrong ones); returns the bytes and how many fields changed. Lengths never change."""
-    states = (Sum.OFFLOAD, Sum.WRONG) if everything else (Sum.OFFLOAD,)
-    ip_rows = np.isin(checks.ip_state, states) & (checks.ip_field >= 0) & ~checks.zero_length
-    l4_rows = np.isin(checks.l4_state, states) & (checks.l4_field >= 0) & ~checks.zero_length
-    ip_rows &= checks.kind == Kind.IP
-    l4_rows &= checks.kind == Kind.IP
-    count = int(ip_rows.sum() + l4_rows.sum())
-    if not count:
+    wrong ones), inner layers first; returns the bytes and how many fields changed.
+
+    A checksum that covers a changed inner field (an outer UDP or GRE checksum over a
+    tunnel) is updated by the change (RFC 1624) when it is completed, or when it was
+    correct before. Lengths never change; frames with a zero length field are left alone.
+    """
+    states = np.array((Sum.OFFLOAD, Sum.WRONG) if everything else (Sum.OFFLOAD,), np.int8)
+    live = (checks.kind == Kind.IP) & ~checks.zero_length
+    fields = checks.layer_field
+    want = np.isin(checks.layer_state, states) & (fields >= 0) & live[:, None]
+    if not want.any():
         return buffer, 0
     out = bytearray(buffer)
     data = np.frombuffer(out, dtype=np.uint8)
-    for rows, pos, value in (
-        (ip_rows, checks.ip_field, checks.ip_value),
-        (l4_rows, checks.l4_field, checks.l4_value),
-    ):
-        at = pos[rows]
-        val = value[rows]
-        data[at] = (val >> 8).astype(np.uint8)
-        data[at + 1] = (val & 0xFF).astype(np.uint8)
+    kind = checks.loc.kind
+    acc = np.zeros(len(live), dtype=np.uint64)
+    """Per frame: the ones' complement sum of the changes made deeper in the frame."""
+    count = 0
+    for col in range(MAX_HOPS - 1, -1, -1):
+        covers = np.isin(kind[:, col], _COVERING)
+        moved = (acc % _U64(0xFFFF)) != 0
+        ok = checks.layer_state[:, col] == Sum.OK
+        rows = np.flatnonzero((want[:, col] | (covers & moved & ok)) & (fields[:, col] >= 0))
+        if not len(rows):
+            continue
+        at = fields[rows, col]
+        stored = (data[at].astype(np.uint64) << _U64(8)) | data[at + 1]
+        value = checks.layer_value[rows, col].astype(np.uint64)
+        adjust = covers[rows]
+        summed = fold64((~value & _U64(0xFFFF)) + acc[rows])
+        adjusted = ~summed & _U64(0xFFFF)
+        udp = kind[rows, col] == Layer.UDP
+        adjusted = np.where(udp & (adjusted == 0), _U64(0xFFFF), adjusted)
+        new = np.where(adjust, adjusted, value)
+        data[at] = (new >> _U64(8)).astype(np.uint8)
+        data[at + 1] = (new & _U64(0xFF)).astype(np.uint8)
+        acc[rows] = fold64(acc[rows] + new + (~stored & _U64(0xFFFF)))
+        count += int((new != stored).sum())
     return out, count
+
+
+_COVERING = np.array((Layer.TCP, Layer.UDP, Layer.GRE), dtype=np.int8)
+_U64 = np.uint64
 
 
 def segment_record(linktype: int, data: bytes, mss: int) -> list[bytes]:

@@ -11,9 +11,12 @@ import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
@@ -26,8 +29,12 @@ from rich.progress import (
 from rich.table import Table
 
 from ndis_offload.capture.analyze import SIZE_BINS, Analyzer, Diagnosis
+from ndis_offload.capture.checks import Checks
+from ndis_offload.capture.report import frame_records
 from ndis_offload.errors import BackendError, NdisError, PacketError
 from ndis_offload.io import distributed, pcap_jobs
+from ndis_offload.io.atomic import atomic_output
+from ndis_offload.io.capture import Chunk
 from ndis_offload.io.cluster import INSTALL_HINT, ClusterSpec, dask_available
 from ndis_offload.io.pcap_jobs import JobResult, Options
 
@@ -54,6 +61,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     v.add_argument("capture")
     v.add_argument("--json", action="store_true", help="one JSON object for machines")
     v.add_argument("--flows", type=int, default=20, help="flows shown in the table")
+    v.add_argument(
+        "--frames", metavar="FILE.jsonl",
+        help="also write one JSON object per frame (layers, checksum states, diagnosis)",
+    )  # fmt: skip
     common(v)
     f = tools.add_parser("fix", help="complete checksums left for offload")
     f.add_argument("input")
@@ -141,12 +152,26 @@ def _cluster(args: argparse.Namespace) -> ClusterSpec:
     return spec
 
 
+def _verify(args: argparse.Namespace, spec: ClusterSpec, opts: Options) -> JobResult:
+    if spec.distributed:
+        return distributed.verify(args.capture, spec, opts)
+    return pcap_jobs.verify(args.capture, opts)
+
+
 def _dispatch(args: argparse.Namespace, opts: Options) -> JobResult:
     spec = _cluster(args)
+    if args.tool == "verify" and args.frames:
+        with atomic_output(args.frames) as out:
+
+            def sink(chunk: Chunk, checks: Checks, diag: npt.NDArray[np.int8]) -> None:
+                lines = (
+                    json.dumps(r) + "\n" for r in frame_records(checks, diag, chunk.first_index)
+                )
+                out.write("".join(lines).encode())
+
+            return _verify(args, spec, replace(opts, frames=sink))
     if args.tool in ("verify", "stats"):
-        if spec.distributed:
-            return distributed.verify(args.capture, spec, opts)
-        return pcap_jobs.verify(args.capture, opts)
+        return _verify(args, spec, opts)
     if args.tool == "fix":
         if spec.distributed:
             return distributed.fix(args.input, args.output, spec, opts, everything=args.all)

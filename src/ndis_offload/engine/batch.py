@@ -1,12 +1,14 @@
 """Receive checksum validation of many frames in one vectorized pass.
 
-The frames are joined into one buffer; the common shapes (Ethernet II carrying IPv4, with or
-without options, or IPv6 directly followed by TCP / UDP) are located with numpy gathers, and
+The frames are joined into one buffer; the frame locator
+(:func:`~ndis_offload.packet.locate_batch.locate_batch`) finds the outer IP and transport
+headers of the common shapes (any VLAN stack, IPv4 with options, IPv6 directly followed by
+TCP / UDP) with numpy gathers, and
 every IPv4 header, L4 segment and pseudo-header address block is summed over one 16-bit
 big-endian view of the buffer (frames are placed at even offsets, so every header starts on a
 word: gathers for headers, one ``np.add.reduceat`` for all L4 segments; this is several times
 faster than the alignment-agnostic :func:`~ndis_offload.packet.checksum.batch_sums`).
-Anything else (VLAN tags, LLC/SNAP, IPv6 extension headers, short or malformed frames) goes
+Anything else (LLC/SNAP, IPv6 extension headers, short or malformed frames) goes
 through the per-frame
 :func:`~ndis_offload.engine.receive.validate_word`, so results are identical to it.
 """
@@ -31,7 +33,9 @@ from ndis_offload.engine.receive import (
     validate_word,
 )
 from ndis_offload.errors import PacketError
-from ndis_offload.packet.headers import IPPROTO_TCP, IPPROTO_UDP
+from ndis_offload.packet.locate import F_FRAGMENT, F_ZERO_LENGTH, IP_LAYERS, MAX_HOPS, Layer
+from ndis_offload.packet.locate_batch import locate_batch as locate_frames
+from ndis_offload.packet.proto import IPPROTO_TCP, IPPROTO_UDP
 from ndis_offload.structs.nbl_info import NdisTcpIpChecksumNetBufferListInfoReceive
 
 IntArray = npt.NDArray[np.int64]
@@ -81,7 +85,12 @@ class BatchLayout:
 
 
 def locate_batch(frames: Sequence[Frame]) -> BatchLayout:
-    """Join ``frames`` and locate the headers of the common shapes with numpy gathers."""
+    """Join ``frames`` and locate their outer IP / transport headers with the frame locator.
+
+    Rows the vectorized locator took (Ethernet with any VLAN stack, IPv4 with options, IPv6
+    without extension headers, TCP / UDP) are ``fast``; the others go to the per-frame
+    :func:`~ndis_offload.engine.receive.validate_word`.
+    """
     lengths = np.fromiter((len(f) for f in frames), dtype=_I64, count=len(frames))
     starts = np.zeros(len(frames), dtype=_I64)
     if len(frames) > 1:  # every frame starts at an even offset: 16-bit words stay aligned
@@ -92,44 +101,24 @@ def locate_batch(frames: Sequence[Frame]) -> BatchLayout:
         for f in frames
     ) + bytes(_PAD)  # fmt: skip
     data = np.frombuffer(buffer, dtype=np.uint8)
-    zeros = np.zeros(len(frames), dtype=_I64)
-    layout = BatchLayout(
-        buffer, data, starts, lengths, zeros != 0, zeros, zeros, zeros, zeros, zeros, zeros,
-        zeros, zeros != 0,
-    )  # fmt: skip
-    ethertype = np.where(lengths >= 14, layout.u16(starts + 12), 0)
-    l3 = starts + 14
-    vihl = layout.u8(l3)
-    # IPv4: any IHL, complete header and datagram.
-    ihl = (vihl & 0xF) * 4
-    total = layout.u16(l3 + 2)
-    v4 = (ethertype == 0x0800) & (lengths >= 34) & (vihl >> 4 == 4) & (ihl >= 20)
-    v4 &= (total >= ihl) & (14 + total <= lengths)
-    frag_field = layout.u16(l3 + 6)
-    # IPv6: the fixed header directly followed by TCP / UDP.
-    v6 = (ethertype == 0x86DD) & (lengths >= 54) & (vihl >> 4 == 6)
-    v6 &= 54 + layout.u16(l3 + 4) <= lengths
-    v6_proto = layout.u8(l3 + 6)
-    v6 &= (v6_proto == IPPROTO_TCP) | (v6_proto == IPPROTO_UDP)
-    version = np.where(v4, 4, np.where(v6, 6, 0))
-    l3_len = np.where(v4, ihl, 40)
-    end = np.where(v4, l3 + total, l3 + 40 + layout.u16(l3 + 4))
-    proto = np.where(v4, layout.u8(l3 + 9), v6_proto)
-    fragment = v4 & ((frag_field & 0x3FFF) != 0)
-    l4 = l3 + l3_len
-    room = end - l4
-    doff = (layout.u8(l4 + 12) >> 4) * 4
-    has_l4 = (v4 | v6) & ~fragment
-    is_tcp = has_l4 & (proto == IPPROTO_TCP)
-    is_udp = has_l4 & (proto == IPPROTO_UDP)
-    tcp_ok = is_tcp & (room >= 20) & (doff >= 20) & (doff <= room)
-    udp_ok = is_udp & (room >= 8)
-    # Short or malformed L4 headers take the per-frame path (failed vs PacketError).
-    fast = (v4 | v6) & ~(is_tcp & ~tcp_ok) & ~(is_udp & ~udp_ok)
-    l4_len = np.where(tcp_ok, doff, np.where(udp_ok, 8, 0))
+    loc = locate_frames(buffer, starts, lengths)
+    rows = np.arange(len(frames))
+    ip_col = loc.column(IP_LAYERS)
+    col = np.maximum(ip_col, 0)
+    kind = loc.kind[rows, col]
+    l3, l3_len, end = loc.offset[rows, col], loc.hlen[rows, col], loc.end[rows, col]
+    flags = loc.flags[rows, col]
+    next_col = np.minimum(col + 1, MAX_HOPS - 1)
+    next_kind = np.where(col + 1 < loc.depth, loc.kind[rows, next_col], 0)
+    has_l4 = (next_kind == Layer.TCP) | (next_kind == Layer.UDP)
+    version = np.where(kind == Layer.IPV4, 4, 6)
+    fast = (ip_col >= 0) & ~loc.slow & (l3 % 2 == 0) & (l3_len % 2 == 0)
+    fast &= (flags & F_ZERO_LENGTH) == 0
+    fast &= (version == 4) | ((loc.psrc[rows, col] == l3 + 8) & (loc.pdst[rows, col] == l3 + 24))
     return BatchLayout(
-        buffer, data, starts, lengths, fast, version, l3, l3_len, l4, l4_len, end, proto,
-        fragment,
+        buffer, data, starts, lengths, fast, version, l3, l3_len, l3 + l3_len,
+        np.where(has_l4, loc.hlen[rows, next_col], 0), end, loc.proto[rows, col],
+        (flags & F_FRAGMENT) != 0,
     )  # fmt: skip
 
 
@@ -218,6 +207,19 @@ def batch_words(
     return words
 
 
+def ip_versions(frames: Sequence[Frame]) -> list[int]:
+    """The outer IP version of each Ethernet frame (4, 6, or 0 for none), any VLAN stack."""
+    if not frames:
+        return []
+    lengths = [len(f) for f in frames]
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    loc = locate_frames(b"".join(bytes(f) for f in frames), starts, lengths)
+    col = loc.column(IP_LAYERS)
+    kind = loc.kind[np.arange(len(frames)), np.maximum(col, 0)]
+    out = np.where(col < 0, 0, np.where(kind == Layer.IPV4, 4, 6))
+    return [int(v) for v in out.tolist()]
+
+
 def validate_batch_words(
     frames: Sequence[Frame], *, ip: bool = True, tcp: bool = True, udp: bool = True
 ) -> WordArray:
@@ -239,6 +241,7 @@ def validate_batch(
 __all__ = [
     "BatchLayout",
     "batch_words",
+    "ip_versions",
     "locate_batch",
     "validate_batch",
     "validate_batch_words",

@@ -1,39 +1,52 @@
 """The vectorized scan behind :meth:`RscCoalescer.push_batch`.
 
 One pass over a receive DPC's frames picks out the segments the coalescer can take without
-its per-frame parser, and decodes them in a handful of numpy operations:
+its per-frame parser, decodes them in a handful of numpy operations and groups them by flow:
 
 * Ethernet II, untagged or with one 802.1Q / 802.1ad tag; IPv4 with a 20-byte header that is
   not a fragment, or IPv6 directly followed by TCP; TCP without options or with the usual
   ``NOP, NOP, Timestamps`` block; ACK set and no flag other than ACK / PSH / ECE / CWR; some
   payload; correct IPv4 header and TCP checksums. These are exactly the data segments
-  ``_scalar_seg`` reports as ``ok`` with ``plen > 0``; every other frame is left to it.
+  ``_scalar_seg`` reports as ``ok`` with ``plen > 0`` (exceptions E2-E6 of "Exception
+  conditions that terminate coalescing" are absent); every other frame is left to it.
 * Frames are joined at offsets ``== 2 (mod 4)``, so every L3 and L4 header (14 or 18 bytes
   in) and every payload starts on a 4-byte word: one gather per header shape reads the
   needed header words of every frame as rows (a row per word, a column per frame), shifts
   and masks pick the fields, two templates check them, and one small integer matrix
-  product turns them into the table's derived fields; all checksums
-  are sums of little-endian 32-bit words (RFC 1071 §2: ``x * 2**16 == x (mod 0xFFFF)``,
-  and byte order only multiplies a sum by 256, which is invertible mod 0xFFFF).
-* Each segment's payload sum is kept (big-endian, mod 0xFFFF), so a coalesced unit's TCP
-  checksum needs no second pass over its payload.
+  product turns them into the table's derived fields; all checksums are sums of
+  little-endian 32-bit words (RFC 1071 §2: ``x * 2**16 == x (mod 0xFFFF)``, and byte order
+  only multiplies a sum by 256, which is invertible mod 0xFFFF).
+* Each segment's payload sum is kept, so a coalesced unit's TCP checksum needs no second
+  pass over its payload.
+* Flows: the flow-key words (L2 header, addresses, ports) of each segment are hashed by one
+  matrix product, sorted, and every segment's key is compared with its group's first, so a
+  hash collision never merges two flows (it falls back to grouping by the key bytes).
 """
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 import numpy.typing as npt
 
-from ndis_offload.engine.receive import Frame
+from ndis_offload.engine.rsc_rules import (
+    FORBIDDEN_FLAGS,
+    M32,
+    NO_TS_OFFSET,
+    TS_NOP_NOP,
+    ip_match,
+    match_word,
+)
+from ndis_offload.packet.locate import Layer, locate
+from ndis_offload.packet.proto import ETH_HEADER_LEN, TCP_ACK, TCP_PSH, Frame
 
 IntArray = npt.NDArray[np.int64]
 
-_TS_NOP_NOP = 0x0101080A
 _MOD = 0xFFFF
-_M32 = 0xFFFFFFFF
 _WORDS = 24
 """32-bit words read at most per frame: frame bytes -2 .. 94 (VLAN + IPv6 + TCP timestamps)."""
 _ARANGE = np.arange(4096, dtype=np.int64)
@@ -41,140 +54,238 @@ _PADS = (b"\0" * 4, b"\0" * 3, b"\0" * 2, b"\0" * 5)
 """``_PADS[len & 3]`` rounds a frame plus two bytes up to a multiple of 4 bytes: the next
 frame starts at ``2 (mod 4)`` and the rest of a frame's last word is zeros."""
 _TAIL = bytes(4 * _WORDS + 8)
+_HASH = np.array(
+    [(0x9E3779B97F4A7C15 * (i + 1)) & ((1 << 64) - 1) | 1 for i in range(32)], dtype=np.uint64
+)
+"""Odd multipliers of the flow-key hash, one per key word (multiples of the 64-bit golden
+ratio; a fixed table, no randomness)."""
 
 FIELDS = (
-    "index", "seq", "tcpw", "ack", "tsval", "tsecr", "match", "size", "plen", "psum", "ttl",
-    "pend", "shape",
+    "index", "match", "nxt", "ack", "tsval", "tsecr", "win", "flags", "ttl", "shape", "size",
+    "plen", "psum", "pend",
 )  # fmt: skip
-"""Rows of :attr:`FastSegments.table`."""
+"""Rows of :attr:`FastSegments.table`: ``match`` .. ``tsecr`` are a unit's fields after the
+segment (``rsc_rules.UNIT_FIELDS``; ``nxt`` is ``SEG.SEQ + SEG.LEN``)."""
 (
-    F_INDEX, F_SEQ, F_TCPW, F_ACK, F_TSVAL, F_TSECR, F_MATCH, F_SIZE, F_PLEN, F_PSUM, F_TTL,
-    F_PEND, F_SHAPE,
+    F_INDEX, F_MATCH, F_NXT, F_ACK, F_TSVAL, F_TSECR, F_WIN, F_FLAGS, F_TTL, F_SHAPE, F_SIZE,
+    F_PLEN, F_PSUM, F_PEND,
 ) = range(len(FIELDS))  # fmt: skip
 
-# Columns of the per-shape header matrix ``g`` (big-endian words, then shifted and masked):
-# 0-8 whole words (0-2 IP header, 3 the first TCP option word, 4 seq, 5 offset / flags /
-# window, 6 ack, 7 tsval, 8 tsecr), 9-14 fields (IPv4: TOS, DF, data offset, ECE / CWR, TTL,
-# total length; IPv6: word 0, -, data offset, ECE / CWR, hop limit, payload length).
-_G_SEQ, _G_TSECR, _G_FIELDS, _G_DOFF, _G_TTL = 4, 8, 9, 11, 13
+# Rows of the per-shape header matrix ``g`` (big-endian words; the general path then shifts
+# and masks them): 0-6 the table's F_NXT .. F_TTL (SEQ in place of NXT); 7-11 whole words
+# checked by the templates (0-2 IP header, 3 the first TCP option word, 4 data offset /
+# flags / window); 12-16 the fields of the linear part (IPv4: TOS, DF, data offset, ECE /
+# CWR, total length; IPv6: word 0, -, data offset, ECE / CWR, payload length); 17 the
+# EtherType and one row per VLAN tag (its TPID); then (from ``_Shape.key_row``) the flow-key
+# words. In a batch of one layout rows 7 .. key_row - 1 are equal in every frame under
+# ``_Shape.umask``.
+_G_TEMPLATE, _G_FIELDS, _G_DOFF, _G_L2 = 7, 12, 14, 17
 _LIN = ("match", "size", "plen", "pend", "pseudo")
-"""Columns of ``g[:, 9:15] @ lin + const``: the linear functions of the fields."""
+"""Rows of ``lin @ g[12:17] + const``: the linear functions of the fields."""
 
 
 @dataclass(frozen=True, slots=True)
 class _Shape:
     """Constants of one header shape (column vectors where they apply to rows of ``g``)."""
 
+    code: int
     l3: int
+    l4: int
     v4: bool
+    key_row: int
     cols: IntArray
     shift: IntArray
     mask: IntArray
     tmask: IntArray
     tvalue: IntArray
+    umask: IntArray
+    """Per template: the bits of rows 7-18 every frame of one layout shares."""
+    templates: tuple[tuple[tuple[int, int], ...], ...]
+    """``tmask`` / ``tvalue`` as (mask, value) pairs per template, for one frame."""
     lin: IntArray
     const: IntArray
     parts: IntArray
+    parts_ts: IntArray
+    """``parts`` with the TCP header's end for data offset 5 / 8."""
     chk: IntArray
     keyw: IntArray
+    hash: npt.NDArray[np.uint64]
 
 
+@cache
 def _shape(l3: int, v4: bool) -> _Shape:
+    """The constants for frames whose IP header starts at byte ``l3`` (``l3 == 2 mod 4``)."""
     w3 = (l3 + 2) // 4  # the gathered words start 2 bytes before the frame
     w4 = w3 + (5 if v4 else 10)
     l4 = l3 + (20 if v4 else 40)
-    # (word, shift, mask) of each row of ``g``
     ip2 = w3 + 2 if v4 else w3
-    whole = [(w, 0, _M32) for w in (w3, w3 + 1, ip2, w4 + 5, w4 + 1, w4 + 3, w4 + 2, w4 + 6,
-                                    w4 + 7)]  # fmt: skip
+    table = [(w4 + 1, 0, M32), (w4 + 2, 0, M32), (w4 + 6, 0, M32), (w4 + 7, 0, M32),
+             (w4 + 3, 0, 0xFFFF), (w4 + 3, 16, 0xFF),
+             (w3 + 2, 24, 0xFF) if v4 else (w3 + 1, 0, 0xFF)]  # fmt: skip
+    whole = [(w, 0, M32) for w in (w3, w3 + 1, ip2, w4 + 5, w4 + 3)]
     tcp = [(w4 + 3, 28, 0xF), (w4 + 3, 16, 0xC0)]
     if v4:
-        fields = [(w3, 16, 0xFF), (w3 + 1, 14, 1), *tcp, (w3 + 2, 24, 0xFF), (w3, 0, 0xFFFF)]
+        fields = [(w3, 16, 0xFF), (w3 + 1, 14, 1), *tcp, (w3, 0, 0xFFFF)]
     else:
-        fields = [(w3, 0, _M32), (w3, 0, 0), *tcp, (w3 + 1, 0, 0xFF), (w3 + 1, 16, 0xFFFF)]
-    spec = np.array(whole + fields, dtype=np.int64)
-    # Templates over rows 0-7, without / with the timestamp block: version / IHL 0x45,
-    # no MF, no offset, protocol TCP (IPv4) or version 6, next header TCP (IPv6); data
-    # offset 5 / 8, no reserved / NS bits, no FIN / SYN / RST / URG, ACK set.
-    if v4:
-        ip = [(0xFF000000, 0x45000000), (0x3FFF, 0), (0x00FF0000, 0x00060000)]
-    else:
-        ip = [(0xF0000000, 0x60000000), (0x0000FF00, 0x00000600), (0, 0)]
-    templates = [
-        [*ip, (0, 0), (0, 0), (0xFF370000, 0x50100000), (0, 0), (0, 0)],
-        [*ip, (_M32, _TS_NOP_NOP), (0, 0), (0xFF370000, 0x80100000), (0, 0), (0, 0)],
-    ]
-    pairs = np.array(templates, dtype=np.int64)[:, :, :, None]
-    # match = IP bits << 24 | TSval offset (24, or 0x3F without: 0x3F - 13 * (doff - 5))
-    # << 16 | TCP header length << 8 | ECE / CWR
-    ts_bits = [(1 << 10) - (13 << 16), 1, 0, 0]
-    if v4:  # fields: TOS, DF, doff, ECN, TTL, total length
-        lin = [[1 << 25, 1 << 24, *ts_bits], [0, 0, 0, 0, 0, 1], [0, 0, -4, 0, 0, 1],
-               [0, 0, 0, 0, 0, 1], [0, 0, 0, 0, 0, 256]]  # fmt: skip
-        const = [(0x3F + 65) << 16, 0, -20, l3, -14 * 256]
-    else:  # fields: word 0, -, doff, ECN, hop limit, payload length
-        lin = [[1 << 24, 0, *ts_bits], [0, 0, 0, 0, 0, 1], [0, 0, -4, 0, 0, 1],
-               [0, 0, 0, 0, 0, 1], [0, 0, 0, 0, 0, 256]]  # fmt: skip
-        const = [(1 << 62) | (0x3F + 65) << 16, 40, 0, l3 + 40, 6 * 256]
-    # One reduceat per row: IPv4 header words 0-2 (IPv4), the addresses, the TCP header,
-    # the payload rounded up to a word, then a gap; the checks are sums of these.
-    parts = [w3, w3 + 3, w4, w4, 0] if v4 else [w3 + 2, w4, w4, 0]
-    chk = [[1, 1, 0, 0, 0], [0, 1, 1, 1, 0]] if v4 else [[0, 0, 0, 0], [1, 1, 1, 0]]
+        fields = [(w3, 0, M32), (w3, 0, 0), *tcp, (w3 + 1, 16, 0xFFFF)]
+    tags = (l3 - ETH_HEADER_LEN) // 4
+    l2 = [(w3 - 1 - tag, 0, 0xFFFF) for tag in range(tags + 1)]  # EtherType, TPIDs
     # Flow key: frame[0:l3] + addresses and ports (they end the IP header): words from
     # frame byte -2, all but the first two bytes.
     addr = l3 + (12 if v4 else 8)
     keyw = [*range((l3 + 2) // 4), *range((addr + 2) // 4, (l4 + 4 + 2) // 4)]
     assert (addr + 2) % 4 == 0 and (l3 + 2) % 4 == 0 and (l4 + 6) % 4 == 0
+    key = [(w, 0, M32) for w in keyw]
+    spec = np.array(table + whole + fields + l2 + key, dtype=np.int64)
+    # Templates over rows 7-11, without / with the timestamp block: version / IHL 0x45,
+    # no MF, no offset, protocol TCP (IPv4) or version 6, next header TCP (IPv6); data
+    # offset 5 / 8, no reserved / NS bits, no FIN / SYN / RST / URG, ACK set (E3-E6).
+    if v4:
+        ip = [(0xFF000000, 0x45000000), (0x3FFF, 0), (0x00FF0000, 0x00060000)]
+    else:
+        ip = [(0xF0000000, 0x60000000), (0x0000FF00, 0x00000600), (0, 0)]
+    flags = (0xFF00 | FORBIDDEN_FLAGS | TCP_ACK) << 16
+    templates = [
+        [*ip, (0, 0), (flags, (0x5000 | TCP_ACK) << 16)],
+        [*ip, (M32, TS_NOP_NOP), (flags, (0x8000 | TCP_ACK) << 16)],
+    ]
+    pairs = np.array(templates, dtype=np.int64)[:, :, :, None]
+    # Shared by a batch of one layout: IPv4 version to TOS, flags / fragment, protocol; IPv6
+    # word 0 and next header; the option word (timestamps); the data offset and the flags
+    # but PSH; the fields but the length; the EtherType and TPID.
+    shared_ip = [0xFFFF0000, 0xFFFF, 0x00FF0000] if v4 else [M32, 0x0000FF00, M32]
+    tcp_shared = (0xFF00 | (0xFF & ~TCP_PSH)) << 16
+    raw_fields = [m << sh for _, sh, m in fields[:4]]  # the raw bits of the fields, not the length
+    umask = [
+        [*shared_ip, option, tcp_shared, *raw_fields, 0, *[0xFFFF] * len(l2)] for option in (0, M32)
+    ]
+    # match = IP bits << 24 | TSval offset (24, or NO_TS_OFFSET without: 0x3F - 13 *
+    # (doff - 5)) << 16 | TCP header length << 8 | ECE / CWR (rsc_rules.match_word)
+    ts_bits = [(1 << 10) - (13 << 16), 1, 0]
+    if v4:  # fields: TOS, DF, doff, ECN, total length
+        lin = [[1 << 25, 1 << 24, *ts_bits], [0, 0, 0, 0, 1], [0, 0, -4, 0, 1],
+               [0, 0, 0, 0, 1], [0, 0, 0, 0, 256]]  # fmt: skip
+        const = [(NO_TS_OFFSET + 65) << 16, 0, -20, l3, -14 * 256]
+    else:  # fields: word 0, -, doff, ECN, payload length
+        lin = [[1 << 24, 0, *ts_bits], [0, 0, 0, 0, 1], [0, 0, -4, 0, 1],
+               [0, 0, 0, 0, 1], [0, 0, 0, 0, 256]]  # fmt: skip
+        const = [(1 << 62) | (NO_TS_OFFSET + 65) << 16, 40, 0, l3 + 40, 6 * 256]
+    # One reduceat per row: IPv4 header words 0-2 (IPv4), the addresses, the TCP header,
+    # the payload rounded up to a word, then a gap; the checks are sums of these.
+    parts = [w3, w3 + 3, w4, w4, 0] if v4 else [w3 + 2, w4, w4, 0]
+    chk = [[1, 1, 0, 0, 0], [0, 1, 1, 1, 0]] if v4 else [[0, 0, 0, 0], [1, 1, 1, 0]]
+    code = len(_CODES)
+    _CODES.append((l3, v4))
     return _Shape(
-        l3, v4, spec[:, :1].copy(), spec[:, 1:2].copy(), spec[:, 2:].copy(),
-        pairs[:, :, 0].copy(), pairs[:, :, 1].copy(), np.array(lin, dtype=np.int64),
+        code, l3, l4, v4, _G_L2 + len(l2), spec[:, :1].copy(), spec[:, 1:2].copy(),
+        spec[:, 2:].copy(),
+        pairs[:, :, 0].copy(), pairs[:, :, 1].copy(),
+        np.array(umask, dtype=np.int64)[:, :, None],
+        tuple(tuple((m, v) for m, v in template) for template in templates),
+        np.array(lin, dtype=np.int64),
         np.array(const, dtype=np.int64)[:, None], np.array(parts, dtype=np.int64),
-        np.array(chk, dtype=np.int64), np.array(keyw, dtype=np.int64),
+        np.array([[*parts[:-2], w4 + doff, 0] for doff in (5, 8)], dtype=np.int64)[:, None, :],
+        np.array(chk, dtype=np.int64), np.array(keyw, dtype=np.int64), _HASH[: len(keyw)],
     )  # fmt: skip
 
 
-_SHAPES = {code: _shape(l3, v4) for code, l3, v4 in (
-    (1, 14, True), (2, 14, False), (5, 18, True), (6, 18, False))}  # fmt: skip
-"""Shape code (1 IPv4, 2 IPv6, +4 with a VLAN tag) -> its constants."""
-SHAPES = {code: (s.l3, s.l3 + (20 if s.v4 else 40), s.v4) for code, s in _SHAPES.items()}
-"""Shape code -> (L3 offset, L4 offset, IPv4)."""
-_ETHER = {0x0008: 1, 0xDD86: 2}
-"""The EtherType as the high half of a little-endian word -> shape code."""
+_CODES: list[tuple[int, bool]] = []
+"""Shape code (the ``shape`` row of the table) -> (L3 offset, IPv4)."""
+
+
+def shape_of(code: int) -> tuple[int, int, bool]:
+    """(L3 offset, L4 offset, IPv4) of a shape code."""
+    l3, v4 = _CODES[code]
+    return l3, l3 + (20 if v4 else 40), v4
+
+
 _HIGHMASK = np.array([0, 0xFFFFFF00, 0xFFFF0000, 0xFF000000], dtype=np.uint32)
 """``_HIGHMASK[end & 3]``: the bytes of the word at ``end & ~3`` from ``end`` on."""
+_EMPTY = np.empty((len(FIELDS), 0), dtype=np.int64)
 
 
 @dataclass(frozen=True, slots=True)
 class FastSegments:
-    """The coalescible data segments of a batch, in arrival order."""
+    """The coalescible data segments of a batch, grouped by flow."""
 
     buffer: bytes
     """The joined frames; ``pend - plen`` .. ``pend`` (the payloads) index into it."""
     table: IntArray
-    """``len(FIELDS)`` rows, one column per segment (offsets ``l3`` .. ``poff`` are relative
-    to the frame, ``size`` is the IP datagram length, ``psum`` the payload's little-endian
-    32-bit word sum (a multiple of its 16-bit word sum, mod 0xFFFF), ``tsval`` / ``tsecr``
-    -1 without timestamps)."""
+    """``len(FIELDS)`` rows, one column per segment, sorted by flow and in arrival order
+    within a flow (offsets are relative to the frame, ``size`` is the IP datagram length,
+    ``psum`` the payload's little-endian 32-bit word sum (a multiple of its 16-bit word
+    sum, mod 0xFFFF), ``tsval`` / ``tsecr`` -1 without timestamps)."""
+    heads: list[int]
+    """Flow ``f`` holds columns ``heads[f]`` .. ``heads[f + 1]``."""
     keys: list[bytes]
-    """The flow key of each segment (L2 header, addresses, ports; as ``rsc._key``)."""
+    """The flow key of each flow (L2 header, addresses, ports; as ``rsc._key``)."""
+
+
+def _group(
+    key: IntArray, ws: IntArray, w4: npt.NDArray[np.uint32], s: _Shape
+) -> tuple[IntArray | None, list[int], list[bytes]]:
+    """(column order sorted by flow or None if unchanged, flow heads, flow keys) of the
+    segments whose key words are the columns of ``key`` and whose frames start at words
+    ``ws``. When at most two key words vary (ports; an address) they are the sort key;
+    otherwise a hash of the words is, and each segment's key is compared with its
+    neighbour's so that a collision never merges two flows."""
+    n = key.shape[1]
+    width = 4 * len(s.keyw)
+    varies = np.logical_or.reduce(key != key[:, :1], axis=1)
+    words = varies.nonzero()[0].tolist()
+    if not words:
+        return None, [0, n], [w4[ws[0] + s.keyw].tobytes()[2:]]
+    new = np.empty(n, dtype=np.bool_)
+    new[0] = True
+    if len(words) <= 2:
+        sort_key = key[words[0]] if len(words) == 1 else key[words[0]] << 32 | key[words[1]]
+        order = sort_key.argsort(kind="stable")
+        ordered = sort_key[order]
+        np.not_equal(ordered[1:], ordered[:-1], out=new[1:])
+    else:
+        hashes = s.hash @ key.view(np.uint64)
+        order = hashes.argsort(kind="stable")
+        ordered_keys = key[:, order]
+        np.logical_or.reduce(ordered_keys[:, 1:] != ordered_keys[:, :-1], out=new[1:])
+        ordered_hashes = hashes[order]
+        if (new[1:] & (ordered_hashes[1:] == ordered_hashes[:-1])).any():
+            # Two keys with one hash: group by the key bytes.
+            blob = w4[ws[:, None] + s.keyw].tobytes()
+            ids: dict[bytes, int] = {}
+            fid = [ids.setdefault(blob[i + 2 : i + width], len(ids))
+                   for i in range(0, n * width, width)]  # fmt: skip
+            fids = np.array(fid, dtype=np.int64)
+            order = fids.argsort(kind="stable")
+            heads = np.searchsorted(fids[order], np.arange(len(ids) + 1)).tolist()
+            return order, heads, list(ids)
+    heads = new.nonzero()[0].tolist()
+    heads.append(n)
+    blob = w4[ws[order[new]][:, None] + s.keyw].tobytes()
+    return order, heads, [blob[i + 2 : i + width] for i in range(0, len(blob), width)]
+
+
+def _gather(s: _Shape, w4: npt.NDArray[np.uint32], ws: IntArray) -> IntArray:
+    """The header matrix ``g`` (see ``_G_*``) of the frames starting at words ``ws``."""
+    g: IntArray = w4[s.cols + ws].view(">u4").astype(np.int64)  # a row per word / field
+    g >>= s.shift
+    g &= s.mask
+    return g
 
 
 def _scan_shape(
-    code: int, rows: IntArray | None, w4: npt.NDArray[np.uint32], starts: IntArray,
+    s: _Shape, rows: IntArray | None, w4: npt.NDArray[np.uint32], starts: IntArray,
     lengths: IntArray,
-) -> tuple[IntArray, list[bytes]]:  # fmt: skip
-    """(table, keys) of the coalescible rows among ``rows`` (None: all) of one shape."""
-    s = _SHAPES[code]
+) -> tuple[IntArray, list[int], list[bytes]]:  # fmt: skip
+    """(table, heads, keys) of the coalescible rows among ``rows`` (None: all) of a shape:
+    every frame checked on its own."""
     if rows is not None:
         starts, lengths = starts[rows], lengths[rows]
     n = len(starts)
     ws = starts >> 2  # the word holding frame bytes -2 .. 1
-    g = w4[s.cols + ws].view(">u4").astype(np.int64)  # one row per header word / field
-    g >>= s.shift
-    g &= s.mask
-    same = ((g[:8] & s.tmask) == s.tvalue).all(axis=1)  # per template
+    g = _gather(s, w4, ws)
+    same = np.logical_and.reduce((g[_G_TEMPLATE:_G_FIELDS] & s.tmask) == s.tvalue, axis=1)
     ok = same[0] | same[1]
-    lin = s.lin @ g[_G_FIELDS:]
+    lin = s.lin @ g[_G_FIELDS:_G_L2]
     lin += s.const
     plen, rel = lin[2], lin[3]
     ok &= plen > 0
@@ -202,62 +313,280 @@ def _scan_shape(
     check %= _MOD
     ok &= (check[0] | tcp) == 0
     table[F_INDEX] = rows if rows is not None else _ARANGE[:n] if n <= len(_ARANGE) else range(n)
-    table[F_SEQ : F_TSECR + 1] = g[_G_SEQ : _G_TSECR + 1]
+    table[F_NXT : F_TTL + 1] = g[:_G_TEMPLATE]
+    nxt = table[F_NXT]
+    nxt += plen
+    nxt &= M32
     ts = same[1]
     if not ts.all():
         table[F_TSVAL : F_TSECR + 1, ~ts] = -1
-    table[F_MATCH : F_PLEN + 1] = lin[:3]
+    table[F_MATCH] = lin[0]
+    table[F_SIZE : F_PLEN + 1] = lin[1:3]
     table[F_PSUM] = body
-    table[F_TTL] = g[_G_TTL]
-    table[F_SHAPE] = code
+    table[F_SHAPE] = s.code
     if not ok.all():
         keep = np.flatnonzero(ok)
+        if not len(keep):
+            return _EMPTY, [0], []
         table = table[:, keep]
         ws = ws[keep]
-    key = w4[ws[:, None] + s.keyw].view(np.uint8)
-    step = key.shape[1] - 2
-    blob = key[:, 2:].tobytes()
-    return table, [blob[i : i + step] for i in range(0, len(blob), step)]
+        g = g[:, keep]
+    order, heads, keys = _group(g[s.key_row :], ws, w4, s)
+    if order is not None:
+        table = table[:, order]
+    return table, heads, keys
 
 
-def scan(frames: Sequence[Frame]) -> FastSegments:
-    """The coalescible data segments among ``frames`` (see the module docstring)."""
+_III = struct.Struct("!III")
+_I = struct.Struct("!I")
+
+
+def _layout_of(frame: Frame, s: _Shape) -> tuple[int, int, int] | None:
+    """(timestamps, ``match``, IP + TCP header bytes) of a frame of shape ``s`` that passes
+    its templates (exceptions E3-E6 absent), else None: the one frame a batch of one
+    layout is checked against."""
+    l3, l4 = s.l3, s.l4
+    if len(frame) < l4 + 20:
+        return None
+    w0, w1, w2 = _III.unpack_from(frame, l3)
+    (tcp,) = _I.unpack_from(frame, l4 + 12)
+    (option,) = _I.unpack_from(frame, l4 + 20) if len(frame) >= l4 + 24 else (0,)
+    words = (w0, w1, w2 if s.v4 else w0, option, tcp)
+    for ts in (1, 0):
+        if all(w & m == v for w, (m, v) in zip(words, s.templates[ts], strict=True)):
+            break
+    else:
+        return None
+    header = 32 if ts else 20
+    ip_bits = ip_match(s.v4, w0, w1 & 0xFFFF)
+    return ts, match_word(ip_bits, 24 if ts else -1, header, tcp >> 16), l4 - l3 + header
+
+
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    """Per (shape, timestamps, frame count, stride, frame length when all have one): gather
+    indices, reduceat bounds and the table's constant rows."""
+
+    ws: IntArray
+    idx: IntArray
+    bounds: IntArray
+    table: IntArray
+
+
+_LAYOUTS: dict[tuple[int, int, int, int, int], _Layout] = {}
+_LAYOUTS_LIMIT = 64
+
+
+def _layout(s: _Shape, ts: int, n: int, stride: int, lengths: IntArray) -> _Layout:
+    """The cached constants of ``n`` frames ``stride`` bytes apart (0: of several lengths,
+    then only the table's constant rows are filled)."""
+    key = (s.code, ts, n, stride, int(lengths[0]) if stride else 0)
+    entry = _LAYOUTS.get(key)
+    if entry is None:
+        if len(_LAYOUTS) >= _LAYOUTS_LIMIT:
+            _LAYOUTS.clear()
+        ws = np.arange(n, dtype=np.int64) * (stride >> 2)
+        bounds = ws[:, None] + s.parts
+        bounds[:, -2] += 8 if ts else 5
+        table = np.empty((len(FIELDS), n), dtype=np.int64)
+        table[F_INDEX] = np.arange(n)
+        table[F_SHAPE] = s.code
+        if stride:
+            length = int(lengths[0])
+            bounds[:, -1] += (length + 5) >> 2
+            table[F_PEND] = 4 * ws + 2 + length
+            table[F_SIZE] = length - s.l3
+        entry = _LAYOUTS[key] = _Layout(ws, s.cols + ws, bounds.ravel(), table)
+    return entry
+
+
+def _scan_layout(
+    s: _Shape, frames: Sequence[Frame], w4: npt.NDArray[np.uint32], starts: IntArray,
+    lengths: IntArray, stride: int,
+) -> tuple[IntArray, list[int], list[bytes]] | None:  # fmt: skip
+    """(table, heads, keys) of a batch whose frames all have the first frame's layout (a bulk
+    transfer), or None when they do not: the first frame is checked against the templates
+    and every other one against it (``_Shape.umask``, lengths that fill the frame), then
+    every checksum."""
+    found = _layout_of(frames[0], s)
+    if found is None:
+        return None
+    ts, match, header = found
+    n = len(frames)
+    l3 = s.l3
+    u = _layout(s, ts, n, stride, lengths)
+    if stride:
+        ws, idx = u.ws, u.idx
+        lengths_l3: IntArray | int = int(lengths[0]) - l3
+    else:
+        ws = starts >> 2
+        idx = s.cols + ws
+        lengths_l3 = lengths - l3
+    if int(lengths.min()) <= l3 + header:  # every frame holds a payload
+        return None
+    g = w4[idx].view(">u4").astype(np.int64)
+    shared = g[_G_TEMPLATE : s.key_row] & s.umask[ts]
+    if (shared != shared[:, :1]).any():
+        return None
+    # IPv4 total length / IPv6 payload length: the datagram ends where the frame does.
+    datagram = g[_G_TEMPLATE] & 0xFFFF if s.v4 else g[_G_TEMPLATE + 1] >> 16
+    if s.v4:
+        pseudo = (lengths_l3 - 20) * 256 + 6 * 256
+        if (datagram != lengths_l3).any():
+            return None
+    else:
+        pseudo = (lengths_l3 - 40) * 256 + 6 * 256
+        if (datagram != lengths_l3 - 40).any():
+            return None
+    if stride:
+        bounds = u.bounds
+    else:
+        rows = s.parts_ts[ts] + ws[:, None]
+        words = lengths + 5
+        words >>= 2
+        rows[:, -1] += words  # the word after the datagram's last byte
+        bounds = rows.ravel()
+    sums = np.add.reduceat(w4, bounds, dtype=np.int64).reshape(n, len(s.parts)).T
+    check = s.chk @ sums
+    check[1] += pseudo
+    check %= _MOD
+    if check.any():
+        return None
+    table = u.table.copy()
+    fields = table[F_NXT : F_TTL + 1]
+    np.right_shift(g[:_G_TEMPLATE], s.shift[:_G_TEMPLATE], out=fields)
+    fields &= s.mask[:_G_TEMPLATE]
+    nxt = table[F_NXT]
+    plen = table[F_PLEN]
+    if stride:
+        plen[:] = int(lengths[0]) - l3 - header
+    else:
+        np.subtract(lengths, l3 + header, out=plen)
+        np.add(starts, lengths, out=table[F_PEND])
+        table[F_SIZE] = lengths_l3
+    nxt += plen
+    nxt &= M32
+    if not ts:
+        table[F_TSVAL : F_TSECR + 1] = -1
+    table[F_MATCH] = match
+    table[F_PSUM] = sums[-2]
+    order, heads, keys = _group(g[s.key_row :], ws, w4, s)
+    if order is not None:
+        table = table[:, order]
+    return table, heads, keys
+
+
+def _join(frames: Sequence[Frame]) -> tuple[bytes, IntArray, IntArray, int]:
+    """(buffer, frame starts, frame lengths, the stride between frames or 0 when their
+    lengths differ): the frames joined at ``2 (mod 4)``."""
     lengths_list = list(map(len, frames))
-    parts: list[Frame] = [b"\0\0"] * (2 * len(frames) + 2)
+    first = lengths_list[0]
+    count = len(lengths_list)
+    same = lengths_list.count(first)
+    if same == count or (same == count - 1 and lengths_list[-1] != first):
+        # One length (a bulk transfer), or all but the last (a send's tail).
+        pad = _PADS[first & 3]
+        last = lengths_list[-1]
+        stride = first + len(pad)
+        starts = np.arange(count, dtype=np.int64) * stride
+        starts += 2
+        lengths = np.full(count, first, dtype=np.int64)
+        if same == count:
+            buffer = b"".join((b"\0\0", pad.join(frames), pad, _TAIL))
+            return buffer, starts, lengths, stride
+        lengths[-1] = last
+        buffer = b"".join((b"\0\0", pad.join(frames), _PADS[last & 3], _TAIL))
+        return buffer, starts, lengths, 0
+    parts: list[Frame] = [b"\0\0"] * (2 * count + 2)
     parts[1:-1:2] = frames
     parts[2:-1:2] = [_PADS[size & 3] for size in lengths_list]
     parts[-1] = _TAIL
-    buffer = b"".join(parts)
     lengths = np.array(lengths_list, dtype=np.int64)
-    padded = lengths + 5
-    padded &= ~3
-    starts = np.add.accumulate(padded)
-    starts -= padded
+    starts = np.empty(count, dtype=np.int64)
+    starts[0] = 0
+    np.cumsum(((lengths[:-1] + 5) >> 2) << 2, out=starts[1:])
     starts += 2
+    return b"".join(parts), starts, lengths, 0
+
+
+def _type_fields(frame: Frame, s: _Shape) -> bytes:
+    """The EtherType and VLAN TPIDs of ``frame`` where shape ``s`` has them."""
+    return b"".join(frame[at : at + 2] for at in range(s.l3 - 2, ETH_HEADER_LEN - 4, -4))
+
+
+def _shape_of_frame(frame: Frame) -> _Shape | None:
+    """The shape of a frame as the frame locator walks it: Ethernet, any VLAN stack, then
+    IPv4 or IPv6 (None for any other link path: LLC/SNAP, MPLS, no IP, a cut header). A
+    frame whose type fields equal those of a recently located frame has its shape."""
+    for s, fields in _RECENT:
+        if len(frame) > s.l3 and _type_fields(frame, s) == fields:
+            return s
+    hops = locate(frame).hops
+    for position, hop in enumerate(hops):
+        if hop.kind in (Layer.IPV4, Layer.IPV6):
+            if position and all(h.kind in _L2_HOPS for h in hops[:position]):
+                s = _shape(hop.offset, hop.kind == Layer.IPV4)
+                _RECENT.insert(0, (s, _type_fields(frame, s)))
+                del _RECENT[_MAX_CLASSES:]
+                return s
+            return None
+    return None
+
+
+_RECENT: list[tuple[_Shape, bytes]] = []
+"""Recently located link layouts and their type fields, the latest first."""
+
+
+_L2_HOPS = frozenset({Layer.ETHERNET, Layer.VLAN})
+_MAX_CLASSES = 4
+"""Link layouts located per batch; frames of further layouts take the per-frame path."""
+
+
+def scan(frames: Sequence[Frame]) -> FastSegments:
+    """The coalescible data segments among ``frames`` (see the module docstring).
+
+    The frame locator (:func:`~ndis_offload.packet.locate.locate`) walks the first frame;
+    every frame whose EtherType and VLAN TPIDs sit where that frame's do, with the same
+    values, has its link layout. When that is all of them (a bulk transfer) they are
+    checked against the first frame at once; otherwise each layout class is scanned frame
+    by frame and the next unclassified frame located, up to ``_MAX_CLASSES`` layouts.
+    """
+    if not frames:
+        return FastSegments(b"", _EMPTY, [0], [])
+    buffer, starts, lengths, stride = _join(frames)
     w4 = np.frombuffer(buffer, dtype="<u4", count=len(buffer) // 4)
-    ether = w4[(starts >> 2) + 3] >> 16  # frame bytes 12, 13 (little-endian)
-    code = _ETHER.get(int(ether[0]), 0)
-    if code and bool((ether == ether[0]).all()):
-        table, keys = _scan_shape(code, None, w4, starts, lengths)
-        return FastSegments(buffer, table, keys)
-    inner = w4[(starts >> 2) + 4] >> 16
-    tagged = (ether == 0x0081) | (ether == 0xA888) | (ether == 0x0091)
-    ether = np.where(tagged, inner, ether)
-    codes = (ether == 0x0008) * 1 + (ether == 0xDD86) * 2 + tagged * 4
+    shape = _shape_of_frame(frames[0])
+    if shape is not None and len(frames) > 1:
+        found = _scan_layout(shape, frames, w4, starts, lengths, stride)
+        if found is not None:
+            return FastSegments(buffer, *found)
     tables: list[IntArray] = []
-    keys = []
-    for code in _SHAPES:
-        rows = np.flatnonzero(codes == code)
-        if len(rows):
-            part, part_keys = _scan_shape(code, rows, w4, starts, lengths)
-            tables.append(part)
-            keys += part_keys
+    heads: list[int] = [0]
+    keys: list[bytes] = []
+    rest = np.arange(len(frames), dtype=np.int64)
+    classes = 0
+    while len(rest) and classes < _MAX_CLASSES:
+        first = int(rest[0])
+        if first:
+            shape = _shape_of_frame(frames[first])
+        if shape is None:  # not a link layout the scan takes: the per-frame path
+            rest = rest[1:]
+        else:
+            classes += 1
+            # The frames whose type fields equal the located frame's: its link layout.
+            at = (starts[rest] >> 2)[:, None] + shape.cols[_G_L2 : shape.key_row, 0]
+            words = w4[at] >> 16
+            same = np.logical_and.reduce(words == words[:1], axis=1)
+            part, part_heads, part_keys = _scan_shape(shape, rest[same], w4, starts, lengths)
+            if part.shape[1]:
+                tables.append(part)
+                heads += [heads[-1] + h for h in part_heads[1:]]
+                keys += part_keys
+            rest = rest[~same]
     if not tables:
-        return FastSegments(buffer, np.empty((len(FIELDS), 0), dtype=np.int64), [])
-    table = np.concatenate(tables, axis=1)
-    order = np.argsort(table[F_INDEX], kind="stable")
-    order_list: list[int] = order.tolist()
-    return FastSegments(buffer, table[:, order], [keys[i] for i in order_list])
+        return FastSegments(buffer, _EMPTY, [0], [])
+    table = tables[0] if len(tables) == 1 else np.concatenate(tables, axis=1)
+    return FastSegments(buffer, table, heads, keys)
 
 
-__all__ = ["FIELDS", "SHAPES", "FastSegments", "scan"]
+__all__ = ["FIELDS", "FastSegments", "scan", "shape_of"]

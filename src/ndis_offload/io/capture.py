@@ -31,13 +31,11 @@ import numpy as np
 import numpy.typing as npt
 
 from ndis_offload.errors import BackendError, PacketError
+from ndis_offload.packet.proto import LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2
 
 IntArray = npt.NDArray[np.int64]
 Format = Literal["pcap", "pcapng"]
 
-LINKTYPE_ETHERNET = 1
-LINKTYPE_LINUX_SLL = 113
-LINKTYPE_LINUX_SLL2 = 276
 
 PCAP_MAGIC_US = 0xA1B2C3D4
 PCAP_MAGIC_NS = 0xA1B23C4D

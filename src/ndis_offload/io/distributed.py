@@ -189,11 +189,6 @@ def _run_pieces(
     return layout
 
 
-def _feed_verify(chunk: Chunk, checks: Checks, syns: SynEvents, result: JobResult) -> None:
-    result.analyzer.feed_checked(checks, chunk.caplens, chunk.first_index, syns)
-    result.slow_frames += checks.slow
-
-
 def verify(
     path: str | Path, spec: ClusterSpec, opts: Options | None = None, *,
     piece_bytes: int = PIECE_BYTES,
@@ -202,10 +197,17 @@ def verify(
     opts = opts or Options()
     if opts.keep_going:
         return pcap_jobs.verify(path, opts)
+
+    def feed(chunk: Chunk, checks: Checks, syns: SynEvents, result: JobResult) -> None:
+        diag = result.analyzer.feed_checked(checks, chunk.caplens, chunk.first_index, syns)
+        if opts.frames is not None:
+            opts.frames(chunk, checks, diag)
+        result.slow_frames += checks.slow
+
     try:
         with connect(spec) as client:
             result = JobResult(Analyzer(mtu=opts.mtu))
-            _run_pieces(client, str(path), opts, None, False, _feed_verify, result, piece_bytes)
+            _run_pieces(client, str(path), opts, None, False, feed, result, piece_bytes)
             return result
     except (Serial, SplitError):
         return pcap_jobs.verify(path, opts)

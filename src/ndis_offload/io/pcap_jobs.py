@@ -17,7 +17,7 @@ import numpy.typing as npt
 
 from ndis_offload.capture.analyze import Analyzer, Diagnosis
 from ndis_offload.capture.checks import Checks, Kind, check_chunk
-from ndis_offload.capture.linktype import from_ethernet, to_ethernet
+from ndis_offload.capture.linktype import epb_direction, from_ethernet, to_ethernet
 from ndis_offload.capture.rewrite import fix_chunk, segment_record
 from ndis_offload.engine.rsc import RscCoalescer
 from ndis_offload.errors import PacketError
@@ -35,6 +35,7 @@ from ndis_offload.io.capture import (
 
 Progress = Callable[[int, int], None]
 """``progress(frames_done, bytes_done)``."""
+FrameSink = Callable[["Chunk", Checks, npt.NDArray[np.int8]], None]
 
 
 def _no_progress(frames: int, nbytes: int) -> None:
@@ -62,6 +63,8 @@ class Options:
     keep_going: bool = False
     chunk_bytes: int = CHUNK_BYTES
     progress: Progress = _no_progress
+    frames: FrameSink | None = None
+    """Called with every chunk, its checks and diagnoses (``pcap verify --frames``)."""
 
 
 def frame_errors(chunk: Chunk, diag: np.ndarray, kind: np.ndarray, errors: dict[int, PacketError]
@@ -83,7 +86,7 @@ def check(chunk: Chunk) -> Checks:
     """The checks of every record of a chunk."""
     return check_chunk(
         chunk.buffer, chunk.data_offsets, chunk.caplens, chunk.origlens, chunk.linktypes,
-        chunk.bad,
+        chunk.bad, directions=_directions(chunk),
     )  # fmt: skip
 
 
@@ -94,10 +97,25 @@ def _chunks(
     for chunk in reader.chunks():
         checks = check(chunk)
         diag = result.analyzer.feed(chunk.buffer, checks, chunk.caplens, chunk.first_index)
+        if opts.frames is not None:
+            opts.frames(chunk, checks, diag)
         result.slow_frames += checks.slow
         result.total_bytes = reader.bytes_read
         yield chunk, checks, diag
         opts.progress(reader.frames, reader.bytes_read)
+
+
+def _directions(chunk: Chunk) -> npt.NDArray[np.int8] | None:
+    """Directions from pcapng ``epb_flags`` (None when no packet has options)."""
+    rows = [i for i, (o0, o1) in enumerate(chunk.options) if o1 > o0]
+    if not rows:
+        return None
+    out = np.full(len(chunk), -1, dtype=np.int8)
+    view = memoryview(chunk.buffer)
+    for i in rows:
+        o0, o1 = chunk.options[i]
+        out[i] = epb_direction(view[o0:o1], chunk.big_endian[i])
+    return out
 
 
 def verify(path: str | Path, opts: Options | None = None) -> JobResult:
@@ -275,4 +293,6 @@ def coalesce(src: str | Path, dst: str | Path, opts: Options | None = None, *,
     return result
 
 
-__all__ = ["JobResult", "Options", "Progress", "coalesce", "fix", "segment", "verify"]
+__all__ = [
+    "FrameSink", "JobResult", "Options", "Progress", "coalesce", "fix", "segment", "verify",
+]  # fmt: skip

@@ -24,6 +24,7 @@ from ndis_offload.constants.status import NdisStatus
 from ndis_offload.engine import (
     CoalescedFrame,
     RscCoalescer,
+    ip_versions,
     rss_hash,
     transmit_checksum,
     transmit_lso,
@@ -86,20 +87,6 @@ class ReceiveIndication:
         return NdisRscNblInfoInfo.from_int(self.TcpRecvSegCoalesceInfo)
 
 
-def _ip_version(frame: bytes) -> int:
-    """4, 6 or 0 from the Ethertype after at most two VLAN tags (cheap; no validation)."""
-    offset = 12
-    for _ in range(3):
-        if len(frame) < offset + 2:
-            return 0
-        ethertype = int.from_bytes(frame[offset : offset + 2], "big")
-        if ethertype in (0x8100, 0x88A8, 0x9100):
-            offset += 4
-            continue
-        return 4 if ethertype == 0x0800 else 6 if ethertype == 0x86DD else 0
-    return 0
-
-
 class OffloadState(Protocol):
     """What a data path reads from its miniport: the features on now, and whether receive
     checksum offload may run yet (after the first ``OID_OFFLOAD_ENCAPSULATION`` set)."""
@@ -130,7 +117,7 @@ class SoftwareDatapath:
         is on, and return the NBLs to indicate. Malformed frames are indicated without
         verdicts (a NIC does not drop them for the protocol's sake) and counted."""
         on = self.miniport.current_features
-        versions = [_ip_version(f) for f in frames]
+        versions = ip_versions(frames)
         words = [0] * len(frames)
         if self.miniport.receive_checksum_started:
             for version in (4, 6):

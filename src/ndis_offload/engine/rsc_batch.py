@@ -1,0 +1,267 @@
+"""The batch path of RSC: :meth:`RscCoalescer.push_batch` over one receive DPC's frames.
+
+The scanned data segments (:func:`~ndis_offload.engine.rsc_fast.scan`, grouped by flow) are
+cut into blocks where :func:`~ndis_offload.engine.rsc_rules.breaks` says a segment cannot
+continue the previous one of its flow (or PSH ends a unit); each block then extends its
+flow's SCU, or starts one, with one :meth:`Scu.extend` call. Frames the scan leaves alone,
+and every frame of a flow that has one, take the per-frame path; the outputs are ordered as
+per-frame ``push`` would emit them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ndis_offload.engine.receive import TCP_SUCCEEDED
+from ndis_offload.engine.rsc import _scalar_seg
+from ndis_offload.engine.rsc_fast import (
+    F_ACK,
+    F_FLAGS,
+    F_INDEX,
+    F_MATCH,
+    F_NXT,
+    F_PEND,
+    F_PLEN,
+    F_PSUM,
+    F_SHAPE,
+    F_TSECR,
+    F_TSVAL,
+    F_TTL,
+    F_WIN,
+    FastSegments,
+    scan,
+    shape_of,
+)  # fmt: skip
+from ndis_offload.engine.rsc_rules import (
+    M32,
+    MAX_IP_DATAGRAM,
+    SCU_CHECKSUM,
+    breaks,
+    breaks_many,
+)
+from ndis_offload.engine.rsc_unit import CoalescedFrame, Scu, placed_sum
+from ndis_offload.packet.proto import TCP_PSH, Frame
+
+if TYPE_CHECKING:
+    from ndis_offload.engine.rsc import RscCoalescer, _Seg
+
+_Event = tuple[int, int, CoalescedFrame]
+"""(index of the frame whose arrival emits it, order among that frame's outputs, frame)."""
+
+
+def _event_order(event: _Event) -> tuple[int, int]:
+    return event[0], event[1]
+
+
+def push_batch(rsc: RscCoalescer, frames: Sequence[Frame], now: float) -> list[CoalescedFrame]:
+    """:meth:`RscCoalescer.push` every frame at the same ``now`` (see the module docstring)."""
+    out: list[CoalescedFrame] = []
+    rsc._expire(now, out)
+    if not frames:
+        return out
+    fast = scan(frames)
+    table, heads, keys = fast.table, fast.heads, fast.keys
+    slow: dict[int, tuple[_Seg | None, bytes | None, int]] = {}
+    if table.shape[1] < len(frames):
+        slow_mask = np.ones(len(frames), dtype=np.bool_)
+        slow_mask[table[F_INDEX]] = False
+        for index in np.flatnonzero(slow_mask).tolist():
+            slow[index] = _scalar_seg(frames[index])
+        demote = {key for _, key, _ in slow.values()}.intersection(keys)
+        if demote:  # a flow with any other frame in this batch: all of it per frame
+            keep = [key not in demote for key in keys]
+            sizes = np.diff(heads)
+            columns = np.repeat(np.array(keep), sizes)
+            for index in table[F_INDEX][~columns].tolist():
+                slow[index] = _scalar_seg(frames[index])
+            table = table[:, columns]
+            kept = sizes[np.array(keep)].tolist()
+            heads = [0]
+            for size in kept:
+                heads.append(heads[-1] + size)
+            keys = [key for key, k in zip(keys, keep, strict=True) if k]
+    flows = rsc._flows
+    if rsc.timeout <= 0 or (
+        len(flows) + len(keys) + len(slow) > rsc.max_flows
+        and len(flows)
+        + len(set(keys).union(key for _, key, _ in slow.values() if key is not None) - set(flows))
+        > rsc.max_flows
+    ):
+        # Expiry inside the batch or evictions may happen: every frame in arrival order.
+        for index, frame in enumerate(frames):
+            seg, key, word = slow.get(index) or _scalar_seg(frame)
+            rsc._process(frame, seg, key, word, now, out)
+        return out
+    events: list[_Event] = []
+    old = dict(flows) if slow else None
+    for index in sorted(slow):
+        seg, key, word = slow[index]
+        before = flows.get(key) if key is not None else None
+        emitted: list[CoalescedFrame] = []
+        rsc._process(frames[index], seg, key, word, now, emitted)
+        events += [(index, sub, frame) for sub, frame in enumerate(emitted)]
+        scu = flows.get(key) if key is not None else None
+        if scu is not None and scu is not before:
+            scu.order = index
+    moved: list[bytes] = []
+    if keys:
+        _coalesce(rsc, frames, FastSegments(fast.buffer, table, heads, keys), now, events, moved)
+    if len(events) > 1:
+        events.sort(key=_event_order)
+    out += [event[2] for event in events]
+    if old is not None:
+        moved = [key for key, scu in flows.items() if old.get(key) is not scu]
+    if len(moved) > 1:  # (re)started SCUs: in the order of their first segments
+        for key in sorted(moved, key=lambda key: flows[key].order):
+            flows[key] = flows.pop(key)
+    return out
+
+
+def _start_empty(frames: Sequence[Frame], first: list[int], now: float) -> Scu:
+    """A unit with the headers of the scanned segment ``first`` (a table column) and no
+    payload yet: the block it starts joins it with :meth:`Scu.extend`."""
+    l3, l4, v4 = shape_of(first[F_SHAPE])
+    match = first[F_MATCH]
+    index = first[F_INDEX]
+    scu = Scu.start(
+        frames[index], l3, l4, l4 + ((match >> 8) & 0xFF), v4,
+        (first[F_NXT] - first[F_PLEN]) & M32, 0, first[F_ACK], first[F_WIN], first[F_FLAGS],
+        first[F_TTL], match, first[F_TSVAL], first[F_TSECR],
+        SCU_CHECKSUM if v4 else TCP_SUCCEEDED, now, index,
+    )  # fmt: skip
+    scu.csum = 0
+    return scu
+
+
+def _exceeding(
+    rsc: RscCoalescer, frames: Sequence[Frame], scu: Scu, joins: bool, key: bytes,
+    cols: list[list[int]], ks: range, payloads: Sequence[Frame], now: float, events: list[_Event],
+) -> tuple[Scu, bool]:  # fmt: skip
+    """Exception E7 inside a block: its segments ``ks`` one at a time, a new unit whenever
+    the next segment would take the datagram past 65535 bytes. Returns (unit, whether it is
+    still the flow's carried unit)."""
+    for k in ks:
+        plen = cols[F_PLEN][k]
+        held = joins or scu.data_segs
+        if held and scu.size + plen > MAX_IP_DATAGRAM:
+            if joins:
+                del rsc._flows[key]
+                joins = False
+            events.append((cols[F_INDEX][k], 0, scu.finalize()))
+            scu = _start_empty(frames, [column[k] for column in cols], now)
+            held = False
+        offset = scu.size - (scu.poff - scu.l3)
+        psum = placed_sum([cols[F_PSUM][k]], [plen], offset) if scu.csum is not None else None
+        tail = (cols[F_MATCH][k], cols[F_NXT][k], cols[F_ACK][k], cols[F_TSVAL][k],
+                cols[F_TSECR][k])  # fmt: skip
+        scu.extend([payloads[k]], plen, 1 if held else 0, 1, cols[F_FLAGS][k] & TCP_PSH,
+                   cols[F_TTL][k], tail, cols[F_WIN][k], psum)  # fmt: skip
+    return scu, joins
+
+
+def _coalesce(
+    rsc: RscCoalescer,
+    frames: Sequence[Frame],
+    fast: FastSegments,
+    now: float,
+    events: list[_Event],
+    moved: list[bytes],
+) -> None:
+    """Apply the rules to the scanned segments of flows with no other frames here; the keys
+    of the SCUs started are added to ``moved``."""
+    flows = rsc._flows
+    flush = rsc.flush_on_psh
+    t, heads, keys = fast.table, fast.heads, fast.keys
+    count = t.shape[1]
+    nflows = len(keys)
+    # Blocks: a block ends before a segment that does not continue the previous one of its
+    # flow (the continuation rule, or PSH ending a unit), and at every flow's end.
+    first_at = [0]
+    if count > 1:
+        rows = t[F_MATCH : F_TSECR + 1]
+        diff = rows[:, 1:] - rows[:, :-1]
+        diff[1] -= t[F_PLEN, 1:]  # SEG.SEQ - H.NXT
+        cut = breaks_many(diff)
+        if flush:
+            cut |= t[F_FLAGS, :-1] & TCP_PSH
+        if nflows > 1:
+            cut[[h - 1 for h in heads[1:-1]]] = 1
+        after = cut.nonzero()[0]
+        after += 1
+        first_at += after.tolist()
+    nblocks = len(first_at)
+    # Per block: payload bytes and sums, minimum TTL, PSH; its first and its last segment
+    # (a table column: index, match, NXT, ACK, TSval, TSecr, window... as Scu.extend takes).
+    block_len, block_sum = np.add.reduceat(t[F_PLEN : F_PSUM + 1], first_at, axis=1).tolist()
+    block_ttl: list[int] = np.minimum.reduceat(t[F_TTL], first_at).tolist()
+    last_at = [b - 1 for b in first_at[1:]]
+    last_at.append(count - 1)
+    ends: list[list[int]] = t[: F_PLEN + 1, first_at + last_at].T.tolist()  # to F_PLEN
+    firsts, lasts = ends[:nblocks], ends[nblocks:]
+    if flush:  # PSH ends a unit: only a block's last segment can carry it
+        block_psh = [last[F_FLAGS] & TCP_PSH for last in lasts]
+    else:
+        block_psh = (np.bitwise_or.reduceat(t[F_FLAGS], first_at) & TCP_PSH).tolist()
+    first_at.append(count)
+    odd = int(np.bitwise_or.reduce(t[F_PLEN])) & 1
+    view = memoryview(fast.buffer)
+    pends: list[int] = t[F_PEND].tolist()
+    payloads = [view[a:b] for a, b in zip((t[F_PEND] - t[F_PLEN]).tolist(), pends, strict=True)]
+    cols: list[list[int]] | None = None  # per-segment columns, for exception E7
+    scus = list(map(flows.get, keys))
+    fb = list(range(nflows + 1)) if nblocks == nflows else np.searchsorted(first_at, heads).tolist()
+    for f, key in enumerate(keys):
+        scu = scus[f]
+        b, b_end = fb[f], fb[f + 1]
+        joins = False
+        if scu is not None:  # does the first segment continue the carried SCU?
+            first = firsts[b]
+            joins = not scu.dup and not breaks(scu.tail, first[F_MATCH : F_TSECR + 1],
+                                               first[F_PLEN])  # fmt: skip
+            if not joins:
+                events.append((first[F_INDEX], 0, flows.pop(key).finalize()))
+        while b < b_end:
+            k0, k1 = first_at[b], first_at[b + 1]
+            if not joins:
+                scu = _start_empty(frames, firsts[b], now)
+            assert scu is not None
+            length = block_len[b]
+            last = lasts[b]
+            if scu.size + length > MAX_IP_DATAGRAM:  # exception E7
+                if cols is None:
+                    cols = t.tolist()
+                scu, joins = _exceeding(rsc, frames, scu, joins, key, cols, range(k0, k1),
+                                        payloads, now, events)  # fmt: skip
+            else:
+                if scu.csum is None:
+                    psum = None
+                elif not odd and not scu.size & 1:  # (header lengths are even)
+                    psum = block_sum[b] << 8  # little-endian words: x256 at even offsets
+                else:
+                    if cols is None:
+                        cols = t.tolist()
+                    psum = placed_sum(cols[F_PSUM][k0:k1], cols[F_PLEN][k0:k1],
+                                      scu.size - (scu.poff - scu.l3))  # fmt: skip
+                segs = k1 - k0
+                scu.extend(payloads[k0:k1], length, segs if joins else segs - 1, segs,
+                           block_psh[b], block_ttl[b], last[F_MATCH : F_TSECR + 1],
+                           last[F_WIN], psum)  # fmt: skip
+            if flush and block_psh[b]:  # PSH ends the unit after it (a block's last)
+                if joins:
+                    del flows[key]
+                events.append((last[F_INDEX], 1, scu.finalize()))
+            elif b + 1 < b_end:  # the next block of the flow does not continue it
+                if joins:
+                    del flows[key]
+                events.append((firsts[b + 1][F_INDEX], 0, scu.finalize()))
+            elif not joins:
+                flows[key] = scu
+                moved.append(key)
+            joins = False
+            b += 1
+
+
+__all__ = ["push_batch"]

@@ -1,0 +1,156 @@
+"""The NDIS RSC rules, written once for the per-frame path (``RscCoalescer.push``) and the
+batch path (``push_batch``).
+
+Doc pages: "Rules for coalescing TCP/IP packets" (the flowcharts for data, pure ACKs, window
+updates, duplicate ACKs and timestamps), "Exception conditions that terminate coalescing"
+(E1-E8), "Updating the IP headers for coalesced segments" and "Indicating coalesced
+segments". The continuation rule is one table (``CONTINUITY``) evaluated for one segment
+against a unit (:func:`breaks`) or for many pairs at once (:func:`breaks_many`); sequence
+numbers, ACKs and timestamps compare modulo 2**32.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+from ndis_offload.engine.receive import IP_SUCCEEDED, TCP_SUCCEEDED
+from ndis_offload.packet.proto import TCP_ACK, TCP_ECN_FLAGS, TCP_PSH
+
+ALLOWED_FLAGS = TCP_ACK | TCP_PSH | TCP_ECN_FLAGS
+"""Exception E3: a segment with any other TCP flag is never coalesced (ECE / CWR must not
+change within an SCU: exception E8)."""
+FORBIDDEN_FLAGS = 0xFF & ~ALLOWED_FLAGS
+"""FIN, SYN, RST, URG (the 8-bit flags byte; NS lives in the data-offset byte)."""
+MAX_IP_DATAGRAM = 0xFFFF
+"""Exception E7: an SCU's IP datagram must not exceed 65535 bytes (IPv4 total length /
+IPv6 payload length plus header)."""
+SCU_CHECKSUM = IP_SUCCEEDED | TCP_SUCCEEDED
+"""Exception E2 / "Indicating coalesced segments": segments need good IP and TCP checksums;
+an SCU is indicated with ``IpChecksumSucceeded`` and ``TcpChecksumSucceeded``."""
+TS_NOP_NOP = 0x0101080A
+"""NOP, NOP, kind 8, length 10: the usual 12-byte timestamp option block (exception E4
+allows the timestamp option only)."""
+HALF = 1 << 31
+M32 = 0xFFFFFFFF
+NO_TS_OFFSET = 0x3F
+"""The 6-bit TSval offset recorded in ``match`` for a segment without timestamps."""
+
+_T = TypeVar("_T", int, npt.NDArray[np.int64])
+
+
+def goes_back(old: _T, new: _T) -> _T:
+    """Non-zero when ``new`` is before ``old`` modulo 2**32 (bit 31 of the difference)."""
+    return (new - old) & HALF
+
+
+def ip_match(v4: bool, ip_word0: int, frag: int) -> int:
+    """Header bits that must be equal within an SCU ("Updating the IP headers": IPv4 TOS
+    (ECN included) and DF; IPv6 version, traffic class and flow label), bit 62 for IPv6."""
+    if v4:
+        return ((ip_word0 >> 16) & 0xFF) << 1 | (frag >> 14) & 1
+    return (1 << 38) | ip_word0
+
+
+def match_word(ip_bits: int, ts_offset: int, tcp_header_len: int, flags: int) -> int:
+    """``match``: what must not change within an SCU -- the IP bits of :func:`ip_match`,
+    the TCP option layout (TSval offset, header length) and ECE / CWR (exception E8)."""
+    return ip_bits << 24 | (ts_offset & NO_TS_OFFSET) << 16 | tcp_header_len << 8 | (
+        flags & TCP_ECN_FLAGS
+    )  # fmt: skip
+
+
+def ts_offset(match: int) -> int:
+    """The TSval offset from the TCP header recorded in ``match`` (``NO_TS_OFFSET``: none)."""
+    return (match >> 16) & NO_TS_OFFSET
+
+
+UNIT_FIELDS = ("match", "nxt", "ack", "tsval", "tsecr")
+"""What a unit keeps to decide whether a segment continues it, in this order: ``match``,
+``H.NXT``, ``H.ACK``, ``H.TSval``, ``H.TSecr`` (the segment's own: ``match``, ``SEG.SEQ``,
+``SEG.ACK``, ``SEG.TSval``, ``SEG.TSecr``)."""
+CONTINUITY = (-1, M32, HALF, HALF, HALF)
+"""The continuation rule, one mask per field of ``UNIT_FIELDS``: a segment continues a unit
+when ``(segment field - unit field) & mask`` is 0 for every field -- ``match`` equal
+(exception E8, the IP header fields of "Updating the IP headers for coalesced segments"),
+``SEG.SEQ == H.NXT`` (the data flowchart), and neither ``SEG.ACK`` nor ``SEG.TSval`` /
+``SEG.TSecr`` before the unit's (the timestamp flowchart), modulo 2**32. Without
+timestamps TSval / TSecr are -1 on both sides (equal ``match``: equal option layout)."""
+_CONTINUITY_ROWS = np.array(CONTINUITY, dtype=np.int64)[:, None]
+
+
+_MATCH_MASK, _NXT_MASK, _ACK_MASK, _TSVAL_MASK, _TSECR_MASK = CONTINUITY
+
+
+def breaks(unit: Sequence[int], segment: Sequence[int], length: int) -> bool:
+    """True when a segment of ``length`` payload bytes whose own fields after it are
+    ``segment`` (``UNIT_FIELDS`` order: its NXT is ``SEG.SEQ + length``) cannot continue
+    ``unit`` (``CONTINUITY``, one field at a time)."""
+    u_match, u_nxt, u_ack, u_tsval, u_tsecr = unit
+    s_match, s_nxt, s_ack, s_tsval, s_tsecr = segment
+    return bool(
+        (s_match - u_match) & _MATCH_MASK
+        or (s_nxt - length - u_nxt) & _NXT_MASK
+        or (s_ack - u_ack) & _ACK_MASK
+        or (s_tsval - u_tsval) & _TSVAL_MASK
+        or (s_tsecr - u_tsecr) & _TSECR_MASK
+    )
+
+
+def breaks_many(diff: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """:func:`breaks` for many pairs at once: ``diff`` holds segment minus unit fields, a
+    row per field of ``UNIT_FIELDS`` (the NXT row less the segment's length), a column per
+    pair; non-zero where a pair breaks (``diff`` is overwritten)."""
+    diff &= _CONTINUITY_ROWS
+    result: npt.NDArray[np.int64] = np.bitwise_or.reduce(diff, axis=0)
+    return result
+
+
+def intrinsic_ok(
+    *,
+    options_ok: bool,
+    fragment: bool,
+    ip_header_len: int,
+    v4: bool,
+    checksum_word: int,
+    ns_and_reserved: int,
+    flags: int,
+) -> bool:
+    """False for a segment-intrinsic exception, which is indicated on its own: E2 (IP or TCP
+    checksum not good), E3 (a flag other than ACK / PSH / ECE / CWR, or ACK clear), E4 (a TCP
+    option other than timestamps), E5 (IPv4 options / IPv6 extension headers), E6 (an IPv4
+    fragment)."""
+    want = SCU_CHECKSUM if v4 else TCP_SUCCEEDED
+    return (
+        options_ok
+        and not fragment
+        and ip_header_len == (20 if v4 else 40)
+        and checksum_word & SCU_CHECKSUM == want
+        and ns_and_reserved == 0
+        and flags & ~ALLOWED_FLAGS == 0
+        and flags & TCP_ACK != 0
+    )
+
+
+__all__ = [
+    "ALLOWED_FLAGS",
+    "FORBIDDEN_FLAGS",
+    "HALF",
+    "M32",
+    "MAX_IP_DATAGRAM",
+    "NO_TS_OFFSET",
+    "SCU_CHECKSUM",
+    "TS_NOP_NOP",
+    "CONTINUITY",
+    "UNIT_FIELDS",
+    "breaks",
+    "breaks_many",
+    "goes_back",
+    "intrinsic_ok",
+    "ip_match",
+    "match_word",
+    "ts_offset",
+]
