@@ -30,6 +30,7 @@ from ndis_offload.errors import BackendError
 from ndis_offload.io import netns
 from ndis_offload.io.atomic import atomic_output
 from ndis_offload.io.tap.cleanup import RUN_DIR, Record, kill_inside, release
+from ndis_offload.io.tap.device import TapDevice
 from ndis_offload.io.tap.control import ControlServer, nic_state
 from ndis_offload.io.tap.linux import describe_flags
 from ndis_offload.io.tap.nic import TapNic
@@ -259,7 +260,8 @@ class Wire:
         for side, namespace in self.namespaces.items():
             netns.add(namespace)
             profile, variant = profiles[side]
-            nic = TapNic(side, profile, variant=variant, namespace=namespace, mtu=o.mtu)
+            device = TapDevice(f"ndo{side}", namespace=namespace)
+            nic = TapNic(side, profile, variant=variant, mtu=o.mtu, device=device)
             self.nics[side] = nic
             v4, v6, mac = SIDE_ADDRESSES[side]
             nic.device.configure(v4, mtu=o.mtu, mac=mac)
@@ -327,4 +329,93 @@ class Wire:
                 signal.signal(sig, handler)
 
 
-__all__ = ["MODES", "SIDE_ADDRESSES", "Loop", "Side", "Wire", "WireOptions"]
+
+
+
+class TapUp:
+    """``tap up``: one TAP NIC (optionally in a namespace, created if missing and then owned)
+    with the control socket; what the kernel sends goes through the send path to the
+    capture, if any (the wire is unplugged)."""
+
+    def __init__(
+        self,
+        name: str,
+        profile: AdapterProfile,
+        *,
+        variant: str = "reference",
+        namespace: str | None = None,
+        socket: str | None = None,
+        pcap: str | None = None,
+        mtu: int = 1500,
+        mode: str = "segment",
+    ) -> None:
+        why = netns.preflight()
+        if why is not None:
+            raise BackendError(why)
+        self.record = Record(os.getpid())
+        self.namespace = namespace
+        self.socket_path = socket or os.path.join(RUN_DIR, f"tap-{name}-{os.getpid()}.sock")
+        self.nics: dict[str, TapNic] = {}
+        self._exit = ExitStack()
+        self.control: ControlServer | None = None
+        self.loop: Loop | None = None
+        try:
+            os.makedirs(RUN_DIR, mode=0o700, exist_ok=True)
+            self.record.sockets = [self.socket_path]
+            if namespace and not netns.exists(namespace):
+                self.record.namespaces = [namespace]
+                self.record.save()
+                netns.add(namespace)
+            else:
+                self.record.save()
+            nic = TapNic(name, profile, variant=variant, namespace=namespace, mtu=mtu)
+            self.nics[name] = nic
+            netns.ip(namespace, "link", "set", "dev", name, "mtu", str(mtu), "up")
+            writer = None
+            if pcap:
+                stream: BinaryIO = self._exit.enter_context(atomic_output(pcap))
+                writer = PcapngWriter(stream, comment=f"ndis-offload tap {name}: sent frames")
+            self.control = ControlServer(self.socket_path, self.nics, lambda: self.stats())
+            self.loop = Loop(
+                [Side(nic, None, OUTBOUND)], mode=mode, control=self.control, pcap=writer,
+                batch=64,
+            )  # fmt: skip
+        except BaseException:
+            self.close()
+            raise
+
+    def stats(self) -> dict[str, Any]:
+        assert self.loop is not None
+        return {**self.loop.stats(), "socket": self.socket_path}
+
+    def describe(self) -> dict[str, Any]:
+        nic = next(iter(self.nics.values()))
+        return {
+            "device": nic.device.name,
+            "namespace": self.namespace,
+            "socket": self.socket_path,
+            "tunsetoffload": describe_flags(nic.device.offload),
+            "pid": os.getpid(),
+        }
+
+    def run(self, *, duration: float | None = None) -> None:
+        assert self.loop is not None
+        self.loop.run(duration=duration)
+
+    def close(self) -> None:
+        old = {s: signal.signal(s, _handler_ignore) for s in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            if self.control is not None:
+                self.control.close()
+                self.control = None
+            for nic in self.nics.values():
+                nic.close()
+            self.nics.clear()
+            try:
+                self._exit.close()
+            finally:
+                release(self.record)
+        finally:
+            for sig, handler in old.items():
+                signal.signal(sig, handler)
+__all__ = ["MODES", "SIDE_ADDRESSES", "Loop", "Side", "TapUp", "Wire", "WireOptions"]
