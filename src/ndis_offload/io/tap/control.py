@@ -117,7 +117,7 @@ def _oid_request(nic: TapNic, request: dict[str, Any], kind: str) -> dict[str, A
 
 
 def handle_request(
-    nics: dict[str, TapNic], request: Any, stats: Callable[[], dict[str, Any]]
+    nics: dict[str, TapNic], request: Any, stats: Callable[..., dict[str, Any]]
 ) -> dict[str, Any]:
     """Answer one decoded request (never raises)."""
     try:
@@ -130,7 +130,7 @@ def handle_request(
         if op == "caps":
             return {"ok": True, "results": [nic_state(nics[s]) for s in _sides(nics, request)]}
         if op == "stats":
-            return {"ok": True, "stats": stats()}
+            return {"ok": True, "stats": stats(reset_largest=bool(request.get("reset_largest")))}
         raise ControlError(
             f"unknown op {op!r} (query, set, caps, stats)", NdisStatus.NOT_SUPPORTED
         )
@@ -143,7 +143,7 @@ class ControlServer:
     and :meth:`service` answers whatever is ready. One request per connection."""
 
     def __init__(
-        self, path: str, nics: dict[str, TapNic], stats: Callable[[], dict[str, Any]]
+        self, path: str, nics: dict[str, TapNic], stats: Callable[..., dict[str, Any]]
     ) -> None:
         self.path = path
         self.nics = nics

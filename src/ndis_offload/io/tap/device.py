@@ -103,20 +103,28 @@ class TapDevice:
         netns.ip(self.namespace, "addr", "add", address, "dev", self.name)
 
     def device_features(self) -> dict[str, bool]:
-        """The device's active features by ethtool name (``ethtool -k``), read with
-        ``SIOCETHTOOL`` from a socket in the device's namespace."""
-        if self.namespace:
-            with netns.inside(self.namespace):
-                sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        else:
-            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        with sock:
-            return _features(sock, self.name)
+        """The device's active features (see :func:`device_features`)."""
+        return device_features(self.name, self.namespace)
 
     def close(self) -> None:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
+
+
+def device_features(name: str, namespace: str | None = None) -> dict[str, bool]:
+    """A device's active features by ethtool name (what ``ethtool -k`` shows), read with
+    ``SIOCETHTOOL`` from a socket in its namespace."""
+    try:
+        if namespace:
+            with netns.inside(namespace):
+                sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        else:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        with sock:
+            return _features(sock, name)
+    except OSError as exc:
+        raise BackendError(f"ethtool features of {name}: {exc.strerror}") from exc
 
 
 def _ethtool(sock: socket.socket, name: str, buffer: ctypes.Array[ctypes.c_char]) -> None:
@@ -145,4 +153,4 @@ def _features(sock: socket.socket, name: str) -> dict[str, bool]:
     return out
 
 
-__all__ = ["TapDevice"]
+__all__ = ["TapDevice", "device_features"]

@@ -74,6 +74,19 @@ NO_TUN_COUNTERPART: dict[str, str] = {
 """NDIS features that no ``TUNSETOFFLOAD`` bit expresses, and what stands for them."""
 
 
+ETHTOOL_FEATURE: dict[TunOffload, str] = {
+    TunOffload.CSUM: "tx-checksum-ip-generic",
+    TunOffload.TSO4: "tx-tcp-segmentation",
+    TunOffload.TSO6: "tx-tcp6-segmentation",
+    TunOffload.TSO_ECN: "tx-tcp-ecn-segmentation",
+    TunOffload.USO4: "tx-udp-segmentation",
+    TunOffload.USO6: "tx-udp-segmentation",
+}
+"""The device feature (``ethtool -k`` name) ``tun.c``'s ``set_offload`` turns each bit into:
+``NETIF_F_HW_CSUM``, ``NETIF_F_TSO``, ``NETIF_F_TSO6``, ``NETIF_F_TSO_ECN``,
+``NETIF_F_GSO_UDP_L4``."""
+
+
 def tun_offload_flags(current: frozenset[str], *, uso_supported: bool = True) -> int:
     """The ``TUNSETOFFLOAD`` argument for an adapter whose current configuration is
     ``current``: every bit whose features are all on (``TSO_ECN`` only with a TSO bit, the
@@ -107,6 +120,7 @@ def describe_flags(flags: int) -> str:
 
 __all__ = [
     "CSUM_FEATURES",
+    "ETHTOOL_FEATURE",
     "IFF_NO_PI",
     "IFF_TAP",
     "IFF_VNET_HDR",

@@ -216,7 +216,7 @@ class TapNic:
         """One receive DPC: the miniport's receive path (checksum validation, RSC) over bare
         wire frames, then a virtio_net_hdr per indicated frame; returns what to write."""
         indications = self.datapath.receive(frames, now)
-        indications += self.datapath.flush(now)
+        indications += self.datapath.flush()  # the end of the DPC: indicate every SCU
         return [self._to_kernel(ind) for ind in indications]
 
     def _to_kernel(self, ind: ReceiveIndication) -> bytes:

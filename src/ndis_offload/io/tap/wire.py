@@ -59,6 +59,8 @@ class Side:
     direction: int
     wire_frames: int = 0
     wire_bytes: int = 0
+    largest: int = 0
+    """The largest frame put on the wire since the last ``stats`` with ``reset_largest``."""
 
 
 @dataclass
@@ -114,7 +116,14 @@ class Loop:
     def stop(self, *_: object) -> None:
         self.stopping = True
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self, *, reset_largest: bool = False) -> dict[str, Any]:
+        out = self._stats()
+        if reset_largest:
+            for side in self.sides:
+                side.largest = 0
+        return out
+
+    def _stats(self) -> dict[str, Any]:
         return {
             "mode": self.mode,
             "uptime": round(time.monotonic() - self.started, 3),
@@ -124,6 +133,7 @@ class Loop:
                     **nic_state(s.nic),
                     "wire_frames": s.wire_frames,
                     "wire_bytes": s.wire_bytes,
+                    "largest_frame": s.largest,
                     "counters": s.nic.counters.to_dict(),
                     "datapath": dict(s.nic.datapath.counters),
                     "last_error": s.nic.last_error,
@@ -157,8 +167,11 @@ class Loop:
             for raw in reads:
                 if nic.transmit(raw, segment=False) is None:
                     continue
+                size = len(raw) - VIRTIO_NET_HDR_LEN
                 side.wire_frames += 1
-                side.wire_bytes += len(raw) - VIRTIO_NET_HDR_LEN
+                side.wire_bytes += size
+                if size > side.largest:
+                    side.largest = size
                 if pcap is not None:
                     crossed.append(memoryview(raw)[VIRTIO_NET_HDR_LEN:])
                 if peer is not None:
@@ -174,7 +187,9 @@ class Loop:
         if not wire:
             return
         side.wire_frames += len(wire)
-        side.wire_bytes += sum(map(len, wire))
+        sizes = list(map(len, wire))
+        side.wire_bytes += sum(sizes)
+        side.largest = max(side.largest, *sizes)
         if pcap is not None:
             pcap.write(wire, time.time_ns(), side.direction)
         if peer is not None:
@@ -273,7 +288,7 @@ class Wire:
                 comment=f"ndis-offload wire, mode {o.mode}, MTU {o.mtu}: A->B outbound, "
                 "B->A inbound",
             )
-        self.control = ControlServer(self.socket_path, self.nics, lambda: self.stats())
+        self.control = ControlServer(self.socket_path, self.nics, self.stats)
         names = list(self.nics)
         sides_list = [
             Side(self.nics[n], self.nics[names[1 - i]] if len(names) == 2 else None,
@@ -284,9 +299,13 @@ class Wire:
             sides_list, mode=o.mode, control=self.control, pcap=self.pcap, batch=o.batch
         )
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self, *, reset_largest: bool = False) -> dict[str, Any]:
         assert self.loop is not None
-        return {**self.loop.stats(), "namespaces": self.namespaces, "socket": self.socket_path}
+        return {
+            **self.loop.stats(reset_largest=reset_largest),
+            "namespaces": self.namespaces,
+            "socket": self.socket_path,
+        }
 
     def describe(self) -> dict[str, Any]:
         """What a user needs to send traffic over the wire."""
@@ -375,7 +394,7 @@ class TapUp:
             if pcap:
                 stream: BinaryIO = self._exit.enter_context(atomic_output(pcap))
                 writer = PcapngWriter(stream, comment=f"ndis-offload tap {name}: sent frames")
-            self.control = ControlServer(self.socket_path, self.nics, lambda: self.stats())
+            self.control = ControlServer(self.socket_path, self.nics, self.stats)
             self.loop = Loop(
                 [Side(nic, None, OUTBOUND)], mode=mode, control=self.control, pcap=writer,
                 batch=64,
@@ -384,9 +403,9 @@ class TapUp:
             self.close()
             raise
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self, *, reset_largest: bool = False) -> dict[str, Any]:
         assert self.loop is not None
-        return {**self.loop.stats(), "socket": self.socket_path}
+        return {**self.loop.stats(reset_largest=reset_largest), "socket": self.socket_path}
 
     def describe(self) -> dict[str, Any]:
         nic = next(iter(self.nics.values()))
