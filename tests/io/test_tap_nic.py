@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from tap_frames import ipv4_tcp
+
 from ndis_offload.io.tap.control import handle_request
 from ndis_offload.io.tap.linux import TunOffload, tun_offload_flags
 from ndis_offload.io.tap.nic import TapNic
 from ndis_offload.io.tap.vnet_hdr import VirtioNetHdr, VirtioNetHdrFlags, VirtioNetHdrGso
 from ndis_offload.packet.headers import parse_frame
 from ndis_offload.stack.profiles import get_profile
-from tests.io.test_tap_vnet_hdr import ipv4_tcp
 
 
 class FakeDevice:

@@ -1,17 +1,17 @@
 """virtio_net_hdr decoding and its mapping to NDIS per-packet info; TUNSETOFFLOAD mapping.
 
 Layouts from include/uapi/linux/virtio_net.h and if_tun.h; the NDIS side from the pages
-"NDIS_TCP_LARGE_SEND_OFFLOAD_NET_BUFFER_LIST_INFO", "NDIS_UDP_SEGMENTATION_OFFLOAD_NET_BUFFER_LIST_INFO"
-and "NDIS_TCP_IP_CHECKSUM_NET_BUFFER_LIST_INFO" (learn.microsoft.com).
+"NDIS_TCP_LARGE_SEND_OFFLOAD_NET_BUFFER_LIST_INFO",
+"NDIS_UDP_SEGMENTATION_OFFLOAD_NET_BUFFER_LIST_INFO" and
+"NDIS_TCP_IP_CHECKSUM_NET_BUFFER_LIST_INFO" (learn.microsoft.com).
 """
 
 from __future__ import annotations
 
-import struct
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from tap_frames import ipv4_tcp, ipv6_udp
 
 from ndis_offload.errors import PacketError
 from ndis_offload.io.tap.linux import (
@@ -35,20 +35,6 @@ from ndis_offload.structs.nbl_info import (
     NdisTcpIpChecksumNetBufferListInfoTransmit,
     NdisUsoTransmit,
 )
-
-
-def ipv4_tcp(payload: int = 100) -> bytes:
-    eth = b"\x02" * 6 + b"\x04" * 6 + b"\x08\x00"
-    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 40 + payload, 1, 0x4000, 64, 6, 0,
-                     b"\x0a\0\0\x01", b"\x0a\0\0\x02")  # fmt: skip
-    tcp = struct.pack("!HHIIBBHHH", 1, 2, 3, 4, 0x50, 0x10, 100, 0, 0)
-    return eth + ip + tcp + bytes(payload)
-
-
-def ipv6_udp(payload: int = 100) -> bytes:
-    eth = b"\x02" * 6 + b"\x04" * 6 + b"\x86\xdd"
-    ip = struct.pack("!IHBB16s16s", 6 << 28, 8 + payload, 17, 64, b"\1" * 16, b"\2" * 16)
-    return eth + ip + struct.pack("!HHHH", 1, 2, 8 + payload, 0) + bytes(payload)
 
 
 def test_header_layout() -> None:

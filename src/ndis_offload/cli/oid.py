@@ -28,7 +28,7 @@ from ndis_offload.io.tap.nic import COUNTER_COLUMNS
 from ndis_offload.viz.console import print_error, write_json
 
 ON_OFF = ("on", "off")
-CHECKSUM = {
+CHECKSUM: dict[str, int] = {
     "off": NdisOffloadParametersChecksum.TX_RX_DISABLED,
     "tx": NdisOffloadParametersChecksum.TX_ENABLED_RX_DISABLED,
     "rx": NdisOffloadParametersChecksum.RX_ENABLED_TX_DISABLED,
@@ -51,7 +51,10 @@ PARAMETER_OPTIONS: dict[str, tuple[str, dict[str, int]]] = {
     "rsc_ipv6": ("RscIPv6", {"on": NdisOffloadParametersRsc.RSC_ENABLED,
                              "off": NdisOffloadParametersRsc.RSC_DISABLED}),
 }  # fmt: skip
-USO = {"on": NdisOffloadParametersUso.USO_ENABLED, "off": NdisOffloadParametersUso.USO_DISABLED}
+USO: dict[str, int] = {
+    "on": NdisOffloadParametersUso.USO_ENABLED,
+    "off": NdisOffloadParametersUso.USO_DISABLED,
+}
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -66,7 +66,12 @@ def nic_state(nic: TapNic) -> dict[str, Any]:
         "tunsetoffload_names": describe_flags(nic.device.offload),
         "usable": [f for f in FEATURES if f in nic.usable],
         "features": [
-            {"name": f, "label": FEATURE_LABELS[f], "hardware": f in hardware, "current": f in current}
+            {
+                "name": f,
+                "label": FEATURE_LABELS[f],
+                "hardware": f in hardware,
+                "current": f in current,
+            }
             for f in FEATURES
         ],
     }
@@ -131,9 +136,7 @@ def handle_request(
             return {"ok": True, "results": [nic_state(nics[s]) for s in _sides(nics, request)]}
         if op == "stats":
             return {"ok": True, "stats": stats(reset_largest=bool(request.get("reset_largest")))}
-        raise ControlError(
-            f"unknown op {op!r} (query, set, caps, stats)", NdisStatus.NOT_SUPPORTED
-        )
+        raise ControlError(f"unknown op {op!r} (query, set, caps, stats)", NdisStatus.NOT_SUPPORTED)
     except ControlError as err:
         return {"ok": False, "status": err.status.c_name, "error": str(err)}
 

@@ -141,7 +141,9 @@ def _features(sock: socket.socket, name: str) -> dict[str, bool]:
     )
     _ethtool(sock, name, strings)
     blocks = (count + 31) // 32
-    feats = ctypes.create_string_buffer(struct.pack("II", ETHTOOL_GFEATURES, blocks) + bytes(16 * blocks))
+    feats = ctypes.create_string_buffer(
+        struct.pack("II", ETHTOOL_GFEATURES, blocks) + bytes(16 * blocks)
+    )
     _ethtool(sock, name, feats)
     out: dict[str, bool] = {}
     for i in range(count):

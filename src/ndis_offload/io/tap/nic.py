@@ -113,7 +113,7 @@ class TapNic:
             self.miniport = cast(ReferenceMiniport, make_miniport(AdapterSpec(profile, variant)))
             self.datapath = SoftwareDatapath(self.miniport)
             self.stack = NdisStack(self.miniport)
-            self.protocol = KernelProtocol(lambda: self.apply_offload("indication"))
+            self.protocol = KernelProtocol(self._on_indication)
             self.stack.bind(self.protocol)
             self.apply_offload("bind")
             if self.miniport.supports_offload:
@@ -128,6 +128,9 @@ class TapNic:
     def usable(self) -> frozenset[str]:
         """What the kernel (the protocol) may use now."""
         return self.protocol.usable
+
+    def _on_indication(self) -> None:
+        self.apply_offload("indication")
 
     def apply_offload(self, reason: str) -> int:
         """Recompute ``TUNSETOFFLOAD`` from the offloads the kernel may use."""
@@ -199,9 +202,7 @@ class TapNic:
         row[1] += size
         if not segment:
             return [raw]
-        completion = self.datapath.send(
-            NetBufferList(raw[VIRTIO_NET_HDR_LEN:], csum, lso, uso)
-        )
+        completion = self.datapath.send(NetBufferList(raw[VIRTIO_NET_HDR_LEN:], csum, lso, uso))
         if completion.status != NdisStatus.SUCCESS:
             row[4] += 1
             self.counters.event("send_failed")

@@ -30,8 +30,8 @@ from ndis_offload.errors import BackendError
 from ndis_offload.io import netns
 from ndis_offload.io.atomic import atomic_output
 from ndis_offload.io.tap.cleanup import RUN_DIR, Record, kill_inside, release
-from ndis_offload.io.tap.device import TapDevice
 from ndis_offload.io.tap.control import ControlServer, nic_state
+from ndis_offload.io.tap.device import TapDevice
 from ndis_offload.io.tap.linux import describe_flags
 from ndis_offload.io.tap.nic import TapNic
 from ndis_offload.io.tap.pcapng import INBOUND, OUTBOUND, PcapngWriter
@@ -217,10 +217,10 @@ class Loop:
                 if deadline is not None and time.monotonic() >= deadline:
                     break
                 for fd, _event in poller.poll(250):
-                    side = by_fd.get(fd)
-                    if side is not None:
+                    ready = by_fd.get(fd)
+                    if ready is not None:
                         self.turns += 1
-                        self._pump(side)
+                        self._pump(ready)
                     elif fd == control_fd and self.control is not None:
                         self.control.service()
                     elif fd == wake_r:
@@ -348,9 +348,6 @@ class Wire:
                 signal.signal(sig, handler)
 
 
-
-
-
 class TapUp:
     """``tap up``: one TAP NIC (optionally in a namespace, created if missing and then owned)
     with the control socket; what the kernel sends goes through the send path to the
@@ -437,4 +434,6 @@ class TapUp:
         finally:
             for sig, handler in old.items():
                 signal.signal(sig, handler)
+
+
 __all__ = ["MODES", "SIDE_ADDRESSES", "Loop", "Side", "TapUp", "Wire", "WireOptions"]
