@@ -86,6 +86,11 @@ class ReceiveIndication:
 
 def _ip_version(frame: bytes) -> int:
     """4, 6 or 0 from the Ethertype after at most two VLAN tags (cheap; no validation)."""
+    if len(frame) >= 14:  # the common case first: no tag
+        if frame[12] == 0x08 and frame[13] == 0x00:
+            return 4
+        if frame[12] == 0x86 and frame[13] == 0xDD:
+            return 6
     offset = 12
     for _ in range(3):
         if len(frame) < offset + 2:
@@ -98,6 +103,27 @@ def _ip_version(frame: bytes) -> int:
     return 0
 
 
+_IP_BITS = NdisTcpIpChecksumNetBufferListInfoReceive(
+    IpChecksumFailed=1, IpChecksumSucceeded=1, IpChecksumValueInvalid=1
+).to_int()
+_TCP_BITS = NdisTcpIpChecksumNetBufferListInfoReceive(
+    TcpChecksumFailed=1, TcpChecksumSucceeded=1, TcpChecksumValueInvalid=1
+).to_int()
+_UDP_BITS = NdisTcpIpChecksumNetBufferListInfoReceive(
+    UdpChecksumFailed=1, UdpChecksumSucceeded=1
+).to_int()
+
+
+def _verdict_mask(on: frozenset[str], version: int) -> int:
+    """The ``Receive`` bits the current configuration lets the miniport report."""
+    mask = _IP_BITS if version == 4 and "ip4_rx" in on else 0
+    if f"tcp{version}_rx" in on:
+        mask |= _TCP_BITS
+    if f"udp{version}_rx" in on:
+        mask |= _UDP_BITS
+    return mask
+
+
 class SoftwareDatapath:
     """Send and receive paths of a :class:`ReferenceMiniport`; ``counters`` counts what they
     did and refused."""
@@ -106,6 +132,7 @@ class SoftwareDatapath:
         self.miniport = miniport
         self.counters: Counter[str] = Counter()
         self.coalescer = RscCoalescer(timeout=rsc_timeout)
+        self._masks: dict[int, int] = {4: 0, 6: 0}
 
     # -- receive ---------------------------------------------------------------------------
     def receive(self, frames: list[bytes], now: float) -> list[ReceiveIndication]:
@@ -116,10 +143,14 @@ class SoftwareDatapath:
         on = self.miniport.current_features
         versions = [_ip_version(f) for f in frames]
         words = [0] * len(frames)
+        rsc_on = {4: "rsc4" in on, 6: "rsc6" in on}
+        self._masks = self._current_masks(on)
         if self.miniport.receive_checksum_started:
             for version in (4, 6):
                 ip = version == 4 and "ip4_rx" in on
                 tcp, udp = f"tcp{version}_rx" in on, f"udp{version}_rx" in on
+                if rsc_on[version]:  # the coalescer validates these (exception 2)
+                    continue
                 picked = [i for i, v in enumerate(versions) if v == version]
                 if not picked or not (ip or tcp or udp):
                     continue
@@ -131,33 +162,37 @@ class SoftwareDatapath:
                 for i, word in zip(picked, batch, strict=True):
                     words[i] = int(word)
         self.counters["received"] += len(frames)
-        rsc_on = {4: "rsc4" in on, 6: "rsc6" in on}
         out: list[ReceiveIndication] = []
         to_coalesce: list[bytes] = []
-        verdicts: dict[bytes, int] = {}
         for frame, version, word in zip(frames, versions, words, strict=True):
             if rsc_on.get(version, False):
                 to_coalesce.append(frame)
-                verdicts[frame] = word
             else:
                 out.append(ReceiveIndication(frame, word))
         if to_coalesce:
             for item in self.coalescer.push_batch(to_coalesce, now):
-                out.append(self._from_coalescer(item, verdicts))
+                out.append(self._from_coalescer(item))
         return out
+
+    def _current_masks(self, on: frozenset[str]) -> dict[int, int]:
+        if not self.miniport.receive_checksum_started:
+            return {4: 0, 6: 0}
+        return {4: _verdict_mask(on, 4), 6: _verdict_mask(on, 6)}
 
     def flush(self, now: float | None = None) -> list[ReceiveIndication]:
         """End of the DPC: indicate every coalesced unit still held."""
-        return [self._from_coalescer(item, {}) for item in self.coalescer.flush(now)]
+        self._masks = self._current_masks(self.miniport.current_features)
+        return [self._from_coalescer(item) for item in self.coalescer.flush(now)]
 
-    def _from_coalescer(
-        self, item: CoalescedFrame, verdicts: dict[bytes, int]
-    ) -> ReceiveIndication:
+    def _from_coalescer(self, item: CoalescedFrame) -> ReceiveIndication:
+        """A coalesced unit carries the coalescer's verdicts (it validated every segment);
+        a frame it indicates alone carries the verdicts the configuration lets us report."""
         if item.rsc.CoalescedSegCount > 0:
             self.counters["rsc_units"] += 1
             self.counters["rsc_segments"] += item.rsc.CoalescedSegCount
             return ReceiveIndication(item.frame, item.checksum.to_int(), item.rsc.to_int())
-        return ReceiveIndication(item.frame, verdicts.get(item.frame, 0), item.rsc.to_int())
+        word = item.checksum.to_int() & self._masks.get(_ip_version(item.frame), 0)
+        return ReceiveIndication(item.frame, word, item.rsc.to_int())
 
     def _validate_one(self, frame: bytes, ip: bool, tcp: bool, udp: bool) -> int:
         try:
