@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -157,29 +158,36 @@ def _largest(wire: Running) -> int:
     return size
 
 
+def _window(wire: Running, want: Any, timeout: float = 8.0) -> int:
+    """Largest frame of the first 0.25 s window that satisfies ``want`` (or the last one)."""
+    deadline = time.monotonic() + timeout
+    _largest(wire)
+    while True:
+        time.sleep(0.25)
+        size = _largest(wire)
+        if want(size) or time.monotonic() > deadline:
+            return size
+
+
 def test_toggle_offload_mid_transfer(wire_factory: Any) -> None:
     wire = wire_factory("--mode", "passthrough")
     seen: dict[str, int] = {}
 
     def toggle() -> None:
-        time.sleep(0.5)
-        _largest(wire)
-        time.sleep(0.3)
-        seen["on"] = _largest(wire)
+        seen["on"] = _window(wire, lambda size: size > 1514)
         off = wire.request(op="set", oid="OID_OFFLOAD_ENCAPSULATION", side="a",
                            value={"IPv4": {"Enabled": 2}, "IPv6": {"Enabled": 0}})  # fmt: skip
-        assert off["results"][0]["tunsetoffload"] == 0
-        time.sleep(0.2)
-        _largest(wire)
-        time.sleep(0.4)
-        seen["off"] = _largest(wire)
+        seen["off_flags"] = off["results"][0]["tunsetoffload"]
+        time.sleep(0.1)  # GSO sends the kernel queued before the change drain
+        seen["off"] = _window(wire, lambda size: 0 < size <= 1514)
         on = wire.request(op="set", oid="OID_OFFLOAD_ENCAPSULATION", side="a",
                           value={"IPv4": {"Enabled": 1, "EncapsulationType": 2, "HeaderSize": 14},
                                  "IPv6": {"Enabled": 0}})  # fmt: skip
-        assert on["results"][0]["tunsetoffload"] & TunOffload.TSO4
+        seen["on_flags"] = on["results"][0]["tunsetoffload"]
 
-    sent, got = transfer(wire, 160 * MIB, pace=0.008, during=toggle)
-    assert got == {"bytes": 160 * MIB, "sha256": sent["sha256"]}
+    sent, got = transfer(wire, 192 * MIB, pace=0.02, during=toggle)
+    assert got == {"bytes": 192 * MIB, "sha256": sent["sha256"]}  # not a byte lost
+    assert seen["off_flags"] == 0 and seen["on_flags"] & TunOffload.TSO4, seen
     assert seen["on"] > 1514, seen  # 64 KB GSO sends cross while LSO is on
     assert 0 < seen["off"] <= 1514, seen  # the kernel segments itself: MTU-sized frames
 
@@ -265,3 +273,73 @@ def test_kill_9_then_cleanup(wire_factory: Any) -> None:
     removed = json.loads(done.stdout)["removed"]
     assert {f"namespace {n}" for n in wire.namespaces.values()} <= set(removed)
     assert _leftovers(wire) == []
+
+
+@pytest.mark.parametrize("mode", ["segment", "passthrough"])
+def test_pcap_records_the_wire(wire_factory: Any, tmp_path: Any, mode: str) -> None:
+    """``pcap verify`` and tshark (independent reader) read the capture: every TCP frame of
+    segment mode is wire-sized with correct checksums; passthrough shows the unsegmented
+    LSO sends; direction flags and the offload comments are there."""
+    capture = str(tmp_path / "wire.pcapng")
+    wire = wire_factory("--mode", mode, "--pcap", capture)
+    sent, got = transfer(wire, 4 * MIB)
+    assert got["sha256"] == sent["sha256"]
+    wire.request(op="set", oid="OID_OFFLOAD_ENCAPSULATION", side="a",
+                 value={"IPv4": {"Enabled": 2}, "IPv6": {"Enabled": 0}})  # fmt: skip
+    sent, got = transfer(wire, 1 * MIB)
+    assert got["sha256"] == sent["sha256"]
+    stop(wire)
+    done = subprocess.run([*CLI, "pcap", "verify", "--json", capture], capture_output=True,
+                          text=True, timeout=60)  # fmt: skip
+    report = json.loads(done.stdout)
+    diagnosis = report["diagnosis"]
+    assert diagnosis["malformed"] == 0 and diagnosis["wrong checksum"] == 0
+    if mode == "segment":
+        assert diagnosis["correct"] > 5 * MIB // 1448 and diagnosis["unsegmented LSO send"] == 0
+    else:
+        assert diagnosis["unsegmented LSO send"] > 0 and diagnosis["left for offload"] > 0
+    if shutil.which("tshark") is None:
+        return
+    fields = subprocess.run(
+        ["tshark", "-r", capture, "-T", "fields", "-e", "frame.packet_flags_direction",
+         "-e", "frame.comment"],
+        capture_output=True, text=True, timeout=120, check=True,
+    ).stdout.splitlines()  # fmt: skip
+    directions = {line.split("\t")[0] for line in fields}
+    assert directions == {"0x00000001", "0x00000002"}  # inbound (B -> A), outbound (A -> B)
+    comments = [line.split("\t", 1)[1] for line in fields if line.split("\t", 1)[1:] != [""]]
+    assert len(comments) >= 2 and "a: TUNSETOFFLOAD 0" in comments[-1]
+
+
+def test_tap_up_in_its_own_namespace(tmp_path: Any) -> None:
+    namespace = f"{netns.PREFIX}{os.getpid()}t"
+    sock = str(tmp_path / "tap.sock")
+    proc = subprocess.Popen(
+        [*CLI, "tap", "up", "ndot0", "--netns", namespace, "--socket", sock, "--json",
+         "--profile", "virtio-net"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        ready = json.loads(proc.stdout.readline())["ready"]
+        assert ready["namespace"] == namespace and ready["device"] == "ndot0"
+        caps = call(sock, {"op": "caps"})["results"][0]
+        flags = caps["tunsetoffload"]
+        features = device_features("ndot0", namespace)
+        for bit, name in ETHTOOL_FEATURE.items():
+            assert features[name] == bool(flags & bit), name
+        answer = call(sock, {"op": "set", "oid": "OID_TCP_OFFLOAD_PARAMETERS",
+                             "value": {"TCPIPv4Checksum": 1}})  # fmt: skip
+        assert answer["results"][0]["tunsetoffload"] == 0
+        assert device_features("ndot0", namespace)["tx-checksum-ip-generic"] is False
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+        assert not netns.exists(namespace) and not os.path.exists(sock)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+        remove_namespace(namespace)
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
