@@ -44,9 +44,11 @@ from ndis_offload.structs.nbl_info import (
 
 @dataclass(frozen=True)
 class NetBufferList:
-    """One send: the frame and its ``NET_BUFFER_LIST_INFO`` words (0 = none requested)."""
+    """One send: the frame and its ``NET_BUFFER_LIST_INFO`` words (0 = none requested).
+    ``frame`` may be a view of a buffer the caller reuses after :meth:`SoftwareDatapath.send`
+    returns (the completion's frames never alias it)."""
 
-    frame: bytes
+    frame: bytes | bytearray | memoryview
     TcpIpChecksumNetBufferListInfo: int = 0
     TcpLargeSendNetBufferListInfo: int = 0
     UdpSegmentationOffloadInfo: int = 0

@@ -20,7 +20,9 @@ from ndis_offload.errors import PacketError
 from ndis_offload.io.tap.device import TapDevice
 from ndis_offload.io.tap.linux import describe_flags, tun_offload_flags
 from ndis_offload.io.tap.vnet_hdr import (
+    VALID_HDR,
     VIRTIO_NET_HDR_LEN,
+    ZERO_HDR,
     VirtioNetHdr,
     VirtioNetHdrFlags,
     VirtioNetHdrGso,
@@ -42,6 +44,8 @@ coalesced (RSC), frames refused (asked for an offload that is off, or malformed)
 _VALID = int(VirtioNetHdrFlags.DATA_VALID)
 _SUCCEEDED = 0b11000  # TcpChecksumSucceeded | UdpChecksumSucceeded (Receive view bits 3, 4)
 _CACHE_LIMIT = 4096
+_PLAIN = ("", 0, 0, 0)
+Buffer = bytes | bytearray | memoryview
 
 
 @dataclass
@@ -149,10 +153,10 @@ class TapNic:
         return describe_flags(self.device.offload)
 
     # -- send path: the kernel transmits ----------------------------------------------------
-    def _classify(self, raw: bytes) -> tuple[str, int, int, int]:
+    def _classify(self, raw: Buffer) -> tuple[str, int, int, int]:
         """``(feature, checksum word, LSO word, USO word)`` for a frame read with its header;
         :class:`PacketError` when malformed or without an NDIS counterpart."""
-        key = raw[:VIRTIO_NET_HDR_LEN] + raw[22:24]  # header + Ethertype
+        key = bytes(raw[:VIRTIO_NET_HDR_LEN]) + bytes(raw[22:24])  # header + Ethertype
         found = self._send_cache.get(key)
         if found is None:
             info = send_info(VirtioNetHdr.decode(raw), memoryview(raw)[VIRTIO_NET_HDR_LEN:])
@@ -167,14 +171,9 @@ class TapNic:
             self._send_cache[key] = found
         return found
 
-    def transmit(self, raw: bytes, *, segment: bool) -> list[bytes] | None:
-        """One frame read from the TAP -> the frames that go on the wire.
-
-        ``segment=False`` (passthrough) returns ``[raw]`` itself, header included, when the
-        offload it asks for is on; ``segment=True`` runs the miniport's send path (the engine
-        completes checksums, cuts LSO/USO sends to the MSS) and returns bare frames. ``None``
-        when refused or malformed (counted, dropped).
-        """
+    def _admit(self, raw: Buffer) -> tuple[str, int, int, int] | None:
+        """Classify and count a frame read with its header; ``None`` when it is refused
+        (an offload that is off) or malformed (counted, dropped)."""
         size = len(raw) - VIRTIO_NET_HDR_LEN
         if size < 14:
             self.counters.row("malformed")[4] += 1
@@ -184,43 +183,60 @@ class TapNic:
             row = self.counters.row("plain")
             row[0] += 1
             row[1] += size
-            return [raw] if not segment else [raw[VIRTIO_NET_HDR_LEN:]]
+            return _PLAIN
         try:
-            feature, csum, lso, uso = self._classify(raw)
+            found = self._classify(raw)
         except PacketError as err:
-            row = self.counters.row("malformed")
-            row[4] += 1
+            self.counters.row("malformed")[4] += 1
             self.counters.event("malformed_vnet_hdr")
             self.last_error = err.detail
             return None
-        row = self.counters.row(feature)
-        if feature not in self.current:
+        row = self.counters.row(found[0])
+        if found[0] not in self.current:
             row[4] += 1
-            self.counters.event(f"refused_{feature}")
+            self.counters.event(f"refused_{found[0]}")
             return None
         row[0] += 1
         row[1] += size
-        if not segment:
-            return [raw]
-        completion = self.datapath.send(NetBufferList(raw[VIRTIO_NET_HDR_LEN:], csum, lso, uso))
+        return found
+
+    def admit(self, raw: Buffer) -> bool:
+        """Passthrough: may this frame (read with its header) cross as it is? Its offload
+        request must be well formed and on in the current configuration."""
+        return self._admit(raw) is not None
+
+    def transmit(self, raw: Buffer) -> list[bytes]:
+        """The miniport's send path for one frame read with its header: the engine completes
+        checksums and cuts LSO / USO sends to the MSS. Returns the bare wire frames (new
+        objects: ``raw`` may be reused afterwards); ``[]`` when refused or malformed."""
+        found = self._admit(raw)
+        if found is None:
+            return []
+        feature, csum, lso, uso = found
+        frame = memoryview(raw)[VIRTIO_NET_HDR_LEN:]
+        if not feature:
+            return [bytes(frame)]
+        completion = self.datapath.send(NetBufferList(frame, csum, lso, uso))
+        row = self.counters.row(feature)
         if completion.status != NdisStatus.SUCCESS:
             row[4] += 1
             self.counters.event("send_failed")
             self.last_error = completion.detail
-            return None
+            return []
         if lso or uso:
             row[2] += len(completion.frames)
         return completion.frames
 
     # -- receive path: frames for the kernel ------------------------------------------------
-    def receive(self, frames: list[bytes], now: float) -> list[bytes]:
+    def receive(self, frames: list[bytes], now: float) -> list[tuple[bytes, bytes]]:
         """One receive DPC: the miniport's receive path (checksum validation, RSC) over bare
-        wire frames, then a virtio_net_hdr per indicated frame; returns what to write."""
+        wire frames; returns ``(virtio_net_hdr, frame)`` per indicated frame, to write with
+        ``writev`` (no copy of the frame)."""
         indications = self.datapath.receive(frames, now)
         indications += self.datapath.flush()  # the end of the DPC: indicate every SCU
         return [self._to_kernel(ind) for ind in indications]
 
-    def _to_kernel(self, ind: ReceiveIndication) -> bytes:
+    def _to_kernel(self, ind: ReceiveIndication) -> tuple[bytes, bytes]:
         frame = ind.frame
         segs = ind.TcpRecvSegCoalesceInfo & 0xFFFF
         validated = bool(ind.TcpIpChecksumNetBufferListInfo & _SUCCEEDED)
@@ -233,17 +249,17 @@ class TapNic:
             row[3] += segs
             mss = max(1, self.mtu - (hdr_len - 14))
             if len(frame) - hdr_len <= mss:
-                return receive_header(validated=validated) + frame
+                return receive_header(validated=validated), frame
             header = receive_header(
                 validated=validated, coalesced_mss=mss, ip_version=version, hdr_len=hdr_len
             )
-            return header + frame
+            return header, frame
         row = self.counters.row("rx_checksum_ok" if validated else "rx")
         row[0] += 1
         row[1] += len(frame)
-        return receive_header(validated=validated) + frame
+        return (VALID_HDR if validated else ZERO_HDR), frame
 
-    def receive_passthrough(self, raw: bytes) -> bytes:
+    def receive_passthrough(self, raw: Buffer) -> Buffer:
         """A frame that crossed the wire with its header (passthrough): counted, written as
         is (a partial checksum stays partial, a GSO frame stays one frame)."""
         row = self.counters.row("rx_passthrough")

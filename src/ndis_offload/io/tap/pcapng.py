@@ -55,7 +55,7 @@ class PcapngWriter:
         """Attach ``text`` to the next frame written."""
         self._comment = text.encode()
 
-    def write(self, frames: list[bytes] | list[memoryview], ts_ns: int, direction: int) -> None:
+    def write(self, frames: list[bytes], ts_ns: int, direction: int) -> None:
         """``frames`` (bare Ethernet) crossing at ``ts_ns`` in ``direction``."""
         out = []
         high, low = (ts_ns >> 32) & 0xFFFFFFFF, ts_ns & 0xFFFFFFFF

@@ -43,6 +43,8 @@ MODES = ("passthrough", "segment")
 READ_SIZE = VIRTIO_NET_HDR_LEN + 65536 + 64
 """Largest read: the header, a 64 KB GSO frame and its Ethernet / VLAN headers."""
 
+WRITE_ERRORS = (errno.EINVAL, errno.EAGAIN, errno.EIO, errno.ENOBUFS)
+"""A write the kernel refuses (a header it rejects, a full queue) is counted, not fatal."""
 DPC_BYTES = 65536
 """Segment mode: wire bytes gathered before the peer's receive path runs (one DPC)."""
 
@@ -64,6 +66,12 @@ class Side:
     wire_bytes: int = 0
     largest: int = 0
     """The largest frame put on the wire since the last ``stats`` with ``reset_largest``."""
+    buffer: bytearray = field(default_factory=lambda: bytearray(READ_SIZE))
+    """Every read lands here (no allocation per frame)."""
+    view: memoryview = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.view = memoryview(self.buffer)
 
 
 @dataclass
@@ -145,41 +153,51 @@ class Loop:
             },
         }
 
-    def _write(self, fd: int, data: bytes) -> None:
+    def _write(self, fd: int, data: bytes | bytearray | memoryview) -> None:
         try:
             os.write(fd, data)
         except OSError as exc:
-            if exc.errno not in (errno.EINVAL, errno.EAGAIN, errno.EIO, errno.ENOBUFS):
+            if exc.errno not in WRITE_ERRORS:
+                raise
+            self.write_errors += 1
+
+    def _writev(self, fd: int, parts: tuple[bytes, bytes]) -> None:
+        try:
+            os.writev(fd, parts)
+        except OSError as exc:
+            if exc.errno not in WRITE_ERRORS:
                 raise
             self.write_errors += 1
 
     def _pump(self, side: Side) -> None:
-        """Drain up to ``batch`` frames from ``side``'s TAP. Each frame is forwarded right
-        after it is read (it is still in the cache; the peer's kernel sees it at once);
-        segment mode hands the receive path about 64 KB of wire frames at a time (one
-        receive DPC), so small frames share the per-DPC work."""
+        """Drain up to ``batch`` frames from ``side``'s TAP into its reused buffer. Each
+        frame is forwarded right after it is read (still in the cache, no allocation);
+        segment mode hands the peer's receive path about 64 KB of wire frames at a time
+        (one receive DPC), so small frames share the per-DPC work."""
         fd = side.nic.device.fd
         nic, peer, pcap = side.nic, side.peer, self.pcap
         out_fd = peer.device.fd if peer is not None else -1
-        read, write = os.read, self._write
+        buffer, view = side.buffer, side.view
+        readv = os.readv
         if self.mode == "passthrough":
-            crossed: list[memoryview] = []
+            crossed: list[bytes] = []
             for _ in range(self.batch):
                 try:
-                    raw = read(fd, READ_SIZE)
+                    n = readv(fd, (buffer,))
                 except BlockingIOError:
                     break
-                if nic.transmit(raw, segment=False) is None:
+                raw = view[:n]
+                if not nic.admit(raw):
                     continue
-                size = len(raw) - VIRTIO_NET_HDR_LEN
+                size = n - VIRTIO_NET_HDR_LEN
                 side.wire_frames += 1
                 side.wire_bytes += size
                 if size > side.largest:
                     side.largest = size
                 if pcap is not None:
-                    crossed.append(memoryview(raw)[VIRTIO_NET_HDR_LEN:])
+                    crossed.append(bytes(raw[VIRTIO_NET_HDR_LEN:]))
                 if peer is not None:
-                    write(out_fd, peer.receive_passthrough(raw))
+                    self._write(out_fd, peer.receive_passthrough(raw))
             if crossed and pcap is not None:
                 pcap.write(crossed, time.time_ns(), side.direction)
             return
@@ -187,13 +205,13 @@ class Loop:
         pending = 0
         for _ in range(self.batch):
             try:
-                raw = read(fd, READ_SIZE)
+                n = readv(fd, (buffer,))
             except BlockingIOError:
                 break
-            frames = nic.transmit(raw, segment=True)
+            frames = nic.transmit(view[:n])
             if frames:
                 wire += frames
-                pending += len(raw)
+                pending += n
                 if pending >= DPC_BYTES:
                     self._deliver(side, wire, out_fd)
                     wire, pending = [], 0
@@ -209,8 +227,8 @@ class Loop:
         if self.pcap is not None:
             self.pcap.write(wire, time.time_ns(), side.direction)
         if side.peer is not None:
-            for data in side.peer.receive(wire, time.monotonic()):
-                self._write(out_fd, data)
+            for parts in side.peer.receive(wire, time.monotonic()):
+                self._writev(out_fd, parts)
 
     def run(self, *, duration: float | None = None, tick: Callable[[], None] | None = None) -> None:
         """Forward until :meth:`stop` (SIGTERM / SIGINT) or ``duration`` seconds."""
