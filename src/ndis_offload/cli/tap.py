@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from ndis_offload.errors import BackendError
+from ndis_offload.io.tap.cleanup import terminate_on_sigterm
 from ndis_offload.io.tap.wire import MODES, TapUp
 from ndis_offload.lab.scenario import ScenarioError, build_profile
 from ndis_offload.stack.profiles import DEFAULT_PROFILE
@@ -39,6 +40,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     if why is not None:
         print_error(console, f"tap {why}")
         return 2
+    terminate_on_sigterm()
     try:
         profile = build_profile(args.profile, where="--profile")
         tap = TapUp(

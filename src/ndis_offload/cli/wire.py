@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from ndis_offload.errors import BackendError
-from ndis_offload.io.tap.cleanup import sweep
+from ndis_offload.io.tap.cleanup import sweep, terminate_on_sigterm
 from ndis_offload.io.tap.wire import MODES, Wire, WireOptions
 from ndis_offload.lab.scenario import ScenarioError, build_profile
 from ndis_offload.stack.profiles import DEFAULT_PROFILE
@@ -69,6 +69,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     except ScenarioError as err:
         print_error(console, err.detail)
         return 2
+    terminate_on_sigterm()
     try:
         wire = Wire(options)
     except (BackendError, ScenarioError) as err:

@@ -16,6 +16,7 @@ import signal
 import subprocess
 import time
 from dataclasses import asdict, dataclass, field
+from types import FrameType
 
 from ndis_offload.io import netns
 
@@ -129,6 +130,17 @@ def records() -> list[Record]:
     return out
 
 
+def _terminate(signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
+def terminate_on_sigterm() -> None:
+    """SIGTERM while namespaces and devices are being built unwinds like Ctrl-C (``finally``
+    blocks tear down what exists) instead of killing the process on the spot; the forwarding
+    loop installs its own handler while it runs."""
+    signal.signal(signal.SIGTERM, _terminate)
+
+
 def sweep() -> list[str]:
     """Remove what dead processes left behind; live processes' resources are kept."""
     removed: list[str] = []
@@ -142,4 +154,12 @@ def sweep() -> list[str]:
     return removed
 
 
-__all__ = ["RUN_DIR", "Record", "kill_inside", "release", "remove_namespace", "sweep"]
+__all__ = [
+    "RUN_DIR",
+    "Record",
+    "kill_inside",
+    "release",
+    "remove_namespace",
+    "sweep",
+    "terminate_on_sigterm",
+]
