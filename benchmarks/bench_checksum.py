@@ -1,6 +1,7 @@
 """Checksum speed: ndis_offload vs a gcc -O3 C reference, scapy and dpkt (ratios, same data).
 
-Run: python benchmarks/bench_checksum.py
+Every row is the median of interleaved rounds (see timing.py), printed with its spread.
+Run: python benchmarks/bench_checksum.py [--check]
 """
 
 from __future__ import annotations
@@ -8,29 +9,19 @@ from __future__ import annotations
 import ctypes
 import shutil
 import subprocess
+import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import dpkt
 import numpy as np
 from scapy.utils import checksum as scapy_checksum
+from timing import HEADER, Report, compare
 
 from ndis_offload.packet.checksum import batch_checksums, internet_checksum
 
 C_SOURCE = Path(__file__).with_name("c_ref") / "csum.c"
-
-
-def best_of(func: Callable[[], object], repeat: int, number: int) -> float:
-    """Best time per call in seconds."""
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        for _ in range(number):
-            func()
-        best = min(best, (time.perf_counter() - start) / number)
-    return best
 
 
 def load_c_reference(tmp: Path) -> Callable[[bytes], int] | str:
@@ -53,32 +44,25 @@ def load_c_reference(tmp: Path) -> Callable[[bytes], int] | str:
     return lambda data: int(lib.csum(data, len(data)))
 
 
-def row(name: str, ours: float, theirs: float, target: float) -> str:
-    ratio = theirs / ours
-    verdict = "ok" if ratio >= target else "BELOW TARGET"
-    times = f"{ours * 1e6:>11.1f} {theirs * 1e6:>12.1f}"
-    return f"{name:<44} {times} {ratio:>8.2f}x  >= {target:g}x {verdict}"
-
-
-def main() -> None:
+def main() -> int:
     rng = np.random.default_rng(2024)
     data = rng.integers(0, 256, 65536, dtype=np.uint8).tobytes()
-    print(f"{'benchmark':<44} {'ours (us)':>11} {'theirs (us)':>12} {'ratio':>9}  target")
-    ours = best_of(lambda: internet_checksum(data), 7, 2000)
+    print(HEADER)
+    report = Report()
+
+    def ours() -> int:
+        return internet_checksum(data)
+
     with tempfile.TemporaryDirectory() as tmp:
         c_ref = load_c_reference(Path(tmp))
+        label = "64 KiB vs C gcc -O3 (ctypes, incl. call)"
         if isinstance(c_ref, str):
-            print(f"{'64 KiB vs C gcc -O3 (ctypes)':<44} skipped: {c_ref}")
+            report.skip(label, c_ref)
         else:
             assert c_ref(data) == internet_checksum(data)
-            c_time = best_of(lambda: c_ref(data), 7, 2000)
-            print(row("64 KiB vs C gcc -O3 (ctypes, incl. call)", ours, c_time, 0.25))
+            report.add(compare(label, ours, lambda: c_ref(data), 0.5, rounds=31))
     assert scapy_checksum(data) == internet_checksum(data)
-    print(
-        row(
-            "64 KiB vs scapy.utils.checksum", ours, best_of(lambda: scapy_checksum(data), 5, 50), 60
-        )
-    )
+    report.add(compare("64 KiB vs scapy.utils.checksum", ours, lambda: scapy_checksum(data), 60))
 
     frames, size = 100_000, 1500
     buf = rng.integers(0, 256, frames * size, dtype=np.uint8).tobytes()
@@ -91,9 +75,17 @@ def main() -> None:
         return [dpkt.in_cksum(mv[o : o + size]) for o in range(0, frames * size, size)]
 
     assert got.tolist() == dpkt_all()
-    batch = best_of(lambda: batch_checksums(buf, offsets, lengths), 5, 1)
-    print(row("batch 100k x 1500 B vs dpkt.in_cksum loop", batch, best_of(dpkt_all, 2, 1), 20))
+    report.add(
+        compare(
+            "batch 100k x 1500 B vs dpkt.in_cksum loop",
+            lambda: batch_checksums(buf, offsets, lengths),
+            dpkt_all,
+            25,
+            rounds=5,
+        )
+    )
+    return report.finish()
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -6,8 +6,7 @@ import numpy as np
 
 from ndis_offload.capture.checks import Checks, Kind, Sum
 from ndis_offload.capture.linktype import from_ethernet, to_ethernet
-from ndis_offload.engine.transmit import segment_tcp, segment_udp
-from ndis_offload.packet.headers import IPPROTO_TCP, IPPROTO_UDP, parse_frame
+from ndis_offload.engine import segment_gso
 
 
 def fix_chunk(
@@ -37,15 +36,11 @@ def fix_chunk(
 
 
 def segment_record(linktype: int, data: bytes, mss: int) -> list[bytes]:
-    """The wire frames of one oversized TCP (LSO) or UDP (USO) record, link header kept."""
+    """The wire frames of one oversized TCP (LSO) or UDP (USO) record, link header kept;
+    VXLAN / Geneve tunnelled sends and BIG TCP sends are cut as Linux GSO cuts them
+    (``mss``: bytes of innermost payload per segment)."""
     header, eth = to_ethernet(linktype, data)
-    layout = parse_frame(eth, zero_length_ok=True)
-    if layout.l4_proto == IPPROTO_TCP:
-        frames = segment_tcp(eth, mss).frames
-    elif layout.l4_proto == IPPROTO_UDP:
-        frames = segment_udp(eth, mss).frames
-    else:
-        return [data]
+    frames = segment_gso(eth, mss).frames
     return [from_ethernet(linktype, header, frame) for frame in frames]
 
 

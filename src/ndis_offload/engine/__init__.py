@@ -1,7 +1,8 @@
-"""Software offload engine: transmit checksum insertion, LSO and USO; receive checksum
-validation and RSC, on frame bytes."""
+"""Software offload engine: transmit checksum insertion, LSO and USO, Linux GSO of captured
+sends (tunnelled, BIG TCP); receive checksum validation and RSC, on frame bytes."""
 
 from ndis_offload.engine.batch import validate_batch, validate_batch_words
+from ndis_offload.engine.gso_send import segment_gso
 from ndis_offload.engine.receive import validate_receive
 from ndis_offload.engine.rsc import CoalescedFrame, RscCoalescer
 from ndis_offload.engine.transmit import (
@@ -19,6 +20,7 @@ __all__ = [
     "RscCoalescer",
     "Segmentation",
     "insert_checksums",
+    "segment_gso",
     "segment_tcp",
     "segment_udp",
     "transmit_checksum",

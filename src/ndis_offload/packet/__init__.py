@@ -1,4 +1,5 @@
-"""Plain Ethernet/IP/TCP/UDP bytes: header location and RFC 1071 checksums (no NDIS here)."""
+"""Plain Ethernet/IP/TCP/UDP bytes: the frame locator, header layouts and RFC 1071 checksums
+(no NDIS here)."""
 
 from ndis_offload.packet.checksum import (
     batch_checksums,
@@ -10,12 +11,23 @@ from ndis_offload.packet.checksum import (
     update_checksum,
 )
 from ndis_offload.packet.headers import FrameLayout, parse_frame
+from ndis_offload.packet.locate import Hop, Layer, Located, Stop, locate
+from ndis_offload.packet.locate_batch import Locations, locate_batch
+from ndis_offload.packet.proto import Frame
 
 __all__ = [
+    "Frame",
     "FrameLayout",
+    "Hop",
+    "Layer",
+    "Located",
+    "Locations",
+    "Stop",
     "batch_checksums",
     "batch_sums",
     "internet_checksum",
+    "locate",
+    "locate_batch",
     "ones_complement_sum",
     "parse_frame",
     "pseudo_header_sum_ipv4",

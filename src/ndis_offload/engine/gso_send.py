@@ -1,0 +1,182 @@
+"""What a large send is made of, found with the frame locator, and Linux GSO of captured sends.
+
+:func:`plan_send` turns the hops of :func:`~ndis_offload.packet.locate.locate` into the
+:class:`~ndis_offload.engine.gso.GsoPlan` the vectorized core cuts by: every IP header (each
+gets its length, IPv4 ID and checksum per segment), the carrier UDP header of a VXLAN /
+Geneve tunnel, and the innermost TCP / UDP header.
+
+:func:`segment_gso` cuts one captured send the way Linux segments it:
+
+* plain TCP (``tcp_gso_segment``) and UDP (``__udp_gso_segment``) sends;
+* UDP-tunnel GSO (``skb_udp_tunnel_segment``): VXLAN (UDP 4789) and Geneve (UDP 6081) over
+  IPv4 / IPv6 carrying TCP (or UDP). Each segment gets its outer IP length (IPv4: ID +1 and
+  checksum), its outer UDP length, and its outer UDP checksum when the send carried a
+  non-zero one (``SKB_GSO_UDP_TUNNEL_CSUM``; a zero checksum stays zero), and the inner
+  IP / TCP fields of a plain LSO segment. GRE without a checksum and IP-in-IP carriers are
+  constant headers and cut the same way;
+* BIG TCP: IPv4 Total Length 0 (the length comes from the frame), IPv6 Payload Length 0
+  with or without a Jumbo Payload hop-by-hop option (RFC 2675; the 8-byte jumbo-only
+  hop-by-hop header is removed from the segments, as ``ipv6_hopopt_jumbo_remove`` does).
+"""
+
+from __future__ import annotations
+
+import struct
+
+from ndis_offload.engine.gso import GsoPlan, IpHeader, Segmentation, cut
+from ndis_offload.errors import PacketError
+from ndis_offload.packet.locate import (
+    F_BAD_LENGTH,
+    F_CHECKSUM,
+    F_FRAGMENT,
+    F_JUMBO,
+    Hop,
+    Layer,
+    Located,
+    Stop,
+    locate,
+)
+from ndis_offload.packet.proto import (
+    IPPROTO_HOPOPTS,
+    IPPROTO_TCP,
+    IPPROTO_UDP,
+    IPV6_OPT_JUMBO,
+    LINKTYPE_ETHERNET,
+    Frame,
+)
+
+_IP = (Layer.IPV4, Layer.IPV6)
+_L4 = (Layer.TCP, Layer.UDP)
+_UDP_TUNNELS = (Layer.VXLAN, Layer.GENEVE)
+_CARRIERS = frozenset(
+    {
+        Layer.ETHERNET,
+        Layer.VLAN,
+        Layer.MPLS,
+        Layer.LLC_SNAP,
+        Layer.IPV4,
+        Layer.IPV6,
+        Layer.VXLAN,
+        Layer.GENEVE,
+        Layer.GRE,
+    }
+)
+"""Hops that are constant headers of a send (besides the IP / carrier UDP fields)."""
+_JUMBO_HBH_LEN = 8
+
+
+def _pseudo(view: memoryview, ip: Hop, proto: int) -> int:
+    """Pseudo-header sum of the transport after ``ip``, without the length."""
+    size = 4 if ip.kind == Layer.IPV4 else 16
+    src = view[ip.psrc : ip.psrc + size]
+    dst = view[ip.pdst : ip.pdst + size]
+    words: tuple[int, ...] = struct.unpack(f"!{size}H", bytes(src) + bytes(dst))
+    return sum(words) + proto
+
+
+def plan_send(view: memoryview, found: Located, want: int | None = None) -> GsoPlan:
+    """The plan of the send in ``view`` whose hops are ``found``; ``want`` (TCP / UDP) is
+    the transport the caller asked to segment (None: the innermost one)."""
+    name = {IPPROTO_TCP: "TCP", IPPROTO_UDP: "UDP"}.get(want or 0, "TCP or UDP")
+    if found.stop == Stop.FRAGMENT:
+        raise PacketError("cannot segment an IP fragment", offset=found.stop_offset)
+    if found.stop != Stop.END:
+        raise PacketError(found.reason or found.stop.name.lower(), offset=found.stop_offset)
+    hops = found.hops
+    l4 = hops[-1]
+    if l4.kind not in _L4:
+        raise PacketError(f"segmentation requested but the frame carries no {name} header")
+    l4_proto = IPPROTO_TCP if l4.kind == Layer.TCP else IPPROTO_UDP
+    if want is not None and want != l4_proto:
+        raise PacketError(f"segmentation requested but the frame carries no {name} header")
+    ips: list[IpHeader] = []
+    outer_udp: Hop | None = None
+    outer_ip: Hop | None = None
+    length_field = None
+    last_ip: Hop | None = None
+    for index, hop in enumerate(hops[:-1]):
+        if hop.kind in _IP:
+            if hop.flags & F_FRAGMENT:
+                raise PacketError("cannot segment an IP fragment", offset=hop.offset)
+            ips.append(IpHeader(hop.offset, 4 if hop.kind == Layer.IPV4 else 6, hop.hlen))
+            last_ip = hop
+        elif (
+            hop.kind == Layer.UDP
+            and index + 1 < len(hops)
+            and hops[index + 1].kind in (_UDP_TUNNELS)
+        ):
+            if outer_udp is not None:
+                raise PacketError("nested UDP tunnels are not segmented", offset=hop.offset)
+            if hop.flags & F_BAD_LENGTH or last_ip is None:
+                raise PacketError("malformed tunnel UDP header", offset=hop.offset)
+            outer_udp, outer_ip = hop, last_ip
+        elif hop.kind == Layer.GRE and hop.flags & F_CHECKSUM:
+            raise PacketError("GSO over GRE with a checksum is not supported", offset=hop.offset)
+        elif hop.kind == Layer.LLC_SNAP and not ips:
+            length_field = hop.offset - 2
+        elif hop.kind not in _CARRIERS:
+            raise PacketError(f"cannot segment through a {hop.kind.name} header", offset=hop.offset)
+    if last_ip is None:
+        raise PacketError("the transport is not inside an IP datagram", offset=l4.offset)
+    if l4.kind == Layer.UDP and l4.flags & F_BAD_LENGTH:
+        raise PacketError("UDP length does not match the datagram", offset=l4.offset + 4)
+    udp_csum = False
+    udp_pseudo = 0
+    if outer_udp is not None and outer_ip is not None:
+        udp_csum = view[outer_udp.offset + 6] != 0 or view[outer_udp.offset + 7] != 0
+        udp_pseudo = _pseudo(view, outer_ip, IPPROTO_UDP)
+    return GsoPlan(
+        header_len=l4.offset + l4.hlen,
+        end=l4.end,
+        ips=tuple(ips),
+        l4_offset=l4.offset,
+        l4_proto=l4_proto,
+        l4_pseudo=_pseudo(view, last_ip, l4_proto),
+        outer_udp=None if outer_udp is None else outer_udp.offset,
+        outer_udp_pseudo=udp_pseudo,
+        outer_udp_checksum=udp_csum,
+        length_field=length_field,
+    )
+
+
+def _without_jumbo(view: memoryview, jumbo: list[Hop]) -> memoryview:
+    """``view`` without the jumbo-only hop-by-hop header of the IPv6 jumbograms ``jumbo``."""
+    out = bytearray(view)
+    for hop in reversed(jumbo):  # innermost first: earlier offsets stay valid
+        hbh = hop.offset + 40
+        if (
+            out[hop.offset + 6] != IPPROTO_HOPOPTS
+            or out[hbh + 1] != 0
+            or out[hbh + 2] != IPV6_OPT_JUMBO
+        ):
+            raise PacketError(
+                "IPv6 jumbogram whose hop-by-hop header holds more than the Jumbo option",
+                offset=hbh,
+            )
+        out[hop.offset + 6] = out[hbh]  # the next header after the hop-by-hop header
+        out[hop.offset + 4 : hop.offset + 6] = b"\0\0"
+        del out[hbh : hbh + _JUMBO_HBH_LEN]
+    return memoryview(out)
+
+
+def segment_gso(frame: Frame, mss: int) -> Segmentation:
+    """Cut one captured send (plain, VXLAN / Geneve tunnelled, or BIG TCP) into the frames
+    Linux GSO puts on the wire, ``mss`` bytes of innermost payload each.
+
+    A frame whose innermost protocol is not TCP / UDP (ICMP, ...) is not a GSO send and comes
+    back as is; malformed frames, fragments and unsupported carriers raise ``PacketError``.
+    """
+    view = memoryview(frame)
+    if view.format != "B" or view.ndim != 1:
+        view = view.cast("B")
+    found = locate(view, LINKTYPE_ETHERNET, tunnels=True, giant_llc=True)
+    jumbo = [hop for hop in found.hops if hop.kind == Layer.IPV6 and hop.flags & F_JUMBO]
+    if found.stop == Stop.END and found.hops and found.hops[-1].kind not in _L4:
+        return Segmentation([bytes(view)], 0)  # no transport to cut (ICMP, ...): as is
+    if jumbo:
+        view = _without_jumbo(view, jumbo)
+        found = locate(view, LINKTYPE_ETHERNET, tunnels=True, giant_llc=True)
+    return cut(view, plan_send(view, found), mss)
+
+
+__all__ = ["plan_send", "segment_gso"]
