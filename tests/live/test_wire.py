@@ -104,13 +104,17 @@ def wire_factory(tmp_path: Any) -> Iterator[Any]:
         stop(running)
 
 
+TRAFFIC = [sys.executable, "-m", "ndis_offload.io.tap.traffic"]
+
+
 def transfer(
-    wire: Running, size: int, *, pace: float = 0.0, during: Any = None
+    wire: Running, size: int, *, pace: float = 0.0, during: Any = None, ipv6: bool = False
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Send ``size`` bytes A -> B with the built-in sender / receiver; returns both reports."""
-    traffic = [sys.executable, "-m", "ndis_offload.io.tap.traffic"]
+    traffic = TRAFFIC
+    family = ("6",) if ipv6 else ()
     recv = subprocess.Popen(
-        netns.exec_args(wire.namespaces["b"], *traffic, "recv", "5201"),
+        netns.exec_args(wire.namespaces["b"], *traffic, "recv", "5201", *family),
         stdout=subprocess.PIPE, text=True, env=os.environ.copy(),
     )  # fmt: skip
     send: subprocess.Popen[str] | None = None
@@ -118,8 +122,8 @@ def transfer(
         assert recv.stdout is not None
         assert json.loads(recv.stdout.readline())["listening"] == 5201
         send = subprocess.Popen(
-            netns.exec_args(wire.namespaces["a"], *traffic, "send", "10.77.0.2", "5201",
-                            str(size), str(pace)),
+            netns.exec_args(wire.namespaces["a"], *traffic, "send",
+                            "fd77::2" if ipv6 else "10.77.0.2", "5201", str(size), str(pace)),
             stdout=subprocess.PIPE, text=True, env=os.environ.copy(),
         )  # fmt: skip
         if during is not None:
@@ -150,6 +154,49 @@ def test_256_mib_of_kernel_tcp_arrive_intact(wire_factory: Any, mode: str) -> No
         assert stats["a"]["largest_frame"] <= 1514
     else:
         assert stats["a"]["largest_frame"] > 1514
+
+
+def test_ipv6_segment_mode(wire_factory: Any) -> None:
+    """TSO6 -> LSOv2 IPv6 -> MTU-sized frames -> RSC IPv6 -> a GSO_TCPV6 write."""
+    wire = wire_factory("--mode", "segment")
+    sent, got = transfer(wire, 48 * MIB, ipv6=True)
+    assert got == {"bytes": 48 * MIB, "sha256": sent["sha256"]}
+    stats = wire.request(op="stats")["stats"]["sides"]
+    a, b = stats["a"]["counters"]["offloads"], stats["b"]["counters"]["offloads"]
+    assert a["lsov2_6"]["segments"] > a["lsov2_6"]["frames"] > 0
+    assert b["rsc6"]["coalesced"] > b["rsc6"]["frames"] > 0
+
+
+def test_udp_gso_becomes_uso(wire_factory: Any) -> None:
+    """A UDP_SEGMENT send reaches NIC A as one GSO_UDP_L4 frame (TUN_F_USO4|USO6), the send
+    path cuts it with USO, and every datagram arrives intact (not coalesced: RSC is TCP)."""
+    wire = wire_factory("--mode", "segment")
+    if not wire.request(op="caps")["results"][0]["tunsetoffload"] & TunOffload.USO4:
+        pytest.skip("this kernel's tun has no TUN_F_USO4 (Linux < 6.2)")
+    sends, segments, size = 40, 20, 1200
+    recv = subprocess.Popen(
+        netns.exec_args(wire.namespaces["b"], *TRAFFIC, "urecv", "5202", str(sends * segments)),
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert recv.stdout is not None
+        recv.stdout.readline()
+        done = subprocess.run(
+            netns.exec_args(wire.namespaces["a"], *TRAFFIC, "usend", "10.77.0.2", "5202",
+                            str(sends), str(segments), str(size)),
+            capture_output=True, text=True, timeout=60, check=True,
+        )  # fmt: skip
+        sent = json.loads(done.stdout)
+        got = json.loads(recv.stdout.readline())
+    finally:
+        if recv.poll() is None:
+            recv.kill()
+        recv.wait(5)
+        if recv.stdout is not None:
+            recv.stdout.close()
+    assert got == {"datagrams": sends * segments, "sha256": sent["sha256"], "sizes": [size]}
+    a = wire.request(op="stats")["stats"]["sides"]["a"]["counters"]["offloads"]
+    assert a["uso4"]["frames"] > 0 and a["uso4"]["segments"] >= segments * a["uso4"]["frames"]
 
 
 def _largest(wire: Running) -> int:

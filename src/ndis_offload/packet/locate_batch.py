@@ -434,6 +434,7 @@ def locate_batch(
     cap = np.asarray(caplens, dtype=_I64).reshape(-1)
     wire = cap if wire_lens is None else np.maximum(np.asarray(wire_lens, dtype=_I64), cap)
     lts = np.broadcast_to(np.asarray(linktypes, dtype=_I64), (n,))
+
     def table(dtype: type = _I64) -> npt.NDArray[Any]:
         return np.zeros((n, MAX_HOPS), dtype=dtype)
 

@@ -11,6 +11,7 @@ the miniport's send path; frames for the kernel (TAP writes) come out of its rec
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -24,7 +25,6 @@ from ndis_offload.io.tap.vnet_hdr import (
     VIRTIO_NET_HDR_LEN,
     ZERO_HDR,
     VirtioNetHdr,
-    VirtioNetHdrFlags,
     VirtioNetHdrGso,
     receive_header,
     send_info,
@@ -36,13 +36,18 @@ from ndis_offload.stack.miniport import ReferenceMiniport
 from ndis_offload.stack.profiles import AdapterProfile
 from ndis_offload.stack.protocol import ProtocolDriver
 from ndis_offload.stack.requests import StatusIndication
+from ndis_offload.structs.nbl_info import NdisTcpIpChecksumNetBufferListInfoReceive
 
 COUNTER_COLUMNS = ("frames", "bytes", "segments", "coalesced", "refused")
 """Per-offload counters: frames handled, their bytes, segments made (LSO/USO), segments
 coalesced (RSC), frames refused (asked for an offload that is off, or malformed)."""
 
-_VALID = int(VirtioNetHdrFlags.DATA_VALID)
-_SUCCEEDED = 0b11000  # TcpChecksumSucceeded | UdpChecksumSucceeded (Receive view bits 3, 4)
+_SUCCEEDED = NdisTcpIpChecksumNetBufferListInfoReceive(
+    TcpChecksumSucceeded=1, UdpChecksumSucceeded=1
+).to_int()
+_FAILED = NdisTcpIpChecksumNetBufferListInfoReceive(
+    TcpChecksumFailed=1, UdpChecksumFailed=1, IpChecksumFailed=1
+).to_int()
 _CACHE_LIMIT = 4096
 _PLAIN = ("", 0, 0, 0)
 Buffer = bytes | bytearray | memoryview
@@ -106,8 +111,8 @@ class TapNic:
         self.profile = profile
         self.variant = variant
         self.counters = Counters()
-        self.offload_log: list[tuple[float, int, str]] = []
-        """``(time, TUNSETOFFLOAD value, reason)`` for every recomputation."""
+        self.offload_log: deque[tuple[float, int, str]] = deque(maxlen=256)
+        """``(time, TUNSETOFFLOAD value, reason)`` of the latest recomputations."""
         self.listeners: list[Callable[[TapNic], None]] = []
         self.last_error = ""
         self.current: frozenset[str] = frozenset()
@@ -239,7 +244,8 @@ class TapNic:
     def _to_kernel(self, ind: ReceiveIndication) -> tuple[bytes, bytes]:
         frame = ind.frame
         segs = ind.TcpRecvSegCoalesceInfo & 0xFFFF
-        validated = bool(ind.TcpIpChecksumNetBufferListInfo & _SUCCEEDED)
+        word = ind.TcpIpChecksumNetBufferListInfo
+        validated = bool(word & _SUCCEEDED) and not word & _FAILED
         if segs:
             version = 6 if frame[12:14] == b"\x86\xdd" else 4
             hdr_len = _tcp_header_end(frame, version)

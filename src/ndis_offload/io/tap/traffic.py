@@ -1,7 +1,8 @@
 """A bounded TCP sender and receiver that check a SHA-256 of the stream (run each inside a
 namespace with ``ip netns exec``): ``python -m ndis_offload.io.tap.traffic recv PORT`` prints
 ``{"bytes": N, "sha256": ...}`` after one connection ends; ``... send HOST PORT BYTES``
-sends ``BYTES`` of seeded pseudo-random data and prints the same for what it sent."""
+sends ``BYTES`` of seeded pseudo-random data and prints the same for what it sent.
+``usend`` / ``urecv`` do the same for UDP GSO sends (``UDP_SEGMENT``), datagram by datagram."""
 
 from __future__ import annotations
 
@@ -78,6 +79,55 @@ def receive(port: int, *, family: int = socket.AF_INET) -> dict[str, object]:
     return {"bytes": total, "sha256": digest.hexdigest()}
 
 
+UDP_SEGMENT = 103
+"""``setsockopt(SOL_UDP, UDP_SEGMENT, gso_size)``: the kernel sends one GSO datagram."""
+
+
+def udp_payload(index: int, size: int) -> bytes:
+    """Datagram ``index``: its number then a pattern derived from it."""
+    return index.to_bytes(4, "big") + bytes((index + i) & 0xFF for i in range(size - 4))
+
+
+def udp_send(host: str, port: int, sends: int, segments: int, size: int) -> dict[str, object]:
+    """``sends`` writes of ``segments`` datagrams of ``size`` bytes each, every write one
+    UDP GSO send (``UDP_SEGMENT``): the kernel hands the TAP one ``GSO_UDP_L4`` frame."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    digest = hashlib.sha256()
+    with socket.socket(family, socket.SOCK_DGRAM) as sock:
+        sock.setsockopt(socket.IPPROTO_UDP, UDP_SEGMENT, size)
+        sock.connect((host, port))
+        index = 0
+        for _ in range(sends):
+            chunk = b"".join(udp_payload(index + k, size) for k in range(segments))
+            for k in range(segments):
+                digest.update(chunk[k * size : (k + 1) * size])
+            index += segments
+            sock.send(chunk)
+            time.sleep(0.002)
+    return {"datagrams": index, "sha256": digest.hexdigest()}
+
+
+def udp_receive(port: int, count: int, timeout: float = 10.0) -> dict[str, object]:
+    """Receive ``count`` datagrams (in order of their numbers) or until ``timeout``."""
+    got: dict[int, bytes] = {}
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+        sock.bind(("0.0.0.0", port))
+        print(json.dumps({"listening": port}), flush=True)
+        sock.settimeout(timeout)
+        try:
+            while len(got) < count:
+                data = sock.recv(65536)
+                got[int.from_bytes(data[:4], "big")] = data
+        except TimeoutError:
+            pass
+    digest = hashlib.sha256()
+    for index in sorted(got):
+        digest.update(got[index])
+    sizes = sorted({len(d) for d in got.values()})
+    return {"datagrams": len(got), "sha256": digest.hexdigest(), "sizes": sizes}
+
+
 def main(argv: list[str]) -> int:
     if len(argv) >= 2 and argv[0] == "recv":
         family = socket.AF_INET6 if len(argv) > 2 and argv[2] == "6" else socket.AF_INET
@@ -87,7 +137,18 @@ def main(argv: list[str]) -> int:
         pace = float(argv[4]) if len(argv) > 4 else 0.0
         print(json.dumps(send(argv[1], int(argv[2]), int(argv[3]), pace=pace)), flush=True)
         return 0
-    print("usage: traffic recv PORT [6] | send HOST PORT BYTES [PACE]", file=sys.stderr)
+    if len(argv) == 3 and argv[0] == "urecv":
+        print(json.dumps(udp_receive(int(argv[1]), int(argv[2]))), flush=True)
+        return 0
+    if len(argv) == 6 and argv[0] == "usend":
+        host, port, sends, segments, size = argv[1], *map(int, argv[2:])
+        print(json.dumps(udp_send(host, port, sends, segments, size)), flush=True)
+        return 0
+    print(
+        "usage: traffic recv PORT [6] | send HOST PORT BYTES [PACE] | urecv PORT COUNT"
+        " | usend HOST PORT SENDS SEGMENTS SIZE",
+        file=sys.stderr,
+    )
     return 2
 
 
