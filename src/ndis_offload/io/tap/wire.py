@@ -46,7 +46,9 @@ READ_SIZE = VIRTIO_NET_HDR_LEN + 65536 + 64
 WRITE_ERRORS = (errno.EINVAL, errno.EAGAIN, errno.EIO, errno.ENOBUFS)
 """A write the kernel refuses (a header it rejects, a full queue) is counted, not fatal."""
 DPC_BYTES = 65536
-"""Segment mode: wire bytes gathered before the peer's receive path runs (one DPC)."""
+"""Segment mode: bytes read before the peer's receive path runs over their wire frames (one
+receive DPC). Measured live: 64 KB beats both one DPC per read (more fixed costs per byte)
+and 256 KB (RSC is cheaper per byte, but later ACKs slow the sender more)."""
 
 SIDE_ADDRESSES = {
     "a": ("10.77.0.1/24", "fd77::1/64", "02:00:00:77:00:0a"),
@@ -172,7 +174,7 @@ class Loop:
     def _pump(self, side: Side) -> None:
         """Drain up to ``batch`` frames from ``side``'s TAP into its reused buffer. Each
         frame is forwarded right after it is read (still in the cache, no allocation);
-        segment mode hands the peer's receive path about 64 KB of wire frames at a time
+        segment mode hands the peer's receive path up to DPC_BYTES of wire frames at a time
         (one receive DPC), so small frames share the per-DPC work."""
         fd = side.nic.device.fd
         nic, peer, pcap = side.nic, side.peer, self.pcap
