@@ -132,6 +132,9 @@ class _UnpluggedDevice:
         pass
 
 
+_PATTERN = bytes(range(256)) * 258
+
+
 def _tcp_frame(payload: int, seq: int, *, ack_only: bool = False) -> bytes:
     eth = b"\x02" * 6 + b"\x04" * 6 + b"\x08\x00"
     options = b"\x01\x01\x08\x0a" + struct.pack("!II", seq & 0xFFFF, 7)
@@ -139,7 +142,7 @@ def _tcp_frame(payload: int, seq: int, *, ack_only: bool = False) -> bytes:
     tcp = struct.pack("!HHIIBBHHH", 40000, 5201, seq, 1, 0x80, flags, 512, 0, 0) + options
     ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp) + payload, 1, 0x4000, 64, 6, 0,
                      b"\x0a\x4d\x00\x01", b"\x0a\x4d\x00\x02")  # fmt: skip
-    return eth + ip + tcp + bytes((seq + i) & 0xFF for i in range(payload))
+    return eth + ip + tcp + _PATTERN[seq & 0xFF : (seq & 0xFF) + payload]
 
 
 def offline(total_mb: int = 64) -> dict[str, float]:
