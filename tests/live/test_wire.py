@@ -309,17 +309,19 @@ def test_sigterm_leaves_nothing(wire_factory: Any) -> None:
             sleeper.wait(5)
 
 
-def test_kill_9_then_cleanup(wire_factory: Any) -> None:
-    wire = wire_factory()
+def test_kill_9_then_cleanup(wire_factory: Any, tmp_path: Any) -> None:
+    wire = wire_factory("--pcap", str(tmp_path / "cap.pcapng"))
     wire.proc.send_signal(signal.SIGKILL)
     wire.proc.wait(10)
     assert any(netns.exists(n) for n in wire.namespaces.values())
+    assert list(tmp_path.glob(".cap.pcapng.*.tmp"))  # the capture being written
     done = subprocess.run([*CLI, "wire", "--cleanup", "--json"], capture_output=True, text=True,
                           timeout=60)  # fmt: skip
     assert done.returncode == 0, done.stderr
     removed = json.loads(done.stdout)["removed"]
     assert {f"namespace {n}" for n in wire.namespaces.values()} <= set(removed)
     assert _leftovers(wire) == []
+    assert not list(tmp_path.glob(".cap.pcapng.*.tmp")) and not (tmp_path / "cap.pcapng").exists()
 
 
 @pytest.mark.parametrize("mode", ["segment", "passthrough"])

@@ -9,6 +9,7 @@ process is gone.
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import re
@@ -30,6 +31,7 @@ class Record:
     namespaces: list[str] = field(default_factory=list)
     sockets: list[str] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+    """Paths or glob patterns (the temporary file of a capture being written)."""
 
     @property
     def path(self) -> str:
@@ -47,6 +49,13 @@ class Record:
             os.unlink(self.path)
         except FileNotFoundError:
             pass
+
+
+def capture_temp_pattern(path: str) -> str:
+    """The glob of the temporary file :func:`~ndis_offload.io.atomic.atomic_output` writes
+    for ``path`` (removed by :func:`sweep` if the writer was killed)."""
+    directory, name = os.path.split(os.path.abspath(path))
+    return os.path.join(glob.escape(directory), f".{glob.escape(name)}.*.tmp")
 
 
 def alive(pid: int) -> bool:
@@ -101,7 +110,10 @@ def release(record: Record) -> list[str]:
     for name in record.namespaces:
         if remove_namespace(name):
             removed.append(f"namespace {name}")
-    for path in record.sockets + record.files:
+    paths = list(record.sockets)
+    for pattern in record.files:
+        paths += glob.glob(pattern)
+    for path in paths:
         try:
             os.unlink(path)
             removed.append(path)

@@ -29,7 +29,13 @@ from typing import Any, BinaryIO
 from ndis_offload.errors import BackendError
 from ndis_offload.io import netns
 from ndis_offload.io.atomic import atomic_output
-from ndis_offload.io.tap.cleanup import RUN_DIR, Record, kill_inside, release
+from ndis_offload.io.tap.cleanup import (
+    RUN_DIR,
+    Record,
+    capture_temp_pattern,
+    kill_inside,
+    release,
+)
 from ndis_offload.io.tap.control import ControlServer, nic_state
 from ndis_offload.io.tap.device import TapDevice
 from ndis_offload.io.tap.linux import describe_flags
@@ -305,6 +311,8 @@ class Wire:
         os.makedirs(RUN_DIR, mode=0o700, exist_ok=True)
         self.record.namespaces = list(self.namespaces.values())
         self.record.sockets = [self.socket_path]
+        if o.pcap:
+            self.record.files = [capture_temp_pattern(o.pcap)]
         self.record.save()  # before anything exists: a crash from here on is sweepable
         profiles = {"a": (o.profile_a, o.variant_a), "b": (o.profile_b, o.variant_b)}
         for side, namespace in self.namespaces.items():
@@ -413,6 +421,8 @@ class TapUp:
         try:
             os.makedirs(RUN_DIR, mode=0o700, exist_ok=True)
             self.record.sockets = [self.socket_path]
+            if pcap:
+                self.record.files = [capture_temp_pattern(pcap)]
             if namespace and not netns.exists(namespace):
                 self.record.namespaces = [namespace]
                 self.record.save()
