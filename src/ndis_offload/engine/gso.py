@@ -124,12 +124,12 @@ def payload_sums(view: memoryview, start: int, size: int, mss: int, count: int) 
         lengths[full] = size - full * mss
         return batch_sums(view, offsets, lengths)
     whole = size // 4
-    wide = np.frombuffer(view, dtype="<u4", count=whole, offset=start).astype(_U64)
+    lanes = np.frombuffer(view, dtype="<u4", count=whole, offset=start)
     if whole > full * mss // 4:
-        sums = np.add.reduceat(wide, _bounds(count, mss // 4))
+        sums = np.add.reduceat(lanes, _bounds(count, mss // 4), dtype=_U64)
     else:  # the last segment holds fewer than 4 bytes
         sums = np.zeros(count, dtype=_U64)
-        sums[:full] = np.add.reduceat(wide, _bounds(full, mss // 4))
+        sums[:full] = np.add.reduceat(lanes, _bounds(full, mss // 4), dtype=_U64)
     if size % 4:
         sums[full] += _U64(int.from_bytes(view[start + 4 * whole : start + size], "little"))
     sums *= _U64(256)
@@ -137,9 +137,10 @@ def payload_sums(view: memoryview, start: int, size: int, mss: int, count: int) 
 
 
 @lru_cache(maxsize=64)
-def _splitter(step: int, rows: int, last: int) -> struct.Struct:
-    """Cuts ``rows`` frames of ``step`` bytes and one of ``last`` bytes from a buffer in C."""
-    return struct.Struct(f"{rows * f'{step}s'}{last}s")
+def _splitter(step: int, stride: int, rows: int, last: int) -> struct.Struct:
+    """Cuts ``rows`` frames of ``step`` bytes (each in ``stride`` bytes) and one of ``last``
+    bytes from a buffer, in C."""
+    return struct.Struct(f"{rows * (f'{step}s' + 'x' * (stride - step))}{last}s")
 
 
 def _check_sizes(plan: GsoPlan, largest: int) -> None:
@@ -201,19 +202,26 @@ def cut(frame: bytes | bytearray | memoryview, plan: GsoPlan, mss: int) -> Segme
         tmpl[l4 + 6 : l4 + 8] = b"\0\0"
         csum_at = l4 + 6
 
-    # Header matrix, shifted by ``pad`` bytes so the TCP sequence number is 4-byte aligned.
-    pad = (-(l4 + 4)) % 4 if is_tcp else 0
-    width = -(-(pad + hdr) // 4) * 4
-    heads = np.empty((count, width), dtype=_U8)
-    heads[:, pad : pad + hdr] = np.frombuffer(tmpl, dtype=_U8)
-    words = heads.view(">u2")
+    # One output buffer: a row of ``stride`` bytes per segment (headers, then payload; a
+    # pad byte when the frame length is odd, so every row holds whole big-endian words).
+    step = hdr + mss
+    stride = step + (step & 1)
+    out = np.empty(count * stride, dtype=_U8)
+    rows = out.reshape(count, stride)
+    words = out.view(">u2").reshape(count, stride // 2)
+    rows[:, :hdr] = np.frombuffer(tmpl, dtype=_U8)
+    src = np.frombuffer(view, dtype=_U8, count=plan.end)
+    if full:
+        rows[:full, hdr:step] = src[hdr : hdr + full * mss].reshape(full, mss)
+    rows[full, hdr : hdr + last_len] = src[hdr + full * mss : plan.end]
+
     for ip in plan.ips:
         if ip.version == 4:
             (id0,) = _H.unpack_from(tmpl, ip.offset + 4)
             tmpl[ip.offset + 4 : ip.offset + 6] = b"\0\0"
             const = _BIG - _words(tmpl, ip.offset, ip.offset + ip.header_len)
             # The checksum falls by one as the ID rises by one: an arange unless either wraps.
-            words[:, (pad + ip.offset + 4) // 2] = np.arange(id0, id0 + count, dtype=np.int64)
+            words[:, (ip.offset + 4) // 2] = np.arange(id0, id0 + count, dtype=np.int64)
             top = (const - id0) % 0xFFFF
             if id0 + count <= 0x10000 and top >= full:
                 ip_csum = np.arange(top, top - count, -1, dtype=np.int64)
@@ -221,21 +229,22 @@ def cut(frame: bytes | bytearray | memoryview, plan: GsoPlan, mss: int) -> Segme
                 ids = (id0 + np.arange(count, dtype=np.int64)) & 0xFFFF
                 ip_csum = (const - ids) % 0xFFFF
             ip_csum[full] = (int(ip_csum[full]) - delta) % 0xFFFF
-            words[:, (pad + ip.offset + 10) // 2] = ip_csum
+            words[:, (ip.offset + 10) // 2] = ip_csum
 
     sums = payload_sums(view, hdr, size, mss, count)
     payload = sums.copy() if plan.outer_udp_checksum else sums
     l4_const = plan.l4_pseudo + (hdr - l4 + mss) + _words(tmpl, l4, hdr)
     if is_tcp:
-        seq = np.arange(seq0, seq0 + count * mss, mss, dtype=_U64)
+        seq = np.arange(seq0, seq0 + count * mss, mss, dtype=np.int64)
         if seq0 + full * mss > _M32:
-            seq &= _U64(_M32)
-        heads.view(">u4")[:, (pad + l4 + 4) // 4] = seq
-        sums += seq  # seq as two 16-bit words is congruent to seq
+            seq &= _M32
+        words[:, (l4 + 4) // 2] = seq >> 16
+        words[:, (l4 + 6) // 2] = seq  # the cast keeps the low 16 bits
+        sums += seq.view(_U64)  # seq as two 16-bit words is congruent to seq
         sums[0] += _U64(flags0 & TCP_CWR)
         sums[full] += _U64((flags0 & (TCP_FIN | TCP_PSH)) + delta)
-        heads[0, pad + l4 + 13] |= flags0 & TCP_CWR
-        heads[full, pad + l4 + 13] |= flags0 & (TCP_FIN | TCP_PSH)
+        rows[0, l4 + 13] |= flags0 & TCP_CWR
+        rows[full, l4 + 13] |= flags0 & (TCP_FIN | TCP_PSH)
         l4_csum = np.subtract(_U64(_BIG - l4_const), sums)
         l4_csum %= _U64(0xFFFF)
     else:  # UDP: the length is in the pseudo-header and in the header; 0 is sent as 0xFFFF
@@ -243,23 +252,12 @@ def cut(frame: bytes | bytearray | memoryview, plan: GsoPlan, mss: int) -> Segme
         l4_csum = np.subtract(_U64(_BIG - l4_const - 1), sums)
         l4_csum %= _U64(0xFFFF)
         l4_csum += _U64(1)
-    words[:, (pad + csum_at) // 2] = l4_csum
+    words[:, csum_at // 2] = l4_csum
     if last_len != mss:
-        _last_lengths(words[full], plan, pad, last_len)
+        _last_lengths(words[full], plan, 0, last_len)
     if plan.outer_udp is not None and plan.outer_udp_checksum:
-        _outer_udp_checksum(words, plan, pad, payload, mss, delta)
-
-    out = np.empty(full * (hdr + mss) + hdr + last_len, dtype=_U8)
-    src = np.frombuffer(view, dtype=_U8, count=plan.end)
-    step = hdr + mss
-    tail = full * step
-    if full:
-        rows = out[:tail].reshape(full, step)
-        rows[:, hdr:] = src[hdr : hdr + full * mss].reshape(full, mss)
-        rows[:, :hdr] = heads[:full, pad : pad + hdr]
-    out[tail : tail + hdr] = heads[full, pad : pad + hdr]
-    out[tail + hdr :] = src[hdr + full * mss : plan.end]
-    frames = _splitter(step, full, hdr + last_len).unpack_from(out.data)
+        _outer_udp_checksum(words, plan, 0, payload, mss, delta)
+    frames = _splitter(step, stride, full, hdr + last_len).unpack_from(out.data)
     return Segmentation(list(frames), size)
 
 

@@ -603,6 +603,24 @@ class CaptureWriter:
             self._stream.write(payload + bytes(pad) + opts + struct.pack(end + "I", blen))
         self.frames += 1
 
+    def write_packets(self, packet: Packet, frames: list[bytes]) -> None:
+        """``frames`` (the segments of ``packet``), each a record with ``packet``'s metadata,
+        in one write (pcap; pcapng writes them one by one)."""
+        if self.format != "pcap":
+            for frame in frames:
+                self.write_packet(packet, frame)
+            return
+        sec, frac = divmod(packet.ts_ticks * self._tps // packet.ticks_per_second, self._tps)
+        sec &= 0xFFFFFFFF
+        cut = max(0, packet.orig_len - len(packet.data))
+        rec = self._rec.pack
+        parts: list[bytes] = []
+        for frame in frames:
+            parts.append(rec(sec, frac, len(frame), len(frame) + cut))
+            parts.append(frame)
+        self._stream.write(b"".join(parts))
+        self.frames += len(frames)
+
     def write(self, item: Packet | Block) -> None:
         """A record as read."""
         if isinstance(item, Block):

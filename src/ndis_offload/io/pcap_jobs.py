@@ -189,8 +189,7 @@ def segment(src: str | Path, dst: str | Path, opts: Options | None = None, *,
                     result.errors.append(located)
                     frames = [item.data]
                 result.changed += len(frames) > 1
-                for frame in frames:
-                    writer.write_packet(item, frame)
+                writer.write_packets(item, frames)
         result.frames_out = writer.frames
     result.errors = reader.errors + result.errors
     return result
