@@ -122,3 +122,11 @@ def test_receive_headers() -> None:
     )
     assert (hdr.gso_type, hdr.gso_size, hdr.hdr_len) == (VirtioNetHdrGso.TCPV6, 1448, 86)
     assert receive_header(validated=False) == bytes(VIRTIO_NET_HDR_LEN)
+
+
+def test_every_feature_is_mapped_or_says_why_not() -> None:
+    from ndis_offload.io.tap.linux import NO_TUN_COUNTERPART
+
+    mapped = set().union(*TUN_OFFLOAD_FEATURES.values())
+    assert mapped.isdisjoint(NO_TUN_COUNTERPART)
+    assert mapped | set(NO_TUN_COUNTERPART) == set(FEATURES)

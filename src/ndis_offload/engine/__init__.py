@@ -5,6 +5,7 @@ from ndis_offload.engine.batch import validate_batch, validate_batch_words
 from ndis_offload.engine.gso_send import segment_gso
 from ndis_offload.engine.receive import validate_receive
 from ndis_offload.engine.rsc import CoalescedFrame, RscCoalescer
+from ndis_offload.engine.rss import rss_hash
 from ndis_offload.engine.transmit import (
     Segmentation,
     insert_checksums,
@@ -20,6 +21,7 @@ __all__ = [
     "RscCoalescer",
     "Segmentation",
     "insert_checksums",
+    "rss_hash",
     "segment_gso",
     "segment_tcp",
     "segment_udp",

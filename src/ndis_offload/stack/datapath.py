@@ -17,12 +17,14 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from ndis_offload.constants.offload import NdisLsoIpVersion, NdisLsoType
 from ndis_offload.constants.status import NdisStatus
 from ndis_offload.engine import (
     CoalescedFrame,
     RscCoalescer,
+    rss_hash,
     transmit_checksum,
     transmit_lso,
     transmit_uso,
@@ -30,7 +32,7 @@ from ndis_offload.engine import (
     validate_receive,
 )
 from ndis_offload.errors import PacketError
-from ndis_offload.stack.miniport import ReferenceMiniport
+from ndis_offload.stack.features import feature_for
 from ndis_offload.structs.nbl_info import (
     NdisLsoTransmit,
     NdisLsoV1Transmit,
@@ -122,23 +124,37 @@ _UDP_BITS = NdisTcpIpChecksumNetBufferListInfoReceive(
 
 def _verdict_mask(on: frozenset[str], version: int) -> int:
     """The ``Receive`` bits the current configuration lets the miniport report."""
-    mask = _IP_BITS if version == 4 and "ip4_rx" in on else 0
-    if f"tcp{version}_rx" in on:
+    ip = version == 4 and feature_for("checksum", 4, "Rx", "IpChecksum") in on
+    mask = _IP_BITS if ip else 0
+    if feature_for("checksum", version, "Rx", "TcpChecksum") in on:
         mask |= _TCP_BITS
-    if f"udp{version}_rx" in on:
+    if feature_for("checksum", version, "Rx", "UdpChecksum") in on:
         mask |= _UDP_BITS
     return mask
 
 
-class SoftwareDatapath:
-    """Send and receive paths of a :class:`ReferenceMiniport`; ``counters`` counts what they
-    did and refused."""
+class OffloadState(Protocol):
+    """What a data path reads from its miniport: the features on now, and whether receive
+    checksum offload may run yet (after the first ``OID_OFFLOAD_ENCAPSULATION`` set)."""
 
-    def __init__(self, miniport: ReferenceMiniport, *, rsc_timeout: float = 0.0005) -> None:
+    @property
+    def current_features(self) -> frozenset[str]: ...
+
+    @property
+    def receive_checksum_started(self) -> bool: ...
+
+
+class SoftwareDatapath:
+    """Send and receive paths of a miniport (the reference's, or any :class:`OffloadState`)
+    done with the engine; ``counters`` counts what they did and refused."""
+
+    def __init__(self, miniport: OffloadState, *, rsc_timeout: float = 0.0005) -> None:
         self.miniport = miniport
         self.counters: Counter[str] = Counter()
         self.coalescer = RscCoalescer(timeout=rsc_timeout)
         self._masks: dict[int, int] = {4: 0, 6: 0}
+        """The ``Receive`` bits the configuration lets us report, per IP version (frames the
+        coalescer indicates alone carry its verdicts, masked by these)."""
 
     # -- receive ---------------------------------------------------------------------------
     def receive(self, frames: list[bytes], now: float) -> list[ReceiveIndication]:
@@ -149,14 +165,15 @@ class SoftwareDatapath:
         on = self.miniport.current_features
         versions = [_ip_version(f) for f in frames]
         words = [0] * len(frames)
-        rsc_on = {4: "rsc4" in on, 6: "rsc6" in on}
+        rsc_on = {v: feature_for("rsc", v, "Rx") in on for v in (4, 6)}
         self._masks = self._current_masks(on)
         if self.miniport.receive_checksum_started:
             for version in (4, 6):
-                ip = version == 4 and "ip4_rx" in on
-                tcp, udp = f"tcp{version}_rx" in on, f"udp{version}_rx" in on
                 if rsc_on[version]:  # the coalescer validates these (exception 2)
                     continue
+                ip = version == 4 and feature_for("checksum", 4, "Rx", "IpChecksum") in on
+                tcp = feature_for("checksum", version, "Rx", "TcpChecksum") in on
+                udp = feature_for("checksum", version, "Rx", "UdpChecksum") in on
                 picked = [i for i, v in enumerate(versions) if v == version]
                 if not picked or not (ip or tcp or udp):
                     continue
@@ -194,7 +211,7 @@ class SoftwareDatapath:
 
     def _from_coalescer(self, item: CoalescedFrame) -> ReceiveIndication:
         """A coalesced unit carries the coalescer's verdicts (it validated every segment);
-        a frame it indicates alone carries the verdicts the configuration lets us report."""
+        a frame it indicates alone carries them as far as the configuration lets us report."""
         if item.rsc.CoalescedSegCount > 0:
             self.counters["rsc_units"] += 1
             self.counters["rsc_segments"] += item.rsc.CoalescedSegCount
@@ -208,6 +225,10 @@ class SoftwareDatapath:
         except PacketError:
             self.counters["malformed_received"] += 1
             return 0
+
+    def rss_hash(self, key: bytes, frame: bytes) -> int:
+        """The RSS hash the NIC reports with ``frame`` (Toeplitz, every hash type on)."""
+        return rss_hash(key, frame)
 
     # -- send ------------------------------------------------------------------------------
 
@@ -224,15 +245,21 @@ class SoftwareDatapath:
                 return self._send_lso(nbl, on)
             if nbl.UdpSegmentationOffloadInfo:
                 info = NdisUsoTransmit.from_int(nbl.UdpSegmentationOffloadInfo)
-                feature = "uso6" if info.IPVersion else "uso4"
+                feature = feature_for("uso", 6 if info.IPVersion else 4)
                 if feature not in on:
                     return self._refuse(
                         f"USO IPv{6 if info.IPVersion else 4} is off", f"refused_{feature}"
                     )
                 result = transmit_uso(nbl.frame, info)
+                frames = result.frames
+                at = info.UdpHeaderOffset + 6
+                if not info.IPVersion and nbl.frame[at : at + 2] == b"\0\0":
+                    # udp-segmentation-offload-uso-: a zero UDP checksum from the stack means
+                    # no UDP checksum (IPv4; IPv6 has no such datagrams)
+                    frames = [f[:at] + b"\0\0" + f[at + 2 :] for f in frames]
                 self.counters["uso_sends"] += 1
-                self.counters["frames"] += len(result.frames)
-                return SendCompletion(NdisStatus.SUCCESS, result.frames)
+                self.counters["frames"] += len(frames)
+                return SendCompletion(NdisStatus.SUCCESS, frames)
             if nbl.TcpIpChecksumNetBufferListInfo:
                 return self._send_checksum(nbl, on)
             self.counters["frames"] += 1
@@ -247,10 +274,10 @@ class SoftwareDatapath:
         lso: NdisLsoV1Transmit | NdisLsoV2Transmit
         if NdisLsoTransmit.from_int(word).Type == NdisLsoType.V1_TYPE:
             lso = NdisLsoV1Transmit.from_int(word)
-            feature = "lsov1"
+            feature = feature_for("lsov1", 4)
         else:
             lso = NdisLsoV2Transmit.from_int(word)
-            feature = "lsov2_6" if lso.IPVersion == NdisLsoIpVersion.IPv6 else "lsov2_4"
+            feature = feature_for("lsov2", 6 if lso.IPVersion == NdisLsoIpVersion.IPv6 else 4)
         if feature not in on:
             return self._refuse(
                 f"{feature} is off in the current configuration", f"refused_{feature}"
@@ -266,14 +293,16 @@ class SoftwareDatapath:
         info = NdisTcpIpChecksumNetBufferListInfoTransmit.from_int(
             nbl.TcpIpChecksumNetBufferListInfo
         )
-        family = "4" if info.IsIPv4 else "6"
-        wanted = []
-        if info.IpHeaderChecksum:
-            wanted.append("ip4_tx")
-        if info.TcpChecksum:
-            wanted.append(f"tcp{family}_tx")
-        if info.UdpChecksum:
-            wanted.append(f"udp{family}_tx")
+        family = 4 if info.IsIPv4 else 6
+        asked = (
+            ("IpChecksum", info.IpHeaderChecksum and info.IsIPv4),
+            ("TcpChecksum", info.TcpChecksum),
+            ("UdpChecksum", info.UdpChecksum),
+        )
+        wanted = [feature_for("checksum", family, "Tx", m) for m, on_ in asked if on_]
+        if not (info.IsIPv4 or info.IsIPv6):  # nblchecksum: no checksum work, sent as is
+            self.counters["frames"] += 1
+            return SendCompletion(NdisStatus.SUCCESS, [bytes(nbl.frame)])
         for feature in wanted:
             if feature not in on:
                 return self._refuse(

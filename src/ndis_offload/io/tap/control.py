@@ -30,7 +30,7 @@ from ndis_offload.io.tap.linux import describe_flags
 from ndis_offload.io.tap.nic import TapNic
 from ndis_offload.lab.scenario import ScenarioError, encode_value, resolve_oid
 from ndis_offload.stack.core import decode_payload
-from ndis_offload.stack.features import FEATURE_LABELS, FEATURES, features_of
+from ndis_offload.stack.features import FEATURE_TABLE, FEATURES, features_of
 
 MAX_REQUEST = 1 << 16
 
@@ -64,11 +64,11 @@ def nic_state(nic: TapNic) -> dict[str, Any]:
         "variant": nic.variant,
         "tunsetoffload": nic.device.offload,
         "tunsetoffload_names": describe_flags(nic.device.offload),
-        "usable": [f for f in FEATURES if f in nic.usable],
+        "usable": [str(f) for f in FEATURES if f in nic.usable],
         "features": [
             {
-                "name": f,
-                "label": FEATURE_LABELS[f],
+                "name": str(f),
+                "label": FEATURE_TABLE[f].label,
                 "hardware": f in hardware,
                 "current": f in current,
             }

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from enum import IntFlag
 
+from ndis_offload.stack.features import Feature, feature_for
+
 IFF_TAP = 0x0002
 IFF_NO_PI = 0x1000
 IFF_VNET_HDR = 0x4000
@@ -44,32 +46,37 @@ TUN_F_UFO = TunOffload.UFO
 TUN_F_USO4 = TunOffload.USO4
 TUN_F_USO6 = TunOffload.USO6
 
-CSUM_FEATURES = frozenset({"tcp4_tx", "tcp6_tx", "udp4_tx", "udp6_tx"})
+CSUM_FEATURES: frozenset[Feature] = frozenset(
+    feature_for("checksum", ip, "Tx", member)
+    for ip in (4, 6)
+    for member in ("TcpChecksum", "UdpChecksum")
+)
 """``TUN_F_CSUM`` gives the device ``NETIF_F_HW_CSUM``: one bit for every protocol and IP
 version, so it needs every TCP/UDP transmit checksum offload of both versions."""
 
-TUN_OFFLOAD_FEATURES: dict[TunOffload, frozenset[str]] = {
+_USO = frozenset({feature_for("uso", 4), feature_for("uso", 6)})
+TUN_OFFLOAD_FEATURES: dict[TunOffload, frozenset[Feature]] = {
     TunOffload.CSUM: CSUM_FEATURES,
-    TunOffload.TSO4: CSUM_FEATURES | {"lsov2_4"},
-    TunOffload.TSO6: CSUM_FEATURES | {"lsov2_6"},
+    TunOffload.TSO4: CSUM_FEATURES | {feature_for("lsov2", 4)},
+    TunOffload.TSO6: CSUM_FEATURES | {feature_for("lsov2", 6)},
     TunOffload.TSO_ECN: CSUM_FEATURES,  # with TSO4 or TSO6: CWR on the first segment only
-    TunOffload.USO4: CSUM_FEATURES | {"uso4", "uso6"},
-    TunOffload.USO6: CSUM_FEATURES | {"uso4", "uso6"},
+    TunOffload.USO4: CSUM_FEATURES | _USO,
+    TunOffload.USO6: CSUM_FEATURES | _USO,
 }
 """``TUN_F_*`` bit -> the NDIS features (``stack.features`` names) that must all be on.
 ``TUN_F_UFO`` (IP fragmentation of UDP) has no NDIS counterpart and is never set; the
 kernel accepts ``USO4`` only together with ``USO6`` (one ``NETIF_F_GSO_UDP_L4`` bit)."""
 
-NO_TUN_COUNTERPART: dict[str, str] = {
-    "ip4_tx": "the kernel always fills the IPv4 header checksum itself",
-    "ip4_rx": "per frame: VIRTIO_NET_HDR_F_DATA_VALID on the frames written",
-    "tcp4_rx": "per frame: VIRTIO_NET_HDR_F_DATA_VALID on the frames written",
-    "udp4_rx": "per frame: VIRTIO_NET_HDR_F_DATA_VALID on the frames written",
-    "tcp6_rx": "per frame: VIRTIO_NET_HDR_F_DATA_VALID on the frames written",
-    "udp6_rx": "per frame: VIRTIO_NET_HDR_F_DATA_VALID on the frames written",
-    "lsov1": "kernel GSO frames are presented as LSOv2 sends (LSOv1 is not used)",
-    "rsc4": "per frame: a GSO_TCPV4 header on the coalesced frames written",
-    "rsc6": "per frame: a GSO_TCPV6 header on the coalesced frames written",
+NO_TUN_COUNTERPART: dict[Feature, str] = {
+    Feature.IP4_TX: "the kernel always fills the IPv4 header checksum itself",
+    Feature.IP4_RX: "per frame: VIRTIO_NET_HDR_F_DATA_VALID on the frames written",
+    Feature.TCP4_RX: "per frame: VIRTIO_NET_HDR_F_DATA_VALID on the frames written",
+    Feature.UDP4_RX: "per frame: VIRTIO_NET_HDR_F_DATA_VALID on the frames written",
+    Feature.TCP6_RX: "per frame: VIRTIO_NET_HDR_F_DATA_VALID on the frames written",
+    Feature.UDP6_RX: "per frame: VIRTIO_NET_HDR_F_DATA_VALID on the frames written",
+    Feature.LSOV1: "kernel GSO frames are presented as LSOv2 sends (LSOv1 is not used)",
+    Feature.RSC4: "per frame: a GSO_TCPV4 header on the coalesced frames written",
+    Feature.RSC6: "per frame: a GSO_TCPV6 header on the coalesced frames written",
 }
 """NDIS features that no ``TUNSETOFFLOAD`` bit expresses, and what stands for them."""
 
@@ -102,10 +109,10 @@ def tun_offload_flags(current: frozenset[str], *, uso_supported: bool = True) ->
     return int(flags)
 
 
-def ndis_features_for(flags: int) -> frozenset[str]:
+def ndis_features_for(flags: int) -> frozenset[Feature]:
     """The NDIS send features a ``TUNSETOFFLOAD`` value lets the kernel use (the reverse
     reading of :data:`TUN_OFFLOAD_FEATURES`)."""
-    out: set[str] = set()
+    out: set[Feature] = set()
     for bit, needs in TUN_OFFLOAD_FEATURES.items():
         if flags & bit:
             out |= needs
