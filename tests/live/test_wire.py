@@ -205,6 +205,13 @@ def _largest(wire: Running) -> int:
     return size
 
 
+def _offloads(wire: Running) -> dict[str, dict[str, int]]:
+    rows: dict[str, dict[str, int]] = wire.request(op="stats")["stats"]["sides"]["a"]["counters"][
+        "offloads"
+    ]
+    return rows
+
+
 def _window(wire: Running, want: Any, timeout: float = 8.0) -> int:
     """Largest frame of the first 0.25 s window that satisfies ``want`` (or the last one)."""
     deadline = time.monotonic() + timeout
@@ -226,7 +233,16 @@ def test_toggle_offload_mid_transfer(wire_factory: Any) -> None:
                            value={"IPv4": {"Enabled": 2}, "IPv6": {"Enabled": 0}})  # fmt: skip
         seen["off_flags"] = off["results"][0]["tunsetoffload"]
         time.sleep(0.1)  # GSO sends the kernel queued before the change drain
+        before = _offloads(wire)
         seen["off"] = _window(wire, lambda size: 0 < size <= 1514)
+        after = _offloads(wire)
+        # the kernel now checksums itself: complete frames, no partial-checksum requests
+        seen["plain"] = after["plain"]["frames"] - before["plain"]["frames"]
+        seen["partial"] = sum(  # asked for (admitted or refused): the kernel stopped asking
+            after.get(k, {}).get(c, 0) - before.get(k, {}).get(c, 0)
+            for k in ("tcp4_tx", "lsov2_4")
+            for c in ("frames", "refused")
+        )
         on = wire.request(op="set", oid="OID_OFFLOAD_ENCAPSULATION", side="a",
                           value={"IPv4": {"Enabled": 1, "EncapsulationType": 2, "HeaderSize": 14},
                                  "IPv6": {"Enabled": 0}})  # fmt: skip
@@ -237,6 +253,7 @@ def test_toggle_offload_mid_transfer(wire_factory: Any) -> None:
     assert seen["off_flags"] == 0 and seen["on_flags"] & TunOffload.TSO4, seen
     assert seen["on"] > 1514, seen  # 64 KB GSO sends cross while LSO is on
     assert 0 < seen["off"] <= 1514, seen  # the kernel segments itself: MTU-sized frames
+    assert seen["plain"] > 100 and seen["partial"] == 0, seen
 
 
 def expect_features(wire: Running, flags: int) -> None:
