@@ -38,16 +38,27 @@ class Record:
         return os.path.join(RUN_DIR, f"{self.pid}.json")
 
     def save(self) -> None:
-        os.makedirs(RUN_DIR, mode=0o700, exist_ok=True)
         tmp = self.path + ".tmp"
-        with open(tmp, "w") as out:
-            json.dump(asdict(self), out)
-        os.replace(tmp, self.path)
+        for attempt in range(3):  # another process may remove the empty directory meanwhile
+            os.makedirs(RUN_DIR, mode=0o700, exist_ok=True)
+            try:
+                with open(tmp, "w") as out:
+                    json.dump(asdict(self), out)
+                os.replace(tmp, self.path)
+                return
+            except FileNotFoundError:
+                if attempt == 2:
+                    raise
 
     def remove(self) -> None:
+        """Remove the record, and the runtime directory once no record is left in it."""
         try:
             os.unlink(self.path)
         except FileNotFoundError:
+            pass
+        try:
+            os.rmdir(RUN_DIR)
+        except OSError:  # not empty (another wire, a socket) or already gone
             pass
 
 
