@@ -76,3 +76,20 @@ def test_errors_exit_1_with_the_ndis_status(server: tuple[str, Any]) -> None:
     assert code == 1 and "NDIS_STATUS_INVALID_LENGTH" in text
     code, text = run("oid", "--socket", path + ".missing", "caps")
     assert code == 1 and "control socket" in text
+
+
+def test_a_silent_client_gets_an_error_and_does_not_hold_the_loop(
+    server: tuple[str, Any],
+) -> None:
+    import socket
+    import time
+
+    path, _ = server
+    with socket.socket(socket.AF_UNIX) as silent:
+        silent.connect(path)
+        start = time.monotonic()
+        answer = json.loads(silent.recv(65536))
+        assert time.monotonic() - start < 2.0
+    assert answer["ok"] is False and answer["status"] == "NDIS_STATUS_INVALID_DATA"
+    code, _ = run("oid", "--socket", path, "caps")
+    assert code == 0

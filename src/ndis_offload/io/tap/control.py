@@ -33,6 +33,9 @@ from ndis_offload.stack.core import decode_payload
 from ndis_offload.stack.features import FEATURE_TABLE, FEATURES, features_of
 
 MAX_REQUEST = 1 << 16
+REQUEST_TIMEOUT = 0.5
+"""Seconds a client has to send its request line: the forwarding loop serves the socket
+itself, so a silent client may pause forwarding for at most this long."""
 
 
 class ControlError(Exception):
@@ -141,6 +144,10 @@ def handle_request(
         return {"ok": False, "status": err.status.c_name, "error": str(err)}
 
 
+def _error(message: str) -> dict[str, Any]:
+    return {"ok": False, "status": NdisStatus.INVALID_DATA.c_name, "error": message}
+
+
 class ControlServer:
     """A non-blocking Unix-socket server; :meth:`poll_fds` go into the caller's poll loop
     and :meth:`service` answers whatever is ready. One request per connection."""
@@ -168,38 +175,41 @@ class ControlServer:
         return self.sock.fileno()
 
     def service(self) -> None:
-        """Accept and answer every pending connection (each gets up to 2 s to send)."""
+        """Accept and answer every pending connection (each gets :data:`REQUEST_TIMEOUT`)."""
         while True:
             try:
                 conn, _ = self.sock.accept()
             except (BlockingIOError, InterruptedError):
                 return
             with conn:
-                conn.settimeout(2.0)
+                conn.settimeout(REQUEST_TIMEOUT)
                 self._answer(conn)
 
     def _answer(self, conn: socket.socket) -> None:
         data = b""
-        deadline = time.monotonic() + 2.0
+        deadline = time.monotonic() + REQUEST_TIMEOUT
+        late = False
         try:
             while b"\n" not in data and len(data) < MAX_REQUEST and time.monotonic() < deadline:
                 chunk = conn.recv(4096)
                 if not chunk:
                     break
                 data += chunk
+        except TimeoutError:
+            late = True
         except OSError:
             return
         self.requests += 1
-        try:
-            request = json.loads(data.split(b"\n", 1)[0] or b"null")
-        except (ValueError, UnicodeDecodeError) as exc:
-            answer: dict[str, Any] = {
-                "ok": False,
-                "status": NdisStatus.INVALID_DATA.c_name,
-                "error": f"not JSON: {exc}",
-            }
+        answer: dict[str, Any]
+        if late and b"\n" not in data:
+            answer = _error(f"no request line within {REQUEST_TIMEOUT} s")
         else:
-            answer = handle_request(self.nics, request, self.stats)
+            try:
+                request = json.loads(data.split(b"\n", 1)[0] or b"null")
+            except (ValueError, UnicodeDecodeError) as exc:
+                answer = _error(f"not JSON: {exc}")
+            else:
+                answer = handle_request(self.nics, request, self.stats)
         try:
             conn.sendall(json.dumps(answer).encode() + b"\n")
         except OSError:
