@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from rich.console import Console
 
 from ndis_offload import __version__
-from ndis_offload.cli import caps, conformance, demo, oid, pcap, run, spec, tap, wire
+from ndis_offload.cli import caps, conformance, demo, oid, pcap, rss, run, spec, tap, wire
 
 SubcommandAdder = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 
@@ -21,6 +21,7 @@ SUBCOMMANDS: tuple[SubcommandAdder, ...] = (
     conformance.add_parser,
     spec.add_parser,
     pcap.add_parser,
+    rss.add_parser,
     tap.add_parser,
     wire.add_parser,
     oid.add_parser,
