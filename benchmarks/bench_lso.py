@@ -161,7 +161,7 @@ def main() -> int:
             scratch[:size] = frame
 
         rivals: tuple[tuple[str, Callable[[], object], float], ...] = (
-            ("memcpy of the send (within 10x)", memcpy, 0.1),
+            ("memcpy (within 10x)", memcpy, 0.1),
             ("dpkt", partial(dpkt_lso, frame, MSS), 15),
             ("scapy", partial(scapy_lso, frame, MSS), 300),
         )

@@ -103,8 +103,9 @@ def scapy_segments(pkt: Packet, mss: int, outer_udp_zero: bool) -> list[bytes]:
             ip6 = seg.getlayer(IPv6, nb=nb)
             if ip6 is not None:
                 ip6.plen = None
-        seg[UDP].len = None
-        seg[UDP].chksum = 0 if outer_udp_zero else None
+        if UDP in seg:
+            seg[UDP].len = None
+            seg[UDP].chksum = 0 if outer_udp_zero else None
         seg[TCP].seq = (pkt[TCP].seq + index * mss) & 0xFFFFFFFF
         seg[TCP].flags = flags_for(int(pkt[TCP].flags), index, count)
         seg[TCP].chksum = None
@@ -260,6 +261,23 @@ def test_tunnel_gso_property(
     pkt = outer / inner_ip(inner_v6) / TCP(seq=seq, flags="PA") / payload
     frames = segment_gso(gso_send(pkt), mss).frames
     assert frames == scapy_segments(pkt, mss, udp_csum == 0)
+
+
+@pytest.mark.parametrize("carrier", ["gre", "ipip", "sit"])
+def test_gre_and_ip_in_ip_carriers(carrier: str) -> None:
+    """Constant carrier headers (GRE without checksum, IP-in-IP, IPv6-in-IPv4): the outer
+    IPv4 gets its length, ID and checksum per segment like the inner one."""
+    from scapy.layers.l2 import GRE
+
+    outer = OUTER_ETH / IP(src="192.0.2.1", dst="192.0.2.2", id=300)
+    inner = inner_ip(carrier == "sit")
+    pkt = (outer / GRE() / inner) if carrier == "gre" else (outer / inner)
+    pkt = pkt / TCP(sport=5, dport=6, seq=77, flags="PA") / (bytes(range(256)) * 20)
+    frames = segment_gso(gso_send(pkt), 1000).frames
+    assert len(frames) == 6
+    assert frames == scapy_segments(pkt, 1000, False)
+    with pytest.raises(PacketError, match="GRE with a checksum"):
+        segment_gso(bytes(outer / GRE(chksum_present=1) / inner / TCP() / bytes(3000)), 1000)
 
 
 def test_plain_lso_is_the_same_cut() -> None:

@@ -41,6 +41,8 @@ def segment_record(linktype: int, data: bytes, mss: int) -> list[bytes]:
     (``mss``: bytes of innermost payload per segment)."""
     header, eth = to_ethernet(linktype, data)
     frames = segment_gso(eth, mss).frames
+    if not header:  # Ethernet: the frames as they are
+        return frames
     return [from_ethernet(linktype, header, frame) for frame in frames]
 
 

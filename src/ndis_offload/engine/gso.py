@@ -4,18 +4,21 @@ A :class:`GsoPlan` says where the per-segment fields of a large send sit (every 
 the outer UDP header of a tunnel, the inner TCP / UDP header); :func:`cut` turns the send
 into its wire frames with a fixed number of numpy calls whatever the segment count:
 
-* the headers of every segment are one ``(segments x header)`` matrix, filled by
-  broadcasting a template that already holds the full-segment lengths; the per-segment
-  fields (IPv4 ID, TCP sequence number) are written as whole columns through big-endian
-  ``uint16`` / ``uint32`` views, and the first / last rows are patched as scalars
-  (CWR only on the first segment, FIN / PSH and the short length only on the last);
-* the payload slice sums come from one reduction over the payload seen as ``uint32``
-  rows of ``MSS`` bytes (little-endian sums are byte-swapped by multiplying by 256:
+* one preallocated output buffer holds a row per segment: headers, then the payload slice
+  (one strided copy); the headers of every row come from broadcasting a template that
+  already holds the full-segment lengths;
+* the per-segment fields (IPv4 ID, TCP sequence number, checksums) are written as whole
+  columns through a big-endian ``uint16`` view of the rows, and the first / last rows are
+  patched as scalars (CWR only on the first segment, FIN / PSH and the short length only
+  on the last);
+* the payload slice sums come from one ``reduceat`` over the payload seen as ``uint32``
+  lanes (little-endian sums are byte-swapped by multiplying by 256:
   ``swap16(x) == 256 * x (mod 0xFFFF)``);
 * every checksum is ``(C - varying) % 0xFFFF`` where ``C`` holds the header constants, so
-  no folding loop runs per segment;
-* the frames are cut from one output buffer (payload rows and header rows written by two
-  strided copies) with one ``tobytes``.
+  no folding loop runs per segment; the IPv4 header checksum falls by one as the ID rises
+  by one, so it is an ``arange`` too;
+* the frames are cut from the buffer by one ``struct`` unpack (a C loop making the
+  ``bytes`` objects).
 
 Field rules follow Linux ``tcp_gso_segment`` / ``__udp_gso_segment`` /
 ``skb_udp_tunnel_segment``: every IPv4 ID +1 per segment, the sequence number advanced by
@@ -27,7 +30,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import NamedTuple
 
 import numpy as np
@@ -95,9 +98,15 @@ class Segmentation:
     """The LSOv1 completion ``TcpPayload`` value."""
 
 
+@cache
+def _be_words(count: int) -> struct.Struct:
+    return struct.Struct(f"!{count}H")
+
+
 def _words(buf: bytes | bytearray, start: int, end: int) -> int:
     """Unfolded sum of the big-endian 16-bit words of an even-length slice."""
-    return sum(struct.unpack_from(f"!{(end - start) // 2}H", buf, start))
+    words: tuple[int, ...] = _be_words((end - start) // 2).unpack_from(buf, start)
+    return sum(words)
 
 
 @lru_cache(maxsize=64)
@@ -225,10 +234,11 @@ def cut(frame: bytes | bytearray | memoryview, plan: GsoPlan, mss: int) -> Segme
             top = (const - id0) % 0xFFFF
             if id0 + count <= 0x10000 and top >= full:
                 ip_csum = np.arange(top, top - count, -1, dtype=np.int64)
+                ip_csum[full] = (top - full - delta) % 0xFFFF
             else:
                 ids = (id0 + np.arange(count, dtype=np.int64)) & 0xFFFF
                 ip_csum = (const - ids) % 0xFFFF
-            ip_csum[full] = (int(ip_csum[full]) - delta) % 0xFFFF
+                ip_csum[full] = (int(ip_csum[full]) - delta) % 0xFFFF
             words[:, (ip.offset + 10) // 2] = ip_csum
 
     sums = payload_sums(view, hdr, size, mss, count)
@@ -238,8 +248,9 @@ def cut(frame: bytes | bytearray | memoryview, plan: GsoPlan, mss: int) -> Segme
         seq = np.arange(seq0, seq0 + count * mss, mss, dtype=np.int64)
         if seq0 + full * mss > _M32:
             seq &= _M32
-        words[:, (l4 + 4) // 2] = seq >> 16
-        words[:, (l4 + 6) // 2] = seq  # the cast keeps the low 16 bits
+        # A big-endian uint32 column (rows need not be 4-byte aligned); the cast keeps the
+        # low 32 bits.
+        np.ndarray((count,), ">u4", out.data, l4 + 4, (stride,))[:] = seq
         sums += seq.view(_U64)  # seq as two 16-bit words is congruent to seq
         sums[0] += _U64(flags0 & TCP_CWR)
         sums[full] += _U64((flags0 & (TCP_FIN | TCP_PSH)) + delta)
@@ -254,41 +265,41 @@ def cut(frame: bytes | bytearray | memoryview, plan: GsoPlan, mss: int) -> Segme
         l4_csum += _U64(1)
     words[:, csum_at // 2] = l4_csum
     if last_len != mss:
-        _last_lengths(words[full], plan, 0, last_len)
+        _last_lengths(words[full], plan, last_len)
     if plan.outer_udp is not None and plan.outer_udp_checksum:
-        _outer_udp_checksum(words, plan, 0, payload, mss, delta)
+        _outer_udp_checksum(words, plan, payload, mss, delta)
     frames = _splitter(step, stride, full, hdr + last_len).unpack_from(out.data)
     return Segmentation(list(frames), size)
 
 
-def _last_lengths(row: npt.NDArray[np.uint16], plan: GsoPlan, pad: int, last_len: int) -> None:
+def _last_lengths(row: npt.NDArray[np.uint16], plan: GsoPlan, last_len: int) -> None:
     """The length fields of the last (short) segment's header row."""
     hdr = plan.header_len
     for ip in plan.ips:
         at = ip.offset + (2 if ip.version == 4 else 4)
-        row[(pad + at) // 2] = hdr - ip.offset - (0 if ip.version == 4 else 40) + last_len
+        row[at // 2] = hdr - ip.offset - (0 if ip.version == 4 else 40) + last_len
     udps = [plan.outer_udp] if plan.outer_udp is not None else []
     if plan.l4_proto != IPPROTO_TCP:
         udps.append(plan.l4_offset)
     for udp in udps:
-        row[(pad + udp + 4) // 2] = hdr - udp + last_len
+        row[(udp + 4) // 2] = hdr - udp + last_len
     if plan.length_field is not None:
-        row[(pad + plan.length_field) // 2] = hdr - plan.length_field - 2 + last_len
+        row[plan.length_field // 2] = hdr - plan.length_field - 2 + last_len
 
 
 def _outer_udp_checksum(
-    words: npt.NDArray[np.uint16], plan: GsoPlan, pad: int, payload: U64Array, mss: int, delta: int
+    words: npt.NDArray[np.uint16], plan: GsoPlan, payload: U64Array, mss: int, delta: int
 ) -> None:
     """A tunnel's outer UDP checksum: pseudo-header, every header byte after it (inner
     headers with their final fields), and the payload slice."""
     udp = plan.outer_udp
     assert udp is not None
     hdr = plan.header_len
-    rows = words[:, (pad + udp) // 2 : (pad + hdr) // 2].sum(axis=1, dtype=_U64)
+    rows = words[:, udp // 2 : hdr // 2].sum(axis=1, dtype=_U64)
     total = rows + payload
     total[-1] += _U64(delta)
     const = plan.outer_udp_pseudo + (hdr - udp + mss)
     csum = np.subtract(_U64(_BIG - const - 1), total)
     csum %= _U64(0xFFFF)
     csum += _U64(1)
-    words[:, (pad + udp + 6) // 2] = csum
+    words[:, (udp + 6) // 2] = csum

@@ -63,21 +63,25 @@ _CARRIERS = frozenset(
 )
 """Hops that are constant headers of a send (besides the IP / carrier UDP fields)."""
 _JUMBO_HBH_LEN = 8
+_NAMES = {IPPROTO_TCP: "TCP", IPPROTO_UDP: "UDP"}
+
+
+_ADDR4 = struct.Struct("!2H")
+_ADDR6 = struct.Struct("!8H")
 
 
 def _pseudo(view: memoryview, ip: Hop, proto: int) -> int:
     """Pseudo-header sum of the transport after ``ip``, without the length."""
-    size = 4 if ip.kind == Layer.IPV4 else 16
-    src = view[ip.psrc : ip.psrc + size]
-    dst = view[ip.pdst : ip.pdst + size]
-    words: tuple[int, ...] = struct.unpack(f"!{size}H", bytes(src) + bytes(dst))
-    return sum(words) + proto
+    addr = _ADDR4 if ip.kind == Layer.IPV4 else _ADDR6
+    src: tuple[int, ...] = addr.unpack_from(view, ip.psrc)
+    dst: tuple[int, ...] = addr.unpack_from(view, ip.pdst)
+    return sum(src) + sum(dst) + proto
 
 
 def plan_send(view: memoryview, found: Located, want: int | None = None) -> GsoPlan:
     """The plan of the send in ``view`` whose hops are ``found``; ``want`` (TCP / UDP) is
     the transport the caller asked to segment (None: the innermost one)."""
-    name = {IPPROTO_TCP: "TCP", IPPROTO_UDP: "UDP"}.get(want or 0, "TCP or UDP")
+    name = _NAMES.get(want or 0, "TCP or UDP")
     if found.stop == Stop.FRAGMENT:
         raise PacketError("cannot segment an IP fragment", offset=found.stop_offset)
     if found.stop != Stop.END:
