@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from rich.console import Console
 
 from ndis_offload import __version__
-from ndis_offload.cli import caps, conformance, demo, pcap, rss, run, spec
+from ndis_offload.cli import caps, conformance, demo, oid, pcap, rss, run, spec, tap, wire
 
 SubcommandAdder = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 
@@ -22,6 +22,9 @@ SUBCOMMANDS: tuple[SubcommandAdder, ...] = (
     spec.add_parser,
     pcap.add_parser,
     rss.add_parser,
+    tap.add_parser,
+    wire.add_parser,
+    oid.add_parser,
 )
 """Every subcommand's parser builder, in help order (an explicit registry)."""
 

@@ -1,7 +1,12 @@
 """Software offload engine: transmit checksum insertion, LSO and USO, Linux GSO of captured
 sends (tunnelled, BIG TCP); receive checksum validation and RSC, on frame bytes."""
 
-from ndis_offload.engine.batch import ip_versions, validate_batch, validate_batch_words
+from ndis_offload.engine.batch import (
+    ip_version,
+    ip_versions,
+    validate_batch,
+    validate_batch_words,
+)
 from ndis_offload.engine.gso_send import segment_gso
 from ndis_offload.engine.receive import validate_receive
 from ndis_offload.engine.rsc import CoalescedFrame, RscCoalescer
@@ -21,6 +26,7 @@ __all__ = [
     "RscCoalescer",
     "Segmentation",
     "insert_checksums",
+    "ip_version",
     "ip_versions",
     "rss_hash",
     "segment_gso",

@@ -35,7 +35,14 @@ from ndis_offload.engine.receive import (
 from ndis_offload.errors import PacketError
 from ndis_offload.packet.locate import F_FRAGMENT, F_ZERO_LENGTH, IP_LAYERS, MAX_HOPS, Layer
 from ndis_offload.packet.locate_batch import locate_batch as locate_frames
-from ndis_offload.packet.proto import IPPROTO_TCP, IPPROTO_UDP
+from ndis_offload.packet.proto import (
+    ETHERTYPE_IPV4,
+    ETHERTYPE_IPV6,
+    IPPROTO_TCP,
+    IPPROTO_UDP,
+    MAX_VLAN_TAGS,
+    VLAN_TPIDS,
+)
 from ndis_offload.structs.nbl_info import NdisTcpIpChecksumNetBufferListInfoReceive
 
 IntArray = npt.NDArray[np.int64]
@@ -207,17 +214,28 @@ def batch_words(
     return words
 
 
+def ip_version(frame: Frame) -> int:
+    """The outer IP version of an Ethernet frame (4, 6, or 0 for none) after any 802.1Q /
+    802.1ad stack: the Ethertype walk alone, no validation (what a receive path needs to
+    pick per-family settings; the frame locator does the full walk)."""
+    offset = 12
+    for _ in range(MAX_VLAN_TAGS + 1):
+        if len(frame) < offset + 2:
+            return 0
+        ethertype = (frame[offset] << 8) | frame[offset + 1]
+        if ethertype == ETHERTYPE_IPV4:
+            return 4
+        if ethertype == ETHERTYPE_IPV6:
+            return 6
+        if ethertype not in VLAN_TPIDS:
+            return 0
+        offset += 4
+    return 0
+
+
 def ip_versions(frames: Sequence[Frame]) -> list[int]:
-    """The outer IP version of each Ethernet frame (4, 6, or 0 for none), any VLAN stack."""
-    if not frames:
-        return []
-    lengths = [len(f) for f in frames]
-    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-    loc = locate_frames(b"".join(bytes(f) for f in frames), starts, lengths)
-    col = loc.column(IP_LAYERS)
-    kind = loc.kind[np.arange(len(frames)), np.maximum(col, 0)]
-    out = np.where(col < 0, 0, np.where(kind == Layer.IPV4, 4, 6))
-    return [int(v) for v in out.tolist()]
+    """:func:`ip_version` of each frame."""
+    return [ip_version(frame) for frame in frames]
 
 
 def validate_batch_words(
@@ -241,6 +259,7 @@ def validate_batch(
 __all__ = [
     "BatchLayout",
     "batch_words",
+    "ip_version",
     "ip_versions",
     "locate_batch",
     "validate_batch",

@@ -24,6 +24,7 @@ from ndis_offload.constants.status import NdisStatus
 from ndis_offload.engine import (
     CoalescedFrame,
     RscCoalescer,
+    ip_version,
     ip_versions,
     rss_hash,
     transmit_checksum,
@@ -47,9 +48,11 @@ from ndis_offload.structs.nbl_info import (
 
 @dataclass(frozen=True)
 class NetBufferList:
-    """One send: the frame and its ``NET_BUFFER_LIST_INFO`` words (0 = none requested)."""
+    """One send: the frame and its ``NET_BUFFER_LIST_INFO`` words (0 = none requested).
+    ``frame`` may be a view of a buffer the caller reuses after :meth:`SoftwareDatapath.send`
+    returns (the completion's frames never alias it)."""
 
-    frame: bytes
+    frame: bytes | bytearray | memoryview
     TcpIpChecksumNetBufferListInfo: int = 0
     TcpLargeSendNetBufferListInfo: int = 0
     UdpSegmentationOffloadInfo: int = 0
@@ -87,6 +90,32 @@ class ReceiveIndication:
         return NdisRscNblInfoInfo.from_int(self.TcpRecvSegCoalesceInfo)
 
 
+_BATCH_FROM = 4
+"""Receive batches this large go through ``RscCoalescer.push_batch`` (same output as
+``push`` per frame, cheaper from a few frames on; one frame costs ~4x more that way)."""
+
+_IP_BITS = NdisTcpIpChecksumNetBufferListInfoReceive(
+    IpChecksumFailed=1, IpChecksumSucceeded=1, IpChecksumValueInvalid=1
+).to_int()
+_TCP_BITS = NdisTcpIpChecksumNetBufferListInfoReceive(
+    TcpChecksumFailed=1, TcpChecksumSucceeded=1, TcpChecksumValueInvalid=1
+).to_int()
+_UDP_BITS = NdisTcpIpChecksumNetBufferListInfoReceive(
+    UdpChecksumFailed=1, UdpChecksumSucceeded=1
+).to_int()
+
+
+def _verdict_mask(on: frozenset[str], version: int) -> int:
+    """The ``Receive`` bits the current configuration lets the miniport report."""
+    ip = version == 4 and feature_for("checksum", 4, "Rx", "IpChecksum") in on
+    mask = _IP_BITS if ip else 0
+    if feature_for("checksum", version, "Rx", "TcpChecksum") in on:
+        mask |= _TCP_BITS
+    if feature_for("checksum", version, "Rx", "UdpChecksum") in on:
+        mask |= _UDP_BITS
+    return mask
+
+
 class OffloadState(Protocol):
     """What a data path reads from its miniport: the features on now, and whether receive
     checksum offload may run yet (after the first ``OID_OFFLOAD_ENCAPSULATION`` set)."""
@@ -106,9 +135,9 @@ class SoftwareDatapath:
         self.miniport = miniport
         self.counters: Counter[str] = Counter()
         self.coalescer = RscCoalescer(timeout=rsc_timeout)
-        self._verdicts: dict[bytes, int] = {}
-        """Checksum verdicts of frames the coalescer still holds (indicated at a later
-        ``receive`` or at ``flush``)."""
+        self._masks: dict[int, int] = {4: 0, 6: 0}
+        """The ``Receive`` bits the configuration lets us report, per IP version (frames the
+        coalescer indicates alone carry its verdicts, masked by these)."""
 
     # -- receive ---------------------------------------------------------------------------
     def receive(self, frames: list[bytes], now: float) -> list[ReceiveIndication]:
@@ -119,8 +148,12 @@ class SoftwareDatapath:
         on = self.miniport.current_features
         versions = ip_versions(frames)
         words = [0] * len(frames)
+        rsc_on = {v: feature_for("rsc", v, "Rx") in on for v in (4, 6)}
+        self._masks = self._current_masks(on)
         if self.miniport.receive_checksum_started:
             for version in (4, 6):
+                if rsc_on[version]:  # the coalescer validates these (exception 2)
+                    continue
                 ip = version == 4 and feature_for("checksum", 4, "Rx", "IpChecksum") in on
                 tcp = feature_for("checksum", version, "Rx", "TcpChecksum") in on
                 udp = feature_for("checksum", version, "Rx", "UdpChecksum") in on
@@ -135,33 +168,39 @@ class SoftwareDatapath:
                 for i, word in zip(picked, batch, strict=True):
                     words[i] = int(word)
         self.counters["received"] += len(frames)
-        rsc_on = {v: feature_for("rsc", v, "Rx") in on for v in (4, 6)}
         out: list[ReceiveIndication] = []
         to_coalesce: list[bytes] = []
-        verdicts = self._verdicts
         for frame, version, word in zip(frames, versions, words, strict=True):
             if rsc_on.get(version, False):
                 to_coalesce.append(frame)
-                verdicts[frame] = word
             else:
                 out.append(ReceiveIndication(frame, word))
-        if to_coalesce:
-            for item in self.coalescer.push_batch(to_coalesce, now):
-                out.append(self._from_coalescer(item, verdicts))
+        if len(to_coalesce) >= _BATCH_FROM:
+            items = self.coalescer.push_batch(to_coalesce, now)
+        else:  # a lone ACK: the per-frame path skips the vectorized scan's fixed cost
+            items = [item for frame in to_coalesce for item in self.coalescer.push(frame, now)]
+        out += [self._from_coalescer(item) for item in items]
         return out
+
+    def _current_masks(self, on: frozenset[str]) -> dict[int, int]:
+        if not self.miniport.receive_checksum_started:
+            return {4: 0, 6: 0}
+        return {4: _verdict_mask(on, 4), 6: _verdict_mask(on, 6)}
 
     def flush(self, now: float | None = None) -> list[ReceiveIndication]:
         """End of the DPC: indicate every coalesced unit still held."""
-        return [self._from_coalescer(item, self._verdicts) for item in self.coalescer.flush(now)]
+        self._masks = self._current_masks(self.miniport.current_features)
+        return [self._from_coalescer(item) for item in self.coalescer.flush(now)]
 
-    def _from_coalescer(
-        self, item: CoalescedFrame, verdicts: dict[bytes, int]
-    ) -> ReceiveIndication:
+    def _from_coalescer(self, item: CoalescedFrame) -> ReceiveIndication:
+        """A coalesced unit carries the coalescer's verdicts (it validated every segment);
+        a frame it indicates alone carries them as far as the configuration lets us report."""
         if item.rsc.CoalescedSegCount > 0:
             self.counters["rsc_units"] += 1
             self.counters["rsc_segments"] += item.rsc.CoalescedSegCount
             return ReceiveIndication(item.frame, item.checksum.to_int(), item.rsc.to_int())
-        return ReceiveIndication(item.frame, verdicts.pop(item.frame, 0), item.rsc.to_int())
+        word = item.checksum.to_int() & self._masks.get(ip_version(item.frame), 0)
+        return ReceiveIndication(item.frame, word, item.rsc.to_int())
 
     def _validate_one(self, frame: bytes, ip: bool, tcp: bool, udp: bool) -> int:
         try:
