@@ -16,6 +16,8 @@ from ndis_offload.lab.variants import VARIANTS, make_miniport
 from ndis_offload.stack.miniport import Miniport
 from ndis_offload.stack.profiles import AdapterProfile
 from ndis_offload.viz.console import print_error
+from ndis_offload.viz.outputs import CONFORMANCE_PICTURES, add_picture_options, save_pictures
+from ndis_offload.viz.report_conformance import conformance_pictures
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -37,6 +39,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="your own Miniport subclass, built as CLASS(profile); repeatable",
     )
     p.add_argument("--json", action="store_true", help="one JSON object for machines")
+    add_picture_options(p, **CONFORMANCE_PICTURES)
     p.set_defaults(run=run)
 
 
@@ -80,6 +83,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
             return 2
     results = {name: run_battery(factory) for name, factory in targets.items()}
     failed = any(not r.passed for rs in results.values() for r in rs)
+    if save_pictures(console, args, conformance_pictures(results)):
+        return 2
     if args.json:
         console.file.write(json.dumps({
             name: [r.__dict__ for r in rs] for name, rs in results.items()
