@@ -25,9 +25,12 @@ from rich.progress import (
 from rich.table import Table
 
 from ndis_offload.capture.analyze import SIZE_BINS, Analyzer, Diagnosis
+from ndis_offload.capture.timeline import Timeline
 from ndis_offload.errors import NdisError, PacketError
 from ndis_offload.io import pcap_jobs
 from ndis_offload.io.pcap_jobs import JobResult, Options
+from ndis_offload.viz.outputs import CAPTURE_PICTURES, add_picture_options, save_pictures
+from ndis_offload.viz.report_capture import capture_pictures, timeline_observer
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -65,6 +68,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     st.add_argument("capture")
     st.add_argument("--plot", metavar="FILE.png", help="size distribution before / after")
     st.add_argument("--json", action="store_true", help="one JSON object for machines")
+    add_picture_options(st, **CAPTURE_PICTURES)
     common(st)
 
 
@@ -100,9 +104,12 @@ def _where(error: PacketError) -> str:
 
 def run(args: argparse.Namespace, console: Console) -> int:
     source = args.capture if args.tool in ("verify", "stats") else args.input
+    timeline = Timeline() if getattr(args, "html", None) or getattr(args, "svg", None) else None
     try:
         with _progress(console, source, args.quiet) as progress:
-            opts = Options(mtu=args.mtu, keep_going=args.keep_going, progress=progress)
+            observe = None if timeline is None else timeline_observer(timeline)
+            opts = Options(mtu=args.mtu, keep_going=args.keep_going, progress=progress,
+                           observe=observe)  # fmt: skip
             result = _dispatch(args, opts)
     except PacketError as error:
         console.print(f"[red]error:[/red] {source}: {_where(error)}")
@@ -115,6 +122,9 @@ def run(args: argparse.Namespace, console: Console) -> int:
     except KeyboardInterrupt:
         console.print("[yellow]interrupted; no output written[/yellow]")
         return 130
+    name = Path(source).name
+    if timeline and save_pictures(console, args, capture_pictures(name, result, timeline)):
+        return 2
     return _report(args, console, result)
 
 

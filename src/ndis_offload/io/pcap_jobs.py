@@ -36,6 +36,11 @@ Progress = Callable[[int, int], None]
 """``progress(frames_done, bytes_done)``."""
 
 
+Observer = Callable[[Chunk, Checks, npt.NDArray[np.int8]], None]
+"""``observe(chunk, checks, diagnoses)``: sees every chunk as it is diagnosed (the HTML
+report's timeline)."""
+
+
 def _no_progress(frames: int, nbytes: int) -> None:
     del frames, nbytes
 
@@ -61,6 +66,7 @@ class Options:
     keep_going: bool = False
     chunk_bytes: int = CHUNK_BYTES
     progress: Progress = _no_progress
+    observe: Observer | None = None
 
 
 def _frame_errors(chunk: Chunk, diag: np.ndarray, kind: np.ndarray, errors: dict[int, PacketError]
@@ -89,6 +95,8 @@ def _chunks(
         )  # fmt: skip
         diag = result.analyzer.feed(chunk.buffer, checks, chunk.caplens, chunk.first_index)
         result.slow_frames += checks.slow
+        if opts.observe is not None:
+            opts.observe(chunk, checks, diag)
         result.total_bytes = reader.bytes_read
         yield chunk, checks, diag
         opts.progress(reader.frames, reader.bytes_read)
@@ -249,4 +257,4 @@ def coalesce(src: str | Path, dst: str | Path, opts: Options | None = None, *,
     return result
 
 
-__all__ = ["JobResult", "Options", "Progress", "coalesce", "fix", "segment", "verify"]
+__all__ = ["JobResult", "Observer", "Options", "Progress", "coalesce", "fix", "segment", "verify"]

@@ -43,6 +43,13 @@ class Pictures:
     html: Render | None = None
 
 
+CAPTURE_PICTURES = {
+    "svg": "write the charts (frame sizes, per-flow throughput, offload artifacts over time) "
+    "as one SVG",
+    "html": "write a self-contained HTML report: the charts, the summary and the per-flow table",
+}
+
+
 def add_picture_options(
     parser: argparse.ArgumentParser,
     *,
