@@ -16,7 +16,7 @@ SIZE = 11.0
 
 def nice_ticks(high: float, count: int = 5) -> list[float]:
     """Round tick values from 0 to at least ``high`` (1, 2, 5 x 10^k steps)."""
-    if high <= 0:
+    if not high > 1e-9:  # nothing (or nothing measurable) to show: one unit
         return [0.0, 1.0]
     raw = high / count
     power = 10 ** math.floor(math.log10(raw))
