@@ -10,6 +10,7 @@ import math
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -117,7 +118,7 @@ def capture(path: Path) -> Path:
     """Three flows over two seconds: LSO sends with checksums left for offload, correct
     frames, and a UDP flow; timestamps set so the timeline has something to draw."""
     frames = []
-    mac = {"src": "02:00:00:00:00:01", "dst": "02:00:00:00:00:02"}
+    mac: dict[str, Any] = {"src": "02:00:00:00:00:01", "dst": "02:00:00:00:00:02"}
     for i in range(40):
         big = i % 10 == 0
         size = 20000 if big else 1448
