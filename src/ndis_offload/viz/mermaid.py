@@ -9,6 +9,8 @@ decoded payload is a note over the lanes the message crosses.
 
 from __future__ import annotations
 
+import json
+
 from ndis_offload.viz.flow import Flow, Message
 
 ARROWS = {"call": "->>", "ok": "-->>", "pending": "-->>", "fail": "--x", "indication": "-)"}
@@ -43,7 +45,8 @@ def to_mermaid(flow: Flow, title: str = "") -> str:
     ids = _ids(flow)
     lines = ["sequenceDiagram"]
     if title:
-        lines.insert(0, f"---\ntitle: {escape(title)}\n---")
+        # front matter is YAML: a JSON string is a YAML string, whatever it holds
+        lines.insert(0, f"---\ntitle: {json.dumps(title)}\n---")
     for ident, lane in zip(ids, flow.lanes, strict=True):
         alias = f"{lane.name} (filter)" if lane.role == "filter" else lane.name
         lines.append(f"    participant {ident} as {escape(alias)}")
