@@ -125,3 +125,22 @@ def test_payload_descriptions() -> None:
         "bind parameters: no task offload"
     )
     assert describe_payload({"Header": {}, "LsoV2IPv4": 2, "RscIPv6": 0}) == "LsoV2IPv4=2"
+
+
+def test_terminal_diagram_stops_each_request_where_it_was_completed() -> None:
+    from ndis_offload.viz.sequence import arrows
+
+    _, run = scenario_flow({
+        "filters": [{"type": "fail", "oid": "OID_TCP_OFFLOAD_PARAMETERS"}],
+        "steps": [{"bind": "tcpip"}, {"query": "OID_TCP_OFFLOAD_CURRENT_CONFIG"},
+                  {"set": "OID_TCP_OFFLOAD_PARAMETERS", "value": {"LsoV2IPv4": 2}},
+                  {"enable": "tcpip"}],
+    })  # fmt: skip
+    stack = run.stack
+    drawn = arrows(stack.trace, [f.name for f in stack.filters])
+    ends = {a.label.split(": ", 1)[1]: a.end for a in drawn if a.label.startswith("tcpip: ")}
+    assert ends == {
+        "query OID_TCP_OFFLOAD_CURRENT_CONFIG": 1,  # NDIS answers it
+        "set OID_TCP_OFFLOAD_PARAMETERS": 2,  # the filter fails it
+        "set OID_OFFLOAD_ENCAPSULATION": 3,  # the miniport completes it
+    }
