@@ -83,7 +83,7 @@ def test_demo_writes_svg_mermaid_and_html(tmp_path: Path) -> None:
         assert needle in text, needle
     # the whole trace, one collapsible JSON block per event
     trace = json.loads(cli("demo", "--json")[1])["trace"]
-    assert parsed.count("details") == len(trace) + 1
+    assert parsed.count("details") == len(trace) + 2  # + all events, + the summary
     assert parsed.count("svg") == 1
 
 

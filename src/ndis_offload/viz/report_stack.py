@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from html import escape as html_escape
 
-from ndis_offload.lab.demo import DemoResult
+from ndis_offload.lab.demo import DemoResult, encapsulation_names
 from ndis_offload.lab.scenario import ScenarioRun, start
 from ndis_offload.stack.features import features_of
 from ndis_offload.stack.requests import TraceEvent
@@ -16,7 +17,7 @@ from ndis_offload.viz.flow import Flow, build_flow, status_tone
 from ndis_offload.viz.mermaid import to_mermaid
 from ndis_offload.viz.outputs import Pictures
 from ndis_offload.viz.svg_sequence import sequence_inline, sequence_svg
-from ndis_offload.viz.tables import COLUMNS, GRID
+from ndis_offload.viz.tables import COLUMNS, GRID, compact_features
 
 
 @dataclass(frozen=True)
@@ -95,15 +96,52 @@ def demo_pictures(demo: DemoResult) -> Pictures:
             ConfigView(f"After disable ({demo.disable_status})", demo.config_after_disable,
                        demo.hardware),
         ]  # fmt: skip
-        summary = html.section("Summary", html.pre_json(demo.summary()), anchor="summary")
         return stack_report(title, demo.profile.description, flow, stack.trace, configs,
-                            [summary])  # fmt: skip
+                            demo_sections(demo))  # fmt: skip
 
     return Pictures(
         svg=lambda: sequence_svg(flow, title),
         mermaid=lambda: to_mermaid(flow, title),
         html=page,
     )
+
+
+def demo_sections(demo: DemoResult) -> list[str]:
+    """What the demo's terminal tables say, as HTML: pre-checks, indications received, the
+    offloads each protocol may rely on, the failing case; then the summary as JSON."""
+    checks = html.table(
+        ["protocol", "checked via", "status", "Encapsulation (OR)", "802.3?"],
+        [[name, "bind parameters" if c.via == "bind" else "query CURRENT_CONFIG",
+          (c.status.c_name, status_tone(c.status.c_name)),
+          ", ".join(n.removeprefix("NDIS_ENCAPSULATION_")
+                    for n in encapsulation_names(c.encapsulations)) or "NOT_SUPPORTED",
+          ("yes", "ok") if c.supported else ("no", "fail")] for name, c in demo.prechecks],
+        caption="Pre-checks: does the adapter support our encapsulation?",
+    )  # fmt: skip
+    received = html.table(
+        ["protocol", "count", "statuses"],
+        [[name, (str(len(s)), "num"), ", ".join(s) or "-"] for name, s in demo.indications.items()],
+        caption="Status indications each protocol received",
+    )
+    protocols = list(dict.fromkeys(p for per in demo.usable.values() for p in per))
+    usable = html.table(
+        ["when", *protocols],
+        [[phase, *((compact_features(per[p]) or "none") if p in per else ("(not bound)", "none")
+                   for p in protocols)] for phase, per in demo.usable.items()],
+        caption="Offloads each protocol may rely on (send offloads; RSC on receive)",
+    )  # fmt: skip
+    llc = demo.protocols["llcsnap"]
+    verdict = "uses no offload" if llc.failed and not llc.usable else "still uses offload (!)"
+    status, detail = html_escape(demo.failing_status), html_escape(demo.failing_detail)
+    failing = (f"<p>Failing case: llcsnap asked for NDIS_ENCAPSULATION_IEEE_LLC_SNAP_ROUTED → "
+               f'<span class="fail">{status}</span> ({detail}); it {verdict} on this '
+               "adapter.</p>")  # fmt: skip
+    return [
+        html.section("What the protocols saw", checks, received, usable, failing, anchor="saw"),
+        html.section("Summary (JSON)", html.details("demo --json summary",
+                                                    html.pre_json(demo.summary())),
+                     anchor="summary"),
+    ]  # fmt: skip
 
 
 def run_pictures(run: ScenarioRun, name: str) -> Pictures:
