@@ -21,7 +21,7 @@ from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.l2 import Ether
 from scapy.utils import wrpcap
 
-from ndis_offload.capture.analyze import N_DIAG
+from ndis_offload.capture.analyze import N_DIAG, size_bin_labels
 from ndis_offload.capture.timeline import FIRST_WIDTH, Timeline
 from ndis_offload.cli.main import main
 from ndis_offload.packet.checksum import pseudo_header_sum_ipv4
@@ -179,10 +179,52 @@ def test_pcap_stats_html_and_svg_agree_with_json(tmp_path: Path) -> None:
     captured = sum(int(t.rsplit(": ", 1)[1].replace(",", "")) for t in titles
                    if ", captured: " in t)  # fmt: skip
     wire = sum(int(t.rsplit(": ", 1)[1].replace(",", "")) for t in titles
-               if ", on the wire: " in t)  # fmt: skip
+               if ", on the wire (segment): " in t)  # fmt: skip
     assert captured == sum(data["size_histogram"]["captured"]) == data["frames"]
     assert wire == sum(data["size_histogram"]["wire"])
     assert wire > captured  # the 20000-byte sends are cut into MSS-sized segments
     labels = [t.text or "" for t in root.iter(f"{SVG}text")]
     assert any(label.startswith("TCP 192.0.2.1:40000 > 198.51.100.2:443") for label in labels)
     assert "unsegmented LSO send" in labels and "left for offload" in labels
+
+
+def burst(path: Path) -> Path:
+    """Receives RSC can merge: bursts of back-to-back MSS segments (10 us apart) on two
+    flows, bursts 5 ms apart, and a UDP frame between."""
+    frames = []
+    mac: dict[str, Any] = {"src": "02:00:00:00:00:02", "dst": "02:00:00:00:00:01"}
+    seq = {443: 1, 8443: 1}
+    t = 1_700_000_000.0
+    for b in range(6):
+        for i in range(12):
+            port = 443 if i % 3 else 8443
+            pkt = Ether(**mac) / IP(src="198.51.100.2", dst="192.0.2.1") / TCP(
+                sport=port, dport=40000, seq=seq[port], flags="A") / (b"r" * 1448)  # fmt: skip
+            seq[port] += 1448
+            pkt.time = t + b * 0.005 + i * 0.00001
+            frames.append(pkt)
+        udp = Ether(**mac) / IP(src="198.51.100.2", dst="192.0.2.1") / UDP() / b"x"
+        udp.time = t + b * 0.005 + 0.001
+        frames.append(udp)
+    wrpcap(str(path), frames)
+    return path
+
+
+def test_after_rsc_sizes_are_what_pcap_coalesce_writes(tmp_path: Path) -> None:
+    path = burst(tmp_path / "rx.pcap")
+    merged = tmp_path / "merged.pcap"
+    assert main(["pcap", "coalesce", str(path), str(merged)],
+                console=Console(file=io.StringIO()))  == 0  # fmt: skip
+    out = io.StringIO()
+    main(["pcap", "stats", str(merged), "--json"], console=Console(file=out))
+    written = json.loads(out.getvalue())["size_histogram"]["captured"]
+    svg = tmp_path / "s.svg"
+    assert main(["pcap", "stats", str(path), "--svg", str(svg)],
+                console=Console(file=io.StringIO())) == 0  # fmt: skip
+    titles = [t.text or "" for t in ET.parse(svg).getroot().iter(f"{SVG}title")]
+    drawn = {t.split(" bytes,")[0]: int(t.rsplit(": ", 1)[1].replace(",", ""))
+             for t in titles if ", after RSC (coalesce): " in t}  # fmt: skip
+    labels = size_bin_labels()
+    expected = {labels[i]: n for i, n in enumerate(written) if n}
+    assert expected == {k: v for k, v in drawn.items() if v}
+    assert sum(written) < 6 * 13  # RSC did merge

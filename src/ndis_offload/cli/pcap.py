@@ -25,12 +25,11 @@ from rich.progress import (
 from rich.table import Table
 
 from ndis_offload.capture.analyze import SIZE_BINS, Analyzer, Diagnosis
-from ndis_offload.capture.timeline import Timeline
 from ndis_offload.errors import NdisError, PacketError
 from ndis_offload.io import pcap_jobs
 from ndis_offload.io.pcap_jobs import JobResult, Options
 from ndis_offload.viz.outputs import CAPTURE_PICTURES, add_picture_options, save_pictures
-from ndis_offload.viz.report_capture import capture_pictures, timeline_observer
+from ndis_offload.viz.report_capture import CaptureRecorder, capture_pictures
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -104,10 +103,11 @@ def _where(error: PacketError) -> str:
 
 def run(args: argparse.Namespace, console: Console) -> int:
     source = args.capture if args.tool in ("verify", "stats") else args.input
-    timeline = Timeline() if getattr(args, "html", None) or getattr(args, "svg", None) else None
+    pictures = getattr(args, "html", None) or getattr(args, "svg", None)
+    recorder = CaptureRecorder() if pictures else None
     try:
         with _progress(console, source, args.quiet) as progress:
-            observe = None if timeline is None else timeline_observer(timeline)
+            observe = None if recorder is None else recorder.observe
             opts = Options(mtu=args.mtu, keep_going=args.keep_going, progress=progress,
                            observe=observe)  # fmt: skip
             result = _dispatch(args, opts)
@@ -123,7 +123,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         console.print("[yellow]interrupted; no output written[/yellow]")
         return 130
     name = Path(source).name
-    if timeline and save_pictures(console, args, capture_pictures(name, result, timeline)):
+    if recorder and save_pictures(console, args, capture_pictures(name, result, recorder)):
         return 2
     return _report(args, console, result)
 

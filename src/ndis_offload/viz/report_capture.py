@@ -2,9 +2,10 @@
 
 Three charts (inline SVG): the frame-size distribution as captured beside the sizes on the
 wire (what ``pcap segment`` writes: LSO sends and coalesced receives cut at the flow's MSS;
-``pcap fix`` changes no size), the throughput of the busiest flows over time, and the
-offload artifacts over time (checksums left for offload, unsegmented LSO sends, coalesced
-receives, wrong checksums); then the summary and the per-flow table.
+``pcap fix`` changes no size) and after RSC (what ``pcap coalesce`` writes), the throughput
+of the busiest flows over time, and the offload artifacts over time (checksums left for
+offload, unsegmented LSO sends, coalesced receives, wrong checksums); then the summary and
+the per-flow table.
 """
 
 from __future__ import annotations
@@ -15,11 +16,20 @@ from html import escape
 import numpy as np
 import numpy.typing as npt
 
-from ndis_offload.capture.analyze import Analyzer, Diagnosis, FlowStats, size_bin_labels
+from ndis_offload.capture.analyze import (
+    SIZE_BINS,
+    Analyzer,
+    Diagnosis,
+    FlowStats,
+    size_bin_labels,
+)
 from ndis_offload.capture.checks import Checks
+from ndis_offload.capture.linktype import from_ethernet, to_ethernet
 from ndis_offload.capture.timeline import Timeline
-from ndis_offload.io.capture import Chunk
-from ndis_offload.io.pcap_jobs import JobResult, Observer
+from ndis_offload.engine.rsc import CoalescedFrame, RscCoalescer
+from ndis_offload.errors import PacketError
+from ndis_offload.io.capture import Chunk, Packet
+from ndis_offload.io.pcap_jobs import JobResult
 from ndis_offload.viz import html
 from ndis_offload.viz.charts import bar_chart, line_chart
 from ndis_offload.viz.outputs import Pictures
@@ -46,13 +56,64 @@ def chunk_seconds(chunk: Chunk) -> npt.NDArray[np.float64]:
     return whole.astype(np.float64) + part / tps
 
 
-def timeline_observer(timeline: Timeline) -> Observer:
-    """An :data:`~ndis_offload.io.pcap_jobs.Observer` that feeds ``timeline``."""
+class RscSizes:
+    """Frame sizes after the NDIS RSC rules, as ``pcap coalesce`` would write them: every
+    frame goes through the engine's :class:`~ndis_offload.engine.rsc.RscCoalescer` at its
+    capture time (a frame it cannot parse counts as it is)."""
 
-    def observe(chunk: Chunk, checks: Checks, diagnoses: npt.NDArray[np.int8]) -> None:
-        timeline.feed(chunk_seconds(chunk), checks.flow, chunk.caplens, diagnoses)
+    def __init__(self, timeout: float = 0.0005) -> None:
+        self.rsc = RscCoalescer(timeout=timeout)
+        self.sizes = np.zeros(len(SIZE_BINS) - 1, dtype=np.int64)
+        self._link: tuple[int, bytes] | None = None
+        self._done = False
 
-    return observe
+    def _count(self, sizes: list[int]) -> None:
+        if sizes:
+            self.sizes += np.histogram(np.array(sizes), bins=np.array(SIZE_BINS))[0]
+
+    def _sizes(self, frames: list[CoalescedFrame]) -> list[int]:
+        if self._link is None:
+            return [len(c.frame) for c in frames]
+        linktype, header = self._link
+        return [len(from_ethernet(linktype, header, c.frame)) for c in frames]
+
+    def feed(self, chunk: Chunk) -> None:
+        """Push every good packet of ``chunk``."""
+        out: list[int] = []
+        for item in chunk.packets():
+            if not isinstance(item, Packet) or item.index - chunk.first_index in chunk.bad:
+                continue
+            now = item.ts_ticks / item.ticks_per_second
+            try:
+                header, eth = to_ethernet(item.linktype, item.data)
+                indicated = self.rsc.push(eth, now)
+            except PacketError:
+                out.append(len(item.data))
+                continue
+            self._link = (item.linktype, header)
+            out += self._sizes(indicated)
+        self._count(out)
+
+    def finish(self) -> npt.NDArray[np.int64]:
+        """Indicate what the coalescer still holds; the histogram (idempotent)."""
+        if not self._done:
+            self._count(self._sizes(self.rsc.flush()))
+            self._done = True
+        return self.sizes
+
+
+class CaptureRecorder:
+    """What the pictures need beyond the analyzer, gathered in the same pass over the file:
+    the :class:`~ndis_offload.capture.timeline.Timeline` and the sizes after RSC."""
+
+    def __init__(self) -> None:
+        self.timeline = Timeline()
+        self.rsc = RscSizes()
+
+    def observe(self, chunk: Chunk, checks: Checks, diagnoses: npt.NDArray[np.int8]) -> None:
+        """The :data:`~ndis_offload.io.pcap_jobs.Observer` to hand the job."""
+        self.timeline.feed(chunk_seconds(chunk), checks.flow, chunk.caplens, diagnoses)
+        self.rsc.feed(chunk)
 
 
 def _grouping(timeline: Timeline) -> int:
@@ -80,15 +141,20 @@ def _flow_names(analyzer: Analyzer) -> dict[int, str]:
     return {h: s.key for h, s in analyzer.flows.items()}
 
 
-def size_chart(analyzer: Analyzer) -> ET.Element:
-    """Frames per size bin: captured, and on the wire after segmentation."""
+def size_chart(analyzer: Analyzer, coalesced: npt.NDArray[np.int64]) -> ET.Element:
+    """Frames per size bin: captured; on the wire (``pcap segment``: LSO sends and coalesced
+    receives cut at the MSS; ``pcap fix`` changes no size); after RSC (``pcap coalesce``)."""
     labels = size_bin_labels()
-    before, after = analyzer.sizes_before.tolist(), analyzer.sizes_after.tolist()
-    keep = [i for i in range(len(labels)) if before[i] or after[i]] or [0]
+    series = {
+        "captured": analyzer.sizes_before.tolist(),
+        "on the wire (segment)": analyzer.sizes_after.tolist(),
+        "after RSC (coalesce)": coalesced.tolist(),
+    }
+    keep = [i for i in range(len(labels)) if any(v[i] for v in series.values())] or [0]
     return bar_chart(
-        "Frame sizes: as captured, and on the wire (LSO / coalesced frames cut at the MSS)",
+        "Frame sizes: as captured, cut to the wire (segment), merged by RSC (coalesce)",
         [labels[i] for i in keep],
-        {"captured": [before[i] for i in keep], "on the wire": [after[i] for i in keep]},
+        {name: [values[i] for i in keep] for name, values in series.items()},
         y_label="frames (log)",
         log=True,
     )
@@ -154,9 +220,9 @@ def _flow_rows(analyzer: Analyzer, shown: list[Diagnosis]) -> list[list[html.Cel
     return rows
 
 
-def capture_html(name: str, result: JobResult, timeline: Timeline) -> str:
+def capture_html(name: str, result: JobResult, recorder: CaptureRecorder) -> str:
     """The whole page."""
-    a = result.analyzer
+    a, timeline = result.analyzer, recorder.timeline
     shown = [d for d in Diagnosis if a.totals[d]]
     summary = html.table(
         ["diagnosis", "frames"],
@@ -188,7 +254,8 @@ def capture_html(name: str, result: JobResult, timeline: Timeline) -> str:
     )
     errors = [f"<li>{escape(str(e))}</li>" for e in result.errors]
     body = [
-        html.section("Frame sizes", html.figure(to_inline(size_chart(a))), anchor="sizes"),
+        html.section("Frame sizes", html.figure(to_inline(size_chart(a, recorder.rsc.finish()))),
+                     anchor="sizes"),
         html.section("Throughput per flow",
                      html.figure(to_inline(throughput_chart(timeline, a))), anchor="throughput"),
         html.section("Offload artifacts over time",
@@ -210,10 +277,11 @@ def capture_html(name: str, result: JobResult, timeline: Timeline) -> str:
     )
 
 
-def capture_svg(name: str, result: JobResult, timeline: Timeline) -> str:
+def capture_svg(name: str, result: JobResult, recorder: CaptureRecorder) -> str:
     """The three charts stacked in one standalone SVG."""
-    charts = [size_chart(result.analyzer), throughput_chart(timeline, result.analyzer),
-              artifacts_chart(timeline)]  # fmt: skip
+    timeline = recorder.timeline
+    charts = [size_chart(result.analyzer, recorder.rsc.finish()),
+              throughput_chart(timeline, result.analyzer), artifacts_chart(timeline)]  # fmt: skip
     heights = [float(c.get("height", "0")) for c in charts]
     width = max(float(c.get("width", "0")) for c in charts)
     root = svg_root(width, sum(heights), f"Capture statistics: {name}")
@@ -225,9 +293,9 @@ def capture_svg(name: str, result: JobResult, timeline: Timeline) -> str:
     return to_string(root)
 
 
-def capture_pictures(name: str, result: JobResult, timeline: Timeline) -> Pictures:
+def capture_pictures(name: str, result: JobResult, recorder: CaptureRecorder) -> Pictures:
     """``pcap stats --svg/--html``."""
     return Pictures(
-        svg=lambda: capture_svg(name, result, timeline),
-        html=lambda: capture_html(name, result, timeline),
+        svg=lambda: capture_svg(name, result, recorder),
+        html=lambda: capture_html(name, result, recorder),
     )
