@@ -45,7 +45,7 @@ class Pictures:
 
 CAPTURE_PICTURES = {
     "svg": "write the charts (frame sizes, per-flow throughput, offload artifacts over time) "
-    "as one SVG",
+    "as one SVG; the sizes after RSC run the coalescer over every frame, as pcap coalesce does",
     "html": "write a self-contained HTML report: the charts, the summary and the per-flow table",
 }
 
