@@ -5,8 +5,9 @@ the failures as a Mermaid sequence diagram.
 The battery's result objects are read through :func:`check_view` (attribute names, not
 types), so the pictures follow the battery's results as they grow: ``name``, ``rule``,
 ``expected``, and either ``status`` (``pass``/``fail``/``error``/``timeout``/``skip``) or
-``passed``; ``seen`` (or ``observed``), ``sent``, ``family``, ``page``, ``traceback`` and
-``duration`` when present.
+``passed``; ``seen`` (or ``observed``), ``sent``, ``family``, ``page``, ``traceback``,
+``duration``, ``reading`` and ``details`` when present. A run is either a mapping of
+miniport name to results or a sequence of per-miniport reports (``target``, ``results``).
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ class CheckView:
     seen: str = ""
     traceback: str = ""
     duration: float = 0.0
+    reading: str = ""
+    """Which reading of an ambiguous page the check takes."""
+    details: tuple[str, ...] = ()
 
     @property
     def failed(self) -> bool:
@@ -72,6 +76,8 @@ def check_view(result: Any) -> CheckView:
         seen=_text(result, "seen", "observed"),
         traceback=_text(result, "traceback"),
         duration=float(getattr(result, "duration", 0.0) or 0.0),
+        reading=_text(result, "reading"),
+        details=tuple(str(d) for d in getattr(result, "details", ()) or ()),
     )
 
 
@@ -79,9 +85,17 @@ Matrix = dict[str, list[CheckView]]
 """Miniport name -> its checks, in battery order."""
 
 
-def matrix_of(results: Mapping[str, Sequence[Any]]) -> Matrix:
-    """Miniport name -> results, read through :func:`check_view`."""
-    return {name: [check_view(r) for r in rs] for name, rs in results.items()}
+Run = Mapping[str, Sequence[Any]] | Sequence[Any]
+"""Miniport name -> results, or per-miniport reports with ``target`` and ``results``."""
+
+
+def matrix_of(run: Run) -> Matrix:
+    """The run as a :data:`Matrix`, every result read through :func:`check_view`."""
+    if isinstance(run, Mapping):
+        pairs = list(run.items())
+    else:
+        pairs = [(str(report.target), report.results) for report in run]
+    return {name: [check_view(r) for r in rs] for name, rs in pairs}
 
 
 def _checks(matrix: Matrix) -> list[CheckView]:
@@ -155,8 +169,11 @@ def matrix_svg(matrix: Matrix, title: str = "Conformance") -> str:
 # --- HTML --------------------------------------------------------------------------------
 def _failure(miniport: str, v: CheckView) -> str:
     pairs = [("miniport", miniport), ("check", v.name), ("status", v.status)]
-    pairs += [(k, val) for k, val in (("family", v.family), ("rule", v.rule), ("sent", v.sent),
-              ("expected", v.expected), ("seen", v.seen)) if val]  # fmt: skip
+    took = f"{v.duration * 1000:.1f} ms" if v.duration else ""
+    pairs += [(k, val) for k, val in (("family", v.family), ("rule", v.rule),
+              ("reading", v.reading), ("sent", v.sent), ("expected", v.expected),
+              ("seen", v.seen), ("details", "; ".join(v.details)), ("duration", took))
+              if val]  # fmt: skip
     inner = html.key_values(pairs)
     if v.page:
         inner += f"<p>documentation: {html.link(v.page)}</p>"
@@ -235,9 +252,9 @@ def conformance_mermaid(matrix: Matrix) -> str:
     return "\n".join(lines) + "\n"
 
 
-def conformance_pictures(results: Mapping[str, Sequence[Any]]) -> Pictures:
-    """``conformance --svg/--mermaid/--html``: ``results`` maps miniport -> battery results."""
-    matrix = matrix_of(results)
+def conformance_pictures(run: Run) -> Pictures:
+    """``conformance --svg/--mermaid/--html`` of a battery run (see :data:`Run`)."""
+    matrix = matrix_of(run)
     return Pictures(
         svg=lambda: matrix_svg(matrix),
         mermaid=lambda: conformance_mermaid(matrix),
