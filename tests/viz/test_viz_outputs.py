@@ -14,6 +14,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from conformance_json import rows
 from rich.console import Console
 
 from ndis_offload.cli.main import main
@@ -120,16 +121,15 @@ def test_conformance_html_opens_every_failure(tmp_path: Path) -> None:
     code, _ = cli("conformance", "--all", "--html", str(page), "--svg", str(tmp_path / "c.svg"),
                   "--mermaid", str(tmp_path / "c.mmd"))  # fmt: skip
     assert code == 1
-    data = json.loads(cli("conformance", "--all", "--json")[1])
-    failures = [(m, r) for m, rs in data.items() for r in rs if not r["passed"]]
+    failures = [r for r in rows(json.loads(cli("conformance", "--all", "--json")[1])) if r.failed]
     parsed = read_page(page)
     assert_self_contained(parsed)
     assert parsed.count("details", "failure") == len(failures)
     assert parsed.count("td", "fail") >= len(failures)  # matrix cells (+ totals)
     text = " ".join(parsed.text)
-    for miniport, r in failures:
-        assert f"{miniport} · {r['name']}: FAIL" in text
-        assert r["expected"] in text and r["observed"] in text
+    for r in failures:
+        assert f"{r.miniport} · {r.name}: FAIL" in text
+        assert r.expected in text and r.seen in text
     mermaid = (tmp_path / "c.mmd").read_text()
     assert mermaid.count("--x battery") == len(failures)
 

@@ -11,8 +11,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conformance_json import miniports, rows
 from headless import browser_or_skip, colour_stats, decode_png, render
 from rich.console import Console
+from test_viz_capture import capture
 
 from ndis_offload.cli.main import main
 
@@ -41,11 +43,6 @@ def pages(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
                   "--svg", str(out / "conformance.svg"))  # fmt: skip
     assert code == 1
     (out / "conformance.json").write_text(cli("conformance", "--all", "--json")[1])
-    import sys
-
-    sys.path.insert(0, str(ROOT / "tests" / "viz"))
-    from test_viz_capture import capture
-
     path = capture(out / "c.pcap")
     assert cli("pcap", "stats", str(path), "--html", str(out / "capture.html"))[0] == 0
     (out / "capture.json").write_text(cli("pcap", "stats", str(path), "--json")[1])
@@ -96,11 +93,11 @@ def test_conformance_page(browser: str, pages: Path, tmp_path: Path) -> None:
     dom = open_page(browser, pages / "conformance.html", tmp_path / "conformance.png")
     text = visible(dom)
     data = json.loads((pages / "conformance.json").read_text())
-    for miniport, results in data.items():
+    for miniport in miniports(data):
         assert f">{miniport}<" in dom
-        for r in results:
-            assert r["name"] in text
-    failures = sum(not r["passed"] for rs in data.values() for r in rs)
+    for r in rows(data):
+        assert r.name in text
+    failures = sum(r.failed for r in rows(data))
     assert dom.count('<details class="failure">') == failures
     assert len(re.findall(r'<td class="fail">FAIL</td>', dom)) == failures
 
