@@ -117,21 +117,31 @@ ROW, COL, SIZE = 22.0, 84.0, 11.0
 
 def matrix_element(matrix: Matrix, title: str = "Conformance") -> ET.Element:
     """The matrix as an ``<svg>``: one row per check, one column per miniport, each cell
-    coloured by status with its expected / seen as the hover title."""
+    coloured by status with its expected / seen as the hover title; a heading row starts
+    each family of checks (when the results name families)."""
     checks = _checks(matrix)
+    layout: list[CheckView | str] = []
+    for check in checks:
+        if check.family and (not layout or _family_of(layout[-1]) != check.family):
+            layout.append(check.family)
+        layout.append(check)
     name_width = max([text_width(c.name, SIZE) for c in checks] + [80.0]) + 24
     col = max([COL] + [text_width(m, SIZE) + 16 for m in matrix])
     width = name_width + col * len(matrix) + 16
     top = 44.0
-    height = top + ROW * (len(checks) + 1) + 40
+    height = top + ROW * (len(layout) + 1) + 40
     root = svg_root(width, height, title)
     sub(root, "text", title, x=12, y=22, font_size=13, font_weight="bold")
     for j, miniport in enumerate(matrix):
         x = name_width + col * j + col / 2
         sub(root, "text", miniport, x=x, y=top + 15, text_anchor="middle", font_size=SIZE,
             font_weight="bold")  # fmt: skip
-    for i, check in enumerate(checks):
+    for i, check in enumerate(layout):
         y = top + ROW * (i + 1)
+        if isinstance(check, str):
+            sub(root, "text", check, x=12, y=y + 15, font_size=SIZE, font_weight="bold",
+                fill=TONES["muted"], class_="family")  # fmt: skip
+            continue
         row = sub(root, "g", class_="check")
         label = sub(row, "text", check.name, x=12, y=y + 15, font_size=SIZE)
         if check.rule:
@@ -153,12 +163,16 @@ def matrix_element(matrix: Matrix, title: str = "Conformance") -> ET.Element:
             sub(cell, "text", status.upper() if status in FAILED else status, x=x + col / 2,
                 y=y + 15, text_anchor="middle", font_size=SIZE, fill=colour,
                 font_weight="bold" if status in FAILED else "normal")  # fmt: skip
-    y = top + ROW * (len(checks) + 1) + 22
+    y = top + ROW * (len(layout) + 1) + 22
     totals = "   ".join(
         f"{m}: {sum(not v.failed for v in vs)}/{len(vs)} pass" for m, vs in matrix.items()
     )
     sub(root, "text", totals, x=12, y=y, font_size=SIZE, fill=TONES["muted"])
     return root
+
+
+def _family_of(item: CheckView | str) -> str:
+    return item if isinstance(item, str) else item.family
 
 
 def matrix_svg(matrix: Matrix, title: str = "Conformance") -> str:
@@ -185,18 +199,22 @@ def _failure(miniport: str, v: CheckView) -> str:
 def conformance_html(matrix: Matrix, title: str = "Conformance to the documented rules") -> str:
     """The page: the matrix (HTML table, cells coloured), then every failure collapsible."""
     checks = _checks(matrix)
-    rows: list[list[html.Cell]] = []
+    families: dict[str, list[list[html.Cell]]] = {}
     for check in checks:
         name: html.Cell = check.name
-        row: list[html.Cell] = [name, check.family or "-"]
+        row: list[html.Cell] = [name]
         for miniport in matrix:
             view = _cell(matrix, miniport, check.name)
             status = view.status if view else "not run"
             row.append((status.upper() if status in FAILED else status,
                         CELL_CLASS.get(status, "none")))  # fmt: skip
         row.append(html.Raw(html.link(check.page, _page_name(check.page))) if check.page else "-")
-        rows.append(row)
-    matrix_table = html.table(["check", "family", *matrix, "documentation"], rows)
+        families.setdefault(check.family, []).append(row)
+    matrix_table = "\n".join(
+        html.table(["check", *matrix, "documentation"], rows,
+                   caption=f"{family or 'checks'} ({len(rows)})")
+        for family, rows in families.items()
+    )  # fmt: skip
     failures = [_failure(m, v) for m, vs in matrix.items() for v in vs if v.failed]
     totals = html.table(
         ["miniport", "pass", "fail", "checks"],
