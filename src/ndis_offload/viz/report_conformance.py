@@ -136,12 +136,13 @@ def matrix_element(matrix: Matrix, title: str = "Conformance") -> ET.Element:
         x = name_width + col * j + col / 2
         sub(root, "text", miniport, x=x, y=top + 15, text_anchor="middle", font_size=SIZE,
             font_weight="bold")  # fmt: skip
-    for i, check in enumerate(layout):
+    for i, item in enumerate(layout):
         y = top + ROW * (i + 1)
-        if isinstance(check, str):
-            sub(root, "text", check, x=12, y=y + 15, font_size=SIZE, font_weight="bold",
+        if isinstance(item, str):
+            sub(root, "text", item, x=12, y=y + 15, font_size=SIZE, font_weight="bold",
                 fill=TONES["muted"], class_="family")  # fmt: skip
             continue
+        check = item
         row = sub(root, "g", class_="check")
         label = sub(row, "text", check.name, x=12, y=y + 15, font_size=SIZE)
         if check.rule:
