@@ -130,6 +130,7 @@ def test_html_colours_every_status_and_opens_every_failure() -> None:
                    "mine · bad <Header> & type: ERROR"):  # fmt: skip
         assert needle in words, needle
     assert "&lt;Header&gt; &amp; type" in text  # escaped in the markup
+    assert "<caption>control path (4)</caption>" in text
     assert PAGE in page.links
 
 
@@ -139,6 +140,9 @@ def test_svg_and_mermaid_of_typed_reports() -> None:
                if (g.get("class") or "").startswith("cell")]  # fmt: skip
     assert classes.count("cell pass") == 4
     assert {"cell fail", "cell error", "cell timeout", "cell skip"} <= set(classes)
+    families = [t.text for t in root.iter("{http://www.w3.org/2000/svg}text")
+                if t.get("class") == "family"]  # fmt: skip
+    assert families == ["control path"]
     mermaid = conformance_mermaid(matrix_of(run()))
     assert mermaid.count("--x battery") == 3
     assert "#lt;Header#gt;" in mermaid
