@@ -37,13 +37,19 @@ def failed_statuses(failures: list[Row]) -> set[str]:
     return found
 
 
+@pytest.fixture(scope="module")
+def failures() -> list[Row]:
+    """The deviations ``conformance --all --json`` reports."""
+    return [r for r in rows(json.loads(piped("conformance", "--all", "--json").stdout)) if r.failed]
+
+
 @pytest.mark.parametrize("columns", [None, "40"])
-def test_conformance_all_piped_keeps_every_status_whole(columns: str | None) -> None:
+def test_conformance_all_piped_keeps_every_status_whole(
+    columns: str | None, failures: list[Row]
+) -> None:
     out = piped("conformance", "--all", columns=columns)
     assert out.returncode == 1  # the variants deviate
     assert "…" not in out.stdout
-    failures = [r for r in rows(json.loads(piped("conformance", "--all", "--json").stdout))
-                if r.failed]  # fmt: skip
     statuses = failed_statuses(failures)
     assert "NDIS_STATUS_INVALID_PARAMETER" in statuses
     for status in statuses:
