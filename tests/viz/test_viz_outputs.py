@@ -86,6 +86,11 @@ def test_demo_writes_svg_mermaid_and_html(tmp_path: Path) -> None:
     trace = json.loads(cli("demo", "--json")[1])["trace"]
     assert parsed.count("details") == len(trace) + 2  # + all events, + the summary
     assert parsed.count("svg") == 1
+    # every arrow links to its event's decoded JSON
+    targets = {a.get("id") for _, a in parsed.tags if a.get("id")}
+    links = [a.get("href") or "" for t, a in parsed.tags if t == "a"]
+    events = {f"#event-{e['seq']}" for e in trace}
+    assert set(links) >= events and all(link[1:] in targets for link in links)
 
 
 def test_json_stdout_stays_pure_when_pictures_are_written(tmp_path: Path) -> None:

@@ -110,9 +110,10 @@ def details(summary: str, inner: str, *, css: str = "", opened: bool = False) ->
     return f"<details{attrs}><summary>{escape(summary)}</summary>\n{inner}\n</details>"
 
 
-def pre_json(value: Any) -> str:
-    """``value`` as indented JSON in a ``<pre>``."""
-    return f"<pre>{escape(json.dumps(value, indent=1))}</pre>"
+def pre_json(value: Any, ident: str = "") -> str:
+    """``value`` as indented JSON in a ``<pre>`` (with an ``id`` to link to, if given)."""
+    attrs = f' id="{escape(ident)}"' if ident else ""
+    return f"<pre{attrs}>{escape(json.dumps(value, indent=1))}</pre>"
 
 
 def key_values(pairs: Iterable[tuple[str, str]]) -> str:

@@ -19,6 +19,9 @@ from ndis_offload.viz.outputs import Pictures
 from ndis_offload.viz.svg_sequence import sequence_inline, sequence_svg
 from ndis_offload.viz.tables import COLUMNS, GRID, compact_features
 
+EVENT = "event-"
+"""Prefix of the trace entries' ids: the diagram's arrows link to ``#event-<seq>``."""
+
 
 @dataclass(frozen=True)
 class ConfigView:
@@ -58,7 +61,8 @@ def trace_table(events: Sequence[TraceEvent]) -> str:
         rows.append([str(e.seq), e.kind, e.source, f"{e.target}{to}", e.what, status, e.detail])
     body = html.table(["#", "kind", "from", "to", "what", "status", "detail"], rows)
     payloads = "\n".join(
-        html.details(f"{e.seq} {e.kind} {e.what}", html.pre_json(e.to_dict())) for e in events
+        html.details(f"{e.seq} {e.kind} {e.what}", html.pre_json(e.to_dict(), f"{EVENT}{e.seq}"))
+        for e in events
     )
     return body + html.details(f"every event as JSON ({len(events)})", payloads)
 
@@ -74,7 +78,12 @@ def stack_report(
     """The whole page. ``extra`` are further sections (already HTML) after the tables."""
     grids = '<div class="tables">' + "".join(offload_grid(c) for c in configs) + "</div>"
     body = [
-        html.section("Sequence diagram", html.figure(sequence_inline(flow)), anchor="sequence"),
+        html.section(
+            "Sequence diagram",
+            html.figure(sequence_inline(flow, link=EVENT)),
+            "<p>Select an arrow for its event in the trace below.</p>",
+            anchor="sequence",
+        ),  # fmt: skip
         html.section("Offload configuration", grids, anchor="config"),
         *extra,
         html.section("Trace", trace_table(events), anchor="trace"),

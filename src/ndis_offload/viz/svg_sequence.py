@@ -49,8 +49,9 @@ def _row_height(m: Message) -> float:
     return 44.0 if m.note else 32.0
 
 
-def sequence_element(flow: Flow, title: str = "") -> ET.Element:
-    """The diagram as an ``<svg>`` element."""
+def sequence_element(flow: Flow, title: str = "", *, link: str = "") -> ET.Element:
+    """The diagram as an ``<svg>`` element. ``link``: each message becomes a link to
+    ``#<link><seq>`` (the HTML report's trace entry for that event)."""
     gap = _gap(flow)
     notes = [text_width(m.note, NOTE_SIZE) for m in flow.messages]
     width = max(2 * MARGIN + gap * len(flow.lanes), *(n + 2 * MARGIN for n in notes or [0]))
@@ -80,7 +81,8 @@ def sequence_element(flow: Flow, title: str = "") -> ET.Element:
     y = top + HEAD_HEIGHT + 16
     messages = sub(root, "g", class_="messages")
     for m in flow.messages:
-        _message(messages, m, xs, y, width)
+        parent = sub(messages, "a", href=f"#{link}{m.seq}") if link else messages
+        _message(parent, m, xs, y, width)
         y += _row_height(m)
     return root
 
@@ -124,6 +126,6 @@ def sequence_svg(flow: Flow, title: str = "") -> str:
     return to_string(sequence_element(flow, title))
 
 
-def sequence_inline(flow: Flow, title: str = "") -> str:
-    """The ``<svg>`` element for an HTML page."""
-    return to_inline(sequence_element(flow, title))
+def sequence_inline(flow: Flow, title: str = "", *, link: str = "") -> str:
+    """The ``<svg>`` element for an HTML page (see :func:`sequence_element` for ``link``)."""
+    return to_inline(sequence_element(flow, title, link=link))
