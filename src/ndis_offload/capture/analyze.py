@@ -62,9 +62,9 @@ SIZE_BINS = (0, 64, 128, 256, 512, 1024, 1519, 2048, 4096, 9019, 16384, 32768, 6
 """Histogram edges for frame sizes (1519 / 9019: a full 1500 / 9000 MTU Ethernet frame)."""
 
 
-def size_bin_labels() -> list[str]:
-    """``0-63``, ``64-127``, ..., ``>= 65536``: one label per :data:`SIZE_BINS` bin."""
-    pairs = zip(SIZE_BINS, SIZE_BINS[1:], strict=False)
+def size_bin_labels(edges: tuple[int, ...] = SIZE_BINS) -> list[str]:
+    """``0-63``, ``64-127``, ..., ``>= 65536``: one label per bin of ``edges``."""
+    pairs = zip(edges, edges[1:], strict=False)
     return [f"{lo}-{hi - 1}" if hi < 1 << 20 else f">= {lo}" for lo, hi in pairs]
 
 

@@ -24,7 +24,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from ndis_offload.capture.analyze import SIZE_BINS, Analyzer, Diagnosis
+from ndis_offload.capture.analyze import SIZE_BINS, Analyzer, Diagnosis, size_bin_labels
 from ndis_offload.errors import NdisError, PacketError
 from ndis_offload.io import pcap_jobs
 from ndis_offload.io.pcap_jobs import JobResult, Options
@@ -249,11 +249,10 @@ def _stats_tables(console: Console, a: Analyzer) -> None:
     table.add_column("bytes")
     table.add_column("captured", justify="right")
     table.add_column("on the wire", justify="right")
-    for lo, hi, before, after in zip(
-        SIZE_BINS, SIZE_BINS[1:], a.sizes_before.tolist(), a.sizes_after.tolist(), strict=False
+    for label, before, after in zip(
+        size_bin_labels(), a.sizes_before.tolist(), a.sizes_after.tolist(), strict=True
     ):
         if before or after:
-            label = f"{lo}-{hi - 1}" if hi < 1 << 20 else f">= {lo}"
             table.add_row(label, f"{before:,}", f"{after:,}")
     console.print(table)
     _summary_table(console, a)
