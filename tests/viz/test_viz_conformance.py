@@ -146,3 +146,14 @@ def test_svg_and_mermaid_of_typed_reports() -> None:
     mermaid = conformance_mermaid(matrix_of(run()))
     assert mermaid.count("--x battery") == 3
     assert "#lt;Header#gt;" in mermaid
+
+
+def test_mermaid_stays_under_mermaids_size_limit_and_counts_what_it_leaves_out() -> None:
+    many = [Report("big", tuple(Typed(f"check {i}", Status.FAIL, sent="x" * 300, expected="y",
+                                     seen="z") for i in range(400)))]  # fmt: skip
+    text = conformance_mermaid(matrix_of(many), limit=20_000)
+    assert len(text) <= 20_000
+    drawn = text.count("--x battery")
+    assert 0 < drawn < 400
+    assert f"{400 - drawn} more failure(s) not drawn" in text
+    assert "more failure" not in conformance_mermaid(matrix_of(run()))
