@@ -7,7 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from ndis_offload.lab.demo import run_demo
-from ndis_offload.lab.scenario import load_scenario, run_step, start
+from ndis_offload.lab.scenario import load_scenario
+from ndis_offload.lab.scenario_run import run_step, start
 from ndis_offload.viz.flow import NDIS, Flow, build_flow, describe_payload
 
 
@@ -71,7 +72,8 @@ def test_ndis_answers_queries_itself_and_forwards_sets_to_the_miniport() -> None
     assert sets and all(names(flow, m.target) == stack.miniport.name for m in sets)
     failed = [m for m in flow.messages if m.tone == "fail"]
     assert [m.status for m in failed] == ["NDIS_STATUS_INVALID_PARAMETER"]
-    assert "IEEE_LLC_SNAP_ROUTED" in failed[0].note
+    completion = next(e for e in stack.trace if e.seq == failed[0].seq)
+    assert completion.detail and completion.detail in failed[0].note
 
 
 def test_a_filter_that_fails_a_request_completes_it_from_its_own_lane() -> None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from html import escape as html_escape
 
 from ndis_offload.lab.demo import DemoResult, encapsulation_names
-from ndis_offload.lab.scenario import ScenarioRun, start
+from ndis_offload.lab.scenario_run import ScenarioRun, start
 from ndis_offload.stack.features import features_of
 from ndis_offload.stack.requests import TraceEvent
 from ndis_offload.structs.offload import NdisOffload
