@@ -209,8 +209,19 @@ def describe_payload(payload: dict[str, Any] | None) -> str:
     if "IPv4" in payload and isinstance(payload["IPv4"], dict):
         families = [f for f in ("IPv4", "IPv6") if f in payload]
         return "; ".join(f"{f} {_family(payload[f])}" for f in families)
-    fields = {k: v for k, v in payload.items() if k != "Header" and v}
-    return ", ".join(f"{k}={v}" for k, v in fields.items()) or "all NO_CHANGE"
+    fields = _nonzero({k: v for k, v in payload.items() if k != "Header"})
+    return ", ".join(f"{k}={v}" for k, v in fields) or "all NO_CHANGE"
+
+
+def _nonzero(value: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """``(dotted.name, value)`` of every member that is not 0 (nested structures flattened)."""
+    out: list[tuple[str, Any]] = []
+    for key, item in value.items():
+        if isinstance(item, dict):
+            out += _nonzero(item, f"{prefix}{key}.")
+        elif item:
+            out.append((f"{prefix}{key}", item))
+    return out
 
 
 def _family(part: dict[str, Any]) -> str:

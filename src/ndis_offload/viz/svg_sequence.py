@@ -30,15 +30,24 @@ ROLE_TEXT = {"protocol": "protocol", "ndis": "NDIS library", "filter": "filter",
              "miniport": "miniport"}  # fmt: skip
 
 
-def _gap(flow: Flow) -> float:
-    """Distance between lifelines: wide enough for most labels over the lanes they span."""
-    gap = MIN_GAP
-    for lane in flow.lanes:
-        gap = max(gap, text_width(lane.name, 12) + 24)
-    for m in flow.messages:
-        span = abs(m.target - m.source) or 1
-        gap = max(gap, (text_width(_label(m), LABEL_SIZE) + 20) / span)
-    return min(gap, MAX_GAP)
+def _centres(flow: Flow) -> tuple[list[float], float]:
+    """Lifeline x positions and the header box width. Each gap between neighbouring
+    lifelines grows (up to :data:`MAX_GAP`) until the labels of the messages spanning it fit
+    over their arrows, shortest spans first; a longer label may still run past its arrow."""
+    box = max([MIN_GAP - 16] + [text_width(lane.name, 12) + 16 for lane in flow.lanes])
+    gaps = [max(MIN_GAP, box + 16)] * max(len(flow.lanes) - 1, 0)
+    for m in sorted(flow.messages, key=lambda m: abs(m.target - m.source)):
+        lo, hi = sorted((m.source, m.target))
+        if hi == lo:
+            continue
+        deficit = text_width(_label(m), LABEL_SIZE) + 20 - sum(gaps[lo:hi])
+        for i in range(lo, hi):
+            if deficit > 0:
+                gaps[i] = min(MAX_GAP, gaps[i] + deficit / (hi - lo))
+    xs = [MARGIN + box / 2 + 8]
+    for gap in gaps:
+        xs.append(xs[-1] + gap)
+    return xs, box
 
 
 def _label(m: Message) -> str:
@@ -52,9 +61,9 @@ def _row_height(m: Message) -> float:
 def sequence_element(flow: Flow, title: str = "", *, link: str = "") -> ET.Element:
     """The diagram as an ``<svg>`` element. ``link``: each message becomes a link to
     ``#<link><seq>`` (the HTML report's trace entry for that event)."""
-    gap = _gap(flow)
+    xs, box = _centres(flow)
     notes = [text_width(m.note, NOTE_SIZE) for m in flow.messages]
-    width = max(2 * MARGIN + gap * len(flow.lanes), *(n + 2 * MARGIN for n in notes or [0]))
+    width = max(xs[-1] + box / 2 + 8 + MARGIN, *(n + 2 * MARGIN for n in notes or [0]))
     top = MARGIN + (24.0 if title else 0.0)
     body = sum(_row_height(m) for m in flow.messages)
     height = top + HEAD_HEIGHT + 16 + body + MARGIN
@@ -62,7 +71,6 @@ def sequence_element(flow: Flow, title: str = "", *, link: str = "") -> ET.Eleme
     arrow_markers(root, TONES)
     if title:
         sub(root, "text", title, x=MARGIN, y=MARGIN + 12, font_size=13, font_weight="bold")
-    xs = [MARGIN + gap * (i + 0.5) for i in range(len(flow.lanes))]
     lanes = sub(root, "g", class_="lanes")
     for x, lane in zip(xs, flow.lanes, strict=True):
         group = sub(lanes, "g", class_="lane")
@@ -72,7 +80,7 @@ def sequence_element(flow: Flow, title: str = "", *, link: str = "") -> ET.Eleme
         fill = {"ndis": "#e0e7ff", "filter": "#fef3c7", "miniport": "#dcfce7"}.get(
             lane.role, "#f3f4f6"
         )
-        sub(group, "rect", x=x - gap / 2 + 8, y=top, width=gap - 16, height=HEAD_HEIGHT,
+        sub(group, "rect", x=x - box / 2, y=top, width=box, height=HEAD_HEIGHT,
             rx=6, fill=fill, stroke="#9ca3af")  # fmt: skip
         sub(group, "text", lane.name, x=x, y=top + 17, text_anchor="middle", font_size=12,
             font_weight="bold")  # fmt: skip
