@@ -126,3 +126,10 @@ def test_png_reader_agrees_with_pillow(browser: str, pages: Path, tmp_path: Path
     ours = decode_png(png)
     theirs = np.asarray(image.open(tmp_path / "p.png").convert("RGB"))
     assert (ours[..., :3] == theirs).all()
+
+
+def test_without_a_browser_the_page_tests_skip_and_say_why(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CHROMIUM", raising=False)
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(pytest.skip.Exception, match="apt-get install chromium"):
+        browser_or_skip()
