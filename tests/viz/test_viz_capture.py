@@ -228,3 +228,21 @@ def test_after_rsc_sizes_are_what_pcap_coalesce_writes(tmp_path: Path) -> None:
     expected = {labels[i]: n for i, n in enumerate(written) if n}
     assert expected == {k: v for k, v in drawn.items() if v}
     assert sum(written) < 6 * 13  # RSC did merge
+
+
+def test_pictures_of_a_cluster_run_match_one_pass(tmp_path: Path) -> None:
+    pytest.importorskip("distributed", reason="the dask extra is not installed")
+    path = capture(tmp_path / "c.pcap")
+    one, many = tmp_path / "one.svg", tmp_path / "many.svg"
+    quiet = Console(file=io.StringIO())
+    assert main(["pcap", "stats", str(path), "--svg", str(one)], console=quiet) == 0
+    code = main(["pcap", "stats", str(path), "--svg", str(many), "--workers", "2"], console=quiet)
+    assert code == 0
+
+    def lines(svg: Path) -> list[str | None]:
+        return [p.get("points") for p in ET.parse(svg).getroot().iter(f"{SVG}polyline")]
+
+    assert lines(many) == lines(one) and lines(one)  # timeline: identical, in frame order
+    titles = [t.text or "" for t in ET.parse(many).getroot().iter(f"{SVG}text")]
+    assert any("after RSC not computed on a cluster" in t for t in titles)
+    assert not any("after RSC (coalesce)" in t for t in titles)

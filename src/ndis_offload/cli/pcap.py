@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     Progress,
@@ -25,8 +26,9 @@ from rich.progress import (
 from rich.table import Table
 
 from ndis_offload.capture.analyze import SIZE_BINS, Analyzer, Diagnosis, size_bin_labels
-from ndis_offload.errors import NdisError, PacketError
-from ndis_offload.io import pcap_jobs
+from ndis_offload.errors import BackendError, NdisError, PacketError
+from ndis_offload.io import distributed, pcap_jobs
+from ndis_offload.io.cluster import INSTALL_HINT, ClusterSpec, dask_available
 from ndis_offload.io.pcap_jobs import JobResult, Options
 from ndis_offload.viz.outputs import CAPTURE_PICTURES, add_picture_options, save_pictures
 from ndis_offload.viz.report_capture import CaptureRecorder, capture_pictures
@@ -41,6 +43,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         t.add_argument("--keep-going", action="store_true", help="report bad frames, go on")
         t.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
         t.add_argument("--mtu", type=int, default=1500, help="IP MTU when no SYN names an MSS")
+        scale = t.add_argument_group("scale-out (verify, stats, fix; needs the dask extra)")
+        scale.add_argument(
+            "--workers", type=int, default=0, metavar="N",
+            help="start a local Dask cluster of N worker processes",
+        )  # fmt: skip
+        scale.add_argument("--scheduler", metavar="ADDRESS", help="use this Dask scheduler")
+        scale.add_argument("--scheduler-file", metavar="PATH", help="Dask scheduler file")
         t.set_defaults(run=run)
 
     v = tools.add_parser("verify", help="check checksums; diagnose offload artifacts")
@@ -117,7 +126,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
             console.print("use --keep-going to process the remaining frames")
         return 2
     except NdisError as error:
-        console.print(f"[red]error:[/red] {error.detail}")
+        console.print(f"[red]error:[/red] {escape(error.detail)}")
         return 2
     except KeyboardInterrupt:
         console.print("[yellow]interrupted; no output written[/yellow]")
@@ -128,10 +137,29 @@ def run(args: argparse.Namespace, console: Console) -> int:
     return _report(args, console, result)
 
 
+def _cluster(args: argparse.Namespace) -> ClusterSpec:
+    if args.workers < 0 or args.workers > 1024:
+        raise BackendError(f"--workers {args.workers}: give 1..1024 worker processes")
+    spec = ClusterSpec(args.workers, args.scheduler, args.scheduler_file)
+    if spec.distributed and not dask_available():
+        raise BackendError(f"--workers / --scheduler need Dask: {INSTALL_HINT}")
+    if spec.distributed and args.tool in ("segment", "coalesce"):
+        raise BackendError(
+            f"pcap {args.tool} does not run on a cluster yet (its cuts depend on flow state "
+            "carried frame by frame); run it without --workers / --scheduler"
+        )
+    return spec
+
+
 def _dispatch(args: argparse.Namespace, opts: Options) -> JobResult:
+    spec = _cluster(args)
     if args.tool in ("verify", "stats"):
+        if spec.distributed:
+            return distributed.verify(args.capture, spec, opts)
         return pcap_jobs.verify(args.capture, opts)
     if args.tool == "fix":
+        if spec.distributed:
+            return distributed.fix(args.input, args.output, spec, opts, everything=args.all)
         return pcap_jobs.fix(args.input, args.output, opts, everything=args.all)
     if args.tool == "segment":
         return pcap_jobs.segment(args.input, args.output, opts, mss=args.mss)
@@ -200,7 +228,7 @@ def _report(args: argparse.Namespace, console: Console, result: JobResult) -> in
         try:
             save_size_plot(args.plot, SIZE_BINS, a.sizes_before, a.sizes_after)
         except NdisError as error:
-            console.print(f"[red]error:[/red] {error.detail}")
+            console.print(f"[red]error:[/red] {escape(error.detail)}")
             return 2
     if args.tool in ("verify", "stats"):
         return code

@@ -66,6 +66,8 @@ class RscSizes:
         self.sizes = np.zeros(len(SIZE_BINS) - 1, dtype=np.int64)
         self._link: tuple[int, bytes] | None = None
         self._done = False
+        self.missing = ""
+        """Why there are no sizes after RSC (empty when there are)."""
 
     def _count(self, sizes: list[int]) -> None:
         if sizes:
@@ -78,7 +80,12 @@ class RscSizes:
         return [len(from_ethernet(linktype, header, c.frame)) for c in frames]
 
     def feed(self, chunk: Chunk) -> None:
-        """Push every good packet of ``chunk``."""
+        """Push every good packet of ``chunk``. A chunk without its bytes (a cluster run
+        ships only the checks back) makes the sizes unknown: :attr:`missing` says why."""
+        if len(chunk) and not chunk.buffer:
+            self.missing = "not computed on a cluster (it sends no frame bytes back)"
+        if self.missing:
+            return
         out: list[int] = []
         for item in chunk.packets():
             if not isinstance(item, Packet) or item.index - chunk.first_index in chunk.bad:
@@ -141,18 +148,23 @@ def _flow_names(analyzer: Analyzer) -> dict[int, str]:
     return {h: s.key for h, s in analyzer.flows.items()}
 
 
-def size_chart(analyzer: Analyzer, coalesced: npt.NDArray[np.int64]) -> ET.Element:
+def size_chart(analyzer: Analyzer, rsc: RscSizes) -> ET.Element:
     """Frames per size bin: captured; on the wire (``pcap segment``: LSO sends and coalesced
-    receives cut at the MSS; ``pcap fix`` changes no size); after RSC (``pcap coalesce``)."""
+    receives cut at the MSS; ``pcap fix`` changes no size); after RSC (``pcap coalesce``),
+    unless :attr:`RscSizes.missing` says why not."""
     labels = size_bin_labels()
     series = {
         "captured": analyzer.sizes_before.tolist(),
         "on the wire (segment)": analyzer.sizes_after.tolist(),
-        "after RSC (coalesce)": coalesced.tolist(),
     }
+    if not rsc.missing:
+        series["after RSC (coalesce)"] = rsc.finish().tolist()
     keep = [i for i in range(len(labels)) if any(v[i] for v in series.values())] or [0]
+    title = "Frame sizes: as captured, cut to the wire (segment), merged by RSC (coalesce)"
+    if rsc.missing:
+        title = f"Frame sizes: as captured, cut to the wire; after RSC {rsc.missing}"
     return bar_chart(
-        "Frame sizes: as captured, cut to the wire (segment), merged by RSC (coalesce)",
+        title,
         [labels[i] for i in keep],
         {name: [values[i] for i in keep] for name, values in series.items()},
         y_label="frames (log)",
@@ -254,7 +266,7 @@ def capture_html(name: str, result: JobResult, recorder: CaptureRecorder) -> str
     )
     errors = [f"<li>{escape(str(e))}</li>" for e in result.errors]
     body = [
-        html.section("Frame sizes", html.figure(to_inline(size_chart(a, recorder.rsc.finish()))),
+        html.section("Frame sizes", html.figure(to_inline(size_chart(a, recorder.rsc))),
                      anchor="sizes"),
         html.section("Throughput per flow",
                      html.figure(to_inline(throughput_chart(timeline, a))), anchor="throughput"),
@@ -280,7 +292,7 @@ def capture_html(name: str, result: JobResult, recorder: CaptureRecorder) -> str
 def capture_svg(name: str, result: JobResult, recorder: CaptureRecorder) -> str:
     """The three charts stacked in one standalone SVG."""
     timeline = recorder.timeline
-    charts = [size_chart(result.analyzer, recorder.rsc.finish()),
+    charts = [size_chart(result.analyzer, recorder.rsc),
               throughput_chart(timeline, result.analyzer), artifacts_chart(timeline)]  # fmt: skip
     heights = [float(c.get("height", "0")) for c in charts]
     width = max(float(c.get("width", "0")) for c in charts)
