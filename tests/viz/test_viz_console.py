@@ -43,11 +43,9 @@ def failures() -> list[Row]:
     return [r for r in rows(json.loads(piped("conformance", "--all", "--json").stdout)) if r.failed]
 
 
-@pytest.mark.parametrize("columns", [None, "40"])
-def test_conformance_all_piped_keeps_every_status_whole(
-    columns: str | None, failures: list[Row]
-) -> None:
-    out = piped("conformance", "--all", columns=columns)
+def test_conformance_all_piped_keeps_every_status_whole(failures: list[Row]) -> None:
+    # COLUMNS=40 too: rich would obey it; a pipe is no 40-column terminal
+    out = piped("conformance", "--all", columns="40")
     assert out.returncode == 1  # the variants deviate
     assert "…" not in out.stdout
     statuses = failed_statuses(failures)

@@ -124,10 +124,11 @@ def test_run_writes_pictures_even_when_an_expect_fails(tmp_path: Path) -> None:
 
 def test_conformance_html_opens_every_failure(tmp_path: Path) -> None:
     page = tmp_path / "c.html"
-    code, _ = cli("conformance", "--all", "--html", str(page), "--svg", str(tmp_path / "c.svg"),
-                  "--mermaid", str(tmp_path / "c.mmd"))  # fmt: skip
+    svg, mmd = str(tmp_path / "c.svg"), str(tmp_path / "c.mmd")
+    code, out = cli("conformance", "--all", "--json", "--html", str(page), "--svg", svg,
+                    "--mermaid", mmd)  # fmt: skip
     assert code == 1
-    failures = [r for r in rows(json.loads(cli("conformance", "--all", "--json")[1])) if r.failed]
+    failures = [r for r in rows(json.loads(out[out.index("{") :])) if r.failed]  # after "wrote"s
     parsed = read_page(page)
     assert_self_contained(parsed)
     assert parsed.count("details", "failure") == len(failures)
