@@ -39,7 +39,7 @@ def cluster() -> Iterator[Any]:
     from distributed import LocalCluster
 
     with LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
         silence_logs=50,
     ) as local:  # fmt: skip
         yield local
@@ -228,7 +228,7 @@ def test_cli_workers_starts_a_local_cluster(tmp_path: Path) -> None:
 def test_cli_scale_out_errors(tmp_path: Path, spec: ClusterSpec, monkeypatch: Any) -> None:
     path = tmp_path / "in.pcap"
     write(path, "pcap", repeats=1)
-    code, text = cli("pcap", "segment", str(path), str(tmp_path / "o"), "--workers", "2")
+    code, text = cli("pcap", "coalesce", str(path), str(tmp_path / "o"), "--workers", "2")
     assert code == 2 and "does not run on a cluster" in text
     assert cli("pcap", "verify", str(path), "--workers", "-1")[0] == 2
     from ndis_offload.cli import pcap as cli_pcap
@@ -236,3 +236,51 @@ def test_cli_scale_out_errors(tmp_path: Path, spec: ClusterSpec, monkeypatch: An
     monkeypatch.setattr(cli_pcap, "dask_available", lambda: False)
     code, text = cli("pcap", "verify", str(path), "--workers", "2")
     assert code == 2 and "ndis-offload[dask]" in text
+
+
+def giant_block(seed: int) -> list[bytes]:
+    """LSO sends (payloads far above the MSS the peer announced), some left for offload."""
+    frames = block(seed)
+    for flow in range(2):
+        sport = 50000 + flow + seed * 4
+        frames.append(
+            bytes(
+                Ether(**MAC)
+                / IP(src="10.0.0.2", dst="10.0.0.1")
+                / TCP(sport=443, dport=sport, flags="SA", options=[("MSS", 1200 + flow * 100)])
+            )
+        )
+        for i in range(5):
+            frames.append(
+                bytes(
+                    Ether(**MAC)
+                    / IP(src="10.0.0.1", dst="10.0.0.2")
+                    / TCP(sport=sport, dport=443, flags="PA", seq=i * 20000)
+                    / bytes(9000 + i * 1111)
+                )
+            )
+    return frames
+
+
+@pytest.mark.parametrize("fmt", ["pcap", "pcapng"])
+@pytest.mark.parametrize("mss", [None, 1000])
+def test_segment_is_byte_identical(
+    tmp_path: Path, spec: ClusterSpec, fmt: str, mss: int | None
+) -> None:
+    path = tmp_path / f"in.{fmt}"
+    write(path, fmt, repeats=30)
+    extra = tmp_path / "giant.pcap"
+    frames = [f for r in range(20) for f in giant_block(r)]
+    out = bytearray(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+    for i, f in enumerate(frames):
+        out += struct.pack("<IIII", 1_700_000_000, i, len(f), len(f)) + f
+    extra.write_bytes(bytes(out))
+    for source in (path, extra):
+        serial = pcap_jobs.segment(source, tmp_path / "serial", mss=mss)
+        parted = distributed.segment(source, tmp_path / "parted", spec, mss=mss,
+                                     piece_bytes=PIECE)  # fmt: skip
+        assert (tmp_path / "parted").read_bytes() == (tmp_path / "serial").read_bytes()
+        assert (parted.changed, parted.frames_out) == (serial.changed, serial.frames_out)
+        assert report(parted) == report(serial)
+    assert serial.changed > 100
+    assert sorted(os.listdir(tmp_path)) == sorted([path.name, "giant.pcap", "serial", "parted"])

@@ -43,7 +43,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         t.add_argument("--keep-going", action="store_true", help="report bad frames, go on")
         t.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
         t.add_argument("--mtu", type=int, default=1500, help="IP MTU when no SYN names an MSS")
-        scale = t.add_argument_group("scale-out (verify, stats, fix; needs the dask extra)")
+        scale = t.add_argument_group("scale-out (all but coalesce; needs the dask extra)")
         scale.add_argument(
             "--workers", type=int, default=0, metavar="N",
             help="start a local Dask cluster of N worker processes",
@@ -143,10 +143,10 @@ def _cluster(args: argparse.Namespace) -> ClusterSpec:
     spec = ClusterSpec(args.workers, args.scheduler, args.scheduler_file)
     if spec.distributed and not dask_available():
         raise BackendError(f"--workers / --scheduler need Dask: {INSTALL_HINT}")
-    if spec.distributed and args.tool in ("segment", "coalesce"):
+    if spec.distributed and args.tool == "coalesce":
         raise BackendError(
-            f"pcap {args.tool} does not run on a cluster yet (its cuts depend on flow state "
-            "carried frame by frame); run it without --workers / --scheduler"
+            "pcap coalesce does not run on a cluster yet (one coalescer's flow table and "
+            "timers span every flow); run it without --workers / --scheduler"
         )
     return spec
 
@@ -162,6 +162,8 @@ def _dispatch(args: argparse.Namespace, opts: Options) -> JobResult:
             return distributed.fix(args.input, args.output, spec, opts, everything=args.all)
         return pcap_jobs.fix(args.input, args.output, opts, everything=args.all)
     if args.tool == "segment":
+        if spec.distributed:
+            return distributed.segment(args.input, args.output, spec, opts, mss=args.mss)
         return pcap_jobs.segment(args.input, args.output, opts, mss=args.mss)
     return pcap_jobs.coalesce(args.input, args.output, opts, timeout=args.timeout)
 

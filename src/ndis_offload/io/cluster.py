@@ -71,7 +71,7 @@ def connect(spec: ClusterSpec) -> Iterator[Client]:
         n_workers=spec.workers,
         threads_per_worker=1,
         processes=True,
-        dashboard_address=None,
+        dashboard_address=":0",
         silence_logs=logging.ERROR,
     )
     try:

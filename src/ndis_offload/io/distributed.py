@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,10 +34,17 @@ from ndis_offload.capture.checks import Checks
 from ndis_offload.capture.rewrite import fix_chunk
 from ndis_offload.errors import PacketError
 from ndis_offload.io import pcap_jobs
-from ndis_offload.io.atomic import atomic_path
-from ndis_offload.io.capture import CaptureReader, Chunk
+from ndis_offload.io.atomic import atomic_output, atomic_path
+from ndis_offload.io.capture import CaptureReader, CaptureWriter, Chunk, IntArray
 from ndis_offload.io.cluster import ClusterSpec, connect
-from ndis_offload.io.pcap_jobs import JobResult, Options, check, frame_errors
+from ndis_offload.io.pcap_jobs import (
+    JobResult,
+    Options,
+    check,
+    cut_sizes,
+    frame_errors,
+    write_segmented,
+)
 from ndis_offload.io.split import Layout, Piece, Splice, SplitError, open_piece, plan
 
 PIECE_BYTES = 64 << 20
@@ -113,19 +121,23 @@ def _write_at(
         at += done
 
 
-Feed = Callable[[Chunk, Checks, SynEvents, JobResult], None]
+Feed = Callable[[Chunk, Checks, SynEvents, JobResult], Any]
+"""Client side, per chunk in frame order: feed the checks; may return something per chunk."""
+Then = Callable[[Layout, Piece, Any, list[Any], int], None]
+"""Client side, after a piece is fed: ``(layout, piece, its check future, what feed returned
+per chunk, frames before the piece)``; it owns the future from then on."""
 
 
 def _run_pieces(
     client: Any, path: str, opts: Options, output: str | None, everything: bool,
-    feed: Feed, result: JobResult, piece_bytes: int,
-) -> None:  # fmt: skip
+    feed: Feed, result: JobResult, piece_bytes: int, then: Then | None = None,
+) -> Layout:  # fmt: skip
     from distributed import as_completed
 
     window = _window(client)
     count = max(1, os.path.getsize(path) // piece_bytes)
     layout, pieces = plan(path, count, min_piece=min(piece_bytes, 1 << 20))
-    ready: dict[int, PieceResult] = {}
+    ready: dict[int, tuple[PieceResult, Any]] = {}
     submitted = fed = frames = 0
     done_bytes = layout.first_record
     queue = as_completed()
@@ -153,13 +165,17 @@ def _run_pieces(
     try:
         for future in queue:
             piece_result: PieceResult = future.result()
-            future.release()
-            ready[piece_result.index] = piece_result
+            ready[piece_result.index] = (piece_result, future)
             while fed in ready:
-                current = ready.pop(fed)
+                current, current_future = ready.pop(fed)
+                outputs = []
                 for chunk, checks, syns in current.chunks:
                     chunk = dataclasses.replace(chunk, first_index=chunk.first_index + frames)
-                    feed(chunk, checks, syns, result)
+                    outputs.append(feed(chunk, checks, syns, result))
+                if then is None:
+                    current_future.release()
+                else:
+                    then(layout, pieces[fed], current_future, outputs, frames)
                 frames += current.frames
                 result.changed += current.changed
                 done_bytes += pieces[fed].size
@@ -171,6 +187,7 @@ def _run_pieces(
         for future in list(queue.futures):
             future.cancel()
         raise
+    return layout
 
 
 def _feed_verify(chunk: Chunk, checks: Checks, syns: SynEvents, result: JobResult,
@@ -227,10 +244,94 @@ def fix(
         return pcap_jobs.fix(src, dst, opts, everything=everything)
 
 
+def cut_piece(
+    path: str, layout: Layout, piece: Piece, chunk_bytes: int, checked: PieceResult,
+    sizes: list[IntArray], first_frame: int, part: str,
+) -> tuple[int, int]:  # fmt: skip
+    """Worker side of ``segment``: write the piece's records to ``part`` (no file header),
+    checksums completed and each frame with a nonzero size cut at it; (frames, frames cut)."""
+    result = JobResult(Analyzer())
+    splice, stream = open_piece(path, layout, piece)
+    shift = piece.start - len(layout.prefix)
+    header = layout.prefix if layout.format == "pcap" else b""
+    first = piece.start == layout.first_record
+    with stream, open(part, "wb") as out:
+        del splice
+        writer = CaptureWriter(out, "pcap" if header else "pcapng", header, write_header=False)
+        reader = CaptureReader(stream, chunk_bytes=chunk_bytes)
+        for chunk, (_, checks, _) in zip(reader.chunks(), checked.chunks, strict=True):
+            placed = dataclasses.replace(
+                chunk, file_offset=chunk.file_offset + shift,
+                first_index=chunk.first_index + first_frame,
+            )  # fmt: skip
+            write_segmented(writer, placed, checks, sizes.pop(0), result, False,
+                            blocks_from=0 if first else piece.start)  # fmt: skip
+    return writer.frames, result.changed
+
+
+def segment(
+    src: str | Path, dst: str | Path, spec: ClusterSpec, opts: Options | None = None, *,
+    mss: int | None = None, piece_bytes: int = PIECE_BYTES,
+) -> JobResult:  # fmt: skip
+    """``pcap_jobs.segment`` on a cluster: workers check their pieces; the client decides,
+    in frame order, which frames to cut at which MSS (the flow state); workers then cut and
+    write their pieces; the client joins the pieces into the output."""
+    opts = opts or Options()
+    if opts.keep_going:
+        return pcap_jobs.segment(src, dst, opts, mss=mss)
+
+    def feed(chunk: Chunk, checks: Checks, syns: SynEvents, result: JobResult) -> IntArray:
+        diag = result.analyzer.feed_checked(checks, chunk.caplens, chunk.first_index, syns)
+        result.slow_frames += checks.slow
+        found = frame_errors(chunk, diag, checks.kind, checks.errors)
+        if found:
+            raise found[0]
+        return cut_sizes(checks, diag, result.analyzer, mss, opts.mtu)
+
+    try:
+        with connect(spec) as client, atomic_output(dst) as out:
+            parts_dir = Path(dst).parent / f".{Path(dst).name}.parts.{os.getpid()}"
+            parts_dir.mkdir()
+            try:
+                cuts: list[Any] = []
+
+                def then(
+                    layout: Layout, piece: Piece, checked: Any, sizes: list[Any], before: int
+                ) -> None:
+                    part = str(parts_dir / f"{piece.index:08d}")
+                    cuts.append((part, client.submit(
+                        cut_piece, str(src), layout, piece, opts.chunk_bytes, checked, sizes,
+                        before, part, retries=2, pure=False,
+                    )))  # fmt: skip
+
+                result = JobResult(Analyzer(mtu=opts.mtu))
+                layout = _run_pieces(
+                    client, str(src), opts, None, False, feed, result, piece_bytes, then
+                )
+                result.changed = 0
+                if layout.format == "pcap":
+                    out.write(layout.prefix)
+                for part, future in cuts:
+                    frames, changed = future.result()
+                    result.frames_out += frames
+                    result.changed += changed
+                    with open(part, "rb") as piece_out:
+                        shutil.copyfileobj(piece_out, out, 1 << 20)
+                    os.unlink(part)
+                return result
+            finally:
+                shutil.rmtree(parts_dir, ignore_errors=True)
+    except (Serial, SplitError):
+        return pcap_jobs.segment(src, dst, opts, mss=mss)
+
+
 def _window(client: Any) -> int:
     """Pieces in flight: enough to keep every worker busy while the client catches up."""
     workers = len(client.scheduler_info().get("workers", {})) or 1
     return 2 * workers + 2
 
 
-__all__ = ["PIECE_BYTES", "PieceResult", "Serial", "check_piece", "fix", "verify"]
+__all__ = [
+    "PIECE_BYTES", "PieceResult", "Serial", "check_piece", "cut_piece", "fix", "segment",
+    "verify",
+]  # fmt: skip

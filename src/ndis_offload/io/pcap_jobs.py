@@ -28,6 +28,7 @@ from ndis_offload.io.capture import (
     CaptureReader,
     CaptureWriter,
     Chunk,
+    IntArray,
     Packet,
     open_capture,
 )
@@ -166,44 +167,65 @@ def _write_records(writer: CaptureWriter, chunk: Chunk) -> None:
         writer.write(item)
 
 
+def cut_sizes(
+    checks: Checks, diag: npt.NDArray[np.int8], analyzer: Analyzer, mss: int | None, mtu: int
+) -> IntArray:
+    """Per frame of a fed chunk: the MSS to cut it at, 0 to keep it whole. Oversized frames
+    are cut at ``mss`` if given, else at the MSS known for their flow when they were sent,
+    else to fit ``mtu``."""
+    sizes = np.zeros(len(diag), dtype=np.int64)
+    oversize = (diag == Diagnosis.GIANT) | (diag == Diagnosis.COALESCED)
+    for row in np.flatnonzero(oversize).tolist():
+        headers = int(checks.ip_len[row] - checks.payload_len[row])
+        sizes[row] = mss or analyzer.cut_mss_of(row) or mtu - headers
+    return sizes
+
+
+def write_segmented(
+    writer: CaptureWriter, chunk: Chunk, checks: Checks, sizes: IntArray, result: JobResult,
+    keep_going: bool, *, blocks_from: int = 0,
+) -> None:  # fmt: skip
+    """Write a chunk with its offload checksums completed (what was on the wire) and every
+    frame with a nonzero size cut into segments of that MSS; pcapng blocks before file offset
+    ``blocks_from`` are left out (a piece's copy of the file header)."""
+    patched, _ = fix_chunk(chunk.buffer, checks)
+    for item in _with_buffer(chunk, patched).packets():
+        if isinstance(item, Block):
+            if item.offset >= blocks_from:
+                writer.write_block(item)
+            continue
+        row = item.index - chunk.first_index
+        if row in chunk.bad:
+            continue
+        size = int(sizes[row])
+        if not size:
+            writer.write_packet(item)
+            continue
+        try:
+            frames = segment_record(item.linktype, item.data, size)
+        except PacketError as error:
+            located = PacketError(error.reason, frame_index=item.index, offset=item.offset)
+            if not keep_going:
+                raise located from error
+            result.errors.append(located)
+            frames = [item.data]
+        result.changed += len(frames) > 1
+        for frame in frames:
+            writer.write_packet(item, frame)
+
+
 def segment(src: str | Path, dst: str | Path, opts: Options | None = None, *,
             mss: int | None = None) -> JobResult:  # fmt: skip
     """Cut oversized (LSO / coalesced) frames into wire-sized segments."""
     opts = opts or Options()
     result = JobResult(Analyzer(mtu=opts.mtu))
-    analyzer = result.analyzer
     stream, reader = open_capture(src, keep_going=opts.keep_going, chunk_bytes=opts.chunk_bytes)
     with stream, atomic_output(dst) as out:
         writer = CaptureWriter.like(out, reader)
         for chunk, checks, diag in _chunks(reader, result, opts):
             _strict(chunk, checks.kind, diag, checks.errors, result, opts.keep_going)
-            oversize = (diag == Diagnosis.GIANT) | (diag == Diagnosis.COALESCED)
-            cut = set(np.flatnonzero(oversize).tolist())
-            # What was on the wire: checksums left for offload completed too.
-            patched, _ = fix_chunk(chunk.buffer, checks)
-            for item in _with_buffer(chunk, patched).packets():
-                if isinstance(item, Block):
-                    writer.write_block(item)
-                    continue
-                row = item.index - chunk.first_index
-                if row in chunk.bad:
-                    continue
-                if row not in cut:
-                    writer.write_packet(item)
-                    continue
-                headers = int(checks.ip_len[row] - checks.payload_len[row])
-                size = mss or analyzer.cut_mss_of(row) or opts.mtu - headers
-                try:
-                    frames = segment_record(item.linktype, item.data, size)
-                except PacketError as error:
-                    located = PacketError(error.reason, frame_index=item.index, offset=item.offset)
-                    if not opts.keep_going:
-                        raise located from error
-                    result.errors.append(located)
-                    frames = [item.data]
-                result.changed += len(frames) > 1
-                for frame in frames:
-                    writer.write_packet(item, frame)
+            sizes = cut_sizes(checks, diag, result.analyzer, mss, opts.mtu)
+            write_segmented(writer, chunk, checks, sizes, result, opts.keep_going)
         result.frames_out = writer.frames
     result.errors = reader.errors + result.errors
     return result
