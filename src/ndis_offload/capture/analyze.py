@@ -65,6 +65,12 @@ SIZE_BINS = (0, 64, 128, 256, 512, 1024, 1519, 2048, 4096, 9019, 16384, 32768, 6
 """Histogram edges for frame sizes (1519 / 9019: a full 1500 / 9000 MTU Ethernet frame)."""
 
 
+def size_bin_labels(edges: tuple[int, ...] = SIZE_BINS) -> list[str]:
+    """``0-63``, ``64-127``, ..., ``>= 65536``: one label per bin of ``edges``."""
+    pairs = zip(edges, edges[1:], strict=False)
+    return [f"{lo}-{hi - 1}" if hi < 1 << 20 else f">= {lo}" for lo, hi in pairs]
+
+
 @dataclass(slots=True)
 class FlowStats:
     """Counters for one direction of one TCP / UDP flow."""
@@ -379,5 +385,5 @@ def layer_verdicts(checks: Checks, row: int) -> list[tuple[str, str]]:
 
 __all__ = [
     "SIZE_BINS", "Analyzer", "Diagnosis", "FlowStats", "Notable", "SynEvents", "flow_key",
-    "layer_verdicts", "syn_events", "syn_mss",
+    "layer_verdicts", "size_bin_labels", "syn_events", "syn_mss",
 ]  # fmt: skip

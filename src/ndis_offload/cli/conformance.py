@@ -22,6 +22,8 @@ from ndis_offload.lab.variants import VARIANTS, make_miniport
 from ndis_offload.stack.miniport import Miniport
 from ndis_offload.stack.profiles import AdapterProfile
 from ndis_offload.viz.console import print_error, write_json
+from ndis_offload.viz.outputs import CONFORMANCE_PICTURES, add_picture_options, save_pictures
+from ndis_offload.viz.report_conformance import conformance_pictures
 
 MARK = {Status.PASS: "[green]pass[/]", Status.FAIL: "[red]FAIL[/]", Status.ERROR: "[red]ERROR[/]",
         Status.TIMEOUT: "[red]TIMEOUT[/]", Status.SKIP: "[yellow]skip[/]"}  # fmt: skip
@@ -65,6 +67,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--seed", type=int, default=0, help="seed of the randomized checks")
     p.add_argument("--json", action="store_true", help="one JSON object for machines")
     p.add_argument("--junit", metavar="FILE", help="also write JUnit XML for CI systems")
+    add_picture_options(p, **CONFORMANCE_PICTURES)
     p.set_defaults(run=run)
 
 
@@ -134,6 +137,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
         except OSError as err:
             print_error(console, f"cannot write {args.junit}: {err.strerror or err}")
             return 2
+    if save_pictures(console, args, conformance_pictures(reports)):
+        return 2
     if args.json:
         write_json(console, {"checks": len(checks), "miniports": [r.to_dict() for r in reports]},
                    indent=1)  # fmt: skip

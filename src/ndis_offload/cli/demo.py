@@ -12,7 +12,9 @@ from rich.table import Table
 from ndis_offload.lab.demo import encapsulation_names, run_demo
 from ndis_offload.lab.scenario import ScenarioError
 from ndis_offload.stack.profiles import DEFAULT_PROFILE, ProfileError, get_profile
-from ndis_offload.viz.console import print_error, write_json
+from ndis_offload.viz.console import heading, print_error, write_json
+from ndis_offload.viz.outputs import SEQUENCE_PICTURES, add_picture_options, save_pictures
+from ndis_offload.viz.report_stack import demo_pictures
 from ndis_offload.viz.sequence import render_sequence
 from ndis_offload.viz.tables import offload_grid, usable_table
 
@@ -29,6 +31,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--json", action="store_true", help="the full trace and a summary as JSON")
     p.add_argument("--profile", default=DEFAULT_PROFILE, help="adapter profile (see caps)")
     p.add_argument("--variant", default="reference", help="miniport behaviour variant")
+    add_picture_options(p, **SEQUENCE_PICTURES)
     p.set_defaults(run=run)
 
 
@@ -39,6 +42,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
         print_error(console, err.detail)
         return 2
     stack = demo.stack
+    if save_pictures(console, args, demo_pictures(demo)):
+        return 2
     if args.json:
         write_json(
             console,
@@ -46,9 +51,10 @@ def run(args: argparse.Namespace, console: Console) -> int:
             indent=1,
         )
         return 0
-    console.rule(
+    heading(
+        console,
         f"[bold]ndis-offload demo[/bold] · profile [cyan]{escape(demo.profile.name)}[/cyan] · "
-        f"miniport [cyan]{escape(demo.variant)}[/cyan]"
+        f"miniport [cyan]{escape(demo.variant)}[/cyan]",
     )
     console.print(f"[dim]{escape(demo.profile.description)}[/dim]")
     filters = [f.name for f in stack.filters]

@@ -11,6 +11,7 @@ from rich.console import Console
 
 from ndis_offload import __version__
 from ndis_offload.cli import caps, conformance, demo, oid, pcap, rss, run, spec, tap, wire
+from ndis_offload.viz.console import stdout_console
 
 SubcommandAdder = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 
@@ -49,7 +50,7 @@ def main(argv: Sequence[str] | None = None, console: Console | None = None) -> i
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
         return int(exc.code or 0)
-    out = console if console is not None else Console(soft_wrap=True)
+    out = console if console is not None else stdout_console()
     code: int = args.run(args, out)
     return code
 

@@ -28,7 +28,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from ndis_offload.capture.analyze import SIZE_BINS, Analyzer, Diagnosis
+from ndis_offload.capture.analyze import SIZE_BINS, Analyzer, Diagnosis, size_bin_labels
 from ndis_offload.capture.checks import Checks
 from ndis_offload.capture.report import frame_records
 from ndis_offload.errors import BackendError, NdisError, PacketError
@@ -37,6 +37,8 @@ from ndis_offload.io.atomic import atomic_output
 from ndis_offload.io.capture import Chunk
 from ndis_offload.io.cluster import INSTALL_HINT, ClusterSpec, dask_available
 from ndis_offload.io.pcap_jobs import JobResult, Options
+from ndis_offload.viz.outputs import CAPTURE_PICTURES, add_picture_options, save_pictures
+from ndis_offload.viz.report_capture import CaptureRecorder, capture_pictures
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -85,6 +87,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     st.add_argument("capture")
     st.add_argument("--plot", metavar="FILE.png", help="size distribution before / after")
     st.add_argument("--json", action="store_true", help="one JSON object for machines")
+    add_picture_options(st, **CAPTURE_PICTURES)
     common(st)
 
 
@@ -120,9 +123,13 @@ def _where(error: PacketError) -> str:
 
 def run(args: argparse.Namespace, console: Console) -> int:
     source = args.capture if args.tool in ("verify", "stats") else args.input
+    pictures = getattr(args, "html", None) or getattr(args, "svg", None)
+    recorder = CaptureRecorder() if pictures else None
     try:
         with _progress(console, source, args.quiet) as progress:
-            opts = Options(mtu=args.mtu, keep_going=args.keep_going, progress=progress)
+            observe = None if recorder is None else recorder.observe
+            opts = Options(mtu=args.mtu, keep_going=args.keep_going, progress=progress,
+                           observe=observe)  # fmt: skip
             result = _dispatch(args, opts)
     except PacketError as error:
         console.print(f"[red]error:[/red] {source}: {_where(error)}")
@@ -135,6 +142,9 @@ def run(args: argparse.Namespace, console: Console) -> int:
     except KeyboardInterrupt:
         console.print("[yellow]interrupted; no output written[/yellow]")
         return 130
+    name = Path(source).name
+    if recorder and save_pictures(console, args, capture_pictures(name, result, recorder)):
+        return 2
     return _report(args, console, result)
 
 
@@ -162,14 +172,17 @@ def _dispatch(args: argparse.Namespace, opts: Options) -> JobResult:
     spec = _cluster(args)
     if args.tool == "verify" and args.frames:
         with atomic_output(args.frames) as out:
+            also = opts.observe
 
             def sink(chunk: Chunk, checks: Checks, diag: npt.NDArray[np.int8]) -> None:
                 lines = (
                     json.dumps(r) + "\n" for r in frame_records(checks, diag, chunk.first_index)
                 )
                 out.write("".join(lines).encode())
+                if also is not None:
+                    also(chunk, checks, diag)
 
-            return _verify(args, spec, replace(opts, frames=sink))
+            return _verify(args, spec, replace(opts, observe=sink))
     if args.tool in ("verify", "stats"):
         return _verify(args, spec, opts)
     if args.tool == "fix":
@@ -294,11 +307,10 @@ def _stats_tables(console: Console, a: Analyzer) -> None:
     table.add_column("bytes")
     table.add_column("captured", justify="right")
     table.add_column("on the wire", justify="right")
-    for lo, hi, before, after in zip(
-        SIZE_BINS, SIZE_BINS[1:], a.sizes_before.tolist(), a.sizes_after.tolist(), strict=False
+    for label, before, after in zip(
+        size_bin_labels(), a.sizes_before.tolist(), a.sizes_after.tolist(), strict=True
     ):
         if before or after:
-            label = f"{lo}-{hi - 1}" if hi < 1 << 20 else f">= {lo}"
             table.add_row(label, f"{before:,}", f"{after:,}")
     console.print(table)
     _summary_table(console, a)

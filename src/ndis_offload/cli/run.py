@@ -12,6 +12,8 @@ from rich.markup import escape
 from ndis_offload.lab.scenario import ScenarioError, load_scenario
 from ndis_offload.lab.scenario_run import run_step, start
 from ndis_offload.viz.console import print_error, write_json
+from ndis_offload.viz.outputs import SEQUENCE_PICTURES, add_picture_options, save_pictures
+from ndis_offload.viz.report_stack import run_pictures
 from ndis_offload.viz.tables import step_table
 
 
@@ -22,6 +24,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     p.add_argument("scenario", metavar="SCENARIO.json", help="scenario file ('-' not supported)")
     p.add_argument("--json", action="store_true", help="one JSON object per line per step")
+    add_picture_options(p, **SEQUENCE_PICTURES)
     p.set_defaults(run=run)
 
 
@@ -60,6 +63,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
             write_json(console, result)
         else:
             console.print(step_table(result))
+    if save_pictures(console, args, run_pictures(state, path.name)):
+        return 2
     failed = [r for r in state.results if r.failures]
     if failed:
         if not args.json:

@@ -200,8 +200,8 @@ def verify(
 
     def feed(chunk: Chunk, checks: Checks, syns: SynEvents, result: JobResult) -> None:
         diag = result.analyzer.feed_checked(checks, chunk.caplens, chunk.first_index, syns)
-        if opts.frames is not None:
-            opts.frames(chunk, checks, diag)
+        if opts.observe is not None:  # in frame order, as in one pass
+            opts.observe(chunk, checks, diag)
         result.slow_frames += checks.slow
 
     try:

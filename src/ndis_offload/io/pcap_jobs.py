@@ -35,7 +35,9 @@ from ndis_offload.io.capture import (
 
 Progress = Callable[[int, int], None]
 """``progress(frames_done, bytes_done)``."""
-FrameSink = Callable[["Chunk", Checks, npt.NDArray[np.int8]], None]
+Observer = Callable[[Chunk, Checks, npt.NDArray[np.int8]], None]
+"""``observe(chunk, checks, diagnoses)``: sees every chunk as it is diagnosed, in frame
+order (``pcap verify --frames`` records, the HTML report's timeline)."""
 
 
 def _no_progress(frames: int, nbytes: int) -> None:
@@ -63,8 +65,7 @@ class Options:
     keep_going: bool = False
     chunk_bytes: int = CHUNK_BYTES
     progress: Progress = _no_progress
-    frames: FrameSink | None = None
-    """Called with every chunk, its checks and diagnoses (``pcap verify --frames``)."""
+    observe: Observer | None = None
 
 
 def frame_errors(chunk: Chunk, diag: np.ndarray, kind: np.ndarray, errors: dict[int, PacketError]
@@ -97,9 +98,9 @@ def _chunks(
     for chunk in reader.chunks():
         checks = check(chunk)
         diag = result.analyzer.feed(chunk.buffer, checks, chunk.caplens, chunk.first_index)
-        if opts.frames is not None:
-            opts.frames(chunk, checks, diag)
         result.slow_frames += checks.slow
+        if opts.observe is not None:
+            opts.observe(chunk, checks, diag)
         result.total_bytes = reader.bytes_read
         yield chunk, checks, diag
         opts.progress(reader.frames, reader.bytes_read)
@@ -293,6 +294,4 @@ def coalesce(src: str | Path, dst: str | Path, opts: Options | None = None, *,
     return result
 
 
-__all__ = [
-    "FrameSink", "JobResult", "Options", "Progress", "coalesce", "fix", "segment", "verify",
-]  # fmt: skip
+__all__ = ["JobResult", "Observer", "Options", "Progress", "coalesce", "fix", "segment", "verify"]

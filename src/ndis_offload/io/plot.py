@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from ndis_offload.capture.analyze import size_bin_labels
 from ndis_offload.errors import BackendError
 from ndis_offload.io.atomic import atomic_output
 
@@ -25,8 +26,7 @@ def save_size_plot(
         import matplotlib.pyplot as plt
     except ImportError as exc:
         raise BackendError("--plot needs matplotlib: pip install 'ndis-offload[plot]'") from exc
-    pairs = zip(edges, edges[1:], strict=False)
-    labels = [f"{lo}-{hi - 1}" if hi < 1 << 20 else f">={lo}" for lo, hi in pairs]
+    labels = size_bin_labels(edges)
     x = np.arange(len(labels))
     fig, ax = plt.subplots(figsize=(10, 4.5))
     ax.bar(x - 0.2, before, 0.4, label="captured")

@@ -222,14 +222,19 @@ class NdisStack:
         )
         answered = self._answer_by_ndis(request)
         if answered is not None:
-            self._finish(handle, answered, synchronous=True)
+            self._finish(handle, answered, synchronous=True, by="ndis")
             return handle
         down: OidRequest | OidCompletion = request
         for index in range(len(self.filters) - 1, -1, -1):
             assert isinstance(down, OidRequest)
             down = self.filters[index].on_request(down)
             if isinstance(down, OidCompletion):
-                self._finish(handle, self._up_from(index, down), synchronous=True)
+                self._finish(
+                    handle,
+                    self._up_from(index, down),
+                    synchronous=True,
+                    by=self.filters[index].name,
+                )
                 return handle
         assert isinstance(down, OidRequest)
         self._queue.append((down, handle))
@@ -327,7 +332,9 @@ class NdisStack:
         self._in_flight = None
         if completion.ok and request.RequestType is RequestType.SET:
             self._after_successful_set(request)
-        self._finish(handle, self._up_from(-1, completion), synchronous=synchronous)
+        self._finish(
+            handle, self._up_from(-1, completion), synchronous=synchronous, by=self.miniport.name
+        )
 
     def _after_successful_set(self, request: OidRequest) -> None:
         if request.Oid != Oid.OFFLOAD_ENCAPSULATION:
@@ -353,8 +360,10 @@ class NdisStack:
         return completion
 
     def _finish(
-        self, handle: RequestHandle, completion: OidCompletion, *, synchronous: bool
+        self, handle: RequestHandle, completion: OidCompletion, *, synchronous: bool, by: str
     ) -> None:
+        """Record and deliver a completion; ``by`` is who completed it (``ndis``, a filter
+        or the miniport), kept in the trace as ``completed_by``."""
         handle.completion = completion
         request = completion.request
         payload = None
@@ -377,7 +386,7 @@ class NdisStack:
             status=completion.status.c_name,
             payload=payload,
             detail=completion.detail,
-            extra={"request_id": request.RequestId, **counts},
+            extra={"request_id": request.RequestId, "completed_by": by, **counts},
         )
         binding = self.bindings.get(request.requester)
         if binding is not None and handle.returned_pending:

@@ -1,9 +1,9 @@
 """A terminal sequence diagram of an :class:`~ndis_offload.stack.core.NdisStack` trace.
 
 Four lanes, left to right: protocols | NDIS | filters | miniport. Each trace event is two
-lines: a label (who, what, status) and an arrow between the lanes it crosses. Requests NDIS
-answers itself stop at the NDIS lane; requests it passes down cross the filters to the
-miniport, and their completions come back the same way.
+lines: a label (who, what, status) and an arrow between the lanes it crosses. A request
+goes as far as the module that completed it (the trace's ``completed_by``: NDIS answers some
+queries itself, a filter may fail a request), and its completion comes back from there.
 """
 
 from __future__ import annotations
@@ -16,18 +16,6 @@ from rich.text import Text
 from ndis_offload.stack.requests import TraceEvent
 
 LANES = ("protocols", "NDIS", "filters", "miniport")
-
-NDIS_ANSWERS = frozenset(
-    {
-        "query OID_TCP_OFFLOAD_CURRENT_CONFIG",
-        "query OID_TCP_OFFLOAD_HARDWARE_CAPABILITIES",
-        "query OID_OFFLOAD_ENCAPSULATION",
-        "set OID_TCP_OFFLOAD_CURRENT_CONFIG",
-        "set OID_TCP_OFFLOAD_HARDWARE_CAPABILITIES",
-        "query OID_TCP_OFFLOAD_PARAMETERS",
-    }
-)
-"""Requests NDIS completes without the miniport (``core.NdisStack._answer_by_ndis``)."""
 
 
 @dataclass(frozen=True)
@@ -59,25 +47,32 @@ def _status_style(status: str) -> str:
     return "bold red"
 
 
+def _completer_lane(by: object, filters: Sequence[str]) -> int:
+    """The lane of whoever completed a request (the trace's ``completed_by``)."""
+    if by == "ndis":
+        return 1
+    return 2 if by in filters else 3
+
+
 def arrows(events: Iterable[TraceEvent], filters: Sequence[str] = ()) -> list[Arrow]:
     """Map trace events to arrows between lanes."""
+    trace = list(events)
+    completed_by = {
+        e.extra.get("request_id"): e.extra.get("completed_by")
+        for e in trace
+        if e.kind == "completion"
+    }
     out: list[Arrow] = []
-    for e in events:
+    for e in trace:
         if e.kind == "bind" or e.kind == "unbind":
             out.append(Arrow(1, 0, f"{e.what} → {e.target}", "cyan", e.seq))
         elif e.kind == "request":
-            down = e.what not in NDIS_ANSWERS
-            label = f"{e.source}: {e.what}"
-            out.append(Arrow(0, 3 if down else 1, label, "white", e.seq))
+            end = _completer_lane(completed_by.get(e.extra.get("request_id"), "miniport"), filters)
+            out.append(Arrow(0, end, f"{e.source}: {e.what}", "white", e.seq))
         elif e.kind == "pending":
             out.append(Arrow(3, 1, f"{e.what}: {e.status}", "yellow", e.seq))
         elif e.kind == "completion":
-            if e.detail.startswith("failed by filter"):
-                start = 2
-            elif e.what in NDIS_ANSWERS:
-                start = 1
-            else:
-                start = 3
+            start = _completer_lane(e.extra.get("completed_by", "miniport"), filters)
             label = f"{e.status} ({e.what}) → {e.target}"
             if e.detail and e.status != "NDIS_STATUS_SUCCESS":
                 label += f"  [{e.detail}]"
