@@ -8,14 +8,13 @@ import json
 from typing import cast
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
+from ndis_offload.cli.errors import CliError, safe
 from ndis_offload.lab.conformance import CHECKS, CheckResult, MiniportFactory, run_battery
 from ndis_offload.lab.variants import VARIANTS, make_miniport
 from ndis_offload.stack.miniport import Miniport
 from ndis_offload.stack.profiles import AdapterProfile
-from ndis_offload.viz.console import print_error
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -69,15 +68,13 @@ def run(args: argparse.Namespace, console: Console) -> int:
     )
     for name in names:
         if name not in VARIANTS:
-            print_error(console, f"unknown variant {name!r}; known: {', '.join(VARIANTS)}")
-            return 2
+            raise CliError(f"unknown variant {name!r}; known: {', '.join(VARIANTS)}")
         targets[name] = _variant_factory(name)
     for spec in args.miniport:
         try:
             targets[spec] = load_miniport(spec)
         except ValueError as err:
-            print_error(console, str(err))
-            return 2
+            raise CliError(str(err)) from err
     results = {name: run_battery(factory) for name, factory in targets.items()}
     failed = any(not r.passed for rs in results.values() for r in rs)
     if args.json:
@@ -93,7 +90,7 @@ def _render(console: Console, results: dict[str, list[CheckResult]]) -> None:
     matrix = Table(title="Conformance to the documented task offload rules")
     matrix.add_column("check")
     for name in results:
-        matrix.add_column(name, justify="center")
+        matrix.add_column(safe(name), justify="center")
     for index in range(len(CHECKS)):
         first = next(iter(results.values()))[index]
         marks = ["[green]pass[/green]" if rs[index].passed else "[red]FAIL[/red]"
@@ -108,9 +105,9 @@ def _render(console: Console, results: dict[str, list[CheckResult]]) -> None:
     for name, rs in results.items():
         for r in rs:
             if not r.passed:
-                details.add_row(name, r.name, escape(r.expected), escape(r.observed))
+                details.add_row(safe(name), safe(r.name), safe(r.expected), safe(r.observed))
     if details.row_count:
         console.print(details)
     for name, rs in results.items():
         passed = sum(r.passed for r in rs)
-        console.print(f"{name}: {passed}/{len(rs)} checks pass")
+        console.print(f"{safe(name)}: {passed}/{len(rs)} checks pass", highlight=False)

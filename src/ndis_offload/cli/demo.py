@@ -9,10 +9,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from ndis_offload.cli.errors import CliError
 from ndis_offload.lab.demo import encapsulation_names, run_demo
 from ndis_offload.lab.scenario import ScenarioError
 from ndis_offload.stack.profiles import DEFAULT_PROFILE, ProfileError, get_profile
-from ndis_offload.viz.console import print_error, write_json
+from ndis_offload.viz.console import write_json
 from ndis_offload.viz.sequence import render_sequence
 from ndis_offload.viz.tables import offload_grid, usable_table
 
@@ -36,8 +37,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     try:
         demo = run_demo(get_profile(args.profile), args.variant)
     except (ProfileError, ScenarioError) as err:
-        print_error(console, err.detail)
-        return 2
+        raise CliError(err.detail) from err
     stack = demo.stack
     if args.json:
         write_json(
