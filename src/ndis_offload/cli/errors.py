@@ -96,9 +96,17 @@ def error_console(args: argparse.Namespace, console: Console) -> Console:
     return err if isinstance(err, Console) else console
 
 
+class _Console(Console):
+    """A closed pipe raises ``BrokenPipeError`` (rich's default exits 1, the code for
+    "errors found"); :func:`ndis_offload.cli.main.entry` turns it into exit 141."""
+
+    def on_broken_pipe(self) -> None:
+        raise BrokenPipeError
+
+
 def make_console(*, stderr: bool = False) -> Console:
     """A console for the real stdout / stderr: soft-wrapped, emoji codes never replaced."""
-    return Console(stderr=stderr, soft_wrap=True, emoji=False)
+    return _Console(stderr=stderr, soft_wrap=True, emoji=False)
 
 
 def report_error(err: Console, out: Console, error: CliError, *, as_json: bool) -> int:

@@ -94,13 +94,14 @@ def main(
     err = error_console or (out if console is not None else make_console(stderr=True))
     as_json = "--json" in args_list
     try:
-        args = build_parser().parse_args(args_list)
+        try:
+            args = build_parser().parse_args(args_list)
+        except SystemExit as exc:  # --help, --version
+            return int(exc.code or 0)
         as_json = bool(getattr(args, "json", False))
         args.error_console = err
         code: int = args.run(args, out)
         return code
-    except SystemExit as exc:  # --help, --version
-        return int(exc.code or 0)
     except (KeyboardInterrupt, Terminated) as exc:  # temporary files are gone by now
         signum = exc.signum if isinstance(exc, Terminated) else signal.SIGINT
         err.print(f"ndis-offload: interrupted ({signal.Signals(signum).name})", highlight=False)

@@ -213,7 +213,8 @@ def _report(args: argparse.Namespace, console: Console, result: JobResult) -> in
         from ndis_offload.io.plot import save_size_plot
 
         save_size_plot(args.plot, SIZE_BINS, a.sizes_before, a.sizes_after)
-    return EXIT_FOUND if a.errors or result.error_count else EXIT_OK
+    found = result.error_count or (a.errors and args.tool in ("verify", "stats"))
+    return EXIT_FOUND if found else EXIT_OK
 
 
 def _verify_tables(console: Console, a: Analyzer, flows: int) -> None:

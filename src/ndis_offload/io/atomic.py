@@ -176,13 +176,13 @@ def atomic_output(
     shown = str(path)
     target = check_target(path, inputs)
     remove_stale_temporaries(target)
+    prefix = _temp_prefix(target, os.getpid())
+    tmp: str | None = None
     try:
-        fd, tmp = tempfile.mkstemp(
-            prefix=_temp_prefix(target, os.getpid()), suffix=".tmp", dir=target.parent
-        )
-    except OSError as exc:
-        raise _write_error(target, shown, exc) from exc
-    try:
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=target.parent)
+        except OSError as exc:
+            raise _write_error(target, shown, exc) from exc
         raw = _TargetFile(fd, "wb", closefd=True)
         raw.target, raw.shown = target, shown
         with io.BufferedWriter(raw, buffer_size=1 << 20) as handle:
@@ -194,11 +194,22 @@ def atomic_output(
         except OSError as exc:
             raise _write_error(target, shown, exc) from exc
     except BaseException:
+        _discard(target.parent, prefix, tmp)
+        raise
+
+
+def _discard(directory: Path, prefix: str, tmp: str | None) -> None:
+    """Remove the temporary file; when an interruption (a signal) came between its creation
+    and ``mkstemp`` returning its name, remove this process's temporaries of the target."""
+    names = [tmp] if tmp is not None else [
+        str(directory / name) for name in os.listdir(directory)
+        if name.startswith(prefix) and name.endswith(".tmp")
+    ]  # fmt: skip
+    for name in names:
         try:
-            os.unlink(tmp)
+            os.unlink(name)
         except FileNotFoundError:
             pass
-        raise
 
 
 class _Background:
