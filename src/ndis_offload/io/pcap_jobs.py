@@ -183,8 +183,9 @@ def _readable(reader: CaptureReader) -> None:
     """Refuse to commit an output without a capture header (nothing of the input was
     readable): the existing output, if any, stays."""
     if not reader.sections:
-        raise PacketError("no intact pcapng section header: nothing readable, nothing written",
-                          offset=0)  # fmt: skip
+        why = f" ({reader.errors[0].reason})" if reader.errors else ""
+        raise PacketError(f"no intact pcapng section header{why}: nothing readable, nothing "
+                          "written", offset=0)  # fmt: skip
 
 
 def _with_buffer(chunk: Chunk, buffer: bytes | bytearray) -> Chunk:
