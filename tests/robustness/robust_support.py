@@ -15,6 +15,7 @@ from rich.console import Console
 from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import ARP, Dot1Q, Ether
+from scapy.utils import RawPcapNgReader
 
 from ndis_offload.cli.main import main
 from ndis_offload.io.atomic import TEMP_TAG
@@ -106,8 +107,11 @@ def temporaries(directory: Path) -> list[str]:
 
 
 def reads_back(path: Path) -> int:
-    """Records in ``path`` as dpkt reads them (an independent reader); raises if it cannot."""
+    """Records in ``path`` as an independent reader sees them (dpkt for pcap, scapy for pcapng:
+    dpkt rejects option text that is not UTF-8, which damaged inputs carry verbatim); raises
+    if it cannot read the file."""
     data = path.read_bytes()
     if data[:4] == b"\x0a\x0d\x0d\x0a":
-        return sum(1 for _ in dpkt.pcapng.Reader(io.BytesIO(data)))
+        with RawPcapNgReader(str(path)) as reader:
+            return sum(1 for _ in reader)
     return sum(1 for _ in dpkt.pcap.Reader(io.BytesIO(data)))
