@@ -52,8 +52,8 @@ def damage(rng: random.Random, data: bytes) -> bytes:
             for _ in range(rng.randint(1, 4)):
                 out[rng.randrange(n)] ^= 1 << rng.randrange(8)
         elif kind == 1 and at + 4 <= n:
-            out[at : at + 4] = struct.pack("<I", rng.choice([0, 1, 0xFFFFFFFF, rng.getrandbits(32),
-                                                             rng.randrange(64), 1 << 31]))  # fmt: skip
+            word = rng.choice([0, 1, 0xFFFFFFFF, rng.getrandbits(32), rng.randrange(64), 1 << 31])
+            out[at : at + 4] = struct.pack("<I", word)
         elif kind == 2:
             del out[max(at, 1) :]
         elif kind == 3:
