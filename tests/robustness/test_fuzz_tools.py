@@ -20,7 +20,7 @@ from robust_support import pcap_of, pcapng_section, reads_back, run_cli, sample_
 
 from ndis_offload.io.capture import CaptureReader
 
-DEFAULT_CASES = 240
+DEFAULT_CASES = 200
 SLOW_CASES = 4000
 WRITERS = ("fix", "segment", "coalesce")
 ALLOWED = {0, 1, 2}

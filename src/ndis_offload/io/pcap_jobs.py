@@ -275,6 +275,11 @@ def coalesce(src: str | Path, dst: str | Path, opts: Options | None = None, *,
                 if item.index - chunk.first_index in chunk.bad:
                     continue
                 frames_in += 1
+                if item.linktype not in SUPPORTED:  # passed through, like the other tools
+                    if last is not None:
+                        emit([c.frame for c in rsc.flush()])
+                    writer.write_packet(item)
+                    continue
                 now = item.ts_ticks / item.ticks_per_second
                 try:
                     header, eth = to_ethernet(item.linktype, item.data)
