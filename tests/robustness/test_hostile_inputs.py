@@ -284,3 +284,22 @@ def test_dpkt_agrees_on_a_rewritten_capture(tmp_path: Path) -> None:
     assert run_cli("pcap", "fix", str(src), str(out))[0] == 0
     theirs = [bytes(buf) for _, buf in dpkt.pcap.Reader(io.BytesIO(out.read_bytes()))]
     assert [len(b) for b in theirs] == [len(f) for f in sample_frames()]
+
+
+def test_undecodable_and_control_characters_in_file_names(tmp_path: Path) -> None:
+    """Bytes that are not UTF-8 and an ESC in path names reach the terminal escaped."""
+    import os
+    import subprocess
+
+    from robust_support import spawn
+
+    src = os.fsencode(tmp_path) + b"/\xffin.pcap"
+    Path(os.fsdecode(src)).write_bytes(pcap_of(sample_frames()))
+    out = os.fsencode(tmp_path) + b"/\xffout\x1b.pcap"
+    for argv, code in (((b"pcap", b"fix", src, out), 0), ((b"pcap", b"verify", out + b"x"), 2)):
+        child = spawn(*[os.fsdecode(a) for a in argv], stdout=subprocess.PIPE,
+                      stderr=subprocess.PIPE)  # fmt: skip
+        stdout, stderr = child.communicate(timeout=60)
+        assert child.returncode == code, stderr
+        assert b"\\xff" in stdout + stderr and b"\x1b" not in stdout + stderr
+        assert b"Traceback" not in stderr

@@ -59,7 +59,12 @@ def printable(text: object) -> str:
         code = ord(match.group())
         return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
-    return _UNSAFE.sub(show, str(text))
+    value = str(text)
+    try:  # undecodable bytes in file names (surrogate escapes) as \xNN
+        value = value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:
+        value = value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return _UNSAFE.sub(show, value)
 
 
 def safe(text: object) -> str:
