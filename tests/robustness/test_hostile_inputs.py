@@ -124,7 +124,7 @@ def test_truncated_tail_is_reported_with_offset(tmp_path: Path) -> None:
         ("demo", "--json", "--profile", "NOPE"),
         ("caps", "--json", "--profile", "NOPE"),
         ("conformance", "--json", "--variant", "NOPE"),
-        ("conformance", "--json", "--miniport", "no_such_module_13:Thing"),
+        ("conformance", "--json", "--miniport", "no colon here"),
         ("spec", "--json", "--struct", "NOPE"),
         ("run", "--json", "missing.json"),
         ("pcap", "verify", "--json", "--mtu", "0", "x.pcap"),

@@ -10,7 +10,8 @@ from typing import Any
 from rich.console import Console
 
 from ndis_offload.cli.errors import EXIT_FOUND, EXIT_OK, CliError, safe, safe_tree
-from ndis_offload.lab.scenario import ScenarioError, load_scenario, run_step, start
+from ndis_offload.lab.scenario import ScenarioError, load_scenario
+from ndis_offload.lab.scenario_run import run_step, start
 from ndis_offload.viz.console import write_json
 from ndis_offload.viz.tables import step_table
 

@@ -132,7 +132,7 @@ def check_target(
         raise BackendError(f"{path}: refusing to write: {_kind(info.st_mode)}")
     parent = real.parent
     if not parent.is_dir():
-        raise BackendError(f"{path}: directory {parent} does not exist")
+        raise BackendError(f"{path}: cannot write: directory {parent} does not exist")
     for source in inputs:
         try:
             same = info is not None and os.path.samefile(source, real)
