@@ -307,11 +307,6 @@ class CaptureReader:
         """The link type of the first interface (pcap: of every frame)."""
         return self.interfaces[0].linktype if self.interfaces else None
 
-    @property
-    def skipped(self) -> bool:
-        """Whether anything was skipped or reported (``keep_going``)."""
-        return bool(self.error_count)
-
     def _fail(self, error: PacketError) -> None:
         if not self.keep_going:
             raise error
