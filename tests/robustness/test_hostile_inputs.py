@@ -303,3 +303,29 @@ def test_undecodable_and_control_characters_in_file_names(tmp_path: Path) -> Non
         assert child.returncode == code, stderr
         assert b"\\xff" in stdout + stderr and b"\x1b" not in stdout + stderr
         assert b"Traceback" not in stderr
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {"adapter": {"encapsulations": [-5]}, "steps": []},
+        {"adapter": {"keywords": {"*LsoV2IPv4": 2**40}}, "steps": []},
+        {"filters": [{"type": "fail", "oid": 2**66}], "steps": []},
+        {"steps": [{"bind": "t", "header_size": 99_999_999_999}]},
+        {"steps": [{"bind": "t"}, {"query": "OID_TCP_OFFLOAD_CURRENT_CONFIG", "length": -4}]},
+        {
+            "steps": [
+                {"bind": "t"},
+                {
+                    "set": "OID_OFFLOAD_ENCAPSULATION",
+                    "value": {"IPv4": {"Enabled": 1, "EncapsulationType": 2**70, "HeaderSize": 14}},
+                },
+            ]
+        },
+    ],
+)
+def test_every_scenario_number_is_checked(doc: dict[str, object], tmp_path: Path) -> None:
+    scenario = tmp_path / "s.json"
+    scenario.write_text(json.dumps(doc))
+    code, _, err = run_cli("run", str(scenario))
+    assert code == 2 and ("out of range" in err or "does not fit" in err), err
