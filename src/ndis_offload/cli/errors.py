@@ -12,7 +12,9 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import re
+import sys
 from collections.abc import Callable
 from typing import Any, NoReturn
 
@@ -114,6 +116,25 @@ def make_console(*, stderr: bool = False) -> Console:
     return _Console(stderr=stderr, soft_wrap=True, emoji=False)
 
 
+def emit(console: Console, text: str) -> None:
+    """Write ``text`` raw (JSON documents) to the console's file.
+
+    On the real stdout the bytes go out through ``os.write`` until every one is written: a
+    buffered write of more than a pipe holds can otherwise lose its tail silently when the
+    reader goes away mid-write, and exit 0 / 1 as if all was well; here the next write
+    raises ``BrokenPipeError`` (exit 141).
+    """
+    handle = console.file
+    if handle is not sys.stdout:
+        handle.write(text)
+        return
+    handle.flush()
+    data = memoryview(text.encode(handle.encoding or "utf-8", "backslashreplace"))
+    fd = handle.fileno()
+    while data:
+        data = data[os.write(fd, data) :]
+
+
 def report_error(err: Console, out: Console, error: CliError, *, as_json: bool) -> int:
     """Print ``error`` once on ``err`` (and as a JSON object on ``out`` when ``as_json``)."""
     if error.usage and not as_json:
@@ -190,6 +211,7 @@ __all__ = [
     "EXIT_USAGE",
     "CliError",
     "Terminated",
+    "emit",
     "error_console",
     "fail",
     "float_range",

@@ -30,6 +30,7 @@ from ndis_offload.cli.errors import (
     EXIT_FOUND,
     EXIT_OK,
     CliError,
+    emit,
     error_console,
     float_range,
     int_range,
@@ -190,7 +191,7 @@ def _report(args: argparse.Namespace, console: Console, result: JobResult) -> in
     for linktype, frames in sorted(result.unsupported.items()):
         warn(err, f"link type {linktype} is not supported: its {frames:,} frames were not checked")
     if getattr(args, "json", False):
-        console.file.write(json.dumps(summary(result), indent=1) + "\n")
+        emit(console, json.dumps(summary(result), indent=1) + "\n")
     else:
         for error in result.errors[:ERRORS_SHOWN]:
             label = "skipped" if "skipped bytes" in error.reason else "bad frame"

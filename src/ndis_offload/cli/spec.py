@@ -9,7 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from ndis_offload.cli.errors import CliError
+from ndis_offload.cli.errors import CliError, emit
 from ndis_offload.structs import STRUCTS
 from ndis_offload.structs.describe import describe
 
@@ -41,7 +41,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         description = describe()
         if args.struct is not None:
             description = _only(description, args.struct)
-        console.file.write(json.dumps(description, indent=1, sort_keys=True) + "\n")
+        emit(console, json.dumps(description, indent=1, sort_keys=True) + "\n")
         return 0
     if not args.struct:
         table = Table(title="Constants", show_lines=False)
