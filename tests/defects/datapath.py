@@ -10,9 +10,9 @@ from typing import Any
 from defects.control import Defect
 from ndis_offload.constants.status import NdisStatus
 from ndis_offload.engine import insert_checksums
+from ndis_offload.engine.rss import Toeplitz
 from ndis_offload.packet.checksum import internet_checksum, pseudo_header_sum_ipv4
 from ndis_offload.packet.headers import parse_frame
-from ndis_offload.packet.rss import toeplitz
 from ndis_offload.stack.datapath import (
     NetBufferList,
     ReceiveIndication,
@@ -357,7 +357,7 @@ class RssDestinationFirst(Defect):
                 frame[lay.l4_offset + 2 : lay.l4_offset + 4]
                 + frame[lay.l4_offset : lay.l4_offset + 2]
             )
-        return toeplitz(key, data)
+        return Toeplitz(key).hash(data)
 
 
 class AdvertisesLsoWithoutDoingIt(Defect):

@@ -18,7 +18,7 @@ from typing import NoReturn, cast
 from rich.console import Console
 
 from ndis_offload import __version__
-from ndis_offload.cli import caps, conformance, demo, pcap, run, spec
+from ndis_offload.cli import caps, conformance, demo, pcap, rss, run, spec
 from ndis_offload.cli.errors import (
     EXIT_SIGINT,
     EXIT_SIGPIPE,
@@ -38,6 +38,7 @@ SUBCOMMANDS: tuple[SubcommandAdder, ...] = (
     conformance.add_parser,
     spec.add_parser,
     pcap.add_parser,
+    rss.add_parser,
 )
 """Every subcommand's parser builder, in help order (an explicit registry)."""
 

@@ -37,8 +37,9 @@ from ndis_offload.cli.errors import (
     safe,
     warn,
 )
-from ndis_offload.errors import PacketError
-from ndis_offload.io import pcap_jobs
+from ndis_offload.errors import BackendError, PacketError
+from ndis_offload.io import distributed, pcap_jobs
+from ndis_offload.io.cluster import INSTALL_HINT, ClusterSpec, dask_available
 from ndis_offload.io.pcap_jobs import JobResult, Options
 
 MTU_RANGE = (68, 65535)
@@ -58,6 +59,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         t.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
         t.add_argument("--mtu", type=int_range(*MTU_RANGE), default=1500,
                        help="IP MTU when no SYN names an MSS (68..65535)")  # fmt: skip
+        scale = t.add_argument_group("scale-out (verify, stats, fix; needs the dask extra)")
+        scale.add_argument(
+            "--workers", type=int_range(0, 1024), default=0, metavar="N",
+            help="start a local Dask cluster of N worker processes",
+        )  # fmt: skip
+        scale.add_argument("--scheduler", metavar="ADDRESS", help="use this Dask scheduler")
+        scale.add_argument("--scheduler-file", metavar="PATH", help="Dask scheduler file")
         t.set_defaults(run=run)
 
     v = tools.add_parser("verify", help="check checksums; diagnose offload artifacts")
@@ -135,10 +143,27 @@ def run(args: argparse.Namespace, console: Console) -> int:
     return _report(args, console, result)
 
 
+def _cluster(args: argparse.Namespace) -> ClusterSpec:
+    spec = ClusterSpec(args.workers, args.scheduler, args.scheduler_file)
+    if spec.distributed and not dask_available():
+        raise BackendError(f"--workers / --scheduler need Dask: {INSTALL_HINT}")
+    if spec.distributed and args.tool in ("segment", "coalesce"):
+        raise BackendError(
+            f"pcap {args.tool} does not run on a cluster yet (its cuts depend on flow state "
+            "carried frame by frame); run it without --workers / --scheduler"
+        )
+    return spec
+
+
 def _dispatch(args: argparse.Namespace, opts: Options) -> JobResult:
+    spec = _cluster(args)
     if args.tool in ("verify", "stats"):
+        if spec.distributed:
+            return distributed.verify(args.capture, spec, opts)
         return pcap_jobs.verify(args.capture, opts)
     if args.tool == "fix":
+        if spec.distributed:
+            return distributed.fix(args.input, args.output, spec, opts, everything=args.all)
         return pcap_jobs.fix(args.input, args.output, opts, everything=args.all)
     if args.tool == "segment":
         return pcap_jobs.segment(args.input, args.output, opts, mss=args.mss)
@@ -166,7 +191,7 @@ def summary(result: JobResult) -> dict[str, Any]:
             {"frame": n.index + 1, "diagnosis": n.diagnosis.label, "detail": n.detail}
             for n in a.notable
         ],
-        "frames_read": result.frames_in,
+        "frames_read": max(result.frames_in, a.frames),
         "capture_errors": [_where(e) for e in result.errors],
         "capture_error_count": result.error_count,
         "unsupported_linktypes": {str(k): v for k, v in result.unsupported.items()},
@@ -207,7 +232,7 @@ def _report(args: argparse.Namespace, console: Console, result: JobResult) -> in
                     "coalesce": "frames merged"}[args.tool]  # fmt: skip
             console.print(
                 f"{safe(args.output)}: {result.frames_out:,} frames written, "
-                f"{result.changed:,} {what} ({result.frames_in:,} frames read)",
+                f"{result.changed:,} {what} ({max(result.frames_in, a.frames):,} frames read)",
                 highlight=False,
             )
     if args.tool == "stats" and args.plot:

@@ -164,10 +164,11 @@ class _TargetFile(io.FileIO):
 
 
 @contextmanager
-def atomic_output(
+def atomic_path(
     path: str | os.PathLike[str], inputs: Iterable[str | os.PathLike[str]] = ()
-) -> Iterator[BinaryIO]:
-    """A binary file that becomes ``path`` only when the block completes.
+) -> Iterator[Path]:
+    """The path of a new empty temporary file next to ``path`` that becomes ``path`` only
+    when the block completes (any process may write it meanwhile).
 
     ``path`` is checked first (:func:`check_target`; ``inputs`` are the files being read).
     The temporary file lives in the target's directory (so :func:`os.replace` is atomic);
@@ -183,11 +184,8 @@ def atomic_output(
             fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=target.parent)
         except OSError as exc:
             raise _write_error(target, shown, exc) from exc
-        raw = _TargetFile(fd, "wb", closefd=True)
-        raw.target, raw.shown = target, shown
-        with io.BufferedWriter(raw, buffer_size=1 << 20) as handle:
-            yield handle
-            handle.flush()
+        os.close(fd)
+        yield Path(tmp)
         try:
             os.chmod(tmp, 0o666 & ~_umask())
             os.replace(tmp, target)
@@ -210,6 +208,20 @@ def _discard(directory: Path, prefix: str, tmp: str | None) -> None:
             os.unlink(name)
         except FileNotFoundError:
             pass
+
+
+@contextmanager
+def atomic_output(
+    path: str | os.PathLike[str], inputs: Iterable[str | os.PathLike[str]] = ()
+) -> Iterator[BinaryIO]:
+    """A binary file that becomes ``path`` only when the block completes
+    (:func:`atomic_path`, opened for writing; write errors name ``path``)."""
+    with atomic_path(path, inputs) as tmp:
+        raw = _TargetFile(tmp, "wb")
+        raw.target, raw.shown = Path(os.path.realpath(path)), str(path)
+        with io.BufferedWriter(raw, buffer_size=1 << 20) as handle:
+            yield handle
+            handle.flush()
 
 
 class _Background:
@@ -260,6 +272,7 @@ def background_writes(stream: BinaryIO, depth: int = 4) -> Iterator[BinaryIO]:
 __all__ = [
     "TEMP_TAG",
     "atomic_output",
+    "atomic_path",
     "background_writes",
     "check_target",
     "remove_stale_temporaries",

@@ -95,24 +95,38 @@ def unsupported_linktypes(linktypes: npt.NDArray[np.int64]) -> dict[int, int]:
     }  # fmt: skip
 
 
-def _note_linktypes(result: JobResult, chunk: Chunk) -> None:
+def note_linktypes(result: JobResult, chunk: Chunk) -> None:
+    """Count ``chunk``'s frames of unsupported link types into ``result.unsupported``."""
     for linktype, count in unsupported_linktypes(chunk.linktypes).items():
         result.unsupported[linktype] = result.unsupported.get(linktype, 0) + count
 
 
-def _frame_errors(chunk: Chunk, diag: np.ndarray, kind: np.ndarray, errors: dict[int, PacketError],
-                  room: int) -> tuple[list[PacketError], int]:  # fmt: skip
-    """The malformed frames' errors (at most ``room`` built) and how many there are."""
+def malformed_rows(chunk: Chunk, kind: np.ndarray) -> list[int]:
+    """Rows of ``chunk`` whose frame is malformed (records already flagged bad excluded)."""
+    return [r for r in np.flatnonzero(kind == Kind.MALFORMED).tolist() if r not in chunk.bad]
+
+
+def frame_errors(chunk: Chunk, diag: np.ndarray, kind: np.ndarray, errors: dict[int, PacketError],
+                 room: int | None = None) -> list[PacketError]:  # fmt: skip
+    """The malformed frames' errors, located in the file (the first ``room`` when given)."""
     out: list[PacketError] = []
-    rows = [r for r in np.flatnonzero(kind == Kind.MALFORMED).tolist() if r not in chunk.bad]
-    for row in rows[: max(room, 0)]:
+    rows = malformed_rows(chunk, kind)
+    for row in rows if room is None else rows[: max(room, 0)]:
         error = errors.get(row)
         reason = error.reason if error is not None else "malformed frame"
         offset = None if error is None or error.offset is None else error.offset
         at = chunk.file_offset + int(chunk.data_offsets[row]) + (offset or 0)
         out.append(PacketError(reason, frame_index=chunk.first_index + row, offset=at))
     del diag
-    return out, len(rows)
+    return out
+
+
+def check(chunk: Chunk) -> Checks:
+    """The checks of every record of a chunk."""
+    return check_chunk(
+        chunk.buffer, chunk.data_offsets, chunk.caplens, chunk.origlens, chunk.linktypes,
+        chunk.bad,
+    )  # fmt: skip
 
 
 def _chunks(
@@ -120,14 +134,11 @@ def _chunks(
 ) -> Iterator[tuple[Chunk, Checks, npt.NDArray[np.int8]]]:
     """Chunks with their checks and diagnoses; raises on malformed frames unless keep_going."""
     for chunk in reader.chunks():
-        checks = check_chunk(
-            chunk.buffer, chunk.data_offsets, chunk.caplens, chunk.origlens, chunk.linktypes,
-            chunk.bad,
-        )  # fmt: skip
+        checks = check(chunk)
         diag = result.analyzer.feed(chunk.buffer, checks, chunk.caplens, chunk.first_index)
         result.slow_frames += checks.slow
         result.total_bytes = reader.bytes_read
-        _note_linktypes(result, chunk)
+        note_linktypes(result, chunk)
         yield chunk, checks, diag
         opts.progress(reader.frames, reader.bytes_read)
 
@@ -145,13 +156,9 @@ def verify(path: str | Path, opts: Options | None = None) -> JobResult:
 
 def _strict(chunk: Chunk, checks_kind: np.ndarray, diag: np.ndarray, errors: dict[int, PacketError],
             result: JobResult, keep_going: bool) -> None:  # fmt: skip
-    found, count = _frame_errors(
-        chunk,
-        diag,
-        checks_kind,
-        errors,
-        1 if not keep_going else MAX_ERRORS_KEPT - len(result.errors),
-    )
+    room = MAX_ERRORS_KEPT - len(result.errors) if keep_going else 1
+    found = frame_errors(chunk, diag, checks_kind, errors, room)
+    count = len(malformed_rows(chunk, checks_kind)) if found else 0
     if count and not keep_going:
         raise found[0]
     result.add_errors(found, count)
@@ -226,7 +233,7 @@ def segment(src: str | Path, dst: str | Path, opts: Options | None = None, *,
                     writer.write_packet(item)
                     continue
                 headers = int(checks.ip_len[row] - checks.payload_len[row])
-                size = mss or analyzer.mss_for(int(checks.flow[row])) or opts.mtu - headers
+                size = mss or analyzer.cut_mss_of(row) or opts.mtu - headers
                 try:
                     if size < 1:
                         raise PacketError(f"the MTU {opts.mtu} leaves no room for this frame's "
@@ -265,7 +272,7 @@ def coalesce(src: str | Path, dst: str | Path, opts: Options | None = None, *,
                 writer.write_packet(packet, from_ethernet(packet.linktype, header, frame))
 
         for chunk in reader.chunks():
-            _note_linktypes(result, chunk)
+            note_linktypes(result, chunk)
             for item in chunk.packets():
                 if isinstance(item, Block):
                     if last is not None:
