@@ -193,7 +193,7 @@ def test_truncated_capture_error_and_keep_going(tmp_path: Path) -> None:
     assert code == 2 and "frame 13 at offset" in text and "truncated" in text
     assert not (tmp_path / "o.pcap").exists()
     code, text = cli("pcap", "fix", "--keep-going", str(cut), str(tmp_path / "o.pcap"))
-    assert code == 0 and "bad frame" in text
+    assert code == 1 and "skipped" in text and "frame 13 at offset" in text  # exit 1: skipped
     assert len(rdpcap(str(tmp_path / "o.pcap"))) == 12
     code, text = cli("pcap", "verify", "--json", "--keep-going", str(cut))
     assert json.loads(text)["capture_errors"]

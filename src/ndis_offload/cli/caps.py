@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from ndis_offload.cli.errors import CliError
 from ndis_offload.lab.demo import encapsulation_names
 from ndis_offload.lab.scenario import (
     AdapterSpec,
@@ -19,7 +20,7 @@ from ndis_offload.lab.scenario import (
 from ndis_offload.stack.core import NdisStack
 from ndis_offload.stack.features import FEATURE_TABLE, FEATURES, features_of
 from ndis_offload.stack.profiles import DEFAULT_PROFILE, PROFILES
-from ndis_offload.viz.console import print_error, write_json
+from ndis_offload.viz.console import write_json
 from ndis_offload.viz.tables import caps_table, limits_table
 
 
@@ -73,8 +74,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         )
         stack = NdisStack(make_miniport(AdapterSpec(profile, args.variant)))
     except ScenarioError as err:
-        print_error(console, err.detail)
-        return 2
+        raise CliError(err.detail) from err
     hw_offload = stack.hardware_capabilities
     cur_offload = stack.config
     hardware = features_of(hw_offload) if hw_offload is not None else frozenset()

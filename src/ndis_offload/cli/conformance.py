@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from ndis_offload.cli.errors import CliError, error_console
 from ndis_offload.io.atomic import atomic_output
 from ndis_offload.io.conformance import DEFAULT_TIMEOUT, Target, run_isolated
 from ndis_offload.lab.conformance import CHECKS, Check, MiniportFactory, MiniportReport, Status
@@ -21,7 +22,7 @@ from ndis_offload.lab.conformance.junit import to_junit
 from ndis_offload.lab.variants import VARIANTS, make_miniport
 from ndis_offload.stack.miniport import Miniport
 from ndis_offload.stack.profiles import AdapterProfile
-from ndis_offload.viz.console import print_error, write_json
+from ndis_offload.viz.console import write_json
 from ndis_offload.viz.outputs import CONFORMANCE_PICTURES, add_picture_options, save_pictures
 from ndis_offload.viz.report_conformance import conformance_pictures
 
@@ -109,8 +110,7 @@ def _spec_ok(spec: str) -> bool:
 def run(args: argparse.Namespace, console: Console) -> int:
     checks = select(CHECKS, args.check)
     if not checks:
-        print_error(console, f"no check name starts with {', '.join(args.check)}")
-        return 2
+        raise CliError(f"no check name starts with {', '.join(args.check)}")
     if args.list:
         return _list(console, checks, args.json)
     names = list(VARIANTS) if args.all else args.variant
@@ -119,14 +119,12 @@ def run(args: argparse.Namespace, console: Console) -> int:
     targets = []
     for name in names:
         if name not in VARIANTS:
-            print_error(console, f"unknown variant {name!r}; known: {', '.join(VARIANTS)}")
-            return 2
+            raise CliError(f"unknown variant {name!r}; known: {', '.join(VARIANTS)}")
         targets.append(_variant(name))
     for spec in args.miniport:
         if not _spec_ok(spec):
-            print_error(console, f"--miniport wants MODULE:CLASS (dotted module, class name), "
-                        f"got {spec!r}")  # fmt: skip
-            return 2
+            raise CliError(f"--miniport wants MODULE:CLASS (dotted module, class name), "
+                           f"got {spec!r}")  # fmt: skip
         targets.append(_plugin(spec))
     reports = [run_isolated(t, checks, seed=args.seed, timeout=args.timeout) for t in targets]
     failed = any(r.failed for r in reports)
@@ -135,10 +133,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
             with atomic_output(args.junit) as handle:
                 handle.write(to_junit(reports).encode())
         except OSError as err:
-            print_error(console, f"cannot write {args.junit}: {err.strerror or err}")
-            return 2
-    if save_pictures(console, args, conformance_pictures(reports)):
-        return 2
+            raise CliError(f"cannot write {args.junit}: {err.strerror or err}") from err
+    save_pictures(error_console(args, console), args, conformance_pictures(reports))
     if args.json:
         write_json(console, {"checks": len(checks), "miniports": [r.to_dict() for r in reports]},
                    indent=1)  # fmt: skip

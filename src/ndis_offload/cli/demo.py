@@ -9,10 +9,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from ndis_offload.cli.errors import CliError, error_console
 from ndis_offload.lab.demo import encapsulation_names, run_demo
 from ndis_offload.lab.scenario import ScenarioError
 from ndis_offload.stack.profiles import DEFAULT_PROFILE, ProfileError, get_profile
-from ndis_offload.viz.console import heading, print_error, write_json
+from ndis_offload.viz.console import heading, write_json
 from ndis_offload.viz.outputs import SEQUENCE_PICTURES, add_picture_options, save_pictures
 from ndis_offload.viz.report_stack import demo_pictures
 from ndis_offload.viz.sequence import render_sequence
@@ -39,11 +40,9 @@ def run(args: argparse.Namespace, console: Console) -> int:
     try:
         demo = run_demo(get_profile(args.profile), args.variant)
     except (ProfileError, ScenarioError) as err:
-        print_error(console, err.detail)
-        return 2
+        raise CliError(err.detail) from err
     stack = demo.stack
-    if save_pictures(console, args, demo_pictures(demo)):
-        return 2
+    save_pictures(error_console(args, console), args, demo_pictures(demo))
     if args.json:
         write_json(
             console,

@@ -13,6 +13,7 @@ from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
+from ndis_offload.cli.errors import CliError
 from ndis_offload.constants.offload import (
     NdisEncapsulation,
     NdisOffloadParametersChecksum,
@@ -25,7 +26,7 @@ from ndis_offload.constants.offload import (
 from ndis_offload.errors import BackendError
 from ndis_offload.io.tap.control import call
 from ndis_offload.io.tap.nic import COUNTER_COLUMNS
-from ndis_offload.viz.console import print_error, write_json
+from ndis_offload.viz.console import write_json
 
 ON_OFF = ("on", "off")
 CHECKSUM: dict[str, int] = {
@@ -129,8 +130,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
             try:
                 request = set_request(args)
             except ValueError as exc:
-                print_error(console, f"--value: {exc}")
-                return 2
+                raise CliError(f"--value: {exc}") from exc
         elif args.op == "query":
             request = {"op": "query", "oid": args.oid}
         else:
@@ -141,12 +141,11 @@ def run(args: argparse.Namespace, console: Console) -> int:
             return _watch(args, console, request)
         answer = call(args.socket, request)
     except BackendError as err:
-        print_error(console, err.detail)
-        return 1
+        raise CliError(err.detail, code=1) from err
     if args.json:
         write_json(console, answer, indent=1)
     elif not answer.get("ok") and "results" not in answer:
-        print_error(console, f"{answer.get('status')}: {answer.get('error')}")
+        raise CliError(f"{answer.get('status')}: {answer.get('error')}", code=1)
     elif args.op in ("set", "query"):
         _print_oid(console, answer)
     elif args.op == "caps":
@@ -225,5 +224,4 @@ def _watch(args: argparse.Namespace, console: Console, request: dict[str, Any]) 
     except KeyboardInterrupt:
         return 0
     except BackendError as err:
-        print_error(console, err.detail)
-        return 1
+        raise CliError(err.detail, code=1) from err

@@ -1,7 +1,8 @@
 """``ndis-offload pcap``: verify | fix | segment | coalesce | stats on pcap / pcapng captures.
 
 Frame numbers in messages are 1-based, as Wireshark shows them; offsets are file offsets.
-Exit codes: 0 fine, 1 real errors found (wrong checksums, malformed frames), 2 failure.
+Exit codes: 0 fine, 1 real errors found (wrong checksums, malformed frames) or anything
+skipped with ``--keep-going``, 2 bad usage or input (see ``cli/errors.py``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import (
     BarColumn,
     Progress,
@@ -31,7 +31,18 @@ from rich.table import Table
 from ndis_offload.capture.analyze import SIZE_BINS, Analyzer, Diagnosis, size_bin_labels
 from ndis_offload.capture.checks import Checks
 from ndis_offload.capture.report import frame_records
-from ndis_offload.errors import BackendError, NdisError, PacketError
+from ndis_offload.cli.errors import (
+    EXIT_FOUND,
+    EXIT_OK,
+    CliError,
+    emit,
+    error_console,
+    float_range,
+    int_range,
+    safe,
+    warn,
+)
+from ndis_offload.errors import BackendError, PacketError
 from ndis_offload.io import distributed, pcap_jobs
 from ndis_offload.io.atomic import atomic_output
 from ndis_offload.io.capture import Chunk
@@ -39,6 +50,12 @@ from ndis_offload.io.cluster import INSTALL_HINT, ClusterSpec, dask_available
 from ndis_offload.io.pcap_jobs import JobResult, Options
 from ndis_offload.viz.outputs import CAPTURE_PICTURES, add_picture_options, save_pictures
 from ndis_offload.viz.report_capture import CaptureRecorder, capture_pictures
+
+MTU_RANGE = (68, 65535)
+"""IPv4's minimum MTU (RFC 791) to the largest IP datagram."""
+PLOT_FORMATS = frozenset({"png", "svg", "pdf"})
+ERRORS_SHOWN = 50
+"""Capture errors listed in text mode (``--json`` lists every one kept)."""
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -49,10 +66,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     def common(t: argparse.ArgumentParser) -> None:
         t.add_argument("--keep-going", action="store_true", help="report bad frames, go on")
         t.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
-        t.add_argument("--mtu", type=int, default=1500, help="IP MTU when no SYN names an MSS")
+        t.add_argument("--mtu", type=int_range(*MTU_RANGE), default=1500,
+                       help="IP MTU when no SYN names an MSS (68..65535)")  # fmt: skip
         scale = t.add_argument_group("scale-out (all but coalesce; needs the dask extra)")
         scale.add_argument(
-            "--workers", type=int, default=0, metavar="N",
+            "--workers", type=int_range(0, 1024), default=0, metavar="N",
             help="start a local Dask cluster of N worker processes",
         )  # fmt: skip
         scale.add_argument("--scheduler", metavar="ADDRESS", help="use this Dask scheduler")
@@ -62,7 +80,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     v = tools.add_parser("verify", help="check checksums; diagnose offload artifacts")
     v.add_argument("capture")
     v.add_argument("--json", action="store_true", help="one JSON object for machines")
-    v.add_argument("--flows", type=int, default=20, help="flows shown in the table")
+    v.add_argument("--flows", type=int_range(0, 1 << 20), default=20,
+                   help="flows shown in the table")  # fmt: skip
     v.add_argument(
         "--frames", metavar="FILE.jsonl",
         help="also write one JSON object per frame (layers, checksum states, diagnosis)",
@@ -76,12 +95,14 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     s = tools.add_parser("segment", help="cut LSO frames into wire-sized segments")
     s.add_argument("input")
     s.add_argument("output")
-    s.add_argument("--mss", type=int, help="MSS (default: inferred from the flow)")
+    s.add_argument("--mss", type=int_range(1, 65535),
+                   help="MSS, 1..65535 (default: inferred from the flow)")  # fmt: skip
     common(s)
     c = tools.add_parser("coalesce", help="apply the NDIS RSC rules")
     c.add_argument("input")
     c.add_argument("output")
-    c.add_argument("--timeout", type=float, default=0.0005, help="SCU timeout in seconds")
+    c.add_argument("--timeout", type=float_range(0.0, 3600.0), default=0.0005,
+                   help="SCU timeout in seconds, 0..3600")  # fmt: skip
     common(c)
     st = tools.add_parser("stats", help="frame sizes, flows, offload artifacts")
     st.add_argument("capture")
@@ -123,6 +144,9 @@ def _where(error: PacketError) -> str:
 
 def run(args: argparse.Namespace, console: Console) -> int:
     source = args.capture if args.tool in ("verify", "stats") else args.input
+    plot = getattr(args, "plot", None)
+    if plot and Path(plot).suffix.lower().lstrip(".") not in PLOT_FORMATS:
+        raise CliError(f"--plot {plot}: name a .png, .svg or .pdf file")
     pictures = getattr(args, "html", None) or getattr(args, "svg", None)
     recorder = CaptureRecorder() if pictures else None
     try:
@@ -132,25 +156,15 @@ def run(args: argparse.Namespace, console: Console) -> int:
                            observe=observe)  # fmt: skip
             result = _dispatch(args, opts)
     except PacketError as error:
-        console.print(f"[red]error:[/red] {source}: {_where(error)}")
-        if not args.keep_going:
-            console.print("use --keep-going to process the remaining frames")
-        return 2
-    except NdisError as error:
-        console.print(f"[red]error:[/red] {escape(error.detail)}")
-        return 2
-    except KeyboardInterrupt:
-        console.print("[yellow]interrupted; no output written[/yellow]")
-        return 130
+        hint = "" if args.keep_going else " (--keep-going skips it and goes on)"
+        raise CliError(f"{source}: {_where(error)}{hint}") from error
     name = Path(source).name
-    if recorder and save_pictures(console, args, capture_pictures(name, result, recorder)):
-        return 2
+    if recorder:
+        save_pictures(error_console(args, console), args, capture_pictures(name, result, recorder))
     return _report(args, console, result)
 
 
 def _cluster(args: argparse.Namespace) -> ClusterSpec:
-    if args.workers < 0 or args.workers > 1024:
-        raise BackendError(f"--workers {args.workers}: give 1..1024 worker processes")
     spec = ClusterSpec(args.workers, args.scheduler, args.scheduler_file)
     if spec.distributed and not dask_available():
         raise BackendError(f"--workers / --scheduler need Dask: {INSTALL_HINT}")
@@ -217,7 +231,10 @@ def summary(result: JobResult) -> dict[str, Any]:
             {"frame": n.index + 1, "diagnosis": n.diagnosis.label, "detail": n.detail}
             for n in a.notable
         ],
+        "frames_read": max(result.frames_in, a.frames),
         "capture_errors": [_where(e) for e in result.errors],
+        "capture_error_count": result.error_count,
+        "unsupported_linktypes": {str(k): v for k, v in result.unsupported.items()},
         "size_histogram": {
             "edges": list(SIZE_BINS),
             "captured": a.sizes_before.tolist(),
@@ -235,12 +252,17 @@ def _top_flows(a: Analyzer, count: int) -> list[Any]:
 
 def _report(args: argparse.Namespace, console: Console, result: JobResult) -> int:
     a = result.analyzer
-    code = 1 if a.errors else 0
+    err = error_console(args, console)
+    for linktype, frames in sorted(result.unsupported.items()):
+        warn(err, f"link type {linktype} is not supported: its {frames:,} frames were not checked")
     if getattr(args, "json", False):
-        console.file.write(json.dumps(summary(result), indent=1) + "\n")
+        emit(console, json.dumps(summary(result), indent=1) + "\n")
     else:
-        for error in result.errors:
-            console.print(f"[yellow]bad frame[/yellow] {_where(error)}")
+        for error in result.errors[:ERRORS_SHOWN]:
+            label = "skipped" if "skipped bytes" in error.reason else "bad frame"
+            console.print(f"[yellow]{label}[/yellow] {safe(_where(error))}", highlight=False)
+        if result.error_count > ERRORS_SHOWN:
+            console.print(f"[yellow]... {result.error_count - ERRORS_SHOWN:,} more[/yellow]")
         if args.tool == "verify":
             _verify_tables(console, a, args.flows)
         elif args.tool == "stats":
@@ -249,20 +271,16 @@ def _report(args: argparse.Namespace, console: Console, result: JobResult) -> in
             what = {"fix": "checksum fields completed", "segment": "frames cut",
                     "coalesce": "frames merged"}[args.tool]  # fmt: skip
             console.print(
-                f"{args.output}: {result.frames_out:,} frames written, "
-                f"{result.changed:,} {what} ({a.frames:,} frames read)"
+                f"{safe(args.output)}: {result.frames_out:,} frames written, "
+                f"{result.changed:,} {what} ({max(result.frames_in, a.frames):,} frames read)",
+                highlight=False,
             )
     if args.tool == "stats" and args.plot:
         from ndis_offload.io.plot import save_size_plot
 
-        try:
-            save_size_plot(args.plot, SIZE_BINS, a.sizes_before, a.sizes_after)
-        except NdisError as error:
-            console.print(f"[red]error:[/red] {escape(error.detail)}")
-            return 2
-    if args.tool in ("verify", "stats"):
-        return code
-    return 0
+        save_size_plot(args.plot, SIZE_BINS, a.sizes_before, a.sizes_after)
+    found = result.error_count or (a.errors and args.tool in ("verify", "stats"))
+    return EXIT_FOUND if found else EXIT_OK
 
 
 def _verify_tables(console: Console, a: Analyzer, flows: int) -> None:

@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from ndis_offload.capture.flows import flow_keys
+from ndis_offload.cli.errors import CliError, int_range
 from ndis_offload.constants.rss import NdisHashType
 from ndis_offload.engine.rss import (
     ALL_HASH_TYPES,
@@ -31,7 +31,6 @@ from ndis_offload.engine.rss import (
     select_hash_type,
     uses_ports,
 )
-from ndis_offload.errors import NdisError
 from ndis_offload.io.capture import open_capture
 
 DEFAULT_TYPES = (
@@ -57,8 +56,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="secret key as hex, or 'verification' (the doc's key) or 'symmetric'",
     )
     p.add_argument("--table-size", type=int, default=128, help="indirection table entries")
-    p.add_argument("--queues", type=int, default=4, help="receive queues (round-robin table)")
-    p.add_argument("--limit", type=int, default=0, help="frames shown (0: all)")
+    p.add_argument("--queues", type=int_range(1, 1024), default=4,
+                   help="receive queues (round-robin table), 1..1024")  # fmt: skip
+    p.add_argument("--limit", type=int_range(0), default=0, help="frames shown (0: all)")
     p.add_argument("--json", action="store_true", help="JSON Lines, one object per row")
     p.set_defaults(run=run)
 
@@ -108,21 +108,12 @@ def run(args: argparse.Namespace, out: Console) -> int:
     try:
         enabled = _parse_types(args.types)
         toeplitz = Toeplitz(_parse_key(args.key))
-        if not 1 <= args.queues <= 1024:
-            raise RssError("--queues must be within 1..1024")
         table = IndirectionTable.round_robin(args.table_size, args.queues)
         if args.capture is None:
             return _tuple(args, enabled, toeplitz, table, out)
         return _capture(args, enabled, toeplitz, table, out)
-    except (RssError, ValueError) as error:
-        out.print(f"[red]error:[/red] {escape(str(error))}", highlight=False)
-        return 2
-    except NdisError as error:
-        out.print(f"[red]error:[/red] {escape(str(error))}", highlight=False)
-        return 2
-    except OSError as error:
-        out.print(f"[red]error:[/red] {escape(str(error))}", highlight=False)
-        return 2
+    except (RssError, ValueError) as error:  # NdisError, OSError: main's one error path
+        raise CliError(str(error)) from error
 
 
 def _tuple(

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
+from ndis_offload.cli.errors import CliError, emit
 from ndis_offload.structs import STRUCTS
 from ndis_offload.structs.describe import describe
 
@@ -19,14 +21,28 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.set_defaults(run=run)
 
 
+def _only(description: dict[str, Any], name: str) -> dict[str, Any]:
+    """``description`` narrowed to structure ``name`` (its size, offsets, bits, revisions)."""
+    prefix = name + "."
+    return {
+        "sizeof": {name: description["sizeof"][name]},
+        "offsetof": {k: v for k, v in description["offsetof"].items() if k.startswith(prefix)},
+        "bits": {k: v for k, v in description["bits"].items() if k.startswith(prefix)},
+        "revisions": {k: v for k, v in description["revisions"].items() if k == name},
+    }
+
+
 def run(args: argparse.Namespace, console: Console) -> int:
-    if args.json:
-        console.file.write(json.dumps(describe(), indent=1, sort_keys=True) + "\n")
-        return 0
     wanted = [c for c in STRUCTS if args.struct in (None, c.C_NAME)]
-    if args.struct and not wanted:
-        console.print(f"[red]unknown structure {args.struct!r}[/red]")
-        return 2
+    if args.struct is not None and not wanted:
+        known = ", ".join(str(c.C_NAME) for c in STRUCTS)
+        raise CliError(f"unknown structure {args.struct!r}; known: {known}")
+    if args.json:
+        description = describe()
+        if args.struct is not None:
+            description = _only(description, args.struct)
+        emit(console, json.dumps(description, indent=1, sort_keys=True) + "\n")
+        return 0
     if not args.struct:
         table = Table(title="Constants", show_lines=False)
         table.add_column("name")

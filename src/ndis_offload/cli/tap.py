@@ -7,12 +7,13 @@ import argparse
 from rich.console import Console
 from rich.markup import escape
 
+from ndis_offload.cli.errors import CliError
 from ndis_offload.errors import BackendError
 from ndis_offload.io.tap.cleanup import terminate_on_sigterm
 from ndis_offload.io.tap.wire import MODES, TapUp
 from ndis_offload.lab.scenario import ScenarioError, build_profile
 from ndis_offload.stack.profiles import DEFAULT_PROFILE
-from ndis_offload.viz.console import print_error, write_json
+from ndis_offload.viz.console import write_json
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -38,8 +39,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
 
     why = netns.preflight()
     if why is not None:
-        print_error(console, f"tap {why}")
-        return 2
+        raise CliError(f"tap {why}")
     terminate_on_sigterm()
     try:
         profile = build_profile(args.profile, where="--profile")
@@ -54,11 +54,9 @@ def run(args: argparse.Namespace, console: Console) -> int:
             mode=args.mode,
         )
     except ScenarioError as err:
-        print_error(console, err.detail)
-        return 2
+        raise CliError(err.detail) from err
     except BackendError as err:
-        print_error(console, err.detail)
-        return 1
+        raise CliError(err.detail, code=1) from err
     try:
         info = tap.describe()
         if args.json:

@@ -7,12 +7,13 @@ import argparse
 from rich.console import Console
 from rich.markup import escape
 
+from ndis_offload.cli.errors import CliError
 from ndis_offload.errors import BackendError
 from ndis_offload.io.tap.cleanup import sweep, terminate_on_sigterm
 from ndis_offload.io.tap.wire import MODES, Wire, WireOptions
 from ndis_offload.lab.scenario import ScenarioError, build_profile
 from ndis_offload.stack.profiles import DEFAULT_PROFILE
-from ndis_offload.viz.console import print_error, write_json
+from ndis_offload.viz.console import write_json
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -43,8 +44,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
 
     why = netns.preflight()
     if why is not None:
-        print_error(console, f"wire {why}")
-        return 2
+        raise CliError(f"wire {why}")
     if args.cleanup:
         removed = sweep()
         if args.json:
@@ -67,14 +67,12 @@ def run(args: argparse.Namespace, console: Console) -> int:
             mtu=args.mtu,
         )
     except ScenarioError as err:
-        print_error(console, err.detail)
-        return 2
+        raise CliError(err.detail) from err
     terminate_on_sigterm()
     try:
         wire = Wire(options)
     except (BackendError, ScenarioError) as err:
-        print_error(console, err.detail)
-        return 1
+        raise CliError(err.detail, code=1) from err
     try:
         info = wire.describe()
         if args.json:
@@ -95,8 +93,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         wire.run(duration=args.duration)
         stats = wire.stats()
     except BackendError as err:
-        print_error(console, err.detail)
-        return 1
+        raise CliError(err.detail, code=1) from err
     finally:
         wire.close()
     if args.json:

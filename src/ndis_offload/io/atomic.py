@@ -1,15 +1,44 @@
-"""Atomic output files: write a temporary file next to the target, rename only on success."""
+"""Atomic output files: write a temporary file next to the target, rename only on success.
+
+Safety rules every writer of an output file gets here:
+
+- the target must be a regular file or not exist yet; a symbolic link is written through (the
+  file it points to is replaced, the link stays); a directory, device, FIFO or socket, a
+  dangling link, a missing directory and an output that *is* one of the inputs (same inode,
+  via any link) are refused with :class:`~ndis_offload.errors.BackendError` naming the path
+  and the reason, before anything is written;
+- errors while writing (full disk, read-only file system, quota) name the target;
+- the temporary file is ``.NAME.ndis-offload-HOST-PID.XXXXXXXX.tmp`` in the target's
+  directory: removed on any exception (``KeyboardInterrupt`` and the CLI's SIGTERM / SIGHUP
+  exception included) and, if a killed run (SIGKILL, power loss) left one behind, removed by
+  the next run writing the same target once that process is gone.
+"""
 
 from __future__ import annotations
 
+import errno
+import io
 import os
 import queue
+import re
+import socket
+import stat
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer
+
+from ndis_offload.errors import BackendError
+
+TEMP_TAG = "ndis-offload"
+"""Marks the temporary files of this tool (with host and pid: see :func:`stale_temporaries`)."""
+_NAME_KEEP = 96
+"""Characters of the target's name kept in a temporary file's name (NAME_MAX is 255)."""
 
 
 def _umask() -> int:
@@ -18,36 +47,181 @@ def _umask() -> int:
     return mask
 
 
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:32] or "host"
+
+
+def _temp_prefix(target: Path, pid: int | None = None) -> str:
+    """``.NAME.ndis-offload-HOST-`` plus the pid and a dot when ``pid`` is given."""
+    head = f".{target.name[:_NAME_KEEP]}.{TEMP_TAG}-{_host()}-"
+    return head if pid is None else f"{head}{pid}."
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def stale_temporaries(target: str | os.PathLike[str]) -> list[Path]:
+    """Temporary files a run on this host left for ``target`` whose process is gone."""
+    real = Path(target)
+    head = _temp_prefix(real)
+    found = []
+    try:
+        names = os.listdir(real.parent)
+    except OSError:
+        return []
+    for name in names:
+        if not (name.startswith(head) and name.endswith(".tmp")):
+            continue
+        pid_text = name[len(head) :].split(".", 1)[0]
+        if pid_text.isdigit() and int(pid_text) != os.getpid() and not _alive(int(pid_text)):
+            found.append(real.parent / name)
+    return found
+
+
+def remove_stale_temporaries(target: str | os.PathLike[str]) -> list[Path]:
+    """Remove :func:`stale_temporaries` of ``target``; returns what was removed."""
+    removed = []
+    for path in stale_temporaries(target):
+        try:
+            path.unlink()
+        except OSError:
+            continue
+        removed.append(path)
+    return removed
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISCHR(mode):
+        return "a character device"
+    if stat.S_ISBLK(mode):
+        return "a block device"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
+def check_target(
+    path: str | os.PathLike[str], inputs: Iterable[str | os.PathLike[str]] = ()
+) -> Path:
+    """The file to replace for output ``path`` (symbolic links followed), or
+    :class:`BackendError` naming ``path`` and why it cannot be written."""
+    given = Path(path)
+    if str(path) == "" or given.name in ("", ".", ".."):
+        raise BackendError(f"{path}: not a file name")
+    real = Path(os.path.realpath(given))
+    if given.is_symlink() and not os.path.lexists(real):
+        raise BackendError(f"{path}: dangling symbolic link (to {os.readlink(given)})")
+    try:
+        info = real.stat()
+    except FileNotFoundError:
+        info = None
+    except OSError as exc:
+        raise BackendError(f"{path}: {exc.strerror}") from exc
+    if info is not None and not stat.S_ISREG(info.st_mode):
+        raise BackendError(f"{path}: refusing to write: {_kind(info.st_mode)}")
+    parent = real.parent
+    if not parent.is_dir():
+        raise BackendError(f"{path}: cannot write: directory {parent} does not exist")
+    for source in inputs:
+        try:
+            same = info is not None and os.path.samefile(source, real)
+        except OSError:
+            same = False
+        if same:
+            raise BackendError(f"{path}: refusing to write: it is the input file {source}")
+    return real
+
+
+def _write_error(target: Path, shown: str, exc: OSError) -> BackendError:
+    reason = exc.strerror or str(exc)
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return BackendError(f"{shown}: cannot write in {target.parent}: {reason}")
+    return BackendError(f"{shown}: cannot write: {reason}")
+
+
+class _TargetFile(io.FileIO):
+    """The temporary file's raw stream: an ``OSError`` while writing names the target."""
+
+    target: Path
+    shown: str
+
+    def write(self, data: ReadableBuffer, /) -> int:
+        try:
+            return super().write(data)
+        except OSError as exc:
+            raise _write_error(self.target, self.shown, exc) from exc
+
+
 @contextmanager
-def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+def atomic_path(
+    path: str | os.PathLike[str], inputs: Iterable[str | os.PathLike[str]] = ()
+) -> Iterator[Path]:
     """The path of a new empty temporary file next to ``path`` that becomes ``path`` only
     when the block completes (any process may write it meanwhile).
 
+    ``path`` is checked first (:func:`check_target`; ``inputs`` are the files being read).
     The temporary file lives in the target's directory (so :func:`os.replace` is atomic);
     on any exception, ``KeyboardInterrupt`` included, it is removed and the target untouched.
     """
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
-    os.close(fd)
+    shown = str(path)
+    target = check_target(path, inputs)
+    remove_stale_temporaries(target)
+    prefix = _temp_prefix(target, os.getpid())
+    tmp: str | None = None
     try:
-        yield Path(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, target)
-    except BaseException:
         try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+            fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=target.parent)
+        except OSError as exc:
+            raise _write_error(target, shown, exc) from exc
+        os.close(fd)
+        yield Path(tmp)
+        try:
+            os.chmod(tmp, 0o666 & ~_umask())
+            os.replace(tmp, target)
+        except OSError as exc:
+            raise _write_error(target, shown, exc) from exc
+    except BaseException:
+        _discard(target.parent, prefix, tmp)
         raise
 
 
+def _discard(directory: Path, prefix: str, tmp: str | None) -> None:
+    """Remove the temporary file; when an interruption (a signal) came between its creation
+    and ``mkstemp`` returning its name, remove this process's temporaries of the target."""
+    names = [tmp] if tmp is not None else [
+        str(directory / name) for name in os.listdir(directory)
+        if name.startswith(prefix) and name.endswith(".tmp")
+    ]  # fmt: skip
+    for name in names:
+        try:
+            os.unlink(name)
+        except FileNotFoundError:
+            pass
+
+
 @contextmanager
-def atomic_output(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
+def atomic_output(
+    path: str | os.PathLike[str], inputs: Iterable[str | os.PathLike[str]] = ()
+) -> Iterator[BinaryIO]:
     """A binary file that becomes ``path`` only when the block completes
-    (:func:`atomic_path`, opened for writing)."""
-    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
-        yield handle
-        handle.flush()
+    (:func:`atomic_path`, opened for writing; write errors name ``path``)."""
+    with atomic_path(path, inputs) as tmp:
+        raw = _TargetFile(tmp, "wb")
+        raw.target, raw.shown = Path(os.path.realpath(path)), str(path)
+        with io.BufferedWriter(raw, buffer_size=1 << 20) as handle:
+            yield handle
+            handle.flush()
 
 
 class _Background:
@@ -95,4 +269,12 @@ def background_writes(stream: BinaryIO, depth: int = 4) -> Iterator[BinaryIO]:
         writer.close()
 
 
-__all__ = ["atomic_output", "background_writes"]
+__all__ = [
+    "TEMP_TAG",
+    "atomic_output",
+    "atomic_path",
+    "background_writes",
+    "check_target",
+    "remove_stale_temporaries",
+    "stale_temporaries",
+]

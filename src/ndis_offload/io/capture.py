@@ -51,6 +51,10 @@ CHUNK_BYTES = 4 << 20
 """Bytes read per chunk; memory use is a small multiple of this, whatever the file size."""
 MAX_RECORD = 16 << 20
 """A record or block larger than this is taken as corruption, not data."""
+MAX_CHUNK_RECORDS = 32768
+"""Records per chunk at most, so memory per chunk stays flat even for tiny records."""
+MAX_ERRORS_KEPT = 1000
+"""Errors kept in ``CaptureReader.errors`` (``error_count`` counts them all)."""
 
 
 @dataclass(slots=True)
@@ -81,6 +85,9 @@ class Packet:
     """pcapng packet options (comments, flags), verbatim in the section's byte order."""
     big_endian: bool = False
     """The byte order of the record's section (pcapng) or file (pcap)."""
+    ts_fields: tuple[int, int] | None = None
+    """pcap: the record header's (seconds, fraction) exactly as stored, even when the
+    fraction is out of range (written back unchanged)."""
 
     @property
     def timestamp_ns(self) -> int:
@@ -121,6 +128,11 @@ class Chunk:
     """Non-packet blocks as (packets before it, start, end) in ``buffer``."""
     bad: set[int] = field(default_factory=set)
     """Positions (in the arrays) of packets whose record was malformed (``--keep-going``)."""
+    skipped: list[tuple[int, int]] = field(default_factory=list)
+    """Unreadable byte ranges (start, end) in ``buffer`` that were skipped (``--keep-going``);
+    when present, write the chunk record by record, never as raw bytes."""
+    pcap: bool = False
+    """Records are pcap records (``Packet.ts_fields`` is filled)."""
 
     def __len__(self) -> int:
         return len(self.data_offsets)
@@ -130,6 +142,7 @@ class Chunk:
         blocks = iter(self.blocks)
         pending = next(blocks, None)
         buf = self.buffer
+        stamp = struct.Struct((">" if self.big_endian and self.big_endian[0] else "<") + "II")
         for i in range(len(self) + 1):
             while pending is not None and pending[0] == i:
                 yield Block(self.file_offset + pending[1], buf[pending[1] : pending[2]])
@@ -137,10 +150,11 @@ class Chunk:
             if i == len(self):
                 break
             start = int(self.data_offsets[i])
+            record = int(self.record_offsets[i])
             o0, o1 = self.options[i]
             yield Packet(
                 index=self.first_index + i,
-                offset=self.file_offset + int(self.record_offsets[i]),
+                offset=self.file_offset + record,
                 data=buf[start : start + int(self.caplens[i])],
                 orig_len=int(self.origlens[i]),
                 linktype=int(self.linktypes[i]),
@@ -149,6 +163,7 @@ class Chunk:
                 interface=self.interfaces[i],
                 options=buf[o0:o1],
                 big_endian=self.big_endian[i],
+                ts_fields=stamp.unpack_from(buf, record) if self.pcap else None,
             )
 
 
@@ -168,6 +183,8 @@ class _Builder:
         self.big: list[bool] = []
         self.blocks: list[tuple[int, int, int]] = []
         self.bad: set[int] = set()
+        self.skipped: list[tuple[int, int]] = []
+        self.pcap = False
 
     def add(
         self, rec: int, data: int, cap: int, orig: int, iface: Interface, index: int,
@@ -191,18 +208,54 @@ class _Builder:
         return Chunk(
             buffer, file_offset, first_index, arr(self.data), arr(self.cap), arr(self.orig),
             arr(self.link), arr(self.rec), self.ts, self.tps, self.iface, self.opts,
-            self.big, self.blocks, self.bad,
+            self.big, self.blocks, self.bad, self.skipped, self.pcap,
         )  # fmt: skip
+
+
+PCAPNG_BLOCK_TYPES = frozenset({PCAPNG_SHB, PCAPNG_IDB, PCAPNG_OPB, PCAPNG_SPB, 4, 5, PCAPNG_EPB,
+                                9, 0x0A, 0x0BAD, 0x40000BAD})  # fmt: skip
+"""Block types a resynchronising reader accepts: section, interface, packets (enhanced,
+simple, obsolete), name resolution (4), interface statistics (5), systemd journal (9),
+decryption secrets (0x0A) and custom blocks."""
+RESYNC_WINDOW = 1 << 20
+"""Bytes examined per vectorized pass while looking for the next valid record."""
+PLAUSIBLE_SECONDS = 366 * 86400
+"""A resynchronised pcap record's timestamp is within this of the last good one."""
+
+
+@dataclass(slots=True)
+class _Lost:
+    """An unreadable region being skipped (``--keep-going``)."""
+
+    start: int
+    """File offset where the damage starts."""
+    frame_index: int
+    reason: str
+    want_section: bool = False
+    """pcapng: the section header itself is lost, so only a new section can follow."""
+    scan_from: int = 0
+    """File offset from which candidates are still to be examined."""
+
+
+def _u32_everywhere(whole: npt.NDArray[np.uint8], lo: int, hi: int, big: bool) -> IntArray:
+    """The 32-bit word starting at every byte offset in ``lo..hi-1`` (``hi + 3 <= len``)."""
+    b = whole[lo : hi + 3].astype(np.int64)
+    if big:
+        return (b[:-3] << 24) | (b[1:-2] << 16) | (b[2:-1] << 8) | b[3:]
+    return b[:-3] | (b[1:-2] << 8) | (b[2:-1] << 16) | (b[3:] << 24)
 
 
 class CaptureReader:
     """Streams a pcap or pcapng file as :class:`Chunk` objects or single records.
 
     Malformed structure raises :class:`PacketError` (frame index, file offset). With
-    ``keep_going`` the error is appended to :attr:`errors` instead: a bad packet block whose
-    length is intact is skipped (kept in the chunk bytes, flagged in ``Chunk.bad``); damage
-    that makes the next record impossible to find (a truncated or corrupt record header)
-    ends the stream there.
+    ``keep_going`` the error is appended to :attr:`errors` instead and reading goes on: a bad
+    packet block whose length is intact is skipped (kept in the chunk bytes, flagged in
+    ``Chunk.bad``); after damage that hides where the next record starts, the reader
+    resynchronises at the next offset holding a valid record — pcap: a header with a
+    plausible length and timestamp followed by another such header (or the end of the file);
+    pcapng: a known block type with a plausible length whose trailing copy matches, followed
+    by another plausible block header — and reports the skipped bytes (``Chunk.skipped``).
     """
 
     def __init__(
@@ -212,8 +265,14 @@ class CaptureReader:
         self.keep_going = keep_going
         self.chunk_bytes = chunk_bytes
         self.errors: list[PacketError] = []
+        self.error_count = 0
+        """Every error seen (``errors`` keeps the first :data:`MAX_ERRORS_KEPT`)."""
         self.frames = 0
         self.bytes_read = 0
+        self.sections = 0
+        """pcapng Section Header Blocks read intact (pcap: 1)."""
+        self._lost: _Lost | None = None
+        self._last_sec: int | None = None
         head = stream.read(24)
         if len(head) < 4:
             raise BackendError("not a capture file: shorter than any capture header")
@@ -235,6 +294,8 @@ class CaptureReader:
             tps = 1_000_000_000 if magic == PCAP_MAGIC_NS else 1_000_000
             self.interfaces.append(Interface(network & 0x0FFFFFFF, snaplen, tps))
             self.header = head
+            self.sections = 1
+            self._max_incl = min(MAX_RECORD, max(snaplen, 1 << 18))
         else:
             raise BackendError(f"not a pcap or pcapng file (magic 0x{magic_be:08x})")
         self._rec = struct.Struct((">" if self._big else "<") + "IIII")
@@ -247,39 +308,73 @@ class CaptureReader:
     def _fail(self, error: PacketError) -> None:
         if not self.keep_going:
             raise error
-        self.errors.append(error)
+        self.error_count += 1
+        if len(self.errors) < MAX_ERRORS_KEPT:
+            self.errors.append(error)
+
+    def _lose(self, start: int, frame_index: int, reason: str, *, section: bool = False) -> None:
+        """Damage at file offset ``start``: raise, or (``keep_going``) start skipping."""
+        if not self.keep_going:
+            raise PacketError(reason, frame_index=frame_index, offset=start)
+        want = section or (self.format == "pcapng" and not self.sections)
+        self._lost = _Lost(start, frame_index, reason, want, start + 1)
+
+    def _found(self, at: int) -> None:
+        """The region lost since ``self._lost.start`` ends at file offset ``at``."""
+        lost = self._lost
+        assert lost is not None
+        self._lost = None
+        where = f"next valid record at offset {at}" if at >= 0 else "the end of the file"
+        end = at if at >= 0 else self.bytes_read
+        self._fail(
+            PacketError(
+                f"{lost.reason}; skipped bytes {lost.start}..{end - 1} ({end - lost.start} "
+                f"bytes) to the {where}",
+                frame_index=lost.frame_index,
+                offset=lost.start,
+            )
+        )
 
     def chunks(self) -> Iterator[Chunk]:
-        """The file as chunks of whole records."""
+        """The file as chunks of whole records (at most :data:`MAX_CHUNK_RECORDS` each)."""
         carry = self._head
         file_offset = 0
         eof = False
         stopped = False
-        while not eof and not stopped:
-            data = self._stream.read(self.chunk_bytes)
-            eof = not data
-            buf = carry + data if carry else data
+        stalled = True
+        while not stopped:
+            data = b""
+            if not eof and (stalled or len(carry) < self.chunk_bytes):
+                data = self._stream.read(self.chunk_bytes)
+                eof = not data
+            buf = carry + data if carry and data else (carry or data)
             if not buf:
                 break
             first = self.frames
             b = _Builder()
+            b.pcap = self.format == "pcap"
             if self.format == "pcap":
                 pos, stopped = self._scan_pcap(buf, file_offset, b, eof)
             else:
                 pos, stopped = self._scan_pcapng(buf, file_offset, b, eof)
             carry = buf[pos:]
+            stalled = not pos
             if pos:
                 self.bytes_read = file_offset + pos
                 yield b.build(buf[:pos], file_offset, first)
                 file_offset += pos
-            if eof and carry and not stopped:
-                self._fail(
-                    PacketError(
-                        f"truncated record: {len(carry)} trailing bytes end the file",
-                        frame_index=self.frames,
-                        offset=file_offset,
+            if eof and stalled:
+                if carry and not stopped:
+                    self._fail(
+                        PacketError(
+                            f"truncated record: {len(carry)} trailing bytes end the file",
+                            frame_index=self.frames,
+                            offset=file_offset,
+                        )
                     )
-                )
+                break
+
+    # -- pcap ------------------------------------------------------------------------------
 
     def _scan_pcap(self, buf: bytes, base: int, b: _Builder, eof: bool) -> tuple[int, bool]:
         pos = 24 if base == 0 else 0
@@ -301,6 +396,8 @@ class CaptureReader:
             b.iface += [0] * count
             b.opts += [(0, 0)] * count
             b.big += [self._big] * count
+            if count:
+                self._last_sec = b.ts[-1] // tps
 
     def _pcap_records(
         self, buf: bytes, base: int, b: _Builder, eof: bool, pos: int,
@@ -311,9 +408,27 @@ class CaptureReader:
         n = len(buf)
         whole = np.frombuffer(buf, dtype=np.uint8)
         fast_after = pos  # try the vectorized run detection from here on
-        while pos + 16 <= n:
+        limit = first + MAX_CHUNK_RECORDS
+        while pos + 16 <= n and len(b.rec) < limit:
+            if self._lost is not None:
+                lo = max(pos, self._lost.scan_from - base)
+                found, wait = self._pcap_resync(buf, whole, lo, n, eof, tps)
+                if found < 0:  # nothing valid up to the end of the file
+                    b.skipped.append((pos, n))
+                    self.bytes_read = base + n
+                    self._found(-1)
+                    return n, True
+                if found > pos:
+                    b.skipped.append((pos, found))
+                    pos = found
+                if wait:
+                    self._lost.scan_from = base + pos
+                    return pos, False
+                self._found(base + pos)
+                fast_after = pos
+                continue
             if pos >= fast_after:
-                run = self._pcap_run(buf, whole, pos, n, tps)
+                run = self._pcap_run(buf, whole, pos, n, tps, limit - len(b.rec))
                 if run is not None:
                     recs, caps, origs, stamps = run
                     b.rec.extend(recs)
@@ -326,26 +441,22 @@ class CaptureReader:
                 fast_after = pos + 64 * 1600  # mixed sizes: walk a while before retrying
             sec, frac, incl, orig = unpack(buf, pos)
             if incl > MAX_RECORD:
-                self._fail(
-                    PacketError(
-                        f"corrupt record header: captured length {incl} is not plausible",
-                        frame_index=self.frames + len(b.rec) - first,
-                        offset=base + pos,
-                    )
+                self._lose(
+                    base + pos,
+                    self.frames + len(b.rec) - first,
+                    f"corrupt record header: captured length {incl} is not plausible",
                 )
-                return pos, True
+                continue
             end = pos + 16 + incl
             if end > n:
                 if eof:
-                    self._fail(
-                        PacketError(
-                            f"truncated record: header says {incl} bytes, "
-                            f"{n - pos - 16} left in the file",
-                            frame_index=self.frames + len(b.rec) - first,
-                            offset=base + pos,
-                        )
+                    self._lose(
+                        base + pos,
+                        self.frames + len(b.rec) - first,
+                        f"truncated record: header says {incl} bytes, "
+                        f"{n - pos - 16} left in the file",
                     )
-                    return pos, True
+                    continue
                 break
             rec(pos)
             dat(pos + 16)
@@ -353,19 +464,60 @@ class CaptureReader:
             org(orig)
             tsl(sec * tps + frac)
             pos = end
-        if eof and pos < n:
-            self._fail(
-                PacketError(
+        if eof and pos < n and pos + 16 > n:
+            if self._lost is None:
+                self._lose(
+                    base + pos,
+                    self.frames + len(b.rec) - first,
                     f"truncated record header: {n - pos} of 16 bytes",
-                    frame_index=self.frames + len(b.rec) - first,
-                    offset=base + pos,
                 )
-            )
-            return pos, True
+            b.skipped.append((pos, n))
+            self.bytes_read = base + n
+            self._found(-1)
+            return n, True
         return pos, False
 
+    def _pcap_plausible(
+        self, sec: IntArray, frac: IntArray, incl: IntArray, orig: IntArray, tps: int,
+        last: int | None,
+    ) -> npt.NDArray[np.bool_]:  # fmt: skip
+        ok = (frac < tps) & (incl <= self._max_incl) & (orig >= incl) & (orig <= MAX_RECORD)
+        if last is not None:
+            ok &= np.abs(sec - last) <= PLAUSIBLE_SECONDS
+        return np.asarray(ok, dtype=np.bool_)
+
+    def _pcap_resync(
+        self, buf: bytes, whole: npt.NDArray[np.uint8], pos: int, n: int, eof: bool, tps: int
+    ) -> tuple[int, bool]:
+        """(offset of the next valid record at or after ``pos`` in ``buf``, whether more
+        data is needed to decide); (-1, False) when the file has none."""
+        big = self._big
+        lo = pos
+        while lo + 16 <= n:
+            hi = min(n - 15, lo + RESYNC_WINDOW)
+            word = _u32_everywhere(whole, lo, hi + 12, big)
+            count = hi - lo
+            sec, frac, incl, orig = (word[k : k + count] for k in (0, 4, 8, 12))
+            ok = self._pcap_plausible(sec, frac, incl, orig, tps, self._last_sec)
+            for cand in (np.flatnonzero(ok) + lo).tolist():
+                s, _, length, _ = self._rec.unpack_from(buf, cand)
+                nxt = cand + 16 + length
+                if nxt == n and eof:
+                    return cand, False
+                if nxt + 16 > n:
+                    if eof:
+                        continue
+                    return cand, True
+                s2, f2, i2, o2 = self._rec.unpack_from(buf, nxt)
+                if self._pcap_plausible(
+                    np.array(s2), np.array(f2), np.array(i2), np.array(o2), tps, s
+                ).all():
+                    return cand, False
+            lo = hi
+        return (-1, False) if eof else (max(pos, n - 15), True)
+
     def _pcap_run(
-        self, buf: bytes, whole: npt.NDArray[np.uint8], pos: int, n: int, tps: int
+        self, buf: bytes, whole: npt.NDArray[np.uint8], pos: int, n: int, tps: int, most: int
     ) -> tuple[list[int], list[int], list[int], list[int]] | None:
         """Records from ``pos`` on that all have the captured length of the first one, read
         with a few numpy operations (captures of equal-sized frames are the common case).
@@ -374,7 +526,7 @@ class CaptureReader:
         stride = 16 + incl
         if incl > MAX_RECORD:
             return None
-        count = (n - pos) // stride
+        count = min((n - pos) // stride, most)
         if count < 8:
             return None
         rows = np.lib.stride_tricks.as_strided(
@@ -391,50 +543,110 @@ class CaptureReader:
         stamps = (heads[:, 0] * tps + heads[:, 1]).tolist()
         return recs, [incl] * count, heads[:, 3].tolist(), stamps
 
+    # -- pcapng ----------------------------------------------------------------------------
+
+    def _block_at(self, buf: bytes, pos: int, n: int) -> tuple[int, int, str] | str:
+        """(type, length, byte order) of the block header at ``pos``, or why it is corrupt."""
+        (btype,) = struct.unpack_from("<I", buf, pos)
+        if btype == PCAPNG_SHB:
+            if pos + 12 > n:
+                return "truncated section header"
+            (bom,) = struct.unpack_from("<I", buf, pos + 8)
+            if bom not in (PCAPNG_BOM, 0x4D3C2B1A):
+                return "bad pcapng byte-order magic"
+            end = "<" if bom == PCAPNG_BOM else ">"
+        else:
+            end = ">" if self._big else "<"
+        btype, blen = struct.unpack_from(end + "II", buf, pos)
+        if blen < 12 or blen % 4 or blen > MAX_RECORD:
+            return f"corrupt pcapng block length {blen}"
+        return btype, blen, end
+
+    def _pcapng_resync(
+        self, buf: bytes, pos: int, n: int, eof: bool, want_section: bool
+    ) -> tuple[int, bool]:
+        """Like :meth:`_pcap_resync` for pcapng blocks (only a section when ``want_section``)."""
+        whole = np.frombuffer(buf, dtype=np.uint8)
+        known = np.array(sorted(PCAPNG_BLOCK_TYPES), dtype=np.int64)
+        lo = pos
+        while lo + 12 <= n:
+            hi = min(n - 11, lo + RESYNC_WINDOW)
+            count = hi - lo
+            word = _u32_everywhere(whole, lo, hi + 4, self._big)
+            kind, blen = word[:count], word[4 : 4 + count]
+            if want_section:
+                ok = kind == PCAPNG_SHB
+            else:
+                ok = np.isin(kind, known) & (blen >= 12) & (blen % 4 == 0) & (blen <= MAX_RECORD)
+            for cand in (np.flatnonzero(ok) + lo).tolist():
+                head = self._block_at(buf, cand, n)
+                if isinstance(head, str):
+                    continue
+                _, size, end = head
+                stop = cand + size
+                if stop > n:
+                    if eof:
+                        continue
+                    return cand, True
+                if struct.unpack_from(end + "I", buf, stop - 4)[0] != size:
+                    continue
+                if stop + 12 <= n:
+                    if isinstance(self._block_at(buf, stop, n), str):
+                        continue
+                elif not eof:
+                    return cand, True
+                return cand, False
+            lo = hi
+        return (-1, False) if eof else (max(pos, n - 11), True)
+
     def _scan_pcapng(self, buf: bytes, base: int, b: _Builder, eof: bool) -> tuple[int, bool]:
         pos = 0
         n = len(buf)
-        while pos + 12 <= n:
-            (btype,) = struct.unpack_from("<I", buf, pos)
-            if btype == PCAPNG_SHB:
-                (bom,) = struct.unpack_from("<I", buf, pos + 8)
-                if bom not in (PCAPNG_BOM, 0x4D3C2B1A):
-                    self._fail(PacketError("bad pcapng byte-order magic", offset=base + pos + 8))
-                    return pos, True
-                self._big = bom != PCAPNG_BOM
-                self.interfaces = []
-            end = ">" if self._big else "<"
-            btype, blen = struct.unpack_from(end + "II", buf, pos)
-            if blen < 12 or blen % 4 or blen > MAX_RECORD:
-                self._fail(
-                    PacketError(
-                        f"corrupt pcapng block length {blen}",
-                        frame_index=self.frames,
-                        offset=base + pos + 4,
-                    )
-                )
-                return pos, True
+        while pos + 12 <= n and len(b.data) + len(b.blocks) < MAX_CHUNK_RECORDS:
+            if self._lost is not None:
+                lo = max(pos, self._lost.scan_from - base)
+                found, wait = self._pcapng_resync(buf, lo, n, eof, self._lost.want_section)
+                if found < 0:
+                    b.skipped.append((pos, n))
+                    self.bytes_read = base + n
+                    self._found(-1)
+                    return n, True
+                if found > pos:
+                    b.skipped.append((pos, found))
+                    pos = found
+                if wait:
+                    self._lost.scan_from = base + pos
+                    return pos, False
+                self._found(base + pos)
+                continue
+            head = self._block_at(buf, pos, n)
+            if isinstance(head, str):
+                (btype,) = struct.unpack_from("<I", buf, pos)
+                self._lose(base + pos, self.frames, head, section=btype == PCAPNG_SHB)
+                continue
+            btype, blen, end = head
             if pos + blen > n:
                 if eof:
-                    self._fail(
-                        PacketError(
-                            f"truncated pcapng block: {blen} bytes declared, {n - pos} left",
-                            frame_index=self.frames,
-                            offset=base + pos,
-                        )
+                    self._lose(
+                        base + pos,
+                        self.frames,
+                        f"truncated pcapng block: {blen} bytes declared, {n - pos} left",
                     )
-                    return pos, True
+                    continue
                 break
             (trail,) = struct.unpack_from(end + "I", buf, pos + blen - 4)
             if trail != blen:
-                self._fail(
-                    PacketError(
-                        f"pcapng block length {blen} and trailing length {trail} differ",
-                        frame_index=self.frames,
-                        offset=base + pos,
-                    )
+                self._lose(
+                    base + pos,
+                    self.frames,
+                    f"pcapng block length {blen} and trailing length {trail} differ",
+                    section=btype == PCAPNG_SHB,
                 )
-                return pos, True
+                continue
+            if btype == PCAPNG_SHB:
+                self._big = end == ">"
+                self.interfaces = []
+                self.sections += 1
             if btype in (PCAPNG_EPB, PCAPNG_SPB, PCAPNG_OPB):
                 self._packet_block(buf, pos, blen, btype, end, base, b)
             else:
@@ -442,15 +654,15 @@ class CaptureReader:
                     self._interface(buf, pos, blen, end, base)
                 b.blocks.append((len(b.data), pos, pos + blen))
             pos += blen
-        if eof and pos < n:
-            self._fail(
-                PacketError(
-                    f"truncated pcapng block header: {n - pos} bytes",
-                    frame_index=self.frames,
-                    offset=base + pos,
+        if eof and pos < n and pos + 12 > n:
+            if self._lost is None:
+                self._lose(
+                    base + pos, self.frames, f"truncated pcapng block header: {n - pos} bytes"
                 )
-            )
-            return pos, True
+            b.skipped.append((pos, n))
+            self.bytes_read = base + n
+            self._found(-1)
+            return n, True
         return pos, False
 
     def _interface(self, buf: bytes, pos: int, blen: int, end: str, base: int) -> None:
@@ -578,8 +790,17 @@ class CaptureWriter:
         if data is not None:  # keep what the snap length cut off
             orig = len(data) + max(0, packet.orig_len - len(packet.data))
         if self.format == "pcap":
-            sec, frac = divmod(packet.ts_ticks * self._tps // packet.ticks_per_second, self._tps)
-            self._stream.write(self._rec.pack(sec & 0xFFFFFFFF, frac, len(payload), orig))
+            if packet.ts_fields is not None and packet.ticks_per_second == self._tps:
+                sec, frac = packet.ts_fields  # exactly as read, out-of-range fraction included
+            else:
+                sec, frac = divmod(
+                    packet.ts_ticks * self._tps // packet.ticks_per_second, self._tps
+                )
+                if not 0 <= sec <= 0xFFFFFFFF:
+                    raise PacketError(
+                        f"timestamp {sec} s does not fit a pcap record", frame_index=packet.index
+                    )
+            self._stream.write(self._rec.pack(sec, frac, len(payload), orig))
             self._stream.write(payload)
         else:
             end = ">" if packet.big_endian else "<"
@@ -644,6 +865,8 @@ def open_capture(
 
 __all__ = [
     "CHUNK_BYTES",
+    "MAX_CHUNK_RECORDS",
+    "MAX_ERRORS_KEPT",
     "LINKTYPE_ETHERNET",
     "LINKTYPE_LINUX_SLL",
     "LINKTYPE_LINUX_SLL2",

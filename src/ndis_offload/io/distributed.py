@@ -232,7 +232,7 @@ def fix(
         result.frames_out += len(chunk)
 
     try:
-        with connect(spec) as client, atomic_path(dst) as tmp:
+        with connect(spec) as client, atomic_path(dst, [src]) as tmp:
             os.truncate(tmp, os.path.getsize(src))
             result = JobResult(Analyzer(mtu=opts.mtu))
             _run_pieces(client, str(src), opts, str(tmp), everything, feed, result, piece_bytes)
@@ -243,7 +243,7 @@ def fix(
 
 def cut_piece(
     path: str, layout: Layout, piece: Piece, chunk_bytes: int, checked: PieceResult,
-    sizes: list[IntArray], first_frame: int, part: str,
+    sizes: list[tuple[IntArray, dict[int, str]]], first_frame: int, part: str,
 ) -> tuple[int, int]:  # fmt: skip
     """Worker side of ``segment``: write the piece's records to ``part`` (no file header),
     checksums completed and each frame with a nonzero size cut at it; (frames, frames cut)."""
@@ -277,7 +277,9 @@ def segment(
     if opts.keep_going:
         return pcap_jobs.segment(src, dst, opts, mss=mss)
 
-    def feed(chunk: Chunk, checks: Checks, syns: SynEvents, result: JobResult) -> IntArray:
+    def feed(
+        chunk: Chunk, checks: Checks, syns: SynEvents, result: JobResult
+    ) -> tuple[IntArray, dict[int, str]]:
         diag = result.analyzer.feed_checked(checks, chunk.caplens, chunk.first_index, syns)
         result.slow_frames += checks.slow
         found = frame_errors(chunk, diag, checks.kind, checks.errors)

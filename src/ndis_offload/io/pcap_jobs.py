@@ -9,7 +9,7 @@ failed or interrupted run leaves no output file behind.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -17,13 +17,14 @@ import numpy.typing as npt
 
 from ndis_offload.capture.analyze import Analyzer, Diagnosis
 from ndis_offload.capture.checks import Checks, Kind, check_chunk
-from ndis_offload.capture.linktype import epb_direction, from_ethernet, to_ethernet
+from ndis_offload.capture.linktype import SUPPORTED, epb_direction, from_ethernet, to_ethernet
 from ndis_offload.capture.rewrite import fix_chunk, segment_record
 from ndis_offload.engine.rsc import RscCoalescer
 from ndis_offload.errors import PacketError
 from ndis_offload.io.atomic import atomic_output, background_writes
 from ndis_offload.io.capture import (
     CHUNK_BYTES,
+    MAX_ERRORS_KEPT,
     Block,
     CaptureReader,
     CaptureWriter,
@@ -54,7 +55,28 @@ class JobResult:
     changed: int = 0
     """Checksum fields completed (fix), frames cut (segment), frames merged away (coalesce)."""
     errors: list[PacketError] = field(default_factory=list)
+    """The first :data:`MAX_ERRORS_KEPT` errors, in file order."""
+    error_count: int = 0
+    """Every error: structural (skipped regions, bad records) and per-frame."""
+    frames_in: int = 0
+    """Frames read from the input."""
+    unsupported: dict[int, int] = field(default_factory=dict)
+    """Frames per link type the checks cannot decode (see :func:`unsupported_linktypes`)."""
     slow_frames: int = 0
+
+    def add_errors(self, errors: list[PacketError], count: int | None = None) -> None:
+        """Count ``count`` (default: ``len(errors)``) errors, keeping the first few."""
+        room = MAX_ERRORS_KEPT - len(self.errors)
+        self.errors.extend(errors[: max(room, 0)])
+        self.error_count += len(errors) if count is None else count
+
+    def finish(self, reader: CaptureReader) -> JobResult:
+        """Merge the reader's structural errors (they come first) and its frame count."""
+        self.errors = (reader.errors + self.errors)[:MAX_ERRORS_KEPT]
+        self.error_count += reader.error_count
+        self.frames_in = reader.frames
+        self.total_bytes = reader.bytes_read
+        return self
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,12 +90,33 @@ class Options:
     observe: Observer | None = None
 
 
-def frame_errors(chunk: Chunk, diag: np.ndarray, kind: np.ndarray, errors: dict[int, PacketError]
-                  ) -> list[PacketError]:  # fmt: skip
-    out = []
-    for row in np.flatnonzero(kind == Kind.MALFORMED).tolist():
-        if row in chunk.bad:
-            continue
+def unsupported_linktypes(linktypes: npt.NDArray[np.int64]) -> dict[int, int]:
+    """Frames per link type in ``linktypes`` that the capture checks cannot decode (the one
+    place that asks; support lives in :data:`ndis_offload.capture.linktype.SUPPORTED`)."""
+    kinds, counts = np.unique(linktypes, return_counts=True)
+    return {
+        int(k): int(c) for k, c in zip(kinds.tolist(), counts.tolist(), strict=True)
+        if int(k) not in SUPPORTED
+    }  # fmt: skip
+
+
+def note_linktypes(result: JobResult, chunk: Chunk) -> None:
+    """Count ``chunk``'s frames of unsupported link types into ``result.unsupported``."""
+    for linktype, count in unsupported_linktypes(chunk.linktypes).items():
+        result.unsupported[linktype] = result.unsupported.get(linktype, 0) + count
+
+
+def malformed_rows(chunk: Chunk, kind: np.ndarray) -> list[int]:
+    """Rows of ``chunk`` whose frame is malformed (records already flagged bad excluded)."""
+    return [r for r in np.flatnonzero(kind == Kind.MALFORMED).tolist() if r not in chunk.bad]
+
+
+def frame_errors(chunk: Chunk, diag: np.ndarray, kind: np.ndarray, errors: dict[int, PacketError],
+                 room: int | None = None) -> list[PacketError]:  # fmt: skip
+    """The malformed frames' errors, located in the file (the first ``room`` when given)."""
+    out: list[PacketError] = []
+    rows = malformed_rows(chunk, kind)
+    for row in rows if room is None else rows[: max(room, 0)]:
         error = errors.get(row)
         reason = error.reason if error is not None else "malformed frame"
         offset = None if error is None or error.offset is None else error.offset
@@ -102,6 +145,7 @@ def _chunks(
         if opts.observe is not None:
             opts.observe(chunk, checks, diag)
         result.total_bytes = reader.bytes_read
+        note_linktypes(result, chunk)
         yield chunk, checks, diag
         opts.progress(reader.frames, reader.bytes_read)
 
@@ -127,16 +171,17 @@ def verify(path: str | Path, opts: Options | None = None) -> JobResult:
     with stream:
         for _chunk, _checks, _diag in _chunks(reader, result, opts):
             pass
-    result.errors = reader.errors + result.errors
-    return result
+    return result.finish(reader)
 
 
 def _strict(chunk: Chunk, checks_kind: np.ndarray, diag: np.ndarray, errors: dict[int, PacketError],
             result: JobResult, keep_going: bool) -> None:  # fmt: skip
-    found = frame_errors(chunk, diag, checks_kind, errors)
-    if found and not keep_going:
+    room = MAX_ERRORS_KEPT - len(result.errors) if keep_going else 1
+    found = frame_errors(chunk, diag, checks_kind, errors, room)
+    count = len(malformed_rows(chunk, checks_kind)) if found else 0
+    if count and not keep_going:
         raise found[0]
-    result.errors.extend(found)
+    result.add_errors(found, count)
 
 
 def fix(src: str | Path, dst: str | Path, opts: Options | None = None, *,
@@ -145,30 +190,34 @@ def fix(src: str | Path, dst: str | Path, opts: Options | None = None, *,
     opts = opts or Options()
     result = JobResult(Analyzer(mtu=opts.mtu))
     stream, reader = open_capture(src, keep_going=opts.keep_going, chunk_bytes=opts.chunk_bytes)
-    with stream, atomic_output(dst) as raw, background_writes(raw) as out:
-        # The pcap header travels in chunk 0's bytes.
-        writer = CaptureWriter(out, reader.format, reader.header, write_header=False)
+    with stream, atomic_output(dst, [src]) as raw, background_writes(raw) as out:
+        writer = CaptureWriter.like(out, reader)
         for chunk, checks, diag in _chunks(reader, result, opts):
             _strict(chunk, checks.kind, diag, checks.errors, result, opts.keep_going)
             patched, count = fix_chunk(chunk.buffer, checks, everything=everything)
             result.changed += count
-            if chunk.bad:  # drop the broken records, keep everything else byte for byte
+            if chunk.bad or chunk.skipped:  # drop what is broken, keep the rest byte for byte
                 _write_records(writer, _with_buffer(chunk, patched))
-            else:
-                writer.write_raw(patched, len(chunk))
+            else:  # the pcap file header was written by the writer
+                skip = len(reader.header) if chunk.file_offset == 0 else 0
+                writer.write_raw(memoryview(patched)[skip:], len(chunk))
+        _readable(reader)
         result.frames_out = writer.frames
-    result.errors = reader.errors + result.errors
-    return result
+    return result.finish(reader)
+
+
+def _readable(reader: CaptureReader) -> None:
+    """Refuse to commit an output without a capture header (nothing of the input was
+    readable): the existing output, if any, stays."""
+    if not reader.sections:
+        why = f" ({reader.errors[0].reason})" if reader.errors else ""
+        raise PacketError(f"no intact pcapng section header{why}: nothing readable, nothing "
+                          "written", offset=0)  # fmt: skip
 
 
 def _with_buffer(chunk: Chunk, buffer: bytes | bytearray) -> Chunk:
     """``chunk`` over a patched copy of its bytes (same layout)."""
-    return Chunk(
-        bytes(buffer), chunk.file_offset, chunk.first_index, chunk.data_offsets, chunk.caplens,
-        chunk.origlens, chunk.linktypes, chunk.record_offsets, chunk.ts_ticks,
-        chunk.ticks_per_second, chunk.interfaces, chunk.options, chunk.big_endian,
-        chunk.blocks, chunk.bad,
-    )  # fmt: skip
+    return replace(chunk, buffer=bytes(buffer))
 
 
 def _write_records(writer: CaptureWriter, chunk: Chunk) -> None:
@@ -180,25 +229,33 @@ def _write_records(writer: CaptureWriter, chunk: Chunk) -> None:
 
 def cut_sizes(
     checks: Checks, diag: npt.NDArray[np.int8], analyzer: Analyzer, mss: int | None, mtu: int
-) -> IntArray:
-    """Per frame of a fed chunk: the MSS to cut it at, 0 to keep it whole. Oversized frames
-    are cut at ``mss`` if given, else at the MSS known for their flow when they were sent,
-    else to fit ``mtu``."""
+) -> tuple[IntArray, dict[int, str]]:
+    """Per frame of a fed chunk: the MSS to cut it at, 0 to keep it whole; and the frames
+    that cannot be cut, with why. Oversized frames are cut at ``mss`` if given, else at the
+    MSS known for their flow when they were sent, else to fit ``mtu``."""
     sizes = np.zeros(len(diag), dtype=np.int64)
+    problems: dict[int, str] = {}
     oversize = (diag == Diagnosis.GIANT) | (diag == Diagnosis.COALESCED)
     for row in np.flatnonzero(oversize).tolist():
         headers = int(checks.ip_len[row] - checks.payload_len[row])
-        sizes[row] = mss or analyzer.cut_mss_of(row) or mtu - headers
-    return sizes
+        size = mss or analyzer.cut_mss_of(row) or mtu - headers
+        if size < 1:
+            problems[row] = (
+                f"the MTU {mtu} leaves no room for this frame's {headers} bytes of IP and "
+                "TCP/UDP headers"
+            )
+        sizes[row] = max(size, 1)
+    return sizes, problems
 
 
 def write_segmented(
-    writer: CaptureWriter, chunk: Chunk, checks: Checks, sizes: IntArray, result: JobResult,
-    keep_going: bool, *, blocks_from: int = 0,
+    writer: CaptureWriter, chunk: Chunk, checks: Checks, cuts: tuple[IntArray, dict[int, str]],
+    result: JobResult, keep_going: bool, *, blocks_from: int = 0,
 ) -> None:  # fmt: skip
     """Write a chunk with its offload checksums completed (what was on the wire) and every
-    frame with a nonzero size cut into segments of that MSS; pcapng blocks before file offset
-    ``blocks_from`` are left out (a piece's copy of the file header)."""
+    frame with a nonzero size (:func:`cut_sizes`) cut into segments of that MSS; pcapng
+    blocks before file offset ``blocks_from`` are left out (a piece's copy of the header)."""
+    sizes, problems = cuts
     patched, _ = fix_chunk(chunk.buffer, checks)
     for item in _with_buffer(chunk, patched).packets():
         if isinstance(item, Block):
@@ -213,12 +270,14 @@ def write_segmented(
             writer.write_packet(item)
             continue
         try:
+            if row in problems:
+                raise PacketError(problems[row])
             frames = segment_record(item.linktype, item.data, size)
         except PacketError as error:
             located = PacketError(error.reason, frame_index=item.index, offset=item.offset)
             if not keep_going:
                 raise located from error
-            result.errors.append(located)
+            result.add_errors([located])
             frames = [item.data]
         result.changed += len(frames) > 1
         writer.write_packets(item, frames)
@@ -230,15 +289,15 @@ def segment(src: str | Path, dst: str | Path, opts: Options | None = None, *,
     opts = opts or Options()
     result = JobResult(Analyzer(mtu=opts.mtu))
     stream, reader = open_capture(src, keep_going=opts.keep_going, chunk_bytes=opts.chunk_bytes)
-    with stream, atomic_output(dst) as out:
+    with stream, atomic_output(dst, [src]) as out:
         writer = CaptureWriter.like(out, reader)
         for chunk, checks, diag in _chunks(reader, result, opts):
             _strict(chunk, checks.kind, diag, checks.errors, result, opts.keep_going)
             sizes = cut_sizes(checks, diag, result.analyzer, mss, opts.mtu)
             write_segmented(writer, chunk, checks, sizes, result, opts.keep_going)
+        _readable(reader)
         result.frames_out = writer.frames
-    result.errors = reader.errors + result.errors
-    return result
+    return result.finish(reader)
 
 
 def coalesce(src: str | Path, dst: str | Path, opts: Options | None = None, *,
@@ -248,7 +307,7 @@ def coalesce(src: str | Path, dst: str | Path, opts: Options | None = None, *,
     result = JobResult(Analyzer(mtu=opts.mtu))
     rsc = RscCoalescer(timeout=timeout, max_flows=max_flows)
     stream, reader = open_capture(src, keep_going=opts.keep_going, chunk_bytes=opts.chunk_bytes)
-    with stream, atomic_output(dst) as out:
+    with stream, atomic_output(dst, [src]) as out:
         writer = CaptureWriter.like(out, reader)
         last: tuple[Packet, bytes] | None = None
         frames_in = 0
@@ -260,6 +319,7 @@ def coalesce(src: str | Path, dst: str | Path, opts: Options | None = None, *,
                 writer.write_packet(packet, from_ethernet(packet.linktype, header, frame))
 
         for chunk in reader.chunks():
+            note_linktypes(result, chunk)
             for item in chunk.packets():
                 if isinstance(item, Block):
                     if last is not None:
@@ -269,6 +329,11 @@ def coalesce(src: str | Path, dst: str | Path, opts: Options | None = None, *,
                 if item.index - chunk.first_index in chunk.bad:
                     continue
                 frames_in += 1
+                if item.linktype not in SUPPORTED:  # passed through, like the other tools
+                    if last is not None:
+                        emit([c.frame for c in rsc.flush()])
+                    writer.write_packet(item)
+                    continue
                 now = item.ts_ticks / item.ticks_per_second
                 try:
                     header, eth = to_ethernet(item.linktype, item.data)
@@ -277,7 +342,7 @@ def coalesce(src: str | Path, dst: str | Path, opts: Options | None = None, *,
                     located = PacketError(error.reason, frame_index=item.index, offset=item.offset)
                     if not opts.keep_going:
                         raise located from error
-                    result.errors.append(located)
+                    result.add_errors([located])
                     if last is not None:
                         emit([c.frame for c in rsc.flush()])
                     writer.write_packet(item)
@@ -288,10 +353,20 @@ def coalesce(src: str | Path, dst: str | Path, opts: Options | None = None, *,
             opts.progress(reader.frames, reader.bytes_read)
         if last is not None:
             emit([c.frame for c in rsc.flush()])
+        _readable(reader)
         result.frames_out = writer.frames
         result.changed = frames_in - writer.frames
-    result.errors = reader.errors + result.errors
-    return result
+    return result.finish(reader)
 
 
-__all__ = ["JobResult", "Observer", "Options", "Progress", "coalesce", "fix", "segment", "verify"]
+__all__ = [
+    "JobResult",
+    "Observer",
+    "Options",
+    "Progress",
+    "coalesce",
+    "fix",
+    "segment",
+    "unsupported_linktypes",
+    "verify",
+]

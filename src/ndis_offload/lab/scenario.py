@@ -85,6 +85,17 @@ def resolve_int(value: Any, where: str) -> int:
     raise ScenarioError(f"{where}: expected an integer or constant name, got {value!r}")
 
 
+ULONG_MAX = 0xFFFFFFFF
+
+
+def resolve_ulong(value: Any, where: str) -> int:
+    """:func:`resolve_int` limited to a ``ULONG`` (0..0xFFFFFFFF), never wrapped."""
+    number = resolve_int(value, where)
+    if not 0 <= number <= ULONG_MAX:
+        raise ScenarioError(f"{where}: {number} is out of range for a ULONG (0..{ULONG_MAX:#x})")
+    return number
+
+
 def resolve_oid(value: Any, where: str) -> int:
     """An OID by C name (``OID_OFFLOAD_ENCAPSULATION``) or integer."""
     if isinstance(value, str) and not value.strip().lower().startswith("0x"):
@@ -94,7 +105,7 @@ def resolve_oid(value: Any, where: str) -> int:
             return int(Oid[bare])
         known = ", ".join(o.c_name for o in Oid)
         raise ScenarioError(f"{where}: unknown OID {value!r}; known: {known}")
-    return resolve_int(value, where)
+    return resolve_ulong(value, where)
 
 
 def resolve_status(value: Any, where: str) -> NdisStatus:
@@ -242,12 +253,12 @@ def build_profile(
     try:
         profile = get_profile(name)
         if keywords:
-            resolved = {k: resolve_int(v, f"{where}.keywords.{k}") for k, v in keywords.items()}
+            resolved = {k: resolve_ulong(v, f"{where}.keywords.{k}") for k, v in keywords.items()}
             profile = profile.with_keywords(resolved)
         if encapsulations is not None:
             mask = 0
             for i, item in enumerate(encapsulations):
-                mask |= resolve_int(item, f"{where}.encapsulations[{i}]")
+                mask |= resolve_ulong(item, f"{where}.encapsulations[{i}]")
             profile = profile.with_encapsulations(mask)
     except ProfileError as err:
         raise ScenarioError(f"{where}: {err.detail}") from None
@@ -409,10 +420,10 @@ def _load_step(index: int, data: Any, bound: list[str]) -> Step:
         name = _str(step["bind"], f"{where}.bind")
         if name in bound:
             raise ScenarioError(f"{where}: {name!r} is already bound")
-        encapsulation = resolve_int(
+        encapsulation = resolve_ulong(
             step.get("encapsulation", "NDIS_ENCAPSULATION_IEEE_802_3"), f"{where}.encapsulation"
         )
-        header_size = resolve_int(step.get("header_size", 14), f"{where}.header_size")
+        header_size = resolve_ulong(step.get("header_size", 14), f"{where}.header_size")
         bound.append(name)
         return Step(
             index,
@@ -447,7 +458,7 @@ def _load_step(index: int, data: Any, bound: list[str]) -> Step:
         )
     if action == "query":
         oid = resolve_oid(step["query"], f"{where}.query")
-        length = resolve_int(step.get("length", 4096), f"{where}.length")
+        length = resolve_ulong(step.get("length", 4096), f"{where}.length")
         return Step(index, action, by=by(), oid=oid, length=length, expect=expect, source=step)
     # set
     oid = resolve_oid(step["set"], f"{where}.set")

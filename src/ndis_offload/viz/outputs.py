@@ -12,8 +12,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
+from ndis_offload.errors import BackendError
 from ndis_offload.io.atomic import atomic_output
-from ndis_offload.viz.console import error_console, print_error
 
 Render = Callable[[], str]
 
@@ -69,10 +69,10 @@ def write_text(path: str | Path, text: str) -> None:
         out.write(text.encode("utf-8"))
 
 
-def save_pictures(console: Console, args: argparse.Namespace, pictures: Pictures) -> int:
-    """Write every picture asked for on the command line; 0, or 2 when one cannot be
-    written (the error names the file). ``wrote FILE`` goes to stderr, so stdout stays
-    what ``--json`` promises."""
+def save_pictures(console: Console, args: argparse.Namespace, pictures: Pictures) -> None:
+    """Write every picture asked for on the command line (a file that cannot be written
+    raises :class:`BackendError` naming it). ``wrote FILE`` goes to ``console``: pass the
+    error console, so stdout stays what ``--json`` promises."""
     for kind in KINDS:
         path = getattr(args, kind, None)
         render = getattr(pictures, kind)
@@ -81,7 +81,5 @@ def save_pictures(console: Console, args: argparse.Namespace, pictures: Pictures
         try:
             write_text(path, render())
         except OSError as err:
-            print_error(console, f"cannot write {path}: {err.strerror or err}")
-            return 2
-        error_console(console).print(f"wrote {escape(str(path))}", highlight=False)
-    return 0
+            raise BackendError(f"cannot write {path}: {err.strerror or err}") from err
+        console.print(f"wrote {escape(str(path))}", highlight=False)
