@@ -49,12 +49,17 @@ from ndis_offload.packet.proto import (
     GRE_KEY,
     GRE_ROUTING,
     GRE_SEQUENCE,
+    IPPROTO_AH,
+    IPPROTO_DSTOPTS,
     IPPROTO_ESP,
+    IPPROTO_FRAGMENT,
     IPPROTO_GRE,
+    IPPROTO_HOPOPTS,
     IPPROTO_ICMP,
     IPPROTO_ICMPV6,
     IPPROTO_IPIP,
     IPPROTO_IPV6,
+    IPPROTO_ROUTING,
     IPPROTO_TCP,
     IPPROTO_UDP,
     IPV6_EXTENSION_HEADERS,
@@ -79,6 +84,9 @@ _I64 = np.int64
 
 (_DONE, _ETH, _IP4, _IP6, _TCP, _UDP, _GRE, _VXLAN, _GENEVE, _ICMP) = range(10)
 _EXT = np.array(sorted(IPV6_EXTENSION_HEADERS), dtype=_I64)
+_MAX_EXT = 8
+"""IPv6 extension headers walked with numpy; a longer chain takes the scalar walk."""
+_MAX_OPTIONS = 8
 
 
 @dataclass(slots=True)
@@ -300,11 +308,52 @@ class _Batch:
         plen = self.u16(p + 4)
         nh = self.u8(p + 6)
         bad = (self.u8(p) >> 4 != 6) | (plen == 0) | (p + 40 + plen > self.hend[rows])
-        bad |= np.isin(nh, _EXT)
         keep = ~bad
         rows, p, plen, nh = self.to_slow(rows, bad), p[keep], plen[keep], nh[keep]
-        self.add(rows, Layer.IPV6, p, 40, p + 40 + plen, 0, p + 8, p + 24, nh)
-        self.transport(rows, nh, p + 40, p + 40 + plen)
+        end = p + 40 + plen
+        pos = p + 40
+        bad = np.zeros(len(rows), dtype=np.bool_)
+        for _ in range(_MAX_EXT):
+            ext = np.isin(nh, _EXT) & ~bad
+            if not ext.any():
+                break
+            bad |= ext & self._ext_header_is_odd(rows, nh, pos, end)
+            ext &= ~bad
+            size = np.where(nh == IPPROTO_AH, (self.u8(pos + 1) + 2) * 4,
+                            (self.u8(pos + 1) + 1) * 8)  # fmt: skip
+            bad |= ext & ((pos + size > end) | self.need(rows, pos, size))
+            ext &= ~bad
+            nh = np.where(ext, self.u8(pos), nh)
+            pos = np.where(ext, pos + size, pos)
+        bad |= np.isin(nh, _EXT)
+        keep = ~bad
+        rows, p, end, pos, nh = self.to_slow(rows, bad), p[keep], end[keep], pos[keep], nh[keep]
+        self.add(rows, Layer.IPV6, p, pos - p, end, 0, p + 8, p + 24, nh)
+        self.transport(rows, nh, pos, end)
+
+    def _ext_header_is_odd(
+        self, rows: IntArray, nh: IntArray, pos: IntArray, end: IntArray
+    ) -> BoolArray:
+        """Extension headers the scalar walk must see: fragments, routing headers with
+        segments left, options that are not padding (Jumbo, Home Address, anything odd),
+        and headers not all inside the datagram and the capture."""
+        odd = (nh == IPPROTO_FRAGMENT) | (pos + 8 > end) | self.need(rows, pos, 8)
+        odd |= (nh == IPPROTO_ROUTING) & (self.u8(pos + 3) != 0)
+        options = (nh == IPPROTO_HOPOPTS) | (nh == IPPROTO_DSTOPTS)
+        stop = pos + (self.u8(pos + 1) + 1) * 8
+        at = pos + 2
+        for _ in range(_MAX_OPTIONS):
+            live = options & (at < stop)
+            if not live.any():
+                break
+            opt = self.u8(at)
+            size = np.where(opt == 0, 1, 2 + self.u8(at + 1))
+            odd |= live & (opt > 1)  # only Pad1 / PadN: no Jumbo, no Home Address
+            odd |= live & (at + size > stop)
+            at = np.where(live, at + size, at)
+        odd |= options & (at < stop)
+        result: BoolArray = odd
+        return result
 
     def tcp(self, rows: IntArray) -> None:
         p = self.pos[rows]
