@@ -8,7 +8,7 @@ from ndis_offload.capture.checks import Checks, Kind, Sum, fold64
 from ndis_offload.capture.linktype import from_ethernet, to_ethernet
 from ndis_offload.engine.transmit import segment_tcp, segment_udp
 from ndis_offload.packet.headers import parse_frame
-from ndis_offload.packet.locate import MAX_HOPS, Layer
+from ndis_offload.packet.locate import Layer
 from ndis_offload.packet.proto import IPPROTO_TCP, IPPROTO_UDP
 
 
@@ -22,10 +22,11 @@ def fix_chunk(
     tunnel) is updated by the change (RFC 1624) when it is completed, or when it was
     correct before. Lengths never change; frames with a zero length field are left alone.
     """
-    states = np.array((Sum.OFFLOAD, Sum.WRONG) if everything else (Sum.OFFLOAD,), np.int8)
     live = (checks.kind == Kind.IP) & ~checks.zero_length
     fields = checks.layer_field
-    want = np.isin(checks.layer_state, states) & (fields >= 0) & live[:, None]
+    state = checks.layer_state
+    picked = (state == Sum.OFFLOAD) | ((state == Sum.WRONG) if everything else False)
+    want = picked & (fields >= 0) & live[:, None]
     if not want.any():
         return buffer, 0
     out = bytearray(buffer)
@@ -34,8 +35,9 @@ def fix_chunk(
     acc = np.zeros(len(live), dtype=np.uint64)
     """Per frame: the ones' complement sum of the changes made deeper in the frame."""
     count = 0
-    for col in range(MAX_HOPS - 1, -1, -1):
-        covers = np.isin(kind[:, col], _COVERING)
+    for col in range(int(checks.loc.depth.max(initial=0)) - 1, -1, -1):
+        hop = kind[:, col]
+        covers = (hop == Layer.TCP) | (hop == Layer.UDP) | (hop == Layer.GRE)
         moved = (acc % _U64(0xFFFF)) != 0
         ok = checks.layer_state[:, col] == Sum.OK
         rows = np.flatnonzero((want[:, col] | (covers & moved & ok)) & (fields[:, col] >= 0))
@@ -57,7 +59,6 @@ def fix_chunk(
     return out, count
 
 
-_COVERING = np.array((Layer.TCP, Layer.UDP, Layer.GRE), dtype=np.int8)
 _U64 = np.uint64
 
 

@@ -88,7 +88,7 @@ def _chunks(
     for chunk in reader.chunks():
         checks = check_chunk(
             chunk.buffer, chunk.data_offsets, chunk.caplens, chunk.origlens, chunk.linktypes,
-            chunk.bad, directions=_directions(chunk),
+            chunk.bad, directions=_directions(chunk) if reader.format == "pcapng" else None,
         )  # fmt: skip
         diag = result.analyzer.feed(chunk.buffer, checks, chunk.caplens, chunk.first_index)
         if opts.frames is not None:
