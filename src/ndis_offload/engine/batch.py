@@ -28,14 +28,13 @@ from ndis_offload.engine.receive import (
     TCP_SUCCEEDED,
     UDP_FAILED,
     UDP_SUCCEEDED,
-    Frame,
     receive_info,
     validate_word,
 )
 from ndis_offload.errors import PacketError
 from ndis_offload.packet.locate import F_FRAGMENT, F_ZERO_LENGTH, IP_LAYERS, MAX_HOPS, Layer
 from ndis_offload.packet.locate_batch import locate_batch as locate_frames
-from ndis_offload.packet.proto import IPPROTO_TCP, IPPROTO_UDP
+from ndis_offload.packet.proto import IPPROTO_TCP, IPPROTO_UDP, Frame
 from ndis_offload.structs.nbl_info import NdisTcpIpChecksumNetBufferListInfoReceive
 
 IntArray = npt.NDArray[np.int64]

@@ -20,7 +20,8 @@ from ndis_offload.packet.checksum import (
     pseudo_header_sum_ipv4,
     pseudo_header_sum_ipv6,
 )
-from ndis_offload.packet.headers import (
+from ndis_offload.packet.headers import FrameLayout, parse_frame
+from ndis_offload.packet.proto import (
     ETHERTYPE_IPV4,
     ETHERTYPE_IPV6,
     IPPROTO_TCP,
@@ -28,12 +29,10 @@ from ndis_offload.packet.headers import (
     LLC_SNAP_PREFIX,
     MAX_VLAN_TAGS,
     VLAN_TPIDS,
-    FrameLayout,
-    parse_frame,
 )
+from ndis_offload.packet.proto import Frame as Frame  # re-exported: rsc.py, rsc_fast.py
 from ndis_offload.structs.nbl_info import NdisTcpIpChecksumNetBufferListInfoReceive
 
-Frame = bytes | bytearray | memoryview
 Receive = NdisTcpIpChecksumNetBufferListInfoReceive
 
 TCP_FAILED = Receive(TcpChecksumFailed=1).to_int()
