@@ -36,7 +36,7 @@ from ndis_offload.packet.locate import (
     Layer,
     Stop,
 )
-from ndis_offload.packet.locate_batch import Locations, locate_batch
+from ndis_offload.packet.locate_batch import Locations, any_of, locate_batch
 from ndis_offload.packet.proto import IPPROTO_TCP, IPPROTO_UDP
 
 IntArray = npt.NDArray[np.int64]
@@ -185,7 +185,7 @@ def _check_layers(
     field_at = off + np.select([is_v4h, is_tcp, is_udp], [10, 16, 6], 4)
     stored = b.u16(field_at)
     nxt = kind[rows, np.minimum(cols + 1, MAX_HOPS - 1)]
-    tunnel = np.isin(nxt, (Layer.VXLAN, Layer.GENEVE, Layer.L2TP)) & (cols + 1 < MAX_HOPS)
+    tunnel = any_of(nxt, (Layer.VXLAN, Layer.GENEVE, Layer.L2TP)) & (cols + 1 < MAX_HOPS)
     udp_none = is_udp & (stored == 0) & ((ip_kind == Layer.IPV4) | tunnel)
     no_check = (l4 & ((ip_flags & F_FRAGMENT) != 0)) | udp_none
     no_check |= is_udp & ((flags & F_BAD_LENGTH) != 0)
@@ -194,15 +194,20 @@ def _check_layers(
     addr_len = np.where(ip_kind == Layer.IPV4, 4, 16)
     psrc, pdst = loc.psrc[rows, ipc], loc.pdst[rows, ipc]
     pseudo = summed & l4
+    # Source and destination side by side (no Home Address / Routing header): one range.
+    joint = pseudo & (pdst == psrc + addr_len)
+    apart = pseudo & ~joint
     m = len(rows)
+    wanted = (summed, pseudo, apart)
     sums = batch_sums(
         buffer,
-        np.concatenate([np.where(summed, off, 0), np.where(pseudo, psrc, 0),
-                        np.where(pseudo, pdst, 0)]),
-        np.concatenate([np.where(summed, length, 0), np.where(pseudo, addr_len, 0),
-                        np.where(pseudo, addr_len, 0)]),
-    )  # fmt: skip
-    total, s_src, s_dst = sums[:m], sums[m : 2 * m], sums[2 * m :]
+        np.concatenate([off[summed], psrc[pseudo], pdst[apart]]),
+        np.concatenate([length[summed], (addr_len << joint)[pseudo], addr_len[apart]]),
+    )
+    parts = np.split(sums, np.cumsum([int(w.sum()) for w in wanted])[:-1])
+    total, s_src, s_dst = (np.zeros(m, dtype=_U64) for _ in range(3))
+    for out, mask, part in zip((total, s_src, s_dst), wanted, parts, strict=True):
+        out[mask] = part
     proto = np.where(is_tcp, IPPROTO_TCP, IPPROTO_UDP).astype(_U64)
     base = s_src + s_dst + proto
     with_len = fold64(base + length.astype(_U64))
@@ -286,8 +291,8 @@ def check_chunk(
     l4_hlen = at(loc.hlen, last_l4, 0)
     l4_end = at(loc.end, last_l4, 0)
     deepest = loc.kind[rows, np.maximum(loc.depth - 1, 0)]
-    transport_last = np.isin(deepest, (Layer.TCP, Layer.UDP))
-    zero = ((np.isin(kind_h, (Layer.IPV4, Layer.IPV6, Layer.UDP))) &
+    transport_last = any_of(deepest, (Layer.TCP, Layer.UDP))
+    zero = (any_of(kind_h, (Layer.IPV4, Layer.IPV6, Layer.UDP)) &
             ((loc.flags & F_ZERO_LENGTH) != 0)).any(axis=1) & transport_last  # fmt: skip
     flow_ip = np.where(last_l4 >= 0, _enclosing_ip(kind_h)[rows, np.maximum(last_l4, 0)],
                        loc.column(IP_LAYERS, last=True))  # fmt: skip
