@@ -170,3 +170,17 @@ def test_raw_ip_link_types_and_frame_records() -> None:
         assert [x["protocol"] for x in record["layers"]] == ["IPv6", "UDP"]
         assert record["layers"][1] == {"protocol": "UDP", "kind": "UDP", "offset": 40,
                                        "checksum_field": 46, "state": "ok"}  # fmt: skip
+
+
+def test_raw_ip_records_are_segmented_as_raw_ip() -> None:
+    from ndis_offload.capture.rewrite import segment_record
+    from ndis_offload.packet.proto import LINKTYPE_IPV4, LINKTYPE_RAW
+
+    send = bytes(ip4() / TCP(flags="PA") / (b"s" * 4000))
+    for linktype in (LINKTYPE_RAW, LINKTYPE_IPV4):
+        frames = segment_record(linktype, send, 1000)
+        assert len(frames) == 4
+        for frame in frames:
+            found = locate(frame, linktype)
+            assert [h.kind for h in found.hops] == [Layer.IPV4, Layer.TCP]
+            assert IP(frame).len == len(frame) <= 1040

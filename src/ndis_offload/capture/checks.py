@@ -32,7 +32,6 @@ from ndis_offload.packet.locate import (
     F_FRAGMENT,
     F_ZERO_LENGTH,
     IP_LAYERS,
-    MAX_HOPS,
     Layer,
     Stop,
 )
@@ -76,7 +75,7 @@ class Kind(IntEnum):
 class Checks:
     """Per-frame results for a chunk; offsets and ``*_field`` are absolute in the buffer.
 
-    ``layer_state`` / ``layer_field`` / ``layer_value`` are ``(frames, MAX_HOPS)``, one column
+    ``layer_state`` / ``layer_field`` / ``layer_value`` are ``(frames, loc.width)``, one column
     per hop of :attr:`loc` (field -1: no checksum to write). The per-frame ``ip_*`` fields are
     the outermost IPv4 header's; ``l4_*``, ``proto``, ``flags``, ``payload_len`` and the flow
     are the innermost TCP / UDP's; ``ip_len`` is the outermost IP datagram's length.
@@ -158,7 +157,7 @@ def _enclosing_ip(kind: npt.NDArray[np.int8]) -> IntArray:
     n = kind.shape[0]
     out = np.full(kind.shape, -1, dtype=_I64)
     cur = np.full(n, -1, dtype=_I64)
-    for c in range(MAX_HOPS):
+    for c in range(kind.shape[1]):
         out[:, c] = cur
         cur = np.where((kind[:, c] == Layer.IPV4) | (kind[:, c] == Layer.IPV6), c, cur)
     return out
@@ -184,8 +183,9 @@ def _check_layers(
     length = np.where(is_v4h, hlen, end - off)
     field_at = off + np.select([is_v4h, is_tcp, is_udp], [10, 16, 6], 4)
     stored = b.u16(field_at)
-    nxt = kind[rows, np.minimum(cols + 1, MAX_HOPS - 1)]
-    tunnel = any_of(nxt, (Layer.VXLAN, Layer.GENEVE, Layer.L2TP)) & (cols + 1 < MAX_HOPS)
+    width = kind.shape[1]
+    nxt = kind[rows, np.minimum(cols + 1, width - 1)]
+    tunnel = any_of(nxt, (Layer.VXLAN, Layer.GENEVE, Layer.L2TP)) & (cols + 1 < width)
     udp_none = is_udp & (stored == 0) & ((ip_kind == Layer.IPV4) | tunnel)
     no_check = (l4 & ((ip_flags & F_FRAGMENT) != 0)) | udp_none
     no_check |= is_udp & ((flags & F_BAD_LENGTH) != 0)

@@ -85,6 +85,8 @@ _I64 = np.int64
 (_DONE, _ETH, _IP4, _IP6, _TCP, _UDP, _GRE, _VXLAN, _GENEVE, _ICMP) = range(10)
 _ODD_ETHERTYPES = (ETHERTYPE_MPLS, ETHERTYPE_MPLS_MULTICAST, ETHERTYPE_MACSEC, *VLAN_TPIDS)
 """Types the scalar walk handles (a VLAN tag here is one inside a cooked header or tunnel)."""
+_FIRST_WIDTH = 4
+"""Hop columns to start with (Ethernet, VLAN, IP, TCP); tunnels widen the tables."""
 _MAX_EXT = 8
 """IPv6 extension headers walked with numpy; a longer chain takes the scalar walk."""
 _MAX_OPTIONS = 8
@@ -100,7 +102,8 @@ def any_of(values: npt.NDArray[Any], choices: Iterable[int]) -> BoolArray:
 
 @dataclass(slots=True)
 class Locations:
-    """Hops of every frame of a batch: ``(frames, MAX_HOPS)`` arrays, outermost hop first.
+    """Hops of every frame of a batch: ``(frames, width)`` arrays, outermost hop first;
+    ``width`` (:attr:`width`) grows with the deepest frame, up to ``MAX_HOPS``.
 
     ``kind`` holds :class:`~ndis_offload.packet.locate.Layer` values (0 past ``depth``);
     ``offset`` / ``end`` / ``psrc`` / ``pdst`` are absolute positions in the buffer;
@@ -126,11 +129,27 @@ class Locations:
     def __len__(self) -> int:
         return len(self.starts)
 
+    @property
+    def width(self) -> int:
+        """Columns of the hop tables (at least the deepest frame's hop count)."""
+        return int(self.kind.shape[1])
+
+    _TABLES = ("kind", "offset", "hlen", "end", "flags", "psrc", "pdst", "proto")
+
+    def grow(self, width: int) -> None:
+        """Widen the hop tables to ``width`` columns (zeros on the right)."""
+        extra = width - self.width
+        if extra <= 0:
+            return
+        for name in self._TABLES:
+            table = getattr(self, name)
+            setattr(self, name, np.pad(table, ((0, 0), (0, extra))))
+
     def column(self, kinds: frozenset[Layer] | set[Layer], *, last: bool = False) -> IntArray:
         """Per frame, the hop column of the first (``last``: last) hop of ``kinds``, or -1."""
         hit = any_of(self.kind, kinds)
         if last:
-            col = MAX_HOPS - 1 - np.argmax(hit[:, ::-1], axis=1)
+            col = self.width - 1 - np.argmax(hit[:, ::-1], axis=1)
         else:
             col = np.argmax(hit, axis=1)
         return np.where(hit.any(axis=1), col, -1).astype(_I64)
@@ -205,7 +224,9 @@ class _Batch:
         """Record a hop for ``rows`` (the walk keeps two columns free before each step)."""
         loc = self.loc
         depth = loc.depth[rows]
-        at = rows * MAX_HOPS + depth  # flat positions: cheaper than 2-D fancy indexing
+        if len(depth) and int(depth.max()) >= loc.width:
+            loc.grow(min(2 * loc.width, MAX_HOPS))
+        at = rows * loc.width + depth  # flat positions: cheaper than 2-D fancy indexing
         loc.kind.reshape(-1)[at] = kind
         loc.offset.reshape(-1)[at] = off
         loc.hlen.reshape(-1)[at] = hlen
@@ -490,12 +511,12 @@ def locate_batch(
     wire = cap if wire_lens is None else np.maximum(np.asarray(wire_lens, dtype=_I64), cap)
     lts = np.broadcast_to(np.asarray(linktypes, dtype=_I64), (n,))
 
-    def table(dtype: type = _I64) -> npt.NDArray[Any]:
-        return np.zeros((n, MAX_HOPS), dtype=dtype)
+    def table(dtype: type = _I64) -> npt.NDArray[Any]:  # hlen, flags, proto: small types
+        return np.zeros((n, _FIRST_WIDTH), dtype=dtype)
 
     loc = Locations(
-        starts=start, kind=table(np.int8), offset=table(), hlen=table(), end=table(),
-        flags=table(), psrc=table(), pdst=table(), proto=table(),
+        starts=start, kind=table(np.int8), offset=table(), hlen=table(np.int32), end=table(),
+        flags=table(np.int16), psrc=table(), pdst=table(), proto=table(np.int16),
         depth=np.zeros(n, dtype=_I64), stop=np.zeros(n, dtype=np.int8),
         stop_offset=np.zeros(n, dtype=_I64), slow=np.zeros(n, dtype=np.bool_),
     )  # fmt: skip
@@ -533,6 +554,8 @@ def locate_batch(
 def _fill(loc: Locations, row: int, view: bytes | memoryview, start: int, cap: int, wire: int,
           linktype: int) -> None:  # fmt: skip
     found = locate(view[start : start + cap], linktype, wire_len=wire)
+    if len(found.hops) > loc.width:
+        loc.grow(max(len(found.hops), min(2 * loc.width, MAX_HOPS)))
     loc.kind[row] = 0
     loc.offset[row] = loc.hlen[row] = loc.end[row] = loc.flags[row] = 0
     loc.psrc[row] = loc.pdst[row] = loc.proto[row] = 0
