@@ -184,3 +184,15 @@ def test_raw_ip_records_are_segmented_as_raw_ip() -> None:
             found = locate(frame, linktype)
             assert [h.kind for h in found.hops] == [Layer.IPV4, Layer.TCP]
             assert IP(frame).len == len(frame) <= 1040
+
+
+def test_macsec_is_said_to_be_unchecked() -> None:
+    from scapy.contrib.macsec import MACsec
+
+    frame = bytes(Ether(**MAC) / MACsec() / (b"\0" * 60))
+    checks = run([(frame, len(frame))])
+    assert checks.kind[0] == Kind.OTHER
+    diag = Analyzer().feed(frame, checks, np.array([len(frame)]), 0)
+    assert diag[0] == Diagnosis.UNCHECKED
+    (record,) = frame_records(checks, diag, 0)
+    assert record["stop"] == "opaque" and "MACsec" in record["reason"]
