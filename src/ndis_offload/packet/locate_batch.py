@@ -198,7 +198,7 @@ class _Batch:
         self.val = np.zeros(n, dtype=_I64)
 
     def u8(self, pos: IntArray) -> IntArray:
-        return self.data[np.clip(pos, 0, self.last)].astype(_I64)
+        return self.data.take(pos, mode="clip").astype(_I64)
 
     def u16(self, pos: IntArray) -> IntArray:
         return (self.u8(pos) << 8) | self.u8(pos + 1)
