@@ -36,6 +36,7 @@ ALLOWED: dict[str, set[str]] = {
         "__init__",
     },
     "__init__": FLOOR | {"structs", "packet", "engine", "stack", "capture"},
+    "__main__": {"cli"},
 }
 SANS_IO = {"constants", "errors", "structs", "packet", "engine", "stack", "lab", "capture"}
 FORBIDDEN_IN_SANS_IO = {

@@ -35,13 +35,20 @@ from ndis_offload.stack.datapath import (
     SendCompletion,
     SoftwareDatapath,
 )
+from ndis_offload.stack.features import FEATURE_TABLE, Feature
 from ndis_offload.stack.filter import (
     FailOidFilter,
     FilterDriver,
     OffloadMaskFilter,
     RecordingFilter,
 )
-from ndis_offload.stack.miniport import Miniport, ReferenceMiniport
+from ndis_offload.stack.miniport import (
+    Behaviour,
+    Miniport,
+    MiniportContext,
+    OffloadAttributes,
+    ReferenceMiniport,
+)
 from ndis_offload.stack.profiles import PROFILES, AdapterProfile, get_profile
 from ndis_offload.stack.protocol import ProtocolDriver
 from ndis_offload.stack.requests import OidCompletion, OidRequest, RequestType, StatusIndication
@@ -59,14 +66,18 @@ __all__ = [
     "CONSTANTS",
     "PROFILES",
     "AdapterProfile",
+    "Behaviour",
     "BackendError",
     "BindParameters",
     "Binding",
     "DecodeError",
     "EncodeError",
+    "FEATURE_TABLE",
     "FailOidFilter",
+    "Feature",
     "FilterDriver",
     "Miniport",
+    "MiniportContext",
     "NdisEncapsulation",
     "NdisError",
     "NdisObjectHeader",
@@ -79,6 +90,7 @@ __all__ = [
     "NdisStack",
     "NdisStatus",
     "NetBufferList",
+    "OffloadAttributes",
     "OffloadMaskFilter",
     "Oid",
     "OidCompletion",

@@ -1,4 +1,5 @@
-"""stack/scenario.py: loading (names, header fill, defaults) and running, without the CLI."""
+"""lab/scenario.py (loading: names, header fill, defaults) and lab/scenario_run.py (running),
+without the CLI."""
 
 from __future__ import annotations
 
@@ -8,12 +9,8 @@ import pytest
 
 from ndis_offload.constants.oid import Oid
 from ndis_offload.lab.demo import run_demo
-from ndis_offload.lab.scenario import (
-    ScenarioError,
-    encode_value,
-    load_scenario,
-    run_scenario,
-)
+from ndis_offload.lab.scenario import ScenarioError, encode_value, load_scenario
+from ndis_offload.lab.scenario_run import run_scenario
 from ndis_offload.structs.encapsulation import NdisOffloadEncapsulation
 from ndis_offload.structs.parameters import NdisOffloadParameters
 

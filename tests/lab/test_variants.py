@@ -1,10 +1,11 @@
-"""Real-miniport variants (stack/variants.py): one test per documented difference from the
-reference miniport, each driven through an :class:`NdisStack` (REAL-MINIPORTS.md §1, §3)."""
+"""Real-miniport variants (lab/variants.py): one test per documented difference from the
+reference miniport, each driven through an :class:`NdisStack` (docs/real-miniports.md)."""
 
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -116,6 +117,32 @@ def test_make_miniport_passes_keywords() -> None:
     assert miniport.pend_requests
 
 
+def _knob_cell(value: object) -> str:
+    if value is None:
+        return "clamp"
+    if isinstance(value, NdisStatus):
+        return f"`{value.c_name.removeprefix('NDIS_STATUS_')}`"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def test_the_knob_table_in_docs_is_the_code() -> None:
+    """docs/real-miniports.md lists every variant's Behaviour; keep it the code's."""
+    doc = (Path(__file__).parents[2] / "docs" / "real-miniports.md").read_text()
+    rows = [line.strip("|").split("|") for line in doc.splitlines() if line.startswith("| `")]
+    table = {cells[0].strip().strip("`"): [c.strip() for c in cells[1:]] for cells in rows}
+    columns = ["reference", "netkvm", "netvsp", "gvnic", "xennet"]
+    knobs = [f.name for f in fields(VARIANTS["reference"].behaviour) if f.name != "ignored_fields"]
+    assert sorted(table) == sorted(knobs)
+    defaults = {"parameters_sizeof": "newest", "header_size": "any"}
+    for knob in knobs:
+        for column, cell in zip(columns, table[knob], strict=True):
+            value = getattr(VARIANTS[column].behaviour, knob)
+            expected = defaults[knob] if value is None and knob in defaults else _knob_cell(value)
+            assert cell == expected, (knob, column)
+
+
 # -- the documented happy path on every variant ---------------------------------------------
 HAPPY = {
     # (enable status, indications after enable, disable status, indications after disable,
@@ -210,7 +237,7 @@ def test_netkvm_parameters_header_is_not_validated() -> None:
 def test_netkvm_out_of_range_checksum_value_is_no_change() -> None:
     ref, kvm = both("netkvm")
     data = params(1, TCPIPv4Checksum=9, LsoV2IPv6=7)
-    assert ref.params(data).status == S.INVALID_PARAMETER
+    assert ref.params(data).status == S.INVALID_DATA
     before = kvm.features
     assert kvm.params(data).status == S.SUCCESS
     assert kvm.features == before
@@ -229,14 +256,14 @@ def test_netkvm_rsc_is_atomic_in_reference() -> None:
     ref = rig("reference", "checksum-only")
     bad = params(3, TCPIPv4Checksum=1, RscIPv4=2)
     before = ref.features
-    assert ref.params(bad).status == S.INVALID_PARAMETER
+    assert ref.params(bad).status == S.INVALID_DATA
     assert ref.features == before
 
 
 def test_netkvm_unsupported_rsc_is_not_supported() -> None:
     ref, kvm = both("netkvm", "hyperv-netvsc")
     data = params(3, RscIPv4=2)
-    assert ref.params(data).status == S.INVALID_PARAMETER
+    assert ref.params(data).status == S.INVALID_DATA
     assert kvm.params(data).status == S.NOT_SUPPORTED
 
 
@@ -267,7 +294,7 @@ def test_netkvm_uso_only_with_revision_5_and_size_34() -> None:
 def test_netkvm_ignores_ipsec_and_connection_fields() -> None:
     ref, kvm = both("netkvm")
     data = params(1, IPsecV1=2, TcpConnectionIPv4=2)
-    assert ref.params(data).status == S.INVALID_PARAMETER
+    assert ref.params(data).status == S.INVALID_DATA
     assert kvm.params(data).status == S.SUCCESS
 
 
@@ -320,7 +347,7 @@ def test_netvsp_lsov1_enabled_is_not_supported() -> None:
 def test_netvsp_unsupported_request_is_clamped_without_error() -> None:
     ref, vsp = both("netvsp", "checksum-only")
     data = params(1, LsoV2IPv4=2)
-    assert ref.params(data).status == S.INVALID_PARAMETER
+    assert ref.params(data).status == S.INVALID_DATA
     assert vsp.params(data).status == S.SUCCESS
     assert "lsov2_4" not in vsp.features
     assert vsp.indications == 1  # modelled: indicated right after success
@@ -329,7 +356,7 @@ def test_netvsp_unsupported_request_is_clamped_without_error() -> None:
 def test_netvsp_ignores_rsc_uso_and_ipsec() -> None:
     ref, vsp = both("netvsp")
     data = params(5, RscIPv4=1, IPsecV1=2, UdpSegmentation=_uso(1))
-    assert ref.params(data).status == S.INVALID_PARAMETER
+    assert ref.params(data).status == S.INVALID_DATA
     assert vsp.params(data).status == S.SUCCESS
     assert {"rsc4", "uso4"} <= vsp.features
 
@@ -337,14 +364,16 @@ def test_netvsp_ignores_rsc_uso_and_ipsec() -> None:
 def test_netvsp_bad_parameters_header_is_invalid_data() -> None:
     ref, vsp = both("netvsp")
     data = params(1, header=(0xA7, 1, 20))
-    assert ref.params(data).status != S.INVALID_DATA
+    # the reference agrees here: invalid NDIS_OFFLOAD_PARAMETERS contents are INVALID_DATA
+    # (oid-tcp-offload-parameters)
+    assert ref.params(data).status == S.INVALID_DATA
     assert vsp.params(data).status == S.INVALID_DATA
 
 
 def test_netvsp_out_of_range_checksum_is_no_change() -> None:
     ref, vsp = both("netvsp")
     data = params(1, TCPIPv4Checksum=9)
-    assert ref.params(data).status == S.INVALID_PARAMETER
+    assert ref.params(data).status == S.INVALID_DATA
     assert vsp.params(data).status == S.SUCCESS
 
 

@@ -142,3 +142,75 @@ def test_receive_coalesces_only_while_rsc_is_on() -> None:
     h.binding().set(Oid.TCP_OFFLOAD_PARAMETERS, NdisOffloadParameters(RscIPv4=1).encode())
     out = path.receive(received_segments(4), now=1.0) + path.flush()
     assert len(out) == 4 and all(i.rsc.CoalescedSegCount == 0 for i in out)
+
+
+# --- the data path as miniport hooks, driven through NDIS -------------------------------------
+def test_ndis_send_goes_through_the_miniport_hook_in_order() -> None:
+    h = StackHarness()
+    nbls = [
+        NetBufferList(giant_tcp(3000), TcpLargeSendNetBufferListInfo=lso_word(1000)),
+        NetBufferList(bytes(Ether() / IP() / UDP() / b"plain")),
+    ]
+    done = h.stack.send(nbls, "tcpip")
+    assert [c.status for c in done] == [NdisStatus.SUCCESS, NdisStatus.SUCCESS]
+    assert [len(c.frames) for c in done] == [3, 1]
+    event = h.stack.trace[-1]
+    assert (event.kind, event.extra["nbls"], event.extra["frames"]) == ("send", 2, 4)
+
+
+def test_a_send_hook_that_raises_or_loses_nbls_fails_them_without_crashing() -> None:
+    from ndis_offload.stack.datapath import SendCompletion
+    from ndis_offload.stack.miniport import ReferenceMiniport
+    from ndis_offload.stack.profiles import get_profile
+
+    class Raises(ReferenceMiniport):
+        def send_net_buffer_lists(self, nbls):  # type: ignore[no-untyped-def]
+            raise ValueError("bug")
+
+    class LosesOne(ReferenceMiniport):
+        def send_net_buffer_lists(self, nbls):  # type: ignore[no-untyped-def]
+            return [SendCompletion(NdisStatus.SUCCESS, [nbls[0].frame])]
+
+    nbls = [NetBufferList(b"\x00" * 60), NetBufferList(b"\x01" * 60)]
+    raised = StackHarness(miniport=Raises(get_profile("full"))).stack.send(nbls)
+    assert [c.status for c in raised] == [NdisStatus.FAILURE] * 2
+    assert "ValueError" in raised[0].detail
+    lost = StackHarness(miniport=LosesOne(get_profile("full"))).stack.send(nbls)
+    assert [c.status for c in lost] == [NdisStatus.SUCCESS, NdisStatus.FAILURE]
+    assert "completed 1 of 2" in lost[1].detail
+
+
+def test_ndis_receive_runs_one_dpc_and_holds_nothing_back() -> None:
+    """indicating-coalesced-segments: no holding segments across DPCs."""
+    h = StackHarness()
+    h.protocols["tcpip"].enable()
+    up = h.stack.receive(received_segments(4), now=0.0)
+    assert len(up) == 1 and up[0].rsc.CoalescedSegCount == 4
+    assert h.stack.received == up
+    assert h.miniport.datapath.flush() == []
+
+
+def test_rsc_disable_indicates_held_segments_before_the_set_completes() -> None:
+    """querying-and-changing-rsc-state: with RSC_DISABLED the driver "must indicate any
+    existing coalesced segments up the stack before completing the OID request"."""
+    h = StackHarness()
+    h.protocols["tcpip"].enable()
+    assert h.miniport.datapath.receive(received_segments(3), now=0.0) == []  # held
+    h.binding().set(Oid.TCP_OFFLOAD_PARAMETERS, NdisOffloadParameters(RscIPv4=1).encode())
+    assert len(h.stack.received) == 1 and h.stack.received[0].rsc.CoalescedSegCount == 3
+    kinds = [e.kind for e in h.stack.trace]
+    assert kinds[-3:] == ["receive", "indication", "completion"]
+
+
+def test_default_hooks_are_an_adapter_without_task_offload() -> None:
+    from ndis_offload.stack.miniport import Miniport, ReferenceMiniport
+    from ndis_offload.stack.profiles import get_profile
+
+    class Plain(ReferenceMiniport):
+        send_net_buffer_lists = Miniport.send_net_buffer_lists
+
+    h = StackHarness(miniport=Plain(get_profile("full")))
+    done = h.stack.send(
+        [NetBufferList(giant_tcp(), TcpLargeSendNetBufferListInfo=lso_word()), NetBufferList(b"x")]
+    )
+    assert [c.status for c in done] == [NdisStatus.FAILURE, NdisStatus.SUCCESS]

@@ -1,19 +1,26 @@
-"""One test per rule of SPEC §2-§3 (the documented enable/disable flow), named after it."""
+"""One test per documented rule of the enable/disable flow (the NDIS pages cited in each
+test: oid-offload-encapsulation, oid-tcp-offload-parameters, oid-tcp-offload-current-config,
+ndis-status-task-offload-current-config), then one per README decision."""
 
 from __future__ import annotations
 
 import struct
 
+import pytest
 from harness import StackHarness
 
 from ndis_offload.constants import objects as o
 from ndis_offload.constants.offload import NdisEncapsulation, NdisOffloadSet
 from ndis_offload.constants.oid import Oid
 from ndis_offload.constants.status import NdisStatus
-from ndis_offload.stack.features import FAMILY_FEATURES, features_of
+from ndis_offload.stack.features import (
+    FAMILY_FEATURES,
+    features_of,
+    offload_types_without_802_3,
+)
 from ndis_offload.stack.filter import FailOidFilter, OffloadMaskFilter, RecordingFilter
 from ndis_offload.stack.miniport import ReferenceMiniport
-from ndis_offload.stack.profiles import get_profile
+from ndis_offload.stack.profiles import NONCONFORMANT_LLC_ONLY, PROFILES, get_profile
 from ndis_offload.stack.requests import RequestType
 from ndis_offload.structs import NdisOffload, NdisOffloadEncapsulation, NdisOffloadParameters
 from ndis_offload.structs.encapsulation import NdisOffloadEncapsulationFamily as Family
@@ -30,12 +37,31 @@ def indications(h: StackHarness, name: str = "tcpip") -> list[NdisStatus]:
     return [i.StatusCode for i in h.binding(name).indications]
 
 
-# --- §2.4 the miniport's answer ----------------------------------------------------------
+# --- oid-offload-encapsulation: the miniport's answer ---------------------------------------
 def test_miniport_without_task_offload_returns_not_supported() -> None:
     h = StackHarness("no-offload")
     handle = h.binding().set(Oid.OFFLOAD_ENCAPSULATION, enable_bytes())
     assert handle.status == NdisStatus.NOT_SUPPORTED
     assert indications(h) == []
+
+
+def test_miniport_without_task_offload_fabricates_no_config() -> None:
+    """oid-tcp-offload-parameters: "If a miniport driver does not support this OID, the driver
+    should return NDIS_STATUS_NOT_SUPPORTED"; oid-offload-encapsulation: the same for a
+    miniport that "does not support offload and this OID". Neither set may indicate an
+    NDIS_OFFLOAD, so OID_TCP_OFFLOAD_CURRENT_CONFIG stays NOT_SUPPORTED."""
+    h = StackHarness("no-offload")
+    for oid, data in (
+        (Oid.TCP_OFFLOAD_PARAMETERS, NdisOffloadParameters().encode()),
+        (Oid.TCP_OFFLOAD_PARAMETERS, NdisOffloadParameters(LsoV2IPv4=1).encode()),
+        (Oid.OFFLOAD_ENCAPSULATION, enable_bytes()),
+        (Oid.OFFLOAD_ENCAPSULATION, enable_bytes(Family.off(), Family.off())),
+    ):
+        assert h.binding().set(oid, data).status == NdisStatus.NOT_SUPPORTED
+    assert indications(h) == []
+    assert h.stack.config is None and h.stack.miniport_config is None
+    query = h.binding().query(Oid.TCP_OFFLOAD_CURRENT_CONFIG)
+    assert query.status == NdisStatus.NOT_SUPPORTED
 
 
 def test_set_succeeds_when_any_offload_type_supports_the_encapsulation() -> None:
@@ -44,17 +70,36 @@ def test_set_succeeds_when_any_offload_type_supports_the_encapsulation() -> None
 
 
 def test_set_fails_invalid_parameter_when_no_offload_type_supports_the_encapsulation() -> None:
-    h = StackHarness("llc-snap-only")
-    handle = h.binding().set(Oid.OFFLOAD_ENCAPSULATION, enable_bytes())
+    """oid-offload-encapsulation: SUCCESS "if a miniport driver supports any offload type that
+    supports the requested encapsulation type"; "otherwise ... NDIS_STATUS_INVALID_PARAMETER"."""
+    h = StackHarness("checksum-only")  # 802.3 (with 802.1Q) only
+    handle = h.binding().set(Oid.OFFLOAD_ENCAPSULATION, enable_bytes(LLC, LLC))
     assert handle.status == NdisStatus.INVALID_PARAMETER
+    h = StackHarness("ethernet-llc-snap")  # checksum offload supports LLC/SNAP too
     ok = h.binding().set(Oid.OFFLOAD_ENCAPSULATION, enable_bytes(LLC, LLC))
     assert ok.status == NdisStatus.SUCCESS
+    assert h.binding().set(Oid.OFFLOAD_ENCAPSULATION, enable_bytes()).status == NdisStatus.SUCCESS
+
+
+def test_every_builtin_profile_but_the_negative_example_supports_802_3_everywhere() -> None:
+    """oid-tcp-offload-current-config: "Miniport adapters must support Ethernet encapsulation
+    for all of the types of task offload that they support." """
+    for name, profile in PROFILES.items():
+        caps = ReferenceMiniport(profile).hardware_capabilities()
+        missing = offload_types_without_802_3(caps)
+        if name == NONCONFORMANT_LLC_ONLY:
+            assert missing == [
+                "Checksum.IPv4Transmit", "Checksum.IPv4Receive", "Checksum.IPv6Transmit",
+                "Checksum.IPv6Receive", "LsoV2.IPv4", "LsoV2.IPv6",
+            ]  # fmt: skip
+        else:
+            assert missing == [], name
 
 
 def test_failed_set_changes_nothing_and_indicates_nothing() -> None:
-    h = StackHarness("llc-snap-only")
+    h = StackHarness()
     before = h.miniport.current_config()
-    h.binding().set(Oid.OFFLOAD_ENCAPSULATION, enable_bytes())
+    h.binding().set(Oid.OFFLOAD_ENCAPSULATION, enable_bytes(LLC, LLC))
     assert h.miniport.current_config() == before
     assert indications(h) == []
     assert not h.miniport.receive_checksum_started
@@ -131,7 +176,7 @@ def test_receive_checksum_does_not_start_before_the_first_successful_set() -> No
     assert h.miniport.receive_checksum_started
 
 
-# --- §2.4 validation of NDIS_OFFLOAD_ENCAPSULATION -------------------------------------------
+# --- ddi:ndis_offload_encapsulation: validation of NDIS_OFFLOAD_ENCAPSULATION ---------------
 def test_short_buffer_is_invalid_length_with_bytes_needed() -> None:
     h = StackHarness()
     handle = h.binding().set(Oid.OFFLOAD_ENCAPSULATION, enable_bytes()[:27])
@@ -181,10 +226,10 @@ def test_encapsulation_type_other_than_802_3_or_llc_snap_is_invalid_parameter() 
     )
 
 
-# --- §2.5 / §2.6 the protocol side and NDIS's own answers ----------------------------------
+# --- oid-offload-encapsulation: the protocol side and NDIS's own answers --------------------
 def test_after_a_failed_set_the_protocol_uses_no_offload() -> None:
-    h = StackHarness("llc-snap-only", protocols=())
-    protocol = h.bind("tcpip")
+    h = StackHarness(protocols=())
+    protocol = h.bind("atm", encapsulation=int(NdisEncapsulation.IEEE_LLC_SNAP_ROUTED))
     assert protocol.check_support("bind").supported is False
     protocol.enable()
     assert protocol.failed and protocol.usable == frozenset()
@@ -210,6 +255,37 @@ def test_protocol_tracks_usable_offloads_from_indications() -> None:
     tcpip.disable(ipv4=True, ipv6=False)  # the adapter's IPv4 offloads go off for everyone
     assert "tcp4_tx" not in other.usable and "tcp4_tx" not in tcpip.usable
     assert "tcp6_tx" in tcpip.usable
+
+
+def test_enabling_one_ip_version_keeps_what_the_other_could_use() -> None:
+    """ndis_offload_encapsulation (DDI): Enabled = NDIS_OFFLOAD_SET_NO_CHANGE "otherwise" --
+    a family left at NO_CHANGE keeps its state, so the protocol keeps using it."""
+    h = StackHarness()
+    tcpip = h.protocols["tcpip"]
+    tcpip.enable()
+    before = tcpip.usable
+    assert {"tcp4_tx", "tcp6_tx", "lsov2_6"} <= before
+    assert tcpip.enable(ipv4=True, ipv6=False).status == NdisStatus.SUCCESS
+    assert tcpip.usable == before
+    tcpip.disable(ipv4=False, ipv6=True)
+    assert "tcp6_tx" not in tcpip.usable and "tcp4_tx" in tcpip.usable
+
+
+def test_protocol_uses_only_offload_types_that_support_its_encapsulation() -> None:
+    """oid-offload-encapsulation: "a protocol driver can issue send requests by using only
+    those offload types that the miniport adapter supports with the required encapsulation
+    type" -- a successful set means *some* type supports it, not all of them."""
+    llc, eth = NdisEncapsulation.IEEE_LLC_SNAP_ROUTED, NdisEncapsulation.IEEE_802_3
+    profile = get_profile("full").with_encapsulations(
+        {"checksum": int(eth), "lsov1": int(eth), "lsov2": int(eth | llc), "uso": int(eth)}
+    )
+    h = StackHarness(miniport=ReferenceMiniport(profile), protocols=())
+    atm = h.bind("atm", encapsulation=int(llc), header_size=8)
+    tcpip = h.bind("tcpip")
+    assert atm.enable().status == NdisStatus.SUCCESS
+    assert atm.usable == {"lsov2_4", "lsov2_6"}  # checksum offload is 802.3-only
+    tcpip.enable()
+    assert {"tcp4_tx", "lsov2_4", "uso6", "rsc4"} <= tcpip.usable
 
 
 def test_encapsulation_query_fails_before_any_set() -> None:
@@ -280,7 +356,7 @@ def test_bind_parameters_carry_the_cached_current_config() -> None:
     assert h.stack.config == h.stack.miniport_config
 
 
-# --- §2.7 OID_TCP_OFFLOAD_PARAMETERS ---------------------------------------------------------
+# --- oid-tcp-offload-parameters ----------------------------------------------------------------
 def test_parameters_set_indicates_current_config_after_success() -> None:
     h = StackHarness()
     params = NdisOffloadParameters(LsoV2IPv4=1)  # NDIS_OFFLOAD_PARAMETERS_LSOV2_DISABLED
@@ -298,13 +374,44 @@ def test_parameters_no_change_keeps_every_other_offload() -> None:
 
 
 def test_parameters_never_enable_beyond_hardware_and_are_atomic() -> None:
+    """oid-tcp-offload-parameters: "If the contents of InformationBuffer are invalid, the
+    miniport driver should return NDIS_STATUS_INVALID_DATA" (an offload the hardware lacks)."""
     h = StackHarness("checksum-only")
     before = h.miniport.current_config()
     params = NdisOffloadParameters(TCPIPv4Checksum=1, LsoV2IPv4=2)  # LSOv2 not in hardware
     handle = h.binding().set(Oid.TCP_OFFLOAD_PARAMETERS, params.encode())
-    assert handle.status == NdisStatus.INVALID_PARAMETER
+    assert handle.status == NdisStatus.INVALID_DATA
     assert h.miniport.current_config() == before
     assert indications(h) == []
+
+
+def _parameters_with(offset: int, fmt: str, value: int) -> bytes:
+    data = bytearray(NdisOffloadParameters().encode())
+    struct.pack_into(fmt, data, offset, value)
+    return bytes(data)
+
+
+@pytest.mark.parametrize(
+    ("what", "data"),
+    [
+        ("Header.Type", _parameters_with(0, "<B", o.NDIS_OBJECT_TYPE_OFFLOAD)),
+        ("Header.Revision", _parameters_with(1, "<B", 0)),
+        ("Header.Size", _parameters_with(2, "<H", 12)),
+        ("TCPIPv4Checksum", _parameters_with(5, "<B", 5)),  # 0..4 defined
+        ("LsoV2IPv6", _parameters_with(12, "<B", 3)),  # 0..2 defined
+        ("IPsecV1", _parameters_with(10, "<B", 2)),  # the adapter has no IPsec offload
+        ("RscIPv4", _parameters_with(22, "<B", 9)),
+    ],
+)
+def test_invalid_parameters_contents_are_invalid_data(what: str, data: bytes) -> None:
+    """oid-tcp-offload-parameters: invalid NDIS_OFFLOAD_PARAMETERS contents ->
+    NDIS_STATUS_INVALID_DATA (not INVALID_PARAMETER); nothing changes, nothing is indicated."""
+    h = StackHarness()
+    before = h.miniport.current_config()
+    handle = h.binding().set(Oid.TCP_OFFLOAD_PARAMETERS, data)
+    assert handle.status == NdisStatus.INVALID_DATA, handle.completion
+    assert handle.completion is not None and what in handle.completion.detail
+    assert h.miniport.current_config() == before and indications(h) == []
 
 
 def test_parameters_short_buffer_is_invalid_length_with_bytes_needed() -> None:
@@ -334,7 +441,7 @@ def test_query_of_set_only_parameters_oid_is_not_supported() -> None:
     )
 
 
-# --- §3 NDIS mechanics: serialization, filters, the dispatch boundary -------------------------
+# --- NDIS mechanics: serialization, filters, the dispatch boundary ------------------------------
 def test_requests_to_a_pending_miniport_are_serialized_in_order() -> None:
     h = StackHarness(pend_requests=True)
     first = h.protocols["tcpip"].disable()
@@ -395,3 +502,89 @@ def test_trace_records_every_request_completion_and_indication() -> None:
     assert kinds == ["bind", "request", "indication", "completion"]
     request = h.stack.trace[1].to_dict()
     assert request["payload"]["IPv4"]["HeaderSize"] == 14
+
+
+# --- README "Decisions": one test per reading taken where the pages are silent --------------
+def test_decision_a_set_that_changes_nothing_still_indicates() -> None:
+    """oid-offload-encapsulation / oid-tcp-offload-parameters: "After the update, the
+    miniport driver must report ..." -- read as after every successful set."""
+    h = StackHarness()
+    nothing = enable_bytes(Family.no_change(), Family.no_change())
+    assert h.binding().set(Oid.OFFLOAD_ENCAPSULATION, nothing).status == NdisStatus.SUCCESS
+    h.binding().set(Oid.TCP_OFFLOAD_PARAMETERS, NdisOffloadParameters().encode())
+    assert indications(h) == [NdisStatus.TASK_OFFLOAD_CURRENT_CONFIG] * 2
+
+
+def test_decision_encapsulation_off_leaves_rsc_to_the_parameters_oid() -> None:
+    """querying-and-changing-rsc-state: RSC is changed with OID_TCP_OFFLOAD_PARAMETERS."""
+    h = StackHarness()
+    h.binding().set(Oid.OFFLOAD_ENCAPSULATION, enable_bytes(Family.off(), Family.off()))
+    current = features_of(h.stack.config or NdisOffload())
+    assert current == {"rsc4", "rsc6"}
+
+
+@pytest.mark.parametrize("header_size", [0, 8, 14, 18, 22, 9999])
+def test_decision_header_size_is_not_range_checked(header_size: int) -> None:
+    """ddi:ndis/ns-ndis-_ndis_offload_encapsulation: HeaderSize is "the size of the Ethernet
+    header that it uses" -- no range given; stored as the L2 header length."""
+    h = StackHarness()
+    on = Family.on(NdisEncapsulation.IEEE_802_3, header_size)
+    assert h.binding().set(Oid.OFFLOAD_ENCAPSULATION, enable_bytes(on, on)).status == (
+        NdisStatus.SUCCESS
+    )
+    assert h.miniport.header_size == {4: header_size, 6: header_size}
+
+
+def test_decision_a_newer_revision_is_read_as_the_newest_known() -> None:
+    """overview-of-ndis-support-for-header-versions: later revisions only append members."""
+    h = StackHarness()
+    data = bytearray(enable_bytes())
+    data[1] = 2  # NDIS_OFFLOAD_ENCAPSULATION revision 2 (not defined yet)
+    assert h.binding().set(Oid.OFFLOAD_ENCAPSULATION, bytes(data)).status == NdisStatus.SUCCESS
+    params = bytearray(NdisOffloadParameters(LsoV2IPv6=1).encode() + bytes(8))
+    struct.pack_into("<BH", params, 1, 9, len(params))  # revision 9, a longer Size
+    assert h.binding().set(Oid.TCP_OFFLOAD_PARAMETERS, bytes(params)).status == (NdisStatus.SUCCESS)
+    assert "lsov2_6" not in features_of(h.stack.config or NdisOffload())
+
+
+def test_decision_fields_are_ignored_when_not_on() -> None:
+    """ddi:ndis/ns-ndis-_ndis_offload_encapsulation: EncapsulationType and HeaderSize are
+    zero when Enabled is not ON -- nonzero values are ignored, not rejected."""
+    odd_off = Family(NdisOffloadSet.OFF, NdisEncapsulation.IEEE_802_3, 14)
+    h = StackHarness()
+    assert h.binding().set(Oid.OFFLOAD_ENCAPSULATION, enable_bytes(odd_off, ON)).status == (
+        NdisStatus.SUCCESS
+    )
+    assert h.miniport.family_active == {4: False, 6: True}
+
+
+def test_decision_unknown_flags_bits_are_ignored() -> None:
+    """ddi:ntddndis/ns-ntddndis-_ndis_offload_parameters says Flags has no flags defined;
+    ntddndis.h defines NDIS_OFFLOAD_PARAMETERS_SKIP_REGISTRY_UPDATE (1): bit 0 is honoured,
+    other bits ignored."""
+    h = StackHarness()
+    params = NdisOffloadParameters(RscIPv4=1, Flags=0x6)
+    assert h.binding().set(Oid.TCP_OFFLOAD_PARAMETERS, params.encode()).status == (
+        NdisStatus.SUCCESS
+    )
+    assert h.miniport.registry["*RscIPv4"] == 0  # bit 0 clear: the keywords are rewritten
+
+
+def test_decision_a_failed_parameters_set_leaves_the_keywords() -> None:
+    """oid-tcp-offload-parameters: NDIS rewrites the keywords; the model only after success."""
+    h = StackHarness("checksum-only")
+    before = dict(h.miniport.registry)
+    bad = NdisOffloadParameters(TCPIPv4Checksum=1, LsoV2IPv4=2)
+    assert h.binding().set(Oid.TCP_OFFLOAD_PARAMETERS, bad.encode()).status == (
+        NdisStatus.INVALID_DATA
+    )
+    assert h.miniport.registry == before
+
+
+def test_decision_receive_checksum_waits_but_sends_may_use_offload_from_init() -> None:
+    """oid-tcp-offload-current-config: "automatically enable all of the task offload
+    capabilities during initialization"; oid-offload-encapsulation: receive checksum waits
+    for the first set."""
+    h = StackHarness()
+    assert "tcp4_tx" in h.miniport.current_features
+    assert not h.miniport.receive_checksum_started

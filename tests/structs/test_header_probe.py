@@ -106,6 +106,10 @@ EXPECTED_ABSENT: dict[str, tuple[str, ...]] = {
         "C:TcpRecvSegCoalesceInfo",
         "C:UdpRecvSegCoalesceOffloadInfo",
         "C:UdpSegmentationOffloadInfo",
+        # RSS hash types added in NDIS 6.80
+        "C:NDIS_HASH_UDP_IPV4",
+        "C:NDIS_HASH_UDP_IPV6",
+        "C:NDIS_HASH_UDP_IPV6_EX",
     ),
 }
 
@@ -151,6 +155,9 @@ WDK_CONSTANTS: dict[str, int] = {
     "NDIS_RFC6877_464XLAT_OFFLOAD_DISABLED": 1,
     "NDIS_RFC6877_464XLAT_OFFLOAD_ENABLED": 2,
     "NDIS_RFC6877_464XLAT_OFFLOAD_ON_DEMAND": 3,
+    "NDIS_HASH_UDP_IPV4": 0x00004000,  # #if (NDIS_SUPPORT_NDIS680)
+    "NDIS_HASH_UDP_IPV6": 0x00008000,
+    "NDIS_HASH_UDP_IPV6_EX": 0x00010000,
     # km/ndis/encapsulationconfig.h
     "NDIS_OFFLOAD_ENCAPSULATION_REVISION_1": 1,
     "NDIS_SIZEOF_OFFLOAD_ENCAPSULATION_REVISION_1": 28,

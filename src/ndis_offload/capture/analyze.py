@@ -125,6 +125,66 @@ def syn_mss(buffer: bytes, l4: int, l4_len: int) -> int | None:
     return None
 
 
+SynEvents = tuple[list[int], list[int]]
+"""The rows of a chunk that are TCP SYNs carrying an MSS option, and those MSS values."""
+
+
+def syn_events(buffer: bytes, checks: Checks) -> SynEvents:
+    """Read the MSS option of every TCP SYN of a checked chunk."""
+    tcp = (checks.kind == Kind.IP) & (checks.proto == 6) & (checks.l4_len >= 20)
+    rows, values = [], []
+    for row in np.flatnonzero(tcp & ((checks.flags & TCP_SYN) != 0)).tolist():
+        mss = syn_mss(buffer, int(checks.l4_pos[row]), int(checks.l4_len[row]))
+        if mss:
+            rows.append(row)
+            values.append(mss)
+    return rows, values
+
+
+def _latest_before(
+    query_groups: npt.NDArray[np.uint64],
+    event_groups: npt.NDArray[np.uint64],
+    event_rows: IntArray,
+    event_values: IntArray,
+) -> IntArray:
+    """For every row ``i``: the value of the latest event of the same group at a row before
+    ``i`` (0 if none). Events and rows interleave in one sort by (group, row, query first)."""
+    n = len(query_groups)
+    if len(event_rows) == 0:
+        return np.zeros(n, dtype=np.int64)
+    groups = np.concatenate([query_groups, event_groups])
+    rows = np.concatenate([np.arange(n, dtype=np.int64), event_rows])
+    is_event = np.concatenate([np.zeros(n, np.int8), np.ones(len(event_rows), np.int8)])
+    values = np.concatenate([np.zeros(n, np.int64), event_values])
+    order = np.lexsort((is_event, rows, groups))
+    sorted_groups = groups[order]
+    marks = np.where(is_event[order] == 1, np.arange(order.size), -1)
+    last = np.maximum.accumulate(marks)
+    valid = (last >= 0) & (sorted_groups[np.maximum(last, 0)] == sorted_groups)
+    found = np.where(valid, values[order][np.maximum(last, 0)], 0)
+    out = np.zeros(order.size, dtype=np.int64)
+    out[order] = found
+    return out[:n]
+
+
+def _max_before(group_of_row: IntArray, values: IntArray) -> IntArray:
+    """For every row: the largest value of an earlier row of the same group (0 if none)."""
+    n = len(values)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    order = np.lexsort((np.arange(n), group_of_row))
+    groups = group_of_row[order]
+    starts = np.concatenate([[True], groups[1:] != groups[:-1]])
+    rank = np.cumsum(starts) - 1
+    big = int(values.max()) + 1
+    inclusive = np.maximum.accumulate(values[order] + rank * big) - rank * big
+    exclusive = np.concatenate([[0], inclusive[:-1]])
+    exclusive[starts] = 0
+    out = np.zeros(n, dtype=np.int64)
+    out[order] = exclusive
+    return out
+
+
 class Analyzer:
     """Feeds on chunks of checked frames; keeps per-flow counters and MSS knowledge."""
 
@@ -136,6 +196,8 @@ class Analyzer:
         self.other_flows = FlowStats("(other flows)")
         self.peer_mss: dict[int, int] = {}
         """Flow hash -> the MSS the other end announced (limits this flow's segments)."""
+        self.cut_mss: IntArray = np.zeros(0, dtype=np.int64)
+        """Per frame of the last chunk fed: the MSS to cut it at (0: none known)."""
         self.totals = [0] * N_DIAG
         self.frames = 0
         self.bytes = 0
@@ -148,31 +210,37 @@ class Analyzer:
         """Frames with a real error."""
         return self.totals[Diagnosis.WRONG] + self.totals[Diagnosis.MALFORMED]
 
-    def mss_for(self, flow: int) -> int | None:
-        """The MSS to cut this flow's oversized frames at, if one can be inferred."""
-        mss = self.peer_mss.get(flow)
-        if mss:
-            return mss
-        stats = self.flows.get(flow)
-        if stats is not None and stats.max_payload > 0:
-            return stats.max_payload
-        return None
-
     def feed(
         self, buffer: bytes, checks: Checks, caplens: IntArray, first_index: int
     ) -> npt.NDArray[np.int8]:
-        """Diagnose a chunk; returns the :class:`Diagnosis` of every frame."""
+        """Diagnose a chunk; returns the :class:`Diagnosis` of every frame.
+
+        Every decision depends on the frames before it only, never on where the chunk ends:
+        an MSS announced by a SYN applies to the frames after that SYN, and the MSS inferred
+        for cutting a frame counts the ordinary payloads before it. So feeding a capture in
+        chunks of any size, or in pieces with their state carried over, gives one answer.
+        """
+        return self.feed_checked(checks, caplens, first_index, syn_events(buffer, checks))
+
+    def feed_checked(
+        self, checks: Checks, caplens: IntArray, first_index: int, syns: SynEvents
+    ) -> npt.NDArray[np.int8]:
+        """:meth:`feed` with the chunk's SYN MSS announcements already read out of its bytes
+        (:func:`syn_events`), so a chunk can be checked in one process and fed in another."""
         n = len(caplens)
         kind = checks.kind
         is_ip = kind == Kind.IP
         tcp = is_ip & (checks.proto == 6) & (checks.l4_len >= 20)
-        for row in np.flatnonzero(tcp & ((checks.flags & TCP_SYN) != 0)).tolist():
-            mss = syn_mss(buffer, int(checks.l4_pos[row]), int(checks.l4_len[row]))
-            if mss:
-                self.peer_mss[int(checks.reverse[row])] = mss
+        syn_rows, syn_values = syns
         uniq, inverse = np.unique(checks.flow, return_inverse=True)
-        mss_u = np.array([self.peer_mss.get(int(h), 0) for h in uniq.tolist()], dtype=np.int64)
-        row_mss = mss_u[inverse]
+        inverse = inverse.reshape(-1)
+        start_mss = np.array([self.peer_mss.get(int(h), 0) for h in uniq.tolist()], np.int64)
+        rows = np.array(syn_rows, dtype=np.int64)
+        announced = checks.reverse[rows] if len(syn_rows) else checks.reverse[:0]
+        row_mss = _latest_before(checks.flow, announced, rows, np.array(syn_values, np.int64))
+        row_mss = np.where(row_mss > 0, row_mss, start_mss[inverse])
+        for row, mss in zip(syn_rows, syn_values, strict=True):
+            self.peer_mss[int(checks.reverse[row])] = mss
         oversize = np.where(
             tcp & (row_mss > 0), checks.payload_len > row_mss, checks.ip_len > self.mtu
         )
@@ -208,10 +276,39 @@ class Analyzer:
             ],
             Diagnosis.UNCHECKED,
         ).astype(np.int8)
+        tracked = self._admit(checks, uniq, inverse)
+        normal_payload = np.where(oversize, 0, checks.payload_len).astype(np.int64)
+        start_max = np.array(
+            [
+                self.flows[h].max_payload if ok else 0
+                for h, ok in zip(uniq.tolist(), tracked, strict=True)
+            ],
+            dtype=np.int64,
+        )
+        prior_max = np.maximum(_max_before(inverse, normal_payload), start_max[inverse])
+        prior_max[~np.asarray(tracked, dtype=np.bool_)[inverse]] = 0
+        self.cut_mss = np.where(row_mss > 0, row_mss, prior_max)
         self._account(diag, checks, caplens, uniq, inverse, oversize, first_index)
         self.frames += n
         self.bytes += int(caplens.sum())
         return diag
+
+    def cut_mss_of(self, row: int) -> int | None:
+        """The MSS to cut frame ``row`` of the last chunk fed at: the one its peer announced
+        before it, else the largest ordinary payload its flow carried before it."""
+        mss = int(self.cut_mss[row])
+        return mss or None
+
+    def _admit(self, checks: Checks, uniq: npt.NDArray[np.uint64], inverse: IntArray) -> list[bool]:
+        """Start tracking the flows first seen in this chunk, in order of first appearance,
+        while there is room; whether each flow of ``uniq`` is tracked."""
+        first_row = np.full(len(uniq), len(inverse), dtype=np.int64)
+        np.minimum.at(first_row, inverse, np.arange(len(inverse)))
+        for u in np.argsort(first_row, kind="stable").tolist():
+            h = int(uniq[u])
+            if h and h not in self.flows and len(self.flows) < self.max_flows:
+                self.flows[h] = FlowStats(flow_key(checks.words[int(first_row[u])]))
+        return [bool(h) and int(h) in self.flows for h in uniq.tolist()]
 
     def _account(
         self, diag: npt.NDArray[np.int8], checks: Checks, caplens: IntArray,
@@ -232,27 +329,19 @@ class Analyzer:
         normal_payload = np.where(oversize, 0, checks.payload_len)
         max_pay = np.zeros(nu, dtype=np.int64)
         np.maximum.at(max_pay, inverse, normal_payload)
-        first_row = np.full(nu, len(diag), dtype=np.int64)
-        np.minimum.at(first_row, inverse, np.arange(len(diag)))
         for u, h in enumerate(uniq.tolist()):
             if h == 0:
                 continue
-            stats = self.flows.get(h)
-            if stats is None:
-                if len(self.flows) < self.max_flows:
-                    key = flow_key(checks.words[int(first_row[u])])
-                    stats = self.flows[h] = FlowStats(key)
-                else:
-                    stats = self.other_flows
+            stats = self.flows.get(h, self.other_flows)
             stats.frames += int(frames[u])
             stats.bytes += int(nbytes[u])
             stats.max_payload = max(stats.max_payload, int(max_pay[u]))
             for d in np.flatnonzero(per[u]).tolist():
                 stats.counts[d] += int(per[u, d])
-        # The wire sizes of oversized frames: cut at the flow's MSS.
+        # The wire sizes of oversized frames: cut at the MSS known when each was sent.
         for row in np.flatnonzero(oversize).tolist():
             payload = int(checks.payload_len[row])
-            mss = self.mss_for(int(checks.flow[row])) or max(1, self.mtu - 40)
+            mss = self.cut_mss_of(row) or max(1, self.mtu - 40)
             hdr = int(caplens[row]) - payload
             count, last = divmod(payload, mss)
             sizes = [hdr + mss] * count + ([hdr + last] if last else [])
@@ -289,6 +378,6 @@ def layer_verdicts(checks: Checks, row: int) -> list[tuple[str, str]]:
 
 
 __all__ = [
-    "SIZE_BINS", "Analyzer", "Diagnosis", "FlowStats", "Notable", "flow_key", "layer_verdicts",
-    "syn_mss",
+    "SIZE_BINS", "Analyzer", "Diagnosis", "FlowStats", "Notable", "SynEvents", "flow_key",
+    "layer_verdicts", "syn_events", "syn_mss",
 ]  # fmt: skip

@@ -17,10 +17,10 @@ from ndis_offload.lab.scenario import (
     make_miniport,
 )
 from ndis_offload.stack.core import NdisStack
-from ndis_offload.stack.features import FEATURE_LABELS, FEATURES, features_of
+from ndis_offload.stack.features import FEATURE_TABLE, FEATURES, features_of
 from ndis_offload.stack.profiles import DEFAULT_PROFILE, PROFILES
 from ndis_offload.viz.console import print_error, write_json
-from ndis_offload.viz.tables import FEATURE_KEYWORD, caps_table, feature_ip_direction, limits_table
+from ndis_offload.viz.tables import caps_table, limits_table
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -94,10 +94,10 @@ def run(args: argparse.Namespace, console: Console) -> int:
                 "features": [
                     {
                         "name": f,
-                        "label": FEATURE_LABELS[f],
-                        "ip": feature_ip_direction(f)[0],
-                        "direction": feature_ip_direction(f)[1],
-                        "keyword": FEATURE_KEYWORD.get(f, ""),
+                        "label": FEATURE_TABLE[f].label,
+                        "ip": f"IPv{FEATURE_TABLE[f].ip}",
+                        "direction": FEATURE_TABLE[f].direction,
+                        "keyword": FEATURE_TABLE[f].keyword,
                         "hardware": f in hardware,
                         "current": f in current,
                     }

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from rich.console import Console
 
 from ndis_offload import __version__
-from ndis_offload.cli import caps, conformance, demo, pcap, run, spec
+from ndis_offload.cli import caps, conformance, demo, pcap, rss, run, spec
 
 SubcommandAdder = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 
@@ -21,6 +21,7 @@ SUBCOMMANDS: tuple[SubcommandAdder, ...] = (
     conformance.add_parser,
     spec.add_parser,
     pcap.add_parser,
+    rss.add_parser,
 )
 """Every subcommand's parser builder, in help order (an explicit registry)."""
 

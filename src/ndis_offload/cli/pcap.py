@@ -31,10 +31,11 @@ from rich.table import Table
 from ndis_offload.capture.analyze import SIZE_BINS, Analyzer, Diagnosis
 from ndis_offload.capture.checks import Checks
 from ndis_offload.capture.report import frame_records
-from ndis_offload.errors import NdisError, PacketError
-from ndis_offload.io import pcap_jobs
+from ndis_offload.errors import BackendError, NdisError, PacketError
+from ndis_offload.io import distributed, pcap_jobs
 from ndis_offload.io.atomic import atomic_output
 from ndis_offload.io.capture import Chunk
+from ndis_offload.io.cluster import INSTALL_HINT, ClusterSpec, dask_available
 from ndis_offload.io.pcap_jobs import JobResult, Options
 
 
@@ -47,6 +48,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         t.add_argument("--keep-going", action="store_true", help="report bad frames, go on")
         t.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
         t.add_argument("--mtu", type=int, default=1500, help="IP MTU when no SYN names an MSS")
+        scale = t.add_argument_group("scale-out (verify, stats, fix; needs the dask extra)")
+        scale.add_argument(
+            "--workers", type=int, default=0, metavar="N",
+            help="start a local Dask cluster of N worker processes",
+        )  # fmt: skip
+        scale.add_argument("--scheduler", metavar="ADDRESS", help="use this Dask scheduler")
+        scale.add_argument("--scheduler-file", metavar="PATH", help="Dask scheduler file")
         t.set_defaults(run=run)
 
     v = tools.add_parser("verify", help="check checksums; diagnose offload artifacts")
@@ -122,7 +130,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
             console.print("use --keep-going to process the remaining frames")
         return 2
     except NdisError as error:
-        console.print(f"[red]error:[/red] {error.detail}")
+        console.print(f"[red]error:[/red] {escape(error.detail)}")
         return 2
     except KeyboardInterrupt:
         console.print("[yellow]interrupted; no output written[/yellow]")
@@ -130,8 +138,25 @@ def run(args: argparse.Namespace, console: Console) -> int:
     return _report(args, console, result)
 
 
+def _cluster(args: argparse.Namespace) -> ClusterSpec:
+    if args.workers < 0 or args.workers > 1024:
+        raise BackendError(f"--workers {args.workers}: give 1..1024 worker processes")
+    spec = ClusterSpec(args.workers, args.scheduler, args.scheduler_file)
+    if spec.distributed and not dask_available():
+        raise BackendError(f"--workers / --scheduler need Dask: {INSTALL_HINT}")
+    if spec.distributed and args.tool in ("segment", "coalesce"):
+        raise BackendError(
+            f"pcap {args.tool} does not run on a cluster yet (its cuts depend on flow state "
+            "carried frame by frame); run it without --workers / --scheduler"
+        )
+    return spec
+
+
 def _dispatch(args: argparse.Namespace, opts: Options) -> JobResult:
-    if args.tool == "verify" and args.frames:
+    spec = _cluster(args)
+    if getattr(args, "frames", None):
+        if spec.distributed:
+            raise BackendError("--frames runs in one process: drop --workers / --scheduler")
         with atomic_output(args.frames) as out:
 
             def sink(chunk: Chunk, checks: Checks, diag: npt.NDArray[np.int8]) -> None:
@@ -142,8 +167,12 @@ def _dispatch(args: argparse.Namespace, opts: Options) -> JobResult:
 
             return pcap_jobs.verify(args.capture, replace(opts, frames=sink))
     if args.tool in ("verify", "stats"):
+        if spec.distributed:
+            return distributed.verify(args.capture, spec, opts)
         return pcap_jobs.verify(args.capture, opts)
     if args.tool == "fix":
+        if spec.distributed:
+            return distributed.fix(args.input, args.output, spec, opts, everything=args.all)
         return pcap_jobs.fix(args.input, args.output, opts, everything=args.all)
     if args.tool == "segment":
         return pcap_jobs.segment(args.input, args.output, opts, mss=args.mss)
@@ -212,7 +241,7 @@ def _report(args: argparse.Namespace, console: Console, result: JobResult) -> in
         try:
             save_size_plot(args.plot, SIZE_BINS, a.sizes_before, a.sizes_after)
         except NdisError as error:
-            console.print(f"[red]error:[/red] {error.detail}")
+            console.print(f"[red]error:[/red] {escape(error.detail)}")
             return 2
     if args.tool in ("verify", "stats"):
         return code

@@ -9,7 +9,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
-from ndis_offload.lab.scenario import ScenarioError, load_scenario, run_step, start
+from ndis_offload.lab.scenario import ScenarioError, load_scenario
+from ndis_offload.lab.scenario_run import run_step, start
 from ndis_offload.viz.console import print_error, write_json
 from ndis_offload.viz.tables import step_table
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from enum import Enum
 
-from ndis_offload.constants import objects, offload
+from ndis_offload.constants import objects, offload, rss
 from ndis_offload.constants.objects import NdisObjectType
 from ndis_offload.constants.offload import (
     IpsecOffloadV2Authentication,
@@ -34,6 +34,7 @@ from ndis_offload.constants.offload import (
     NdisUsoIpVersion,
 )
 from ndis_offload.constants.oid import Oid
+from ndis_offload.constants.rss import NdisHashFunction, NdisHashType
 from ndis_offload.constants.status import NdisStatus
 
 ENUM_PREFIXES: tuple[tuple[type[Enum], str], ...] = (
@@ -61,6 +62,8 @@ ENUM_PREFIXES: tuple[tuple[type[Enum], str], ...] = (
     (NdisLsoIpVersion, "NDIS_TCP_LARGE_SEND_OFFLOAD_"),
     (NdisUsoIpVersion, "NDIS_UDP_SEGMENTATION_OFFLOAD_"),
     (NdisNetBufferListInfo, ""),
+    (NdisHashFunction, "NdisHashFunction"),
+    (NdisHashType, "NDIS_HASH_"),
 )
 
 _SPELLING_EXCEPTIONS = {
@@ -93,6 +96,7 @@ def _build() -> dict[str, int]:
             table[c_name(name, prefix)] = int(member.value)
     table.update(_module_ints(objects))
     table.update(_module_ints(offload))
+    table.update(_module_ints(rss))
     # NO_CHANGE appears in every NDIS_OFFLOAD_PARAMETERS enum under one C name.
     return dict(sorted(table.items()))
 

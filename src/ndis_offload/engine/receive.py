@@ -1,7 +1,7 @@
 """Software receive checksum offload: the ``NDIS_TCP_IP_CHECKSUM_NET_BUFFER_LIST_INFO.Receive``
 flags a NIC reports with Rx IPv4 / TCP / UDP checksum offload enabled.
 
-Rules (REAL-MINIPORTS §1.1 RX csum, §3 items 18, 19; NetKVM ``ParaNdis_CheckRxChecksum``):
+Rules (``docs/real-miniports.md``, NetKVM receive checksum: ``ParaNdis_CheckRxChecksum``):
 IPv4 header checksum; TCP / UDP over IPv4 / IPv6 with the pseudo-header; UDP/IPv4 checksum 0
 means "no checksum" (no verdict); UDP/IPv6 checksum 0 is invalid (RFC 8200 §8.1); a received
 0xFFFF equals a computed 0 (the sum check treats both zeros alike); IP fragments get no L4

@@ -19,18 +19,18 @@ def _umask() -> int:
 
 
 @contextmanager
-def atomic_output(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
-    """A binary file that becomes ``path`` only when the block completes.
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """The path of a new empty temporary file next to ``path`` that becomes ``path`` only
+    when the block completes (any process may write it meanwhile).
 
     The temporary file lives in the target's directory (so :func:`os.replace` is atomic);
     on any exception, ``KeyboardInterrupt`` included, it is removed and the target untouched.
     """
     target = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            yield handle
-            handle.flush()
+        yield Path(tmp)
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, target)
     except BaseException:
@@ -39,6 +39,15 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
         except FileNotFoundError:
             pass
         raise
+
+
+@contextmanager
+def atomic_output(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
+    """A binary file that becomes ``path`` only when the block completes
+    (:func:`atomic_path`, opened for writing)."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        yield handle
+        handle.flush()
 
 
 class _Background:

@@ -66,7 +66,7 @@ class Options:
     """Called with every chunk, its checks and diagnoses (``pcap verify --frames``)."""
 
 
-def _frame_errors(chunk: Chunk, diag: np.ndarray, kind: np.ndarray, errors: dict[int, PacketError]
+def frame_errors(chunk: Chunk, diag: np.ndarray, kind: np.ndarray, errors: dict[int, PacketError]
                   ) -> list[PacketError]:  # fmt: skip
     out = []
     for row in np.flatnonzero(kind == Kind.MALFORMED).tolist():
@@ -81,15 +81,21 @@ def _frame_errors(chunk: Chunk, diag: np.ndarray, kind: np.ndarray, errors: dict
     return out
 
 
+def check(chunk: Chunk, *, epb_flags: bool = True) -> Checks:
+    """The checks of every record of a chunk (directions from pcapng ``epb_flags`` too,
+    unless ``epb_flags`` is False: a pcap file has none)."""
+    return check_chunk(
+        chunk.buffer, chunk.data_offsets, chunk.caplens, chunk.origlens, chunk.linktypes,
+        chunk.bad, directions=_directions(chunk) if epb_flags else None,
+    )  # fmt: skip
+
+
 def _chunks(
     reader: CaptureReader, result: JobResult, opts: Options
 ) -> Iterator[tuple[Chunk, Checks, npt.NDArray[np.int8]]]:
     """Chunks with their checks and diagnoses; raises on malformed frames unless keep_going."""
     for chunk in reader.chunks():
-        checks = check_chunk(
-            chunk.buffer, chunk.data_offsets, chunk.caplens, chunk.origlens, chunk.linktypes,
-            chunk.bad, directions=_directions(chunk) if reader.format == "pcapng" else None,
-        )  # fmt: skip
+        checks = check(chunk, epb_flags=reader.format == "pcapng")
         diag = result.analyzer.feed(chunk.buffer, checks, chunk.caplens, chunk.first_index)
         if opts.frames is not None:
             opts.frames(chunk, checks, diag)
@@ -126,7 +132,7 @@ def verify(path: str | Path, opts: Options | None = None) -> JobResult:
 
 def _strict(chunk: Chunk, checks_kind: np.ndarray, diag: np.ndarray, errors: dict[int, PacketError],
             result: JobResult, keep_going: bool) -> None:  # fmt: skip
-    found = _frame_errors(chunk, diag, checks_kind, errors)
+    found = frame_errors(chunk, diag, checks_kind, errors)
     if found and not keep_going:
         raise found[0]
     result.errors.extend(found)
@@ -197,7 +203,7 @@ def segment(src: str | Path, dst: str | Path, opts: Options | None = None, *,
                     writer.write_packet(item)
                     continue
                 headers = int(checks.ip_len[row] - checks.payload_len[row])
-                size = mss or analyzer.mss_for(int(checks.flow[row])) or opts.mtu - headers
+                size = mss or analyzer.cut_mss_of(row) or opts.mtu - headers
                 try:
                     frames = segment_record(item.linktype, item.data, size)
                 except PacketError as error:

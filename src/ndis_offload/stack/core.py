@@ -18,6 +18,7 @@ from ndis_offload.constants.offload import NdisOffloadSet
 from ndis_offload.constants.oid import Oid
 from ndis_offload.constants.status import NdisStatus
 from ndis_offload.errors import DecodeError, NdisError, StateError
+from ndis_offload.stack.datapath import NetBufferList, ReceiveIndication, SendCompletion
 from ndis_offload.stack.filter import FilterDriver
 from ndis_offload.stack.miniport import Miniport
 from ndis_offload.stack.requests import (
@@ -63,6 +64,9 @@ class ProtocolEdge:
 
     def on_status(self, indication: StatusIndication) -> None:
         """``ProtocolStatusEx``."""
+
+    def on_receive(self, indications: list[ReceiveIndication]) -> None:
+        """``ProtocolReceiveNetBufferLists``."""
 
 
 @dataclass
@@ -138,6 +142,8 @@ class NdisStack:
         self._queue: deque[tuple[OidRequest, RequestHandle]] = deque()
         self._in_flight: tuple[OidRequest, RequestHandle] | None = None
         self._next_id = 1
+        self.received: list[ReceiveIndication] = []
+        """Every NBL the miniport indicated up, in order (DPCs and out-of-DPC flushes)."""
         self.encapsulation: NdisOffloadEncapsulation | None = None
         """The settings of the last successful ``OID_OFFLOAD_ENCAPSULATION`` set."""
         attributes = miniport.initialize(_Context(self))
@@ -377,6 +383,66 @@ class NdisStack:
         if binding is not None and handle.returned_pending:
             binding.protocol.on_request_complete(completion)
 
+    # -- data path ---------------------------------------------------------------------------
+    def send(self, nbls: Sequence[NetBufferList], requester: str = "") -> list[SendCompletion]:
+        """``NdisSendNetBufferLists``: hand ``nbls`` to the miniport; one completion per NBL,
+        in order. A miniport that raises, or returns the wrong number of completions, fails
+        the NBLs it did not complete with ``NDIS_STATUS_FAILURE`` (never an exception)."""
+        nbls = list(nbls)
+        try:
+            done = list(self.miniport.send_net_buffer_lists(nbls))
+        except Exception as err:  # the boundary: nothing crosses into NDIS
+            why = f"miniport raised {type(err).__name__}: {err}"
+            done = [SendCompletion(NdisStatus.FAILURE, detail=why) for _ in nbls]
+        if len(done) != len(nbls):
+            why = f"miniport completed {len(done)} of {len(nbls)} NBLs"
+            done = done[: len(nbls)] + [
+                SendCompletion(NdisStatus.FAILURE, detail=why) for _ in nbls[len(done) :]
+            ]
+        failed = sum(1 for c in done if c.status != NdisStatus.SUCCESS)
+        self._record(
+            "send",
+            requester or "ndis",
+            self.miniport.name,
+            "MiniportSendNetBufferLists",
+            extra={"nbls": len(nbls), "failed": failed, "frames": sum(len(c.frames) for c in done)},
+        )
+        return done
+
+    def receive(self, frames: Sequence[bytes], now: float) -> list[ReceiveIndication]:
+        """One receive DPC on the miniport: ``frames`` arrive from the wire, the NBLs it
+        indicates go to every binding (``ProtocolReceiveNetBufferLists``) and are returned.
+        A miniport that raises indicates nothing."""
+        try:
+            up = list(self.miniport.receive_dpc(list(frames), now))
+        except Exception as err:  # the boundary
+            self._record(
+                "receive",
+                self.miniport.name,
+                "ndis",
+                "receive DPC",
+                detail=f"miniport raised {type(err).__name__}: {err}",
+            )
+            return []
+        self._deliver(up, len(frames))
+        return up
+
+    def _deliver(self, up: list[ReceiveIndication], arrived: int | None) -> None:
+        self.received.extend(up)
+        extra: dict[str, Any] = {"indicated": len(up)}
+        if arrived is not None:
+            extra["frames"] = arrived
+        self._record(
+            "receive",
+            self.miniport.name,
+            "protocols",
+            "NdisMIndicateReceiveNetBufferLists",
+            to=tuple(self.bindings),
+            extra=extra,
+        )
+        for binding in list(self.bindings.values()):
+            binding.protocol.on_receive(up)
+
     # -- indications -------------------------------------------------------------------------
     def _indicate(self, indication: StatusIndication) -> None:
         if indication.StatusCode == NdisStatus.TASK_OFFLOAD_CURRENT_CONFIG:
@@ -435,3 +501,6 @@ class _Context:
     def complete_request(self, completion: OidCompletion) -> None:
         self._stack._complete_in_flight(completion, synchronous=False)
         self._stack._pump()
+
+    def indicate_receive(self, indications: list[ReceiveIndication]) -> None:
+        self._stack._deliver(list(indications), None)

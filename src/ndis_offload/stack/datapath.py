@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from ndis_offload.constants.offload import NdisLsoIpVersion, NdisLsoType
 from ndis_offload.constants.status import NdisStatus
@@ -24,6 +25,7 @@ from ndis_offload.engine import (
     CoalescedFrame,
     RscCoalescer,
     ip_versions,
+    rss_hash,
     transmit_checksum,
     transmit_lso,
     transmit_uso,
@@ -31,7 +33,7 @@ from ndis_offload.engine import (
     validate_receive,
 )
 from ndis_offload.errors import PacketError
-from ndis_offload.stack.miniport import ReferenceMiniport
+from ndis_offload.stack.features import feature_for
 from ndis_offload.structs.nbl_info import (
     NdisLsoTransmit,
     NdisLsoV1Transmit,
@@ -85,14 +87,28 @@ class ReceiveIndication:
         return NdisRscNblInfoInfo.from_int(self.TcpRecvSegCoalesceInfo)
 
 
-class SoftwareDatapath:
-    """Send and receive paths of a :class:`ReferenceMiniport`; ``counters`` counts what they
-    did and refused."""
+class OffloadState(Protocol):
+    """What a data path reads from its miniport: the features on now, and whether receive
+    checksum offload may run yet (after the first ``OID_OFFLOAD_ENCAPSULATION`` set)."""
 
-    def __init__(self, miniport: ReferenceMiniport, *, rsc_timeout: float = 0.0005) -> None:
+    @property
+    def current_features(self) -> frozenset[str]: ...
+
+    @property
+    def receive_checksum_started(self) -> bool: ...
+
+
+class SoftwareDatapath:
+    """Send and receive paths of a miniport (the reference's, or any :class:`OffloadState`)
+    done with the engine; ``counters`` counts what they did and refused."""
+
+    def __init__(self, miniport: OffloadState, *, rsc_timeout: float = 0.0005) -> None:
         self.miniport = miniport
         self.counters: Counter[str] = Counter()
         self.coalescer = RscCoalescer(timeout=rsc_timeout)
+        self._verdicts: dict[bytes, int] = {}
+        """Checksum verdicts of frames the coalescer still holds (indicated at a later
+        ``receive`` or at ``flush``)."""
 
     # -- receive ---------------------------------------------------------------------------
     def receive(self, frames: list[bytes], now: float) -> list[ReceiveIndication]:
@@ -105,8 +121,9 @@ class SoftwareDatapath:
         words = [0] * len(frames)
         if self.miniport.receive_checksum_started:
             for version in (4, 6):
-                ip = version == 4 and "ip4_rx" in on
-                tcp, udp = f"tcp{version}_rx" in on, f"udp{version}_rx" in on
+                ip = version == 4 and feature_for("checksum", 4, "Rx", "IpChecksum") in on
+                tcp = feature_for("checksum", version, "Rx", "TcpChecksum") in on
+                udp = feature_for("checksum", version, "Rx", "UdpChecksum") in on
                 picked = [i for i, v in enumerate(versions) if v == version]
                 if not picked or not (ip or tcp or udp):
                     continue
@@ -118,10 +135,10 @@ class SoftwareDatapath:
                 for i, word in zip(picked, batch, strict=True):
                     words[i] = int(word)
         self.counters["received"] += len(frames)
-        rsc_on = {4: "rsc4" in on, 6: "rsc6" in on}
+        rsc_on = {v: feature_for("rsc", v, "Rx") in on for v in (4, 6)}
         out: list[ReceiveIndication] = []
         to_coalesce: list[bytes] = []
-        verdicts: dict[bytes, int] = {}
+        verdicts = self._verdicts
         for frame, version, word in zip(frames, versions, words, strict=True):
             if rsc_on.get(version, False):
                 to_coalesce.append(frame)
@@ -135,7 +152,7 @@ class SoftwareDatapath:
 
     def flush(self, now: float | None = None) -> list[ReceiveIndication]:
         """End of the DPC: indicate every coalesced unit still held."""
-        return [self._from_coalescer(item, {}) for item in self.coalescer.flush(now)]
+        return [self._from_coalescer(item, self._verdicts) for item in self.coalescer.flush(now)]
 
     def _from_coalescer(
         self, item: CoalescedFrame, verdicts: dict[bytes, int]
@@ -144,7 +161,7 @@ class SoftwareDatapath:
             self.counters["rsc_units"] += 1
             self.counters["rsc_segments"] += item.rsc.CoalescedSegCount
             return ReceiveIndication(item.frame, item.checksum.to_int(), item.rsc.to_int())
-        return ReceiveIndication(item.frame, verdicts.get(item.frame, 0), item.rsc.to_int())
+        return ReceiveIndication(item.frame, verdicts.pop(item.frame, 0), item.rsc.to_int())
 
     def _validate_one(self, frame: bytes, ip: bool, tcp: bool, udp: bool) -> int:
         try:
@@ -152,6 +169,10 @@ class SoftwareDatapath:
         except PacketError:
             self.counters["malformed_received"] += 1
             return 0
+
+    def rss_hash(self, key: bytes, frame: bytes) -> int:
+        """The RSS hash the NIC reports with ``frame`` (Toeplitz, every hash type on)."""
+        return rss_hash(key, frame)
 
     # -- send ------------------------------------------------------------------------------
 
@@ -168,15 +189,21 @@ class SoftwareDatapath:
                 return self._send_lso(nbl, on)
             if nbl.UdpSegmentationOffloadInfo:
                 info = NdisUsoTransmit.from_int(nbl.UdpSegmentationOffloadInfo)
-                feature = "uso6" if info.IPVersion else "uso4"
+                feature = feature_for("uso", 6 if info.IPVersion else 4)
                 if feature not in on:
                     return self._refuse(
                         f"USO IPv{6 if info.IPVersion else 4} is off", f"refused_{feature}"
                     )
                 result = transmit_uso(nbl.frame, info)
+                frames = result.frames
+                at = info.UdpHeaderOffset + 6
+                if not info.IPVersion and nbl.frame[at : at + 2] == b"\0\0":
+                    # udp-segmentation-offload-uso-: a zero UDP checksum from the stack means
+                    # no UDP checksum (IPv4; IPv6 has no such datagrams)
+                    frames = [f[:at] + b"\0\0" + f[at + 2 :] for f in frames]
                 self.counters["uso_sends"] += 1
-                self.counters["frames"] += len(result.frames)
-                return SendCompletion(NdisStatus.SUCCESS, result.frames)
+                self.counters["frames"] += len(frames)
+                return SendCompletion(NdisStatus.SUCCESS, frames)
             if nbl.TcpIpChecksumNetBufferListInfo:
                 return self._send_checksum(nbl, on)
             self.counters["frames"] += 1
@@ -191,10 +218,10 @@ class SoftwareDatapath:
         lso: NdisLsoV1Transmit | NdisLsoV2Transmit
         if NdisLsoTransmit.from_int(word).Type == NdisLsoType.V1_TYPE:
             lso = NdisLsoV1Transmit.from_int(word)
-            feature = "lsov1"
+            feature = feature_for("lsov1", 4)
         else:
             lso = NdisLsoV2Transmit.from_int(word)
-            feature = "lsov2_6" if lso.IPVersion == NdisLsoIpVersion.IPv6 else "lsov2_4"
+            feature = feature_for("lsov2", 6 if lso.IPVersion == NdisLsoIpVersion.IPv6 else 4)
         if feature not in on:
             return self._refuse(
                 f"{feature} is off in the current configuration", f"refused_{feature}"
@@ -210,14 +237,16 @@ class SoftwareDatapath:
         info = NdisTcpIpChecksumNetBufferListInfoTransmit.from_int(
             nbl.TcpIpChecksumNetBufferListInfo
         )
-        family = "4" if info.IsIPv4 else "6"
-        wanted = []
-        if info.IpHeaderChecksum:
-            wanted.append("ip4_tx")
-        if info.TcpChecksum:
-            wanted.append(f"tcp{family}_tx")
-        if info.UdpChecksum:
-            wanted.append(f"udp{family}_tx")
+        family = 4 if info.IsIPv4 else 6
+        asked = (
+            ("IpChecksum", info.IpHeaderChecksum and info.IsIPv4),
+            ("TcpChecksum", info.TcpChecksum),
+            ("UdpChecksum", info.UdpChecksum),
+        )
+        wanted = [feature_for("checksum", family, "Tx", m) for m, on_ in asked if on_]
+        if not (info.IsIPv4 or info.IsIPv6):  # nblchecksum: no checksum work, sent as is
+            self.counters["frames"] += 1
+            return SendCompletion(NdisStatus.SUCCESS, [bytes(nbl.frame)])
         for feature in wanted:
             if feature not in on:
                 return self._refuse(

@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from ndis_offload.constants.status import NdisStatus
 from ndis_offload.errors import DecodeError
-from ndis_offload.stack.features import FEATURES, build_offload, features_of
+from ndis_offload.stack.features import (
+    FEATURE_TABLE,
+    FEATURES,
+    OffloadLimits,
+    build_offload,
+    features_of,
+    read_member,
+)
 from ndis_offload.stack.requests import OidCompletion, OidRequest, StatusIndication
 from ndis_offload.structs.offload import NdisOffload
 
@@ -68,19 +75,12 @@ class OffloadMaskFilter(FilterDriver):
         self.hide = frozenset(hide)
 
     def mask(self, offload: NdisOffload) -> NdisOffload:
-        from ndis_offload.stack.features import OffloadLimits
-
-        c = offload.Checksum
-        encapsulations = {
-            "checksum": c.IPv4Transmit.Encapsulation
-            | c.IPv4Receive.Encapsulation
-            | c.IPv6Transmit.Encapsulation
-            | c.IPv6Receive.Encapsulation,
-            "lsov1": offload.LsoV1.IPv4.Encapsulation,
-            "lsov2": offload.LsoV2.IPv4.Encapsulation | offload.LsoV2.IPv6.Encapsulation,
-            "uso": offload.UdpSegmentation.IPv4.Encapsulation
-            | offload.UdpSegmentation.IPv6.Encapsulation,
-        }
+        """``offload`` with the hidden features off (encapsulation masks and sizes kept)."""
+        encapsulations: dict[str, int] = {}
+        for row in FEATURE_TABLE.values():
+            if row.encapsulation_member is not None:
+                mask = int(read_member(offload, row.encapsulation_member))
+                encapsulations[row.offload_type] = encapsulations.get(row.offload_type, 0) | mask
         lso = offload.LsoV2.IPv4 if offload.LsoV2.IPv4.Encapsulation else offload.LsoV2.IPv6
         uso = offload.UdpSegmentation.IPv4
         limits = OffloadLimits(

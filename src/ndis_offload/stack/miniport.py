@@ -1,29 +1,56 @@
-"""The miniport interface and the reference software miniport (the documented behaviour).
+"""The miniport contract and the reference software miniport (the documented behaviour).
 
-A miniport is initialized with a :class:`MiniportContext` (its way to indicate status and
-complete pended requests), reports its hardware capabilities and current configuration,
-and answers OID requests. :class:`ReferenceMiniport` follows the NDIS documentation
-(``oid-offload-encapsulation``, ``oid-tcp-offload-parameters``); real drivers' deviations
-live in ``variants.py`` as subclasses that override single decisions.
+A miniport is the one thing users extend. NDIS (:class:`~ndis_offload.stack.core.NdisStack`)
+calls four entry points, all synchronous and sans-IO (time arrives as ``now``):
+
+===============================  ===============================================================
+``initialize(context)``          ``MiniportInitializeEx``: keep ``context``, return
+                                 :class:`OffloadAttributes` (``None`` parts: no task offload)
+``oid_request(request)``         ``MiniportOidRequest``: an :class:`OidCompletion`, or
+                                 ``NDIS_STATUS_PENDING`` and later ``context.complete_request``
+``send_net_buffer_lists(nbls)``  ``MiniportSendNetBufferLists``: one :class:`SendCompletion` per
+                                 NBL, in order (``NdisMSendNetBufferListsComplete``)
+``receive_dpc(frames, now)``     one receive DPC: the NBLs indicated up
+                                 (``NdisMIndicateReceiveNetBufferLists``)
+===============================  ===============================================================
+
+Any exception a miniport raises stops at the NDIS boundary: an OID completes with the
+:class:`~ndis_offload.errors.NdisError`'s status (``NDIS_STATUS_FAILURE`` for any other
+exception), a send completes every NBL with ``NDIS_STATUS_FAILURE``, a receive DPC indicates
+nothing. :class:`ReferenceMiniport` follows the NDIS documentation (``oid-offload-encapsulation``,
+``oid-tcp-offload-parameters``) and exposes override points (``docs/writing-a-miniport.md``);
+real drivers' deviations are in :mod:`ndis_offload.lab.variants`.
 """
 
 from __future__ import annotations
 
+import struct
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Literal, Protocol, TypeVar
 
 from ndis_offload.constants import objects as o
 from ndis_offload.constants.offload import (
     NdisEncapsulation,
-    NdisOffloadParametersChecksum,
     NdisOffloadSet,
 )
 from ndis_offload.constants.oid import Oid
 from ndis_offload.constants.status import NdisStatus
 from ndis_offload.errors import DecodeError, TruncatedError
-from ndis_offload.stack.features import FAMILY_FEATURES, build_offload
+from ndis_offload.stack.datapath import (
+    NetBufferList,
+    ReceiveIndication,
+    SendCompletion,
+    SoftwareDatapath,
+)
+from ndis_offload.stack.features import (
+    FAMILY_FEATURES,
+    FEATURE_TABLE,
+    FEATURES,
+    build_offload,
+    parameter_request,
+)
 from ndis_offload.stack.profiles import AdapterProfile, keywords_from_features
 from ndis_offload.stack.requests import OidCompletion, OidRequest, RequestType, StatusIndication
 from ndis_offload.structs.encapsulation import NdisOffloadEncapsulation
@@ -33,36 +60,68 @@ from ndis_offload.structs.parameters import NdisOffloadParameters
 PENDING = NdisStatus.PENDING
 
 
-class MiniportContext(Protocol):
-    """What NDIS gives a miniport: ``NdisMIndicateStatusEx`` and ``NdisMOidRequestComplete``."""
-
-    def indicate_status(self, indication: StatusIndication) -> None: ...
-
-    def complete_request(self, completion: OidCompletion) -> None: ...
+# -- how a miniport answers the set OIDs, as data ---------------------------------------------
+Indicate = Literal["always", "on change", "never", "even on failure"]
+"""When ``NDIS_STATUS_TASK_OFFLOAD_CURRENT_CONFIG`` follows a set: after every successful
+set (documented), only when the configuration changed, never, or after every set whatever
+its status."""
 
 
 @dataclass(frozen=True)
-class OffloadAttributes:
-    """``NDIS_MINIPORT_ADAPTER_OFFLOAD_ATTRIBUTES``: ``HardwareOffloadCapabilities`` and
-    ``DefaultOffloadConfiguration`` (``None`` for a miniport without task offload)."""
+class Behaviour:
+    """The knobs. Defaults: ``oid-offload-encapsulation``, ``oid-tcp-offload-parameters``."""
 
-    HardwareOffloadCapabilities: NdisOffload | None
-    DefaultOffloadConfiguration: NdisOffload | None
+    short_buffer: NdisStatus = NdisStatus.INVALID_LENGTH
+    """Status for an ``InformationBuffer`` shorter than the structure (with ``BytesNeeded``);
+    NetKVM and gVNIC say ``NDIS_STATUS_BUFFER_TOO_SHORT``."""
+    exact_length: bool = False
+    """``InformationBufferLength`` must equal ``sizeof`` (longer: ``BUFFER_OVERFLOW``)."""
+    parameters_sizeof: int | None = None
+    """``sizeof(NDIS_OFFLOAD_PARAMETERS)`` the driver was built with: it reads no further
+    (``None``: the newest revision this package knows)."""
+
+    encapsulation_header: Literal["documented", "minimum", "exact", "type-and-revision"] = (
+        "documented"
+    )
+    """``documented``: Type, a known Revision, Size at least revision 1's, and the field
+    values; ``minimum``: Type, Revision >= 1, 28 <= Size <= the buffer (no field checks);
+    ``exact``: exactly {0xA8, 1, 28}; ``type-and-revision``: Size unchecked."""
+    invalid_header: NdisStatus = NdisStatus.INVALID_PARAMETER
+    """Status for a bad ``NDIS_OFFLOAD_ENCAPSULATION`` header or field."""
+    encapsulation_match: Literal["documented", "bit-mask", "equality"] = "documented"
+    """How an ON ``EncapsulationType`` is tested: ``documented``: one of the two defined
+    values, then a bit test against the adapter's masks; ``bit-mask``: any value sharing a
+    bit with the adapter's masks; ``equality``: exactly ``NDIS_ENCAPSULATION_IEEE_802_3``."""
+    unsupported_encapsulation: NdisStatus = NdisStatus.INVALID_PARAMETER
+    """Status when no offload type supports the requested encapsulation."""
+    header_size: int | None = None
+    """The one ``HeaderSize`` accepted with ON (``None``: any, as documented)."""
+    indicate_encapsulation: Indicate = "always"
+
+    parameters_header: Literal["documented", "minimum", "unchecked"] = "documented"
+    """``documented``: header and field values checked (``NDIS_STATUS_INVALID_DATA``);
+    ``minimum``: Type 0x80, Revision >= 1, Size >= 20 and <= the buffer, else
+    ``NDIS_STATUS_INVALID_DATA``, fields unchecked; ``unchecked``: read as a C driver reads
+    a zero-filled copy."""
+    undefined_value: Literal["reject", "no change"] = "reject"
+    """A field value the structure does not define: ``NDIS_STATUS_INVALID_DATA``, or kept."""
+    unsupported_request: NdisStatus | None = NdisStatus.INVALID_DATA
+    """Status when a set enables what the hardware lacks; ``None``: clamp silently."""
+    ignored_fields: frozenset[str] = frozenset()
+    """``NDIS_OFFLOAD_PARAMETERS`` fields the driver never reads."""
+    indicate_parameters: Indicate = "always"
 
 
-class Miniport(ABC):
-    """A miniport driver instance for one adapter."""
+DOCUMENTED = Behaviour()
 
-    name: str = "miniport"
 
-    @abstractmethod
-    def initialize(self, context: MiniportContext) -> OffloadAttributes:
-        """``MiniportInitializeEx``: keep ``context``, report offload attributes."""
-
-    @abstractmethod
-    def oid_request(self, request: OidRequest) -> OidCompletion | NdisStatus:
-        """``MiniportOidRequest``: a completion, or ``NDIS_STATUS_PENDING`` to complete later
-        through ``context.complete_request``."""
+def indicate(policy: Indicate, *, succeeded: bool, changed: bool) -> bool:
+    """Whether ``policy`` indicates the current configuration after a set."""
+    if policy == "even on failure":
+        return True
+    if policy == "never" or not succeeded:
+        return False
+    return policy == "always" or changed
 
 
 def complete(
@@ -85,9 +144,6 @@ def complete(
     )
 
 
-S = TypeVar("S", NdisOffloadEncapsulation, NdisOffloadParameters)
-
-
 def short_buffer(request: OidRequest, needed: int, status: NdisStatus) -> OidCompletion | None:
     """The completion for an ``InformationBuffer`` shorter than ``needed``, else ``None``."""
     length = len(request.InformationBuffer)
@@ -98,10 +154,126 @@ def short_buffer(request: OidRequest, needed: int, status: NdisStatus) -> OidCom
     )
 
 
-def decode_set(request: OidRequest, cls: type[S], *, validate: bool = True) -> S | OidCompletion:
-    """Decode a set's ``InformationBuffer`` as ``cls`` the way the documentation asks: a short
-    buffer is ``NDIS_STATUS_INVALID_LENGTH`` with ``BytesNeeded``; a bad header or field is
-    the decoder's status (``NDIS_STATUS_INVALID_PARAMETER``) naming the field."""
+def exact_length(request: OidRequest, size: int) -> OidCompletion | None:
+    """gVNIC ``CopyOidInformation``: the buffer must be exactly ``size`` bytes."""
+    length = len(request.InformationBuffer)
+    if length < size:
+        return complete(
+            request,
+            NdisStatus.BUFFER_TOO_SHORT,
+            f"InformationBufferLength {length} < sizeof {size}",
+            BytesNeeded=size,
+        )
+    if length > size:
+        return complete(
+            request,
+            NdisStatus.BUFFER_OVERFLOW,
+            f"InformationBufferLength {length} > sizeof {size}",
+            BytesNeeded=size,
+        )
+    return None
+
+
+def read_ndis_object(buffer: bytes, obj_type: int, min_revision: int, min_size: int) -> str | None:
+    """openvmm ``read_ndis_object``: ``None`` if the header is acceptable, else why not."""
+    if len(buffer) < 4:
+        return f"buffer is {len(buffer)} bytes, too short for NDIS_OBJECT_HEADER"
+    t, revision, size = struct.unpack_from("<BBH", buffer, 0)
+    if t != obj_type:
+        return f"Header.Type 0x{t:X} != 0x{obj_type:X}"
+    if revision < min_revision:
+        return f"Header.Revision {revision} < {min_revision}"
+    if size < min_size:
+        return f"Header.Size {size} < {min_size}"
+    if len(buffer) < size:
+        return f"buffer is {len(buffer)} bytes, Header.Size says {size}"
+    return None
+
+
+class MiniportContext(Protocol):
+    """What NDIS gives a miniport at initialization."""
+
+    def indicate_status(self, indication: StatusIndication) -> None:
+        """``NdisMIndicateStatusEx``: e.g. ``NDIS_STATUS_TASK_OFFLOAD_CURRENT_CONFIG`` with
+        the encoded current ``NDIS_OFFLOAD``; NDIS caches it and fans it out."""
+
+    def complete_request(self, completion: OidCompletion) -> None:
+        """``NdisMOidRequestComplete`` for the request the miniport pended."""
+
+    def indicate_receive(self, indications: list[ReceiveIndication]) -> None:
+        """``NdisMIndicateReceiveNetBufferLists`` outside a receive DPC (e.g. coalesced
+        segments flushed before an RSC-disabling set completes)."""
+
+
+@dataclass(frozen=True)
+class OffloadAttributes:
+    """``NDIS_MINIPORT_ADAPTER_OFFLOAD_ATTRIBUTES``: ``HardwareOffloadCapabilities`` and
+    ``DefaultOffloadConfiguration`` (``None`` for a miniport without task offload)."""
+
+    HardwareOffloadCapabilities: NdisOffload | None
+    DefaultOffloadConfiguration: NdisOffload | None
+
+
+class Miniport(ABC):
+    """A miniport driver instance for one adapter (the public contract; see the module
+    docstring and ``docs/writing-a-miniport.md``).
+
+    Subclass it directly for a miniport of your own design, or subclass
+    :class:`ReferenceMiniport` and override its hooks. ``name`` labels the trace.
+    """
+
+    name: str = "miniport"
+
+    @abstractmethod
+    def initialize(self, context: MiniportContext) -> OffloadAttributes:
+        """``MiniportInitializeEx``: keep ``context``, report offload attributes. Called once,
+        by :class:`~ndis_offload.stack.core.NdisStack`, before anything else."""
+
+    @abstractmethod
+    def oid_request(self, request: OidRequest) -> OidCompletion | NdisStatus:
+        """``MiniportOidRequest``: a completion for ``request``, or ``NDIS_STATUS_PENDING``
+        and later exactly one ``context.complete_request``. NDIS answers the queries it owns
+        itself and sends one request at a time. May raise :class:`~ndis_offload.errors.NdisError`
+        (completes with its status); anything else completes with ``NDIS_STATUS_FAILURE``."""
+
+    def send_net_buffer_lists(self, nbls: Sequence[NetBufferList]) -> list[SendCompletion]:
+        """``MiniportSendNetBufferLists``: do the offload work each NBL's info words ask for
+        and return one :class:`SendCompletion` per NBL, in submission order, carrying the
+        frames put on the wire. This default is an adapter without task offload: a plain
+        frame goes out unchanged, an NBL asking for any offload fails."""
+        out = []
+        for nbl in nbls:
+            if (
+                nbl.TcpIpChecksumNetBufferListInfo
+                or nbl.TcpLargeSendNetBufferListInfo
+                or nbl.UdpSegmentationOffloadInfo
+            ):
+                out.append(SendCompletion(NdisStatus.FAILURE, detail="no task offload"))
+            else:
+                out.append(SendCompletion(NdisStatus.SUCCESS, [bytes(nbl.frame)]))
+        return out
+
+    def receive_dpc(self, frames: Sequence[bytes], now: float) -> list[ReceiveIndication]:
+        """One receive DPC: the frames the NIC received (in order) in, the NBLs indicated up
+        out, with their checksum and RSC info words. Nothing may be held back for a later DPC
+        (``indicating-coalesced-segments``). This default indicates every frame as is."""
+        return [ReceiveIndication(bytes(frame)) for frame in frames]
+
+
+S = TypeVar("S", NdisOffloadEncapsulation, NdisOffloadParameters)
+
+
+def decode_set(
+    request: OidRequest,
+    cls: type[S],
+    *,
+    validate: bool = True,
+    invalid: NdisStatus | None = None,
+) -> S | OidCompletion:
+    """Decode a set's ``InformationBuffer`` as ``cls``: a short buffer is
+    ``NDIS_STATUS_INVALID_LENGTH`` with ``BytesNeeded``; a bad header or field completes with
+    ``invalid`` (default: the decoder's status, ``NDIS_STATUS_INVALID_PARAMETER``) naming the
+    field."""
     short = short_buffer(request, cls.minimum_size(), NdisStatus.INVALID_LENGTH)
     if short is not None:
         return short
@@ -110,7 +282,7 @@ def decode_set(request: OidRequest, cls: type[S], *, validate: bool = True) -> S
     except TruncatedError as err:
         return complete(request, NdisStatus.INVALID_LENGTH, err.detail, BytesNeeded=err.needed)
     except DecodeError as err:
-        return complete(request, err.status, err.detail)
+        return complete(request, invalid if invalid is not None else err.status, err.detail)
 
 
 class ReferenceMiniport(Miniport):
@@ -123,6 +295,8 @@ class ReferenceMiniport(Miniport):
     """
 
     variant = "reference"
+    behaviour: Behaviour = DOCUMENTED
+    """How it answers the offload set OIDs (the documented reading; variants change knobs)."""
 
     def __init__(self, profile: AdapterProfile, *, pend_requests: bool = False) -> None:
         self.profile = profile
@@ -139,14 +313,20 @@ class ReferenceMiniport(Miniport):
         self.pend_requests = pend_requests
         self._pended: list[OidRequest] = []
         self._context: MiniportContext | None = None
+        self.datapath = SoftwareDatapath(self)
+        """The send and receive paths (the engine, gated by :attr:`current_features`)."""
 
     # -- reporting -------------------------------------------------------------------------
     @property
     def supports_offload(self) -> bool:
+        """Whether the adapter has any task offload (else both set OIDs are NOT_SUPPORTED)."""
         return bool(self.hardware)
 
     @property
     def current_features(self) -> frozenset[str]:
+        """The features on now: configured and in the hardware, minus the checksum, LSO and
+        USO features of an IP version switched OFF. Reported, indicated and obeyed by the
+        data path."""
         out = self.configured & self.hardware
         for family, active in self.family_active.items():
             if not active:
@@ -154,16 +334,32 @@ class ReferenceMiniport(Miniport):
         return out
 
     def hardware_capabilities(self) -> NdisOffload:
+        """``HardwareOffloadCapabilities``."""
         return build_offload(self.hardware, self.profile.limits)
 
     def current_config(self) -> NdisOffload:
+        """The current ``NDIS_OFFLOAD`` (initially ``DefaultOffloadConfiguration``)."""
         return build_offload(self.current_features, self.profile.limits)
 
     def initialize(self, context: MiniportContext) -> OffloadAttributes:
+        """Keep ``context``; report both ``NDIS_OFFLOAD`` structures (none without task
+        offload)."""
         self._context = context
         if not self.supports_offload:
             return OffloadAttributes(None, None)
         return OffloadAttributes(self.hardware_capabilities(), self.current_config())
+
+    # -- data path -------------------------------------------------------------------------
+    def send_net_buffer_lists(self, nbls: Sequence[NetBufferList]) -> list[SendCompletion]:
+        """Each NBL through :meth:`SoftwareDatapath.send`: the offload work it asks for, or
+        ``NDIS_STATUS_FAILURE`` when that offload is off in the current configuration."""
+        return [self.datapath.send(nbl, index=i) for i, nbl in enumerate(nbls)]
+
+    def receive_dpc(self, frames: Sequence[bytes], now: float) -> list[ReceiveIndication]:
+        """Checksum verdicts for the Rx offloads that are on (only after the first successful
+        ``OID_OFFLOAD_ENCAPSULATION`` set), RSC where it is on; every coalesced unit is
+        indicated before the DPC ends."""
+        return self.datapath.receive(list(frames), now) + self.datapath.flush()
 
     def indicate_current_config(self) -> None:
         """``NdisMIndicateStatusEx(NDIS_STATUS_TASK_OFFLOAD_CURRENT_CONFIG, NDIS_OFFLOAD)``."""
@@ -210,65 +406,113 @@ class ReferenceMiniport(Miniport):
 
     # -- OID_OFFLOAD_ENCAPSULATION ------------------------------------------------------------
     def set_offload_encapsulation(self, request: OidRequest) -> OidCompletion:
-        """Documented rules: NOT_SUPPORTED without task offload; validate the structure;
-        SUCCESS iff some supported offload type supports each requested encapsulation, else
-        INVALID_PARAMETER; then apply and indicate the new current configuration."""
+        """``oid-offload-encapsulation``: NOT_SUPPORTED without task offload; validate the
+        structure (:meth:`decode_encapsulation`, :meth:`check_request`); SUCCESS iff some
+        supported offload type supports each requested encapsulation
+        (:meth:`check_encapsulation`), else INVALID_PARAMETER; then :meth:`apply_family` and
+        indicate the new current configuration (``behaviour.indicate_encapsulation``)."""
         if not self.supports_offload:
             return complete(request, NdisStatus.NOT_SUPPORTED, "adapter has no task offload")
-        buffer = request.InformationBuffer
+        policy = self.behaviour.indicate_encapsulation
         parsed = self.decode_encapsulation(request)
+        problem: tuple[NdisStatus, str] | None = None
         if isinstance(parsed, OidCompletion):
+            if indicate(policy, succeeded=False, changed=False):
+                self.indicate_current_config()
             return parsed
+        problem = self.check_request(parsed)
         for family, part in ((4, parsed.IPv4), (6, parsed.IPv6)):
-            if part.Enabled == NdisOffloadSet.ON:
+            if problem is None and part.Enabled == NdisOffloadSet.ON:
                 problem = self.check_encapsulation(family, part.EncapsulationType, part.HeaderSize)
-                if problem is not None:
-                    return complete(request, problem[0], problem[1])
+        if problem is not None:
+            if indicate(policy, succeeded=False, changed=False):
+                self.indicate_current_config()
+            return complete(request, problem[0], problem[1])
         before = self.current_features
         for family, part in ((4, parsed.IPv4), (6, parsed.IPv6)):
             self.apply_family(family, part.Enabled, part.EncapsulationType, part.HeaderSize)
         self.receive_checksum_started = True
         if self.indicate_after_encapsulation(before != self.current_features):
             self.indicate_current_config()
-        return complete(request, NdisStatus.SUCCESS, BytesRead=min(len(buffer), parsed.Header.Size))
+        read = min(len(request.InformationBuffer), parsed.Header.Size)
+        return complete(request, NdisStatus.SUCCESS, BytesRead=read)
 
     def decode_encapsulation(self, request: OidRequest) -> NdisOffloadEncapsulation | OidCompletion:
-        """Length, header and field validation (``Size >= NDIS_SIZEOF_..._REVISION_1``)."""
-        return decode_set(request, NdisOffloadEncapsulation)
+        """Length and header checks per ``behaviour`` (documented: a short buffer is
+        ``INVALID_LENGTH`` with ``BytesNeeded``; a bad header or field value
+        ``INVALID_PARAMETER`` naming the field)."""
+        b = self.behaviour
+        size = o.NDIS_SIZEOF_OFFLOAD_ENCAPSULATION_REVISION_1
+        if b.exact_length:
+            wrong = exact_length(request, size)
+        elif b.encapsulation_header != "minimum":  # read_ndis_object checks the length
+            wrong = short_buffer(request, size, b.short_buffer)
+        else:
+            wrong = None
+        if wrong is not None:
+            return wrong
+        if b.encapsulation_header == "documented":
+            return decode_set(request, NdisOffloadEncapsulation, invalid=b.invalid_header)
+        buffer = request.InformationBuffer
+        enc = NdisOffloadEncapsulation.decode_unchecked(buffer, size)
+        h = enc.Header
+        why = None
+        if b.encapsulation_header == "minimum":
+            why = read_ndis_object(buffer, o.NDIS_OBJECT_TYPE_OFFLOAD_ENCAPSULATION, 1, size)
+        elif b.encapsulation_header == "exact":
+            if (h.Type, h.Revision, h.Size) != (o.NDIS_OBJECT_TYPE_OFFLOAD_ENCAPSULATION, 1, size):
+                why = f"Header {{0x{h.Type:X}, {h.Revision}, {h.Size}}} is not exactly "
+                why += f"{{0xA8, 1, {size}}}"
+        elif h.Revision != 1 or h.Type != o.NDIS_OBJECT_TYPE_OFFLOAD_ENCAPSULATION:
+            why = "Header.Revision must be 1 and Type 0xA8"
+        if why is not None:
+            return complete(request, b.invalid_header, why)
+        return enc
+
+    def indicate_after_encapsulation(self, changed: bool) -> bool:
+        """Whether a successful encapsulation set indicates (``changed``: the current
+        configuration differs); default ``behaviour.indicate_encapsulation``."""
+        return indicate(self.behaviour.indicate_encapsulation, succeeded=True, changed=changed)
+
+    def indicate_after_parameters(self, changed: bool) -> bool:
+        """Whether a successful parameters set indicates; default
+        ``behaviour.indicate_parameters``."""
+        return indicate(self.behaviour.indicate_parameters, succeeded=True, changed=changed)
+
+    def check_request(self, enc: NdisOffloadEncapsulation) -> tuple[NdisStatus, str] | None:
+        """A check across both families before any is applied (none documented)."""
+        return None
 
     def encapsulations_supported(self) -> int:
         """OR of the ``Encapsulation`` masks of every offload type the adapter supports."""
         enc = self.profile.limits.encapsulations
-        kinds = {
-            "checksum": any(f.endswith(("_tx", "_rx")) for f in self.hardware),
-            "lsov1": "lsov1" in self.hardware,
-            "lsov2": bool({"lsov2_4", "lsov2_6"} & self.hardware),
-            "uso": bool({"uso4", "uso6"} & self.hardware),
-        }
         mask = 0
-        for kind, present in kinds.items():
-            if present:
-                mask |= enc.get(kind, 0)
+        for feature in self.hardware:
+            mask |= enc.get(FEATURE_TABLE[feature].offload_type, 0)
         return mask
 
     def check_encapsulation(
         self, family: int, encapsulation: int, header_size: int
     ) -> tuple[NdisStatus, str] | None:
-        """``None`` when an ON request for ``family`` can be honoured, else (status, why)."""
-        if encapsulation not in (
-            NdisEncapsulation.IEEE_802_3,
-            NdisEncapsulation.IEEE_LLC_SNAP_ROUTED,
-        ):
+        """``None`` when an ON request for ``family`` can be honoured, else (status, why),
+        per ``behaviour.encapsulation_match`` and ``behaviour.header_size``."""
+        b = self.behaviour
+        documented = (NdisEncapsulation.IEEE_802_3, NdisEncapsulation.IEEE_LLC_SNAP_ROUTED)
+        if b.encapsulation_match == "documented" and encapsulation not in documented:
             return (
-                NdisStatus.INVALID_PARAMETER,
+                b.invalid_header,
                 f"IPv{family}.EncapsulationType 0x{encapsulation:X} is neither "
                 "NDIS_ENCAPSULATION_IEEE_802_3 nor NDIS_ENCAPSULATION_IEEE_LLC_SNAP_ROUTED",
             )
-        if not encapsulation & self.encapsulations_supported():
+        if b.encapsulation_match == "equality":
+            supported = encapsulation == NdisEncapsulation.IEEE_802_3
+        else:
+            supported = bool(encapsulation & self.encapsulations_supported())
+        if not supported or (b.header_size is not None and header_size != b.header_size):
             return (
-                NdisStatus.INVALID_PARAMETER,
-                f"no offload type of this adapter supports "
-                f"{NdisEncapsulation(encapsulation).name} (IPv{family})",
+                b.unsupported_encapsulation,
+                f"IPv{family}: EncapsulationType 0x{encapsulation:X} with HeaderSize "
+                f"{header_size} is not supported by any offload type of this adapter",
             )
         return None
 
@@ -283,95 +527,105 @@ class ReferenceMiniport(Miniport):
             self.encapsulation_type[family] = 0
             self.header_size[family] = 0
 
-    def indicate_after_encapsulation(self, changed: bool) -> bool:
-        """The documentation: always indicate the current configuration after the update."""
-        return True
-
     # -- OID_TCP_OFFLOAD_PARAMETERS -----------------------------------------------------------
     def set_offload_parameters(self, request: OidRequest) -> OidCompletion:
-        """Per-offload control: NO_CHANGE keeps, never beyond the hardware, atomic; indicate
-        the new current configuration after success."""
-        params = decode_set(request, NdisOffloadParameters)
-        if isinstance(params, OidCompletion):
-            return params
-        result = self.plan_parameters(params)
-        if isinstance(result, tuple):
+        """``oid-tcp-offload-parameters``: NOT_SUPPORTED without task offload (and no
+        indication); :meth:`decode_parameters`; :meth:`plan_parameters` (invalid contents,
+        e.g. an offload the hardware lacks, are ``NDIS_STATUS_INVALID_DATA``; NO_CHANGE
+        keeps); commit atomically, rewrite the keywords unless
+        ``NDIS_OFFLOAD_PARAMETERS_SKIP_REGISTRY_UPDATE``; flush held RSC units when RSC goes
+        off; indicate the new current configuration (``behaviour.indicate_parameters``)."""
+        if not self.supports_offload:
+            return complete(request, NdisStatus.NOT_SUPPORTED, "adapter has no task offload")
+        policy = self.behaviour.indicate_parameters
+        params = self.decode_parameters(request)
+        result = params if isinstance(params, OidCompletion) else self.plan_parameters(params)
+        if not isinstance(result, frozenset):
+            if indicate(policy, succeeded=False, changed=False):
+                self.indicate_current_config()
+            if isinstance(result, OidCompletion):
+                return result
             return complete(request, result[0], result[1])
+        assert isinstance(params, NdisOffloadParameters)
         before = self.current_features
         self.configured = result
         if not params.Flags & 1:  # NDIS_OFFLOAD_PARAMETERS_SKIP_REGISTRY_UPDATE
             self.registry.update(keywords_from_features(result))
+        if any(FEATURE_TABLE[f].offload_type == "rsc" for f in before - self.current_features):
+            # querying-and-changing-rsc-state: indicate held SCUs before completing the set
+            held = self.datapath.flush()
+            if held and self._context is not None:
+                self._context.indicate_receive(held)
         if self.indicate_after_parameters(before != self.current_features):
             self.indicate_current_config()
-        return complete(request, NdisStatus.SUCCESS, BytesRead=params.Header.Size)
+        read = min(len(request.InformationBuffer), params.Header.Size)
+        if self.behaviour.parameters_sizeof is not None:
+            read = self.behaviour.parameters_sizeof
+        return complete(request, NdisStatus.SUCCESS, BytesRead=read)
 
-    def indicate_after_parameters(self, changed: bool) -> bool:
-        return True
+    def decode_parameters(self, request: OidRequest) -> NdisOffloadParameters | OidCompletion:
+        """Length and header checks per ``behaviour`` (documented: a short buffer is
+        ``INVALID_LENGTH`` with ``BytesNeeded``, a bad header or field ``INVALID_DATA``)."""
+        b = self.behaviour
+        minimum = o.NDIS_SIZEOF_OFFLOAD_PARAMETERS_REVISION_1
+        sizeof = b.parameters_sizeof
+        if b.exact_length:
+            wrong = exact_length(request, sizeof or NdisOffloadParameters.sizeof())
+        elif b.parameters_header != "minimum":  # read_ndis_object checks the length
+            wrong = short_buffer(request, sizeof or minimum, b.short_buffer)
+        else:
+            wrong = None
+        if wrong is not None:
+            return wrong
+        if b.parameters_header == "documented":
+            return decode_set(request, NdisOffloadParameters, invalid=NdisStatus.INVALID_DATA)
+        buffer = request.InformationBuffer
+        limit = sizeof
+        if b.parameters_header == "minimum":
+            why = read_ndis_object(buffer, o.NDIS_OBJECT_TYPE_DEFAULT, 1, minimum)
+            if why is not None:
+                return complete(request, NdisStatus.INVALID_DATA, why)
+            limit = struct.unpack_from("<H", buffer, 2)[0]
+        return NdisOffloadParameters.decode_unchecked(buffer, limit)
 
     def plan_parameters(self, p: NdisOffloadParameters) -> frozenset[str] | tuple[NdisStatus, str]:
-        """The new configured feature set, or (status, why) without changing anything."""
-        new = set(self.configured)
-        csum = NdisOffloadParametersChecksum
-        directions = {
-            csum.TX_RX_DISABLED: (False, False),
-            csum.TX_ENABLED_RX_DISABLED: (True, False),
-            csum.RX_ENABLED_TX_DISABLED: (False, True),
-            csum.TX_RX_ENABLED: (True, True),
-        }
-        for field_name, prefix in (
-            ("IPv4Checksum", "ip4"),
-            ("TCPIPv4Checksum", "tcp4"),
-            ("UDPIPv4Checksum", "udp4"),
-            ("TCPIPv6Checksum", "tcp6"),
-            ("UDPIPv6Checksum", "udp6"),
-        ):
-            value = getattr(p, field_name)
-            if value == csum.NO_CHANGE:
-                continue
-            tx, rx = directions[csum(value)]
-            for on, suffix in ((tx, "tx"), (rx, "rx")):
-                feature = f"{prefix}_{suffix}"
-                if on and feature not in self.hardware:
-                    return (
-                        NdisStatus.INVALID_PARAMETER,
-                        f"{field_name}: {feature} is not supported by the hardware",
-                    )
-                (new.add if on else new.discard)(feature)
-        switches = [("LsoV1", "lsov1"), ("LsoV2IPv4", "lsov2_4"), ("LsoV2IPv6", "lsov2_6")]
-        revision = p.Header.Revision
-        if revision >= o.NDIS_OFFLOAD_PARAMETERS_REVISION_3:
-            switches += [("RscIPv4", "rsc4"), ("RscIPv6", "rsc6")]
-        for field_name, feature in switches:
-            value = getattr(p, field_name)
-            if value == 0:
-                continue
-            if value == 2 and feature not in self.hardware:
+        """The new configured feature set, or (status, why) without changing anything: each
+        field read through the feature table (``NO_CHANGE`` keeps). Per ``behaviour``: an
+        undefined value, enabling what the hardware lacks, or IPsec / connection offload
+        (this model has none) is ``NDIS_STATUS_INVALID_DATA`` (documented), or kept, or
+        clamped."""
+        return self.plan_fields(p)
+
+    def plan_fields(
+        self, p: NdisOffloadParameters, *, ignore: frozenset[str] = frozenset()
+    ) -> frozenset[str] | tuple[NdisStatus, str]:
+        """:meth:`plan_parameters` without the fields in ``ignore`` (besides
+        ``behaviour.ignored_fields``): for a variant that reads some fields its own way."""
+        b = self.behaviour
+        skip = b.ignored_fields | ignore
+        asked = parameter_request(p, revision_gate=b.parameters_header != "unchecked")
+        ignored = {f for f in FEATURES if FEATURE_TABLE[f].parameters_field in skip}
+        on, off = asked.on - ignored, asked.off - ignored
+        if b.undefined_value == "reject":
+            for feature, value in asked.undefined.items():
+                if feature not in ignored:
+                    field_name = FEATURE_TABLE[feature].parameters_field
+                    return NdisStatus.INVALID_DATA, f"{field_name}: {value} is not defined"
+        lacking = [f for f in FEATURES if f in on and f not in self.hardware]
+        if lacking and b.unsupported_request is not None:
+            field_name = FEATURE_TABLE[lacking[0]].parameters_field
+            return (
+                b.unsupported_request,
+                f"{field_name}: {', '.join(lacking)} not supported by the hardware",
+            )
+        for field_name in UNSUPPORTED_FIELDS:
+            if field_name not in skip and getattr(p, field_name) > 1:
                 return (
-                    NdisStatus.INVALID_PARAMETER,
-                    f"{field_name}: {feature} is not supported by the hardware",
-                )
-            (new.add if value == 2 else new.discard)(feature)
-        if revision >= o.NDIS_OFFLOAD_PARAMETERS_REVISION_5:
-            for family, value in ((4, p.UdpSegmentation.IPv4), (6, p.UdpSegmentation.IPv6)):
-                feature = f"uso{family}"
-                if value == 0:
-                    continue
-                if value == 2 and feature not in self.hardware:
-                    return (
-                        NdisStatus.INVALID_PARAMETER,
-                        f"UdpSegmentation.IPv{family}: USO is not supported by the hardware",
-                    )
-                (new.add if value == 2 else new.discard)(feature)
-        for field_name in (
-            "IPsecV1",
-            "TcpConnectionIPv4",
-            "TcpConnectionIPv6",
-            "IPsecV2",
-            "IPsecV2IPv4",
-        ):
-            if getattr(p, field_name) > 1:
-                return (
-                    NdisStatus.INVALID_PARAMETER,
+                    b.unsupported_request or NdisStatus.INVALID_DATA,
                     f"{field_name}: this adapter has no IPsec or connection offload",
                 )
-        return frozenset(new)
+        return frozenset((self.configured | (on & self.hardware)) - off)
+
+
+UNSUPPORTED_FIELDS = ("IPsecV1", "TcpConnectionIPv4", "TcpConnectionIPv6", "IPsecV2", "IPsecV2IPv4")
+"""``NDIS_OFFLOAD_PARAMETERS`` fields for offloads this model has none of (``> 1`` enables)."""

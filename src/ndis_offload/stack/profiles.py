@@ -12,25 +12,14 @@ from dataclasses import dataclass, field, replace
 from ndis_offload.constants.offload import NdisEncapsulation
 from ndis_offload.constants.status import NdisStatus
 from ndis_offload.errors import NdisError
-from ndis_offload.stack.features import FEATURES, OFFLOAD_TYPES, OffloadLimits
-
-CHECKSUM_KEYWORDS: dict[str, str] = {
-    "*IPChecksumOffloadIPv4": "ip4",
-    "*TCPChecksumOffloadIPv4": "tcp4",
-    "*TCPChecksumOffloadIPv6": "tcp6",
-    "*UDPChecksumOffloadIPv4": "udp4",
-    "*UDPChecksumOffloadIPv6": "udp6",
-}
-SWITCH_KEYWORDS: dict[str, str] = {
-    "*LsoV1IPv4": "lsov1",
-    "*LsoV2IPv4": "lsov2_4",
-    "*LsoV2IPv6": "lsov2_6",
-    "*RscIPv4": "rsc4",
-    "*RscIPv6": "rsc6",
-    "*UsoIPv4": "uso4",
-    "*UsoIPv6": "uso6",
-}
-KEYWORDS: tuple[str, ...] = (*CHECKSUM_KEYWORDS, *SWITCH_KEYWORDS)
+from ndis_offload.stack.features import (
+    FEATURE_TABLE,
+    FEATURES,
+    KEYWORDS,
+    OFFLOAD_TYPES,
+    Feature,
+    OffloadLimits,
+)
 
 
 class ProfileError(NdisError):
@@ -39,30 +28,23 @@ class ProfileError(NdisError):
     default_status = NdisStatus.INVALID_PARAMETER
 
 
-def features_from_keywords(keywords: dict[str, int]) -> frozenset[str]:
+def features_from_keywords(keywords: dict[str, int]) -> frozenset[Feature]:
     """The features the keyword values ask for (before masking with the hardware)."""
-    out: set[str] = set()
+    out: set[Feature] = set()
     for name, value in keywords.items():
-        if name in CHECKSUM_KEYWORDS:
-            prefix = CHECKSUM_KEYWORDS[name]
-            if value & 1:
-                out.add(f"{prefix}_tx")
-            if value & 2:
-                out.add(f"{prefix}_rx")
-        elif name in SWITCH_KEYWORDS and value:
-            out.add(SWITCH_KEYWORDS[name])
+        for feature in KEYWORDS.get(name, ()):
+            if value & FEATURE_TABLE[feature].keyword_bit:
+                out.add(feature)
     return frozenset(out)
 
 
 def keywords_from_features(features: frozenset[str]) -> dict[str, int]:
     """The keyword values that describe ``features`` (what the registry would hold)."""
-    out: dict[str, int] = {}
-    for name, prefix in CHECKSUM_KEYWORDS.items():
-        out[name] = (1 if f"{prefix}_tx" in features else 0) | (
-            2 if f"{prefix}_rx" in features else 0
-        )
-    for name, feature in SWITCH_KEYWORDS.items():
-        out[name] = 1 if feature in features else 0
+    out = dict.fromkeys(KEYWORDS, 0)
+    for feature in FEATURES:
+        if feature in features:
+            row = FEATURE_TABLE[feature]
+            out[row.keyword] |= row.keyword_bit
     return out
 
 
@@ -71,7 +53,7 @@ def validate_keywords(keywords: dict[str, int]) -> None:
     for name, value in keywords.items():
         if name not in KEYWORDS:
             raise ProfileError(f"unknown INF keyword {name!r}; known: {', '.join(KEYWORDS)}")
-        top = 3 if name in CHECKSUM_KEYWORDS else 1
+        top = FEATURE_TABLE[KEYWORDS[name][0]].keyword_max
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= top:
             raise ProfileError(f"{name} = {value!r}: must be an integer 0..{top}")
 
@@ -91,6 +73,7 @@ class AdapterProfile:
         unknown = self.hardware - set(FEATURES)
         if unknown:
             raise ProfileError(f"unknown features {sorted(unknown)}")
+        object.__setattr__(self, "hardware", frozenset(Feature(f) for f in self.hardware))
 
     @property
     def configured(self) -> frozenset[str]:
@@ -106,7 +89,7 @@ class AdapterProfile:
         """A copy whose offload types support other ``NDIS_ENCAPSULATION_*`` masks: one mask
         for every type, or a dict per type (``checksum``, ``lsov1``, ``lsov2``, ``uso``)."""
         if isinstance(encapsulations, int):
-            table = dict.fromkeys(OFFLOAD_TYPES[:4], encapsulations)
+            table: dict[str, int] = dict.fromkeys(OFFLOAD_TYPES, encapsulations)
         else:
             unknown = set(encapsulations) - set(OFFLOAD_TYPES)
             if unknown:
@@ -118,13 +101,20 @@ class AdapterProfile:
         return replace(self, limits=replace(self.limits, encapsulations=table))
 
 
-ALL_ON = {**dict.fromkeys(CHECKSUM_KEYWORDS, 3), **dict.fromkeys(SWITCH_KEYWORDS, 1)}
+ALL_ON = {name: FEATURE_TABLE[features[0]].keyword_max for name, features in KEYWORDS.items()}
+CHECKSUM_KEYWORDS = tuple(
+    name
+    for name, features in KEYWORDS.items()
+    if FEATURE_TABLE[features[0]].offload_type == "checksum"
+)
 ETHERNET = int(
     NdisEncapsulation.IEEE_802_3
     | NdisEncapsulation.IEEE_802_3_P_AND_Q
     | NdisEncapsulation.IEEE_802_3_P_AND_Q_IN_OOB
 )
-CHECKSUM_ONLY = frozenset(f for f in FEATURES if f.endswith(("_tx", "_rx")))
+CHECKSUM_ONLY = frozenset(f for f in FEATURES if FEATURE_TABLE[f].offload_type == "checksum")
+NONCONFORMANT_LLC_ONLY = "nonconformant-llc-only"
+"""The one built-in profile that breaks a documented rule on purpose (a negative example)."""
 
 
 def _builtin() -> dict[str, AdapterProfile]:
@@ -134,7 +124,7 @@ def _builtin() -> dict[str, AdapterProfile]:
         "802.1Q (in frame and out of band); all INF keywords on (LSOv1 off, as inboxes ship)",
         frozenset(FEATURES),
         {**ALL_ON, "*LsoV1IPv4": 0},
-        OffloadLimits(encapsulations=dict.fromkeys(OFFLOAD_TYPES[:4], ETHERNET)),
+        OffloadLimits(encapsulations=dict.fromkeys(OFFLOAD_TYPES, ETHERNET)),
     )
     return {
         p.name: p
@@ -148,10 +138,26 @@ def _builtin() -> dict[str, AdapterProfile]:
                 OffloadLimits(encapsulations={"checksum": ETHERNET}),
             ),
             AdapterProfile(
-                "llc-snap-only",
-                "Adapter whose offloads support only LLC/SNAP-routed encapsulation (RFC 1483): "
-                "an 802.3 encapsulation set fails with NDIS_STATUS_INVALID_PARAMETER",
-                CHECKSUM_ONLY | {"lsov2_4", "lsov2_6"},
+                "ethernet-llc-snap",
+                "Ethernet NIC whose checksum offload also supports LLC/SNAP-routed "
+                "encapsulation (RFC 1483) and whose LSOv2 is 802.3 only: both encapsulation "
+                "sets succeed, and an LLC/SNAP protocol may use checksum offload but not LSO",
+                CHECKSUM_ONLY | {Feature.LSOV2_4, Feature.LSOV2_6},
+                {**dict.fromkeys(CHECKSUM_KEYWORDS, 3), "*LsoV2IPv4": 1, "*LsoV2IPv6": 1},
+                OffloadLimits(
+                    encapsulations={
+                        "checksum": ETHERNET | int(NdisEncapsulation.IEEE_LLC_SNAP_ROUTED),
+                        "lsov2": ETHERNET,
+                    }
+                ),
+            ),
+            AdapterProfile(
+                NONCONFORMANT_LLC_ONLY,
+                "NEGATIVE EXAMPLE, not a conformant adapter: its offloads advertise only "
+                "LLC/SNAP-routed encapsulation, but every offload type must support 802.3 "
+                "(oid-tcp-offload-current-config); an 802.3 encapsulation set fails with "
+                "NDIS_STATUS_INVALID_PARAMETER",
+                CHECKSUM_ONLY | {Feature.LSOV2_4, Feature.LSOV2_6},
                 {**dict.fromkeys(CHECKSUM_KEYWORDS, 3), "*LsoV2IPv4": 1, "*LsoV2IPv6": 1},
                 OffloadLimits(
                     encapsulations={
@@ -162,8 +168,8 @@ def _builtin() -> dict[str, AdapterProfile]:
             ),
             AdapterProfile(
                 "no-offload",
-                "Adapter with no task offload at all: OID_OFFLOAD_ENCAPSULATION is "
-                "NDIS_STATUS_NOT_SUPPORTED",
+                "Adapter with no task offload at all: both set OIDs are "
+                "NDIS_STATUS_NOT_SUPPORTED and no NDIS_OFFLOAD is reported or indicated",
                 frozenset(),
                 {},
                 OffloadLimits(encapsulations={}),
@@ -172,7 +178,7 @@ def _builtin() -> dict[str, AdapterProfile]:
                 "virtio-net",
                 "virtio-net NIC as NetKVM reports it: checksums (IPv4 header checksum too), "
                 "LSOv2 up to 0xF800, USO up to 34304, RSC, 802.3 only, NDIS_OFFLOAD rev 7",
-                frozenset(FEATURES) - {"lsov1"},
+                frozenset(FEATURES) - {Feature.LSOV1},
                 {**ALL_ON, "*LsoV1IPv4": 0},
                 OffloadLimits(lso_max_offload_size=0xF800, uso_max_offload_size=34304),
             ),
@@ -180,7 +186,8 @@ def _builtin() -> dict[str, AdapterProfile]:
                 "hyperv-netvsc",
                 "Hyper-V synthetic NIC as vmswitch/netvsp reports it: checksums, LSOv2 up to "
                 "0xF53C, 802.3 only, NDIS_OFFLOAD rev 3 (no USO, no RSC offered)",
-                frozenset(FEATURES) - {"lsov1", "uso4", "uso6", "rsc4", "rsc6"},
+                frozenset(FEATURES)
+                - {Feature.LSOV1, Feature.USO4, Feature.USO6, Feature.RSC4, Feature.RSC6},
                 {**ALL_ON, "*LsoV1IPv4": 0, "*UsoIPv4": 0, "*UsoIPv6": 0},
                 OffloadLimits(lso_max_offload_size=0xF53C, revision=3),
             ),

@@ -13,7 +13,13 @@ from ndis_offload.constants.oid import Oid
 from ndis_offload.constants.status import NdisStatus
 from ndis_offload.errors import DecodeError
 from ndis_offload.stack.core import Binding, BindParameters, ProtocolEdge, RequestHandle
-from ndis_offload.stack.features import FAMILY_FEATURES, features_of, supported_encapsulations
+from ndis_offload.stack.datapath import ReceiveIndication
+from ndis_offload.stack.features import (
+    FEATURE_TABLE,
+    FEATURES,
+    feature_encapsulations,
+    supported_encapsulations,
+)
 from ndis_offload.stack.requests import OidCompletion, StatusIndication
 from ndis_offload.structs.encapsulation import (
     NdisOffloadEncapsulation,
@@ -58,6 +64,7 @@ class ProtocolDriver(ProtocolEdge):
         self.last_set: OidCompletion | None = None
         self.indications: list[StatusIndication] = []
         self.completions: list[OidCompletion] = []
+        self.received: list[ReceiveIndication] = []
         self._pending_sets: dict[int, dict[int, bool]] = {}
 
     # -- ProtocolEdge ---------------------------------------------------------------------
@@ -75,6 +82,9 @@ class ProtocolDriver(ProtocolEdge):
         families = self._pending_sets.pop(completion.request.RequestId, None)
         if families is not None:
             self._set_completed(completion, families)
+
+    def on_receive(self, indications: list[ReceiveIndication]) -> None:
+        self.received.extend(indications)
 
     def on_status(self, indication: StatusIndication) -> None:
         self.indications.append(indication)
@@ -106,21 +116,17 @@ class ProtocolDriver(ProtocolEdge):
         """``OID_OFFLOAD_ENCAPSULATION`` set: ON with our encapsulation for each family asked."""
         on = NdisOffloadEncapsulationFamily.on(self.encapsulation, self.header_size)
         keep = NdisOffloadEncapsulationFamily.no_change()
+        families = {family: True for family, asked in ((4, ipv4), (6, ipv6)) if asked}
         return self._set(
             NdisOffloadEncapsulation(IPv4=on if ipv4 else keep, IPv6=on if ipv6 else keep),
-            {4: True, 6: True} if ipv4 and ipv6 else {4: ipv4, 6: ipv6},
+            families,
         )
 
     def disable(self, ipv4: bool = True, ipv6: bool = True) -> RequestHandle:
         """``OID_OFFLOAD_ENCAPSULATION`` set: OFF for each family asked."""
         off = NdisOffloadEncapsulationFamily.off()
         keep = NdisOffloadEncapsulationFamily.no_change()
-        families = {4: False, 6: False} if ipv4 and ipv6 else {}
-        if not (ipv4 and ipv6):
-            if ipv4:
-                families[4] = False
-            if ipv6:
-                families[6] = False
+        families = {family: False for family, asked in ((4, ipv4), (6, ipv6)) if asked}
         return self._set(
             NdisOffloadEncapsulation(IPv4=off if ipv4 else keep, IPv6=off if ipv6 else keep),
             families,
@@ -135,6 +141,8 @@ class ProtocolDriver(ProtocolEdge):
         return handle
 
     def _set_completed(self, completion: OidCompletion, families: dict[int, bool]) -> None:
+        """``families`` holds only the IP versions the set turned ON or OFF: a family left
+        at ``NDIS_OFFLOAD_SET_NO_CHANGE`` keeps what the protocol could use before."""
         self.last_set = completion
         if completion.ok:
             self.failed = False
@@ -146,13 +154,16 @@ class ProtocolDriver(ProtocolEdge):
 
     @property
     def usable(self) -> frozenset[str]:
-        """Offload features this protocol may rely on now."""
+        """Offload features this protocol may rely on now: on in the current configuration,
+        of an IP version it turned ON, and of an offload type whose ``Encapsulation`` mask
+        includes the protocol's encapsulation ("a protocol driver can issue send requests by
+        using only those offload types that the miniport adapter supports with the required
+        encapsulation type", ``oid-offload-encapsulation``). Nothing after a failed set."""
         if self.failed or self.current is None or self.binding is None:
             return frozenset()
-        allowed: set[str] = set()
-        for family in self.enabled_families:
-            allowed |= FAMILY_FEATURES[family] | {f"rsc{family}"}
-        return frozenset(features_of(self.current) & allowed)
+        allowed = {f for f in FEATURES if FEATURE_TABLE[f].ip in self.enabled_families}
+        masks = feature_encapsulations(self.current)
+        return frozenset(f for f in allowed if masks.get(f, 0) & self.encapsulation)
 
     def _binding(self) -> Binding:
         if self.binding is None:

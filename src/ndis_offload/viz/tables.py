@@ -8,27 +8,22 @@ from typing import Any
 
 from rich.table import Table
 
-from ndis_offload.stack.features import FEATURE_LABELS, FEATURES
-from ndis_offload.stack.profiles import CHECKSUM_KEYWORDS, SWITCH_KEYWORDS
+from ndis_offload.stack.features import FEATURE_TABLE, FEATURES
 from ndis_offload.structs.offload import NdisOffload
 
 COLUMNS = ("IPv4 Tx", "IPv4 Rx", "IPv6 Tx", "IPv6 Rx")
-GRID: tuple[tuple[str, tuple[str | None, str | None, str | None, str | None]], ...] = (
-    ("IP header checksum", ("ip4_tx", "ip4_rx", None, None)),
-    ("TCP checksum", ("tcp4_tx", "tcp4_rx", "tcp6_tx", "tcp6_rx")),
-    ("UDP checksum", ("udp4_tx", "udp4_rx", "udp6_tx", "udp6_rx")),
-    ("LSOv1", ("lsov1", None, None, None)),
-    ("LSOv2", ("lsov2_4", None, "lsov2_6", None)),
-    ("USO", ("uso4", None, "uso6", None)),
-    ("RSC", (None, "rsc4", None, "rsc6")),
-)
-"""Rows (offload types) by columns (IP version x direction) of the feature grid."""
 
-FEATURE_KEYWORD: dict[str, str] = {
-    **{f"{prefix}_{d}": kw for kw, prefix in CHECKSUM_KEYWORDS.items() for d in ("tx", "rx")},
-    **{feature: kw for kw, feature in SWITCH_KEYWORDS.items()},
-}
-"""The standardized INF keyword that controls each feature."""
+
+def _grid() -> tuple[tuple[str, tuple[str | None, ...]], ...]:
+    rows: dict[str, list[str | None]] = {}
+    for row in FEATURE_TABLE.values():
+        cells = rows.setdefault(row.row, [None] * len(COLUMNS))
+        cells[COLUMNS.index(f"IPv{row.ip} {row.direction}")] = row.feature
+    return tuple((label, tuple(cells)) for label, cells in rows.items())
+
+
+GRID: tuple[tuple[str, tuple[str | None, ...]], ...] = _grid()
+"""Rows (offload types) by columns (IP version x direction), read from the feature table."""
 
 
 SHORT_ENCAPSULATION = {
@@ -38,16 +33,6 @@ SHORT_ENCAPSULATION = {
     "NDIS_ENCAPSULATION_IEEE_802_3_P_AND_Q_IN_OOB": "802.1Q-OOB",
     "NDIS_ENCAPSULATION_IEEE_LLC_SNAP_ROUTED": "LLC/SNAP",
 }
-
-
-def feature_ip_direction(feature: str) -> tuple[str, str]:
-    """(``IPv4``/``IPv6``, ``Tx``/``Rx``) of a feature name."""
-    for row in GRID:
-        for column, name in zip(COLUMNS, row[1], strict=True):
-            if name == feature:
-                ip, direction = column.split()
-                return ip, direction
-    return "", ""
 
 
 def _cell(name: str | None, on: frozenset[str] | None, hardware: frozenset[str] | None) -> str:
@@ -87,16 +72,16 @@ def caps_table(hardware: frozenset[str], current: frozenset[str]) -> Table:
     table.add_column("current", justify="center")
     table.add_column("INF keyword", no_wrap=True)
     for feature in FEATURES:
-        ip, direction = feature_ip_direction(feature)
+        row = FEATURE_TABLE[feature]
         hw = feature in hardware
         cur = feature in current
         table.add_row(
-            FEATURE_LABELS[feature],
-            ip,
-            direction,
+            row.label,
+            f"IPv{row.ip}",
+            row.direction,
             "[green]yes[/green]" if hw else "[dim]no[/dim]",
             "[green]on[/green]" if cur else ("[red]off[/red]" if hw else "[dim]off [fixed][/dim]"),
-            FEATURE_KEYWORD.get(feature, ""),
+            row.keyword,
         )
     return table
 
@@ -181,23 +166,20 @@ def usable_table(usable: Mapping[str, Mapping[str, Sequence[str]]]) -> Table:
 
 
 def compact_features(features: Sequence[str]) -> str:
-    """A short spelling of a feature list: ``csum4 tx/rx, lsov2_4, ...``."""
+    """A short spelling of a feature list: ``csum4 tx+rx, lsov2_4, ...`` (a checksum group is
+    every checksum feature of one IP version in the feature table)."""
     have = set(features)
     parts: list[str] = []
-    for label, group in (
-        ("csum4", ("ip4", "tcp4", "udp4")),
-        ("csum6", ("tcp6", "udp6")),
-    ):
-        dirs = [d for d in ("tx", "rx") if all(f"{g}_{d}" in have for g in group)]
-        partial = [f"{g}_{d}" for g in group for d in ("tx", "rx") if f"{g}_{d}" in have]
-        if len(dirs) == 2:
-            parts.append(f"{label} tx+rx")
-        elif len(dirs) == 1:
-            parts.append(f"{label} {dirs[0]}")
-            parts += [p for p in partial if not p.endswith(dirs[0])]
-        else:
-            parts += partial
-    parts += [f for f in FEATURES if f in have and not f.endswith(("_tx", "_rx"))]
+    for ip in (4, 6):
+        group = [r for r in FEATURE_TABLE.values() if r.offload_type == "checksum" and r.ip == ip]
+        dirs = [
+            d for d in ("Tx", "Rx") if all(r.feature in have for r in group if r.direction == d)
+        ]
+        partial = [r.feature for r in group if r.feature in have and r.direction not in dirs]
+        if dirs:
+            parts.append(f"csum{ip} " + "+".join(d.lower() for d in dirs))
+        parts += partial
+    parts += [f for f in FEATURES if f in have and FEATURE_TABLE[f].offload_type != "checksum"]
     return ", ".join(parts)
 
 

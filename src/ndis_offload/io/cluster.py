@@ -1,0 +1,84 @@
+"""A Dask cluster for the capture tools: a local one (``--workers N``) or an existing one
+(``--scheduler ADDRESS`` / ``--scheduler-file PATH``).
+
+Dask is the optional ``dask`` extra (``pip install 'ndis-offload[dask]'``); without it the
+tools run serially and ``--workers`` says how to install it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ndis_offload.errors import BackendError
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+INSTALL_HINT = "install the dask extra: python3 -m pip install 'ndis-offload[dask]'"
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterSpec:
+    """Where to run: ``workers`` local processes, or an existing scheduler."""
+
+    workers: int = 0
+    scheduler: str | None = None
+    scheduler_file: str | None = None
+
+    @property
+    def distributed(self) -> bool:
+        return self.workers > 0 or bool(self.scheduler) or bool(self.scheduler_file)
+
+
+def dask_available() -> bool:
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@contextmanager
+def connect(spec: ClusterSpec) -> Iterator[Client]:
+    """A client for ``spec``; a local cluster is started here and stopped on exit, Ctrl-C
+    included (its worker processes end with it)."""
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise BackendError(f"--workers / --scheduler need Dask: {INSTALL_HINT}") from None
+    for name in ("distributed", "distributed.nanny", "distributed.scheduler", "tornado"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    if spec.scheduler or spec.scheduler_file:
+        try:
+            client = (
+                Client(scheduler_file=spec.scheduler_file, timeout="20s")
+                if spec.scheduler_file
+                else Client(spec.scheduler, timeout="20s")
+            )
+        except (OSError, TimeoutError, ValueError) as error:
+            where = spec.scheduler_file or spec.scheduler
+            raise BackendError(f"cannot reach the Dask scheduler {where}: {error}") from None
+        try:
+            yield client
+        finally:
+            client.close()
+        return
+    cluster = LocalCluster(
+        n_workers=spec.workers,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        silence_logs=logging.ERROR,
+    )
+    try:
+        client = Client(cluster)
+        try:
+            yield client
+        finally:
+            client.close()
+    finally:
+        cluster.close()

@@ -1,0 +1,271 @@
+"""Record-aligned pieces of a capture file, for processing a capture by parts in parallel.
+
+A piece is a byte range ``[start, end)`` of the file that holds whole records. Boundaries
+are found without reading the file from the start: from a nominal offset, :func:`sync`
+looks for the first position where a chain of consecutive plausible record headers (pcap)
+or blocks (pcapng: type, length, and the trailing copy of the length) begins. Because the
+reader of piece ``k`` walks the true record chain from piece ``k``'s start, it must land
+exactly on piece ``k + 1``'s start; :class:`PieceReader` checks that it does, so a boundary
+found in the middle of a record's payload (a false sync) is detected, never silently used —
+the caller then processes the capture serially. Piece 0 starts at the first record, so by
+induction every boundary of a run that completes is a true record boundary.
+
+Each piece is read through a :class:`Splice`: the file's header (pcap file header, or the
+pcapng Section Header Block plus the Interface Description Blocks before the first packet)
+followed by the piece's bytes, so the ordinary :class:`~ndis_offload.io.capture.CaptureReader`
+reads it as a capture of its own.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+
+from ndis_offload.errors import BackendError
+from ndis_offload.io.capture import (
+    MAX_RECORD,
+    PCAP_MAGIC_NS,
+    PCAP_MAGIC_US,
+    PCAPNG_BOM,
+    PCAPNG_EPB,
+    PCAPNG_IDB,
+    PCAPNG_OPB,
+    PCAPNG_SHB,
+    PCAPNG_SPB,
+)
+
+CHAIN = 8
+"""Consecutive plausible records a sync point needs (pcapng blocks: half as many)."""
+WINDOW = 4 << 20
+"""Bytes scanned per step while looking for a sync point."""
+PCAPNG_ISB = 5
+PCAPNG_NRB = 4
+PCAPNG_DSB = 10
+PCAPNG_CUSTOM = (0x00000BAD, 0x40000BAD)
+PCAPNG_MID_FILE = (PCAPNG_EPB, PCAPNG_SPB, PCAPNG_OPB, PCAPNG_ISB, PCAPNG_NRB, PCAPNG_DSB,
+                   *PCAPNG_CUSTOM)  # fmt: skip
+"""Block types that may follow the interfaces of a section (a piece must not hold a new
+section or interface: those change how later blocks are read)."""
+
+
+class SplitError(BackendError):
+    """The capture cannot be cut into pieces (the caller falls back to one piece)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """What a piece reader needs from the start of the file."""
+
+    format: str
+    """``pcap`` or ``pcapng``."""
+    prefix: bytes
+    """The bytes every piece is read after: file header / section + interfaces."""
+    first_record: int
+    """File offset of the first record (or non-interface block)."""
+    size: int
+    big_endian: bool
+    snaplen: int
+    """pcap only: the file's snap length (0 = none given)."""
+    nanoseconds: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Piece:
+    """Records whose header starts in ``[start, end)``; ``index`` is the piece's position."""
+
+    index: int
+    start: int
+    end: int
+
+    @property
+    def size(self) -> int:
+        return self.end - self.start
+
+
+def read_layout(path: str | Path) -> Layout:
+    """The header of a capture file and where its records begin."""
+    size = os.path.getsize(path)
+    with open(path, "rb") as stream:
+        head = stream.read(min(size, WINDOW))
+    if len(head) < 12:
+        raise SplitError(f"{path}: too short to be a capture")
+    magic_le, magic_be = struct.unpack_from("<I", head)[0], struct.unpack_from(">I", head)[0]
+    if magic_le in (PCAP_MAGIC_US, PCAP_MAGIC_NS) or magic_be in (PCAP_MAGIC_US, PCAP_MAGIC_NS):
+        if len(head) < 24:
+            raise SplitError(f"{path}: truncated pcap file header")
+        big = magic_be in (PCAP_MAGIC_US, PCAP_MAGIC_NS)
+        magic, _, _, _, _, snaplen, _ = struct.unpack_from((">" if big else "<") + "IHHiIII", head)
+        return Layout("pcap", head[:24], 24, size, big, snaplen, magic == PCAP_MAGIC_NS)
+    if magic_le != PCAPNG_SHB:
+        raise SplitError(f"{path}: not a pcap or pcapng file")
+    (bom,) = struct.unpack_from("<I", head, 8)
+    big = bom != PCAPNG_BOM
+    end = ">" if big else "<"
+    pos = 0
+    while pos + 12 <= len(head):
+        btype, blen = struct.unpack_from(end + "II", head, pos)
+        if blen < 12 or blen % 4 or pos + blen > len(head):
+            raise SplitError(f"{path}: cannot read the section header and interfaces")
+        if pos and btype not in (PCAPNG_IDB,):
+            break
+        pos += blen
+    return Layout("pcapng", head[:pos], pos, size, big, 0, False)
+
+
+def _pcap_sync(window: bytes, layout: Layout, base: int, last: bool) -> int | None:
+    """The first offset in ``window`` where ``CHAIN`` plausible pcap records follow each
+    other (fewer when the chain reaches the end of the file exactly)."""
+    data = np.frombuffer(window, dtype=np.uint8)
+    count = data.size - 15
+    if count <= 0:
+        return None
+    words = np.lib.stride_tricks.as_strided(
+        data, shape=(count, 16), strides=(1, 1), writeable=False
+    )
+    heads = np.ascontiguousarray(words).view(">u4" if layout.big_endian else "<u4")
+    sec, frac, incl, orig = (heads[:, i].astype(np.int64) for i in range(4))
+    limit = layout.snaplen if 0 < layout.snaplen <= MAX_RECORD else MAX_RECORD
+    plausible = (
+        (frac < (1_000_000_000 if layout.nanoseconds else 1_000_000))
+        & (incl <= limit)
+        & (incl <= orig)
+        & (orig <= MAX_RECORD)
+    )
+    nxt = np.arange(count, dtype=np.int64) + 16 + incl
+    candidates = np.flatnonzero(plausible)
+    for start in candidates.tolist():
+        pos, links = start, 0
+        stamp = int(sec[start])
+        while links < CHAIN:
+            if pos == data.size and last:
+                return base + start  # the chain ends exactly at the end of the file
+            if pos >= count or not plausible[pos] or abs(int(sec[pos]) - stamp) > 86_400:
+                break
+            stamp = int(sec[pos])
+            pos = int(nxt[pos])
+            links += 1
+        if links == CHAIN:
+            return base + start
+    return None
+
+
+def _pcapng_sync(window: bytes, layout: Layout, base: int, last: bool) -> int | None:
+    end = ">" if layout.big_endian else "<"
+    data_len = len(window)
+    # block starts keep the 4-byte alignment of the section
+    first = (-(base - layout.first_record)) % 4
+    for start in range(first, data_len - 11, 4):
+        pos, links = start, 0
+        while links < CHAIN // 2:
+            if pos == data_len and last:
+                return base + start
+            if pos + 12 > data_len:
+                break
+            btype, blen = struct.unpack_from(end + "II", window, pos)
+            if btype not in PCAPNG_MID_FILE or blen < 12 or blen % 4 or blen > MAX_RECORD:
+                break
+            if pos + blen > data_len:
+                break
+            if struct.unpack_from(end + "I", window, pos + blen - 4)[0] != blen:
+                break
+            pos += blen
+            links += 1
+        if links == CHAIN // 2:
+            return base + start
+    return None
+
+
+def sync(stream: BinaryIO, layout: Layout, nominal: int) -> int:
+    """The first record boundary (as :func:`_pcap_sync` / :func:`_pcapng_sync` judge it) at or
+    after ``nominal``; the file size when none follows."""
+    pos = max(nominal, layout.first_record)
+    finder = _pcap_sync if layout.format == "pcap" else _pcapng_sync
+    overlap = 2 * MAX_RECORD if layout.format == "pcap" else MAX_RECORD
+    while pos < layout.size:
+        stream.seek(pos)
+        window = stream.read(WINDOW + overlap)
+        last = pos + len(window) >= layout.size
+        found = finder(window, layout, pos, last)
+        if found is not None and (last or found - pos < WINDOW):
+            return found
+        if last:
+            break
+        pos += WINDOW
+    return layout.size
+
+
+def plan(path: str | Path, pieces: int, *, min_piece: int = 16 << 20) -> tuple[Layout, list[Piece]]:
+    """Cut ``path`` into at most ``pieces`` record-aligned pieces of at least ``min_piece``
+    bytes (the last may be smaller)."""
+    layout = read_layout(path)
+    body = layout.size - layout.first_record
+    count = max(1, min(pieces, body // max(1, min_piece)))
+    step = body // count
+    bounds = [layout.first_record]
+    with open(path, "rb") as stream:
+        for k in range(1, count):
+            at = sync(stream, layout, layout.first_record + k * step)
+            if at > bounds[-1] and at < layout.size:
+                bounds.append(at)
+    bounds.append(layout.size)
+    return layout, [
+        Piece(i, a, b) for i, (a, b) in enumerate(zip(bounds, bounds[1:], strict=False))
+    ]
+
+
+class Splice(io.RawIOBase):
+    """``layout.prefix`` followed by bytes ``[piece.start, piece.end)`` of the file: a
+    capture of its own, read-only. Offset ``o >= len(prefix)`` of the splice is file offset
+    ``o - len(prefix) + piece.start`` (:meth:`file_offset`)."""
+
+    def __init__(self, path: str | Path, layout: Layout, piece: Piece) -> None:
+        super().__init__()
+        if piece.start < layout.first_record:
+            raise SplitError("a piece starts at or after the first record")
+        self._file = open(path, "rb")  # noqa: SIM115 - closed with the splice
+        self._file.seek(piece.start)
+        self._prefix = memoryview(layout.prefix)
+        self._sent = 0
+        self._left = piece.end - piece.start
+        self._start = piece.start
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        out = memoryview(buffer).cast("B")
+        done = 0
+        if self._sent < len(self._prefix):
+            take = min(len(out), len(self._prefix) - self._sent)
+            out[:take] = self._prefix[self._sent : self._sent + take]
+            self._sent += take
+            done = take
+        if done < len(out) and self._left > 0:
+            take = min(len(out) - done, self._left)
+            got = self._file.readinto(out[done : done + take]) or 0
+            self._left -= got
+            done += got
+        return done
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
+
+    def file_offset(self, offset: int) -> int:
+        """The file offset of splice offset ``offset`` (one inside the prefix maps to the
+        same offset, where the file's own header holds the same bytes)."""
+        if offset < len(self._prefix):
+            return offset
+        return offset - len(self._prefix) + self._start
+
+
+def open_piece(path: str | Path, layout: Layout, piece: Piece) -> tuple[Splice, BinaryIO]:
+    """The piece as a buffered stream a ``CaptureReader`` can read (close the stream)."""
+    splice = Splice(path, layout, piece)
+    return splice, io.BufferedReader(splice, buffer_size=1 << 20)
