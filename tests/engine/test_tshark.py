@@ -80,10 +80,10 @@ def test_tshark_validates_every_engine_checksum(tmp_path: Path) -> None:
 
 # -- pcap verify / fix against tshark and tcprewrite (issue 8) ------------------------------
 
-import json  # noqa: E402
 import struct  # noqa: E402
 import sys  # noqa: E402
 from collections import Counter  # noqa: E402
+from typing import Any  # noqa: E402
 
 from frame_recipes import IPS, LINKS, TRANSPORTS, TUNNELS, inner_ip, link, tunnel  # noqa: E402
 
@@ -169,14 +169,18 @@ def tshark_status(capture: Path) -> list[dict[str, list[str]]]:
 
 
 def our_frames(capture: Path, tmp: Path) -> list[dict[str, object]]:
-    out = tmp / (capture.name + ".jsonl")
-    result = subprocess.run(
-        [sys.executable, "-c", "from ndis_offload.cli.main import main; raise SystemExit(main())",
-         "pcap", "verify", "-q", "--keep-going", "--frames", str(out), str(capture)],
-        capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
-    assert result.returncode in (0, 1), result.stdout + result.stderr
-    return [json.loads(line) for line in out.read_text().splitlines()]
+    """``pcap verify --frames`` records, in process (the CLI path is one sink away)."""
+    from ndis_offload.capture.report import frame_records
+    from ndis_offload.io.pcap_jobs import Options, verify
+
+    del tmp
+    records: list[dict[str, object]] = []
+
+    def sink(chunk: Any, checks: Any, diag: Any) -> None:
+        records.extend(frame_records(checks, diag, chunk.first_index))
+
+    verify(capture, Options(keep_going=True, frames=sink))
+    return records
 
 
 def compare(capture: Path, tmp: Path, tally: Counter[str]) -> list[str]:
