@@ -7,11 +7,24 @@ classify, and for ``fix`` recompute and write; over the first ``--dpkt-mb`` MB t
 run time; default: the whole file), and the peak RSS of ``verify`` / ``fix`` in a fresh subprocess
 (``resource.getrusage``). Both sides must agree on the counts.
 Run: python benchmarks/bench_pcap.py [--size-mb 1024] [--dpkt-mb N]
+
+``--varied`` instead measures the issue-8 targets on a varied capture (IPv4 / IPv6, TCP /
+UDP, 802.1Q, IPv4 options, IPv6 extension headers, frames of 60 to 1514 bytes, three
+checksums in four spoiled: zero, garbage, or the IPv4 header checksum zeroed): the whole
+``ndis-offload pcap verify`` process (start-up included) against ``tshark`` with IP / TCP /
+UDP checksum validation, and ``pcap fix --all`` against ``tcprewrite --fixcsum``, in
+interleaved rounds (medians), with each process's peak RSS. Targets: verify >= 10x tshark,
+fix >= 1.0x tcprewrite, peak RSS < 200 MB. Rows are skipped with a reason when a tool is
+missing.
+Run: python benchmarks/bench_pcap.py --varied [--size-mb 256] [--rounds 3]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
+import statistics
 import struct
 import subprocess
 import sys
@@ -126,13 +139,107 @@ def peak_rss_mb(*args: str) -> float:
     return int(result.stdout.split()[-1]) / 1024
 
 
+def varied_block(count: int = 4096) -> bytes:
+    """``count`` pcap records of the varied mix (see the module docstring)."""
+    from scapy.layers.inet import IP, TCP, UDP, IPOption_NOP
+    from scapy.layers.inet6 import IPv6, IPv6ExtHdrDestOpt, IPv6ExtHdrHopByHop
+    from scapy.layers.l2 import Dot1Q, Ether
+
+    from ndis_offload.packet.locate import Layer, locate
+
+    out = bytearray()
+    for i in range(count):
+        body = bytes((k * 7) & 0xFF for k in range(6 + (i * 397) % 1400))
+        l4 = TCP(sport=40000, dport=80, flags="PA") if (i // 4) % 2 == 0 else UDP(dport=53)
+        ips = (
+            IP(src="10.0.0.1", dst="10.0.0.2"),
+            IP(src="10.0.0.1", dst="10.0.0.2", options=[IPOption_NOP()] * 4),
+            IPv6(src="fd00::1", dst="fd00::2"),
+            IPv6(src="fd00::1", dst="fd00::2") / IPv6ExtHdrHopByHop() / IPv6ExtHdrDestOpt(),
+        )
+        link = Ether() / Dot1Q(vlan=5) if (i // 8) % 2 else Ether()
+        frame = bytearray(bytes(link / ips[i % 4] / l4 / body)[:1514])
+        frame += bytes(max(0, 60 - len(frame)))
+        hops = {h.kind: h for h in locate(bytes(frame)).hops}
+        l4hop = hops.get(Layer.TCP) or hops.get(Layer.UDP)
+        if l4hop is not None and l4hop.end <= len(frame) and i % 4 < 2:
+            at = l4hop.offset + (16 if l4hop.kind == Layer.TCP else 6)
+            frame[at : at + 2] = b"\0\0" if i % 4 == 0 else bytes([(i * 31) & 0xFF, 0x5A])
+        if i % 4 == 2 and Layer.IPV4 in hops:
+            at = hops[Layer.IPV4].offset + 10
+            frame[at : at + 2] = b"\0\0"
+        out += struct.pack("<IIII", 1_700_000_000 + i, i, len(frame), len(frame)) + frame
+    return bytes(out)
+
+
+def timed(cmd: list[str]) -> tuple[float, float]:
+    """(wall seconds, peak RSS MB) of one whole process."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return time.perf_counter() - start, usage.ru_maxrss / 1024
+
+
+def varied(size_mb: int, rounds: int) -> None:
+    ours = [sys.executable, "-c", "from ndis_offload.cli.main import entry; entry()", "pcap"]
+    tshark, tcprewrite = shutil.which("tshark"), shutil.which("tcprewrite")
+    with tempfile.TemporaryDirectory() as tmp:
+        capture = Path(tmp) / "varied.pcap"
+        block = varied_block()
+        header = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1)
+        repeats = max(1, size_mb * (1 << 20) // len(block))
+        with capture.open("wb") as out:
+            out.write(header)
+            for _ in range(repeats):
+                out.write(block)
+        print(
+            f"varied capture: {repeats * 4096:,} frames, {capture.stat().st_size / 2**20:,.0f} MiB"
+        )
+        pairs = {
+            "verify vs tshark": (
+                [*ours, "verify", "-q", str(capture)],
+                [tshark, "-n", "-r", str(capture), "-o", "ip.check_checksum:TRUE",
+                 "-o", "tcp.check_checksum:TRUE", "-o", "udp.check_checksum:TRUE"]
+                if tshark else None, 10.0,
+            ),
+            "fix --all vs tcprewrite": (
+                [*ours, "fix", "--all", "-q", str(capture), str(Path(tmp) / "ours.pcap")],
+                [tcprewrite, "--fixcsum", "-i", str(capture), "-o", str(Path(tmp) / "tr.pcap")]
+                if tcprewrite else None, 1.0,
+            ),
+        }  # fmt: skip
+        print(f"\n{'whole processes':<26} {'ours s':>8} {'theirs s':>9} {'ratio':>7} {'target':>7}"
+              f" {'peak RSS':>9}")  # fmt: skip
+        for name, (mine, theirs, target) in pairs.items():
+            if theirs is None:
+                print(f"{name:<26} skipped: the tool is not installed")
+                continue
+            a, b, rss = [], [], []
+            for _ in range(rounds):  # interleaved: A B A B ...
+                wall, peak = timed(mine)
+                a.append(wall)
+                rss.append(peak)
+                b.append(timed(theirs)[0])
+            ratio = statistics.median(b) / statistics.median(a)
+            ok = "ok" if ratio >= target and max(rss) < 200 else "BELOW TARGET"
+            print(f"{name:<26} {statistics.median(a):>8.2f} {statistics.median(b):>9.2f} "
+                  f"{ratio:>6.2f}x {target:>6.1f}x {max(rss):>6.0f} MB  {ok}")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size-mb", type=int, default=1024, help="capture size (MB)")
+    parser.add_argument("--size-mb", type=int, default=0, help="capture size (MB)")
     parser.add_argument(
         "--dpkt-mb", type=int, default=0, help="MB the dpkt loop reads (default: all)"
     )
+    parser.add_argument("--varied", action="store_true", help="the issue-8 targets")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (--varied)")
     args = parser.parse_args()
+    if args.varied:
+        varied(args.size_mb or 256, args.rounds)
+        return
+    args.size_mb = args.size_mb or 1024
     with tempfile.TemporaryDirectory() as tmp:
         capture = Path(tmp) / "big.pcap"
         t0 = time.perf_counter()

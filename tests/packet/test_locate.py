@@ -132,7 +132,7 @@ def test_recipes_reach_their_transport(frame: tuple[int, bytes]) -> None:
     assert all(h.end <= len(data) for h in jumbo)
 
 
-@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(damaged_frames(), min_size=1, max_size=12), st.integers(0, 7))
 def test_batch_equals_scalar(frames: list[tuple[int, bytes, int]], gap: int) -> None:
     """The vectorized locator and the scalar walk agree on every row, for any bytes."""

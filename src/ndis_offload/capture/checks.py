@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import IntEnum
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -32,11 +33,10 @@ from ndis_offload.packet.locate import (
     F_FRAGMENT,
     F_ZERO_LENGTH,
     IP_LAYERS,
-    MAX_HOPS,
     Layer,
     Stop,
 )
-from ndis_offload.packet.locate_batch import Locations, locate_batch
+from ndis_offload.packet.locate_batch import Locations, any_of, locate_batch
 from ndis_offload.packet.proto import IPPROTO_TCP, IPPROTO_UDP
 
 IntArray = npt.NDArray[np.int64]
@@ -76,7 +76,7 @@ class Kind(IntEnum):
 class Checks:
     """Per-frame results for a chunk; offsets and ``*_field`` are absolute in the buffer.
 
-    ``layer_state`` / ``layer_field`` / ``layer_value`` are ``(frames, MAX_HOPS)``, one column
+    ``layer_state`` / ``layer_field`` / ``layer_value`` are ``(frames, loc.width)``, one column
     per hop of :attr:`loc` (field -1: no checksum to write). The per-frame ``ip_*`` fields are
     the outermost IPv4 header's; ``l4_*``, ``proto``, ``flags``, ``payload_len`` and the flow
     are the innermost TCP / UDP's; ``ip_len`` is the outermost IP datagram's length.
@@ -144,7 +144,7 @@ class _Bytes:
         self.last = len(self.data) - 1
 
     def u8(self, pos: IntArray) -> IntArray:
-        return self.data[np.clip(pos, 0, self.last)].astype(_I64)
+        return self.data.take(pos, mode="clip").astype(_I64)
 
     def u16(self, pos: IntArray) -> IntArray:
         return (self.u8(pos) << 8) | self.u8(pos + 1)
@@ -158,51 +158,60 @@ def _enclosing_ip(kind: npt.NDArray[np.int8]) -> IntArray:
     n = kind.shape[0]
     out = np.full(kind.shape, -1, dtype=_I64)
     cur = np.full(n, -1, dtype=_I64)
-    for c in range(MAX_HOPS):
+    for c in range(kind.shape[1]):
         out[:, c] = cur
         cur = np.where((kind[:, c] == Layer.IPV4) | (kind[:, c] == Layer.IPV6), c, cur)
     return out
 
 
 def _check_layers(
-    buffer: bytes, b: _Bytes, loc: Locations, cap_end: IntArray
+    buffer: bytes, b: _Bytes, loc: Locations, cap_end: IntArray, enc: IntArray
 ) -> tuple[npt.NDArray[np.int8], IntArray, IntArray]:
     kind = loc.kind
-    enc = _enclosing_ip(kind)
     gre = (kind == Layer.GRE) & ((loc.flags & F_CHECKSUM) != 0)
     cand = (kind == Layer.IPV4) | (kind == Layer.TCP) | (kind == Layer.UDP) | gre
-    rows, cols = np.nonzero(cand)
-    k = kind[rows, cols].astype(_I64)
-    off, hlen, end = loc.offset[rows, cols], loc.hlen[rows, cols], loc.end[rows, cols]
-    flags = loc.flags[rows, cols]
+    flat = np.flatnonzero(cand)
+    width = kind.shape[1]
+    rows, cols = flat // width, flat % width
+
+    def pick(table: npt.NDArray[Any], where: IntArray) -> IntArray:
+        return table.reshape(-1).take(where).astype(_I64)
+
+    k = pick(kind, flat)
+    off, hlen, end = pick(loc.offset, flat), pick(loc.hlen, flat), pick(loc.end, flat)
+    flags = pick(loc.flags, flat)
     is_v4h, is_tcp, is_udp = k == Layer.IPV4, k == Layer.TCP, k == Layer.UDP
     l4 = is_tcp | is_udp
-    ip_col = enc[rows, cols]
-    ipc = np.maximum(ip_col, 0)
-    ip_kind = kind[rows, ipc]
-    ip_flags = loc.flags[rows, ipc]
+    ip_flat = rows * width + np.maximum(enc.reshape(-1).take(flat), 0)
+    ip_kind = pick(kind, ip_flat)
+    ip_flags = pick(loc.flags, ip_flat)
     length = np.where(is_v4h, hlen, end - off)
     field_at = off + np.select([is_v4h, is_tcp, is_udp], [10, 16, 6], 4)
     stored = b.u16(field_at)
-    nxt = kind[rows, np.minimum(cols + 1, MAX_HOPS - 1)]
-    tunnel = np.isin(nxt, (Layer.VXLAN, Layer.GENEVE, Layer.L2TP)) & (cols + 1 < MAX_HOPS)
+    nxt = pick(kind, rows * width + np.minimum(cols + 1, width - 1))
+    tunnel = any_of(nxt, (Layer.VXLAN, Layer.GENEVE, Layer.L2TP)) & (cols + 1 < width)
     udp_none = is_udp & (stored == 0) & ((ip_kind == Layer.IPV4) | tunnel)
     no_check = (l4 & ((ip_flags & F_FRAGMENT) != 0)) | udp_none
     no_check |= is_udp & ((flags & F_BAD_LENGTH) != 0)
     captured = off + length <= cap_end[rows]
     summed = ~no_check & captured
     addr_len = np.where(ip_kind == Layer.IPV4, 4, 16)
-    psrc, pdst = loc.psrc[rows, ipc], loc.pdst[rows, ipc]
+    psrc, pdst = pick(loc.psrc, ip_flat), pick(loc.pdst, ip_flat)
     pseudo = summed & l4
+    # Source and destination side by side (no Home Address / Routing header): one range.
+    joint = pseudo & (pdst == psrc + addr_len)
+    apart = pseudo & ~joint
     m = len(rows)
+    wanted = (summed, pseudo, apart)
     sums = batch_sums(
         buffer,
-        np.concatenate([np.where(summed, off, 0), np.where(pseudo, psrc, 0),
-                        np.where(pseudo, pdst, 0)]),
-        np.concatenate([np.where(summed, length, 0), np.where(pseudo, addr_len, 0),
-                        np.where(pseudo, addr_len, 0)]),
-    )  # fmt: skip
-    total, s_src, s_dst = sums[:m], sums[m : 2 * m], sums[2 * m :]
+        np.concatenate([off[summed], psrc[pseudo], pdst[apart]]),
+        np.concatenate([length[summed], (addr_len << joint)[pseudo], addr_len[apart]]),
+    )
+    parts = np.split(sums, np.cumsum([int(w.sum()) for w in wanted])[:-1])
+    total, s_src, s_dst = (np.zeros(m, dtype=_U64) for _ in range(3))
+    for out, mask, part in zip((total, s_src, s_dst), wanted, parts, strict=True):
+        out[mask] = part
     proto = np.where(is_tcp, IPPROTO_TCP, IPPROTO_UDP).astype(_U64)
     base = s_src + s_dst + proto
     with_len = fold64(base + length.astype(_U64))
@@ -221,9 +230,9 @@ def _check_layers(
     layer_state = np.zeros(kind.shape, dtype=np.int8)
     layer_field = np.full(kind.shape, -1, dtype=_I64)
     layer_value = np.zeros(kind.shape, dtype=_I64)
-    layer_state[rows, cols] = state
-    layer_field[rows, cols] = np.where(summed, field_at, -1)
-    layer_value[rows, cols] = value
+    layer_state.reshape(-1)[flat] = state
+    layer_field.reshape(-1)[flat] = np.where(summed, field_at, -1)
+    layer_value.reshape(-1)[flat] = value
     return layer_state, layer_field, layer_value
 
 
@@ -249,7 +258,8 @@ def check_chunk(
     loc = locate_batch(buffer, off, caps, origlens, linktypes, vectorized=vectorized)
     b = _Bytes(buffer)
     cap_end = off + caps
-    layer_state, layer_field, layer_value = _check_layers(buffer, b, loc, cap_end)
+    enc = _enclosing_ip(loc.kind)
+    layer_state, layer_field, layer_value = _check_layers(buffer, b, loc, cap_end, enc)
     kind_h = loc.kind
     rows = np.arange(n)
 
@@ -286,10 +296,10 @@ def check_chunk(
     l4_hlen = at(loc.hlen, last_l4, 0)
     l4_end = at(loc.end, last_l4, 0)
     deepest = loc.kind[rows, np.maximum(loc.depth - 1, 0)]
-    transport_last = np.isin(deepest, (Layer.TCP, Layer.UDP))
-    zero = ((np.isin(kind_h, (Layer.IPV4, Layer.IPV6, Layer.UDP))) &
+    transport_last = any_of(deepest, (Layer.TCP, Layer.UDP))
+    zero = (any_of(kind_h, (Layer.IPV4, Layer.IPV6, Layer.UDP)) &
             ((loc.flags & F_ZERO_LENGTH) != 0)).any(axis=1) & transport_last  # fmt: skip
-    flow_ip = np.where(last_l4 >= 0, _enclosing_ip(kind_h)[rows, np.maximum(last_l4, 0)],
+    flow_ip = np.where(last_l4 >= 0, enc[rows, np.maximum(last_l4, 0)],
                        loc.column(IP_LAYERS, last=True))  # fmt: skip
     ip_kind = at(kind_h, flow_ip, 0)
     ip_off = at(loc.offset, flow_ip, 0)
@@ -298,11 +308,12 @@ def check_chunk(
     words[:, 0] = np.where(v4, 4, 6)
     words[:, 1] = np.where(is_tcp, IPPROTO_TCP, np.where(is_udp, IPPROTO_UDP,
                                                           at(loc.proto, flow_ip, 0)))  # fmt: skip
-    words[:, 2] = np.where(v4, b.u32(ip_off + 12), b.u32(ip_off + 8))
-    words[:, 6] = np.where(v4, b.u32(ip_off + 16), b.u32(ip_off + 24))
-    for w in (1, 2, 3):
-        words[:, 2 + w] = np.where(v4, 0, b.u32(ip_off + 8 + 4 * w))
-        words[:, 6 + w] = np.where(v4, 0, b.u32(ip_off + 24 + 4 * w))
+    words[:, 2] = b.u32(ip_off + np.where(v4, 12, 8))
+    words[:, 6] = b.u32(ip_off + np.where(v4, 16, 24))
+    if not v4.all():  # the other three words of IPv6 addresses
+        for w in (1, 2, 3):
+            words[:, 2 + w] = np.where(v4, 0, b.u32(ip_off + 8 + 4 * w))
+            words[:, 6 + w] = np.where(v4, 0, b.u32(ip_off + 24 + 4 * w))
     words[:, 10] = np.where(last_l4 >= 0, b.u32(l4_pos), 0)
     has_flow = (flow_ip >= 0) & (kind == Kind.IP)
     words[~has_flow] = 0

@@ -83,11 +83,13 @@ def cooked_direction(
     linktypes: npt.NDArray[np.int64],
 ) -> npt.NDArray[np.int8]:  # fmt: skip
     """:func:`direction` of many records of one buffer at once."""
-    last = len(data) - 1
     sll = (linktypes == LINKTYPE_LINUX_SLL) & (caplens >= 2)
     sll2 = (linktypes == LINKTYPE_LINUX_SLL2) & (caplens >= 11)
-    pkttype = np.where(sll, data[np.clip(starts + 1, 0, last)], data[np.clip(starts + 10, 0, last)])
-    high = np.where(sll, data[np.clip(starts, 0, last)], 0)
+    if not (sll.any() or sll2.any()):
+        return np.full(len(starts), -1, dtype=np.int8)
+    at = np.where(sll, starts + 1, starts + 10)
+    pkttype = data.take(at, mode="clip")
+    high = np.where(sll, data.take(starts, mode="clip"), 0)
     out = np.where(sll | sll2, (pkttype == SLL_OUTGOING) & (high == 0), -1)
     return out.astype(np.int8)
 

@@ -3,7 +3,9 @@
 Each record names the frame (1-based, as Wireshark numbers it), its diagnosis, and every
 layer the locator found, outermost first, with its offset in the record, the offset of its
 checksum field (``null`` when it has none to check) and the checksum state (``ok``,
-``wrong``, ``offload``, ``cut``, ``none``), so results can be joined with tshark's.
+``wrong``, ``offload``, ``cut``, ``none``), why the walk stopped (``stop``, with a ``reason``
+when something was left unchecked: MACsec, a cut header, a non-IP payload) and any
+``error``, so results can be joined with tshark's.
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ def frame_records(
         error = checks.errors.get(row)
         if error is not None:
             record["error"] = error.reason
+        elif loc.stop[row] != Stop.END:  # why the rest is unchecked (MACsec, cut, not IP)
+            record["reason"] = loc.reasons.get(row) or loc.located(row).reason
         yield record
 
 

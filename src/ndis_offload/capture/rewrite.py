@@ -7,7 +7,8 @@ import numpy as np
 from ndis_offload.capture.checks import Checks, Kind, Sum, fold64
 from ndis_offload.capture.linktype import from_ethernet, to_ethernet
 from ndis_offload.engine import segment_gso
-from ndis_offload.packet.locate import MAX_HOPS, Layer
+from ndis_offload.packet.locate import Layer
+from ndis_offload.packet.proto import LINKTYPE_ETHERNET
 
 
 def fix_chunk(
@@ -20,10 +21,11 @@ def fix_chunk(
     tunnel) is updated by the change (RFC 1624) when it is completed, or when it was
     correct before. Lengths never change; frames with a zero length field are left alone.
     """
-    states = np.array((Sum.OFFLOAD, Sum.WRONG) if everything else (Sum.OFFLOAD,), np.int8)
     live = (checks.kind == Kind.IP) & ~checks.zero_length
     fields = checks.layer_field
-    want = np.isin(checks.layer_state, states) & (fields >= 0) & live[:, None]
+    state = checks.layer_state
+    picked = (state == Sum.OFFLOAD) | ((state == Sum.WRONG) if everything else False)
+    want = picked & (fields >= 0) & live[:, None]
     if not want.any():
         return buffer, 0
     out = bytearray(buffer)
@@ -32,8 +34,9 @@ def fix_chunk(
     acc = np.zeros(len(live), dtype=np.uint64)
     """Per frame: the ones' complement sum of the changes made deeper in the frame."""
     count = 0
-    for col in range(MAX_HOPS - 1, -1, -1):
-        covers = np.isin(kind[:, col], _COVERING)
+    for col in range(int(checks.loc.depth.max(initial=0)) - 1, -1, -1):
+        hop = kind[:, col]
+        covers = (hop == Layer.TCP) | (hop == Layer.UDP) | (hop == Layer.GRE)
         moved = (acc % _U64(0xFFFF)) != 0
         ok = checks.layer_state[:, col] == Sum.OK
         rows = np.flatnonzero((want[:, col] | (covers & moved & ok)) & (fields[:, col] >= 0))
@@ -55,7 +58,6 @@ def fix_chunk(
     return out, count
 
 
-_COVERING = np.array((Layer.TCP, Layer.UDP, Layer.GRE), dtype=np.int8)
 _U64 = np.uint64
 
 
@@ -65,7 +67,7 @@ def segment_record(linktype: int, data: bytes, mss: int) -> list[bytes]:
     (``mss``: bytes of innermost payload per segment)."""
     header, eth = to_ethernet(linktype, data)
     frames = segment_gso(eth, mss).frames
-    if not header:  # Ethernet: the frames as they are
+    if linktype == LINKTYPE_ETHERNET:  # the frames as they are
         return frames
     return [from_ethernet(linktype, header, frame) for frame in frames]
 

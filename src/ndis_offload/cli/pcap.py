@@ -301,7 +301,7 @@ def _verify_tables(console: Console, a: Analyzer, flows: int) -> None:
             flow_table.add_column(d.label, justify="right")
     shown = [d for d in Diagnosis if any(s.counts[d] for s in a.flows.values())]
     for s in _top_flows(a, flows):
-        flow_table.add_row(s.key, f"{s.frames:,}", *[f"{s.counts[d]:,}" for d in shown])
+        flow_table.add_row(safe(s.key), f"{s.frames:,}", *[f"{s.counts[d]:,}" for d in shown])
     if shown:
         console.print(flow_table)
     _summary_table(console, a)

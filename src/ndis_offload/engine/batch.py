@@ -28,12 +28,11 @@ from ndis_offload.engine.receive import (
     TCP_SUCCEEDED,
     UDP_FAILED,
     UDP_SUCCEEDED,
-    Frame,
     receive_info,
     validate_word,
 )
 from ndis_offload.errors import PacketError
-from ndis_offload.packet.locate import F_FRAGMENT, F_ZERO_LENGTH, IP_LAYERS, MAX_HOPS, Layer
+from ndis_offload.packet.locate import F_FRAGMENT, F_ZERO_LENGTH, IP_LAYERS, Layer
 from ndis_offload.packet.locate_batch import locate_batch as locate_frames
 from ndis_offload.packet.proto import (
     ETHERTYPE_IPV4,
@@ -42,6 +41,7 @@ from ndis_offload.packet.proto import (
     IPPROTO_UDP,
     MAX_VLAN_TAGS,
     VLAN_TPIDS,
+    Frame,
 )
 from ndis_offload.structs.nbl_info import NdisTcpIpChecksumNetBufferListInfoReceive
 
@@ -115,7 +115,7 @@ def locate_batch(frames: Sequence[Frame]) -> BatchLayout:
     kind = loc.kind[rows, col]
     l3, l3_len, end = loc.offset[rows, col], loc.hlen[rows, col], loc.end[rows, col]
     flags = loc.flags[rows, col]
-    next_col = np.minimum(col + 1, MAX_HOPS - 1)
+    next_col = np.minimum(col + 1, loc.width - 1)
     next_kind = np.where(col + 1 < loc.depth, loc.kind[rows, next_col], 0)
     has_l4 = (next_kind == Layer.TCP) | (next_kind == Layer.UDP)
     version = np.where(kind == Layer.IPV4, 4, 6)

@@ -20,20 +20,19 @@ from ndis_offload.packet.checksum import (
     pseudo_header_sum_ipv4,
     pseudo_header_sum_ipv6,
 )
-from ndis_offload.packet.headers import (
+from ndis_offload.packet.headers import FrameLayout, parse_frame
+from ndis_offload.packet.locate import Layer, locate
+from ndis_offload.packet.proto import (
+    ETH_HEADER_LEN,
     ETHERTYPE_IPV4,
     ETHERTYPE_IPV6,
     IPPROTO_TCP,
     IPPROTO_UDP,
-    LLC_SNAP_PREFIX,
-    MAX_VLAN_TAGS,
     VLAN_TPIDS,
-    FrameLayout,
-    parse_frame,
 )
+from ndis_offload.packet.proto import Frame as Frame  # re-exported: rsc.py, rsc_fast.py
 from ndis_offload.structs.nbl_info import NdisTcpIpChecksumNetBufferListInfoReceive
 
-Frame = bytes | bytearray | memoryview
 Receive = NdisTcpIpChecksumNetBufferListInfoReceive
 
 TCP_FAILED = Receive(TcpChecksumFailed=1).to_int()
@@ -100,24 +99,21 @@ def receive_word(
 
 
 def _l3_offset(view: memoryview) -> tuple[int, int]:
-    """(L3 offset, EtherType) of a frame: Ethernet II, 802.1Q / QinQ, 802.3 + LLC/SNAP."""
+    """(L3 offset, EtherType) after the link headers the frame locator found (Ethernet II,
+    VLAN stacks, 802.3 + LLC/SNAP, MPLS)."""
     size = len(view)
-    if size < 14:
+    if size < ETH_HEADER_LEN:
         raise PacketError(f"runt frame of {size} bytes has no Ethernet header")
-    offset = 12
-    (ethertype,) = _H.unpack_from(view, offset)
-    tags = 0
-    while ethertype in VLAN_TPIDS and tags < MAX_VLAN_TAGS and offset + 6 <= size:
-        offset += 4
-        tags += 1
-        (ethertype,) = _H.unpack_from(view, offset)
-    offset += 2
-    if ethertype <= 1500 and bytes(view[offset : offset + 3]) == LLC_SNAP_PREFIX:
-        if offset + 8 > size:
-            raise PacketError("truncated LLC/SNAP header", offset=offset)
-        (ethertype,) = _H.unpack_from(view, offset + 6)
-        offset += 8
+    link = [hop for hop in locate(view, tunnels=False).hops if hop.kind in _LINK_LAYERS]
+    last = link[-1] if link else None
+    offset = last.offset + last.hlen if last is not None else ETH_HEADER_LEN
+    if last is not None and last.kind == Layer.VLAN:
+        offset += 2
+    (ethertype,) = _H.unpack_from(view, offset - 2)
     return offset, ethertype
+
+
+_LINK_LAYERS = frozenset({Layer.ETHERNET, Layer.VLAN, Layer.LLC_SNAP})
 
 
 def _short_word(view: memoryview, error: PacketError, ip: bool, tcp: bool, udp: bool) -> int:

@@ -24,9 +24,14 @@ from ndis_offload.packet.checksum import (
     pseudo_header_sum_ipv4,
     pseudo_header_sum_ipv6,
 )
-from ndis_offload.packet.headers import IPPROTO_TCP, IPPROTO_UDP, FrameLayout, parse_frame
+from ndis_offload.packet.headers import FrameLayout, parse_frame
 from ndis_offload.packet.locate import locate
-from ndis_offload.packet.proto import LINKTYPE_ETHERNET
+from ndis_offload.packet.proto import (
+    IPPROTO_TCP,
+    IPPROTO_UDP,
+    LINKTYPE_ETHERNET,
+    Frame,
+)
 from ndis_offload.structs.nbl_info import (
     NdisLsoV1Transmit,
     NdisLsoV1TransmitComplete,
@@ -36,12 +41,8 @@ from ndis_offload.structs.nbl_info import (
     NdisUsoTransmit,
 )
 
-Frame = bytes | bytearray | memoryview
 U64Array = npt.NDArray[np.uint64]
 
-TCP_FIN = 0x01
-TCP_PSH = 0x08
-TCP_CWR = 0x80
 IPV4_MAX_TOTAL = 0xFFFF
 
 _U64 = np.uint64

@@ -529,6 +529,9 @@ class CaptureReader:
         count = min((n - pos) // stride, most)
         if count < 8:
             return None
+        probe = struct.Struct(">I" if self._big else "<I")
+        if any(probe.unpack_from(buf, pos + k * stride + 8)[0] != incl for k in range(1, 8)):
+            return None  # mixed sizes: do not copy the rest of the chunk to find out
         rows = np.lib.stride_tricks.as_strided(
             whole[pos:], shape=(count, 16), strides=(stride, 1), writeable=False
         )

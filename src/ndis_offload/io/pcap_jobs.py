@@ -126,11 +126,12 @@ def frame_errors(chunk: Chunk, diag: np.ndarray, kind: np.ndarray, errors: dict[
     return out
 
 
-def check(chunk: Chunk) -> Checks:
-    """The checks of every record of a chunk."""
+def check(chunk: Chunk, *, epb_flags: bool = True) -> Checks:
+    """The checks of every record of a chunk (directions from pcapng ``epb_flags`` too,
+    unless ``epb_flags`` is False: a pcap file has none)."""
     return check_chunk(
         chunk.buffer, chunk.data_offsets, chunk.caplens, chunk.origlens, chunk.linktypes,
-        chunk.bad, directions=_directions(chunk),
+        chunk.bad, directions=_directions(chunk) if epb_flags else None,
     )  # fmt: skip
 
 
@@ -139,7 +140,7 @@ def _chunks(
 ) -> Iterator[tuple[Chunk, Checks, npt.NDArray[np.int8]]]:
     """Chunks with their checks and diagnoses; raises on malformed frames unless keep_going."""
     for chunk in reader.chunks():
-        checks = check(chunk)
+        checks = check(chunk, epb_flags=reader.format == "pcapng")
         diag = result.analyzer.feed(chunk.buffer, checks, chunk.caplens, chunk.first_index)
         result.slow_frames += checks.slow
         if opts.observe is not None:

@@ -13,6 +13,7 @@ the buffer.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,21 +41,23 @@ from ndis_offload.packet.proto import (
     ETHERTYPE_MIN,
     ETHERTYPE_MPLS,
     ETHERTYPE_MPLS_MULTICAST,
-    ETHERTYPE_QINQ,
-    ETHERTYPE_QINQ_OLD,
     ETHERTYPE_TEB,
-    ETHERTYPE_VLAN,
     GENEVE_HEADER_LEN,
     GRE_CHECKSUM,
     GRE_KEY,
     GRE_ROUTING,
     GRE_SEQUENCE,
+    IPPROTO_AH,
+    IPPROTO_DSTOPTS,
     IPPROTO_ESP,
+    IPPROTO_FRAGMENT,
     IPPROTO_GRE,
+    IPPROTO_HOPOPTS,
     IPPROTO_ICMP,
     IPPROTO_ICMPV6,
     IPPROTO_IPIP,
     IPPROTO_IPV6,
+    IPPROTO_ROUTING,
     IPPROTO_TCP,
     IPPROTO_UDP,
     IPV6_EXTENSION_HEADERS,
@@ -64,12 +67,14 @@ from ndis_offload.packet.proto import (
     LINKTYPE_LINUX_SLL,
     LINKTYPE_LINUX_SLL2,
     LINKTYPE_RAW,
+    LINKTYPES,
     MAX_VLAN_TAGS,
     SLL2_HEADER_LEN,
     SLL_HEADER_LEN,
     UDP_PORT_GENEVE,
     UDP_PORT_L2TP,
     UDP_PORT_VXLAN,
+    VLAN_TPIDS,
     VXLAN_HEADER_LEN,
 )
 
@@ -78,12 +83,27 @@ BoolArray = npt.NDArray[np.bool_]
 _I64 = np.int64
 
 (_DONE, _ETH, _IP4, _IP6, _TCP, _UDP, _GRE, _VXLAN, _GENEVE, _ICMP) = range(10)
-_EXT = np.array(sorted(IPV6_EXTENSION_HEADERS), dtype=_I64)
+_ODD_ETHERTYPES = (ETHERTYPE_MPLS, ETHERTYPE_MPLS_MULTICAST, ETHERTYPE_MACSEC, *VLAN_TPIDS)
+"""Types the scalar walk handles (a VLAN tag here is one inside a cooked header or tunnel)."""
+_FIRST_WIDTH = 4
+"""Hop columns to start with (Ethernet, VLAN, IP, TCP); tunnels widen the tables."""
+_MAX_EXT = 8
+"""IPv6 extension headers walked with numpy; a longer chain takes the scalar walk."""
+_MAX_OPTIONS = 8
+
+
+def any_of(values: npt.NDArray[Any], choices: Iterable[int]) -> BoolArray:
+    """``values`` equal to any of a few ``choices`` (cheaper than ``np.isin`` for few)."""
+    out = np.zeros(values.shape, dtype=np.bool_)
+    for choice in choices:
+        out |= values == choice
+    return out
 
 
 @dataclass(slots=True)
 class Locations:
-    """Hops of every frame of a batch: ``(frames, MAX_HOPS)`` arrays, outermost hop first.
+    """Hops of every frame of a batch: ``(frames, width)`` arrays, outermost hop first;
+    ``width`` (:attr:`width`) grows with the deepest frame, up to ``MAX_HOPS``.
 
     ``kind`` holds :class:`~ndis_offload.packet.locate.Layer` values (0 past ``depth``);
     ``offset`` / ``end`` / ``psrc`` / ``pdst`` are absolute positions in the buffer;
@@ -109,11 +129,27 @@ class Locations:
     def __len__(self) -> int:
         return len(self.starts)
 
+    @property
+    def width(self) -> int:
+        """Columns of the hop tables (at least the deepest frame's hop count)."""
+        return int(self.kind.shape[1])
+
+    _TABLES = ("kind", "offset", "hlen", "end", "flags", "psrc", "pdst", "proto")
+
+    def grow(self, width: int) -> None:
+        """Widen the hop tables to ``width`` columns (zeros on the right)."""
+        extra = width - self.width
+        if extra <= 0:
+            return
+        for name in self._TABLES:
+            table = getattr(self, name)
+            setattr(self, name, np.pad(table, ((0, 0), (0, extra))))
+
     def column(self, kinds: frozenset[Layer] | set[Layer], *, last: bool = False) -> IntArray:
         """Per frame, the hop column of the first (``last``: last) hop of ``kinds``, or -1."""
-        hit = np.isin(self.kind, np.array(sorted(int(k) for k in kinds), dtype=np.int8))
+        hit = any_of(self.kind, kinds)
         if last:
-            col = MAX_HOPS - 1 - np.argmax(hit[:, ::-1], axis=1)
+            col = self.width - 1 - np.argmax(hit[:, ::-1], axis=1)
         else:
             col = np.argmax(hit, axis=1)
         return np.where(hit.any(axis=1), col, -1).astype(_I64)
@@ -162,7 +198,7 @@ class _Batch:
         self.val = np.zeros(n, dtype=_I64)
 
     def u8(self, pos: IntArray) -> IntArray:
-        return self.data[np.clip(pos, 0, self.last)].astype(_I64)
+        return self.data.take(pos, mode="clip").astype(_I64)
 
     def u16(self, pos: IntArray) -> IntArray:
         return (self.u8(pos) << 8) | self.u8(pos + 1)
@@ -188,14 +224,19 @@ class _Batch:
         """Record a hop for ``rows`` (the walk keeps two columns free before each step)."""
         loc = self.loc
         depth = loc.depth[rows]
-        loc.kind[rows, depth] = kind
-        loc.offset[rows, depth] = off
-        loc.hlen[rows, depth] = hlen
-        loc.end[rows, depth] = end
-        loc.flags[rows, depth] = flags
-        loc.psrc[rows, depth] = psrc
-        loc.pdst[rows, depth] = pdst
-        loc.proto[rows, depth] = proto
+        if len(depth) and int(depth.max()) >= loc.width:
+            loc.grow(min(2 * loc.width, MAX_HOPS))
+        at = rows * loc.width + depth  # flat positions: cheaper than 2-D fancy indexing
+        loc.kind.reshape(-1)[at] = kind
+        loc.offset.reshape(-1)[at] = off
+        loc.hlen.reshape(-1)[at] = hlen
+        loc.end.reshape(-1)[at] = end
+        if not isinstance(flags, int) or flags:
+            loc.flags.reshape(-1)[at] = flags
+        if not isinstance(psrc, int) or psrc:
+            loc.psrc.reshape(-1)[at] = psrc
+            loc.pdst.reshape(-1)[at] = pdst
+            loc.proto.reshape(-1)[at] = proto
         loc.depth[rows] = depth + 1
 
     def finish(self, rows: IntArray, stop: Stop, offset: IntArray) -> None:
@@ -207,10 +248,7 @@ class _Batch:
     def ethertype(self, rows: IntArray, et: IntArray, pos: IntArray) -> None:
         """Continue ``rows`` after a type field ``et`` whose payload starts at ``pos``."""
         self.pos[rows] = pos
-        slow = (et < ETHERTYPE_MIN) | np.isin(
-            et, (ETHERTYPE_MPLS, ETHERTYPE_MPLS_MULTICAST, ETHERTYPE_MACSEC, ETHERTYPE_VLAN,
-                 ETHERTYPE_QINQ, ETHERTYPE_QINQ_OLD)
-        )  # fmt: skip
+        slow = (et < ETHERTYPE_MIN) | any_of(et, _ODD_ETHERTYPES)
         keep = ~slow
         rows, et, pos = self.to_slow(rows, slow), et[keep], pos[keep]
         nxt = np.select(
@@ -249,7 +287,7 @@ class _Batch:
         tags = np.zeros(len(rows), dtype=_I64)
         bad = np.zeros(len(rows), dtype=np.bool_)
         for _ in range(MAX_VLAN_TAGS + 1):
-            tagged = np.isin(et, (ETHERTYPE_VLAN, ETHERTYPE_QINQ, ETHERTYPE_QINQ_OLD)) & ~bad
+            tagged = any_of(et, VLAN_TPIDS) & ~bad
             if not tagged.any():
                 break
             bad |= tagged & ((tags == MAX_VLAN_TAGS) | self.need(rows, q, 6))
@@ -300,11 +338,52 @@ class _Batch:
         plen = self.u16(p + 4)
         nh = self.u8(p + 6)
         bad = (self.u8(p) >> 4 != 6) | (plen == 0) | (p + 40 + plen > self.hend[rows])
-        bad |= np.isin(nh, _EXT)
         keep = ~bad
         rows, p, plen, nh = self.to_slow(rows, bad), p[keep], plen[keep], nh[keep]
-        self.add(rows, Layer.IPV6, p, 40, p + 40 + plen, 0, p + 8, p + 24, nh)
-        self.transport(rows, nh, p + 40, p + 40 + plen)
+        end = p + 40 + plen
+        pos = p + 40
+        bad = np.zeros(len(rows), dtype=np.bool_)
+        for _ in range(_MAX_EXT):
+            ext = any_of(nh, IPV6_EXTENSION_HEADERS) & ~bad
+            if not ext.any():
+                break
+            bad |= ext & self._ext_header_is_odd(rows, nh, pos, end)
+            ext &= ~bad
+            size = np.where(nh == IPPROTO_AH, (self.u8(pos + 1) + 2) * 4,
+                            (self.u8(pos + 1) + 1) * 8)  # fmt: skip
+            bad |= ext & ((pos + size > end) | self.need(rows, pos, size))
+            ext &= ~bad
+            nh = np.where(ext, self.u8(pos), nh)
+            pos = np.where(ext, pos + size, pos)
+        bad |= any_of(nh, IPV6_EXTENSION_HEADERS)
+        keep = ~bad
+        rows, p, end, pos, nh = self.to_slow(rows, bad), p[keep], end[keep], pos[keep], nh[keep]
+        self.add(rows, Layer.IPV6, p, pos - p, end, 0, p + 8, p + 24, nh)
+        self.transport(rows, nh, pos, end)
+
+    def _ext_header_is_odd(
+        self, rows: IntArray, nh: IntArray, pos: IntArray, end: IntArray
+    ) -> BoolArray:
+        """Extension headers the scalar walk must see: fragments, routing headers with
+        segments left, options that are not padding (Jumbo, Home Address, anything odd),
+        and headers not all inside the datagram and the capture."""
+        odd = (nh == IPPROTO_FRAGMENT) | (pos + 8 > end) | self.need(rows, pos, 8)
+        odd |= (nh == IPPROTO_ROUTING) & (self.u8(pos + 3) != 0)
+        options = (nh == IPPROTO_HOPOPTS) | (nh == IPPROTO_DSTOPTS)
+        stop = pos + (self.u8(pos + 1) + 1) * 8
+        at = pos + 2
+        for _ in range(_MAX_OPTIONS):
+            live = options & (at < stop)
+            if not live.any():
+                break
+            opt = self.u8(at)
+            size = np.where(opt == 0, 1, 2 + self.u8(at + 1))
+            odd |= live & (opt > 1)  # only Pad1 / PadN: no Jumbo, no Home Address
+            odd |= live & (at + size > stop)
+            at = np.where(live, at + size, at)
+        odd |= options & (at < stop)
+        result: BoolArray = odd
+        return result
 
     def tcp(self, rows: IntArray) -> None:
         p = self.pos[rows]
@@ -408,10 +487,7 @@ class _Batch:
             cp = self.pos[cooked]
             self.add(cooked, kind, cp, size, self.hend[cooked])
             self.ethertype(cooked, self.u16(cp + type_at), cp + size)
-        known = np.isin(
-            lt, (LINKTYPE_ETHERNET, LINKTYPE_IPV4, LINKTYPE_IPV6, LINKTYPE_RAW,
-                 LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2)
-        )  # fmt: skip
+        known = any_of(lt, LINKTYPES)
         self.to_slow(rows, bad | ~known)
 
 
@@ -435,12 +511,12 @@ def locate_batch(
     wire = cap if wire_lens is None else np.maximum(np.asarray(wire_lens, dtype=_I64), cap)
     lts = np.broadcast_to(np.asarray(linktypes, dtype=_I64), (n,))
 
-    def table(dtype: type = _I64) -> npt.NDArray[Any]:
-        return np.zeros((n, MAX_HOPS), dtype=dtype)
+    def table(dtype: type = _I64) -> npt.NDArray[Any]:  # hlen, flags, proto: small types
+        return np.zeros((n, _FIRST_WIDTH), dtype=dtype)
 
     loc = Locations(
-        starts=start, kind=table(np.int8), offset=table(), hlen=table(), end=table(),
-        flags=table(), psrc=table(), pdst=table(), proto=table(),
+        starts=start, kind=table(np.int8), offset=table(), hlen=table(np.int32), end=table(),
+        flags=table(np.int16), psrc=table(), pdst=table(), proto=table(np.int16),
         depth=np.zeros(n, dtype=_I64), stop=np.zeros(n, dtype=np.int8),
         stop_offset=np.zeros(n, dtype=_I64), slow=np.zeros(n, dtype=np.bool_),
     )  # fmt: skip
@@ -478,6 +554,8 @@ def locate_batch(
 def _fill(loc: Locations, row: int, view: bytes | memoryview, start: int, cap: int, wire: int,
           linktype: int) -> None:  # fmt: skip
     found = locate(view[start : start + cap], linktype, wire_len=wire)
+    if len(found.hops) > loc.width:
+        loc.grow(max(len(found.hops), min(2 * loc.width, MAX_HOPS)))
     loc.kind[row] = 0
     loc.offset[row] = loc.hlen[row] = loc.end[row] = loc.flags[row] = 0
     loc.psrc[row] = loc.pdst[row] = loc.proto[row] = 0
@@ -497,4 +575,4 @@ def _fill(loc: Locations, row: int, view: bytes | memoryview, start: int, cap: i
         loc.reasons[row] = found.reason
 
 
-__all__ = ["Locations", "locate_batch"]
+__all__ = ["Locations", "any_of", "locate_batch"]
