@@ -15,8 +15,10 @@ of inputs into one gather and one XOR-reduce.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -121,10 +123,22 @@ class Toeplitz:
                 out ^= self.table[position][rows[:, position]]
             return out
         # Two bytes at a time: one gather per 16-bit column from a 65,536-entry table.
-        pairs = self._pair_table()
         words = np.ascontiguousarray(rows).view(">u2")
-        for column in range(width // 2):
-            out ^= pairs[column][words[:, column]]
+        return self.hash_words([words[:, column] for column in range(width // 2)])
+
+    def hash_words(self, columns: Sequence[npt.NDArray[Any]]) -> U32:
+        """The hashes of a batch given as 16-bit words: ``columns[j]`` holds, per input, the
+        big-endian word at input bytes ``2j, 2j + 1`` (addresses viewed as ``>u2``, ports as
+        they are). No input matrix is built: one gather per column."""
+        if len(columns) > self.max_input // 2:
+            raise RssError(
+                f"input of {2 * len(columns)} bytes is longer than a {len(self.key)}-byte key "
+                f"can hash ({self.max_input})"
+            )
+        pairs = self._pair_table()
+        out: U32 = pairs[0][columns[0]].copy() if columns else np.zeros(0, np.uint32)
+        for position in range(1, len(columns)):
+            out ^= pairs[position][columns[position]]
         return out
 
     def _pair_table(self) -> U32:
@@ -245,10 +259,6 @@ class FlowKeys:
         return int(self.ip_version.size)
 
 
-def _port_bytes(ports: npt.NDArray[np.uint16]) -> U8:
-    return ports.astype(">u2").view(np.uint8).reshape(-1, 2)
-
-
 _FAMILIES = (0, 4, 6)
 _TRANSPORTS = (0, IPPROTO_TCP, IPPROTO_UDP)
 _EX_TYPES = int(IPV6_EX_HASH_TYPES)
@@ -291,25 +301,24 @@ def hash_flows(keys: FlowKeys, enabled: NdisHashType, toeplitz: Toeplitz) -> tup
     types: U32 = lut_types[index]
     layout = lut_layouts[index]
     hashes: U32 = np.zeros(count, dtype=np.uint32)
-    present = np.unique(layout) if count else np.zeros(0, np.uint8)
+    counts = np.bincount(layout, minlength=7)
+    present = np.flatnonzero(counts)
     for group in present.tolist():
         if group == 0:
             continue
-        width = 4 if group <= 2 else 16
+        width = 2 if group <= 2 else 8  # address words
         ports = group in (2, 4, 6)
         src, dst = (keys.src_ex, keys.dst_ex) if group >= 5 else (keys.src, keys.dst)
         # the common case, one layout for the whole batch, needs no gather
         pick: slice | npt.NDArray[np.intp] = (
             slice(None) if present.size == 1 else np.flatnonzero(layout == group)
         )
-        rows = count if isinstance(pick, slice) else pick.size
-        data = np.empty((rows, 2 * width + (4 if ports else 0)), dtype=np.uint8)
-        data[:, :width] = src[pick, :width]
-        data[:, width : 2 * width] = dst[pick, :width]
+        src_words = np.ascontiguousarray(src[pick]).view(">u2")
+        dst_words = np.ascontiguousarray(dst[pick]).view(">u2")
+        columns = [src_words[:, j] for j in range(width)] + [dst_words[:, j] for j in range(width)]
         if ports:
-            data[:, 2 * width : 2 * width + 2] = _port_bytes(keys.sport[pick])
-            data[:, 2 * width + 2 :] = _port_bytes(keys.dport[pick])
-        hashes[pick] = toeplitz.hash_rows(data)
+            columns += [keys.sport[pick], keys.dport[pick]]
+        hashes[pick] = toeplitz.hash_words(columns)
     return hashes, types
 
 
