@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
+import numpy.typing as npt
 
 from ndis_offload.errors import BackendError
 from ndis_offload.io.capture import (
@@ -42,7 +43,7 @@ from ndis_offload.io.capture import (
 
 CHAIN = 8
 """Consecutive plausible records a sync point needs (pcapng blocks: half as many)."""
-WINDOW = 4 << 20
+WINDOW = 1 << 20
 """Bytes scanned per step while looking for a sync point."""
 PCAPNG_ISB = 5
 PCAPNG_NRB = 4
@@ -118,66 +119,81 @@ def read_layout(path: str | Path) -> Layout:
     return Layout("pcapng", head[:pos], pos, size, big, 0, False)
 
 
-def _pcap_sync(window: bytes, layout: Layout, base: int, last: bool) -> int | None:
-    """The first offset in ``window`` where ``CHAIN`` plausible pcap records follow each
-    other (fewer when the chain reaches the end of the file exactly)."""
-    data = np.frombuffer(window, dtype=np.uint8)
-    count = data.size - 15
-    if count <= 0:
+def _words(window: bytes, big_endian: bool) -> npt.NDArray[np.int64]:
+    """The 32-bit word starting at every byte offset of ``window`` (``len - 3`` of them)."""
+    b = np.frombuffer(window, dtype=np.uint8).astype(np.int64)
+    if big_endian:
+        return (b[:-3] << 24) | (b[1:-2] << 16) | (b[2:-1] << 8) | b[3:]
+    return b[:-3] | (b[1:-2] << 8) | (b[2:-1] << 16) | (b[3:] << 24)
+
+
+def _chain(
+    start: int, plausible: npt.NDArray[np.bool_], nxt: npt.NDArray[np.int64], end: int,
+    last: bool, links: int,
+) -> bool:  # fmt: skip
+    """Whether ``links`` plausible records follow each other from ``start`` (or the chain
+    ends exactly at the end of the file)."""
+    pos = start
+    for _ in range(links):
+        if pos == end and last:
+            return True
+        if pos >= plausible.size or not plausible[pos]:
+            return False
+        pos = int(nxt[pos])
+    return True
+
+
+def _pcap_sync(window: bytes, layout: Layout, base: int, last: bool, scan: int) -> int | None:
+    """The first offset among the first ``scan`` bytes of ``window`` where ``CHAIN``
+    plausible pcap records follow each other (fewer when the chain reaches the end of the
+    file exactly): fractions below one second, captured length within the snap length and
+    no more than the original length, timestamps within a day of each other."""
+    if len(window) < 16:
         return None
-    words = np.lib.stride_tricks.as_strided(
-        data, shape=(count, 16), strides=(1, 1), writeable=False
-    )
-    heads = np.ascontiguousarray(words).view(">u4" if layout.big_endian else "<u4")
-    sec, frac, incl, orig = (heads[:, i].astype(np.int64) for i in range(4))
+    words = _words(window, layout.big_endian)
+    count = words.size - 12
+    sec, frac, incl, orig = words[:count], words[4 : 4 + count], words[8 : 8 + count], words[12:]
     limit = layout.snaplen if 0 < layout.snaplen <= MAX_RECORD else MAX_RECORD
     plausible = (
         (frac < (1_000_000_000 if layout.nanoseconds else 1_000_000))
-        & (incl <= limit)
-        & (incl <= orig)
-        & (orig <= MAX_RECORD)
-    )
+        & (incl <= limit) & (incl <= orig) & (orig <= MAX_RECORD)
+    )  # fmt: skip
     nxt = np.arange(count, dtype=np.int64) + 16 + incl
-    candidates = np.flatnonzero(plausible)
-    for start in candidates.tolist():
-        pos, links = start, 0
-        stamp = int(sec[start])
-        while links < CHAIN:
-            if pos == data.size and last:
-                return base + start  # the chain ends exactly at the end of the file
-            if pos >= count or not plausible[pos] or abs(int(sec[pos]) - stamp) > 86_400:
-                break
-            stamp = int(sec[pos])
-            pos = int(nxt[pos])
-            links += 1
-        if links == CHAIN:
+    # the next record's timestamp within a day (where the next header is in the window)
+    inside = nxt < count
+    near = np.ones(count, dtype=np.bool_)
+    near[inside] = np.abs(sec[nxt[inside]] - sec[inside]) <= 86_400
+    plausible &= near
+    for start in np.flatnonzero(plausible[:scan]).tolist():
+        if _chain(start, plausible, nxt, len(window), last, CHAIN):
             return base + start
     return None
 
 
-def _pcapng_sync(window: bytes, layout: Layout, base: int, last: bool) -> int | None:
-    end = ">" if layout.big_endian else "<"
-    data_len = len(window)
-    # block starts keep the 4-byte alignment of the section
+def _pcapng_sync(window: bytes, layout: Layout, base: int, last: bool, scan: int) -> int | None:
+    """The first 4-byte aligned offset among the first ``scan`` bytes of ``window`` where
+    ``CHAIN // 2`` blocks follow each other, each of a type that may follow a section's
+    interfaces, with a sane length that its trailing copy repeats."""
+    if len(window) < 12:
+        return None
+    words = _words(window, layout.big_endian)
     first = (-(base - layout.first_record)) % 4
-    for start in range(first, data_len - 11, 4):
-        pos, links = start, 0
-        while links < CHAIN // 2:
-            if pos == data_len and last:
-                return base + start
-            if pos + 12 > data_len:
-                break
-            btype, blen = struct.unpack_from(end + "II", window, pos)
-            if btype not in PCAPNG_MID_FILE or blen < 12 or blen % 4 or blen > MAX_RECORD:
-                break
-            if pos + blen > data_len:
-                break
-            if struct.unpack_from(end + "I", window, pos + blen - 4)[0] != blen:
-                break
-            pos += blen
-            links += 1
-        if links == CHAIN // 2:
-            return base + start
+    starts = np.arange(first, words.size - 4, 4, dtype=np.int64)
+    if starts.size == 0:
+        return None
+    btype, blen = words[starts], words[starts + 4]
+    sane = np.isin(btype, PCAPNG_MID_FILE) & (blen >= 12) & (blen % 4 == 0) & (blen <= MAX_RECORD)
+    tail = starts + blen - 4
+    fits = sane & (tail < words.size)
+    trailer_ok = np.zeros(starts.size, dtype=np.bool_)
+    trailer_ok[fits] = words[tail[fits]] == blen[fits]
+    plausible = np.zeros(words.size + 4, dtype=np.bool_)
+    nxt = np.zeros(words.size + 4, dtype=np.int64)
+    plausible[starts] = trailer_ok
+    nxt[starts] = starts + blen
+    for start in starts[trailer_ok & (starts < scan)].tolist():
+        if _chain(int(start), plausible, nxt, len(window), last, CHAIN // 2):
+            return base + int(start)
     return None
 
 
@@ -186,13 +202,14 @@ def sync(stream: BinaryIO, layout: Layout, nominal: int) -> int:
     after ``nominal``; the file size when none follows."""
     pos = max(nominal, layout.first_record)
     finder = _pcap_sync if layout.format == "pcap" else _pcapng_sync
-    overlap = 2 * MAX_RECORD if layout.format == "pcap" else MAX_RECORD
+    limit = layout.snaplen if 0 < layout.snaplen <= MAX_RECORD else 262_144
+    overlap = min(2 * MAX_RECORD, (CHAIN + 1) * (16 + limit))  # room for a whole chain
     while pos < layout.size:
         stream.seek(pos)
         window = stream.read(WINDOW + overlap)
         last = pos + len(window) >= layout.size
-        found = finder(window, layout, pos, last)
-        if found is not None and (last or found - pos < WINDOW):
+        found = finder(window, layout, pos, last, WINDOW)
+        if found is not None:
             return found
         if last:
             break
