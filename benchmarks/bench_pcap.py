@@ -157,7 +157,8 @@ def varied_block(count: int = 4096) -> bytes:
             IPv6(src="fd00::1", dst="fd00::2"),
             IPv6(src="fd00::1", dst="fd00::2") / IPv6ExtHdrHopByHop() / IPv6ExtHdrDestOpt(),
         )
-        link = Ether() / Dot1Q(vlan=5) if (i // 8) % 2 else Ether()
+        eth = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")  # no ARP lookups
+        link = eth / Dot1Q(vlan=5) if (i // 8) % 2 else eth
         frame = bytearray(bytes(link / ips[i % 4] / l4 / body)[:1514])
         frame += bytes(max(0, 60 - len(frame)))
         hops = {h.kind: h for h in locate(bytes(frame)).hops}

@@ -196,3 +196,18 @@ def test_macsec_is_said_to_be_unchecked() -> None:
     assert diag[0] == Diagnosis.UNCHECKED
     (record,) = frame_records(checks, diag, 0)
     assert record["stop"] == "opaque" and "MACsec" in record["reason"]
+
+
+def test_first_fragment_udp_length_is_the_whole_datagrams() -> None:
+    """A first fragment carries the UDP Length of the reassembled datagram (tcpdump's
+    afs.pcap): not malformed, and no UDP checksum to check."""
+    whole = bytes(Ether(**MAC) / ip4() / UDP(sport=7000, dport=7001) / (b"f" * 3000))
+    first = bytearray(whole[:1514])
+    first[16:18] = (1500).to_bytes(2, "big")
+    first[20:22] = b"\x20\x00"  # MF
+    ip = IP(bytes(first[14:]))
+    del ip.chksum
+    fixed = bytes(first[:14]) + bytes(IP(bytes(ip)))
+    checks = run([(fixed, len(fixed))])
+    assert checks.kind[0] == Kind.IP
+    assert states(checks, 0) == [("IPv4", "OK")]

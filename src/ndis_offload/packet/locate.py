@@ -483,6 +483,8 @@ class _Walk:
         udp_end = l4 + length
         if length == 0:
             flags, udp_end = F_ZERO_LENGTH, end
+        elif fragment:  # the Length is the whole datagram's, not this fragment's
+            udp_end = min(udp_end, end)
         elif length < 8 or udp_end > end:
             flags, udp_end = F_BAD_LENGTH, end
         self.add(Hop(Layer.UDP, l4, 8, udp_end, flags))
