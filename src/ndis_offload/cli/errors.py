@@ -12,9 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import re
-import sys
 from collections.abc import Callable
 from typing import Any, NoReturn
 
@@ -22,7 +20,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
-from ndis_offload.viz.console import PIPE_WIDTH
+from ndis_offload.viz.console import PIPE_WIDTH, emit
 
 EXIT_OK = 0
 EXIT_FOUND = 1
@@ -121,25 +119,6 @@ def make_console(*, stderr: bool = False) -> Console:
     if console.is_terminal:
         return console
     return _Console(stderr=stderr, soft_wrap=True, emoji=False, width=PIPE_WIDTH)
-
-
-def emit(console: Console, text: str) -> None:
-    """Write ``text`` raw (JSON documents) to the console's file.
-
-    On the real stdout the bytes go out through ``os.write`` until every one is written: a
-    buffered write of more than a pipe holds can otherwise lose its tail silently when the
-    reader goes away mid-write, and exit 0 / 1 as if all was well; here the next write
-    raises ``BrokenPipeError`` (exit 141).
-    """
-    handle = console.file
-    if handle is not sys.stdout:
-        handle.write(text)
-        return
-    handle.flush()
-    data = memoryview(text.encode(handle.encoding or "utf-8", "backslashreplace"))
-    fd = handle.fileno()
-    while data:
-        data = data[os.write(fd, data) :]
 
 
 def report_error(err: Console, out: Console, error: CliError, *, as_json: bool) -> int:
