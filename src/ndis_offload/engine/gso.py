@@ -38,13 +38,10 @@ import numpy.typing as npt
 
 from ndis_offload.errors import PacketError
 from ndis_offload.packet.checksum import batch_sums, ones_complement_sum
+from ndis_offload.packet.proto import IPPROTO_TCP, TCP_CWR, TCP_FIN, TCP_PSH
 
 U64Array = npt.NDArray[np.uint64]
 
-TCP_FIN = 0x01
-TCP_PSH = 0x08
-TCP_CWR = 0x80
-IPPROTO_TCP = 6
 MAX_LENGTH_FIELD = 0xFFFF
 
 _U64 = np.uint64

@@ -28,6 +28,7 @@ from ndis_offload.constants.rss import (
     NdisHashType,
 )
 from ndis_offload.packet.headers import parse_frame
+from ndis_offload.packet.proto import IPPROTO_TCP, IPPROTO_UDP
 
 VERIFICATION_KEY = bytes.fromhex(
     "6d5a56da255b0ec24167253d43a38fb0d0ca2bcbae7b30b477cb2da38030f20c6a42b73bbeac01fa"
@@ -43,9 +44,6 @@ IPV4_HASH_TYPES = NdisHashType.IPV4 | NdisHashType.TCP_IPV4 | NdisHashType.UDP_I
 IPV6_HASH_TYPES = NdisHashType.IPV6 | NdisHashType.TCP_IPV6 | NdisHashType.UDP_IPV6
 IPV6_EX_HASH_TYPES = NdisHashType.IPV6_EX | NdisHashType.TCP_IPV6_EX | NdisHashType.UDP_IPV6_EX
 ALL_HASH_TYPES = IPV4_HASH_TYPES | IPV6_HASH_TYPES | IPV6_EX_HASH_TYPES
-
-IPPROTO_TCP = 6
-IPPROTO_UDP = 17
 
 U8 = npt.NDArray[np.uint8]
 U32 = npt.NDArray[np.uint32]
