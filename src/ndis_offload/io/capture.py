@@ -413,18 +413,9 @@ class CaptureReader:
             if self._lost is not None:
                 lo = max(pos, self._lost.scan_from - base)
                 found, wait = self._pcap_resync(buf, whole, lo, n, eof, tps)
-                if found < 0:  # nothing valid up to the end of the file
-                    b.skipped.append((pos, n))
-                    self.bytes_read = base + n
-                    self._found(-1)
-                    return n, True
-                if found > pos:
-                    b.skipped.append((pos, found))
-                    pos = found
-                if wait:
-                    self._lost.scan_from = base + pos
-                    return pos, False
-                self._found(base + pos)
+                pos, done = self._skip_to(b, pos, n, base, found, wait)
+                if done is not None:
+                    return done
                 fast_after = pos
                 continue
             if pos >= fast_after:
@@ -602,6 +593,28 @@ class CaptureReader:
             lo = hi
         return (-1, False) if eof else (max(pos, n - 11), True)
 
+    def _skip_to(
+        self, b: _Builder, pos: int, n: int, base: int, found: int, wait: bool
+    ) -> tuple[int, tuple[int, bool] | None]:
+        """After a resynchronisation search from ``pos`` (``found``: the next valid record,
+        -1 for none up to the end of the file; ``wait``: more bytes are needed to tell):
+        record the skipped bytes; (new position, what the scan returns now or ``None`` to
+        go on reading records)."""
+        assert self._lost is not None
+        if found < 0:
+            b.skipped.append((pos, n))
+            self.bytes_read = base + n
+            self._found(-1)
+            return n, (n, True)
+        if found > pos:
+            b.skipped.append((pos, found))
+            pos = found
+        if wait:
+            self._lost.scan_from = base + pos
+            return pos, (pos, False)
+        self._found(base + pos)
+        return pos, None
+
     def _scan_pcapng(self, buf: bytes, base: int, b: _Builder, eof: bool) -> tuple[int, bool]:
         pos = 0
         n = len(buf)
@@ -609,18 +622,9 @@ class CaptureReader:
             if self._lost is not None:
                 lo = max(pos, self._lost.scan_from - base)
                 found, wait = self._pcapng_resync(buf, lo, n, eof, self._lost.want_section)
-                if found < 0:
-                    b.skipped.append((pos, n))
-                    self.bytes_read = base + n
-                    self._found(-1)
-                    return n, True
-                if found > pos:
-                    b.skipped.append((pos, found))
-                    pos = found
-                if wait:
-                    self._lost.scan_from = base + pos
-                    return pos, False
-                self._found(base + pos)
+                pos, done = self._skip_to(b, pos, n, base, found, wait)
+                if done is not None:
+                    return done
                 continue
             head = self._block_at(buf, pos, n)
             if isinstance(head, str):
