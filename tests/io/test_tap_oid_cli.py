@@ -82,14 +82,12 @@ def test_a_silent_client_gets_an_error_and_does_not_hold_the_loop(
     server: tuple[str, Any],
 ) -> None:
     import socket
-    import time
 
     path, _ = server
     with socket.socket(socket.AF_UNIX) as silent:
         silent.connect(path)
-        start = time.monotonic()
+        silent.settimeout(2.0)  # the server answers a silent client itself (socket.timeout if not)
         answer = json.loads(silent.recv(65536))
-        assert time.monotonic() - start < 2.0
     assert answer["ok"] is False and answer["status"] == "NDIS_STATUS_INVALID_DATA"
     code, _ = run("oid", "--socket", path, "caps")
     assert code == 0
