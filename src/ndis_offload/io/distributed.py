@@ -248,12 +248,11 @@ def cut_piece(
     """Worker side of ``segment``: write the piece's records to ``part`` (no file header),
     checksums completed and each frame with a nonzero size cut at it; (frames, frames cut)."""
     result = JobResult(Analyzer())
-    splice, stream = open_piece(path, layout, piece)
+    _, stream = open_piece(path, layout, piece)
     shift = piece.start - len(layout.prefix)
     header = layout.prefix if layout.format == "pcap" else b""
     first = piece.start == layout.first_record
     with stream, open(part, "wb") as out:
-        del splice
         writer = CaptureWriter(out, "pcap" if header else "pcapng", header, write_header=False)
         reader = CaptureReader(stream, chunk_bytes=chunk_bytes)
         for chunk, (_, checks, _) in zip(reader.chunks(), checked.chunks, strict=True):
