@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import dpkt
 import numpy as np
 import pytest
@@ -10,6 +12,7 @@ from hypothesis import strategies as st
 from scapy.utils import checksum as scapy_checksum
 
 from ndis_offload.errors import PacketError
+from ndis_offload.packet import checksum as checksum_module
 from ndis_offload.packet.checksum import (
     batch_checksums,
     finish_udp,
@@ -88,6 +91,48 @@ def test_batch_many_frames_equals_dpkt() -> None:
     offsets = np.arange(200) * 1501
     got = batch_checksums(buf, offsets, np.full(200, 1501))
     assert got.tolist() == [dpkt.in_cksum(buf[o : o + 1501]) for o in offsets.tolist()]
+
+
+@given(
+    st.integers(0, 70),
+    st.integers(1, 80),
+    st.integers(0, 9),
+    st.integers(16, 40),
+    st.sampled_from(["random", "zeros", "ones"]),
+    st.randoms(use_true_random=False),
+)
+def test_batch_strided_path_equals_general_and_reference(
+    size: int, stride: int, first: int, count: int, fill: str, rnd: random.Random
+) -> None:
+    """Equal-length ranges at a constant stride (any alignment, overlapping or with gaps,
+    1-3 trailing bytes) take the 2-D path; it must equal the general path and RFC 1071."""
+    total = first + stride * (count - 1) + size + rnd.randrange(3)
+    if fill == "random":
+        buf = rnd.randbytes(total)
+    else:
+        buf = (b"\0" if fill == "zeros" else b"\xff") * total
+    offsets = first + np.arange(count) * stride
+    lengths = np.full(count, size)
+    strided = checksum_module._strided_sums(memoryview(buf), offsets, lengths)
+    assert strided is not None
+    general = checksum_module._general_sums(memoryview(buf), offsets, offsets + lengths)
+    assert strided.tolist() == general.tolist()
+    got = batch_checksums(buf, offsets, lengths)
+    assert got.tolist() == [reference(buf[o : o + size]) for o in offsets.tolist()]
+
+
+def test_batch_strided_path_declines_other_layouts() -> None:
+    buf = bytes(range(256)) * 8
+    offsets = np.arange(20) * 50
+    assert checksum_module._strided_sums(memoryview(buf), offsets, np.full(20, 40)) is not None
+    lengths = np.full(20, 40)
+    lengths[7] = 39
+    assert checksum_module._strided_sums(memoryview(buf), offsets, lengths) is None
+    uneven = offsets.copy()
+    uneven[5] += 2
+    assert checksum_module._strided_sums(memoryview(buf), uneven, np.full(20, 40)) is None
+    got = batch_checksums(buf, uneven, lengths)
+    assert got.tolist() == [reference(buf[o : o + n]) for o, n in zip(uneven, lengths, strict=True)]
 
 
 def test_batch_rejects_out_of_range() -> None:
