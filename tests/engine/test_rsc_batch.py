@@ -29,14 +29,20 @@ KINDS = ("data",) * 12 + (
 )  # fmt: skip
 
 
+BULK_KINDS = ("data",) * 20 + ("psh", "swap", "ts_back", "ecn", "tos", "ack_back")
+"""Mostly data, with the variations that stay on the scan's path (they only break units)."""
+
+
 @st.composite
-def flow_spec(draw: st.DrawFn, index: int) -> tuple[bool, bool, bool, list[tuple[int, str]]]:
+def flow_spec(
+    draw: st.DrawFn, index: int, kinds: tuple[str, ...] = KINDS
+) -> tuple[bool, bool, bool, list[tuple[int, str]]]:
     v6 = draw(st.booleans())
     vlan = draw(st.integers(0, 3)) == 0
     ts = draw(st.booleans())
     jumbo = draw(st.integers(0, 3)) == 0
     sizes = st.integers(1, 9000 if jumbo else 1460)
-    events = draw(st.lists(st.tuples(sizes, st.sampled_from(KINDS)), min_size=1, max_size=30))
+    events = draw(st.lists(st.tuples(sizes, st.sampled_from(kinds)), min_size=1, max_size=30))
     return v6, vlan, ts, events
 
 
@@ -93,9 +99,11 @@ def build_flow(index: int, spec: tuple[bool, bool, bool, list[tuple[int, str]]])
 
 
 @st.composite
-def scenario(draw: st.DrawFn) -> tuple[list[bytes], list[int], dict[str, object]]:
-    count = draw(st.integers(1, 4))
-    flows = [build_flow(i, draw(flow_spec(i))) for i in range(count)]
+def scenario(
+    draw: st.DrawFn, min_flows: int = 1, max_flows: int = 4, kinds: tuple[str, ...] = KINDS
+) -> tuple[list[bytes], list[int], dict[str, object]]:
+    count = draw(st.integers(min_flows, max_flows))
+    flows = [build_flow(i, draw(flow_spec(i, kinds))) for i in range(count)]
     frames: list[bytes] = []
     cursors = [0] * count
     while any(c < len(f) for c, f in zip(cursors, flows, strict=True)):
@@ -103,12 +111,12 @@ def scenario(draw: st.DrawFn) -> tuple[list[bytes], list[int], dict[str, object]
         pick = draw(st.sampled_from(live))
         frames.append(flows[pick][cursors[pick]])
         cursors[pick] += 1
-    cuts = sorted(draw(st.lists(st.integers(0, len(frames)), max_size=6)))
+    cuts = sorted(draw(st.lists(st.integers(0, len(frames)), max_size=6 if count < 6 else 4)))
     options: dict[str, object] = {
         "flush_on_psh": draw(st.booleans()),
         "coalesce_dup_acks": draw(st.booleans()),
-        "max_flows": draw(st.sampled_from([1, 2, 3, 64])),
-        "timeout": draw(st.sampled_from([0.5, 2.5, 100.0])),
+        "max_flows": draw(st.sampled_from([1, 2, 3, 64] if count < 6 else [64])),
+        "timeout": draw(st.sampled_from([0.5, 2.5, 100.0] if count < 6 else [100.0])),
     }
     return frames, [0, *cuts, len(frames)], options
 
@@ -136,6 +144,17 @@ def compare(frames: list[bytes], cuts: list[int], **options: object) -> list[Coa
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenario())
 def test_push_batch_equals_push(case: tuple[list[bytes], list[int], dict[str, object]]) -> None:
+    frames, cuts, options = case
+    compare(frames, cuts, **options)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenario(min_flows=6, max_flows=10, kinds=BULK_KINDS))
+def test_push_batch_equals_push_many_flows(
+    case: tuple[list[bytes], list[int], dict[str, object]],
+) -> None:
+    """Batches with enough flows that the continuation of carried units is decided for all
+    flows at once (``rsc_batch._continues``)."""
     frames, cuts, options = case
     compare(frames, cuts, **options)
 

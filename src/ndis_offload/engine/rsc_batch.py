@@ -32,6 +32,7 @@ from ndis_offload.engine.rsc_fast import (
     F_TTL,
     F_WIN,
     FastSegments,
+    IntArray,
     scan,
     shape_of,
 )  # fmt: skip
@@ -162,6 +163,27 @@ def _exceeding(
     return scu, joins
 
 
+_VECTOR_FLOWS = 6
+"""From this many flows in a batch on, whether each flow's first segment continues its
+carried SCU is decided for all flows at once (:func:`_continues`)."""
+
+
+def _continues(t: IntArray, scus: list[Scu | None], heads: list[int]) -> list[bool]:
+    """For each flow: whether its first segment (column ``heads[f]``) continues its carried
+    SCU (:func:`breaks_many` over the units' ``tail`` rows; no duplicate ACKs held)."""
+    live = [f for f, scu in enumerate(scus) if scu is not None and not scu.dup]
+    result = [False] * len(scus)
+    if not live:
+        return result
+    cols = [heads[f] for f in live]
+    tails = np.array([scu.tail for scu in scus if scu is not None and not scu.dup], np.int64)
+    diff = t[F_MATCH : F_TSECR + 1, cols] - tails.T
+    diff[1] -= t[F_PLEN, cols]
+    for f, bad in zip(live, breaks_many(diff).tolist(), strict=True):
+        result[f] = not bad
+    return result
+
+
 def _coalesce(
     rsc: RscCoalescer,
     frames: Sequence[Frame],
@@ -213,14 +235,18 @@ def _coalesce(
     cols: list[list[int]] | None = None  # per-segment columns, for exception E7
     scus = list(map(flows.get, keys))
     fb = list(range(nflows + 1)) if nblocks == nflows else np.searchsorted(first_at, heads).tolist()
+    continues = _continues(t, scus, heads) if nflows >= _VECTOR_FLOWS else None
     for f, key in enumerate(keys):
         scu = scus[f]
         b, b_end = fb[f], fb[f + 1]
         joins = False
         if scu is not None:  # does the first segment continue the carried SCU?
             first = firsts[b]
-            joins = not scu.dup and not breaks(scu.tail, first[F_MATCH : F_TSECR + 1],
-                                               first[F_PLEN])  # fmt: skip
+            if continues is not None:
+                joins = continues[f]
+            else:
+                joins = not scu.dup and not breaks(scu.tail, first[F_MATCH : F_TSECR + 1],
+                                                   first[F_PLEN])  # fmt: skip
             if not joins:
                 events.append((first[F_INDEX], 0, flows.pop(key).finalize()))
         while b < b_end:

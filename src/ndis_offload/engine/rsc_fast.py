@@ -99,7 +99,8 @@ class _Shape:
     tmask: IntArray
     tvalue: IntArray
     umask: IntArray
-    """Per template: the bits of rows 7-18 every frame of one layout shares."""
+    """Per template: the bits of rows 7-18 every frame of one layout shares; ``umask[2 +
+    ts]`` adds the IP length field (frames of one length share it too)."""
     templates: tuple[tuple[tuple[int, int], ...], ...]
     """``tmask`` / ``tvalue`` as (mask, value) pairs per template, for one frame."""
     lin: IntArray
@@ -159,6 +160,8 @@ def _shape(l3: int, v4: bool) -> _Shape:
     umask = [
         [*shared_ip, option, tcp_shared, *raw_fields, 0, *[0xFFFF] * len(l2)] for option in (0, M32)
     ]
+    length_bits = [0xFFFF, 0] if v4 else [0, 0xFFFF0000]
+    umask += [[row[0] | length_bits[0], row[1] | length_bits[1], *row[2:]] for row in umask]
     # match = IP bits << 24 | TSval offset (24, or NO_TS_OFFSET without: 0x3F - 13 *
     # (doff - 5)) << 16 | TCP header length << 8 | ECE / CWR (rsc_rules.match_word)
     ts_bits = [(1 << 10) - (13 << 16), 1, 0]
@@ -418,26 +421,28 @@ def _scan_layout(
     if stride:
         ws, idx = u.ws, u.idx
         lengths_l3: IntArray | int = int(lengths[0]) - l3
+        shortest = int(lengths[0])
     else:
         ws = starts >> 2
         idx = s.cols + ws
         lengths_l3 = lengths - l3
-    if int(lengths.min()) <= l3 + header:  # every frame holds a payload
+        shortest = int(lengths.min())
+    if shortest <= l3 + header:  # every frame holds a payload
         return None
     g = w4[idx].view(">u4").astype(np.int64)
-    shared = g[_G_TEMPLATE : s.key_row] & s.umask[ts]
+    # One length: the IP length field is shared too, and the first frame's is checked.
+    shared = g[_G_TEMPLATE : s.key_row] & s.umask[ts + 2 if stride else ts]
     if (shared != shared[:, :1]).any():
         return None
     # IPv4 total length / IPv6 payload length: the datagram ends where the frame does.
     datagram = g[_G_TEMPLATE] & 0xFFFF if s.v4 else g[_G_TEMPLATE + 1] >> 16
-    if s.v4:
-        pseudo = (lengths_l3 - 20) * 256 + 6 * 256
-        if (datagram != lengths_l3).any():
+    want = lengths_l3 if s.v4 else lengths_l3 - 40
+    pseudo = (lengths_l3 - (20 if s.v4 else 40)) * 256 + 6 * 256
+    if stride:
+        if int(datagram[0]) != want:
             return None
-    else:
-        pseudo = (lengths_l3 - 40) * 256 + 6 * 256
-        if (datagram != lengths_l3 - 40).any():
-            return None
+    elif (datagram != want).any():
+        return None
     if stride:
         bounds = u.bounds
     else:
@@ -491,13 +496,16 @@ def _join(frames: Sequence[Frame]) -> tuple[bytes, IntArray, IntArray, int]:
         starts = np.arange(count, dtype=np.int64) * stride
         starts += 2
         lengths = np.full(count, first, dtype=np.int64)
+        parts: list[Frame] = [pad] * (2 * count + 2)  # one copy of the frames
+        parts[0] = b"\0\0"
+        parts[1:-1:2] = frames
+        parts[-1] = _TAIL
         if same == count:
-            buffer = b"".join((b"\0\0", pad.join(frames), pad, _TAIL))
-            return buffer, starts, lengths, stride
+            return b"".join(parts), starts, lengths, stride
         lengths[-1] = last
-        buffer = b"".join((b"\0\0", pad.join(frames), _PADS[last & 3], _TAIL))
-        return buffer, starts, lengths, 0
-    parts: list[Frame] = [b"\0\0"] * (2 * count + 2)
+        parts[-2] = _PADS[last & 3]
+        return b"".join(parts), starts, lengths, 0
+    parts = [b"\0\0"] * (2 * count + 2)
     parts[1:-1:2] = frames
     parts[2:-1:2] = [_PADS[size & 3] for size in lengths_list]
     parts[-1] = _TAIL
