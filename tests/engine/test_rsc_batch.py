@@ -5,6 +5,7 @@ duplicate ACKs, timestamps, odd sizes, VLAN tags and IPv6, split into random bat
 from __future__ import annotations
 
 import dataclasses
+import random
 
 import numpy as np
 import pytest
@@ -15,7 +16,7 @@ from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import Dot1AD, Dot1Q, Ether
 from scapy.packet import Packet
 
-from ndis_offload.engine import rsc_fast
+from ndis_offload.engine import rsc_batch, rsc_fast
 from ndis_offload.engine.rsc import CoalescedFrame, RscCoalescer, _scalar_seg
 from ndis_offload.engine.rsc_fast import FIELDS, scan
 from ndis_offload.engine.transmit import segment_tcp
@@ -309,3 +310,58 @@ def test_flow_grouping_is_exact_even_when_hashes_collide() -> None:
         assert len(set(keys)) == len(keys) == 12
         for f, members in enumerate(groups):
             assert {_scalar_seg(frames[m])[1] for m in members} == {keys[f]}
+
+
+@given(
+    st.integers(1, 40),
+    st.integers(0, 300),
+    st.integers(0, 40),
+    st.integers(0, 9),
+    st.lists(st.integers(-3, 3), max_size=3),
+    st.randoms(use_true_random=False),
+)
+def test_block_payloads_equal_the_per_segment_views(
+    count: int, size: int, gap: int, first: int, nudges: list[int], rnd: random.Random
+) -> None:
+    """A long evenly spaced block is copied out as one piece (``_Payloads.block``); whatever
+    the layout (nudged ends or lengths break the even spacing), the pieces joined equal the
+    segments' payloads joined."""
+    step = size + gap
+    pends = [first + size + step * i for i in range(count)]
+    plens = [size] * count
+    for nudge in nudges:  # uneven spacing or lengths
+        at = rnd.randrange(count)
+        if nudge > 0:
+            pends[at] += nudge
+            plens[at] += nudge
+        elif nudge < 0 and plens[at] >= -nudge:
+            plens[at] += nudge
+    buffer = rnd.randbytes(max(pends) + 5)
+    payloads = rsc_batch._Payloads(buffer, pends, plens)
+    lo = rnd.randrange(count)
+    hi = rnd.randrange(lo, count) + 1
+    got = b"".join(payloads.block(lo, hi))
+    pieces = zip(pends[lo:hi], plens[lo:hi], strict=True)
+    assert got == b"".join(buffer[b - n : b] for b, n in pieces)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(536, 1460), st.integers(1, 3), st.integers(8, 80), st.booleans())
+def test_bulk_blocks_copied_as_one_piece_equal_push(
+    mss: int, flows: int, batch: int, v6: bool
+) -> None:
+    """Bulk sends of one MSS (the blocks ``_Payloads`` copies as one piece) give what
+    per-frame ``push`` gives."""
+    per_flow = []
+    for index in range(flows):
+        ip: Packet = IPv6(src="2001:db8::1", dst="2001:db8::2") if v6 else IP(
+            src="192.0.2.1", dst="198.51.100.7", flags="DF"
+        )  # fmt: skip
+        tcp = TCP(sport=40000 + index, dport=443, seq=index * 7, ack=1, flags="PA",
+                  options=[("NOP", None), ("NOP", None), ("Timestamp", (5, 9))])  # fmt: skip
+        data = bytes((i * 13 + index) & 0xFF for i in range(40_000))
+        per_flow.append(segment_tcp(bytes(ETH / ip / tcp / data), mss).frames)
+    frames = [f for group in zip(*per_flow, strict=True) for f in group]
+    cuts = [*range(0, len(frames), batch), len(frames)]
+    out = compare(frames, cuts, timeout=1e9, max_flows=64)
+    assert sum(o.rsc.CoalescedSegCount for o in out) == len(frames)

@@ -121,6 +121,46 @@ def push_batch(rsc: RscCoalescer, frames: Sequence[Frame], now: float) -> list[C
     return out
 
 
+_STRIDED_BLOCK = 16
+"""A block of at least this many segments of one payload length, evenly spaced in the
+batch buffer (a bulk flow), is copied out as one piece instead of a view per segment."""
+
+
+class _Payloads:
+    """The payloads of a batch's scanned segments (table columns), handed to units as the
+    pieces :meth:`Scu.extend` joins: a view per segment, or for a long evenly spaced block
+    one ``bytes`` copied through a 2-D view (so the unit joins one piece, not dozens)."""
+
+    __slots__ = ("buffer", "views", "pends", "plens")
+
+    def __init__(self, buffer: bytes, pends: list[int], plens: list[int]) -> None:
+        self.buffer = buffer
+        self.views: list[Frame] | None = None
+        self.pends = pends
+        self.plens = plens
+
+    def block(self, k0: int, k1: int) -> list[Frame]:
+        """The payloads of columns ``k0`` .. ``k1 - 1``, in order."""
+        pends, plens = self.pends, self.plens
+        count = k1 - k0
+        if count >= _STRIDED_BLOCK:
+            size = plens[k0]
+            first = pends[k0]
+            step = pends[k0 + 1] - first
+            if (
+                step >= size
+                and plens[k0:k1].count(size) == count
+                and pends[k0:k1] == list(range(first, first + step * count, step))
+            ):
+                rows = np.ndarray((count, size), np.uint8, self.buffer, first - size, (step, 1))
+                return [rows.tobytes()]
+        views = self.views
+        if views is None:  # a view per segment, made once per batch
+            view = memoryview(self.buffer)
+            views = self.views = [view[b - n : b] for b, n in zip(pends, plens, strict=True)]
+        return views[k0:k1]
+
+
 def _start_empty(frames: Sequence[Frame], first: list[int], now: float) -> Scu:
     """A unit with the headers of the scanned segment ``first`` (a table column) and no
     payload yet: the block it starts joins it with :meth:`Scu.extend`."""
@@ -139,7 +179,7 @@ def _start_empty(frames: Sequence[Frame], first: list[int], now: float) -> Scu:
 
 def _exceeding(
     rsc: RscCoalescer, frames: Sequence[Frame], scu: Scu, joins: bool, key: bytes,
-    cols: list[list[int]], ks: range, payloads: Sequence[Frame], now: float, events: list[_Event],
+    cols: list[list[int]], ks: range, payloads: _Payloads, now: float, events: list[_Event],
 ) -> tuple[Scu, bool]:  # fmt: skip
     """Exception E7 inside a block: its segments ``ks`` one at a time, a new unit whenever
     the next segment would take the datagram past 65535 bytes. Returns (unit, whether it is
@@ -158,7 +198,7 @@ def _exceeding(
         psum = placed_sum([cols[F_PSUM][k]], [plen], offset) if scu.csum is not None else None
         tail = (cols[F_MATCH][k], cols[F_NXT][k], cols[F_ACK][k], cols[F_TSVAL][k],
                 cols[F_TSECR][k])  # fmt: skip
-        scu.extend([payloads[k]], plen, 1 if held else 0, 1, cols[F_FLAGS][k] & TCP_PSH,
+        scu.extend(payloads.block(k, k + 1), plen, 1 if held else 0, 1, cols[F_FLAGS][k] & TCP_PSH,
                    cols[F_TTL][k], tail, cols[F_WIN][k], psum)  # fmt: skip
     return scu, joins
 
@@ -229,9 +269,7 @@ def _coalesce(
         block_psh = (np.bitwise_or.reduceat(t[F_FLAGS], first_at) & TCP_PSH).tolist()
     first_at.append(count)
     odd = int(np.bitwise_or.reduce(t[F_PLEN])) & 1
-    view = memoryview(fast.buffer)
-    pends: list[int] = t[F_PEND].tolist()
-    payloads = [view[a:b] for a, b in zip((t[F_PEND] - t[F_PLEN]).tolist(), pends, strict=True)]
+    payloads = _Payloads(fast.buffer, t[F_PEND].tolist(), t[F_PLEN].tolist())
     cols: list[list[int]] | None = None  # per-segment columns, for exception E7
     scus = list(map(flows.get, keys))
     fb = list(range(nflows + 1)) if nblocks == nflows else np.searchsorted(first_at, heads).tolist()
@@ -272,7 +310,7 @@ def _coalesce(
                     psum = placed_sum(cols[F_PSUM][k0:k1], cols[F_PLEN][k0:k1],
                                       scu.size - (scu.poff - scu.l3))  # fmt: skip
                 segs = k1 - k0
-                scu.extend(payloads[k0:k1], length, segs if joins else segs - 1, segs,
+                scu.extend(payloads.block(k0, k1), length, segs if joins else segs - 1, segs,
                            block_psh[b], block_ttl[b], last[F_MATCH : F_TSECR + 1],
                            last[F_WIN], psum)  # fmt: skip
             if flush and block_psh[b]:  # PSH ends the unit after it (a block's last)
