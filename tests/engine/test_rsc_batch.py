@@ -365,3 +365,53 @@ def test_bulk_blocks_copied_as_one_piece_equal_push(
     cuts = [*range(0, len(frames), batch), len(frames)]
     out = compare(frames, cuts, timeout=1e9, max_flows=64)
     assert sum(o.rsc.CoalescedSegCount for o in out) == len(frames)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.booleans(),
+    st.booleans(),
+    st.integers(2, 12),
+    st.integers(1, 1460),
+    st.integers(1, 1460),
+    st.none() | st.tuples(st.integers(0, 11), st.integers(0, 2000), st.integers(1, 255)),
+)
+def test_one_stride_batch_equals_the_per_frame_checks(
+    v6: bool,
+    ts: bool,
+    count: int,
+    size: int,
+    last: int,
+    damage: tuple[int, int, int] | None,
+) -> None:
+    """Frames of one length but the last (a send's tail) share a stride and the cached
+    constants; with any one byte of any frame changed (the last one's too), the one-layout
+    path either declines the batch or gives what checking every frame on its own gives."""
+    ip: Packet = IPv6(src="2001:db8::1", dst="2001:db8::2") if v6 else IP(
+        src="192.0.2.1", dst="198.51.100.7", flags="DF"
+    )  # fmt: skip
+    opts = [("NOP", None), ("NOP", None), ("Timestamp", (5, 9))] if ts else []
+    frames = []
+    for i in range(count):
+        tcp = TCP(sport=1000 + i % 3, dport=80, seq=10 * i, ack=1, flags="A", options=opts)
+        length = last if i == count - 1 else size
+        frames.append(
+            bytearray(bytes(ETH / ip / tcp / bytes((i + k) & 0xFF for k in range(length))))
+        )
+    shape = rsc_fast._shape_of_frame(bytes(frames[0]))  # the layout, before any damage
+    assert shape is not None
+    if damage is not None:
+        which, at, flip = damage
+        frame = frames[which % count]
+        frame[at % len(frame)] ^= flip
+    joined = [bytes(f) for f in frames]
+    buffer, starts, lengths, stride = rsc_fast._join(joined)
+    assert stride, "one length but the last: one stride"
+    w4 = np.frombuffer(buffer, dtype="<u4", count=len(buffer) // 4)
+    fast = rsc_fast._scan_layout(shape, joined, w4, starts, lengths, stride)
+    each = rsc_fast._scan_shape(shape, None, w4, starts, lengths)
+    if damage is None:
+        assert fast is not None
+    if fast is not None:
+        assert fast[0].tolist() == each[0].tolist()
+        assert fast[1:] == each[1:]

@@ -148,7 +148,7 @@ class _Payloads:
             first = pends[k0]
             step = pends[k0 + 1] - first
             if (
-                step >= size
+                step >= size > 0
                 and plens[k0:k1].count(size) == count
                 and pends[k0:k1] == list(range(first, first + step * count, step))
             ):

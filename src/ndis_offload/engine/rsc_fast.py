@@ -367,23 +367,27 @@ def _layout_of(frame: Frame, s: _Shape) -> tuple[int, int, int] | None:
 
 @dataclass(frozen=True, slots=True)
 class _Layout:
-    """Per (shape, timestamps, frame count, stride, frame length when all have one): gather
-    indices, reduceat bounds and the table's constant rows."""
+    """Per (shape, timestamps, frame count, stride, first and last frame length): gather
+    indices, reduceat bounds, the pseudo-header length terms and the table's constant rows
+    (with a stride, the frames start ``stride`` bytes apart and all but the last have the
+    first one's length)."""
 
     ws: IntArray
     idx: IntArray
     bounds: IntArray
+    pseudo: IntArray
     table: IntArray
 
 
-_LAYOUTS: dict[tuple[int, int, int, int, int], _Layout] = {}
+_LAYOUTS: dict[tuple[int, int, int, int, int, int], _Layout] = {}
 _LAYOUTS_LIMIT = 64
 
 
-def _layout(s: _Shape, ts: int, n: int, stride: int, lengths: IntArray) -> _Layout:
-    """The cached constants of ``n`` frames ``stride`` bytes apart (0: of several lengths,
-    then only the table's constant rows are filled)."""
-    key = (s.code, ts, n, stride, int(lengths[0]) if stride else 0)
+def _layout(s: _Shape, ts: int, n: int, stride: int, first: int, last: int) -> _Layout:
+    """The cached constants of ``n`` frames ``stride`` bytes apart whose lengths are
+    ``first`` but the last one's (``last``); ``stride`` 0: of several lengths, then only the
+    table's constant rows are filled."""
+    key = (s.code, ts, n, stride, first if stride else 0, last if stride else 0)
     entry = _LAYOUTS.get(key)
     if entry is None:
         if len(_LAYOUTS) >= _LAYOUTS_LIMIT:
@@ -394,12 +398,17 @@ def _layout(s: _Shape, ts: int, n: int, stride: int, lengths: IntArray) -> _Layo
         table = np.empty((len(FIELDS), n), dtype=np.int64)
         table[F_INDEX] = np.arange(n)
         table[F_SHAPE] = s.code
+        pseudo = np.zeros(n, dtype=np.int64)
         if stride:
-            length = int(lengths[0])
-            bounds[:, -1] += (length + 5) >> 2
-            table[F_PEND] = 4 * ws + 2 + length
-            table[F_SIZE] = length - s.l3
-        entry = _LAYOUTS[key] = _Layout(ws, s.cols + ws, bounds.ravel(), table)
+            lengths = np.full(n, first, dtype=np.int64)
+            lengths[-1] = last
+            bounds[:, -1] += (lengths + 5) >> 2
+            table[F_PEND] = 4 * ws + 2 + lengths
+            table[F_SIZE] = lengths - s.l3
+            table[F_PLEN] = lengths - s.l4 - (32 if ts else 20)
+            # TCP length and protocol, as big-endian words summed little-endian (x256).
+            pseudo = (lengths - s.l4 + 6) * 256
+        entry = _LAYOUTS[key] = _Layout(ws, s.cols + ws, bounds.ravel(), pseudo, table)
     return entry
 
 
@@ -417,40 +426,48 @@ def _scan_layout(
     ts, match, header = found
     n = len(frames)
     l3 = s.l3
-    u = _layout(s, ts, n, stride, lengths)
+    first, last = int(lengths[0]), int(lengths[-1])
+    u = _layout(s, ts, n, stride, first, last)
     if stride:
         ws, idx = u.ws, u.idx
-        lengths_l3: IntArray | int = int(lengths[0]) - l3
-        shortest = int(lengths[0])
+        shortest = min(first, last)
     else:
         ws = starts >> 2
         idx = s.cols + ws
-        lengths_l3 = lengths - l3
         shortest = int(lengths.min())
     if shortest <= l3 + header:  # every frame holds a payload
         return None
     g = w4[idx].view(">u4").astype(np.int64)
-    # One length: the IP length field is shared too, and the first frame's is checked.
-    shared = g[_G_TEMPLATE : s.key_row] & s.umask[ts + 2 if stride else ts]
-    if (shared != shared[:, :1]).any():
-        return None
     # IPv4 total length / IPv6 payload length: the datagram ends where the frame does.
     datagram = g[_G_TEMPLATE] & 0xFFFF if s.v4 else g[_G_TEMPLATE + 1] >> 16
-    want = lengths_l3 if s.v4 else lengths_l3 - 40
-    pseudo = (lengths_l3 - (20 if s.v4 else 40)) * 256 + 6 * 256
+    extra = l3 if s.v4 else l3 + 40  # frame bytes outside the length field
     if stride:
-        if int(datagram[0]) != want:
+        # All frames but the last have one length: the field is shared by them, and the
+        # first and the last frame's are checked.
+        rows = g[_G_TEMPLATE : s.key_row]
+        shared = (rows if first == last else rows[:, :-1]) & s.umask[ts + 2]
+        if shared.shape[1] and (shared != shared[:, :1]).any():
             return None
-    elif (datagram != want).any():
-        return None
-    if stride:
+        if int(datagram[0]) != first - extra or int(datagram[-1]) != last - extra:
+            return None
+        if first != last and (
+            (rows[:, -1] & s.umask[ts][:, 0]) != (rows[:, 0] & s.umask[ts][:, 0])
+        ).any():
+            return None
         bounds = u.bounds
+        pseudo: IntArray = u.pseudo
     else:
+        shared = g[_G_TEMPLATE : s.key_row] & s.umask[ts]
+        if (shared != shared[:, :1]).any():
+            return None
+        if (datagram != lengths - extra).any():
+            return None
         rows = s.parts_ts[ts] + ws[:, None]
         words = lengths + 5
         words >>= 2
         rows[:, -1] += words  # the word after the datagram's last byte
         bounds = rows.ravel()
+        pseudo = (lengths - s.l4 + 6) * 256
     sums = np.add.reduceat(w4, bounds, dtype=np.int64).reshape(n, len(s.parts)).T
     check = s.chk @ sums
     check[1] += pseudo
@@ -463,12 +480,10 @@ def _scan_layout(
     fields &= s.mask[:_G_TEMPLATE]
     nxt = table[F_NXT]
     plen = table[F_PLEN]
-    if stride:
-        plen[:] = int(lengths[0]) - l3 - header
-    else:
+    if not stride:
         np.subtract(lengths, l3 + header, out=plen)
         np.add(starts, lengths, out=table[F_PEND])
-        table[F_SIZE] = lengths_l3
+        np.subtract(lengths, l3, out=table[F_SIZE])
     nxt += plen
     nxt &= M32
     if not ts:
@@ -482,8 +497,8 @@ def _scan_layout(
 
 
 def _join(frames: Sequence[Frame]) -> tuple[bytes, IntArray, IntArray, int]:
-    """(buffer, frame starts, frame lengths, the stride between frames or 0 when their
-    lengths differ): the frames joined at ``2 (mod 4)``."""
+    """(buffer, frame starts, frame lengths, the stride between frames when all but the last
+    have the first one's length, else 0): the frames joined at ``2 (mod 4)``."""
     lengths_list = list(map(len, frames))
     first = lengths_list[0]
     count = len(lengths_list)
@@ -504,7 +519,7 @@ def _join(frames: Sequence[Frame]) -> tuple[bytes, IntArray, IntArray, int]:
             return b"".join(parts), starts, lengths, stride
         lengths[-1] = last
         parts[-2] = _PADS[last & 3]
-        return b"".join(parts), starts, lengths, 0
+        return b"".join(parts), starts, lengths, stride
     parts = [b"\0\0"] * (2 * count + 2)
     parts[1:-1:2] = frames
     parts[2:-1:2] = [_PADS[size & 3] for size in lengths_list]
