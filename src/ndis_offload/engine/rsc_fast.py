@@ -450,9 +450,10 @@ def _scan_layout(
             return None
         if int(datagram[0]) != first - extra or int(datagram[-1]) != last - extra:
             return None
-        if first != last and (
-            (rows[:, -1] & s.umask[ts][:, 0]) != (rows[:, 0] & s.umask[ts][:, 0])
-        ).any():
+        if (
+            first != last
+            and ((rows[:, -1] & s.umask[ts][:, 0]) != (rows[:, 0] & s.umask[ts][:, 0])).any()
+        ):
             return None
         bounds = u.bounds
         pseudo: IntArray = u.pseudo
