@@ -274,7 +274,27 @@ def _coalesce(
     scus = list(map(flows.get, keys))
     fb = list(range(nflows + 1)) if nblocks == nflows else np.searchsorted(first_at, heads).tolist()
     continues = _continues(t, scus, heads) if nflows >= _VECTOR_FLOWS else None
+    steady = [False] * nflows
+    if continues is not None and nblocks == nflows and not odd:
+        # Flows whose one block continues the carried unit and leaves it open (a bulk
+        # transfer between its first and last segment): one extend each.
+        for f in range(nflows):
+            scu = scus[f]
+            if not continues[f] or scu is None or (flush and block_psh[f]):
+                continue
+            length = block_len[f]
+            size = scu.size
+            if scu.csum is None or size & 1 or size + length > MAX_IP_DATAGRAM:
+                continue
+            last = lasts[f]
+            k0, k1 = first_at[f], first_at[f + 1]
+            scu.extend(payloads.block(k0, k1), length, k1 - k0, k1 - k0, block_psh[f],
+                       block_ttl[f], last[F_MATCH : F_TSECR + 1], last[F_WIN],
+                       block_sum[f] << 8)  # fmt: skip
+            steady[f] = True
     for f, key in enumerate(keys):
+        if steady[f]:
+            continue
         scu = scus[f]
         b, b_end = fb[f], fb[f + 1]
         joins = False
