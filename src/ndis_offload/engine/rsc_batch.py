@@ -11,6 +11,7 @@ per-frame ``push`` would emit them.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import chain
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -40,6 +41,7 @@ from ndis_offload.engine.rsc_rules import (
     M32,
     MAX_IP_DATAGRAM,
     SCU_CHECKSUM,
+    UNIT_FIELDS,
     breaks,
     breaks_many,
 )
@@ -216,7 +218,8 @@ def _continues(t: IntArray, scus: list[Scu | None], heads: list[int]) -> list[bo
     if not live:
         return result
     cols = [heads[f] for f in live]
-    tails = np.array([scu.tail for scu in scus if scu is not None and not scu.dup], np.int64)
+    fields = chain.from_iterable(scu.tail for scu in scus if scu is not None and not scu.dup)
+    tails = np.fromiter(fields, np.int64, len(UNIT_FIELDS) * len(live)).reshape(len(live), -1)
     diff = t[F_MATCH : F_TSECR + 1, cols] - tails.T
     diff[1] -= t[F_PLEN, cols]
     for f, bad in zip(live, breaks_many(diff).tolist(), strict=True):
@@ -261,8 +264,7 @@ def _coalesce(
     block_ttl: list[int] = np.minimum.reduceat(t[F_TTL], first_at).tolist()
     last_at = [b - 1 for b in first_at[1:]]
     last_at.append(count - 1)
-    ends: list[list[int]] = t[: F_PLEN + 1, first_at + last_at].T.tolist()  # to F_PLEN
-    firsts, lasts = ends[:nblocks], ends[nblocks:]
+    lasts: list[list[int]] = t[: F_FLAGS + 1, last_at].T.tolist()  # to F_FLAGS
     if flush:  # PSH ends a unit: only a block's last segment can carry it
         block_psh = [last[F_FLAGS] & TCP_PSH for last in lasts]
     else:
@@ -292,6 +294,8 @@ def _coalesce(
                        block_ttl[f], last[F_MATCH : F_TSECR + 1], last[F_WIN],
                        block_sum[f] << 8)  # fmt: skip
             steady[f] = True
+    # The first segment of each block (to F_PLEN), for the flows left.
+    firsts: list[list[int]] = [] if all(steady) else t[: F_PLEN + 1, first_at[:-1]].T.tolist()
     for f, key in enumerate(keys):
         if steady[f]:
             continue
