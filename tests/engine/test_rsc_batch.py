@@ -154,9 +154,16 @@ def test_push_batch_equals_push(case: tuple[list[bytes], list[int], dict[str, ob
 def test_push_batch_equals_push_many_flows(
     case: tuple[list[bytes], list[int], dict[str, object]],
 ) -> None:
-    """Batches with enough flows that the continuation of carried units is decided for all
-    flows at once (``rsc_batch._continues``)."""
+    """Batches of many flows: the continuation of carried units decided for all flows at
+    once (``rsc_batch._continues``, its threshold lowered to 6 flows) and one flow at a time
+    give what per-frame ``push`` gives."""
     frames, cuts, options = case
+    saved = rsc_batch._VECTOR_FLOWS
+    try:
+        rsc_batch._VECTOR_FLOWS = 6
+        compare(frames, cuts, **options)
+    finally:
+        rsc_batch._VECTOR_FLOWS = saved
     compare(frames, cuts, **options)
 
 

@@ -205,7 +205,7 @@ def _exceeding(
     return scu, joins
 
 
-_VECTOR_FLOWS = 6
+_VECTOR_FLOWS = 16
 """From this many flows in a batch on, whether each flow's first segment continues its
 carried SCU is decided for all flows at once (:func:`_continues`)."""
 
@@ -275,14 +275,25 @@ def _coalesce(
     cols: list[list[int]] | None = None  # per-segment columns, for exception E7
     scus = list(map(flows.get, keys))
     fb = list(range(nflows + 1)) if nblocks == nflows else np.searchsorted(first_at, heads).tolist()
-    continues = _continues(t, scus, heads) if nflows >= _VECTOR_FLOWS else None
+    # The first segment of each block (to F_PLEN); with many flows read only when needed.
+    firsts: list[list[int]] = []
+    if nflows >= _VECTOR_FLOWS:
+        continues = _continues(t, scus, heads)
+    else:
+        firsts = t[: F_PLEN + 1, first_at[:-1]].T.tolist()
+        continues = [
+            scu is not None
+            and not scu.dup
+            and not breaks(scu.tail, firsts[b][F_MATCH : F_TSECR + 1], firsts[b][F_PLEN])
+            for scu, b in zip(scus, fb, strict=False)
+        ]
     steady = [False] * nflows
-    if continues is not None and nblocks == nflows and not odd:
+    if nblocks == nflows and not odd:
         # Flows whose one block continues the carried unit and leaves it open (a bulk
         # transfer between its first and last segment): one extend each.
         for f in range(nflows):
             scu = scus[f]
-            if not continues[f] or scu is None or (flush and block_psh[f]):
+            if scu is None or not continues[f] or (flush and block_psh[f]):
                 continue
             length = block_len[f]
             size = scu.size
@@ -294,8 +305,8 @@ def _coalesce(
                        block_ttl[f], last[F_MATCH : F_TSECR + 1], last[F_WIN],
                        block_sum[f] << 8)  # fmt: skip
             steady[f] = True
-    # The first segment of each block (to F_PLEN), for the flows left.
-    firsts: list[list[int]] = [] if all(steady) else t[: F_PLEN + 1, first_at[:-1]].T.tolist()
+    if not firsts and not all(steady):
+        firsts = t[: F_PLEN + 1, first_at[:-1]].T.tolist()
     for f, key in enumerate(keys):
         if steady[f]:
             continue
@@ -303,14 +314,9 @@ def _coalesce(
         b, b_end = fb[f], fb[f + 1]
         joins = False
         if scu is not None:  # does the first segment continue the carried SCU?
-            first = firsts[b]
-            if continues is not None:
-                joins = continues[f]
-            else:
-                joins = not scu.dup and not breaks(scu.tail, first[F_MATCH : F_TSECR + 1],
-                                                   first[F_PLEN])  # fmt: skip
+            joins = continues[f]
             if not joins:
-                events.append((first[F_INDEX], 0, flows.pop(key).finalize()))
+                events.append((firsts[b][F_INDEX], 0, flows.pop(key).finalize()))
         while b < b_end:
             k0, k1 = first_at[b], first_at[b + 1]
             if not joins:
