@@ -98,27 +98,40 @@ def test_batch_many_frames_equals_dpkt() -> None:
     st.integers(1, 80),
     st.integers(0, 9),
     st.integers(16, 40),
+    st.none() | st.integers(0, 300),
     st.sampled_from(["random", "zeros", "ones"]),
     st.randoms(use_true_random=False),
 )
 def test_batch_strided_path_equals_general_and_reference(
-    size: int, stride: int, first: int, count: int, fill: str, rnd: random.Random
+    size: int,
+    stride: int,
+    first: int,
+    count: int,
+    last: int | None,
+    fill: str,
+    rnd: random.Random,
 ) -> None:
-    """Equal-length ranges at a constant stride (any alignment, overlapping or with gaps,
-    1-3 trailing bytes) take the 2-D path; it must equal the general path and RFC 1071."""
-    total = first + stride * (count - 1) + size + rnd.randrange(3)
+    """Ranges of one length (the last one perhaps of another) at a constant stride (any
+    alignment, overlapping or with gaps, 1-3 trailing bytes) take the 2-D path; it must
+    equal the general path and RFC 1071."""
+    last_size = size if last is None else last
+    total = first + stride * (count - 1) + max(size, last_size) + rnd.randrange(3)
     if fill == "random":
         buf = rnd.randbytes(total)
     else:
         buf = (b"\0" if fill == "zeros" else b"\xff") * total
     offsets = first + np.arange(count) * stride
     lengths = np.full(count, size)
+    lengths[-1] = last_size
     strided = checksum_module._strided_sums(memoryview(buf), offsets, lengths)
     assert strided is not None
     general = checksum_module._general_sums(memoryview(buf), offsets, offsets + lengths)
     assert strided.tolist() == general.tolist()
     got = batch_checksums(buf, offsets, lengths)
-    assert got.tolist() == [reference(buf[o : o + size]) for o in offsets.tolist()]
+    want = [
+        reference(buf[o : o + n]) for o, n in zip(offsets.tolist(), lengths.tolist(), strict=True)
+    ]
+    assert got.tolist() == want
 
 
 def test_batch_strided_path_declines_other_layouts() -> None:
@@ -126,6 +139,8 @@ def test_batch_strided_path_declines_other_layouts() -> None:
     offsets = np.arange(20) * 50
     assert checksum_module._strided_sums(memoryview(buf), offsets, np.full(20, 40)) is not None
     lengths = np.full(20, 40)
+    lengths[-1] = 39  # the last range may differ
+    assert checksum_module._strided_sums(memoryview(buf), offsets, lengths) is not None
     lengths[7] = 39
     assert checksum_module._strided_sums(memoryview(buf), offsets, lengths) is None
     uneven = offsets.copy()

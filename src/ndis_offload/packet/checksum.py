@@ -212,29 +212,36 @@ def _swap16(folded: U64Array) -> U64Array:
 
 
 def _strided_sums(view: memoryview, off: IntArray, length: IntArray) -> U64Array | None:
-    """:func:`batch_sums` for ranges of one length at a constant stride (frames back to back
-    in a capture chunk or a receive batch), else None: the ranges are the rows of one 2-D
-    view of ``uint32`` lanes, summed into ``uint64`` row by row (a row of ``L`` bytes sums
-    below ``2**32 * L``), plus the 1-3 trailing bytes of each row as a partial lane."""
+    """:func:`batch_sums` for ranges at a constant stride that all have the first one's
+    length but perhaps the last (frames back to back in a capture chunk or a receive batch,
+    the segments of a send), else None: the ranges are the rows of one 2-D view of
+    ``uint32`` lanes, summed into ``uint64`` row by row (a row of ``L`` bytes sums below
+    ``2**32 * L``), plus the 1-3 trailing bytes of each row as a partial lane; a last range
+    of another length is summed on its own."""
     size = int(length[0])
     first = int(off[0])
     stride = int(off[1]) - first
-    if stride <= 0 or (length != size).any():
+    if stride <= 0 or (length[:-1] != size).any():
         return None
     if (np.diff(off) != stride).any():
         return None
-    rows = len(off)
+    count = len(off)
+    last = int(length[-1])
+    rows = count if last == size else count - 1
     lanes, rest = divmod(size, 4)
-    total = np.zeros(rows, dtype=_U64)
+    total = np.zeros(count, dtype=_U64)
     if lanes:
         # The last row ends inside the buffer (checked by the caller), so this view does too.
         grid = np.ndarray((rows, lanes), dtype=_LE32, buffer=view, offset=first,
                           strides=(stride, 4))  # fmt: skip
-        np.add.reduce(grid, axis=1, dtype=_U64, out=total)
+        np.add.reduce(grid, axis=1, dtype=_U64, out=total[:rows])
     if rest:
         tail = np.ndarray((rows, rest), dtype=np.uint8, buffer=view, offset=first + 4 * lanes,
                           strides=(stride, 1))  # fmt: skip
-        total += tail @ _LANE_WEIGHTS[:rest]
+        total[:rows] += tail @ _LANE_WEIGHTS[:rest]
+    if rows < count:
+        start = int(off[-1])
+        total[-1] = _le_sum(view[start : start + last])
     return _swap16(_fold16(total))
 
 
