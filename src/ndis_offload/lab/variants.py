@@ -33,6 +33,7 @@ from ndis_offload.stack.profiles import AdapterProfile, ProfileError
 from ndis_offload.stack.requests import OidCompletion, OidRequest
 from ndis_offload.structs.encapsulation import NdisOffloadEncapsulation
 from ndis_offload.structs.parameters import NdisOffloadParameters
+from ndis_offload.structs.statistics import NdisRscStatisticsInfo
 
 ON, OFF = NdisOffloadSet.ON, NdisOffloadSet.OFF
 IEEE_802_3 = int(NdisEncapsulation.IEEE_802_3)
@@ -67,7 +68,9 @@ class NetKvmMiniport(_Variant):
     (``ipHeaderOffset``) and the TX switches, the reported configuration stays; RSC (rev >=
     3) is applied first, NOT_SUPPORTED when unsupported, and stays applied if the rest
     fails (non-atomic); LsoV1 and LsoV2IPv4 switch IPv4 LSO together (contradiction fails);
-    USO needs rev >= 5 and Size >= 34.
+    USO needs rev >= 5 and Size >= 34. ``OID_TCP_RSC_STATISTICS`` (``ParaNdis6_OidQuery``,
+    ``NBLSetRSCInfo``): ``CoalescedOctets`` adds each SCU's L2 payload (the IP datagram,
+    headers included) instead of the TCP payload, and ``Aborts`` is always 0.
     """
 
     variant = "netkvm"
@@ -96,6 +99,13 @@ class NetKvmMiniport(_Variant):
         """``pContext->Offload.ipHeaderOffset``: the L2 header length used by the TX path."""
         self.tx_offload_enabled = {4: True, 6: True}
         """``bOffloadv4Enabled`` / ``bOffloadv6Enabled`` (TX path only, never reported)."""
+
+    # -- OID_TCP_RSC_STATISTICS --------------------------------------------------------------
+    def rsc_statistics(self) -> NdisRscStatisticsInfo:
+        """``NBLSetRSCInfo`` adds ``PacketInfo->L2PayloadLen`` (the IP datagram) to
+        ``CoalescedOctets``; ``ParaNdis6_OidQuery`` answers ``Aborts = 0``."""
+        counts = self.datapath.rsc_statistics
+        return super().rsc_statistics().evolve(CoalescedOctets=counts.coalesced_ip_octets, Aborts=0)
 
     # -- OID_OFFLOAD_ENCAPSULATION -----------------------------------------------------------
     def check_request(self, enc: NdisOffloadEncapsulation) -> tuple[NdisStatus, str] | None:
