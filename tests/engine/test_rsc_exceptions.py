@@ -5,6 +5,8 @@ large-tcp-packets`` ("0x7FFE ... followed by 0x7FFF, 0x0000, 0x0001"), checked w
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -17,7 +19,7 @@ from ndis_offload.structs import NdisLsoV2Transmit
 ETH = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
 
 
-def seg(k: int, *, sport: int = 4000, size: int = 1000, flags: str = "A", **ip: object) -> bytes:
+def seg(k: int, *, sport: int = 4000, size: int = 1000, flags: str = "A", **ip: Any) -> bytes:
     tcp = TCP(sport=sport, dport=80, seq=1000 + size * k, ack=1, flags=flags)
     return bytes(ETH / IP(src="10.0.0.1", dst="10.0.0.2", **ip) / tcp / (bytes([k]) * size))
 

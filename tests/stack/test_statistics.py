@@ -10,6 +10,7 @@ packets``)."""
 from __future__ import annotations
 
 import struct
+from typing import Any
 
 import pytest
 from harness import StackHarness
@@ -27,7 +28,7 @@ from ndis_offload.structs import NdisRscStatisticsInfo, NdisStatisticsInfo, Ndis
 ETH = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
 
 
-def segment(k: int, size: int = 1000, tsval: int | None = None, **ip: object) -> bytes:
+def segment(k: int, size: int = 1000, tsval: int | None = None, **ip: Any) -> bytes:
     options = [("NOP", None), ("NOP", None), ("Timestamp", (tsval, 9))] if tsval is not None else []
     tcp = TCP(sport=4000, dport=80, seq=1000 + size * k, ack=1, flags="A", options=options)
     return bytes(ETH / IP(src="10.0.0.1", dst="10.0.0.2", **ip) / tcp / (bytes([k]) * size))
