@@ -194,12 +194,13 @@ def _coalesce(
             cut |= t[F_FLAGS, :-1] & TCP_PSH
         if nflows > 1:
             cut[[h - 1 for h in heads[1:-1]]] = 1
-        ecn = ecn_differs_many(t[F_MATCH])  # exception E8 between segments of a unit
-        if flush:
-            ecn &= (t[F_FLAGS, :-1] & TCP_PSH) == 0
-        if nflows > 1:
-            ecn[[h - 1 for h in heads[1:-1]]] = False
-        rsc.exceptions[E8_ECN] += int(np.count_nonzero(ecn))
+        if diff[0].any():  # ``match`` changes (its mask is -1: breaks_many keeps the row)
+            ecn = ecn_differs_many(t[F_MATCH])  # exception E8 between segments of a unit
+            if flush:
+                ecn &= (t[F_FLAGS, :-1] & TCP_PSH) == 0
+            if nflows > 1:
+                ecn[[h - 1 for h in heads[1:-1]]] = False
+            rsc.exceptions[E8_ECN] += int(np.count_nonzero(ecn))
         after = cut.nonzero()[0]
         after += 1
         first_at += after.tolist()

@@ -10,7 +10,25 @@ from dataclasses import dataclass
 
 from ndis_offload.engine.rsc_rules import ABORT_EXCEPTIONS
 from ndis_offload.engine.rsc_unit import CoalescedFrame
-from ndis_offload.packet.headers import parse_frame
+
+_VLAN_TPIDS = (b"\x81\x00", b"\x88\xa8", b"\x91\x00")
+
+
+def _sizes(frame: bytes) -> tuple[int, int]:
+    """(IP datagram bytes, TCP payload bytes) of an SCU the coalescer built: Ethernet II,
+    VLAN tags, IPv4 with a 20-byte header or IPv6 directly followed by TCP (exceptions E5 /
+    E6 keep every other shape out of an SCU)."""
+    l3 = 12
+    while frame[l3 : l3 + 2] in _VLAN_TPIDS:
+        l3 += 4
+    l3 += 2
+    if frame[l3] >> 4 == 4:
+        datagram = int.from_bytes(frame[l3 + 2 : l3 + 4])
+        l4 = l3 + (frame[l3] & 0xF) * 4
+    else:
+        datagram = 40 + int.from_bytes(frame[l3 + 4 : l3 + 6])
+        l4 = l3 + 40
+    return datagram, datagram - (l4 - l3) - (frame[l4 + 12] >> 4) * 4
 
 
 @dataclass
@@ -33,11 +51,11 @@ class RscStatistics:
         count = item.rsc.CoalescedSegCount
         if not count:
             return
-        layout = parse_frame(item.frame)
+        datagram, payload = _sizes(item.frame)
         self.CoalescedPkts += count
-        self.CoalescedOctets += layout.payload_len
+        self.CoalescedOctets += payload
         self.CoalesceEvents += 1
-        self.coalesced_ip_octets += layout.ip_end - layout.l3_offset
+        self.coalesced_ip_octets += datagram
 
 
 def rsc_aborts(exceptions: Sequence[int]) -> int:
