@@ -45,6 +45,7 @@ from ndis_offload.stack.datapath import (
     ReceiveIndication,
     SendCompletion,
     SoftwareDatapath,
+    TransmitStatistics,
 )
 from ndis_offload.stack.features import (
     FAMILY_FEATURES,
@@ -209,6 +210,23 @@ def read_ndis_object(buffer: bytes, obj_type: int, min_revision: int, min_size: 
     if len(buffer) < size:
         return f"buffer is {len(buffer)} bytes, Header.Size says {size}"
     return None
+
+
+def transmit_statistics_info(tx: TransmitStatistics) -> NdisStatisticsInfo:
+    """``NDIS_STATISTICS_INFO`` with the transmit members of ``tx`` (``SupportedStatistics``
+    says which: the ``NDIS_STATISTICS_FLAGS_VALID_*_XMIT`` bits)."""
+    return NdisStatisticsInfo(
+        SupportedStatistics=int(TRANSMIT | NdisStatisticsFlags.VALID_XMIT_ERROR),
+        ifHCOutOctets=tx.ifHCOutOctets,
+        ifHCOutUcastPkts=tx.ifHCOutUcastPkts,
+        ifHCOutMulticastPkts=tx.ifHCOutMulticastPkts,
+        ifHCOutBroadcastPkts=tx.ifHCOutBroadcastPkts,
+        ifOutErrors=tx.ifOutErrors,
+        ifOutDiscards=tx.ifOutDiscards,
+        ifHCOutUcastOctets=tx.ifHCOutUcastOctets,
+        ifHCOutMulticastOctets=tx.ifHCOutMulticastOctets,
+        ifHCOutBroadcastOctets=tx.ifHCOutBroadcastOctets,
+    )
 
 
 class MiniportContext(Protocol):
@@ -454,19 +472,7 @@ class ReferenceMiniport(Miniport):
     def statistics(self) -> NdisStatisticsInfo:
         """The ``NDIS_STATISTICS_INFO`` answered (hook): the data path's transmit counters,
         every segment of a segmented send counted with its own headers."""
-        tx = self.datapath.transmit_statistics
-        return NdisStatisticsInfo(
-            SupportedStatistics=int(TRANSMIT | NdisStatisticsFlags.VALID_XMIT_ERROR),
-            ifHCOutOctets=tx.ifHCOutOctets,
-            ifHCOutUcastPkts=tx.ifHCOutUcastPkts,
-            ifHCOutMulticastPkts=tx.ifHCOutMulticastPkts,
-            ifHCOutBroadcastPkts=tx.ifHCOutBroadcastPkts,
-            ifOutErrors=tx.ifOutErrors,
-            ifOutDiscards=tx.ifOutDiscards,
-            ifHCOutUcastOctets=tx.ifHCOutUcastOctets,
-            ifHCOutMulticastOctets=tx.ifHCOutMulticastOctets,
-            ifHCOutBroadcastOctets=tx.ifHCOutBroadcastOctets,
-        )
+        return transmit_statistics_info(self.datapath.transmit_statistics)
 
     # -- OID_OFFLOAD_ENCAPSULATION ------------------------------------------------------------
     def set_offload_encapsulation(self, request: OidRequest) -> OidCompletion:
