@@ -23,7 +23,7 @@ from ndis_offload.structs.statistics import NdisRscStatisticsInfo
 
 RSC_QUERIES = frozenset(
     {"rsc-statistics-supported", "rsc-statistics-counts"}
-    | {f"rsc-aborts-{e}" for e in ("E2-bad-checksum", "E3-flags", "E4-tcp-option",
+    | {f"rsc-aborts-{e}" for e in ("E1-resources", "E2-bad-checksum", "E3-flags", "E4-tcp-option",
                                    "E5-ip-options", "E6-fragment", "E8-ecn", "E7-not-counted")}
 )  # fmt: skip
 """Every check that reads OID_TCP_RSC_STATISTICS."""
@@ -80,6 +80,18 @@ class RscAbortsCountE7(StatsDefect):
     def rsc_statistics(self) -> NdisRscStatisticsInfo:
         out = super().rsc_statistics()
         return out.evolve(Aborts=out.Aborts + self.datapath.coalescer.exceptions[7])
+
+
+class RscAbortsMissResources(StatsDefect):
+    """Counts only the exceptions segments carry: an SCU given up for want of contexts
+    (exception 1) is not an abort."""
+
+    caught_by = "rsc-aborts-E1-resources"
+    fails = frozenset({caught_by})
+
+    def rsc_statistics(self) -> NdisRscStatisticsInfo:
+        out = super().rsc_statistics()
+        return out.evolve(Aborts=out.Aborts - self.datapath.coalescer.exceptions[1])
 
 
 class RscAbortsMissEcn(StatsDefect):
@@ -174,6 +186,7 @@ STATISTICS: tuple[type[StatsDefect], ...] = (
     RscStatisticsShortBufferTruncated,
     RscOctetsWithHeaders,
     RscAbortsCountE7,
+    RscAbortsMissResources,
     RscAbortsMissEcn,
     RscNoTimestampDelta,
     RscTimestampDeltaNoWrap,

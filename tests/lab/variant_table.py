@@ -35,7 +35,8 @@ VARIANT_FAILURES: dict[str, dict[str, list[str]]] = {
         "transmit statistics: one packet of the large send's size per NET_BUFFER, not its "
         "segments": ["uso-transmit-statistics"],
         "RSC statistics: Aborts is always 0":
-            [f"rsc-aborts-{e}" for e in ("E2-bad-checksum", "E3-flags", "E4-tcp-option",
+            [f"rsc-aborts-{e}" for e in ("E1-resources", "E2-bad-checksum", "E3-flags",
+                                         "E4-tcp-option",
                                          "E5-ip-options", "E6-fragment", "E8-ecn")],
     },
     "netvsp": {

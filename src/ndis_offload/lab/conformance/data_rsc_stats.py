@@ -192,6 +192,47 @@ def aborts(make: Callable[[], list[bytes]], what: str, want: int) -> CheckFn:
     return run
 
 
+RESOURCE_FLOWS = 300
+
+
+def resources(ctx: Context) -> Verdict:
+    """Rule 48, E1: more flows at once than a NIC keeps SCUs for. A flow whose contiguous
+    segments come up in more than one unit (nothing else here ends a unit) was split for want
+    of resources, which ``Aborts`` "should include"."""
+    rig = rsc._rig(ctx)
+    frames = [
+        fr.build(4, fr.Tcp(sport=20000 + f, dport=8080, seq=1000 + 500 * k),
+                 fr.payload_bytes(500, salt=k))
+        for k in range(3)
+        for f in range(RESOURCE_FLOWS)
+    ]  # fmt: skip
+    before = query_statistics(rig)
+    got = rig.receive(frames)
+    after = query_statistics(rig)
+    sent = (f"one receive DPC: {RESOURCE_FLOWS} flows x 3 contiguous 500-byte segments, "
+            "round robin; OID_TCP_RSC_STATISTICS before and after")  # fmt: skip
+    expected = ("every flow as one SCU, or, where a flow was split for want of SCU contexts, "
+                "Aborts grown; the other counters follow the SCUs indicated")  # fmt: skip
+    if isinstance(before, str):
+        return verdict(False, sent, expected, before)
+    if isinstance(after, str):
+        return verdict(False, sent, expected, after)
+    units: dict[int, int] = {}
+    for ind in got:
+        try:
+            port = _port(ind.frame)
+        except PacketError:
+            continue
+        units[port] = units.get(port, 0) + 1
+    split = sum(n - 1 for n in units.values())
+    grew = delta(before, after)
+    seen = observed(got)
+    consistent = all(grew[k] == v for k, v in seen.items() if k != "CoalescedOctets")
+    ok = consistent and (split == 0 or grew["Aborts"] >= 1)
+    why = "E1 not met: every flow came up whole" if split == 0 else f"{split} splits"
+    return verdict(ok, sent, expected, f"{why}; {show(grew)}")
+
+
 def _exception_frames(make: Callable[[int], bytes], restarts: bool) -> Callable[[], list[bytes]]:
     def frames() -> list[bytes]:
         last = make(3) if restarts else rsc.seg(4, 3)
@@ -365,6 +406,13 @@ def checks() -> list[Check]:
             reading="the exception arrives while an SCU is held, where every reading of "
             "'encounters an exception' counts it once",
         ))  # fmt: skip
+    out.append(Check(
+        "rsc-aborts-E1-resources", Family.RSC, STATS, "a flow split for want of SCU contexts "
+        "(exception E1) adds to Aborts", resources,
+        reading=f"{RESOURCE_FLOWS} flows at once; a NIC with room for all of them never meets "
+        "E1 and passes; otherwise any split must show in Aborts (how many per split is "
+        "the NIC's: per SCU given up or per packet not coalesced)",
+    ))  # fmt: skip
     out.append(Check(
         "rsc-aborts-E7-not-counted", Family.RSC, STATS, "exception E7 (the IP datagram length) "
         "is not an abort", aborts(lambda: [rsc.seg(4, k, size=rsc.BIG) for k in range(9)],
