@@ -11,7 +11,6 @@ per-frame ``push`` would emit them.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from itertools import chain
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -33,7 +32,6 @@ from ndis_offload.engine.rsc_fast import (
     F_TTL,
     F_WIN,
     FastSegments,
-    IntArray,
     scan,
     shape_of,
 )  # fmt: skip
@@ -43,7 +41,6 @@ from ndis_offload.engine.rsc_rules import (
     M32,
     MAX_IP_DATAGRAM,
     SCU_CHECKSUM,
-    UNIT_FIELDS,
     breaks,
     breaks_many,
     ecn_differs,
@@ -210,28 +207,6 @@ def _exceeding(
     return scu, joins
 
 
-_VECTOR_FLOWS = 16
-"""From this many flows in a batch on, whether each flow's first segment continues its
-carried SCU is decided for all flows at once (:func:`_continues`)."""
-
-
-def _continues(t: IntArray, scus: list[Scu | None], heads: list[int]) -> list[bool]:
-    """For each flow: whether its first segment (column ``heads[f]``) continues its carried
-    SCU (:func:`breaks_many` over the units' ``tail`` rows; no duplicate ACKs held)."""
-    live = [f for f, scu in enumerate(scus) if scu is not None and not scu.dup]
-    result = [False] * len(scus)
-    if not live:
-        return result
-    cols = [heads[f] for f in live]
-    fields = chain.from_iterable(scu.tail for scu in scus if scu is not None and not scu.dup)
-    tails = np.fromiter(fields, np.int64, len(UNIT_FIELDS) * len(live)).reshape(len(live), -1)
-    diff = t[F_MATCH : F_TSECR + 1, cols] - tails.T
-    diff[1] -= t[F_PLEN, cols]
-    for f, bad in zip(live, breaks_many(diff).tolist(), strict=True):
-        result[f] = not bad
-    return result
-
-
 def _coalesce(
     rsc: RscCoalescer,
     frames: Sequence[Frame],
@@ -276,7 +251,8 @@ def _coalesce(
     block_ttl: list[int] = np.minimum.reduceat(t[F_TTL], first_at).tolist()
     last_at = [b - 1 for b in first_at[1:]]
     last_at.append(count - 1)
-    lasts: list[list[int]] = t[: F_FLAGS + 1, last_at].T.tolist()  # to F_FLAGS
+    ends: list[list[int]] = t[: F_PLEN + 1, first_at + last_at].T.tolist()  # to F_PLEN
+    firsts, lasts = ends[:nblocks], ends[nblocks:]
     if flush:  # PSH ends a unit: only a block's last segment can carry it
         block_psh = [last[F_FLAGS] & TCP_PSH for last in lasts]
     else:
@@ -287,50 +263,18 @@ def _coalesce(
     cols: list[list[int]] | None = None  # per-segment columns, for exception E7
     scus = list(map(flows.get, keys))
     fb = list(range(nflows + 1)) if nblocks == nflows else np.searchsorted(first_at, heads).tolist()
-    # The first segment of each block (to F_PLEN); with many flows read only when needed.
-    firsts: list[list[int]] = []
-    if nflows >= _VECTOR_FLOWS:
-        continues = _continues(t, scus, heads)
-    else:
-        firsts = t[: F_PLEN + 1, first_at[:-1]].T.tolist()
-        continues = [
-            scu is not None
-            and not scu.dup
-            and not breaks(scu.tail, firsts[b][F_MATCH : F_TSECR + 1], firsts[b][F_PLEN])
-            for scu, b in zip(scus, fb, strict=False)
-        ]
-    steady = [False] * nflows
-    if nblocks == nflows and not odd:
-        # Flows whose one block continues the carried unit and leaves it open (a bulk
-        # transfer between its first and last segment): one extend each.
-        for f in range(nflows):
-            scu = scus[f]
-            if scu is None or not continues[f] or (flush and block_psh[f]):
-                continue
-            length = block_len[f]
-            size = scu.size
-            if scu.csum is None or size & 1 or size + length > MAX_IP_DATAGRAM:
-                continue
-            last = lasts[f]
-            k0, k1 = first_at[f], first_at[f + 1]
-            scu.extend(payloads.block(k0, k1), length, k1 - k0, k1 - k0, block_psh[f],
-                       block_ttl[f], last[F_MATCH : F_TSECR + 1], last[F_WIN],
-                       block_sum[f] << 8)  # fmt: skip
-            steady[f] = True
-    if not firsts and not all(steady):
-        firsts = t[: F_PLEN + 1, first_at[:-1]].T.tolist()
     for f, key in enumerate(keys):
-        if steady[f]:
-            continue
         scu = scus[f]
         b, b_end = fb[f], fb[f + 1]
         joins = False
         if scu is not None:  # does the first segment continue the carried SCU?
-            joins = continues[f]
+            first = firsts[b]
+            joins = not scu.dup and not breaks(scu.tail, first[F_MATCH : F_TSECR + 1],
+                                               first[F_PLEN])  # fmt: skip
             if not joins:
-                if ecn_differs(scu.tail[0], firsts[b][F_MATCH]):
+                if ecn_differs(scu.tail[0], first[F_MATCH]):
                     rsc.exceptions[E8_ECN] += 1
-                events.append((firsts[b][F_INDEX], 0, flows.pop(key).finalize()))
+                events.append((first[F_INDEX], 0, flows.pop(key).finalize()))
         while b < b_end:
             k0, k1 = first_at[b], first_at[b + 1]
             if not joins:
