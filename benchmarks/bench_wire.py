@@ -48,10 +48,11 @@ ON = [
 
 
 class Wire:
-    def __init__(self, mode: str, tag: str) -> None:
+    def __init__(self, mode: str, tag: str, processes: int = 2) -> None:
         self.socket = f"/run/ndis-offload/bench-{tag}.sock"
         self.proc = subprocess.Popen(
-            [*CLI, "wire", "--json", "--mode", mode, "--socket", self.socket],
+            [*CLI, "wire", "--json", "--mode", mode, "--socket", self.socket,
+             "--processes", str(processes)],
             stdout=subprocess.PIPE, text=True,
         )  # fmt: skip
         assert self.proc.stdout is not None
@@ -82,10 +83,22 @@ def add_veth(a: str, b: str) -> None:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of process ``pid`` (``/proc/PID/stat`` utime + stime)."""
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time of process ``pid`` and its children (the NIC B process of
+    ``--processes 2``): ``/proc/PID/stat`` utime + stime."""
+    total = 0.0
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as listing:
+            children = [int(child) for child in listing.read().split()]
+    except OSError:
+        children = []
+    for one in (pid, *children):
+        try:
+            with open(f"/proc/{one}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def iperf(

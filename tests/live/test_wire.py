@@ -140,12 +140,16 @@ def transfer(
                 proc.stdout.close()
 
 
-@pytest.mark.parametrize("mode", ["passthrough", "segment"])
-def test_256_mib_of_kernel_tcp_arrive_intact(wire_factory: Any, mode: str) -> None:
-    wire = wire_factory("--mode", mode)
+@pytest.mark.parametrize(
+    ("mode", "processes"), [("passthrough", 2), ("segment", 2), ("segment", 1)]
+)
+def test_256_mib_of_kernel_tcp_arrive_intact(wire_factory: Any, mode: str, processes: int) -> None:
+    wire = wire_factory("--mode", mode, "--processes", str(processes))
     sent, got = transfer(wire, 256 * MIB)
     assert got == {"bytes": 256 * MIB, "sha256": sent["sha256"]}
-    stats = wire.request(op="stats")["stats"]["sides"]
+    answer = wire.request(op="stats")["stats"]
+    assert answer["processes"] == processes
+    stats = answer["sides"]
     a, b = stats["a"]["counters"]["offloads"], stats["b"]["counters"]["offloads"]
     assert a["lsov2_4"]["frames"] > 0  # the kernel handed NIC A large sends
     if mode == "segment":
@@ -324,6 +328,51 @@ def test_sigterm_leaves_nothing(wire_factory: Any) -> None:
         if sleeper.poll() is None:
             sleeper.kill()
             sleeper.wait(5)
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as listing:
+            return [int(child) for child in listing.read().split()]
+    except OSError:
+        return []
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie waiting for a reaper."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_kill_9_of_a_two_process_wire(wire_factory: Any) -> None:
+    """NIC B's process dies with the wire process (``PR_SET_PDEATHSIG``), and
+    ``--cleanup`` removes the namespaces."""
+    wire = wire_factory("--processes", "2")
+    assert wire.request(op="stats")["stats"]["processes"] == 2  # B answers: it runs
+    children = _children(wire.proc.pid)
+    assert len(children) == 1
+    wire.proc.send_signal(signal.SIGKILL)
+    wire.proc.wait(10)
+    deadline = time.monotonic() + 10
+    while _running(children[0]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _running(children[0])
+    done = subprocess.run([*CLI, "wire", "--cleanup", "--json"], capture_output=True, text=True,
+                          timeout=60)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert _leftovers(wire) == []
+
+
+def test_two_processes_refuse_a_capture(tmp_path: Any) -> None:
+    done = subprocess.run(
+        [*CLI, "wire", "--processes", "2", "--pcap", str(tmp_path / "c.pcapng")],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode != 0 and "--processes 1" in done.stderr
+    assert not (tmp_path / "c.pcapng").exists()
 
 
 def test_kill_9_then_cleanup(wire_factory: Any, tmp_path: Any) -> None:

@@ -29,6 +29,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--pcap", metavar="FILE", help="record what crosses the wire (pcapng)")
     p.add_argument("--socket", metavar="PATH", help="control socket (default under /run)")
     p.add_argument("--mtu", type=int, default=1500, help="wire MTU (default 1500)")
+    p.add_argument(
+        "--processes",
+        type=int,
+        choices=(1, 2),
+        help="2: each NIC in its own process, both cores used (the default without --pcap); "
+        "1: one process (the default with --pcap, whose one writer sees both directions)",
+    )
     p.add_argument("--duration", type=float, help="stop after this many seconds")
     p.add_argument("--json", action="store_true", help="JSON lines: ready, then final stats")
     p.add_argument(
@@ -65,6 +72,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
             pcap=args.pcap,
             socket=args.socket,
             mtu=args.mtu,
+            processes=args.processes or (1 if args.pcap else 2),
         )
     except ScenarioError as err:
         raise CliError(err.detail) from err
