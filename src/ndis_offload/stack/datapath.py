@@ -151,7 +151,7 @@ def _decoded(cls: type[_S], word: int) -> _S:
 def _one_version(frames: list[bytes]) -> int:
     """4 or 6 when every frame is untagged Ethernet II with that one IP Ethertype, else 0
     (then :func:`ip_versions` walks each frame)."""
-    types = {frame[12:14] for frame in frames}
+    types = {bytes(frame[12:14]) for frame in frames}  # frames may be views (unhashable)
     if len(types) != 1:
         return 0
     return _ETHERTYPE_VERSION.get(types.pop(), 0)

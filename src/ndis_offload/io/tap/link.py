@@ -18,7 +18,7 @@ import json
 import select
 import socket
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ndis_offload.errors import BackendError
@@ -86,31 +86,34 @@ class WireLink:
         self.dropped_frames += len(frames)
         return False
 
-    def receive(self) -> list[list[bytes]]:
-        """Every batch waiting now (each a list of frames); sets :attr:`closed` on EOF."""
-        out: list[list[bytes]] = []
+    def receive(self, handle: Callable[[list[memoryview]], None]) -> int:
+        """Hand every batch waiting now to ``handle`` as views into the link's buffer (valid
+        only until ``handle`` returns: nothing is copied); the number of batches. Sets
+        :attr:`closed` on EOF."""
         view = self.view
+        batches = 0
         while True:
             try:
                 size = self.sock.recv_into(self.buffer)
             except BlockingIOError:
-                return out
+                return batches
             except ConnectionResetError:
                 size = 0
             if size == 0:
                 self.closed = True
-                return out
+                return batches
             (count,) = _COUNT.unpack_from(view, 0)
             at = 4 + 4 * count
             if count > MAX_MESSAGE // 4 or at > size:
                 raise BackendError(f"wire link: message of {size} bytes is malformed")
             frames = []
             for length in struct.unpack_from(f"<{count}I", view, 4):
-                frames.append(bytes(view[at : at + length]))
+                frames.append(view[at : at + length])
                 at += length
             if at != size:
                 raise BackendError(f"wire link: message of {size} bytes is malformed")
-            out.append(frames)
+            handle(frames)
+            batches += 1
 
     def close(self) -> None:
         self.sock.close()
