@@ -10,7 +10,8 @@ veth; segment on >= 3x segment off. Each configuration runs ``--rounds`` times (
 ``-t --seconds``), configurations taking turns by round; the median is reported.
 
 Needs root, /dev/net/tun and iperf3. Run: python3 benchmarks/bench_wire.py [--rounds 3]
-[--seconds 3] [--json]
+[--seconds 3] [--processes 1|2] [--json]; the wires run with ``--processes`` NIC processes
+(default: the CLI's), and segment mode with the other count is a row of its own.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from typing import Any, cast
 from ndis_offload.io import netns
 from ndis_offload.io.tap.cleanup import remove_namespace
 from ndis_offload.io.tap.control import call
+from ndis_offload.io.tap.wire import DEFAULT_PROCESSES
 
 CLI = [sys.executable, "-c", "from ndis_offload.cli.main import entry; entry()"]
 VETH = ("10.78.0.1", "10.78.0.2")
@@ -72,6 +74,11 @@ class Wire:
             remove_namespace(name)
         if self.proc.stdout is not None:
             self.proc.stdout.close()
+
+
+def _loadavg() -> str:
+    with open("/proc/loadavg") as load:
+        return " ".join(load.read().split()[:3])
 
 
 def add_veth(a: str, b: str) -> None:
@@ -206,6 +213,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--processes", type=int, choices=(1, 2), default=DEFAULT_PROCESSES,
+        help="NIC processes of the wires the ratios are taken from (the CLI default: "
+        f"{DEFAULT_PROCESSES}); the other count is measured too, as the 'segment on, N "
+        "processes' row",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     pipeline = offline()
     pipeline_ratio = pipeline["segment on"] / pipeline["segment off"]
@@ -215,32 +228,36 @@ def main(argv: list[str]) -> int:
         print(f"offline NIC pipeline (one core, Gbit/s): {pipeline}; on/off {pipeline_ratio:.2f}x")
         return 0
     tag = str(os.getpid())
-    names = ("veth", "passthrough on", "segment on", "segment off")
+    other = 3 - args.processes
+    alt = f"segment on, {other} process{'es' if other == 2 else ''}"
+    names = ("veth", "passthrough on", "segment on", "segment off", alt)
     results: dict[str, list[float]] = {name: [] for name in names}
     cpu: dict[str, list[float]] = {name: [] for name in names}
-    passthrough = segment = None
+    passthrough = segment = alternative = None
     try:
-        passthrough = Wire("passthrough", tag + "p")
-        segment = Wire("segment", tag + "s")
+        passthrough = Wire("passthrough", tag + "p", args.processes)
+        segment = Wire("segment", tag + "s", args.processes)
+        alternative = Wire("segment", tag + "t", other)
         a, b = passthrough.namespaces["a"], passthrough.namespaces["b"]
         add_veth(a, b)
-        sa, sb = segment.namespaces["a"], segment.namespaces["b"]
         for _ in range(args.rounds):
             for name, wire, on in (
                 ("veth", None, True),
                 ("passthrough on", passthrough, True),
                 ("segment on", segment, True),
                 ("segment off", segment, False),
+                (alt, alternative, True),
             ):
                 if wire is segment:
                     segment.set_offloads(on)
-                client, server = (sa, sb) if wire is segment else (a, b)
+                client, server = (a, b) if wire in (None, passthrough) else (
+                    wire.namespaces["a"], wire.namespaces["b"])  # fmt: skip
                 address = VETH[1] if wire is None else "10.77.0.2"
                 gbit, seconds_per_gb = iperf(client, server, address, args.seconds, wire)
                 results[name].append(gbit)
                 cpu[name].append(seconds_per_gb)
     finally:
-        for wire in (passthrough, segment):
+        for wire in (passthrough, segment, alternative):
             if wire is not None:
                 wire.close()
     median = {name: statistics.median(values) for name, values in results.items()}
@@ -258,6 +275,8 @@ def main(argv: list[str]) -> int:
             "rounds": results,
             "ratios": {name: {"ratio": r, "target": t} for name, r, t in ratios},
             "offline_pipeline_gbit_s": pipeline,
+            "processes": args.processes,
+            "loadavg": _loadavg(),
         }
         print(json.dumps(out, indent=1))
         return 0
@@ -271,6 +290,7 @@ def main(argv: list[str]) -> int:
     for name, ratio, target in ratios:
         verdict = "ok" if ratio >= target else "BELOW TARGET"  # run_all.py --check reads it
         print(f"{name:<28}{ratio:>10.2f}{target:>10.2f}  {verdict}")
+    print(f"NIC processes per wire: {args.processes}; load average {_loadavg()}")
     print(
         f"offline NIC pipeline alone (Python paths, one core, no kernel): segment on "
         f"{pipeline['segment on']:.2f} Gbit/s, off {pipeline['segment off']:.2f} Gbit/s, "

@@ -227,8 +227,9 @@ def _window(wire: Running, want: Any, timeout: float = 8.0) -> int:
             return size
 
 
-def test_toggle_offload_mid_transfer(wire_factory: Any) -> None:
-    wire = wire_factory("--mode", "passthrough")
+@pytest.mark.parametrize("processes", [1, 2])
+def test_toggle_offload_mid_transfer(wire_factory: Any, processes: int) -> None:
+    wire = wire_factory("--mode", "passthrough", "--processes", str(processes))
     seen: dict[str, int] = {}
 
     def toggle() -> None:
@@ -260,17 +261,22 @@ def test_toggle_offload_mid_transfer(wire_factory: Any) -> None:
     assert seen["plain"] > 100 and seen["partial"] == 0, seen
 
 
-def expect_features(wire: Running, flags: int) -> None:
-    features = device_features("ndoa", wire.namespaces["a"])
+def expect_features(wire: Running, flags: int, side: str = "a") -> None:
+    features = device_features(f"ndo{side}", wire.namespaces[side])
     for bit, name in ETHTOOL_FEATURE.items():
         assert features[name] == bool(flags & bit), (name, hex(flags), features)
 
 
-def test_tunsetoffload_follows_every_current_config(wire_factory: Any) -> None:
-    wire = wire_factory()
+@pytest.mark.parametrize(("side", "processes"), [("a", 1), ("b", 2)])
+def test_tunsetoffload_follows_every_current_config(
+    wire_factory: Any, side: str, processes: int
+) -> None:
+    """Side B of a two-process wire: the request is forwarded to NIC B's process, which
+    calls TUNSETOFFLOAD on its own TAP."""
+    wire = wire_factory("--processes", str(processes))
     full = int(TunOffload.CSUM | TunOffload.TSO4 | TunOffload.TSO6 | TunOffload.TSO_ECN
                | TunOffload.USO4 | TunOffload.USO6)  # fmt: skip
-    expect_features(wire, full)
+    expect_features(wire, full, side)
     steps: list[tuple[str, dict[str, Any], int]] = [
         ("OID_TCP_OFFLOAD_PARAMETERS", {"LsoV2IPv6": 1}, full & ~TunOffload.TSO6),
         ("OID_TCP_OFFLOAD_PARAMETERS", {"UdpSegmentation": {"IPv4": 1}},
@@ -284,12 +290,15 @@ def test_tunsetoffload_follows_every_current_config(wire_factory: Any) -> None:
     ]  # fmt: skip
     steps[4] = (steps[4][0], steps[4][1], steps[3][2])
     for oid, value, flags in steps:
-        answer = wire.request(op="set", oid=oid, side="a", value=value)
+        answer = wire.request(op="set", oid=oid, side=side, value=value)
         result = answer["results"][0]
-        assert result["status"] == "NDIS_STATUS_SUCCESS", result
+        assert result["side"] == side and result["status"] == "NDIS_STATUS_SUCCESS", result
         assert "NDIS_STATUS_TASK_OFFLOAD_CURRENT_CONFIG" in result["indications"]
         assert result["tunsetoffload"] == flags, (oid, value, result["tunsetoffload_names"])
-        expect_features(wire, flags)
+        expect_features(wire, flags, side)
+    caps = wire.request(op="caps")["results"]  # both NICs answer, each its own state
+    assert [c["device"] for c in caps] == ["ndoa", "ndob"]
+    assert caps["ab".index(side)]["tunsetoffload"] == steps[-1][2]
 
 
 def test_bad_control_request_gets_json_error(wire_factory: Any) -> None:
