@@ -375,6 +375,17 @@ def test_kill_9_of_a_two_process_wire(wire_factory: Any) -> None:
     assert _leftovers(wire) == []
 
 
+def test_nic_b_process_killed_ends_the_wire_with_an_error(wire_factory: Any) -> None:
+    """A crash of NIC B's process is not a quiet stop: the wire tears down and exits 1."""
+    wire = wire_factory("--processes", "2")
+    assert wire.request(op="stats")["stats"]["processes"] == 2
+    (child,) = _children(wire.proc.pid)
+    os.kill(child, signal.SIGKILL)
+    assert wire.proc.wait(20) == 1
+    assert wire.proc.stderr is not None and "NIC B's process" in wire.proc.stderr.read()
+    assert _leftovers(wire) == []
+
+
 def test_two_processes_refuse_a_capture(tmp_path: Any) -> None:
     done = subprocess.run(
         [*CLI, "wire", "--processes", "2", "--pcap", str(tmp_path / "c.pcapng")],

@@ -138,6 +138,8 @@ class Loop:
         """Other descriptors the loop polls, and what to do when one is readable."""
         self.started = time.monotonic()
         self.stopping = False
+        self.peer_gone = False
+        """The link to the peer NIC's process closed (it ended)."""
         self.write_errors = 0
         self.turns = 0
         for side in sides:
@@ -291,7 +293,7 @@ class Loop:
 
         side.link.receive(dpc)
         if side.link.closed:
-            self.stopping = True  # the peer process has gone: so has the wire
+            self.stopping = self.peer_gone = True  # the peer process has gone: so has the wire
 
     def run(self, *, duration: float | None = None, tick: Callable[[], None] | None = None) -> None:
         """Forward until :meth:`stop` (SIGTERM / SIGINT) or ``duration`` seconds."""
@@ -532,22 +534,28 @@ class Wire:
             control=self.control, pcap=None, batch=self.options.batch,
         )  # fmt: skip
         self.loop.run(duration=duration, tick=tick)
+        if self.loop.peer_gone:
+            code = self._stop_child(signal_first=False)
+            if code != 0:  # 0: it stopped on a signal of its own (SIGINT to the group)
+                raise BackendError(f"NIC B's process (pid {pid}) failed, exit status {code}")
 
-    def _stop_child(self) -> None:
+    def _stop_child(self, *, signal_first: bool = True) -> int:
+        """Stop NIC B's process (SIGTERM, SIGKILL after :data:`CHILD_GRACE`); its exit code."""
         if not self.child:
-            return
-        try:
-            os.kill(self.child, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
+            return 0
+        if signal_first:
+            try:
+                os.kill(self.child, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
         deadline = time.monotonic() + CHILD_GRACE
         while True:
-            done, _ = os.waitpid(self.child, os.WNOHANG)
+            done, status = os.waitpid(self.child, os.WNOHANG)
             if done:
                 break
             if time.monotonic() >= deadline:
                 os.kill(self.child, signal.SIGKILL)
-                os.waitpid(self.child, 0)
+                _, status = os.waitpid(self.child, 0)
                 break
             time.sleep(0.01)
         self.child = 0
@@ -555,6 +563,7 @@ class Wire:
             if end is not None:
                 end.close()
         self._link = self.remote = None
+        return os.waitstatus_to_exitcode(status)
 
     def close(self, *, commit_capture: bool = True) -> None:
         """Tear everything down; idempotent. Signals are deferred while it runs."""
