@@ -24,6 +24,7 @@ from ndis_offload.constants.status import NdisStatus
 from ndis_offload.engine import (
     CoalescedFrame,
     RscCoalescer,
+    RscStatistics,
     ip_version,
     ip_versions,
     rss_hash,
@@ -70,6 +71,45 @@ class SendCompletion:
     detail: str = ""
 
 
+@dataclass
+class TransmitStatistics:
+    """The transmit members of ``NDIS_STATISTICS_INFO`` (``OID_GEN_STATISTICS``), counted
+    on the frames put on the wire: a segmented send counts every segment with its own
+    Ethernet, IP and L4 headers (``udp-segmentation-offload-uso-``: "the packet count is the
+    number of MSS-sized segments, not 1"). Octets are frame bytes without the FCS."""
+
+    ifHCOutUcastPkts: int = 0
+    ifHCOutMulticastPkts: int = 0
+    ifHCOutBroadcastPkts: int = 0
+    ifHCOutUcastOctets: int = 0
+    ifHCOutMulticastOctets: int = 0
+    ifHCOutBroadcastOctets: int = 0
+    ifOutDiscards: int = 0
+    """Sends refused (the offload asked for is off, an MSS of 0)."""
+    ifOutErrors: int = 0
+    """Sends failed on a malformed frame."""
+
+    @property
+    def ifHCOutOctets(self) -> int:
+        return self.ifHCOutUcastOctets + self.ifHCOutMulticastOctets + self.ifHCOutBroadcastOctets
+
+    def account(self, frames: list[bytes]) -> None:
+        """Count the wire frames of one send (they share the destination address)."""
+        if not frames:
+            return
+        octets = sum(map(len, frames))
+        destination = frames[0][:6]
+        if destination == b"\xff" * 6:
+            self.ifHCOutBroadcastPkts += len(frames)
+            self.ifHCOutBroadcastOctets += octets
+        elif destination[:1] and destination[0] & 1:
+            self.ifHCOutMulticastPkts += len(frames)
+            self.ifHCOutMulticastOctets += octets
+        else:
+            self.ifHCOutUcastPkts += len(frames)
+            self.ifHCOutUcastOctets += octets
+
+
 @dataclass(frozen=True)
 class ReceiveIndication:
     """One NBL indicated up (``NdisMIndicateReceiveNetBufferLists``) with its info words."""
@@ -79,6 +119,9 @@ class ReceiveIndication:
     """The ``Receive`` view: checksum verdicts (0 while receive checksum offload is off)."""
     TcpRecvSegCoalesceInfo: int = 0
     """``NDIS_RSC_NBL_INFO``: ``CoalescedSegCount`` / ``DupAckCount`` (0 when not coalesced)."""
+    RscTcpTimestampDelta: int = 0
+    """``NetBufferListInfo[RscTcpTimestampDelta]``: latest minus earliest TCP TSval of the
+    coalesced segments (read only when ``CoalescedSegCount > 0``)."""
 
     @property
     def checksum(self) -> NdisTcpIpChecksumNetBufferListInfoReceive:
@@ -184,6 +227,11 @@ class SoftwareDatapath:
         self.miniport = miniport
         self.counters: Counter[str] = Counter()
         self.coalescer = RscCoalescer(timeout=rsc_timeout)
+        self.rsc_statistics = RscStatistics()
+        """``OID_TCP_RSC_STATISTICS`` counters of the SCUs indicated (``Aborts``: from
+        ``coalescer.exceptions``)."""
+        self.transmit_statistics = TransmitStatistics()
+        """``OID_GEN_STATISTICS`` transmit counters."""
         self._masks: dict[int, int] = {4: 0, 6: 0}
         """The ``Receive`` bits the configuration lets us report, per IP version (frames the
         coalescer indicates alone carry its verdicts, masked by these)."""
@@ -284,7 +332,10 @@ class SoftwareDatapath:
         if item.rsc.CoalescedSegCount > 0:
             self.counters["rsc_units"] += 1
             self.counters["rsc_segments"] += item.rsc.CoalescedSegCount
-            return ReceiveIndication(item.frame, _word(item.checksum), _word(item.rsc))
+            self.rsc_statistics.account(item)
+            return ReceiveIndication(
+                item.frame, _word(item.checksum), _word(item.rsc), item.timestamp_delta
+            )
         word = _word(item.checksum) & self._masks.get(ip_version(item.frame), 0)
         return ReceiveIndication(item.frame, word, _word(item.rsc))
 
@@ -307,7 +358,18 @@ class SoftwareDatapath:
         return SendCompletion(NdisStatus.FAILURE, detail=why)
 
     def send(self, nbl: NetBufferList, *, index: int | None = None) -> SendCompletion:
-        """Do the offload work ``nbl`` asks for; never raises for a bad frame."""
+        """Do the offload work ``nbl`` asks for; never raises for a bad frame. The frames
+        put on the wire are counted in :attr:`transmit_statistics`."""
+        done = self._send(nbl, index)
+        if done.status == NdisStatus.SUCCESS:
+            self.transmit_statistics.account(done.frames)
+        elif done.status == NdisStatus.INVALID_PARAMETER:
+            self.transmit_statistics.ifOutErrors += 1
+        else:
+            self.transmit_statistics.ifOutDiscards += 1
+        return done
+
+    def _send(self, nbl: NetBufferList, index: int | None) -> SendCompletion:
         on = self.miniport.current_features
         try:
             if nbl.TcpLargeSendNetBufferListInfo:
