@@ -165,11 +165,12 @@ def _tcp_frame(payload: int, seq: int, *, ack_only: bool = False) -> bytes:
     return eth + ip + tcp + _PATTERN[seq & 0xFF : (seq & 0xFF) + payload]
 
 
-def offline(total_mb: int = 64) -> dict[str, float]:
+def offline(total_mb: int = 64, *, off: bool = True) -> dict[str, float]:
     """CPU time of the two NICs' Python paths alone (fake devices: no kernel, no syscalls),
     in one process: segment mode with offloads on (64 KB LSO sends -> NIC A's LSO -> NIC
     B's checksum validation + RSC, one ACK back per send) and off (1448-byte segments with
-    complete checksums, one ACK per two). Returns the one-core ceiling in Gbit/s of each."""
+    complete checksums, one ACK per two; skipped when not ``off``). Returns the one-core
+    ceiling in Gbit/s of each."""
     from ndis_offload.io.tap.nic import TapNic
     from ndis_offload.io.tap.vnet_hdr import VirtioNetHdr
     from ndis_offload.stack.profiles import get_profile
@@ -194,6 +195,8 @@ def offline(total_mb: int = 64) -> dict[str, float]:
         b.receive(a.transmit(raw), 0.0)
         a.receive(b.transmit(ack), 0.0)
     out["segment on"] = sends * mss * per_send * 8 / (time.process_time() - start) / 1e9
+    if not off:
+        return out
     a, b = nics(False)
     plain = bytes(10)
     segments = [plain + _tcp_frame(mss, 1 + i * mss) for i in range(sends * per_send)]
@@ -208,6 +211,32 @@ def offline(total_mb: int = 64) -> dict[str, float]:
     return out
 
 
+def profile_offline(top: int) -> None:
+    """Where the CPU time of the NICs' paths goes (segment mode, offloads on), per function
+    and per layer (``engine``, ``packet``, ``stack``, ``io``, ...)."""
+    import cProfile
+    import pstats
+
+    offline(8, off=False)  # warm up: imports, caches
+    profiler = cProfile.Profile(time.process_time)
+    profiler.enable()
+    offline(32, off=False)
+    profiler.disable()
+    stats = pstats.Stats(profiler)
+    table = cast(dict[Any, tuple[int, int, float, float, Any]], stats.stats)  # type: ignore[attr-defined]
+    total = sum(row[2] for row in table.values()) or 1.0
+    layers: dict[str, float] = {}
+    for (path, _line, _name), row in table.items():
+        parts = path.split("/ndis_offload/")
+        layer = parts[1].split("/")[0] if len(parts) > 1 else "python / numpy"
+        layers[layer] = layers.get(layer, 0.0) + row[2]
+    print("own CPU time per layer: " + ", ".join(
+        f"{name} {100 * spent / total:.0f} %"
+        for name, spent in sorted(layers.items(), key=lambda item: -item[1])
+    ))  # fmt: skip
+    stats.sort_stats("tottime").print_stats(top)
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
@@ -219,7 +248,15 @@ def main(argv: list[str]) -> int:
         f"{DEFAULT_PROCESSES}); the other count is measured too, as the 'segment on, N "
         "processes' row",
     )  # fmt: skip
+    parser.add_argument(
+        "--profile", type=int, metavar="N", default=0,
+        help="only profile the offline segment-on pipeline (cProfile on a CPU-time clock) "
+        "and print its N most expensive functions by own time, then exit",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    if args.profile:
+        profile_offline(args.profile)
+        return 0
     pipeline = offline()
     pipeline_ratio = pipeline["segment on"] / pipeline["segment off"]
     why = netns.preflight() or (None if shutil.which("iperf3") else "needs iperf3")
