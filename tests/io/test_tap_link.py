@@ -50,6 +50,19 @@ def test_an_oversized_batch_is_split_not_truncated() -> None:
             end.close()
 
 
+def test_a_batch_larger_than_the_socket_buffer_is_split() -> None:
+    a, b, ca, cb = pair()
+    try:
+        a.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)  # the kernel doubles it
+        frames = [bytes([i]) * 60000 for i in range(3)]  # 180 KB: one message would not fit
+        assert a.send(frames)
+        got = _drain(b)
+        assert len(got) > 1 and [f for batch in got for f in batch] == frames
+    finally:
+        for end in (a, b, ca, cb):
+            end.close()
+
+
 def test_a_full_link_drops_and_counts() -> None:
     a, b, ca, cb = pair()
     try:

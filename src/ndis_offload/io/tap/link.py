@@ -14,6 +14,7 @@ JSON request and one JSON answer per line (see :class:`ControlPipe`).
 
 from __future__ import annotations
 
+import errno
 import json
 import select
 import socket
@@ -23,8 +24,9 @@ from typing import Any
 
 from ndis_offload.errors import BackendError
 
-MAX_MESSAGE = 1 << 19
-"""Largest message (bytes): a DPC's worth of frames is far below it (see ``DPC_BYTES``)."""
+MAX_MESSAGE = 1 << 18
+"""Largest message (bytes): a DPC's worth of frames (``DPC_BYTES`` plus one 64 KB frame) is
+far below it; a larger batch, or one the socket buffer cannot take, is split."""
 SOCKET_BUFFER = 4 << 20
 FULL_WAIT = 0.005
 """Seconds a sender waits for room on a full link before it drops the batch."""
@@ -82,6 +84,12 @@ class WireLink:
             except (BrokenPipeError, ConnectionResetError):
                 self.closed = True
                 break
+            except OSError as exc:  # EMSGSIZE: more than the socket buffer holds at once
+                if exc.errno != errno.EMSGSIZE or len(frames) == 1:
+                    raise
+                half = len(frames) // 2
+                first = self.send(frames[:half])
+                return self.send(frames[half:]) and first
         self.dropped_batches += 1
         self.dropped_frames += len(frames)
         return False

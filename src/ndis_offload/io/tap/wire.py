@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any, BinaryIO
 
+from ndis_offload.constants.status import NdisStatus
 from ndis_offload.errors import BackendError
 from ndis_offload.io import netns
 from ndis_offload.io.atomic import atomic_output
@@ -467,7 +468,14 @@ class Wire:
         }
 
     def _split_request(self, request: Any) -> dict[str, Any]:
-        """A control request while NIC B runs in its own process: its part goes there."""
+        """A control request while NIC B runs in its own process: its part goes there (an
+        answer with ``NDIS_STATUS_FAILURE`` when that process does not answer)."""
+        try:
+            return self._forward(request)
+        except BackendError as err:
+            return {"ok": False, "status": NdisStatus.FAILURE.c_name, "error": err.detail}
+
+    def _forward(self, request: Any) -> dict[str, Any]:
         op = request.get("op") if isinstance(request, dict) else None
         side = request.get("side", "all") if isinstance(request, dict) else None
         if op not in ("query", "set", "caps") or side not in ("all", "a", "b"):
