@@ -317,11 +317,11 @@ def main(argv: list[str]) -> int:
         }
         print(json.dumps(out, indent=1))
         return 0
-    print(f"{'configuration':<20}{'Gbit/s (median)':>16}{'wire CPU s/GB':>15}   rounds (Gbit/s)")
+    print(f"{'configuration':<26}{'Gbit/s (median)':>16}{'wire CPU s/GB':>15}   rounds (Gbit/s)")
     for name, values in results.items():
         rounds = " ".join(f"{v:.2f}" for v in values)
         wire_cost = f"{cost[name]:.2f}" if cost[name] else "-"
-        print(f"{name:<20}{median[name]:>16.2f}{wire_cost:>15}   {rounds}")
+        print(f"{name:<26}{median[name]:>16.2f}{wire_cost:>15}   {rounds}")
     print()
     print(f"{'ratio':<28}{'measured':>10}{'target':>10}")
     for name, ratio, target in ratios:
