@@ -19,7 +19,6 @@ from ndis_offload.capture.analyze import Analyzer, Diagnosis
 from ndis_offload.capture.checks import Checks, Kind, check_chunk
 from ndis_offload.capture.linktype import SUPPORTED, epb_direction, from_ethernet, to_ethernet
 from ndis_offload.capture.rewrite import fix_chunk, segment_record
-from ndis_offload.engine.rsc import RscCoalescer
 from ndis_offload.errors import PacketError
 from ndis_offload.io.atomic import atomic_output, background_writes
 from ndis_offload.io.capture import (
@@ -304,6 +303,8 @@ def segment(src: str | Path, dst: str | Path, opts: Options | None = None, *,
 def coalesce(src: str | Path, dst: str | Path, opts: Options | None = None, *,
              timeout: float = 0.0005, max_flows: int = 64) -> JobResult:  # fmt: skip
     """Apply the NDIS RSC rules to the capture (the engine's ``RscCoalescer``)."""
+    from ndis_offload.engine.rsc import RscCoalescer  # only coalesce needs the RSC engine
+
     opts = opts or Options()
     result = JobResult(Analyzer(mtu=opts.mtu))
     rsc = RscCoalescer(timeout=timeout, max_flows=max_flows)
