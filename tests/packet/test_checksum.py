@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from unittest.mock import patch
+
 import dpkt
 import numpy as np
 import pytest
@@ -10,6 +12,7 @@ from hypothesis import strategies as st
 from scapy.utils import checksum as scapy_checksum
 
 from ndis_offload.errors import PacketError
+from ndis_offload.packet import checksum
 from ndis_offload.packet.checksum import (
     batch_checksums,
     finish_udp,
@@ -79,8 +82,23 @@ def test_batch_matches_reference(data: st.DataObject) -> None:
     )
     offsets = [o for o, _ in ranges]
     lengths = [n for _, n in ranges]
+    want = [reference(buf[o : o + n]) for o, n in ranges]
+    for dense in (0, 1 << 40):  # both strategies: prefix sums, then reduceat
+        with patch.object(checksum, "_DENSE", dense):
+            assert batch_checksums(buf, offsets, lengths).tolist() == want
+
+
+def test_batch_dense_ranges_equal_dpkt() -> None:
+    """A capture chunk's shape: many overlapping ranges at every alignment (prefix sums)."""
+    rng = np.random.default_rng(5)
+    buf = rng.integers(0, 256, 60_001, dtype=np.uint8).tobytes()
+    offsets = rng.integers(0, 60_000, 3000)
+    lengths = np.minimum(rng.integers(0, 1600, 3000), 60_001 - offsets)
     got = batch_checksums(buf, offsets, lengths)
-    assert got.tolist() == [reference(buf[o : o + n]) for o, n in ranges]
+    assert got.tolist() == [
+        dpkt.in_cksum(buf[o : o + n])
+        for o, n in zip(offsets.tolist(), lengths.tolist(), strict=True)
+    ]
 
 
 def test_batch_many_frames_equals_dpkt() -> None:

@@ -246,11 +246,14 @@ def check_chunk(
     *,
     directions: npt.NDArray[np.int8] | None = None,
     vectorized: bool = True,
+    flows: bool = True,
 ) -> Checks:
     """Check every record of a chunk (``vectorized=False`` forces the scalar locator).
 
     ``directions`` (1 sent, 0 received, -1 unknown; e.g. from pcapng ``epb_flags``) win over
-    what a cooked (SLL / SLL2) header says.
+    what a cooked (SLL / SLL2) header says. ``flows=False`` leaves the flow identity
+    (``words``, ``flow``, ``reverse``) zero: checksum completion does not need it, only the
+    analysis of flows does.
     """
     n = len(data_offsets)
     off = np.asarray(data_offsets, dtype=_I64)
@@ -304,19 +307,11 @@ def check_chunk(
     ip_kind = at(kind_h, flow_ip, 0)
     ip_off = at(loc.offset, flow_ip, 0)
     v4 = ip_kind == Layer.IPV4
+    proto = np.where(is_tcp, IPPROTO_TCP, np.where(is_udp, IPPROTO_UDP, at(loc.proto, flow_ip, 0)))
     words = np.zeros((n, 11), dtype=_U64)
-    words[:, 0] = np.where(v4, 4, 6)
-    words[:, 1] = np.where(is_tcp, IPPROTO_TCP, np.where(is_udp, IPPROTO_UDP,
-                                                          at(loc.proto, flow_ip, 0)))  # fmt: skip
-    words[:, 2] = b.u32(ip_off + np.where(v4, 12, 8))
-    words[:, 6] = b.u32(ip_off + np.where(v4, 16, 24))
-    if not v4.all():  # the other three words of IPv6 addresses
-        for w in (1, 2, 3):
-            words[:, 2 + w] = np.where(v4, 0, b.u32(ip_off + 8 + 4 * w))
-            words[:, 6 + w] = np.where(v4, 0, b.u32(ip_off + 24 + 4 * w))
-    words[:, 10] = np.where(last_l4 >= 0, b.u32(l4_pos), 0)
     has_flow = (flow_ip >= 0) & (kind == Kind.IP)
-    words[~has_flow] = 0
+    if flows:
+        _flow_words(words, b, v4, proto, ip_off, last_l4, l4_pos, has_flow)
     direction = cooked_direction(b.data, off, caps, np.asarray(linktypes, dtype=_I64))
     if directions is not None:
         direction = np.where(directions >= 0, directions, direction).astype(np.int8)
@@ -330,7 +325,7 @@ def check_chunk(
         l4_state=at(layer_state, last_l4, 0).astype(np.int8),
         ip_len=np.where(kind == Kind.IP, ip_len, 0),
         zero_length=zero & (kind == Kind.IP),
-        proto=np.where(has_flow, words[:, 1].astype(_I64), 0),
+        proto=np.where(has_flow, proto, 0),
         flags=np.where(is_tcp, b.u8(l4_pos + 13), 0),
         payload_len=np.where(last_l4 >= 0, l4_end - l4_pos - l4_hlen, 0),
         l4_pos=l4_pos,
@@ -346,10 +341,27 @@ def check_chunk(
         errors=errors,
         slow=int(loc.slow.sum()),
     )
-    if has_flow.any():
+    if flows and has_flow.any():
         checks.flow[has_flow] = flow_hash(words[has_flow])
         checks.reverse[has_flow] = flow_hash(_reverse_words(words[has_flow]))
     return checks
+
+
+def _flow_words(
+    words: U64Array, b: _Bytes, v4: BoolArray, proto: IntArray, ip_off: IntArray,
+    last_l4: IntArray, l4_pos: IntArray, has_flow: BoolArray,
+) -> None:  # fmt: skip
+    """Fill ``words`` with each frame's flow identity (see :attr:`Checks.words`)."""
+    words[:, 0] = np.where(v4, 4, 6)
+    words[:, 1] = proto
+    words[:, 2] = b.u32(ip_off + np.where(v4, 12, 8))
+    words[:, 6] = b.u32(ip_off + np.where(v4, 16, 24))
+    if not v4.all():  # the other three words of IPv6 addresses
+        for w in (1, 2, 3):
+            words[:, 2 + w] = np.where(v4, 0, b.u32(ip_off + 8 + 4 * w))
+            words[:, 6 + w] = np.where(v4, 0, b.u32(ip_off + 24 + 4 * w))
+    words[:, 10] = np.where(last_l4 >= 0, b.u32(l4_pos), 0)
+    words[~has_flow] = 0
 
 
 def _error(loc: Locations, row: int, b: _Bytes) -> PacketError:

@@ -168,7 +168,7 @@ class Chunk:
 
 
 class _Builder:
-    """Collects the records of one chunk."""
+    """Collects the records of one chunk: pcapng record by record, pcap as column blocks."""
 
     def __init__(self) -> None:
         self.data: list[int] = []
@@ -184,7 +184,14 @@ class _Builder:
         self.blocks: list[tuple[int, int, int]] = []
         self.bad: set[int] = set()
         self.skipped: list[tuple[int, int]] = []
-        self.pcap = False
+        self.pcap: Interface | None = None
+        """pcap: the file's interface (every record's); records come in :attr:`runs`."""
+        self.pcap_big = False
+        self.runs: list[tuple[IntArray, IntArray]] = []
+        """pcap: blocks of (record offsets, record headers as ``(k, 4)`` int64 columns:
+        seconds, fraction, captured length, original length)."""
+        self.rows = 0
+        """pcap: records in :attr:`runs`."""
 
     def add(
         self, rec: int, data: int, cap: int, orig: int, iface: Interface, index: int,
@@ -201,15 +208,63 @@ class _Builder:
         self.iface.append(index)
         self.opts.append(opts)
 
+    def add_pcap(self, recs: IntArray, heads: IntArray) -> None:
+        self.runs.append((recs, heads))
+        self.rows += len(recs)
+
     def build(self, buffer: bytes, file_offset: int, first_index: int) -> Chunk:
         def arr(values: list[int]) -> IntArray:
             return np.array(values, dtype=np.int64)
 
+        if self.pcap is not None:
+            return self._build_pcap(self.pcap, buffer, file_offset, first_index)
         return Chunk(
             buffer, file_offset, first_index, arr(self.data), arr(self.cap), arr(self.orig),
             arr(self.link), arr(self.rec), self.ts, self.tps, self.iface, self.opts,
-            self.big, self.blocks, self.bad, self.skipped, self.pcap,
+            self.big, self.blocks, self.bad, self.skipped, False,
         )  # fmt: skip
+
+    def _build_pcap(
+        self, iface: Interface, buffer: bytes, file_offset: int, first_index: int
+    ) -> Chunk:
+        count = self.rows
+        if self.runs:
+            recs = np.concatenate([r for r, _ in self.runs])
+            heads = np.concatenate([h for _, h in self.runs])
+        else:
+            recs, heads = np.zeros(0, dtype=np.int64), np.zeros((0, 4), dtype=np.int64)
+        tps = iface.ticks_per_second
+        return Chunk(
+            buffer, file_offset, first_index, recs + 16, heads[:, 2], heads[:, 3],
+            np.full(count, iface.linktype, dtype=np.int64), recs,
+            (heads[:, 0] * tps + heads[:, 1]).tolist(), [tps] * count, [0] * count,
+            [(0, 0)] * count, [self.pcap_big] * count, self.blocks, self.bad, self.skipped,
+            True,
+        )  # fmt: skip
+
+
+def _walk_pcap(
+    buf: bytes, pos: int, until: int, n: int, incl_at: Callable[[bytes, int], tuple[int]]
+) -> tuple[list[int], int]:
+    """Offsets of the consecutive pcap records from ``pos`` that start before ``until``
+    (``<= n - 15``) and end within ``n`` bytes; and where the walk stopped. The one loop a
+    record costs in Python: the headers are then read for all of them at once."""
+    recs: list[int] = []
+    add = recs.append
+    while pos < until:
+        nxt = pos + 16 + incl_at(buf, pos + 8)[0]
+        if nxt > n:
+            break
+        add(pos)
+        pos = nxt
+    return recs, pos
+
+
+def _pcap_heads(buf: bytes, recs: IntArray, big: bool) -> IntArray:
+    """The 16-byte record headers at ``recs`` as ``(k, 4)`` int64 columns (one gather)."""
+    rows = np.ndarray((len(buf) - 15,), dtype="V16", buffer=buf, strides=(1,))[recs]
+    words = rows.view(">u4" if big else "<u4").reshape(-1, 4)
+    return words.astype(np.int64)
 
 
 PCAPNG_BLOCK_TYPES = frozenset({PCAPNG_SHB, PCAPNG_IDB, PCAPNG_OPB, PCAPNG_SPB, 4, 5, PCAPNG_EPB,
@@ -299,6 +354,7 @@ class CaptureReader:
         else:
             raise BackendError(f"not a pcap or pcapng file (magic 0x{magic_be:08x})")
         self._rec = struct.Struct((">" if self._big else "<") + "IIII")
+        self._incl = struct.Struct(">I" if self._big else "<I")
 
     @property
     def linktype(self) -> int | None:
@@ -352,7 +408,6 @@ class CaptureReader:
                 break
             first = self.frames
             b = _Builder()
-            b.pcap = self.format == "pcap"
             if self.format == "pcap":
                 pos, stopped = self._scan_pcap(buf, file_offset, b, eof)
             else:
@@ -378,38 +433,25 @@ class CaptureReader:
 
     def _scan_pcap(self, buf: bytes, base: int, b: _Builder, eof: bool) -> tuple[int, bool]:
         pos = 24 if base == 0 else 0
-        unpack = self._rec.unpack_from
         iface = self.interfaces[0]
-        tps = iface.ticks_per_second
-        rec, dat, cap, org = b.rec.append, b.data.append, b.cap.append, b.orig.append
-        tsl = b.ts.append
-        first = len(b.rec)
+        b.pcap = iface
+        b.pcap_big = self._big
         try:
-            return self._pcap_records(
-                buf, base, b, eof, pos, unpack, rec, dat, cap, org, tsl, tps, first
-            )
+            return self._pcap_records(buf, base, b, eof, pos, iface.ticks_per_second)
         finally:
-            count = len(b.rec) - first
-            self.frames += count
-            b.link += [iface.linktype] * count
-            b.tps += [tps] * count
-            b.iface += [0] * count
-            b.opts += [(0, 0)] * count
-            b.big += [self._big] * count
-            if count:
-                self._last_sec = b.ts[-1] // tps
+            self.frames += b.rows
+            if b.rows:
+                self._last_sec = int(b.runs[-1][1][-1, 0])
 
     def _pcap_records(
-        self, buf: bytes, base: int, b: _Builder, eof: bool, pos: int,
-        unpack: Callable[[bytes, int], tuple[int, ...]],
-        rec: Callable[[int], None], dat: Callable[[int], None], cap: Callable[[int], None],
-        org: Callable[[int], None], tsl: Callable[[int], None], tps: int, first: int,
-    ) -> tuple[int, bool]:  # fmt: skip
+        self, buf: bytes, base: int, b: _Builder, eof: bool, pos: int, tps: int
+    ) -> tuple[int, bool]:
         n = len(buf)
         whole = np.frombuffer(buf, dtype=np.uint8)
+        incl_at = self._incl.unpack_from
         fast_after = pos  # try the vectorized run detection from here on
-        limit = first + MAX_CHUNK_RECORDS
-        while pos + 16 <= n and len(b.rec) < limit:
+        while pos + 16 <= n and b.rows < MAX_CHUNK_RECORDS:
+            room = MAX_CHUNK_RECORDS - b.rows
             if self._lost is not None:
                 lo = max(pos, self._lost.scan_from - base)
                 found, wait = self._pcap_resync(buf, whole, lo, n, eof, tps)
@@ -419,47 +461,49 @@ class CaptureReader:
                 fast_after = pos
                 continue
             if pos >= fast_after:
-                run = self._pcap_run(buf, whole, pos, n, tps, limit - len(b.rec))
+                run = self._pcap_run(buf, whole, pos, n, room)
                 if run is not None:
-                    recs, caps, origs, stamps = run
-                    b.rec.extend(recs)
-                    b.data.extend([r + 16 for r in recs])
-                    b.cap.extend(caps)
-                    b.orig.extend(origs)
-                    b.ts.extend(stamps)
-                    pos = recs[-1] + 16 + caps[-1]
+                    b.add_pcap(*run)
+                    pos = int(run[0][-1] + 16 + run[1][-1, 2])
                     continue
                 fast_after = pos + 64 * 1600  # mixed sizes: walk a while before retrying
-            sec, frac, incl, orig = unpack(buf, pos)
+            # Records are at least 16 bytes, so this bounds the walk to ``room`` records.
+            until = min(n - 15, fast_after, pos + 16 * room)
+            recs, stop = _walk_pcap(buf, pos, until, n, incl_at)
+            if recs:
+                starts = np.array(recs, dtype=np.int64)
+                heads = _pcap_heads(buf, starts, self._big)
+                huge = heads[:, 2] > MAX_RECORD
+                if huge.any():  # corrupt: handled below, one record at a time
+                    keep = int(np.argmax(huge))
+                    starts, heads, stop = starts[:keep], heads[:keep], recs[keep]
+                if len(starts):
+                    b.add_pcap(starts, heads)
+            pos = stop
+            if pos >= until:
+                continue
+            sec, frac, incl, orig = self._rec.unpack_from(buf, pos)
             if incl > MAX_RECORD:
                 self._lose(
                     base + pos,
-                    self.frames + len(b.rec) - first,
+                    self.frames + b.rows,
                     f"corrupt record header: captured length {incl} is not plausible",
                 )
                 continue
-            end = pos + 16 + incl
-            if end > n:
-                if eof:
-                    self._lose(
-                        base + pos,
-                        self.frames + len(b.rec) - first,
-                        f"truncated record: header says {incl} bytes, "
-                        f"{n - pos - 16} left in the file",
-                    )
-                    continue
+            if pos + 16 + incl <= n:
+                continue  # cannot happen: the walk stops only at a record it cannot read
+            if not eof:
                 break
-            rec(pos)
-            dat(pos + 16)
-            cap(incl)
-            org(orig)
-            tsl(sec * tps + frac)
-            pos = end
+            self._lose(
+                base + pos,
+                self.frames + b.rows,
+                f"truncated record: header says {incl} bytes, {n - pos - 16} left in the file",
+            )
         if eof and pos < n and pos + 16 > n:
             if self._lost is None:
                 self._lose(
                     base + pos,
-                    self.frames + len(b.rec) - first,
+                    self.frames + b.rows,
                     f"truncated record header: {n - pos} of 16 bytes",
                 )
             b.skipped.append((pos, n))
@@ -508,20 +552,21 @@ class CaptureReader:
         return (-1, False) if eof else (max(pos, n - 15), True)
 
     def _pcap_run(
-        self, buf: bytes, whole: npt.NDArray[np.uint8], pos: int, n: int, tps: int, most: int
-    ) -> tuple[list[int], list[int], list[int], list[int]] | None:
+        self, buf: bytes, whole: npt.NDArray[np.uint8], pos: int, n: int, most: int
+    ) -> tuple[IntArray, IntArray] | None:
         """Records from ``pos`` on that all have the captured length of the first one, read
-        with a few numpy operations (captures of equal-sized frames are the common case).
-        ``None`` when fewer than 8 such records follow; the caller then walks them."""
-        (incl,) = struct.unpack_from(">I" if self._big else "<I", buf, pos + 8)
+        with a few numpy operations (captures of equal-sized frames are the common case):
+        (record offsets, headers as for :func:`_pcap_heads`). ``None`` when fewer than 8
+        such records follow; the caller then walks them."""
+        (incl,) = self._incl.unpack_from(buf, pos + 8)
         stride = 16 + incl
         if incl > MAX_RECORD:
             return None
         count = min((n - pos) // stride, most)
         if count < 8:
             return None
-        probe = struct.Struct(">I" if self._big else "<I")
-        if any(probe.unpack_from(buf, pos + k * stride + 8)[0] != incl for k in range(1, 8)):
+        probe = self._incl.unpack_from
+        if any(probe(buf, pos + k * stride + 8)[0] != incl for k in range(1, 8)):
             return None  # mixed sizes: do not copy the rest of the chunk to find out
         rows = np.lib.stride_tricks.as_strided(
             whole[pos:], shape=(count, 16), strides=(stride, 1), writeable=False
@@ -533,9 +578,7 @@ class CaptureReader:
             if count < 8:
                 return None
             heads = heads[:count]
-        recs = (pos + stride * np.arange(count, dtype=np.int64)).tolist()
-        stamps = (heads[:, 0] * tps + heads[:, 1]).tolist()
-        return recs, [incl] * count, heads[:, 3].tolist(), stamps
+        return pos + stride * np.arange(count, dtype=np.int64), heads
 
     # -- pcapng ----------------------------------------------------------------------------
 

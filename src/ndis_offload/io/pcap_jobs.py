@@ -87,6 +87,10 @@ class Options:
     chunk_bytes: int = CHUNK_BYTES
     progress: Progress = _no_progress
     observe: Observer | None = None
+    diagnose: bool = True
+    """Feed the analyzer (diagnoses, flows, sizes in :attr:`JobResult.analyzer`). ``fix``
+    can do without: the checksums it completes depend on the checks only; ``segment`` and
+    an ``observe`` callback always diagnose."""
 
 
 def unsupported_linktypes(linktypes: npt.NDArray[np.int64]) -> dict[int, int]:
@@ -125,22 +129,27 @@ def frame_errors(chunk: Chunk, diag: np.ndarray, kind: np.ndarray, errors: dict[
     return out
 
 
-def check(chunk: Chunk, *, epb_flags: bool = True) -> Checks:
+def check(chunk: Chunk, *, epb_flags: bool = True, flows: bool = True) -> Checks:
     """The checks of every record of a chunk (directions from pcapng ``epb_flags`` too,
-    unless ``epb_flags`` is False: a pcap file has none)."""
+    unless ``epb_flags`` is False: a pcap file has none; ``flows``: see
+    :func:`~ndis_offload.capture.checks.check_chunk`)."""
     return check_chunk(
         chunk.buffer, chunk.data_offsets, chunk.caplens, chunk.origlens, chunk.linktypes,
-        chunk.bad, directions=_directions(chunk) if epb_flags else None,
+        chunk.bad, directions=_directions(chunk) if epb_flags else None, flows=flows,
     )  # fmt: skip
 
 
 def _chunks(
     reader: CaptureReader, result: JobResult, opts: Options
 ) -> Iterator[tuple[Chunk, Checks, npt.NDArray[np.int8]]]:
-    """Chunks with their checks and diagnoses; raises on malformed frames unless keep_going."""
+    """Chunks with their checks and diagnoses (all UNCHECKED without ``opts.diagnose``)."""
+    diagnose = opts.diagnose or opts.observe is not None
     for chunk in reader.chunks():
-        checks = check(chunk, epb_flags=reader.format == "pcapng")
-        diag = result.analyzer.feed(chunk.buffer, checks, chunk.caplens, chunk.first_index)
+        checks = check(chunk, epb_flags=reader.format == "pcapng", flows=diagnose)
+        if diagnose:
+            diag = result.analyzer.feed(chunk.buffer, checks, chunk.caplens, chunk.first_index)
+        else:
+            diag = np.full(len(chunk), Diagnosis.UNCHECKED, dtype=np.int8)
         result.slow_frames += checks.slow
         if opts.observe is not None:
             opts.observe(chunk, checks, diag)
@@ -286,7 +295,7 @@ def write_segmented(
 def segment(src: str | Path, dst: str | Path, opts: Options | None = None, *,
             mss: int | None = None) -> JobResult:  # fmt: skip
     """Cut oversized (LSO / coalesced) frames into wire-sized segments."""
-    opts = opts or Options()
+    opts = replace(opts or Options(), diagnose=True)  # the cuts need the flows' MSS
     result = JobResult(Analyzer(mtu=opts.mtu))
     stream, reader = open_capture(src, keep_going=opts.keep_going, chunk_bytes=opts.chunk_bytes)
     with stream, atomic_output(dst, [src]) as out:
