@@ -26,7 +26,7 @@ import numpy.typing as npt
 
 from ndis_offload.capture.linktype import cooked_direction
 from ndis_offload.errors import PacketError
-from ndis_offload.packet.checksum import batch_sums
+from ndis_offload.packet.checksum import Buffer, batch_sums
 from ndis_offload.packet.locate import (
     F_BAD_LENGTH,
     F_CHECKSUM,
@@ -139,7 +139,7 @@ def fold64(x: U64Array) -> U64Array:
 
 
 class _Bytes:
-    def __init__(self, buffer: bytes) -> None:
+    def __init__(self, buffer: Buffer) -> None:
         self.data = np.frombuffer(buffer, dtype=np.uint8) if buffer else np.zeros(1, np.uint8)
         self.last = len(self.data) - 1
 
@@ -165,7 +165,7 @@ def _enclosing_ip(kind: npt.NDArray[np.int8]) -> IntArray:
 
 
 def _check_layers(
-    buffer: bytes, b: _Bytes, loc: Locations, cap_end: IntArray, enc: IntArray
+    buffer: Buffer, b: _Bytes, loc: Locations, cap_end: IntArray, enc: IntArray
 ) -> tuple[npt.NDArray[np.int8], IntArray, IntArray]:
     kind = loc.kind
     gre = (kind == Layer.GRE) & ((loc.flags & F_CHECKSUM) != 0)
@@ -237,7 +237,7 @@ def _check_layers(
 
 
 def check_chunk(
-    buffer: bytes,
+    buffer: Buffer,
     data_offsets: IntArray,
     caplens: IntArray,
     origlens: IntArray,

@@ -12,7 +12,7 @@ from ndis_offload.packet.proto import LINKTYPE_ETHERNET
 
 
 def fix_chunk(
-    buffer: bytes, checks: Checks, *, everything: bool = False
+    buffer: bytes | bytearray, checks: Checks, *, everything: bool = False
 ) -> tuple[bytes | bytearray, int]:
     """``buffer`` with every checksum left for offload completed (``everything``: also the
     wrong ones), inner layers first; returns the bytes and how many fields changed.

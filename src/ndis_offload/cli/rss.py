@@ -168,10 +168,12 @@ def _capture(
             records = [
                 (
                     int(chunk.linktypes[i]),
-                    chunk.buffer[
-                        int(chunk.data_offsets[i]) : int(chunk.data_offsets[i])
-                        + int(chunk.caplens[i])
-                    ],
+                    bytes(
+                        chunk.buffer[
+                            int(chunk.data_offsets[i]) : int(chunk.data_offsets[i])
+                            + int(chunk.caplens[i])
+                        ]
+                    ),
                 )
                 for i in range(len(chunk))
             ]

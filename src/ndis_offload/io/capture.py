@@ -21,11 +21,12 @@ Blocks (the latter two are written back as Enhanced Packet Blocks). Errors name 
 
 from __future__ import annotations
 
+import io
 import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import BinaryIO, Literal, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -111,7 +112,9 @@ class Chunk:
     Array entries describe the packets in order; offsets are relative to ``buffer``.
     """
 
-    buffer: bytes
+    buffer: bytes | bytearray
+    """The chunk's bytes; the reader hands out a buffer of its own that it never touches
+    again (a ``bytearray``: no copy is made to trim it to the chunk)."""
     file_offset: int
     first_index: int
     data_offsets: IntArray
@@ -142,10 +145,11 @@ class Chunk:
         blocks = iter(self.blocks)
         pending = next(blocks, None)
         buf = self.buffer
+        view = memoryview(buf)  # slices of it become bytes, whatever the buffer's type
         stamp = struct.Struct((">" if self.big_endian and self.big_endian[0] else "<") + "II")
         for i in range(len(self) + 1):
             while pending is not None and pending[0] == i:
-                yield Block(self.file_offset + pending[1], buf[pending[1] : pending[2]])
+                yield Block(self.file_offset + pending[1], bytes(view[pending[1] : pending[2]]))
                 pending = next(blocks, None)
             if i == len(self):
                 break
@@ -155,13 +159,13 @@ class Chunk:
             yield Packet(
                 index=self.first_index + i,
                 offset=self.file_offset + record,
-                data=buf[start : start + int(self.caplens[i])],
+                data=bytes(view[start : start + int(self.caplens[i])]),
                 orig_len=int(self.origlens[i]),
                 linktype=int(self.linktypes[i]),
                 ts_ticks=self.ts_ticks[i],
                 ticks_per_second=self.ticks_per_second[i],
                 interface=self.interfaces[i],
-                options=buf[o0:o1],
+                options=bytes(view[o0:o1]),
                 big_endian=self.big_endian[i],
                 ts_fields=stamp.unpack_from(buf, record) if self.pcap else None,
             )
@@ -212,7 +216,7 @@ class _Builder:
         self.runs.append((recs, heads))
         self.rows += len(recs)
 
-    def build(self, buffer: bytes, file_offset: int, first_index: int) -> Chunk:
+    def build(self, buffer: bytes | bytearray, file_offset: int, first_index: int) -> Chunk:
         def arr(values: list[int]) -> IntArray:
             return np.array(values, dtype=np.int64)
 
@@ -225,7 +229,7 @@ class _Builder:
         )  # fmt: skip
 
     def _build_pcap(
-        self, iface: Interface, buffer: bytes, file_offset: int, first_index: int
+        self, iface: Interface, buffer: bytes | bytearray, file_offset: int, first_index: int
     ) -> Chunk:
         count = self.rows
         if self.runs:
@@ -244,7 +248,7 @@ class _Builder:
 
 
 def _walk_pcap(
-    buf: bytes, pos: int, until: int, n: int, incl_at: Callable[[bytes, int], tuple[int]]
+    buf: bytearray, pos: int, until: int, n: int, incl_at: Callable[[bytearray, int], tuple[int]]
 ) -> tuple[list[int], int]:
     """Offsets of the consecutive pcap records from ``pos`` that start before ``until``
     (``<= n - 15``) and end within ``n`` bytes; and where the walk stopped. The one loop a
@@ -260,7 +264,7 @@ def _walk_pcap(
     return recs, pos
 
 
-def _pcap_heads(buf: bytes, recs: IntArray, big: bool) -> IntArray:
+def _pcap_heads(buf: bytearray, recs: IntArray, big: bool) -> IntArray:
     """The 16-byte record headers at ``recs`` as ``(k, 4)`` int64 columns (one gather)."""
     rows = np.ndarray((len(buf) - 15,), dtype="V16", buffer=buf, strides=(1,))[recs]
     words = rows.view(">u4" if big else "<u4").reshape(-1, 4)
@@ -393,17 +397,17 @@ class CaptureReader:
 
     def chunks(self) -> Iterator[Chunk]:
         """The file as chunks of whole records (at most :data:`MAX_CHUNK_RECORDS` each)."""
-        carry = self._head
+        carry = bytearray(self._head)
         file_offset = 0
         eof = False
         stopped = False
         stalled = True
         while not stopped:
-            data = b""
             if not eof and (stalled or len(carry) < self.chunk_bytes):
-                data = self._stream.read(self.chunk_bytes)
-                eof = not data
-            buf = carry + data if carry and data else (carry or data)
+                buf = self._read_after(carry)
+                eof = len(buf) == len(carry)
+            else:
+                buf = carry
             if not buf:
                 break
             first = self.frames
@@ -416,7 +420,8 @@ class CaptureReader:
             stalled = not pos
             if pos:
                 self.bytes_read = file_offset + pos
-                yield b.build(buf[:pos], file_offset, first)
+                del buf[pos:]  # the chunk keeps the buffer itself: no copy of its bytes
+                yield b.build(buf, file_offset, first)
                 file_offset += pos
             if eof and stalled:
                 if carry and not stopped:
@@ -429,9 +434,19 @@ class CaptureReader:
                     )
                 break
 
+    def _read_after(self, carry: bytearray) -> bytearray:
+        """A new buffer: ``carry`` followed by up to :attr:`chunk_bytes` read from the file
+        (read in place, so the bytes are copied once, by the kernel)."""
+        buf = bytearray(len(carry) + self.chunk_bytes)
+        buf[: len(carry)] = carry
+        with memoryview(buf) as view:
+            got = cast("io.BufferedIOBase", self._stream).readinto(view[len(carry) :]) or 0
+        del buf[len(carry) + got :]
+        return buf
+
     # -- pcap ------------------------------------------------------------------------------
 
-    def _scan_pcap(self, buf: bytes, base: int, b: _Builder, eof: bool) -> tuple[int, bool]:
+    def _scan_pcap(self, buf: bytearray, base: int, b: _Builder, eof: bool) -> tuple[int, bool]:
         pos = 24 if base == 0 else 0
         iface = self.interfaces[0]
         b.pcap = iface
@@ -444,7 +459,7 @@ class CaptureReader:
                 self._last_sec = int(b.runs[-1][1][-1, 0])
 
     def _pcap_records(
-        self, buf: bytes, base: int, b: _Builder, eof: bool, pos: int, tps: int
+        self, buf: bytearray, base: int, b: _Builder, eof: bool, pos: int, tps: int
     ) -> tuple[int, bool]:
         n = len(buf)
         whole = np.frombuffer(buf, dtype=np.uint8)
@@ -522,7 +537,7 @@ class CaptureReader:
         return np.asarray(ok, dtype=np.bool_)
 
     def _pcap_resync(
-        self, buf: bytes, whole: npt.NDArray[np.uint8], pos: int, n: int, eof: bool, tps: int
+        self, buf: bytearray, whole: npt.NDArray[np.uint8], pos: int, n: int, eof: bool, tps: int
     ) -> tuple[int, bool]:
         """(offset of the next valid record at or after ``pos`` in ``buf``, whether more
         data is needed to decide); (-1, False) when the file has none."""
@@ -552,7 +567,7 @@ class CaptureReader:
         return (-1, False) if eof else (max(pos, n - 15), True)
 
     def _pcap_run(
-        self, buf: bytes, whole: npt.NDArray[np.uint8], pos: int, n: int, most: int
+        self, buf: bytearray, whole: npt.NDArray[np.uint8], pos: int, n: int, most: int
     ) -> tuple[IntArray, IntArray] | None:
         """Records from ``pos`` on that all have the captured length of the first one, read
         with a few numpy operations (captures of equal-sized frames are the common case):
@@ -582,7 +597,7 @@ class CaptureReader:
 
     # -- pcapng ----------------------------------------------------------------------------
 
-    def _block_at(self, buf: bytes, pos: int, n: int) -> tuple[int, int, str] | str:
+    def _block_at(self, buf: bytearray, pos: int, n: int) -> tuple[int, int, str] | str:
         """(type, length, byte order) of the block header at ``pos``, or why it is corrupt."""
         (btype,) = struct.unpack_from("<I", buf, pos)
         if btype == PCAPNG_SHB:
@@ -600,7 +615,7 @@ class CaptureReader:
         return btype, blen, end
 
     def _pcapng_resync(
-        self, buf: bytes, pos: int, n: int, eof: bool, want_section: bool
+        self, buf: bytearray, pos: int, n: int, eof: bool, want_section: bool
     ) -> tuple[int, bool]:
         """Like :meth:`_pcap_resync` for pcapng blocks (only a section when ``want_section``)."""
         whole = np.frombuffer(buf, dtype=np.uint8)
@@ -658,7 +673,7 @@ class CaptureReader:
         self._found(base + pos)
         return pos, None
 
-    def _scan_pcapng(self, buf: bytes, base: int, b: _Builder, eof: bool) -> tuple[int, bool]:
+    def _scan_pcapng(self, buf: bytearray, base: int, b: _Builder, eof: bool) -> tuple[int, bool]:
         pos = 0
         n = len(buf)
         while pos + 12 <= n and len(b.data) + len(b.blocks) < MAX_CHUNK_RECORDS:
@@ -715,7 +730,7 @@ class CaptureReader:
             return n, True
         return pos, False
 
-    def _interface(self, buf: bytes, pos: int, blen: int, end: str, base: int) -> None:
+    def _interface(self, buf: bytearray, pos: int, blen: int, end: str, base: int) -> None:
         if blen < 20:
             self._fail(PacketError("Interface Description Block too short", offset=base + pos))
             return
@@ -734,7 +749,7 @@ class CaptureReader:
         self.interfaces.append(Interface(linktype, snaplen, tps))
 
     def _packet_block(
-        self, buf: bytes, pos: int, blen: int, btype: int, end: str, base: int, b: _Builder
+        self, buf: bytearray, pos: int, blen: int, btype: int, end: str, base: int, b: _Builder
     ) -> None:
         index = self.frames
         self.frames += 1
