@@ -32,7 +32,7 @@ from ndis_offload.cli.errors import (
     warn,
 )
 from ndis_offload.errors import BackendError, PacketError
-from ndis_offload.io import pcap_jobs
+from ndis_offload.io import local_fix, pcap_jobs
 from ndis_offload.io.atomic import atomic_output
 from ndis_offload.io.cluster import INSTALL_HINT, ClusterSpec, dask_available
 from ndis_offload.io.memory import reuse_freed_memory
@@ -161,7 +161,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
         with _progress(console, source, args.quiet) as progress:
             observe = None if recorder is None else recorder.observe
             opts = Options(mtu=args.mtu, keep_going=args.keep_going, progress=progress,
-                           observe=observe, diagnose=args.tool != "fix")  # fmt: skip
+                           observe=observe, diagnose=args.tool != "fix",
+                           processes=local_fix.processes())  # fmt: skip
             result = _dispatch(args, opts)
     except PacketError as error:
         hint = "" if args.keep_going else " (--keep-going skips it and goes on)"

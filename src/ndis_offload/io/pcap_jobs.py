@@ -20,6 +20,7 @@ from ndis_offload.capture.checks import Checks, Kind, check_chunk
 from ndis_offload.capture.linktype import SUPPORTED, epb_direction, from_ethernet, to_ethernet
 from ndis_offload.capture.rewrite import fix_chunk, segment_record
 from ndis_offload.errors import PacketError
+from ndis_offload.io import local_fix
 from ndis_offload.io.atomic import atomic_output, background_writes
 from ndis_offload.io.capture import (
     CHUNK_BYTES,
@@ -91,6 +92,9 @@ class Options:
     """Feed the analyzer (diagnoses, flows, sizes in :attr:`JobResult.analyzer`). ``fix``
     can do without: the checksums it completes depend on the checks only; ``segment`` and
     an ``observe`` callback always diagnose."""
+    processes: int = 1
+    """``fix`` without diagnosis, observer or ``keep_going``: fix pieces of a large capture
+    in this many local processes (:mod:`ndis_offload.io.local_fix`; same output)."""
 
 
 def unsupported_linktypes(linktypes: npt.NDArray[np.int64]) -> dict[int, int]:
@@ -198,12 +202,23 @@ def fix(src: str | Path, dst: str | Path, opts: Options | None = None, *,
     """Complete the checksums left for offload (``everything``: all wrong ones too)."""
     opts = opts or Options()
     result = JobResult(Analyzer(mtu=opts.mtu))
+    if opts.processes > 1 and not (opts.diagnose or opts.observe or opts.keep_going):
+        try:
+            done = local_fix.fix(src, dst, everything=everything, count=opts.processes,
+                                 chunk_bytes=opts.chunk_bytes, progress=opts.progress)  # fmt: skip
+        except local_fix.Serial:
+            pass
+        else:
+            result.frames_in = result.frames_out = done.frames
+            result.changed, result.total_bytes = done.changed, done.bytes
+            result.slow_frames, result.unsupported = done.slow, done.unsupported
+            return result
     stream, reader = open_capture(src, keep_going=opts.keep_going, chunk_bytes=opts.chunk_bytes)
     with stream, atomic_output(dst, [src]) as raw, background_writes(raw) as out:
         writer = CaptureWriter.like(out, reader)
         for chunk, checks, diag in _chunks(reader, result, opts):
             _strict(chunk, checks.kind, diag, checks.errors, result, opts.keep_going)
-            patched, count = fix_chunk(chunk.buffer, checks, everything=everything)
+            patched, count = fix_chunk(chunk.buffer, checks, everything=everything, in_place=True)
             result.changed += count
             if chunk.bad or chunk.skipped:  # drop what is broken, keep the rest byte for byte
                 _write_records(writer, _with_buffer(chunk, patched))
