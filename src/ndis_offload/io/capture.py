@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import io
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Literal, cast
@@ -296,12 +296,46 @@ class _Lost:
     """File offset from which candidates are still to be examined."""
 
 
-def _u32_everywhere(whole: npt.NDArray[np.uint8], lo: int, hi: int, big: bool) -> IntArray:
-    """The 32-bit word starting at every byte offset in ``lo..hi-1`` (``hi + 3 <= len``)."""
-    b = whole[lo : hi + 3].astype(np.int64)
+def u32_every_offset(data: npt.NDArray[np.uint8], big: bool) -> IntArray:
+    """The 32-bit word starting at every byte offset of ``data`` (``len - 3`` of them): the
+    candidate header fields when looking for records in bytes of unknown alignment."""
+    b = data.astype(np.int64)
     if big:
         return (b[:-3] << 24) | (b[1:-2] << 16) | (b[2:-1] << 8) | b[3:]
     return b[:-3] | (b[1:-2] << 8) | (b[2:-1] << 16) | (b[3:] << 24)
+
+
+def pcap_max_incl(snaplen: int) -> int:
+    """The largest captured length a plausible pcap record has in a file of ``snaplen``
+    (some writers exceed a small snap length; never more than :data:`MAX_RECORD`)."""
+    return min(MAX_RECORD, max(snaplen, 1 << 18))
+
+
+def plausible_pcap(
+    frac: IntArray, incl: IntArray, orig: IntArray, *, ticks_per_second: int, max_incl: int
+) -> npt.NDArray[np.bool_]:
+    """Which candidate pcap record headers (fields as arrays) could be records, as a reader
+    that lost its place (``--keep-going``) or one cutting a file into pieces judges them: a
+    fraction below one second, a captured length up to ``max_incl`` and to the original
+    length, an original length up to :data:`MAX_RECORD`. (Their timestamps' distance to
+    known records is the caller's test.)"""
+    return np.asarray(
+        (frac < ticks_per_second) & (incl <= max_incl) & (orig >= incl) & (orig <= MAX_RECORD),
+        dtype=np.bool_,
+    )
+
+
+def plausible_pcapng(
+    btype: IntArray, blen: IntArray, types: Iterable[int]
+) -> npt.NDArray[np.bool_]:
+    """Which candidate pcapng block headers could be blocks: a type among ``types`` and a
+    length of at least 12, a multiple of 4 and at most :data:`MAX_RECORD`. (Whether the
+    trailing copy of the length matches is the caller's test.)"""
+    known = np.array(sorted(types), dtype=np.int64)
+    return np.asarray(
+        np.isin(btype, known) & (blen >= 12) & (blen % 4 == 0) & (blen <= MAX_RECORD),
+        dtype=np.bool_,
+    )
 
 
 class CaptureReader:
@@ -354,7 +388,7 @@ class CaptureReader:
             self.interfaces.append(Interface(network & 0x0FFFFFFF, snaplen, tps))
             self.header = head
             self.sections = 1
-            self._max_incl = min(MAX_RECORD, max(snaplen, 1 << 18))
+            self._max_incl = pcap_max_incl(snaplen)
         else:
             raise BackendError(f"not a pcap or pcapng file (magic 0x{magic_be:08x})")
         self._rec = struct.Struct((">" if self._big else "<") + "IIII")
@@ -531,7 +565,7 @@ class CaptureReader:
         self, sec: IntArray, frac: IntArray, incl: IntArray, orig: IntArray, tps: int,
         last: int | None,
     ) -> npt.NDArray[np.bool_]:  # fmt: skip
-        ok = (frac < tps) & (incl <= self._max_incl) & (orig >= incl) & (orig <= MAX_RECORD)
+        ok = plausible_pcap(frac, incl, orig, ticks_per_second=tps, max_incl=self._max_incl)
         if last is not None:
             ok &= np.abs(sec - last) <= PLAUSIBLE_SECONDS
         return np.asarray(ok, dtype=np.bool_)
@@ -545,7 +579,7 @@ class CaptureReader:
         lo = pos
         while lo + 16 <= n:
             hi = min(n - 15, lo + RESYNC_WINDOW)
-            word = _u32_everywhere(whole, lo, hi + 12, big)
+            word = u32_every_offset(whole[lo : hi + 15], big)
             count = hi - lo
             sec, frac, incl, orig = (word[k : k + count] for k in (0, 4, 8, 12))
             ok = self._pcap_plausible(sec, frac, incl, orig, tps, self._last_sec)
@@ -619,17 +653,16 @@ class CaptureReader:
     ) -> tuple[int, bool]:
         """Like :meth:`_pcap_resync` for pcapng blocks (only a section when ``want_section``)."""
         whole = np.frombuffer(buf, dtype=np.uint8)
-        known = np.array(sorted(PCAPNG_BLOCK_TYPES), dtype=np.int64)
         lo = pos
         while lo + 12 <= n:
             hi = min(n - 11, lo + RESYNC_WINDOW)
             count = hi - lo
-            word = _u32_everywhere(whole, lo, hi + 4, self._big)
+            word = u32_every_offset(whole[lo : hi + 7], self._big)
             kind, blen = word[:count], word[4 : 4 + count]
             if want_section:
                 ok = kind == PCAPNG_SHB
             else:
-                ok = np.isin(kind, known) & (blen >= 12) & (blen % 4 == 0) & (blen <= MAX_RECORD)
+                ok = plausible_pcapng(kind, blen, PCAPNG_BLOCK_TYPES)
             for cand in (np.flatnonzero(ok) + lo).tolist():
                 head = self._block_at(buf, cand, n)
                 if isinstance(head, str):
