@@ -246,14 +246,15 @@ def check_chunk(
     *,
     directions: npt.NDArray[np.int8] | None = None,
     vectorized: bool = True,
-    flows: bool = True,
+    analysis: bool = True,
 ) -> Checks:
     """Check every record of a chunk (``vectorized=False`` forces the scalar locator).
 
     ``directions`` (1 sent, 0 received, -1 unknown; e.g. from pcapng ``epb_flags``) win over
-    what a cooked (SLL / SLL2) header says. ``flows=False`` leaves the flow identity
-    (``words``, ``flow``, ``reverse``) zero: checksum completion does not need it, only the
-    analysis of flows does.
+    what a cooked (SLL / SLL2) header says. ``analysis=False`` gives the checksums only:
+    ``loc``, ``kind``, the ``layer_*`` tables, ``zero_length`` and ``errors`` (what checksum
+    completion reads); the per-frame summary (``ip_*``, ``l4_*``, ``proto``, ``flags``,
+    ``payload_len``, ``direction``) and the flow identity are left empty.
     """
     n = len(data_offsets)
     off = np.asarray(data_offsets, dtype=_I64)
@@ -266,10 +267,7 @@ def check_chunk(
     kind_h = loc.kind
     rows = np.arange(n)
 
-    first_ip = loc.column(IP_LAYERS)
-    first_v4 = loc.column({Layer.IPV4})
-    last_l4 = loc.column({Layer.TCP, Layer.UDP}, last=True)
-    has_ip = first_ip >= 0
+    has_ip = any_of(kind_h, IP_LAYERS).any(axis=1)
     bad_udp = ((kind_h == Layer.UDP) & ((loc.flags & F_BAD_LENGTH) != 0)).any(axis=1)
     stop = loc.stop
     kind = np.select(
@@ -288,20 +286,28 @@ def check_chunk(
         for row in bad:
             errors.pop(row, None)
 
+    deepest = loc.kind[rows, np.maximum(loc.depth - 1, 0)]
+    transport_last = any_of(deepest, (Layer.TCP, Layer.UDP))
+    zero = (any_of(kind_h, (Layer.IPV4, Layer.IPV6, Layer.UDP)) &
+            ((loc.flags & F_ZERO_LENGTH) != 0)).any(axis=1) & transport_last  # fmt: skip
+    zero_length = zero & (kind == Kind.IP)
+    if not analysis:
+        return _checksums_only(loc, kind, layer_state, layer_field, layer_value, zero_length,
+                               errors)  # fmt: skip
+
     def at(arr: npt.NDArray[np.generic], col: IntArray, default: int) -> IntArray:
         got = arr[rows, np.maximum(col, 0)].astype(_I64)
         return np.where(col >= 0, got, default)
 
+    first_ip = loc.column(IP_LAYERS)
+    first_v4 = loc.column({Layer.IPV4})
+    last_l4 = loc.column({Layer.TCP, Layer.UDP}, last=True)
     ip_len = np.where(has_ip, at(loc.end, first_ip, 0) - at(loc.offset, first_ip, 0), 0)
     l4_kind = at(kind_h, last_l4, 0)
     is_tcp, is_udp = l4_kind == Layer.TCP, l4_kind == Layer.UDP
     l4_pos = at(loc.offset, last_l4, -1)
     l4_hlen = at(loc.hlen, last_l4, 0)
     l4_end = at(loc.end, last_l4, 0)
-    deepest = loc.kind[rows, np.maximum(loc.depth - 1, 0)]
-    transport_last = any_of(deepest, (Layer.TCP, Layer.UDP))
-    zero = (any_of(kind_h, (Layer.IPV4, Layer.IPV6, Layer.UDP)) &
-            ((loc.flags & F_ZERO_LENGTH) != 0)).any(axis=1) & transport_last  # fmt: skip
     flow_ip = np.where(last_l4 >= 0, enc[rows, np.maximum(last_l4, 0)],
                        loc.column(IP_LAYERS, last=True))  # fmt: skip
     ip_kind = at(kind_h, flow_ip, 0)
@@ -310,8 +316,7 @@ def check_chunk(
     proto = np.where(is_tcp, IPPROTO_TCP, np.where(is_udp, IPPROTO_UDP, at(loc.proto, flow_ip, 0)))
     words = np.zeros((n, 11), dtype=_U64)
     has_flow = (flow_ip >= 0) & (kind == Kind.IP)
-    if flows:
-        _flow_words(words, b, v4, proto, ip_off, last_l4, l4_pos, has_flow)
+    _flow_words(words, b, v4, proto, ip_off, last_l4, l4_pos, has_flow)
     direction = cooked_direction(b.data, off, caps, np.asarray(linktypes, dtype=_I64))
     if directions is not None:
         direction = np.where(directions >= 0, directions, direction).astype(np.int8)
@@ -324,7 +329,7 @@ def check_chunk(
         ip_state=at(layer_state, first_v4, 0).astype(np.int8),
         l4_state=at(layer_state, last_l4, 0).astype(np.int8),
         ip_len=np.where(kind == Kind.IP, ip_len, 0),
-        zero_length=zero & (kind == Kind.IP),
+        zero_length=zero_length,
         proto=np.where(has_flow, proto, 0),
         flags=np.where(is_tcp, b.u8(l4_pos + 13), 0),
         payload_len=np.where(last_l4 >= 0, l4_end - l4_pos - l4_hlen, 0),
@@ -341,10 +346,35 @@ def check_chunk(
         errors=errors,
         slow=int(loc.slow.sum()),
     )
-    if flows and has_flow.any():
+    if has_flow.any():
         checks.flow[has_flow] = flow_hash(words[has_flow])
         checks.reverse[has_flow] = flow_hash(_reverse_words(words[has_flow]))
     return checks
+
+
+def _checksums_only(
+    loc: Locations, kind: npt.NDArray[np.int8], layer_state: npt.NDArray[np.int8],
+    layer_field: IntArray, layer_value: IntArray, zero_length: BoolArray,
+    errors: dict[int, PacketError],
+) -> Checks:  # fmt: skip
+    """:class:`Checks` with the per-frame summary and flow identity left empty."""
+    n = len(kind)
+
+    def none() -> IntArray:
+        return np.full(n, -1, dtype=_I64)
+
+    def zero() -> IntArray:
+        return np.zeros(n, dtype=_I64)
+
+    return Checks(
+        loc=loc, kind=kind, layer_state=layer_state, layer_field=layer_field,
+        layer_value=layer_value, ip_state=np.zeros(n, np.int8), l4_state=np.zeros(n, np.int8),
+        ip_len=zero(), zero_length=zero_length, proto=zero(), flags=zero(), payload_len=zero(),
+        l4_pos=none(), l4_len=zero(), ip_field=none(), ip_value=zero(), l4_field=none(),
+        l4_value=zero(),
+        flow=np.zeros(n, _U64), reverse=np.zeros(n, _U64), direction=np.full(n, -1, np.int8),
+        words=np.zeros((n, 11), _U64), errors=errors, slow=int(loc.slow.sum()),
+    )  # fmt: skip
 
 
 def _flow_words(

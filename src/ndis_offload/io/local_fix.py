@@ -169,7 +169,7 @@ def _fix_piece(
         with stream:
             reader = CaptureReader(stream, chunk_bytes=chunk_bytes)
             for chunk in reader.chunks():
-                checks = check(chunk, epb_flags=reader.format == "pcapng", flows=False)
+                checks = check(chunk, epb_flags=reader.format == "pcapng", analysis=False)
                 if malformed_rows(chunk, checks.kind):
                     raise Serial("a malformed frame")
                 patched, count = fix_chunk(chunk.buffer, checks, everything=everything,

@@ -133,13 +133,13 @@ def frame_errors(chunk: Chunk, diag: np.ndarray, kind: np.ndarray, errors: dict[
     return out
 
 
-def check(chunk: Chunk, *, epb_flags: bool = True, flows: bool = True) -> Checks:
+def check(chunk: Chunk, *, epb_flags: bool = True, analysis: bool = True) -> Checks:
     """The checks of every record of a chunk (directions from pcapng ``epb_flags`` too,
-    unless ``epb_flags`` is False: a pcap file has none; ``flows``: see
+    unless ``epb_flags`` is False: a pcap file has none; ``analysis``: see
     :func:`~ndis_offload.capture.checks.check_chunk`)."""
     return check_chunk(
         chunk.buffer, chunk.data_offsets, chunk.caplens, chunk.origlens, chunk.linktypes,
-        chunk.bad, directions=_directions(chunk) if epb_flags else None, flows=flows,
+        chunk.bad, directions=_directions(chunk) if epb_flags else None, analysis=analysis,
     )  # fmt: skip
 
 
@@ -149,7 +149,7 @@ def _chunks(
     """Chunks with their checks and diagnoses (all UNCHECKED without ``opts.diagnose``)."""
     diagnose = opts.diagnose or opts.observe is not None
     for chunk in reader.chunks():
-        checks = check(chunk, epb_flags=reader.format == "pcapng", flows=diagnose)
+        checks = check(chunk, epb_flags=reader.format == "pcapng", analysis=diagnose)
         if diagnose:
             diag = result.analyzer.feed(chunk.buffer, checks, chunk.caplens, chunk.first_index)
         else:
