@@ -197,3 +197,15 @@ def test_an_interruption_leaves_nothing(tmp_path: Path) -> None:
                       progress=interrupt, min_piece=PIECE)  # fmt: skip
     assert not (tmp_path / "out").exists() and not leftovers(tmp_path)
     assert_no_children()
+
+
+@pytest.mark.parametrize(
+    ("cores", "load", "want"),
+    [(2, 0.1, 2), (2, 1.0, 2), (2, 1.6, 1), (2, 7.5, 1), (16, 4.0, 8), (1, 0.0, 1)],
+)
+def test_processes_leave_a_busy_machine_alone(
+    monkeypatch: pytest.MonkeyPatch, cores: int, load: float, want: int
+) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cores)))
+    monkeypatch.setattr(os, "getloadavg", lambda: (load, load, load))
+    assert local_fix.processes() == want

@@ -50,12 +50,19 @@ class PieceDone:
 
 
 def processes() -> int:
-    """The processors this process may run on (at most :data:`MAX_PROCESSES`)."""
+    """Processes worth using now: the processors this process may run on (at most
+    :data:`MAX_PROCESSES`) that the 1-minute load average leaves idle, plus this one. On a
+    busy machine another process only competes for the same cores (and costs its own page
+    faults), so a loaded machine gets one."""
     try:
         count = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         count = os.cpu_count() or 1
-    return max(1, min(count, MAX_PROCESSES))
+    try:
+        idle = count + 1 - os.getloadavg()[0]
+    except OSError:  # no load average
+        idle = count
+    return max(1, min(count, MAX_PROCESSES, int(idle)))
 
 
 def fix(
