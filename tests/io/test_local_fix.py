@@ -95,14 +95,34 @@ def leftovers(directory: Path) -> list[str]:
     return [p.name for p in directory.iterdir() if p.name.endswith(".tmp")]
 
 
-def assert_no_children() -> None:
-    with pytest.raises(ChildProcessError):
-        os.waitpid(-1, os.WNOHANG)
+@pytest.fixture
+def forks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The pids of the children forked during the test."""
+    pids: list[int] = []
+    real = os.fork
+
+    def fork() -> int:
+        pid = real()
+        if pid:
+            pids.append(pid)
+        return pid
+
+    monkeypatch.setattr(os, "fork", fork)
+    return pids
+
+
+def assert_reaped(pids: list[int]) -> None:
+    """Every child was waited for (none is left running or a zombie)."""
+    for pid in pids:
+        with pytest.raises(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
 
 
 @pytest.mark.parametrize("fmt", ["pcap", "pcapng"])
 @pytest.mark.parametrize("everything", [False, True])
-def test_pieces_write_what_one_pass_writes(tmp_path: Path, fmt: str, everything: bool) -> None:
+def test_pieces_write_what_one_pass_writes(
+    tmp_path: Path, fmt: str, everything: bool, forks: list[int]
+) -> None:
     src = (pcap if fmt == "pcap" else pcapng)(tmp_path / f"in.{fmt}", frames())
     serial = pcap_jobs.fix(src, tmp_path / "serial", everything=everything)
     done = in_pieces(src, tmp_path / "pieces", everything=everything)
@@ -111,7 +131,8 @@ def test_pieces_write_what_one_pass_writes(tmp_path: Path, fmt: str, everything:
         serial.frames_out, serial.changed, serial.total_bytes)  # fmt: skip
     assert serial.changed > 400
     assert not leftovers(tmp_path)
-    assert_no_children()
+    assert len(forks) == 2  # three pieces: this process and two children
+    assert_reaped(forks)
 
 
 def test_the_job_uses_pieces_and_reports_like_serial(
@@ -137,7 +158,7 @@ def test_the_job_uses_pieces_and_reports_like_serial(
 
 
 def test_a_malformed_frame_in_a_later_piece_gives_the_serial_error(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, forks: list[int]
 ) -> None:
     data = frames()
     bad = bytearray(data[1000])
@@ -148,7 +169,7 @@ def test_a_malformed_frame_in_a_later_piece_gives_the_serial_error(
     with pytest.raises(local_fix.Serial):
         in_pieces(src, tmp_path / "out")
     assert not (tmp_path / "out").exists() and not leftovers(tmp_path)
-    assert_no_children()
+    assert_reaped(forks)
     with pytest.raises(PacketError) as serial:
         pcap_jobs.fix(src, tmp_path / "out")
     monkeypatch.setattr(local_fix, "MIN_PIECE", PIECE)
@@ -158,16 +179,18 @@ def test_a_malformed_frame_in_a_later_piece_gives_the_serial_error(
         serial.value.frame_index, serial.value.reason) == (1000, serial.value.reason)  # fmt: skip
 
 
-def test_an_interface_described_inside_a_piece_goes_serial(tmp_path: Path) -> None:
+def test_an_interface_described_inside_a_piece_goes_serial(
+    tmp_path: Path, forks: list[int]
+) -> None:
     src = pcapng(tmp_path / "in.pcapng", frames(), idb_at=300)
     with pytest.raises(local_fix.Serial):
         in_pieces(src, tmp_path / "out")
     assert not (tmp_path / "out").exists() and not leftovers(tmp_path)
-    assert_no_children()
+    assert_reaped(forks)
 
 
 def test_a_false_piece_boundary_goes_serial(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, forks: list[int]
 ) -> None:
     """A boundary inside a record's bytes: the piece before it ends on a cut record."""
     src = pcap(tmp_path / "in.pcap", frames())
@@ -183,10 +206,10 @@ def test_a_false_piece_boundary_goes_serial(
     with pytest.raises(local_fix.Serial):
         in_pieces(src, tmp_path / "out")
     assert not (tmp_path / "out").exists() and not leftovers(tmp_path)
-    assert_no_children()
+    assert_reaped(forks)
 
 
-def test_an_interruption_leaves_nothing(tmp_path: Path) -> None:
+def test_an_interruption_leaves_nothing(tmp_path: Path, forks: list[int]) -> None:
     src = pcap(tmp_path / "in.pcap", frames(3000))
 
     def interrupt(frames: int, nbytes: int) -> None:
@@ -196,7 +219,8 @@ def test_an_interruption_leaves_nothing(tmp_path: Path) -> None:
         local_fix.fix(src, tmp_path / "out", everything=True, count=3, chunk_bytes=32 << 10,
                       progress=interrupt, min_piece=PIECE)  # fmt: skip
     assert not (tmp_path / "out").exists() and not leftovers(tmp_path)
-    assert_no_children()
+    assert forks
+    assert_reaped(forks)
 
 
 @pytest.mark.parametrize(
