@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from ndis_offload.engine.gso_send import segment_gso
     from ndis_offload.engine.receive import validate_receive
     from ndis_offload.engine.rsc import CoalescedFrame, RscCoalescer
+    from ndis_offload.engine.rsc_stats import RscStatistics, rsc_aborts
     from ndis_offload.engine.rss import rss_hash
     from ndis_offload.engine.transmit import (
         Segmentation,
@@ -35,6 +36,8 @@ _EXPORTS = {
     "validate_receive": "ndis_offload.engine.receive",
     "CoalescedFrame": "ndis_offload.engine.rsc",
     "RscCoalescer": "ndis_offload.engine.rsc",
+    "RscStatistics": "ndis_offload.engine.rsc_stats",
+    "rsc_aborts": "ndis_offload.engine.rsc_stats",
     "rss_hash": "ndis_offload.engine.rss",
     "Segmentation": "ndis_offload.engine.transmit",
     "insert_checksums": "ndis_offload.engine.transmit",
@@ -51,10 +54,12 @@ __getattr__, __dir__ = lazy_exports(globals(), _EXPORTS)
 __all__ = [
     "CoalescedFrame",
     "RscCoalescer",
+    "RscStatistics",
     "Segmentation",
     "insert_checksums",
     "ip_version",
     "ip_versions",
+    "rsc_aborts",
     "rss_hash",
     "segment_gso",
     "segment_tcp",

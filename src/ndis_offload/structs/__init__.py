@@ -42,6 +42,7 @@ if TYPE_CHECKING:
         NdisUdpSegmentationOffload,
     )
     from ndis_offload.structs.parameters import NdisOffloadParameters
+    from ndis_offload.structs.statistics import NdisRscStatisticsInfo, NdisStatisticsInfo
 
     STRUCTS: tuple[type[NdisStruct], ...]
     """Every named (C ``typedef``) structure the package declares, in header order."""
@@ -76,6 +77,8 @@ _EXPORTS = {
     "NdisTcpRecvSegCoalesceOffload": "ndis_offload.structs.offload",
     "NdisUdpSegmentationOffload": "ndis_offload.structs.offload",
     "NdisOffloadParameters": "ndis_offload.structs.parameters",
+    "NdisRscStatisticsInfo": "ndis_offload.structs.statistics",
+    "NdisStatisticsInfo": "ndis_offload.structs.statistics",
 }
 """Each public name and its module, imported on first use (PEP 562): building the layouts
 costs a noticeable part of a second, which a ``pcap`` command should not pay."""
@@ -99,6 +102,8 @@ _STRUCT_NAMES = (
     "NdisTcpLargeSendOffloadNetBufferListInfo",
     "NdisUdpSegmentationOffloadNetBufferListInfo",
     "NdisRscNblInfo",
+    "NdisStatisticsInfo",
+    "NdisRscStatisticsInfo",
 )
 """The names of :data:`STRUCTS`, in header order."""
 
@@ -148,4 +153,6 @@ __all__ = [
     "NdisUsoTransmit",
     "NdisRscNblInfo",
     "NdisRscNblInfoInfo",
+    "NdisRscStatisticsInfo",
+    "NdisStatisticsInfo",
 ]
