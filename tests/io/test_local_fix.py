@@ -197,8 +197,10 @@ def test_a_false_piece_boundary_goes_serial(
     size = src.stat().st_size
     real = split.plan
 
-    def false_sync(path: object, count: int, *, min_piece: int) -> tuple[Layout, list[Piece]]:
-        layout, _ = real(src, count, min_piece=min_piece)
+    def false_sync(
+        path: object, count: int, *, min_piece: int, largest: int
+    ) -> tuple[Layout, list[Piece]]:
+        layout, _ = real(src, count, min_piece=min_piece, largest=largest)
         middle = size // 2 + 5  # almost surely not a record boundary
         return layout, [Piece(0, layout.first_record, middle), Piece(1, middle, size)]
 

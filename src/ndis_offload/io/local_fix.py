@@ -26,7 +26,7 @@ from pathlib import Path
 from ndis_offload.capture.rewrite import fix_chunk
 from ndis_offload.errors import PacketError
 from ndis_offload.io.atomic import atomic_path
-from ndis_offload.io.capture import CaptureReader
+from ndis_offload.io.capture import MAX_RECORD, CaptureReader, open_capture
 from ndis_offload.io.split import Layout, Piece, SplitError, open_piece, plan
 
 MIN_PIECE = 32 << 20
@@ -78,8 +78,8 @@ def fix(
     if not os.path.isfile(src) or os.path.getsize(src) < 2 * min_piece:
         raise Serial("small or not a regular file")
     try:
-        layout, pieces = plan(src, count, min_piece=min_piece)
-    except (SplitError, OSError) as error:
+        layout, pieces = plan(src, count, min_piece=min_piece, largest=_largest(src, chunk_bytes))
+    except (SplitError, OSError, PacketError) as error:
         raise Serial(str(error)) from None
     if len(pieces) < 2:
         raise Serial("one piece")
@@ -199,6 +199,19 @@ def _fix_piece(
     finally:
         os.close(fd)
     return done
+
+
+def _largest(src: str | Path, chunk_bytes: int) -> int:
+    """Twice the largest record among the first chunk's, and at least 64 KiB (an LSO
+    send): the largest record piece boundaries are looked for with. The usual 256 KiB snap
+    length means windows of 3.4 MB and about 100 MB of temporaries (0.15 s before the
+    first fork); a boundary found either way is checked by the reader of the piece before
+    it."""
+    stream, reader = open_capture(src, chunk_bytes=min(chunk_bytes, 1 << 20))
+    with stream:
+        first = next(reader.chunks(), None)
+    seen = int(first.caplens.max(initial=0)) if first is not None else 0
+    return min(MAX_RECORD, max(2 * seen, 65535))
 
 
 def _described(layout: Layout) -> int:

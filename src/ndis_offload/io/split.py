@@ -18,6 +18,7 @@ reads it as a capture of its own.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import struct
@@ -215,17 +216,21 @@ def sync(stream: BinaryIO, layout: Layout, nominal: int) -> int:
     return layout.size
 
 
-def plan(path: str | Path, pieces: int, *, min_piece: int = 16 << 20) -> tuple[Layout, list[Piece]]:
+def plan(
+    path: str | Path, pieces: int, *, min_piece: int = 16 << 20, largest: int = 0
+) -> tuple[Layout, list[Piece]]:
     """Cut ``path`` into at most ``pieces`` record-aligned pieces of at least ``min_piece``
-    bytes (the last may be smaller)."""
+    bytes (the last may be smaller). ``largest``: the largest record to expect while
+    looking for boundaries (default: the snap length), which sizes the windows read."""
     layout = read_layout(path)
     body = layout.size - layout.first_record
     count = max(1, min(pieces, body // max(1, min_piece)))
     step = body // count
     bounds = [layout.first_record]
+    probe = dataclasses.replace(layout, snaplen=largest) if largest else layout
     with open(path, "rb") as stream:
         for k in range(1, count):
-            at = sync(stream, layout, layout.first_record + k * step)
+            at = sync(stream, probe, layout.first_record + k * step)
             if at > bounds[-1] and at < layout.size:
                 bounds.append(at)
     bounds.append(layout.size)
