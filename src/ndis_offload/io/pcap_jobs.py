@@ -100,6 +100,9 @@ class Options:
 def unsupported_linktypes(linktypes: npt.NDArray[np.int64]) -> dict[int, int]:
     """Frames per link type in ``linktypes`` that the capture checks cannot decode (the one
     place that asks; support lives in :data:`ndis_offload.capture.linktype.SUPPORTED`)."""
+    if len(linktypes) and (linktypes == linktypes[0]).all():  # one link type: no sort
+        first = int(linktypes[0])
+        return {} if first in SUPPORTED else {first: len(linktypes)}
     kinds, counts = np.unique(linktypes, return_counts=True)
     return {
         int(k): int(c) for k, c in zip(kinds.tolist(), counts.tolist(), strict=True)
