@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from unittest.mock import patch
 
 import dpkt
 import numpy as np
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 from scapy.utils import checksum as scapy_checksum
 
 from ndis_offload.errors import PacketError
-from ndis_offload.packet import checksum as checksum_module
+from ndis_offload.packet import checksum
 from ndis_offload.packet.checksum import (
     batch_checksums,
     finish_udp,
@@ -82,8 +83,23 @@ def test_batch_matches_reference(data: st.DataObject) -> None:
     )
     offsets = [o for o, _ in ranges]
     lengths = [n for _, n in ranges]
+    want = [reference(buf[o : o + n]) for o, n in ranges]
+    for dense in (0, 1 << 40):  # both strategies: prefix sums, then reduceat
+        with patch.object(checksum, "_DENSE", dense):
+            assert batch_checksums(buf, offsets, lengths).tolist() == want
+
+
+def test_batch_dense_ranges_equal_dpkt() -> None:
+    """A capture chunk's shape: many overlapping ranges at every alignment (prefix sums)."""
+    rng = np.random.default_rng(5)
+    buf = rng.integers(0, 256, 60_001, dtype=np.uint8).tobytes()
+    offsets = rng.integers(0, 60_000, 3000)
+    lengths = np.minimum(rng.integers(0, 1600, 3000), 60_001 - offsets)
     got = batch_checksums(buf, offsets, lengths)
-    assert got.tolist() == [reference(buf[o : o + n]) for o, n in ranges]
+    assert got.tolist() == [
+        dpkt.in_cksum(buf[o : o + n])
+        for o, n in zip(offsets.tolist(), lengths.tolist(), strict=True)
+    ]
 
 
 def test_batch_many_frames_equals_dpkt() -> None:
@@ -123,9 +139,9 @@ def test_batch_strided_path_equals_general_and_reference(
     offsets = first + np.arange(count) * stride
     lengths = np.full(count, size)
     lengths[-1] = last_size
-    strided = checksum_module._strided_sums(memoryview(buf), offsets, lengths)
+    strided = checksum._strided_sums(memoryview(buf), offsets, lengths)
     assert strided is not None
-    general = checksum_module._general_sums(memoryview(buf), offsets, offsets + lengths)
+    general = checksum._general_sums(memoryview(buf), offsets, offsets + lengths)
     assert strided.tolist() == general.tolist()
     got = batch_checksums(buf, offsets, lengths)
     want = [
@@ -137,15 +153,15 @@ def test_batch_strided_path_equals_general_and_reference(
 def test_batch_strided_path_declines_other_layouts() -> None:
     buf = bytes(range(256)) * 8
     offsets = np.arange(20) * 50
-    assert checksum_module._strided_sums(memoryview(buf), offsets, np.full(20, 40)) is not None
+    assert checksum._strided_sums(memoryview(buf), offsets, np.full(20, 40)) is not None
     lengths = np.full(20, 40)
     lengths[-1] = 39  # the last range may differ
-    assert checksum_module._strided_sums(memoryview(buf), offsets, lengths) is not None
+    assert checksum._strided_sums(memoryview(buf), offsets, lengths) is not None
     lengths[7] = 39
-    assert checksum_module._strided_sums(memoryview(buf), offsets, lengths) is None
+    assert checksum._strided_sums(memoryview(buf), offsets, lengths) is None
     uneven = offsets.copy()
     uneven[5] += 2
-    assert checksum_module._strided_sums(memoryview(buf), uneven, np.full(20, 40)) is None
+    assert checksum._strided_sums(memoryview(buf), uneven, np.full(20, 40)) is None
     got = batch_checksums(buf, uneven, lengths)
     assert got.tolist() == [reference(buf[o : o + n]) for o, n in zip(uneven, lengths, strict=True)]
 

@@ -110,7 +110,7 @@ def flow_key(words: npt.NDArray[np.uint64]) -> str:
     return f"{name} {src} > {dst}"
 
 
-def syn_mss(buffer: bytes, l4: int, l4_len: int) -> int | None:
+def syn_mss(buffer: bytes | bytearray, l4: int, l4_len: int) -> int | None:
     """The MSS option of a TCP header at ``l4`` in ``buffer``, if present."""
     pos, stop = l4 + 20, l4 + l4_len
     while pos < stop:
@@ -135,7 +135,7 @@ SynEvents = tuple[list[int], list[int]]
 """The rows of a chunk that are TCP SYNs carrying an MSS option, and those MSS values."""
 
 
-def syn_events(buffer: bytes, checks: Checks) -> SynEvents:
+def syn_events(buffer: bytes | bytearray, checks: Checks) -> SynEvents:
     """Read the MSS option of every TCP SYN of a checked chunk."""
     tcp = (checks.kind == Kind.IP) & (checks.proto == 6) & (checks.l4_len >= 20)
     rows, values = [], []
@@ -217,7 +217,7 @@ class Analyzer:
         return self.totals[Diagnosis.WRONG] + self.totals[Diagnosis.MALFORMED]
 
     def feed(
-        self, buffer: bytes, checks: Checks, caplens: IntArray, first_index: int
+        self, buffer: bytes | bytearray, checks: Checks, caplens: IntArray, first_index: int
     ) -> npt.NDArray[np.int8]:
         """Diagnose a chunk; returns the :class:`Diagnosis` of every frame.
 

@@ -26,7 +26,7 @@ import numpy.typing as npt
 
 from ndis_offload.capture.linktype import cooked_direction
 from ndis_offload.errors import PacketError
-from ndis_offload.packet.checksum import batch_sums
+from ndis_offload.packet.checksum import Buffer, batch_sums
 from ndis_offload.packet.locate import (
     F_BAD_LENGTH,
     F_CHECKSUM,
@@ -139,7 +139,7 @@ def fold64(x: U64Array) -> U64Array:
 
 
 class _Bytes:
-    def __init__(self, buffer: bytes) -> None:
+    def __init__(self, buffer: Buffer) -> None:
         self.data = np.frombuffer(buffer, dtype=np.uint8) if buffer else np.zeros(1, np.uint8)
         self.last = len(self.data) - 1
 
@@ -165,7 +165,7 @@ def _enclosing_ip(kind: npt.NDArray[np.int8]) -> IntArray:
 
 
 def _check_layers(
-    buffer: bytes, b: _Bytes, loc: Locations, cap_end: IntArray, enc: IntArray
+    buffer: Buffer, b: _Bytes, loc: Locations, cap_end: IntArray, enc: IntArray
 ) -> tuple[npt.NDArray[np.int8], IntArray, IntArray]:
     kind = loc.kind
     gre = (kind == Layer.GRE) & ((loc.flags & F_CHECKSUM) != 0)
@@ -237,7 +237,7 @@ def _check_layers(
 
 
 def check_chunk(
-    buffer: bytes,
+    buffer: Buffer,
     data_offsets: IntArray,
     caplens: IntArray,
     origlens: IntArray,
@@ -246,11 +246,15 @@ def check_chunk(
     *,
     directions: npt.NDArray[np.int8] | None = None,
     vectorized: bool = True,
+    analysis: bool = True,
 ) -> Checks:
     """Check every record of a chunk (``vectorized=False`` forces the scalar locator).
 
     ``directions`` (1 sent, 0 received, -1 unknown; e.g. from pcapng ``epb_flags``) win over
-    what a cooked (SLL / SLL2) header says.
+    what a cooked (SLL / SLL2) header says. ``analysis=False`` gives the checksums only:
+    ``loc``, ``kind``, the ``layer_*`` tables, ``zero_length`` and ``errors`` (what checksum
+    completion reads); the per-frame summary (``ip_*``, ``l4_*``, ``proto``, ``flags``,
+    ``payload_len``, ``direction``) and the flow identity are left empty.
     """
     n = len(data_offsets)
     off = np.asarray(data_offsets, dtype=_I64)
@@ -263,10 +267,7 @@ def check_chunk(
     kind_h = loc.kind
     rows = np.arange(n)
 
-    first_ip = loc.column(IP_LAYERS)
-    first_v4 = loc.column({Layer.IPV4})
-    last_l4 = loc.column({Layer.TCP, Layer.UDP}, last=True)
-    has_ip = first_ip >= 0
+    has_ip = any_of(kind_h, IP_LAYERS).any(axis=1)
     bad_udp = ((kind_h == Layer.UDP) & ((loc.flags & F_BAD_LENGTH) != 0)).any(axis=1)
     stop = loc.stop
     kind = np.select(
@@ -285,38 +286,37 @@ def check_chunk(
         for row in bad:
             errors.pop(row, None)
 
+    deepest = loc.kind[rows, np.maximum(loc.depth - 1, 0)]
+    transport_last = any_of(deepest, (Layer.TCP, Layer.UDP))
+    zero = (any_of(kind_h, (Layer.IPV4, Layer.IPV6, Layer.UDP)) &
+            ((loc.flags & F_ZERO_LENGTH) != 0)).any(axis=1) & transport_last  # fmt: skip
+    zero_length = zero & (kind == Kind.IP)
+    if not analysis:
+        return _checksums_only(loc, kind, layer_state, layer_field, layer_value, zero_length,
+                               errors)  # fmt: skip
+
     def at(arr: npt.NDArray[np.generic], col: IntArray, default: int) -> IntArray:
         got = arr[rows, np.maximum(col, 0)].astype(_I64)
         return np.where(col >= 0, got, default)
 
+    first_ip = loc.column(IP_LAYERS)
+    first_v4 = loc.column({Layer.IPV4})
+    last_l4 = loc.column({Layer.TCP, Layer.UDP}, last=True)
     ip_len = np.where(has_ip, at(loc.end, first_ip, 0) - at(loc.offset, first_ip, 0), 0)
     l4_kind = at(kind_h, last_l4, 0)
     is_tcp, is_udp = l4_kind == Layer.TCP, l4_kind == Layer.UDP
     l4_pos = at(loc.offset, last_l4, -1)
     l4_hlen = at(loc.hlen, last_l4, 0)
     l4_end = at(loc.end, last_l4, 0)
-    deepest = loc.kind[rows, np.maximum(loc.depth - 1, 0)]
-    transport_last = any_of(deepest, (Layer.TCP, Layer.UDP))
-    zero = (any_of(kind_h, (Layer.IPV4, Layer.IPV6, Layer.UDP)) &
-            ((loc.flags & F_ZERO_LENGTH) != 0)).any(axis=1) & transport_last  # fmt: skip
     flow_ip = np.where(last_l4 >= 0, enc[rows, np.maximum(last_l4, 0)],
                        loc.column(IP_LAYERS, last=True))  # fmt: skip
     ip_kind = at(kind_h, flow_ip, 0)
     ip_off = at(loc.offset, flow_ip, 0)
     v4 = ip_kind == Layer.IPV4
+    proto = np.where(is_tcp, IPPROTO_TCP, np.where(is_udp, IPPROTO_UDP, at(loc.proto, flow_ip, 0)))
     words = np.zeros((n, 11), dtype=_U64)
-    words[:, 0] = np.where(v4, 4, 6)
-    words[:, 1] = np.where(is_tcp, IPPROTO_TCP, np.where(is_udp, IPPROTO_UDP,
-                                                          at(loc.proto, flow_ip, 0)))  # fmt: skip
-    words[:, 2] = b.u32(ip_off + np.where(v4, 12, 8))
-    words[:, 6] = b.u32(ip_off + np.where(v4, 16, 24))
-    if not v4.all():  # the other three words of IPv6 addresses
-        for w in (1, 2, 3):
-            words[:, 2 + w] = np.where(v4, 0, b.u32(ip_off + 8 + 4 * w))
-            words[:, 6 + w] = np.where(v4, 0, b.u32(ip_off + 24 + 4 * w))
-    words[:, 10] = np.where(last_l4 >= 0, b.u32(l4_pos), 0)
     has_flow = (flow_ip >= 0) & (kind == Kind.IP)
-    words[~has_flow] = 0
+    _flow_words(words, b, v4, proto, ip_off, last_l4, l4_pos, has_flow)
     direction = cooked_direction(b.data, off, caps, np.asarray(linktypes, dtype=_I64))
     if directions is not None:
         direction = np.where(directions >= 0, directions, direction).astype(np.int8)
@@ -329,8 +329,8 @@ def check_chunk(
         ip_state=at(layer_state, first_v4, 0).astype(np.int8),
         l4_state=at(layer_state, last_l4, 0).astype(np.int8),
         ip_len=np.where(kind == Kind.IP, ip_len, 0),
-        zero_length=zero & (kind == Kind.IP),
-        proto=np.where(has_flow, words[:, 1].astype(_I64), 0),
+        zero_length=zero_length,
+        proto=np.where(has_flow, proto, 0),
         flags=np.where(is_tcp, b.u8(l4_pos + 13), 0),
         payload_len=np.where(last_l4 >= 0, l4_end - l4_pos - l4_hlen, 0),
         l4_pos=l4_pos,
@@ -350,6 +350,48 @@ def check_chunk(
         checks.flow[has_flow] = flow_hash(words[has_flow])
         checks.reverse[has_flow] = flow_hash(_reverse_words(words[has_flow]))
     return checks
+
+
+def _checksums_only(
+    loc: Locations, kind: npt.NDArray[np.int8], layer_state: npt.NDArray[np.int8],
+    layer_field: IntArray, layer_value: IntArray, zero_length: BoolArray,
+    errors: dict[int, PacketError],
+) -> Checks:  # fmt: skip
+    """:class:`Checks` with the per-frame summary and flow identity left empty."""
+    n = len(kind)
+
+    def none() -> IntArray:
+        return np.full(n, -1, dtype=_I64)
+
+    def zero() -> IntArray:
+        return np.zeros(n, dtype=_I64)
+
+    return Checks(
+        loc=loc, kind=kind, layer_state=layer_state, layer_field=layer_field,
+        layer_value=layer_value, ip_state=np.zeros(n, np.int8), l4_state=np.zeros(n, np.int8),
+        ip_len=zero(), zero_length=zero_length, proto=zero(), flags=zero(), payload_len=zero(),
+        l4_pos=none(), l4_len=zero(), ip_field=none(), ip_value=zero(), l4_field=none(),
+        l4_value=zero(),
+        flow=np.zeros(n, _U64), reverse=np.zeros(n, _U64), direction=np.full(n, -1, np.int8),
+        words=np.zeros((n, 11), _U64), errors=errors, slow=int(loc.slow.sum()),
+    )  # fmt: skip
+
+
+def _flow_words(
+    words: U64Array, b: _Bytes, v4: BoolArray, proto: IntArray, ip_off: IntArray,
+    last_l4: IntArray, l4_pos: IntArray, has_flow: BoolArray,
+) -> None:  # fmt: skip
+    """Fill ``words`` with each frame's flow identity (see :attr:`Checks.words`)."""
+    words[:, 0] = np.where(v4, 4, 6)
+    words[:, 1] = proto
+    words[:, 2] = b.u32(ip_off + np.where(v4, 12, 8))
+    words[:, 6] = b.u32(ip_off + np.where(v4, 16, 24))
+    if not v4.all():  # the other three words of IPv6 addresses
+        for w in (1, 2, 3):
+            words[:, 2 + w] = np.where(v4, 0, b.u32(ip_off + 8 + 4 * w))
+            words[:, 6 + w] = np.where(v4, 0, b.u32(ip_off + 24 + 4 * w))
+    words[:, 10] = np.where(last_l4 >= 0, b.u32(l4_pos), 0)
+    words[~has_flow] = 0
 
 
 def _error(loc: Locations, row: int, b: _Bytes) -> PacketError:

@@ -12,10 +12,12 @@ from ndis_offload.packet.proto import LINKTYPE_ETHERNET
 
 
 def fix_chunk(
-    buffer: bytes, checks: Checks, *, everything: bool = False
-) -> tuple[bytes | bytearray, int]:
+    buffer: bytes | bytearray, checks: Checks, *, everything: bool = False,
+    in_place: bool = False,
+) -> tuple[bytes | bytearray, int]:  # fmt: skip
     """``buffer`` with every checksum left for offload completed (``everything``: also the
-    wrong ones), inner layers first; returns the bytes and how many fields changed.
+    wrong ones), inner layers first; returns the bytes and how many fields changed. With
+    ``in_place`` a ``bytearray`` buffer is patched itself instead of a copy.
 
     A checksum that covers a changed inner field (an outer UDP or GRE checksum over a
     tunnel) is updated by the change (RFC 1624) when it is completed, or when it was
@@ -28,7 +30,7 @@ def fix_chunk(
     want = picked & (fields >= 0) & live[:, None]
     if not want.any():
         return buffer, 0
-    out = bytearray(buffer)
+    out = buffer if in_place and isinstance(buffer, bytearray) else bytearray(buffer)
     data = np.frombuffer(out, dtype=np.uint8)
     kind = checks.loc.kind
     acc = np.zeros(len(live), dtype=np.uint64)

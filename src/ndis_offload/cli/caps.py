@@ -24,11 +24,8 @@ from ndis_offload.viz.console import write_json
 from ndis_offload.viz.tables import caps_table, limits_table
 
 
-def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser(
-        "caps",
-        help="hardware offload capabilities beside the current configuration (ethtool -k)",
-    )
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The ``caps`` subcommand's arguments (its name and help are in ``cli/main.py``)."""
     p.add_argument("--profile", default=DEFAULT_PROFILE, help="built-in adapter profile")
     p.add_argument(
         "--keyword",

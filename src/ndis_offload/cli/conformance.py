@@ -40,15 +40,14 @@ def _timeout(text: str) -> float:
     return value
 
 
-def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser(
-        "conformance",
-        help="run the documented offload rules against miniports",
-        description=f"Runs {len(CHECKS)} checks of the documented NDIS task offload rules "
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The ``conformance`` subcommand's arguments (its name and help are in ``cli/main.py``)."""
+    p.description = (
+        f"Runs {len(CHECKS)} checks of the documented NDIS task offload rules "
         "(control path, checksum, LSO, USO, RSC, RSS) against the chosen miniports (default: "
         "the reference), observed from outside: completions, indications and traffic. Each "
         "miniport runs in a child process with a time limit per check. Exit 1 when any check "
-        "fails.",
+        "fails."
     )
     p.add_argument("--variant", action="append", default=[], metavar="NAME",
                    help=f"a built-in variant ({', '.join(VARIANTS)}); repeatable")  # fmt: skip

@@ -20,14 +20,13 @@ from ndis_offload.viz.sequence import render_sequence
 from ndis_offload.viz.tables import offload_grid, usable_table
 
 
-def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser(
-        "demo",
-        help="watch protocols check support, enable and disable task offload (in memory)",
-        description="Two protocols bind to an in-memory adapter, pre-check support (bind "
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The ``demo`` subcommand's arguments (its name and help are in ``cli/main.py``)."""
+    p.description = (
+        "Two protocols bind to an in-memory adapter, pre-check support (bind "
         "parameters / OID_TCP_OFFLOAD_CURRENT_CONFIG), tcpip enables and disables offload "
         "with OID_OFFLOAD_ENCAPSULATION, then a protocol asks for LLC/SNAP routed on an "
-        "802.3 adapter and falls back to no offload.",
+        "802.3 adapter and falls back to no offload."
     )
     p.add_argument("--json", action="store_true", help="the full trace and a summary as JSON")
     p.add_argument("--profile", default=DEFAULT_PROFILE, help="adapter profile (see caps)")

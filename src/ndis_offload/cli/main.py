@@ -8,17 +8,17 @@ closed stdout.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from types import FrameType
 from typing import NoReturn, cast
 
 from rich.console import Console
 
 from ndis_offload import __version__
-from ndis_offload.cli import caps, conformance, demo, oid, pcap, rss, run, spec, tap, wire
 from ndis_offload.cli.errors import (
     EXIT_SIGINT,
     EXIT_SIGPIPE,
@@ -29,21 +29,21 @@ from ndis_offload.cli.errors import (
 )
 from ndis_offload.errors import NdisError
 
-SubcommandAdder = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
-
-SUBCOMMANDS: tuple[SubcommandAdder, ...] = (
-    demo.add_parser,
-    caps.add_parser,
-    run.add_parser,
-    conformance.add_parser,
-    spec.add_parser,
-    pcap.add_parser,
-    rss.add_parser,
-    tap.add_parser,
-    wire.add_parser,
-    oid.add_parser,
-)
-"""Every subcommand's parser builder, in help order (an explicit registry)."""
+SUBCOMMANDS: dict[str, str] = {
+    "demo": "watch protocols check support, enable and disable task offload (in memory)",
+    "caps": "hardware offload capabilities beside the current configuration (ethtool -k)",
+    "run": "run a scenario file (adapter, filters, steps) against the in-memory stack",
+    "conformance": "run the documented offload rules against miniports",
+    "spec": "print NDIS constants and structure layouts",
+    "pcap": "verify / fix / segment / coalesce / stats on captures",
+    "rss": "NDIS Toeplitz RSS hash and queue of a 5-tuple or a capture",
+    "tap": "a TAP NIC bound to a software miniport (root)",
+    "wire": "two namespaces joined by TAP NICs whose offloads follow the NDIS model (root)",
+    "oid": "OID requests / caps / live stats of a running wire or tap",
+}
+"""Every subcommand and its one-line help, in help order (an explicit registry). The
+arguments come from ``add_arguments`` in ``ndis_offload.cli.<name>``, imported only for the
+subcommand being run, so a ``pcap`` command does not load the NDIS model."""
 
 
 class Parser(argparse.ArgumentParser):
@@ -54,7 +54,16 @@ class Parser(argparse.ArgumentParser):
         raise CliError(message, usage=self.format_usage(), prog=self.prog)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _command(argv: Sequence[str]) -> str | None:
+    """The subcommand named in ``argv``: its first word not starting with ``-`` (the top
+    level has only ``--help`` and ``--version``, which take no value)."""
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The whole parser; with ``argv``, only the subcommand it names gets its arguments (the
+    others are listed with their help, as ``--help`` and a wrong name need)."""
+    wanted = None if argv is None else _command(argv)
     parser = Parser(
         prog="ndis-offload",
         description="Windows NDIS 6.x task offload, executable.",
@@ -65,8 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
         parser.add_subparsers(dest="command", metavar="COMMAND"),
     )
     sub.required = True
-    for add in SUBCOMMANDS:
-        add(sub)
+    for name, text in SUBCOMMANDS.items():
+        p = sub.add_parser(name, help=text)
+        if argv is None or name == wanted:
+            module = importlib.import_module(f"ndis_offload.cli.{name}")
+            module.add_arguments(p)
     return parser
 
 
@@ -99,7 +111,7 @@ def main(
     as_json = "--json" in args_list
     try:
         try:
-            args = build_parser().parse_args(args_list)
+            args = build_parser(args_list).parse_args(args_list)
         except SystemExit as exc:  # --help, --version
             return int(exc.code or 0)
         as_json = bool(getattr(args, "json", False))

@@ -58,8 +58,8 @@ USO: dict[str, int] = {
 }
 
 
-def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("oid", help="OID requests / caps / live stats of a running wire or tap")
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The ``oid`` subcommand's arguments (its name and help are in ``cli/main.py``)."""
     p.add_argument("--socket", required=True, metavar="PATH", help="the control socket")
     p.add_argument("--side", default=None, help="which NIC (a, b, or the tap name; default all)")
     p.add_argument("--json", action="store_true", help="print the raw JSON answer")

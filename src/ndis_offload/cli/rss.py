@@ -39,8 +39,8 @@ DEFAULT_TYPES = (
 )  # fmt: skip
 
 
-def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("rss", help="NDIS Toeplitz RSS hash and queue of a 5-tuple or a capture")
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The ``rss`` subcommand's arguments (its name and help are in ``cli/main.py``)."""
     p.add_argument("capture", nargs="?", help="hash every frame of this pcap / pcapng")
     p.add_argument("--src", help="source ADDRESS[:PORT] (IPv6 as [ADDR]:PORT)")
     p.add_argument("--dst", help="destination ADDRESS[:PORT]")
@@ -168,10 +168,12 @@ def _capture(
             records = [
                 (
                     int(chunk.linktypes[i]),
-                    chunk.buffer[
-                        int(chunk.data_offsets[i]) : int(chunk.data_offsets[i])
-                        + int(chunk.caplens[i])
-                    ],
+                    bytes(
+                        chunk.buffer[
+                            int(chunk.data_offsets[i]) : int(chunk.data_offsets[i])
+                            + int(chunk.caplens[i])
+                        ]
+                    ),
                 )
                 for i in range(len(chunk))
             ]

@@ -18,11 +18,8 @@ from ndis_offload.viz.report_stack import run_pictures
 from ndis_offload.viz.tables import step_table
 
 
-def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser(
-        "run",
-        help="run a scenario file (adapter, filters, steps) against the in-memory stack",
-    )
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The ``run`` subcommand's arguments (its name and help are in ``cli/main.py``)."""
     p.add_argument("scenario", metavar="SCENARIO.json", help="scenario file ('-' not supported)")
     p.add_argument("--json", action="store_true", help="one JSON object per line per step")
     add_picture_options(p, **SEQUENCE_PICTURES)

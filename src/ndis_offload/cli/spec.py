@@ -14,8 +14,8 @@ from ndis_offload.structs import STRUCTS
 from ndis_offload.structs.describe import describe
 
 
-def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("spec", help="print NDIS constants and structure layouts")
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The ``spec`` subcommand's arguments (its name and help are in ``cli/main.py``)."""
     p.add_argument("--json", action="store_true", help="one JSON object for machines")
     p.add_argument("--struct", metavar="NAME", help="only this structure (C name)")
     p.set_defaults(run=run)

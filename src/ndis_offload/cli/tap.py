@@ -16,8 +16,8 @@ from ndis_offload.stack.profiles import DEFAULT_PROFILE
 from ndis_offload.viz.console import write_json
 
 
-def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("tap", help="a TAP NIC bound to a software miniport (root)")
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The ``tap`` subcommand's arguments (its name and help are in ``cli/main.py``)."""
     actions = p.add_subparsers(dest="tap_action", metavar="ACTION")
     actions.required = True
     up = actions.add_parser("up", help="create the TAP and serve it until SIGINT / SIGTERM")

@@ -16,11 +16,8 @@ from ndis_offload.stack.profiles import DEFAULT_PROFILE
 from ndis_offload.viz.console import write_json
 
 
-def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser(
-        "wire",
-        help="two namespaces joined by TAP NICs whose offloads follow the NDIS model (root)",
-    )
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The ``wire`` subcommand's arguments (its name and help are in ``cli/main.py``)."""
     p.add_argument("--profile-a", default=DEFAULT_PROFILE, help="adapter profile of side A")
     p.add_argument("--profile-b", default=DEFAULT_PROFILE, help="adapter profile of side B")
     p.add_argument("--variant-a", default="reference", help="miniport variant of side A")

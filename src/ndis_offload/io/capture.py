@@ -21,11 +21,12 @@ Blocks (the latter two are written back as Enhanced Packet Blocks). Errors name 
 
 from __future__ import annotations
 
+import io
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import BinaryIO, Literal, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -111,7 +112,9 @@ class Chunk:
     Array entries describe the packets in order; offsets are relative to ``buffer``.
     """
 
-    buffer: bytes
+    buffer: bytes | bytearray
+    """The chunk's bytes; the reader hands out a buffer of its own that it never touches
+    again (a ``bytearray``: no copy is made to trim it to the chunk)."""
     file_offset: int
     first_index: int
     data_offsets: IntArray
@@ -142,10 +145,11 @@ class Chunk:
         blocks = iter(self.blocks)
         pending = next(blocks, None)
         buf = self.buffer
+        view = memoryview(buf)  # slices of it become bytes, whatever the buffer's type
         stamp = struct.Struct((">" if self.big_endian and self.big_endian[0] else "<") + "II")
         for i in range(len(self) + 1):
             while pending is not None and pending[0] == i:
-                yield Block(self.file_offset + pending[1], buf[pending[1] : pending[2]])
+                yield Block(self.file_offset + pending[1], bytes(view[pending[1] : pending[2]]))
                 pending = next(blocks, None)
             if i == len(self):
                 break
@@ -155,20 +159,20 @@ class Chunk:
             yield Packet(
                 index=self.first_index + i,
                 offset=self.file_offset + record,
-                data=buf[start : start + int(self.caplens[i])],
+                data=bytes(view[start : start + int(self.caplens[i])]),
                 orig_len=int(self.origlens[i]),
                 linktype=int(self.linktypes[i]),
                 ts_ticks=self.ts_ticks[i],
                 ticks_per_second=self.ticks_per_second[i],
                 interface=self.interfaces[i],
-                options=buf[o0:o1],
+                options=bytes(view[o0:o1]),
                 big_endian=self.big_endian[i],
                 ts_fields=stamp.unpack_from(buf, record) if self.pcap else None,
             )
 
 
 class _Builder:
-    """Collects the records of one chunk."""
+    """Collects the records of one chunk: pcapng record by record, pcap as column blocks."""
 
     def __init__(self) -> None:
         self.data: list[int] = []
@@ -184,7 +188,14 @@ class _Builder:
         self.blocks: list[tuple[int, int, int]] = []
         self.bad: set[int] = set()
         self.skipped: list[tuple[int, int]] = []
-        self.pcap = False
+        self.pcap: Interface | None = None
+        """pcap: the file's interface (every record's); records come in :attr:`runs`."""
+        self.pcap_big = False
+        self.runs: list[tuple[IntArray, IntArray]] = []
+        """pcap: blocks of (record offsets, record headers as ``(k, 4)`` int64 columns:
+        seconds, fraction, captured length, original length)."""
+        self.rows = 0
+        """pcap: records in :attr:`runs`."""
 
     def add(
         self, rec: int, data: int, cap: int, orig: int, iface: Interface, index: int,
@@ -201,15 +212,63 @@ class _Builder:
         self.iface.append(index)
         self.opts.append(opts)
 
-    def build(self, buffer: bytes, file_offset: int, first_index: int) -> Chunk:
+    def add_pcap(self, recs: IntArray, heads: IntArray) -> None:
+        self.runs.append((recs, heads))
+        self.rows += len(recs)
+
+    def build(self, buffer: bytes | bytearray, file_offset: int, first_index: int) -> Chunk:
         def arr(values: list[int]) -> IntArray:
             return np.array(values, dtype=np.int64)
 
+        if self.pcap is not None:
+            return self._build_pcap(self.pcap, buffer, file_offset, first_index)
         return Chunk(
             buffer, file_offset, first_index, arr(self.data), arr(self.cap), arr(self.orig),
             arr(self.link), arr(self.rec), self.ts, self.tps, self.iface, self.opts,
-            self.big, self.blocks, self.bad, self.skipped, self.pcap,
+            self.big, self.blocks, self.bad, self.skipped, False,
         )  # fmt: skip
+
+    def _build_pcap(
+        self, iface: Interface, buffer: bytes | bytearray, file_offset: int, first_index: int
+    ) -> Chunk:
+        count = self.rows
+        if self.runs:
+            recs = np.concatenate([r for r, _ in self.runs])
+            heads = np.concatenate([h for _, h in self.runs])
+        else:
+            recs, heads = np.zeros(0, dtype=np.int64), np.zeros((0, 4), dtype=np.int64)
+        tps = iface.ticks_per_second
+        return Chunk(
+            buffer, file_offset, first_index, recs + 16, heads[:, 2], heads[:, 3],
+            np.full(count, iface.linktype, dtype=np.int64), recs,
+            (heads[:, 0] * tps + heads[:, 1]).tolist(), [tps] * count, [0] * count,
+            [(0, 0)] * count, [self.pcap_big] * count, self.blocks, self.bad, self.skipped,
+            True,
+        )  # fmt: skip
+
+
+def _walk_pcap(
+    buf: bytearray, pos: int, until: int, n: int, incl_at: Callable[[bytearray, int], tuple[int]]
+) -> tuple[list[int], int]:
+    """Offsets of the consecutive pcap records from ``pos`` that start before ``until``
+    (``<= n - 15``) and end within ``n`` bytes; and where the walk stopped. The one loop a
+    record costs in Python: the headers are then read for all of them at once."""
+    recs: list[int] = []
+    add = recs.append
+    while pos < until:
+        nxt = pos + 16 + incl_at(buf, pos + 8)[0]
+        if nxt > n:
+            break
+        add(pos)
+        pos = nxt
+    return recs, pos
+
+
+def _pcap_heads(buf: bytearray, recs: IntArray, big: bool) -> IntArray:
+    """The 16-byte record headers at ``recs`` as ``(k, 4)`` int64 columns (one gather)."""
+    rows = np.ndarray((len(buf) - 15,), dtype="V16", buffer=buf, strides=(1,))[recs]
+    words = rows.view(">u4" if big else "<u4").reshape(-1, 4)
+    return words.astype(np.int64)
 
 
 PCAPNG_BLOCK_TYPES = frozenset({PCAPNG_SHB, PCAPNG_IDB, PCAPNG_OPB, PCAPNG_SPB, 4, 5, PCAPNG_EPB,
@@ -237,12 +296,46 @@ class _Lost:
     """File offset from which candidates are still to be examined."""
 
 
-def _u32_everywhere(whole: npt.NDArray[np.uint8], lo: int, hi: int, big: bool) -> IntArray:
-    """The 32-bit word starting at every byte offset in ``lo..hi-1`` (``hi + 3 <= len``)."""
-    b = whole[lo : hi + 3].astype(np.int64)
+def u32_every_offset(data: npt.NDArray[np.uint8], big: bool) -> IntArray:
+    """The 32-bit word starting at every byte offset of ``data`` (``len - 3`` of them): the
+    candidate header fields when looking for records in bytes of unknown alignment."""
+    b = data.astype(np.int64)
     if big:
         return (b[:-3] << 24) | (b[1:-2] << 16) | (b[2:-1] << 8) | b[3:]
     return b[:-3] | (b[1:-2] << 8) | (b[2:-1] << 16) | (b[3:] << 24)
+
+
+def pcap_max_incl(snaplen: int) -> int:
+    """The largest captured length a plausible pcap record has in a file of ``snaplen``
+    (some writers exceed a small snap length; never more than :data:`MAX_RECORD`)."""
+    return min(MAX_RECORD, max(snaplen, 1 << 18))
+
+
+def plausible_pcap(
+    frac: IntArray, incl: IntArray, orig: IntArray, *, ticks_per_second: int, max_incl: int
+) -> npt.NDArray[np.bool_]:
+    """Which candidate pcap record headers (fields as arrays) could be records, as a reader
+    that lost its place (``--keep-going``) or one cutting a file into pieces judges them: a
+    fraction below one second, a captured length up to ``max_incl`` and to the original
+    length, an original length up to :data:`MAX_RECORD`. (Their timestamps' distance to
+    known records is the caller's test.)"""
+    return np.asarray(
+        (frac < ticks_per_second) & (incl <= max_incl) & (orig >= incl) & (orig <= MAX_RECORD),
+        dtype=np.bool_,
+    )
+
+
+def plausible_pcapng(
+    btype: IntArray, blen: IntArray, types: Iterable[int]
+) -> npt.NDArray[np.bool_]:
+    """Which candidate pcapng block headers could be blocks: a type among ``types`` and a
+    length of at least 12, a multiple of 4 and at most :data:`MAX_RECORD`. (Whether the
+    trailing copy of the length matches is the caller's test.)"""
+    known = np.array(sorted(types), dtype=np.int64)
+    return np.asarray(
+        np.isin(btype, known) & (blen >= 12) & (blen % 4 == 0) & (blen <= MAX_RECORD),
+        dtype=np.bool_,
+    )
 
 
 class CaptureReader:
@@ -295,10 +388,11 @@ class CaptureReader:
             self.interfaces.append(Interface(network & 0x0FFFFFFF, snaplen, tps))
             self.header = head
             self.sections = 1
-            self._max_incl = min(MAX_RECORD, max(snaplen, 1 << 18))
+            self._max_incl = pcap_max_incl(snaplen)
         else:
             raise BackendError(f"not a pcap or pcapng file (magic 0x{magic_be:08x})")
         self._rec = struct.Struct((">" if self._big else "<") + "IIII")
+        self._incl = struct.Struct(">I" if self._big else "<I")
 
     @property
     def linktype(self) -> int | None:
@@ -337,22 +431,21 @@ class CaptureReader:
 
     def chunks(self) -> Iterator[Chunk]:
         """The file as chunks of whole records (at most :data:`MAX_CHUNK_RECORDS` each)."""
-        carry = self._head
+        carry = bytearray(self._head)
         file_offset = 0
         eof = False
         stopped = False
         stalled = True
         while not stopped:
-            data = b""
             if not eof and (stalled or len(carry) < self.chunk_bytes):
-                data = self._stream.read(self.chunk_bytes)
-                eof = not data
-            buf = carry + data if carry and data else (carry or data)
+                buf = self._read_after(carry)
+                eof = len(buf) == len(carry)
+            else:
+                buf = carry
             if not buf:
                 break
             first = self.frames
             b = _Builder()
-            b.pcap = self.format == "pcap"
             if self.format == "pcap":
                 pos, stopped = self._scan_pcap(buf, file_offset, b, eof)
             else:
@@ -361,7 +454,8 @@ class CaptureReader:
             stalled = not pos
             if pos:
                 self.bytes_read = file_offset + pos
-                yield b.build(buf[:pos], file_offset, first)
+                del buf[pos:]  # the chunk keeps the buffer itself: no copy of its bytes
+                yield b.build(buf, file_offset, first)
                 file_offset += pos
             if eof and stalled:
                 if carry and not stopped:
@@ -374,42 +468,39 @@ class CaptureReader:
                     )
                 break
 
+    def _read_after(self, carry: bytearray) -> bytearray:
+        """A new buffer: ``carry`` followed by up to :attr:`chunk_bytes` read from the file
+        (read in place, so the bytes are copied once, by the kernel)."""
+        buf = bytearray(len(carry) + self.chunk_bytes)
+        buf[: len(carry)] = carry
+        with memoryview(buf) as view:
+            got = cast("io.BufferedIOBase", self._stream).readinto(view[len(carry) :]) or 0
+        del buf[len(carry) + got :]
+        return buf
+
     # -- pcap ------------------------------------------------------------------------------
 
-    def _scan_pcap(self, buf: bytes, base: int, b: _Builder, eof: bool) -> tuple[int, bool]:
+    def _scan_pcap(self, buf: bytearray, base: int, b: _Builder, eof: bool) -> tuple[int, bool]:
         pos = 24 if base == 0 else 0
-        unpack = self._rec.unpack_from
         iface = self.interfaces[0]
-        tps = iface.ticks_per_second
-        rec, dat, cap, org = b.rec.append, b.data.append, b.cap.append, b.orig.append
-        tsl = b.ts.append
-        first = len(b.rec)
+        b.pcap = iface
+        b.pcap_big = self._big
         try:
-            return self._pcap_records(
-                buf, base, b, eof, pos, unpack, rec, dat, cap, org, tsl, tps, first
-            )
+            return self._pcap_records(buf, base, b, eof, pos, iface.ticks_per_second)
         finally:
-            count = len(b.rec) - first
-            self.frames += count
-            b.link += [iface.linktype] * count
-            b.tps += [tps] * count
-            b.iface += [0] * count
-            b.opts += [(0, 0)] * count
-            b.big += [self._big] * count
-            if count:
-                self._last_sec = b.ts[-1] // tps
+            self.frames += b.rows
+            if b.rows:
+                self._last_sec = int(b.runs[-1][1][-1, 0])
 
     def _pcap_records(
-        self, buf: bytes, base: int, b: _Builder, eof: bool, pos: int,
-        unpack: Callable[[bytes, int], tuple[int, ...]],
-        rec: Callable[[int], None], dat: Callable[[int], None], cap: Callable[[int], None],
-        org: Callable[[int], None], tsl: Callable[[int], None], tps: int, first: int,
-    ) -> tuple[int, bool]:  # fmt: skip
+        self, buf: bytearray, base: int, b: _Builder, eof: bool, pos: int, tps: int
+    ) -> tuple[int, bool]:
         n = len(buf)
         whole = np.frombuffer(buf, dtype=np.uint8)
+        incl_at = self._incl.unpack_from
         fast_after = pos  # try the vectorized run detection from here on
-        limit = first + MAX_CHUNK_RECORDS
-        while pos + 16 <= n and len(b.rec) < limit:
+        while pos + 16 <= n and b.rows < MAX_CHUNK_RECORDS:
+            room = MAX_CHUNK_RECORDS - b.rows
             if self._lost is not None:
                 lo = max(pos, self._lost.scan_from - base)
                 found, wait = self._pcap_resync(buf, whole, lo, n, eof, tps)
@@ -419,47 +510,49 @@ class CaptureReader:
                 fast_after = pos
                 continue
             if pos >= fast_after:
-                run = self._pcap_run(buf, whole, pos, n, tps, limit - len(b.rec))
+                run = self._pcap_run(buf, whole, pos, n, room)
                 if run is not None:
-                    recs, caps, origs, stamps = run
-                    b.rec.extend(recs)
-                    b.data.extend([r + 16 for r in recs])
-                    b.cap.extend(caps)
-                    b.orig.extend(origs)
-                    b.ts.extend(stamps)
-                    pos = recs[-1] + 16 + caps[-1]
+                    b.add_pcap(*run)
+                    pos = int(run[0][-1] + 16 + run[1][-1, 2])
                     continue
                 fast_after = pos + 64 * 1600  # mixed sizes: walk a while before retrying
-            sec, frac, incl, orig = unpack(buf, pos)
+            # Records are at least 16 bytes, so this bounds the walk to ``room`` records.
+            until = min(n - 15, fast_after, pos + 16 * room)
+            recs, stop = _walk_pcap(buf, pos, until, n, incl_at)
+            if recs:
+                starts = np.array(recs, dtype=np.int64)
+                heads = _pcap_heads(buf, starts, self._big)
+                huge = heads[:, 2] > MAX_RECORD
+                if huge.any():  # corrupt: handled below, one record at a time
+                    keep = int(np.argmax(huge))
+                    starts, heads, stop = starts[:keep], heads[:keep], recs[keep]
+                if len(starts):
+                    b.add_pcap(starts, heads)
+            pos = stop
+            if pos >= until:
+                continue
+            sec, frac, incl, orig = self._rec.unpack_from(buf, pos)
             if incl > MAX_RECORD:
                 self._lose(
                     base + pos,
-                    self.frames + len(b.rec) - first,
+                    self.frames + b.rows,
                     f"corrupt record header: captured length {incl} is not plausible",
                 )
                 continue
-            end = pos + 16 + incl
-            if end > n:
-                if eof:
-                    self._lose(
-                        base + pos,
-                        self.frames + len(b.rec) - first,
-                        f"truncated record: header says {incl} bytes, "
-                        f"{n - pos - 16} left in the file",
-                    )
-                    continue
+            if pos + 16 + incl <= n:
+                continue  # cannot happen: the walk stops only at a record it cannot read
+            if not eof:
                 break
-            rec(pos)
-            dat(pos + 16)
-            cap(incl)
-            org(orig)
-            tsl(sec * tps + frac)
-            pos = end
+            self._lose(
+                base + pos,
+                self.frames + b.rows,
+                f"truncated record: header says {incl} bytes, {n - pos - 16} left in the file",
+            )
         if eof and pos < n and pos + 16 > n:
             if self._lost is None:
                 self._lose(
                     base + pos,
-                    self.frames + len(b.rec) - first,
+                    self.frames + b.rows,
                     f"truncated record header: {n - pos} of 16 bytes",
                 )
             b.skipped.append((pos, n))
@@ -472,13 +565,13 @@ class CaptureReader:
         self, sec: IntArray, frac: IntArray, incl: IntArray, orig: IntArray, tps: int,
         last: int | None,
     ) -> npt.NDArray[np.bool_]:  # fmt: skip
-        ok = (frac < tps) & (incl <= self._max_incl) & (orig >= incl) & (orig <= MAX_RECORD)
+        ok = plausible_pcap(frac, incl, orig, ticks_per_second=tps, max_incl=self._max_incl)
         if last is not None:
             ok &= np.abs(sec - last) <= PLAUSIBLE_SECONDS
         return np.asarray(ok, dtype=np.bool_)
 
     def _pcap_resync(
-        self, buf: bytes, whole: npt.NDArray[np.uint8], pos: int, n: int, eof: bool, tps: int
+        self, buf: bytearray, whole: npt.NDArray[np.uint8], pos: int, n: int, eof: bool, tps: int
     ) -> tuple[int, bool]:
         """(offset of the next valid record at or after ``pos`` in ``buf``, whether more
         data is needed to decide); (-1, False) when the file has none."""
@@ -486,7 +579,7 @@ class CaptureReader:
         lo = pos
         while lo + 16 <= n:
             hi = min(n - 15, lo + RESYNC_WINDOW)
-            word = _u32_everywhere(whole, lo, hi + 12, big)
+            word = u32_every_offset(whole[lo : hi + 15], big)
             count = hi - lo
             sec, frac, incl, orig = (word[k : k + count] for k in (0, 4, 8, 12))
             ok = self._pcap_plausible(sec, frac, incl, orig, tps, self._last_sec)
@@ -508,20 +601,21 @@ class CaptureReader:
         return (-1, False) if eof else (max(pos, n - 15), True)
 
     def _pcap_run(
-        self, buf: bytes, whole: npt.NDArray[np.uint8], pos: int, n: int, tps: int, most: int
-    ) -> tuple[list[int], list[int], list[int], list[int]] | None:
+        self, buf: bytearray, whole: npt.NDArray[np.uint8], pos: int, n: int, most: int
+    ) -> tuple[IntArray, IntArray] | None:
         """Records from ``pos`` on that all have the captured length of the first one, read
-        with a few numpy operations (captures of equal-sized frames are the common case).
-        ``None`` when fewer than 8 such records follow; the caller then walks them."""
-        (incl,) = struct.unpack_from(">I" if self._big else "<I", buf, pos + 8)
+        with a few numpy operations (captures of equal-sized frames are the common case):
+        (record offsets, headers as for :func:`_pcap_heads`). ``None`` when fewer than 8
+        such records follow; the caller then walks them."""
+        (incl,) = self._incl.unpack_from(buf, pos + 8)
         stride = 16 + incl
         if incl > MAX_RECORD:
             return None
         count = min((n - pos) // stride, most)
         if count < 8:
             return None
-        probe = struct.Struct(">I" if self._big else "<I")
-        if any(probe.unpack_from(buf, pos + k * stride + 8)[0] != incl for k in range(1, 8)):
+        probe = self._incl.unpack_from
+        if any(probe(buf, pos + k * stride + 8)[0] != incl for k in range(1, 8)):
             return None  # mixed sizes: do not copy the rest of the chunk to find out
         rows = np.lib.stride_tricks.as_strided(
             whole[pos:], shape=(count, 16), strides=(stride, 1), writeable=False
@@ -533,13 +627,11 @@ class CaptureReader:
             if count < 8:
                 return None
             heads = heads[:count]
-        recs = (pos + stride * np.arange(count, dtype=np.int64)).tolist()
-        stamps = (heads[:, 0] * tps + heads[:, 1]).tolist()
-        return recs, [incl] * count, heads[:, 3].tolist(), stamps
+        return pos + stride * np.arange(count, dtype=np.int64), heads
 
     # -- pcapng ----------------------------------------------------------------------------
 
-    def _block_at(self, buf: bytes, pos: int, n: int) -> tuple[int, int, str] | str:
+    def _block_at(self, buf: bytearray, pos: int, n: int) -> tuple[int, int, str] | str:
         """(type, length, byte order) of the block header at ``pos``, or why it is corrupt."""
         (btype,) = struct.unpack_from("<I", buf, pos)
         if btype == PCAPNG_SHB:
@@ -557,21 +649,20 @@ class CaptureReader:
         return btype, blen, end
 
     def _pcapng_resync(
-        self, buf: bytes, pos: int, n: int, eof: bool, want_section: bool
+        self, buf: bytearray, pos: int, n: int, eof: bool, want_section: bool
     ) -> tuple[int, bool]:
         """Like :meth:`_pcap_resync` for pcapng blocks (only a section when ``want_section``)."""
         whole = np.frombuffer(buf, dtype=np.uint8)
-        known = np.array(sorted(PCAPNG_BLOCK_TYPES), dtype=np.int64)
         lo = pos
         while lo + 12 <= n:
             hi = min(n - 11, lo + RESYNC_WINDOW)
             count = hi - lo
-            word = _u32_everywhere(whole, lo, hi + 4, self._big)
+            word = u32_every_offset(whole[lo : hi + 7], self._big)
             kind, blen = word[:count], word[4 : 4 + count]
             if want_section:
                 ok = kind == PCAPNG_SHB
             else:
-                ok = np.isin(kind, known) & (blen >= 12) & (blen % 4 == 0) & (blen <= MAX_RECORD)
+                ok = plausible_pcapng(kind, blen, PCAPNG_BLOCK_TYPES)
             for cand in (np.flatnonzero(ok) + lo).tolist():
                 head = self._block_at(buf, cand, n)
                 if isinstance(head, str):
@@ -615,7 +706,7 @@ class CaptureReader:
         self._found(base + pos)
         return pos, None
 
-    def _scan_pcapng(self, buf: bytes, base: int, b: _Builder, eof: bool) -> tuple[int, bool]:
+    def _scan_pcapng(self, buf: bytearray, base: int, b: _Builder, eof: bool) -> tuple[int, bool]:
         pos = 0
         n = len(buf)
         while pos + 12 <= n and len(b.data) + len(b.blocks) < MAX_CHUNK_RECORDS:
@@ -672,7 +763,7 @@ class CaptureReader:
             return n, True
         return pos, False
 
-    def _interface(self, buf: bytes, pos: int, blen: int, end: str, base: int) -> None:
+    def _interface(self, buf: bytearray, pos: int, blen: int, end: str, base: int) -> None:
         if blen < 20:
             self._fail(PacketError("Interface Description Block too short", offset=base + pos))
             return
@@ -691,7 +782,7 @@ class CaptureReader:
         self.interfaces.append(Interface(linktype, snaplen, tps))
 
     def _packet_block(
-        self, buf: bytes, pos: int, blen: int, btype: int, end: str, base: int, b: _Builder
+        self, buf: bytearray, pos: int, blen: int, btype: int, end: str, base: int, b: _Builder
     ) -> None:
         index = self.frames
         self.frames += 1

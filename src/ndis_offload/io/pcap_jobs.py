@@ -19,8 +19,8 @@ from ndis_offload.capture.analyze import Analyzer, Diagnosis
 from ndis_offload.capture.checks import Checks, Kind, check_chunk
 from ndis_offload.capture.linktype import SUPPORTED, epb_direction, from_ethernet, to_ethernet
 from ndis_offload.capture.rewrite import fix_chunk, segment_record
-from ndis_offload.engine.rsc import RscCoalescer
 from ndis_offload.errors import PacketError
+from ndis_offload.io import local_fix
 from ndis_offload.io.atomic import atomic_output, background_writes
 from ndis_offload.io.capture import (
     CHUNK_BYTES,
@@ -88,11 +88,21 @@ class Options:
     chunk_bytes: int = CHUNK_BYTES
     progress: Progress = _no_progress
     observe: Observer | None = None
+    diagnose: bool = True
+    """Feed the analyzer (diagnoses, flows, sizes in :attr:`JobResult.analyzer`). ``fix``
+    can do without: the checksums it completes depend on the checks only; ``segment`` and
+    an ``observe`` callback always diagnose."""
+    processes: int = 1
+    """``fix`` without diagnosis, observer or ``keep_going``: fix pieces of a large capture
+    in this many local processes (:mod:`ndis_offload.io.local_fix`; same output)."""
 
 
 def unsupported_linktypes(linktypes: npt.NDArray[np.int64]) -> dict[int, int]:
     """Frames per link type in ``linktypes`` that the capture checks cannot decode (the one
     place that asks; support lives in :data:`ndis_offload.capture.linktype.SUPPORTED`)."""
+    if len(linktypes) and (linktypes == linktypes[0]).all():  # one link type: no sort
+        first = int(linktypes[0])
+        return {} if first in SUPPORTED else {first: len(linktypes)}
     kinds, counts = np.unique(linktypes, return_counts=True)
     return {
         int(k): int(c) for k, c in zip(kinds.tolist(), counts.tolist(), strict=True)
@@ -126,22 +136,27 @@ def frame_errors(chunk: Chunk, diag: np.ndarray, kind: np.ndarray, errors: dict[
     return out
 
 
-def check(chunk: Chunk, *, epb_flags: bool = True) -> Checks:
+def check(chunk: Chunk, *, epb_flags: bool = True, analysis: bool = True) -> Checks:
     """The checks of every record of a chunk (directions from pcapng ``epb_flags`` too,
-    unless ``epb_flags`` is False: a pcap file has none)."""
+    unless ``epb_flags`` is False: a pcap file has none; ``analysis``: see
+    :func:`~ndis_offload.capture.checks.check_chunk`)."""
     return check_chunk(
         chunk.buffer, chunk.data_offsets, chunk.caplens, chunk.origlens, chunk.linktypes,
-        chunk.bad, directions=_directions(chunk) if epb_flags else None,
+        chunk.bad, directions=_directions(chunk) if epb_flags else None, analysis=analysis,
     )  # fmt: skip
 
 
 def _chunks(
     reader: CaptureReader, result: JobResult, opts: Options
 ) -> Iterator[tuple[Chunk, Checks, npt.NDArray[np.int8]]]:
-    """Chunks with their checks and diagnoses; raises on malformed frames unless keep_going."""
+    """Chunks with their checks and diagnoses (all UNCHECKED without ``opts.diagnose``)."""
+    diagnose = opts.diagnose or opts.observe is not None
     for chunk in reader.chunks():
-        checks = check(chunk, epb_flags=reader.format == "pcapng")
-        diag = result.analyzer.feed(chunk.buffer, checks, chunk.caplens, chunk.first_index)
+        checks = check(chunk, epb_flags=reader.format == "pcapng", analysis=diagnose)
+        if diagnose:
+            diag = result.analyzer.feed(chunk.buffer, checks, chunk.caplens, chunk.first_index)
+        else:
+            diag = np.full(len(chunk), Diagnosis.UNCHECKED, dtype=np.int8)
         result.slow_frames += checks.slow
         if opts.observe is not None:
             opts.observe(chunk, checks, diag)
@@ -190,12 +205,23 @@ def fix(src: str | Path, dst: str | Path, opts: Options | None = None, *,
     """Complete the checksums left for offload (``everything``: all wrong ones too)."""
     opts = opts or Options()
     result = JobResult(Analyzer(mtu=opts.mtu))
+    if opts.processes > 1 and not (opts.diagnose or opts.observe or opts.keep_going):
+        try:
+            done = local_fix.fix(src, dst, everything=everything, count=opts.processes,
+                                 chunk_bytes=opts.chunk_bytes, progress=opts.progress)  # fmt: skip
+        except local_fix.Serial:
+            pass
+        else:
+            result.frames_in = result.frames_out = done.frames
+            result.changed, result.total_bytes = done.changed, done.bytes
+            result.slow_frames, result.unsupported = done.slow, done.unsupported
+            return result
     stream, reader = open_capture(src, keep_going=opts.keep_going, chunk_bytes=opts.chunk_bytes)
     with stream, atomic_output(dst, [src]) as raw, background_writes(raw) as out:
         writer = CaptureWriter.like(out, reader)
         for chunk, checks, diag in _chunks(reader, result, opts):
             _strict(chunk, checks.kind, diag, checks.errors, result, opts.keep_going)
-            patched, count = fix_chunk(chunk.buffer, checks, everything=everything)
+            patched, count = fix_chunk(chunk.buffer, checks, everything=everything, in_place=True)
             result.changed += count
             if chunk.bad or chunk.skipped:  # drop what is broken, keep the rest byte for byte
                 _write_records(writer, _with_buffer(chunk, patched))
@@ -287,7 +313,7 @@ def write_segmented(
 def segment(src: str | Path, dst: str | Path, opts: Options | None = None, *,
             mss: int | None = None) -> JobResult:  # fmt: skip
     """Cut oversized (LSO / coalesced) frames into wire-sized segments."""
-    opts = opts or Options()
+    opts = replace(opts or Options(), diagnose=True)  # the cuts need the flows' MSS
     result = JobResult(Analyzer(mtu=opts.mtu))
     stream, reader = open_capture(src, keep_going=opts.keep_going, chunk_bytes=opts.chunk_bytes)
     with stream, atomic_output(dst, [src]) as out:
@@ -304,6 +330,8 @@ def segment(src: str | Path, dst: str | Path, opts: Options | None = None, *,
 def coalesce(src: str | Path, dst: str | Path, opts: Options | None = None, *,
              timeout: float = 0.0005, max_flows: int = 64) -> JobResult:  # fmt: skip
     """Apply the NDIS RSC rules to the capture (the engine's ``RscCoalescer``)."""
+    from ndis_offload.engine.rsc import RscCoalescer  # only coalesce needs the RSC engine
+
     opts = opts or Options()
     result = JobResult(Analyzer(mtu=opts.mtu))
     rsc = RscCoalescer(timeout=timeout, max_flows=max_flows)

@@ -18,6 +18,7 @@ reads it as a capture of its own.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import struct
@@ -39,6 +40,9 @@ from ndis_offload.io.capture import (
     PCAPNG_OPB,
     PCAPNG_SHB,
     PCAPNG_SPB,
+    plausible_pcap,
+    plausible_pcapng,
+    u32_every_offset,
 )
 
 CHAIN = 8
@@ -121,10 +125,7 @@ def read_layout(path: str | Path) -> Layout:
 
 def _words(window: bytes, big_endian: bool) -> npt.NDArray[np.int64]:
     """The 32-bit word starting at every byte offset of ``window`` (``len - 3`` of them)."""
-    b = np.frombuffer(window, dtype=np.uint8).astype(np.int64)
-    if big_endian:
-        return (b[:-3] << 24) | (b[1:-2] << 16) | (b[2:-1] << 8) | b[3:]
-    return b[:-3] | (b[1:-2] << 8) | (b[2:-1] << 16) | (b[3:] << 24)
+    return u32_every_offset(np.frombuffer(window, dtype=np.uint8), big_endian)
 
 
 def _chain(
@@ -154,10 +155,8 @@ def _pcap_sync(window: bytes, layout: Layout, base: int, last: bool, scan: int) 
     count = words.size - 12
     sec, frac, incl, orig = words[:count], words[4 : 4 + count], words[8 : 8 + count], words[12:]
     limit = layout.snaplen if 0 < layout.snaplen <= MAX_RECORD else MAX_RECORD
-    plausible = (
-        (frac < (1_000_000_000 if layout.nanoseconds else 1_000_000))
-        & (incl <= limit) & (incl <= orig) & (orig <= MAX_RECORD)
-    )  # fmt: skip
+    tps = 1_000_000_000 if layout.nanoseconds else 1_000_000
+    plausible = plausible_pcap(frac, incl, orig, ticks_per_second=tps, max_incl=limit)
     nxt = np.arange(count, dtype=np.int64) + 16 + incl
     # the next record's timestamp within a day (where the next header is in the window)
     inside = nxt < count
@@ -182,7 +181,7 @@ def _pcapng_sync(window: bytes, layout: Layout, base: int, last: bool, scan: int
     if starts.size == 0:
         return None
     btype, blen = words[starts], words[starts + 4]
-    sane = np.isin(btype, PCAPNG_MID_FILE) & (blen >= 12) & (blen % 4 == 0) & (blen <= MAX_RECORD)
+    sane = plausible_pcapng(btype, blen, PCAPNG_MID_FILE)
     tail = starts + blen - 4
     fits = sane & (tail < words.size)
     trailer_ok = np.zeros(starts.size, dtype=np.bool_)
@@ -217,17 +216,21 @@ def sync(stream: BinaryIO, layout: Layout, nominal: int) -> int:
     return layout.size
 
 
-def plan(path: str | Path, pieces: int, *, min_piece: int = 16 << 20) -> tuple[Layout, list[Piece]]:
+def plan(
+    path: str | Path, pieces: int, *, min_piece: int = 16 << 20, largest: int = 0
+) -> tuple[Layout, list[Piece]]:
     """Cut ``path`` into at most ``pieces`` record-aligned pieces of at least ``min_piece``
-    bytes (the last may be smaller)."""
+    bytes (the last may be smaller). ``largest``: the largest record to expect while
+    looking for boundaries (default: the snap length), which sizes the windows read."""
     layout = read_layout(path)
     body = layout.size - layout.first_record
     count = max(1, min(pieces, body // max(1, min_piece)))
     step = body // count
     bounds = [layout.first_record]
+    probe = dataclasses.replace(layout, snaplen=largest) if largest else layout
     with open(path, "rb") as stream:
         for k in range(1, count):
-            at = sync(stream, layout, layout.first_record + k * step)
+            at = sync(stream, probe, layout.first_record + k * step)
             if at > bounds[-1] and at < layout.size:
                 bounds.append(at)
     bounds.append(layout.size)

@@ -164,12 +164,21 @@ def _ranged_sum(values: U64Array, first: IntArray, last: IntArray) -> U64Array:
     return out
 
 
+_DENSE = 48
+"""Ranges per buffer word above which one prefix sum beats ``reduceat`` (about 35 ns per
+range and pass against about 1 ns per word): a capture chunk, not a few LSO segments."""
+
+
 def batch_sums(buffer: Buffer, offsets: npt.ArrayLike, lengths: npt.ArrayLike) -> U64Array:
     """Folded big-endian ones' complement sums of ``buffer[offsets[i]:offsets[i]+lengths[i]]``.
 
-    One vectorized pass: each range is summed as aligned little-endian 64-bit words with
-    ``np.add.reduceat`` (wrapping), and a second ``reduceat`` over the words shifted by
-    4 bytes recovers the lost carries exactly; partial first/last words are masked.
+    Ranges at a constant stride with one length (frames back to back, a send's segments)
+    are the rows of one 2-D view of 32-bit lanes. Otherwise one vectorized pass over
+    aligned little-endian 64-bit words. Few ranges: each is
+    summed with ``np.add.reduceat`` (wrapping), and a second ``reduceat`` over the words
+    shifted by 4 bytes recovers the lost carries exactly. Many ranges (``_DENSE``): one
+    prefix sum of each word's two 32-bit lanes (exact in 64 bits), read at both ends of
+    every range. Partial first/last words are masked.
     """
     view = _as_bytes_view(buffer)
     n = len(view)
@@ -192,6 +201,17 @@ def batch_sums(buffer: Buffer, offsets: npt.ArrayLike, lengths: npt.ArrayLike) -
         if strided is not None:
             return strided
     return _general_sums(view, off, end)
+
+
+def _general_sums(view: memoryview, off: IntArray, end: IntArray) -> U64Array:
+    """:func:`batch_sums` for any ranges (checked by the caller)."""
+    if off.size * _DENSE >= len(view) // 8:
+        return _finish_sums(view, off, end, _prefix_sums(view, off, end))
+    order = np.argsort(off, kind="stable")
+    o, e = off[order], end[order]
+    out = np.empty(len(o), dtype=_U64)
+    out[order] = _finish_sums(view, o, e, _reduceat_sums(view, o, e))
+    return out
 
 
 _STRIDED_MIN = 16
@@ -249,35 +269,71 @@ _LANE_WEIGHTS = np.array([1, 1 << 8, 1 << 16], dtype=_U64)
 """A partial little-endian lane of 1-3 bytes as an integer."""
 
 
-def _general_sums(view: memoryview, off: IntArray, end: IntArray) -> U64Array:
-    """:func:`batch_sums` for any ranges (checked by the caller)."""
-    n = len(view)
-    order = np.argsort(off, kind="stable")
-    o, e = off[order], end[order]
-    nf = n // 8
-    total = np.zeros(len(o), dtype=_U64)
+def _word_ranges(
+    o: IntArray, e: IntArray, nf: int
+) -> tuple[npt.NDArray[np.bool_], IntArray, IntArray, IntArray]:
+    """(has whole words, first word, last word, end within them) of each range."""
     mend = np.minimum(e, 8 * nf)
     main = mend > o
-    if main.any():
-        words = np.frombuffer(view, dtype="<u8", count=nf)
-        f = np.where(main, o // 8, 0)
-        last = np.where(main, (mend - 1) // 8, 0)
-        w_f, w_l = words[f], words[last]
-        s = _ranged_sum(words, f, last) + w_l
-        multi = last > f
-        t = np.zeros(len(o), dtype=_U64)
-        if nf >= 2 and multi.any():
-            shifted = np.frombuffer(view, dtype="<u8", count=nf - 1, offset=4)
-            lm1 = np.where(multi, last - 1, 0)
-            t = np.where(multi, _ranged_sum(shifted, f, lm1) + shifted[lm1], _U64(0))
-        m32 = _U64(_M32)
-        hi_l = w_l >> _U64(32)
-        b_mod = ((t & m32) + hi_l) & m32
-        a = (((s >> _U64(32)) - b_mod) & m32) << _U64(32) | (s & m32)
-        b = ((((t >> _U64(32)) - (a - (w_f & m32))) & m32) << _U64(32) | (t & m32)) + hi_l
-        head = w_f & _LOWMASK[np.where(main, o - 8 * f, 0)]
-        tail = w_l & ~_LOWMASK[np.where(main, mend - 8 * last, 8)]
-        total = np.where(main, a + b - _lohi(head) - _lohi(tail), _U64(0))
+    f = np.where(main, o // 8, 0)
+    last = np.where(main, (mend - 1) // 8, 0)
+    return main, f, last, mend
+
+
+def _edges(
+    words: U64Array, o: IntArray, main: npt.NDArray[np.bool_], f: IntArray, last: IntArray,
+    mend: IntArray,
+) -> tuple[U64Array, U64Array, U64Array, U64Array]:  # fmt: skip
+    """(first word, last word, bytes of the first word before the range, bytes of the last
+    word after it)."""
+    w_f, w_l = words[f], words[last]
+    head = w_f & _LOWMASK[np.where(main, o - 8 * f, 0)]
+    tail = w_l & ~_LOWMASK[np.where(main, mend - 8 * last, 8)]
+    return w_f, w_l, head, tail
+
+
+def _prefix_sums(view: memoryview, o: IntArray, e: IntArray) -> U64Array:
+    """Unfolded lane sums of the ranges' whole-word parts: one prefix sum over the buffer."""
+    nf = len(view) // 8
+    main, f, last, mend = _word_ranges(o, e, nf)
+    if not main.any():
+        return np.zeros(len(o), dtype=_U64)
+    words = np.frombuffer(view, dtype="<u8", count=nf)
+    prefix = np.empty(nf + 1, dtype=_U64)
+    prefix[0] = 0
+    np.cumsum(_lohi(words), out=prefix[1:])
+    _, _, head, tail = _edges(words, o, main, f, last, mend)
+    total = prefix[last + 1] - prefix[f] - _lohi(head) - _lohi(tail)
+    return np.where(main, total, _U64(0))
+
+
+def _reduceat_sums(view: memoryview, o: IntArray, e: IntArray) -> U64Array:
+    """:func:`_prefix_sums` for ranges sorted by start, with two ``reduceat`` passes."""
+    nf = len(view) // 8
+    main, f, last, mend = _word_ranges(o, e, nf)
+    if not main.any():
+        return np.zeros(len(o), dtype=_U64)
+    words = np.frombuffer(view, dtype="<u8", count=nf)
+    w_f, w_l, head, tail = _edges(words, o, main, f, last, mend)
+    s = _ranged_sum(words, f, last) + w_l
+    multi = last > f
+    t = np.zeros(len(o), dtype=_U64)
+    if nf >= 2 and multi.any():
+        shifted = np.frombuffer(view, dtype="<u8", count=nf - 1, offset=4)
+        lm1 = np.where(multi, last - 1, 0)
+        t = np.where(multi, _ranged_sum(shifted, f, lm1) + shifted[lm1], _U64(0))
+    m32 = _U64(_M32)
+    hi_l = w_l >> _U64(32)
+    b_mod = ((t & m32) + hi_l) & m32
+    a = (((s >> _U64(32)) - b_mod) & m32) << _U64(32) | (s & m32)
+    b = ((((t >> _U64(32)) - (a - (w_f & m32))) & m32) << _U64(32) | (t & m32)) + hi_l
+    return np.where(main, a + b - _lohi(head) - _lohi(tail), _U64(0))
+
+
+def _finish_sums(view: memoryview, o: IntArray, e: IntArray, total: U64Array) -> U64Array:
+    """Add the bytes past the last whole word, fold, and swap to big-endian order."""
+    n = len(view)
+    nf = n // 8
     if n > 8 * nf:
         part = _U64(int.from_bytes(view[8 * nf :], "little"))
         ts = np.maximum(o, 8 * nf)
@@ -286,10 +342,7 @@ def _general_sums(view: memoryview, off: IntArray, end: IntArray) -> U64Array:
         total = total + np.where(has, _lohi(keep), _U64(0))
     folded = _fold16(total)
     # Words were summed at absolute alignment: swap unless the range starts at an odd offset.
-    result = np.where(o & 1, folded, _swap16(folded))
-    out = np.empty_like(result)
-    out[order] = result
-    return out
+    return np.where(o & 1, folded, _swap16(folded))
 
 
 def batch_checksums(

@@ -542,7 +542,7 @@ def locate_batch(
             if deep.any():  # the scalar walk decides whether it fits
                 walk.to_slow(rows_live, deep)
                 states, rows_live = states[~deep], rows_live[~deep]
-            for state in np.unique(states).tolist():
+            for state in np.flatnonzero(np.bincount(states)).tolist():  # a few small codes
                 steps[state](rows_live[states == state])
     else:
         loc.slow[:] = True
