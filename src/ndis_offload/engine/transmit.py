@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ndis_offload.engine.gso import GsoPlan, Segmentation, cut
-from ndis_offload.engine.gso_send import plan_send
+from ndis_offload.engine.gso_send import plan_plain, plan_send
 from ndis_offload.errors import PacketError
 from ndis_offload.packet.checksum import (
     finish,
@@ -127,8 +127,10 @@ def _plan(frame: Frame, proto: int, header_offset: int | None, name: str) -> Gso
     view = memoryview(frame)
     if view.format != "B" or view.ndim != 1:
         view = view.cast("B")
-    found = locate(view, LINKTYPE_ETHERNET, tunnels=False, giant_llc=True)
-    plan = plan_send(view, found, proto)
+    plan = plan_plain(view, proto)
+    if plan is None:
+        found = locate(view, LINKTYPE_ETHERNET, tunnels=False, giant_llc=True)
+        plan = plan_send(view, found, proto)
     if header_offset is not None and header_offset != plan.l4_offset:
         raise PacketError(
             f"{name} header offset {header_offset} does not match the parsed offset "
