@@ -20,7 +20,12 @@ from test_transmit import TS, scapy_cut
 
 from ndis_offload.engine.gso import cut, cut_rows
 from ndis_offload.engine.gso_send import plan_plain, plan_send
-from ndis_offload.engine.transmit import segment_tcp, segment_udp
+from ndis_offload.engine.transmit import (
+    segment_tcp,
+    segment_tcp_rows,
+    segment_udp,
+    segment_udp_rows,
+)
 from ndis_offload.errors import PacketError
 from ndis_offload.packet.checksum import internet_checksum
 from ndis_offload.packet.locate import locate
@@ -157,6 +162,8 @@ def test_rows_are_the_frames(headers: Packet, payload: bytes, mss: int) -> None:
     assert len(rows) == len(expected)
     assert bytes(rows.frame(-1)) == expected[-1]
     assert rows.payload_bytes == len(payload)
+    public = segment_udp_rows if UDP in headers else segment_tcp_rows
+    assert public(frame, mss).frames() == expected
 
 
 def test_size_errors_are_raised_for_every_send_of_a_shape() -> None:

@@ -1,5 +1,10 @@
 """Software offload engine: transmit checksum insertion, LSO and USO, Linux GSO of captured
-sends (tunnelled, BIG TCP); receive checksum validation and RSC, on frame bytes."""
+sends (tunnelled, BIG TCP); receive checksum validation and RSC, on frame bytes.
+
+Zero-copy segmentation: ``segment_tcp_rows`` / ``segment_udp_rows`` return the segments as
+rows of one numpy buffer (:class:`SegmentRows`: ``frame(i)`` / iteration give memoryviews,
+``frames()`` the ``bytes``), byte for byte what ``segment_tcp`` / ``segment_udp`` return,
+without making an object per segment; the buffer is the caller's to keep."""
 
 from ndis_offload.engine.batch import (
     ip_version,
@@ -13,9 +18,12 @@ from ndis_offload.engine.rsc import CoalescedFrame, RscCoalescer
 from ndis_offload.engine.rss import rss_hash
 from ndis_offload.engine.transmit import (
     Segmentation,
+    SegmentRows,
     insert_checksums,
     segment_tcp,
+    segment_tcp_rows,
     segment_udp,
+    segment_udp_rows,
     transmit_checksum,
     transmit_lso,
     transmit_uso,
@@ -24,6 +32,7 @@ from ndis_offload.engine.transmit import (
 __all__ = [
     "CoalescedFrame",
     "RscCoalescer",
+    "SegmentRows",
     "Segmentation",
     "insert_checksums",
     "ip_version",
@@ -31,7 +40,9 @@ __all__ = [
     "rss_hash",
     "segment_gso",
     "segment_tcp",
+    "segment_tcp_rows",
     "segment_udp",
+    "segment_udp_rows",
     "transmit_checksum",
     "transmit_lso",
     "transmit_uso",

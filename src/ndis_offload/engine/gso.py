@@ -208,7 +208,7 @@ class _Workspace:
     only the frame bytes are ever written, so the padding stays zero)."""
 
     __slots__ = ("buf", "flat", "hdr_first", "hdr_rest", "pay_rows", "lanes", "sums",
-                 "payload", "csum", "seq", "ip_cols", "ip_tmp", "l4_tmp", "outer",
+                 "payload", "csum", "seq", "ip_cols", "ip_tmp", "ip_vec", "l4_tmp", "outer",
                  "outer_csum", "l4_key", "l4_const")  # fmt: skip
 
     def __init__(self, shape: _Shape) -> None:
@@ -233,6 +233,7 @@ class _Workspace:
             for offset, _ in shape.ipv4
         ]
         self.ip_tmp = np.empty((count, 2), dtype=np.int64)
+        self.ip_vec = np.zeros(2, dtype=np.uint16)
         self.outer: npt.NDArray[np.uint16] | None = None
         self.outer_csum: npt.NDArray[np.uint16] | None = None
         if shape.outer_udp is not None:
@@ -253,8 +254,8 @@ class _Shape:
 
     __slots__ = ("count", "full", "mss", "last_len", "hdr", "l4", "is_tcp", "start",
                  "stride", "step", "last_step", "lane_count", "bounds", "ipv4", "ip_base",
-                 "ip_slack", "seq_base", "l4_lengths", "outer_udp", "spare", "splitter",
-                 "error", "zeroed", "full_lengths", "last_lengths")  # fmt: skip
+                 "ip_slack", "ip_base16", "seq_base", "l4_lengths", "outer_udp", "spare",
+                 "splitter", "error", "zeroed", "full_lengths", "last_lengths")  # fmt: skip
 
     def __init__(self, plan: GsoPlan, size: int, mss: int) -> None:
         self.mss = mss
@@ -300,6 +301,7 @@ class _Shape:
         base = np.stack([rows, -rows], axis=1)
         base[full, 1] += ref - last_len
         self.ip_base = base
+        self.ip_base16 = base.astype(np.uint16)
         self.ip_slack = (full, 0xFFFE - int(base[:, 1].max()))
         """Checksum c0 values in [full, 0xFFFE - max] need no remainder."""
         self.seq_base = (rows * mss).astype(np.uint32)
@@ -376,8 +378,11 @@ def _fill(view: memoryview, plan: GsoPlan, mss: int) -> tuple[_Shape, _Workspace
         (id0,) = _H.unpack_from(view, offset + 4)
         tmpl[offset + 4 : offset + 6] = b"\0\0"
         c0 = (_BIG - _words(tmpl, offset, offset + ihl) - id0) % 0xFFFF
-        if id0 + full <= 0xFFFF and low <= c0 <= high:  # nothing wraps
-            np.add(shape.ip_base, (id0, c0), out=cols, casting="unsafe")
+        if id0 + full <= 0xFFFF and low <= c0 <= high:  # nothing wraps: uint16 adds
+            vec = ws.ip_vec
+            vec[0] = id0
+            vec[1] = c0
+            np.add(shape.ip_base16, vec, out=cols)
             continue
         np.add(shape.ip_base, (id0, c0), out=ws.ip_tmp)
         if id0 + full > 0xFFFF:  # the ID wraps to 0: one less in the sum, one more here
