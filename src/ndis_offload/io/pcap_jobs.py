@@ -255,10 +255,19 @@ def write_segmented(
 ) -> None:  # fmt: skip
     """Write a chunk with its offload checksums completed (what was on the wire) and every
     frame with a nonzero size (:func:`cut_sizes`) cut into segments of that MSS; pcapng
-    blocks before file offset ``blocks_from`` are left out (a piece's copy of the header)."""
+    blocks before file offset ``blocks_from`` are left out (a piece's copy of the header).
+
+    Frames that are cut are not completed first (the cut writes every checksum of their
+    headers); one that cannot be cut is written completed, as it was on the wire.
+    """
     sizes, problems = cuts
-    patched, _ = fix_chunk(chunk.buffer, checks)
-    for item in _with_buffer(chunk, patched).packets():
+    cut = sizes != 0
+    rest = replace(checks, kind=np.where(cut, np.int8(Kind.OTHER), checks.kind))
+    patched, _ = fix_chunk(chunk.buffer, rest)
+    source = chunk if patched is chunk.buffer else _with_buffer(chunk, patched)
+    completed: bytes | bytearray | None = None
+    """The chunk with every frame completed, made for the first frame that cannot be cut."""
+    for item in source.packets():
         if isinstance(item, Block):
             if item.offset >= blocks_from:
                 writer.write_block(item)
@@ -279,7 +288,10 @@ def write_segmented(
             if not keep_going:
                 raise located from error
             result.add_errors([located])
-            frames = [item.data]
+            if completed is None:
+                completed, _ = fix_chunk(chunk.buffer, checks)
+            at = int(chunk.data_offsets[row])
+            frames = [bytes(completed[at : at + len(item.data)])]
         result.changed += len(frames) > 1
         writer.write_packets(item, frames)
 
