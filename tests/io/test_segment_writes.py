@@ -49,14 +49,26 @@ def test_cut_uncuttable_and_whole_frames(tmp_path: Path) -> None:
     # 40 bytes of TCP options: an MTU of 50 leaves no room for its payload.
     wide = left_for_offload(ETH / IP(src="192.0.2.1", dst="192.0.2.3")
                             / TCP(options=[("NOP", None)] * 40) / payload)  # fmt: skip
-    small = left_for_offload(ETH / IP(src="192.0.2.1", dst="192.0.2.2") / TCP() / b"ack")
+    small = left_for_offload(
+        ETH / IP(src="192.0.2.1", dst="192.0.2.2") / TCP(sport=5000, flags="A") / b"ack"
+    )
     src, dst = tmp_path / "in.pcap", tmp_path / "out.pcap"
-    wrpcap(str(src), [Ether(send), Ether(wide), Ether(small)])
+    records = [Ether(f) for f in (small, send, wide, small, small)]
+    for index, record in enumerate(records):
+        record.time = 1_700_000_000 + index / 8
+    wrpcap(str(src), records)
     result = segment(src, dst, Options(mtu=50, keep_going=True))
     assert result.error_count == 1 and "no room" in result.errors[0].reason
-    frames = [bytes(p) for p in rdpcap(str(dst))]
-    assert len(frames) == 50 + 1 + 1
+    out = rdpcap(str(dst))
+    frames = [bytes(p) for p in out]
+    assert len(frames) == 1 + 50 + 1 + 2
+    assert [float(p.time) - 1_700_000_000 for p in out] == [0] + [1 / 8] * 50 + [
+        2 / 8,
+        3 / 8,
+        4 / 8,
+    ]
     assert all(all_checksums_right(f) for f in frames)
-    assert b"".join(bytes(Ether(f)[TCP].payload) for f in frames[:50]) == payload
-    assert frames[50] != wide and frames[50][:50] == wide[:50]  # completed, not cut
-    assert frames[51] != small and frames[51][:50] == small[:50]
+    assert b"".join(bytes(Ether(f)[TCP].payload) for f in frames[1:51]) == payload
+    assert frames[51] != wide and frames[51][:50] == wide[:50]  # completed, not cut
+    for index in (0, 52, 53):  # kept whole (written as runs of records), completed
+        assert frames[index] != small and frames[index][:50] == small[:50]

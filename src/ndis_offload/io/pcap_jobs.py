@@ -267,6 +267,18 @@ def write_segmented(
     source = chunk if patched is chunk.buffer else _with_buffer(chunk, patched)
     completed: bytes | bytearray | None = None
     """The chunk with every frame completed, made for the first frame that cannot be cut."""
+    # pcap records are contiguous and written back as read: runs of frames kept whole go
+    # out as one raw write each.
+    raw = writer.format == "pcap" and chunk.pcap and not chunk.skipped
+    data = memoryview(source.buffer)
+    run = [0, 0, 0]
+    """The pending run of whole records: start, end in the buffer, record count."""
+
+    def flush() -> None:
+        if run[2]:
+            writer.write_raw(data[run[0] : run[1]], run[2])
+            run[2] = 0
+
     for item in source.packets():
         if isinstance(item, Block):
             if item.offset >= blocks_from:
@@ -274,11 +286,19 @@ def write_segmented(
             continue
         row = item.index - chunk.first_index
         if row in chunk.bad:
+            flush()
             continue
         size = int(sizes[row])
         if not size:
-            writer.write_packet(item)
+            if not raw:
+                writer.write_packet(item)
+            elif run[2]:
+                run[1], run[2] = int(chunk.data_offsets[row]) + len(item.data), run[2] + 1
+            else:
+                start = int(chunk.record_offsets[row])
+                run[:] = start, int(chunk.data_offsets[row]) + len(item.data), 1
             continue
+        flush()
         try:
             if row in problems:
                 raise PacketError(problems[row])
@@ -294,6 +314,7 @@ def write_segmented(
             frames = [bytes(completed[at : at + len(item.data)])]
         result.changed += len(frames) > 1
         writer.write_packets(item, frames)
+    flush()
 
 
 def segment(src: str | Path, dst: str | Path, opts: Options | None = None, *,
