@@ -81,10 +81,10 @@ def dpkt_loop(src: str, dst: str) -> None:
                 writer.writepkt(buf, ts)
 
 
-def child_cpu(args: list[str], cwd: Path | None = None) -> float:
+def child_cpu(args: list[str]) -> float:
     """CPU seconds (user + system) of one child process running ``args``."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    subprocess.run(args, check=True, stdout=subprocess.DEVNULL, cwd=cwd)
+    subprocess.run(args, check=True, stdout=subprocess.DEVNULL)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
@@ -144,9 +144,10 @@ def startup(ours: list[str], theirs: list[str], row: Comparison) -> None:
     """For the reader: how much of each side is interpreter and import start-up (the same
     commands with nothing to do), and the ratio without it (not a target)."""
     ours_idle = [sys.executable, "-c", "import ndis_offload.cli.main"]
-    theirs_idle = [sys.executable, "-c", "import dpkt, bench_lso"]
+    theirs_idle = [sys.executable, "-c", f"import sys; sys.path.insert(0, {str(HERE)!r}); "
+                   "import dpkt, bench_lso"]  # fmt: skip
     a = statistics.median(child_cpu(ours_idle) for _ in range(3))
-    b = statistics.median(child_cpu(theirs_idle, cwd=HERE) for _ in range(3))
+    b = statistics.median(child_cpu(theirs_idle) for _ in range(3))
     work = (statistics.median(row.theirs) - b) / max(statistics.median(row.ours) - a, 1e-9)
     print(f"start-up (imports, CPU s): ours {a:.2f}, dpkt loop {b:.2f}; "
           f"ratio without start-up {work:.3g}x (information, not a target)")  # fmt: skip
