@@ -177,3 +177,16 @@ def test_size_errors_are_raised_for_every_send_of_a_shape() -> None:
             assert "length limit" in error.reason
         else:
             raise AssertionError("no error")
+
+
+def test_one_segment_with_an_mss_beyond_the_length_fields() -> None:
+    """A send that fits one segment is cut even when ``mss`` plus the headers would not fit
+    a length field (MSS 65,535): the segment's lengths are its own (this used to raise
+    ``struct.error``)."""
+    for pkt in (
+        ETH / IP(src="192.0.2.1") / UDP() / (b"d" * 100),
+        ETH / IP(src="192.0.2.1") / TCP(flags="PA") / (b"d" * 100),
+        ETH / IPv6(src="2001:db8::1") / UDP() / (b"d" * 100),
+    ):
+        segment = segment_udp if UDP in pkt else segment_tcp
+        assert segment(bytes(pkt), 65535).frames == scapy_cut(pkt, 65535)
