@@ -232,7 +232,8 @@ class _Workspace:
             np.ndarray((count, 2), ">u2", data, p0 + offset + 4, (stride, 6))
             for offset, _ in shape.ipv4
         ]
-        self.ip_tmp = np.empty((count, 2), dtype=np.int64)
+        self.ip_tmp: npt.NDArray[np.int64] | None = None
+        """For IDs or checksums that wrap (made when first needed)."""
         self.ip_vec = np.zeros(2, dtype=np.uint16)
         self.outer: npt.NDArray[np.uint16] | None = None
         self.outer_csum: npt.NDArray[np.uint16] | None = None
@@ -288,27 +289,21 @@ class _Shape:
         # to its frame's end rounded up to a lane (zeros). The gaps between ranges (the next
         # row's outer headers) are summed into slots that are dropped.
         lane = 4
-        starts = (np.arange(count, dtype=np.intp) * stride + p0 + l4) // lane
-        ends = (np.arange(1, count + 1, dtype=np.intp) * stride) // lane
         self.lane_count = (full * stride + p0 + self.last_step + lane - 1) // lane
-        bounds = np.empty(2 * count - 1, dtype=np.intp)
-        bounds[0::2] = starts
-        bounds[1::2] = ends[:-1]
-        self.bounds = bounds
-        rows = np.arange(count, dtype=np.int64)
+        rows = np.arange(count, dtype=np.intp)[:, None]
+        self.bounds = (rows * (stride // lane) + ((p0 + l4) // lane, stride // lane)).ravel()[:-1]
         # IPv4: [ID, checksum] of row i are [id0 + i, c0 - i] (c0 for a total length of
         # ``ref`` payload bytes); the last row's checksum is higher by the bytes it lacks.
-        base = np.stack([rows, -rows], axis=1)
+        base = rows * (1, -1)
         base[full, 1] += ref - last_len
         self.ip_base = base
-        self.ip_base16 = base.astype(np.uint16)
-        self.ip_slack = (full, 0xFFFE - int(base[:, 1].max()))
+        self.ip_base16 = base.astype(np.uint16) if self.ipv4 else base
+        self.ip_slack = (full, 0xFFFE - max(ref - last_len - full, 0 if full else -full))
         """Checksum c0 values in [full, 0xFFFE - max] need no remainder."""
-        self.seq_base = (rows * mss).astype(np.uint32)
+        self.seq_base = np.arange(0, count * mss, mss, dtype=np.uint32)
         # The transport length (in the pseudo-header) of each row, little-endian domain.
-        lengths = np.full(count, hdr - l4 + ref, dtype=np.int64)
-        lengths[full] = hdr - l4 + last_len
-        self.l4_lengths = (lengths * 256) % 0xFFFF
+        self.l4_lengths = np.full(count, 256 * (hdr - l4 + ref) % 0xFFFF, dtype=np.int64)
+        self.l4_lengths[full] = 256 * (hdr - l4 + last_len) % 0xFFFF
         self.spare: list[_Workspace] = []
         self.splitter = _splitter(p0, self.step, stride, full, self.last_step)
 
@@ -384,6 +379,8 @@ def _fill(view: memoryview, plan: GsoPlan, mss: int) -> tuple[_Shape, _Workspace
             vec[1] = c0
             np.add(shape.ip_base16, vec, out=cols)
             continue
+        if ws.ip_tmp is None:
+            ws.ip_tmp = np.empty((shape.count, 2), dtype=np.int64)
         np.add(shape.ip_base, (id0, c0), out=ws.ip_tmp)
         if id0 + full > 0xFFFF:  # the ID wraps to 0: one less in the sum, one more here
             ws.ip_tmp[0x10000 - id0 :, 1] += 1
