@@ -10,7 +10,8 @@ veth; segment on >= 3x segment off. Each configuration runs ``--rounds`` times (
 ``-t --seconds``), configurations taking turns by round; the median is reported.
 
 Needs root, /dev/net/tun and iperf3. Run: python3 benchmarks/bench_wire.py [--rounds 3]
-[--seconds 3] [--json]
+[--seconds 3] [--processes 1|2] [--json]; the wires run with ``--processes`` NIC processes
+(default: the CLI's), and segment mode with the other count is a row of its own.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from typing import Any, cast
 from ndis_offload.io import netns
 from ndis_offload.io.tap.cleanup import remove_namespace
 from ndis_offload.io.tap.control import call
+from ndis_offload.io.tap.wire import DEFAULT_PROCESSES
 
 CLI = [sys.executable, "-c", "from ndis_offload.cli.main import entry; entry()"]
 VETH = ("10.78.0.1", "10.78.0.2")
@@ -48,10 +50,11 @@ ON = [
 
 
 class Wire:
-    def __init__(self, mode: str, tag: str) -> None:
+    def __init__(self, mode: str, tag: str, processes: int = 2) -> None:
         self.socket = f"/run/ndis-offload/bench-{tag}.sock"
         self.proc = subprocess.Popen(
-            [*CLI, "wire", "--json", "--mode", mode, "--socket", self.socket],
+            [*CLI, "wire", "--json", "--mode", mode, "--socket", self.socket,
+             "--processes", str(processes)],
             stdout=subprocess.PIPE, text=True,
         )  # fmt: skip
         assert self.proc.stdout is not None
@@ -73,6 +76,11 @@ class Wire:
             self.proc.stdout.close()
 
 
+def _loadavg() -> str:
+    with open("/proc/loadavg") as load:
+        return " ".join(load.read().split()[:3])
+
+
 def add_veth(a: str, b: str) -> None:
     netns.ip(a, "link", "add", "vetha", "type", "veth", "peer", "name", "vethb", "netns", b)
     netns.ip(a, "addr", "add", f"{VETH[0]}/24", "dev", "vetha")
@@ -82,10 +90,22 @@ def add_veth(a: str, b: str) -> None:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of process ``pid`` (``/proc/PID/stat`` utime + stime)."""
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time of process ``pid`` and its children (the NIC B process of
+    ``--processes 2``): ``/proc/PID/stat`` utime + stime."""
+    total = 0.0
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as listing:
+            children = [int(child) for child in listing.read().split()]
+    except OSError:
+        children = []
+    for one in (pid, *children):
+        try:
+            with open(f"/proc/{one}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def iperf(
@@ -145,11 +165,12 @@ def _tcp_frame(payload: int, seq: int, *, ack_only: bool = False) -> bytes:
     return eth + ip + tcp + _PATTERN[seq & 0xFF : (seq & 0xFF) + payload]
 
 
-def offline(total_mb: int = 64) -> dict[str, float]:
+def offline(total_mb: int = 64, *, off: bool = True) -> dict[str, float]:
     """CPU time of the two NICs' Python paths alone (fake devices: no kernel, no syscalls),
     in one process: segment mode with offloads on (64 KB LSO sends -> NIC A's LSO -> NIC
     B's checksum validation + RSC, one ACK back per send) and off (1448-byte segments with
-    complete checksums, one ACK per two). Returns the one-core ceiling in Gbit/s of each."""
+    complete checksums, one ACK per two; skipped when not ``off``). Returns the one-core
+    ceiling in Gbit/s of each."""
     from ndis_offload.io.tap.nic import TapNic
     from ndis_offload.io.tap.vnet_hdr import VirtioNetHdr
     from ndis_offload.stack.profiles import get_profile
@@ -174,6 +195,8 @@ def offline(total_mb: int = 64) -> dict[str, float]:
         b.receive(a.transmit(raw), 0.0)
         a.receive(b.transmit(ack), 0.0)
     out["segment on"] = sends * mss * per_send * 8 / (time.process_time() - start) / 1e9
+    if not off:
+        return out
     a, b = nics(False)
     plain = bytes(10)
     segments = [plain + _tcp_frame(mss, 1 + i * mss) for i in range(sends * per_send)]
@@ -188,12 +211,52 @@ def offline(total_mb: int = 64) -> dict[str, float]:
     return out
 
 
+def profile_offline(top: int) -> None:
+    """Where the CPU time of the NICs' paths goes (segment mode, offloads on), per function
+    and per layer (``engine``, ``packet``, ``stack``, ``io``, ...)."""
+    import cProfile
+    import pstats
+
+    offline(8, off=False)  # warm up: imports, caches
+    profiler = cProfile.Profile(time.process_time)
+    profiler.enable()
+    offline(32, off=False)
+    profiler.disable()
+    stats = pstats.Stats(profiler)
+    table = cast(dict[Any, tuple[int, int, float, float, Any]], stats.stats)  # type: ignore[attr-defined]
+    total = sum(row[2] for row in table.values()) or 1.0
+    layers: dict[str, float] = {}
+    for (path, _line, _name), row in table.items():
+        parts = path.split("/ndis_offload/")
+        layer = parts[1].split("/")[0] if len(parts) > 1 else "python / numpy"
+        layers[layer] = layers.get(layer, 0.0) + row[2]
+    print("own CPU time per layer: " + ", ".join(
+        f"{name} {100 * spent / total:.0f} %"
+        for name, spent in sorted(layers.items(), key=lambda item: -item[1])
+    ))  # fmt: skip
+    stats.sort_stats("tottime").print_stats(top)
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--processes", type=int, choices=(1, 2), default=DEFAULT_PROCESSES,
+        help="NIC processes of the wires the ratios are taken from (the CLI default: "
+        f"{DEFAULT_PROCESSES}); the other count is measured too, as the 'segment on, N "
+        "processes' row",
+    )  # fmt: skip
+    parser.add_argument(
+        "--profile", type=int, metavar="N", default=0,
+        help="only profile the offline segment-on pipeline (cProfile on a CPU-time clock) "
+        "and print its N most expensive functions by own time, then exit",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    if args.profile:
+        profile_offline(args.profile)
+        return 0
     pipeline = offline()
     pipeline_ratio = pipeline["segment on"] / pipeline["segment off"]
     why = netns.preflight() or (None if shutil.which("iperf3") else "needs iperf3")
@@ -202,32 +265,36 @@ def main(argv: list[str]) -> int:
         print(f"offline NIC pipeline (one core, Gbit/s): {pipeline}; on/off {pipeline_ratio:.2f}x")
         return 0
     tag = str(os.getpid())
-    names = ("veth", "passthrough on", "segment on", "segment off")
+    other = 3 - args.processes
+    alt = f"segment on, {other} process{'es' if other == 2 else ''}"
+    names = ("veth", "passthrough on", "segment on", "segment off", alt)
     results: dict[str, list[float]] = {name: [] for name in names}
     cpu: dict[str, list[float]] = {name: [] for name in names}
-    passthrough = segment = None
+    passthrough = segment = alternative = None
     try:
-        passthrough = Wire("passthrough", tag + "p")
-        segment = Wire("segment", tag + "s")
+        passthrough = Wire("passthrough", tag + "p", args.processes)
+        segment = Wire("segment", tag + "s", args.processes)
+        alternative = Wire("segment", tag + "t", other)
         a, b = passthrough.namespaces["a"], passthrough.namespaces["b"]
         add_veth(a, b)
-        sa, sb = segment.namespaces["a"], segment.namespaces["b"]
         for _ in range(args.rounds):
             for name, wire, on in (
                 ("veth", None, True),
                 ("passthrough on", passthrough, True),
                 ("segment on", segment, True),
                 ("segment off", segment, False),
+                (alt, alternative, True),
             ):
                 if wire is segment:
                     segment.set_offloads(on)
-                client, server = (sa, sb) if wire is segment else (a, b)
+                client, server = (a, b) if wire in (None, passthrough) else (
+                    wire.namespaces["a"], wire.namespaces["b"])  # fmt: skip
                 address = VETH[1] if wire is None else "10.77.0.2"
                 gbit, seconds_per_gb = iperf(client, server, address, args.seconds, wire)
                 results[name].append(gbit)
                 cpu[name].append(seconds_per_gb)
     finally:
-        for wire in (passthrough, segment):
+        for wire in (passthrough, segment, alternative):
             if wire is not None:
                 wire.close()
     median = {name: statistics.median(values) for name, values in results.items()}
@@ -245,19 +312,22 @@ def main(argv: list[str]) -> int:
             "rounds": results,
             "ratios": {name: {"ratio": r, "target": t} for name, r, t in ratios},
             "offline_pipeline_gbit_s": pipeline,
+            "processes": args.processes,
+            "loadavg": _loadavg(),
         }
         print(json.dumps(out, indent=1))
         return 0
-    print(f"{'configuration':<20}{'Gbit/s (median)':>16}{'wire CPU s/GB':>15}   rounds (Gbit/s)")
+    print(f"{'configuration':<26}{'Gbit/s (median)':>16}{'wire CPU s/GB':>15}   rounds (Gbit/s)")
     for name, values in results.items():
         rounds = " ".join(f"{v:.2f}" for v in values)
         wire_cost = f"{cost[name]:.2f}" if cost[name] else "-"
-        print(f"{name:<20}{median[name]:>16.2f}{wire_cost:>15}   {rounds}")
+        print(f"{name:<26}{median[name]:>16.2f}{wire_cost:>15}   {rounds}")
     print()
     print(f"{'ratio':<28}{'measured':>10}{'target':>10}")
     for name, ratio, target in ratios:
         verdict = "ok" if ratio >= target else "BELOW TARGET"  # run_all.py --check reads it
         print(f"{name:<28}{ratio:>10.2f}{target:>10.2f}  {verdict}")
+    print(f"NIC processes per wire: {args.processes}; load average {_loadavg()}")
     print(
         f"offline NIC pipeline alone (Python paths, one core, no kernel): segment on "
         f"{pipeline['segment on']:.2f} Gbit/s, off {pipeline['segment off']:.2f} Gbit/s, "

@@ -9,10 +9,11 @@ import pytest
 
 from defects.control import CONTROL, Defect
 from defects.datapath import DATAPATH
+from defects.statistics import STATISTICS, StatsDefect
 from ndis_offload.lab.conformance import CHECKS, CHECKS_BY_NAME, Status, run_battery, run_one
 from ndis_offload.stack.miniport import ReferenceMiniport
 
-DEFECTS = CONTROL + DATAPATH
+DEFECTS = CONTROL + DATAPATH + STATISTICS
 
 
 def rng(name: str) -> random.Random:
@@ -40,3 +41,15 @@ def test_defect_is_caught_by_its_check(defect: type[Defect]) -> None:
     assert result.sent and result.expected and result.seen
     # the same check passes on the reference: the defect, not the check, is what fails
     assert run_one(check, ReferenceMiniport, rng).status is Status.PASS
+
+
+@pytest.mark.parametrize("defect", STATISTICS, ids=[d.__name__ for d in STATISTICS])
+def test_defect_fails_only_the_checks_it_should(defect: type[StatsDefect]) -> None:
+    """The whole battery against the defect: it fails exactly ``defect.fails`` (its
+    ``caught_by`` among them), so a check that sees what is not its business is caught too."""
+    assert defect.caught_by in defect.fails
+    report = run_battery(defect, rng)
+    failed = {r.name for r in report.results if r.status.failed}
+    assert failed == defect.fails, {
+        r.name: r.seen for r in report.results if r.name in failed ^ defect.fails
+    }

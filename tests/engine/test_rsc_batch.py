@@ -127,6 +127,7 @@ def compare(frames: list[bytes], cuts: list[int], **options: object) -> list[Coa
         got += batch.push_batch(frames[lo:hi], now)
         assert got == expected
         assert list(batch._flows) == list(single._flows)  # the same SCUs, in the same order
+        assert batch.exceptions == single.exceptions  # E1-E8 counted alike (Aborts)
     expected += single.flush()
     got += batch.flush()
     assert got == expected

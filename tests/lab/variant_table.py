@@ -30,6 +30,14 @@ VARIANT_FAILURES: dict[str, dict[str, list[str]]] = {
         "by traffic)": ["parameters-atomic", "parameters-flip-and-restore-persists"],
         "parameters: LsoV1 and LsoV2IPv4 switch together":
             ["parameters-field-LsoV1", "parameters-field-LsoV2IPv4"],
+        "RSC statistics: CoalescedOctets adds each SCU's IP datagram (L2PayloadLen), not its "
+        "TCP payload": ["rsc-statistics-counts"],
+        "transmit statistics: one packet of the large send's size per NET_BUFFER, not its "
+        "segments": ["uso-transmit-statistics"],
+        "RSC statistics: Aborts is always 0":
+            [f"rsc-aborts-{e}" for e in ("E1-resources", "E2-bad-checksum", "E3-flags",
+                                         "E4-tcp-option",
+                                         "E5-ip-options", "E6-fragment", "E8-ecn")],
     },
     "netvsp": {
         "encapsulation: header problems are INVALID_DATA, a short buffer too":

@@ -140,12 +140,16 @@ def transfer(
                 proc.stdout.close()
 
 
-@pytest.mark.parametrize("mode", ["passthrough", "segment"])
-def test_256_mib_of_kernel_tcp_arrive_intact(wire_factory: Any, mode: str) -> None:
-    wire = wire_factory("--mode", mode)
+@pytest.mark.parametrize(
+    ("mode", "processes"), [("passthrough", 2), ("segment", 2), ("segment", 1)]
+)
+def test_256_mib_of_kernel_tcp_arrive_intact(wire_factory: Any, mode: str, processes: int) -> None:
+    wire = wire_factory("--mode", mode, "--processes", str(processes))
     sent, got = transfer(wire, 256 * MIB)
     assert got == {"bytes": 256 * MIB, "sha256": sent["sha256"]}
-    stats = wire.request(op="stats")["stats"]["sides"]
+    answer = wire.request(op="stats")["stats"]
+    assert answer["processes"] == processes
+    stats = answer["sides"]
     a, b = stats["a"]["counters"]["offloads"], stats["b"]["counters"]["offloads"]
     assert a["lsov2_4"]["frames"] > 0  # the kernel handed NIC A large sends
     if mode == "segment":
@@ -223,8 +227,9 @@ def _window(wire: Running, want: Any, timeout: float = 8.0) -> int:
             return size
 
 
-def test_toggle_offload_mid_transfer(wire_factory: Any) -> None:
-    wire = wire_factory("--mode", "passthrough")
+@pytest.mark.parametrize("processes", [1, 2])
+def test_toggle_offload_mid_transfer(wire_factory: Any, processes: int) -> None:
+    wire = wire_factory("--mode", "passthrough", "--processes", str(processes))
     seen: dict[str, int] = {}
 
     def toggle() -> None:
@@ -256,17 +261,22 @@ def test_toggle_offload_mid_transfer(wire_factory: Any) -> None:
     assert seen["plain"] > 100 and seen["partial"] == 0, seen
 
 
-def expect_features(wire: Running, flags: int) -> None:
-    features = device_features("ndoa", wire.namespaces["a"])
+def expect_features(wire: Running, flags: int, side: str = "a") -> None:
+    features = device_features(f"ndo{side}", wire.namespaces[side])
     for bit, name in ETHTOOL_FEATURE.items():
         assert features[name] == bool(flags & bit), (name, hex(flags), features)
 
 
-def test_tunsetoffload_follows_every_current_config(wire_factory: Any) -> None:
-    wire = wire_factory()
+@pytest.mark.parametrize(("side", "processes"), [("a", 1), ("b", 2)])
+def test_tunsetoffload_follows_every_current_config(
+    wire_factory: Any, side: str, processes: int
+) -> None:
+    """Side B of a two-process wire: the request is forwarded to NIC B's process, which
+    calls TUNSETOFFLOAD on its own TAP."""
+    wire = wire_factory("--processes", str(processes))
     full = int(TunOffload.CSUM | TunOffload.TSO4 | TunOffload.TSO6 | TunOffload.TSO_ECN
                | TunOffload.USO4 | TunOffload.USO6)  # fmt: skip
-    expect_features(wire, full)
+    expect_features(wire, full, side)
     steps: list[tuple[str, dict[str, Any], int]] = [
         ("OID_TCP_OFFLOAD_PARAMETERS", {"LsoV2IPv6": 1}, full & ~TunOffload.TSO6),
         ("OID_TCP_OFFLOAD_PARAMETERS", {"UdpSegmentation": {"IPv4": 1}},
@@ -280,12 +290,15 @@ def test_tunsetoffload_follows_every_current_config(wire_factory: Any) -> None:
     ]  # fmt: skip
     steps[4] = (steps[4][0], steps[4][1], steps[3][2])
     for oid, value, flags in steps:
-        answer = wire.request(op="set", oid=oid, side="a", value=value)
+        answer = wire.request(op="set", oid=oid, side=side, value=value)
         result = answer["results"][0]
-        assert result["status"] == "NDIS_STATUS_SUCCESS", result
+        assert result["side"] == side and result["status"] == "NDIS_STATUS_SUCCESS", result
         assert "NDIS_STATUS_TASK_OFFLOAD_CURRENT_CONFIG" in result["indications"]
         assert result["tunsetoffload"] == flags, (oid, value, result["tunsetoffload_names"])
-        expect_features(wire, flags)
+        expect_features(wire, flags, side)
+    caps = wire.request(op="caps")["results"]  # both NICs answer, each its own state
+    assert [c["device"] for c in caps] == ["ndoa", "ndob"]
+    assert caps["ab".index(side)]["tunsetoffload"] == steps[-1][2]
 
 
 def test_bad_control_request_gets_json_error(wire_factory: Any) -> None:
@@ -324,6 +337,62 @@ def test_sigterm_leaves_nothing(wire_factory: Any) -> None:
         if sleeper.poll() is None:
             sleeper.kill()
             sleeper.wait(5)
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as listing:
+            return [int(child) for child in listing.read().split()]
+    except OSError:
+        return []
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie waiting for a reaper."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_kill_9_of_a_two_process_wire(wire_factory: Any) -> None:
+    """NIC B's process dies with the wire process (``PR_SET_PDEATHSIG``), and
+    ``--cleanup`` removes the namespaces."""
+    wire = wire_factory("--processes", "2")
+    assert wire.request(op="stats")["stats"]["processes"] == 2  # B answers: it runs
+    children = _children(wire.proc.pid)
+    assert len(children) == 1
+    wire.proc.send_signal(signal.SIGKILL)
+    wire.proc.wait(10)
+    deadline = time.monotonic() + 10
+    while _running(children[0]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _running(children[0])
+    done = subprocess.run([*CLI, "wire", "--cleanup", "--json"], capture_output=True, text=True,
+                          timeout=60)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert _leftovers(wire) == []
+
+
+def test_nic_b_process_killed_ends_the_wire_with_an_error(wire_factory: Any) -> None:
+    """A crash of NIC B's process is not a quiet stop: the wire tears down and exits 1."""
+    wire = wire_factory("--processes", "2")
+    assert wire.request(op="stats")["stats"]["processes"] == 2
+    (child,) = _children(wire.proc.pid)
+    os.kill(child, signal.SIGKILL)
+    assert wire.proc.wait(20) == 1
+    assert wire.proc.stderr is not None and "NIC B's process" in wire.proc.stderr.read()
+    assert _leftovers(wire) == []
+
+
+def test_two_processes_refuse_a_capture(tmp_path: Any) -> None:
+    done = subprocess.run(
+        [*CLI, "wire", "--processes", "2", "--pcap", str(tmp_path / "c.pcapng")],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode != 0 and "--processes 1" in done.stderr
+    assert not (tmp_path / "c.pcapng").exists()
 
 
 def test_kill_9_then_cleanup(wire_factory: Any, tmp_path: Any) -> None:

@@ -104,6 +104,7 @@ EXPECTED_ABSENT: dict[str, tuple[str, ...]] = {
         "C:TcpIpChecksumNetBufferListInfo",
         "C:TcpLargeSendNetBufferListInfo",
         "C:TcpRecvSegCoalesceInfo",
+        "C:RscTcpTimestampDelta",
         "C:UdpRecvSegCoalesceOffloadInfo",
         "C:UdpSegmentationOffloadInfo",
         # RSS hash types added in NDIS 6.80
@@ -125,6 +126,8 @@ REVISION_SIZE_MACROS: dict[str, str] = {
     "NDIS_OFFLOAD": "NDIS_SIZEOF_NDIS_OFFLOAD_REVISION_{}",
     "NDIS_OFFLOAD_PARAMETERS": "NDIS_SIZEOF_OFFLOAD_PARAMETERS_REVISION_{}",
     "NDIS_OFFLOAD_ENCAPSULATION": "NDIS_SIZEOF_OFFLOAD_ENCAPSULATION_REVISION_{}",
+    "NDIS_RSC_STATISTICS_INFO": "NDIS_SIZEOF_RSC_STATISTICS_REVISION_{}",
+    "NDIS_STATISTICS_INFO": "NDIS_SIZEOF_STATISTICS_INFO_REVISION_{}",
 }
 
 MIN_VERIFIED = {"C": 90, "S": 10, "O": 130, "B": 75, "R": 6}
@@ -176,6 +179,7 @@ WDK_CONSTANTS: dict[str, int] = {
     "UdpRecvSegCoalesceOffloadInfo": 17,  # = TcpReceiveBytesTransferred
     "TcpRecvSegCoalesceInfo": 22,
     "UdpSegmentationOffloadInfo": 22,  # = TcpRecvSegCoalesceInfo
+    "RscTcpTimestampDelta": 23,  # the member after TcpRecvSegCoalesceInfo
     # km/ndis.h (MinGW's ddk/ndis.h has these too; the WDK spelling "ENCASPULATION" is real)
     "NDIS_STATUS_TASK_OFFLOAD_CURRENT_CONFIG": 0x40020006,
     "NDIS_STATUS_TASK_OFFLOAD_HARDWARE_CAPABILITIES": 0x40020007,
@@ -461,3 +465,31 @@ def test_wdk_table_covers_what_mingw_lacks() -> None:
     missing += [t for t in types if t in spec["sizeof"] and t not in WDK_SIZEOF]
     missing += [t for t in MINGW_STRUCT_REVISION if t not in WDK_SIZEOF]
     assert not missing, f"absent in MinGW and not in the WDK table: {missing}"
+
+
+@pytest.mark.probe
+def test_statistics_structures_verified(probe: Verification) -> None:
+    """``NDIS_RSC_STATISTICS_INFO`` (``OID_TCP_RSC_STATISTICS``) and ``NDIS_STATISTICS_INFO``
+    (``OID_GEN_STATISTICS``): OID values, header constants, size, revision size and every
+    member offset measured in MinGW's ``ntddndis.h`` (NDIS 6.30), none taken on trust."""
+    required = {
+        "C:OID_TCP_RSC_STATISTICS",
+        "C:OID_GEN_STATISTICS",
+        "C:NDIS_RSC_STATISTICS_REVISION_1",
+        "C:NDIS_SIZEOF_RSC_STATISTICS_REVISION_1",
+        "C:NDIS_STATISTICS_INFO_REVISION_1",
+        "C:NDIS_SIZEOF_STATISTICS_INFO_REVISION_1",
+        "C:NDIS_OBJECT_TYPE_DEFAULT",
+        "C:NDIS_STATISTICS_FLAGS_VALID_DIRECTED_FRAMES_XMIT",
+        "C:NDIS_STATISTICS_FLAGS_VALID_BYTES_XMIT",
+        "S:NDIS_RSC_STATISTICS_INFO",
+        "S:NDIS_STATISTICS_INFO",
+        "R:NDIS_RSC_STATISTICS_INFO.1",
+        "R:NDIS_STATISTICS_INFO.1",
+    }
+    for name in ("NDIS_RSC_STATISTICS_INFO", "NDIS_STATISTICS_INFO"):
+        required |= {f"O:{p}" for p in probe.spec["offsetof"] if p.startswith(f"{name}.")}
+    missing = sorted(required - set(probe.measured))
+    assert not missing, "not verified against MinGW:\n" + "\n".join(missing)
+    assert probe.measured["S:NDIS_RSC_STATISTICS_INFO"] == 40
+    assert probe.measured["O:NDIS_RSC_STATISTICS_INFO.Aborts"] == 32

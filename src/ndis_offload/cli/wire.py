@@ -10,7 +10,7 @@ from rich.markup import escape
 from ndis_offload.cli.errors import CliError
 from ndis_offload.errors import BackendError
 from ndis_offload.io.tap.cleanup import sweep, terminate_on_sigterm
-from ndis_offload.io.tap.wire import MODES, Wire, WireOptions
+from ndis_offload.io.tap.wire import DEFAULT_PROCESSES, MODES, Wire, WireOptions
 from ndis_offload.lab.scenario import ScenarioError, build_profile
 from ndis_offload.stack.profiles import DEFAULT_PROFILE
 from ndis_offload.viz.console import write_json
@@ -29,6 +29,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--pcap", metavar="FILE", help="record what crosses the wire (pcapng)")
     p.add_argument("--socket", metavar="PATH", help="control socket (default under /run)")
     p.add_argument("--mtu", type=int, default=1500, help="wire MTU (default 1500)")
+    p.add_argument(
+        "--processes",
+        type=int,
+        choices=(1, 2),
+        help=f"NIC processes: 2 runs each NIC in its own process (two cores), 1 both in one "
+        f"(default {DEFAULT_PROCESSES}; a capture needs 1)",
+    )
     p.add_argument("--duration", type=float, help="stop after this many seconds")
     p.add_argument("--json", action="store_true", help="JSON lines: ready, then final stats")
     p.add_argument(
@@ -65,6 +72,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
             pcap=args.pcap,
             socket=args.socket,
             mtu=args.mtu,
+            processes=args.processes or (1 if args.pcap else DEFAULT_PROCESSES),
         )
     except ScenarioError as err:
         raise CliError(err.detail) from err

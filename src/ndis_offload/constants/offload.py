@@ -192,3 +192,6 @@ class NdisNetBufferListInfo(IntEnum):
     TcpRecvSegCoalesceInfo = 22
     """Shares index 22 with ``UdpSegmentationOffloadInfo`` (receive vs send path)."""
     UdpSegmentationOffloadInfo = 22
+    RscTcpTimestampDelta = 23
+    """The ``ULONG`` an SCU carries: latest minus earliest TCP TSval of its segments
+    (``rules-for-coalescing-tcp-ip-packets``)."""

@@ -35,6 +35,7 @@ from ndis_offload.constants.offload import (
 )
 from ndis_offload.constants.oid import Oid
 from ndis_offload.constants.rss import NdisHashFunction, NdisHashType
+from ndis_offload.constants.statistics import NdisStatisticsFlags
 from ndis_offload.constants.status import NdisStatus
 
 ENUM_PREFIXES: tuple[tuple[type[Enum], str], ...] = (
@@ -64,6 +65,7 @@ ENUM_PREFIXES: tuple[tuple[type[Enum], str], ...] = (
     (NdisNetBufferListInfo, ""),
     (NdisHashFunction, "NdisHashFunction"),
     (NdisHashType, "NDIS_HASH_"),
+    (NdisStatisticsFlags, "NDIS_STATISTICS_FLAGS_"),
 )
 
 _SPELLING_EXCEPTIONS = {

@@ -15,6 +15,7 @@ from ndis_offload.engine.batch import (
 from ndis_offload.engine.gso_send import segment_gso
 from ndis_offload.engine.receive import validate_receive
 from ndis_offload.engine.rsc import CoalescedFrame, RscCoalescer
+from ndis_offload.engine.rsc_stats import RscStatistics, rsc_aborts
 from ndis_offload.engine.rss import rss_hash
 from ndis_offload.engine.transmit import (
     Segmentation,
@@ -32,11 +33,13 @@ from ndis_offload.engine.transmit import (
 __all__ = [
     "CoalescedFrame",
     "RscCoalescer",
+    "RscStatistics",
     "SegmentRows",
     "Segmentation",
     "insert_checksums",
     "ip_version",
     "ip_versions",
+    "rsc_aborts",
     "rss_hash",
     "segment_gso",
     "segment_tcp",

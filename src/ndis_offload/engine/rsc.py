@@ -42,12 +42,17 @@ from collections.abc import Sequence
 
 from ndis_offload.engine.receive import receive_word, validate_word
 from ndis_offload.engine.rsc_rules import (
+    E1_RESOURCES,
+    E7_DATAGRAM_SIZE,
+    E8_ECN,
     HALF,
     M32,
     MAX_IP_DATAGRAM,
     TS_NOP_NOP,
     breaks,
+    ecn_differs,
     goes_back,
+    intrinsic_exception,
     intrinsic_ok,
     ip_match,
     match_word,
@@ -130,6 +135,24 @@ def _scalar_seg(frame: Frame) -> tuple[_Seg | None, bytes | None, int]:
     return seg, key, word
 
 
+def _exception_of(frame: Frame) -> int:
+    """The segment-intrinsic exception (E2-E6) of a frame ``_scalar_seg`` found not ``ok``
+    (parsed again: only exceptional frames take this path)."""
+    view = memoryview(frame)
+    layout = parse_frame(view)
+    l4 = layout.l4_offset
+    _, _, off, flags, _ = _TCP.unpack_from(view, l4 + 4)
+    return intrinsic_exception(
+        options_ok=_tcp_options(view, l4 + 20, layout.payload_offset)[0],
+        fragment=layout.is_fragment,
+        ip_header_len=layout.l3_len,
+        v4=layout.ip_version == 4,
+        checksum_word=receive_word(view, layout),
+        ns_and_reserved=off & 0xF,
+        flags=flags,
+    )
+
+
 class RscCoalescer:
     """Software RSC over a stream of received frames (any mix of flows), sans-IO.
 
@@ -152,6 +175,12 @@ class RscCoalescer:
         self.flush_on_psh = flush_on_psh
         self.coalesce_dup_acks = coalesce_dup_acks
         self._flows: dict[bytes, Scu] = {}
+        self.exceptions = [0] * 9
+        """``exceptions[n]``: how often exception ``n`` of "Exception conditions that
+        terminate coalescing" was met (E1 an SCU given up for want of flow slots, E2-E6 a
+        segment indicated alone for what it carries, E7 a unit ended at 65535 bytes, E8 an
+        ECN change); the rule outcomes of the flowcharts (gaps, pure ACKs, timestamps going
+        back) are not exceptions here. ``rsc_rules.ABORT_EXCEPTIONS`` make ``Aborts``."""
 
     @property
     def flow_count(self) -> int:
@@ -207,6 +236,7 @@ class RscCoalescer:
         """Start an SCU with ``seg`` (evicting the oldest when ``max_flows`` are held: E1)."""
         flows = self._flows
         if len(flows) >= self.max_flows:
+            self.exceptions[E1_RESOURCES] += 1
             oldest = next(iter(flows))
             out.append(flows.pop(oldest).finalize())
         _, _, seq, ack, win, flags, plen, match, ttl, tsval, tsecr, l3, l4, poff, _, word = seg
@@ -232,6 +262,8 @@ class RscCoalescer:
         """Apply the rules to one frame ("Rules for coalescing TCP/IP packets")."""
         scu = self._flows.get(key) if key is not None else None
         if seg is None or not seg[1]:  # not TCP, or exceptions E2-E6: indicate alone
+            if seg is not None:
+                self.exceptions[_exception_of(frame)] += 1
             if scu is not None and key is not None:
                 self._end(key, out)
             out.append(alone(frame, word))
@@ -246,11 +278,15 @@ class RscCoalescer:
             return
         tail = scu.tail
         if plen:  # data: the continuation rule, no dup ACKs held, E7
-            if (
-                breaks(tail, (match, (seq + plen) & M32, ack, tsval, tsecr), plen)
-                or scu.dup
-                or scu.size + plen > MAX_IP_DATAGRAM
-            ):
+            if breaks(tail, (match, (seq + plen) & M32, ack, tsval, tsecr), plen):
+                if ecn_differs(tail[0], match):
+                    self.exceptions[E8_ECN] += 1
+                self._end(key, out)
+                self._start(key, frame, seg, now, out)
+                return
+            if scu.dup or scu.size + plen > MAX_IP_DATAGRAM:
+                if not scu.dup:
+                    self.exceptions[E7_DATAGRAM_SIZE] += 1
                 self._end(key, out)
                 self._start(key, frame, seg, now, out)
                 return
@@ -263,6 +299,8 @@ class RscCoalescer:
         h_match, nxt, h_ack, h_tsval, h_tsecr = tail
         if match != h_match or goes_back(h_tsval, tsval) or goes_back(h_tsecr, tsecr):
             # E8 / differing IP fields / timestamps going back: resume with the segment.
+            if ecn_differs(h_match, match):
+                self.exceptions[E8_ECN] += 1
             self._end(key, out)
             self._start(key, frame, seg, now, out)
             return

@@ -36,11 +36,15 @@ from ndis_offload.engine.rsc_fast import (
     shape_of,
 )  # fmt: skip
 from ndis_offload.engine.rsc_rules import (
+    E7_DATAGRAM_SIZE,
+    E8_ECN,
     M32,
     MAX_IP_DATAGRAM,
     SCU_CHECKSUM,
     breaks,
     breaks_many,
+    ecn_differs,
+    ecn_differs_many,
 )
 from ndis_offload.engine.rsc_unit import CoalescedFrame, Scu, placed_sum
 from ndis_offload.packet.proto import TCP_PSH, Frame
@@ -147,6 +151,7 @@ def _exceeding(
         plen = cols[F_PLEN][k]
         held = joins or scu.data_segs
         if held and scu.size + plen > MAX_IP_DATAGRAM:
+            rsc.exceptions[E7_DATAGRAM_SIZE] += 1
             if joins:
                 del rsc._flows[key]
                 joins = False
@@ -189,6 +194,13 @@ def _coalesce(
             cut |= t[F_FLAGS, :-1] & TCP_PSH
         if nflows > 1:
             cut[[h - 1 for h in heads[1:-1]]] = 1
+        if diff[0].any():  # ``match`` changes (its mask is -1: breaks_many keeps the row)
+            ecn = ecn_differs_many(t[F_MATCH])  # exception E8 between segments of a unit
+            if flush:
+                ecn &= (t[F_FLAGS, :-1] & TCP_PSH) == 0
+            if nflows > 1:
+                ecn[[h - 1 for h in heads[1:-1]]] = False
+            rsc.exceptions[E8_ECN] += int(np.count_nonzero(ecn))
         after = cut.nonzero()[0]
         after += 1
         first_at += after.tolist()
@@ -222,6 +234,8 @@ def _coalesce(
             joins = not scu.dup and not breaks(scu.tail, first[F_MATCH : F_TSECR + 1],
                                                first[F_PLEN])  # fmt: skip
             if not joins:
+                if ecn_differs(scu.tail[0], first[F_MATCH]):
+                    rsc.exceptions[E8_ECN] += 1
                 events.append((first[F_INDEX], 0, flows.pop(key).finalize()))
         while b < b_end:
             k0, k1 = first_at[b], first_at[b + 1]

@@ -109,6 +109,63 @@ def breaks_many(diff: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
     return result
 
 
+E1_RESOURCES, E2_CHECKSUM, E3_FLAGS, E4_TCP_OPTIONS, E5_IP_OPTIONS, E6_FRAGMENT = 1, 2, 3, 4, 5, 6
+E7_DATAGRAM_SIZE, E8_ECN = 7, 8
+"""The numbered exceptions of "Exception conditions that terminate coalescing" (index into
+``RscCoalescer.exceptions``). ``OID_TCP_RSC_STATISTICS``: ``Aborts`` counts every one but
+E7 ("an exception other than the IP datagram length being exceeded")."""
+ABORT_EXCEPTIONS = (1, 2, 3, 4, 5, 6, 8)
+
+_ECN_V4 = 3 << 25 | TCP_ECN_FLAGS
+"""``match`` bits of exception E8 for IPv4: the TOS ECN field (``ip_match`` puts TOS at bit
+1, ``match_word`` the IP bits at 24) and ECE / CWR."""
+_ECN_V6 = 3 << 44 | TCP_ECN_FLAGS
+"""For IPv6: the traffic class ECN field (bits 20-21 of the first header word) and ECE /
+CWR."""
+
+
+def ecn_differs(old: int, new: int) -> bool:
+    """Exception E8 between two ``match`` words of one flow: the IP ECN field or the TCP
+    ECE / CWR flags differ."""
+    return bool((old ^ new) & (_ECN_V6 if old >> 62 else _ECN_V4))
+
+
+def ecn_differs_many(match: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+    """:func:`ecn_differs` for every adjacent pair of ``match`` words (one per pair)."""
+    before, after = match[:-1], match[1:]
+    mask = np.where(before >> 62, _ECN_V6, _ECN_V4)
+    result: npt.NDArray[np.bool_] = ((before ^ after) & mask) != 0
+    return result
+
+
+def intrinsic_exception(
+    *,
+    options_ok: bool,
+    fragment: bool,
+    ip_header_len: int,
+    v4: bool,
+    checksum_word: int,
+    ns_and_reserved: int,
+    flags: int,
+) -> int:
+    """The segment-intrinsic exception a segment triggers, or 0; :func:`intrinsic_ok` is its
+    fast boolean form. The structural ones first (a fragment's TCP checksum cannot be
+    verified): E6 fragment, E5 IPv4 options / IPv6 extension headers, E3 flags (a segment
+    without ACK counted here), E4 TCP options, then E2 checksum."""
+    if fragment:
+        return E6_FRAGMENT
+    if ip_header_len != (20 if v4 else 40):
+        return E5_IP_OPTIONS
+    if ns_and_reserved or flags & ~ALLOWED_FLAGS or not flags & TCP_ACK:
+        return E3_FLAGS
+    if not options_ok:
+        return E4_TCP_OPTIONS
+    want = SCU_CHECKSUM if v4 else TCP_SUCCEEDED
+    if checksum_word & SCU_CHECKSUM != want:
+        return E2_CHECKSUM
+    return 0
+
+
 def intrinsic_ok(
     *,
     options_ok: bool,
@@ -136,6 +193,7 @@ def intrinsic_ok(
 
 
 __all__ = [
+    "ABORT_EXCEPTIONS",
     "ALLOWED_FLAGS",
     "FORBIDDEN_FLAGS",
     "HALF",
@@ -148,6 +206,9 @@ __all__ = [
     "UNIT_FIELDS",
     "breaks",
     "breaks_many",
+    "ecn_differs",
+    "ecn_differs_many",
+    "intrinsic_exception",
     "goes_back",
     "intrinsic_ok",
     "ip_match",

@@ -213,7 +213,42 @@ def transmit_lso(
         result = cut(frame, plan, info.MSS)
         return result, NdisLsoV1TransmitComplete(TcpPayload=result.payload_bytes)
     _check_plan_version(plan, 6 if info.IPVersion else 4, "LSOv2 IPVersion")
-    return cut(frame, plan, info.MSS), NdisLsoV2TransmitComplete()
+    result = cut(frame, plan, info.MSS)
+    if not info.IPVersion:
+        result = _lsov2_ip_ids(result, plan.ips[-1].offset)
+    return result, NdisLsoV2TransmitComplete()
+
+
+LSOV2_MAX_IP_ID = 0x7FFF
+"""``offloading-the-segmentation-of-large-tcp-packets``: LSOv2 "Use IP identification (IP ID)
+values in the range from 0x0000 to 0x7FFF. (The range from 0x8000 to 0xFFFF is reserved for
+TCP chimney offload-capable devices.)"."""
+
+
+def _lsov2_ip_ids(result: Segmentation, ip_offset: int) -> Segmentation:
+    """LSOv2 IPv4 IDs wrap from 0x7FFF to 0x0000 ("0x7FFE, followed by 0x7FFF, 0x0000,
+    0x0001"); the header checksum follows (RFC 1624). A template ID above 0x7FFF (never
+    sent by the stack) keeps the 16-bit count ``cut`` gives (Linux GSO's)."""
+    frames = result.frames
+    at = ip_offset + 4
+    first = int.from_bytes(frames[0][at : at + 2]) if frames else LSOV2_MAX_IP_ID + 1
+    wrap = LSOV2_MAX_IP_ID + 1 - first
+    if first > LSOV2_MAX_IP_ID or wrap >= len(frames):
+        return result
+    out = frames[:wrap]
+    for k in range(wrap, len(frames)):
+        edited = bytearray(frames[k])
+        old = int.from_bytes(edited[at : at + 2])
+        new = (first + k) & LSOV2_MAX_IP_ID
+        edited[at : at + 2] = new.to_bytes(2)
+        total = (~int.from_bytes(edited[ip_offset + 10 : ip_offset + 12]) & 0xFFFF) + (
+            ~old & 0xFFFF
+        ) + new  # fmt: skip
+        total = (total & 0xFFFF) + (total >> 16)
+        total = (total & 0xFFFF) + (total >> 16)
+        edited[ip_offset + 10 : ip_offset + 12] = (~total & 0xFFFF).to_bytes(2)
+        out.append(bytes(edited))
+    return Segmentation(out, result.payload_bytes)
 
 
 def transmit_uso(frame: Frame, info: NdisUsoTransmit) -> Segmentation:

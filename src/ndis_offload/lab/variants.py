@@ -13,6 +13,7 @@ file, function).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from ndis_offload.constants import objects as o
@@ -22,17 +23,25 @@ from ndis_offload.constants.offload import (
     NdisOffloadSet,
 )
 from ndis_offload.constants.status import NdisStatus
+from ndis_offload.stack.datapath import NetBufferList, SendCompletion, TransmitStatistics
 from ndis_offload.stack.features import (
     FAMILY_FEATURES,
     FEATURE_TABLE,
     FEATURES,
     Feature,
 )
-from ndis_offload.stack.miniport import Behaviour, ReferenceMiniport, complete, short_buffer
+from ndis_offload.stack.miniport import (
+    Behaviour,
+    ReferenceMiniport,
+    complete,
+    short_buffer,
+    transmit_statistics_info,
+)
 from ndis_offload.stack.profiles import AdapterProfile, ProfileError
 from ndis_offload.stack.requests import OidCompletion, OidRequest
 from ndis_offload.structs.encapsulation import NdisOffloadEncapsulation
 from ndis_offload.structs.parameters import NdisOffloadParameters
+from ndis_offload.structs.statistics import NdisRscStatisticsInfo, NdisStatisticsInfo
 
 ON, OFF = NdisOffloadSet.ON, NdisOffloadSet.OFF
 IEEE_802_3 = int(NdisEncapsulation.IEEE_802_3)
@@ -67,7 +76,11 @@ class NetKvmMiniport(_Variant):
     (``ipHeaderOffset``) and the TX switches, the reported configuration stays; RSC (rev >=
     3) is applied first, NOT_SUPPORTED when unsupported, and stays applied if the rest
     fails (non-atomic); LsoV1 and LsoV2IPv4 switch IPv4 LSO together (contradiction fails);
-    USO needs rev >= 5 and Size >= 34.
+    USO needs rev >= 5 and Size >= 34. ``OID_TCP_RSC_STATISTICS`` (``ParaNdis6_OidQuery``,
+    ``NBLSetRSCInfo``): ``CoalescedOctets`` adds each SCU's L2 payload (the IP datagram,
+    headers included) instead of the TCP payload, and ``Aborts`` is always 0. Transmit
+    statistics (``CTXVirtQueue::UpdateTXStats``) count each NET_BUFFER once with its
+    length: an LSO / USO send is one packet of the large send's size, not its segments.
     """
 
     variant = "netkvm"
@@ -96,6 +109,27 @@ class NetKvmMiniport(_Variant):
         """``pContext->Offload.ipHeaderOffset``: the L2 header length used by the TX path."""
         self.tx_offload_enabled = {4: True, 6: True}
         """``bOffloadv4Enabled`` / ``bOffloadv6Enabled`` (TX path only, never reported)."""
+        self.nb_statistics = TransmitStatistics()
+        """``pContext->Statistics`` as ``UpdateTXStats`` keeps it: per NET_BUFFER sent."""
+
+    # -- transmit statistics -----------------------------------------------------------------
+    def send_net_buffer_lists(self, nbls: Sequence[NetBufferList]) -> list[SendCompletion]:
+        done = super().send_net_buffer_lists(nbls)
+        for nbl, result in zip(nbls, done, strict=True):
+            if result.status == NdisStatus.SUCCESS:
+                self.nb_statistics.account([bytes(nbl.frame)])
+        return done
+
+    def statistics(self) -> NdisStatisticsInfo:
+        """``UpdateTXStats``: one packet of ``NB.GetDataLength()`` bytes per NET_BUFFER."""
+        return transmit_statistics_info(self.nb_statistics)
+
+    # -- OID_TCP_RSC_STATISTICS --------------------------------------------------------------
+    def rsc_statistics(self) -> NdisRscStatisticsInfo:
+        """``NBLSetRSCInfo`` adds ``PacketInfo->L2PayloadLen`` (the IP datagram) to
+        ``CoalescedOctets``; ``ParaNdis6_OidQuery`` answers ``Aborts = 0``."""
+        counts = self.datapath.rsc_statistics
+        return super().rsc_statistics().evolve(CoalescedOctets=counts.coalesced_ip_octets, Aborts=0)
 
     # -- OID_OFFLOAD_ENCAPSULATION -----------------------------------------------------------
     def check_request(self, enc: NdisOffloadEncapsulation) -> tuple[NdisStatus, str] | None:

@@ -87,6 +87,54 @@ def parse_frame(
     view = memoryview(frame)
     if view.format != "B" or view.ndim != 1:
         view = view.cast("B")
+    simple = _plain_tcp(view)
+    if simple is not None:
+        return simple
+    return _parse_located(view, zero_length_ok)
+
+
+_ETH_IPV4 = ETHERTYPE_IPV4.to_bytes(2, "big")
+_ETH_IPV6 = ETHERTYPE_IPV6.to_bytes(2, "big")
+_IPV4_FRAGMENT_BITS = 0x3FFF
+"""MF and the fragment offset."""
+
+
+def _plain_tcp(view: memoryview) -> FrameLayout | None:
+    """The layout of the commonest frame, a complete untagged Ethernet II + IPv4 without
+    options or IPv6 without extension headers + TCP, read with a few byte tests; ``None``
+    for anything else (the locator's walk then decides, and explains what is wrong).
+    Whenever it answers, the answer is the walk's (a property test holds it to that)."""
+    size = len(view)
+    if size < 54:
+        return None
+    ethertype = view[12:14]
+    if ethertype == _ETH_IPV4:
+        if view[14] != 0x45 or view[23] != IPPROTO_TCP:
+            return None
+        total = (view[16] << 8) | view[17]
+        if total < 40 or 14 + total > size or ((view[20] << 8) | view[21]) & _IPV4_FRAGMENT_BITS:
+            return None
+        doff = (view[46] >> 4) * 4
+        if doff < 20 or 20 + doff > total:
+            return None
+        return FrameLayout(14, ETHERTYPE_IPV4, (), False, 4, 20, 14 + total, IPPROTO_TCP, 34,
+                           doff, False, bytes(view[26:30]), bytes(view[30:34]))  # fmt: skip
+    if ethertype == _ETH_IPV6:
+        if size < 74 or view[14] >> 4 != 6 or view[20] != IPPROTO_TCP:
+            return None
+        payload = (view[18] << 8) | view[19]
+        if payload < 20 or 54 + payload > size:
+            return None
+        doff = (view[66] >> 4) * 4
+        if doff < 20 or doff > payload:
+            return None
+        return FrameLayout(14, ETHERTYPE_IPV6, (), False, 6, 40, 54 + payload, IPPROTO_TCP, 54,
+                           doff, False, bytes(view[22:38]), bytes(view[38:54]))  # fmt: skip
+    return None
+
+
+def _parse_located(view: memoryview, zero_length_ok: bool) -> FrameLayout:
+    """:func:`parse_frame` through the frame locator's full walk."""
     found = locate(view, LINKTYPE_ETHERNET, tunnels=False, giant_llc=zero_length_ok)
     at = found.index(IP_LAYERS)
     if at < 0 or found.stop in (Stop.MALFORMED, Stop.CUT, Stop.DEPTH):

@@ -28,12 +28,14 @@ from ndis_offload.stack.requests import (
     StatusIndication,
     TraceEvent,
 )
+from ndis_offload.structs.codec import NdisStruct
 from ndis_offload.structs.encapsulation import (
     NdisOffloadEncapsulation,
     NdisOffloadEncapsulationFamily,
 )
 from ndis_offload.structs.offload import NdisOffload
 from ndis_offload.structs.parameters import NdisOffloadParameters
+from ndis_offload.structs.statistics import NdisRscStatisticsInfo, NdisStatisticsInfo
 
 QUERY_ONLY = frozenset({Oid.TCP_OFFLOAD_CURRENT_CONFIG, Oid.TCP_OFFLOAD_HARDWARE_CAPABILITIES})
 SET_ONLY = frozenset({Oid.TCP_OFFLOAD_PARAMETERS})
@@ -111,9 +113,7 @@ Decoder = Callable[[int, bytes], dict[str, Any] | None]
 
 def decode_payload(oid_or_status: int, data: bytes) -> dict[str, Any] | None:
     """Decode an InformationBuffer or StatusBuffer for the trace (``None`` if not ours)."""
-    table: dict[
-        int, type[NdisOffload] | type[NdisOffloadEncapsulation] | type[NdisOffloadParameters]
-    ] = {
+    table: dict[int, type[NdisStruct]] = {
         Oid.OFFLOAD_ENCAPSULATION: NdisOffloadEncapsulation,
         Oid.TCP_OFFLOAD_PARAMETERS: NdisOffloadParameters,
         Oid.TCP_OFFLOAD_CURRENT_CONFIG: NdisOffload,
@@ -121,6 +121,8 @@ def decode_payload(oid_or_status: int, data: bytes) -> dict[str, Any] | None:
         NdisStatus.TASK_OFFLOAD_CURRENT_CONFIG: NdisOffload,
         NdisStatus.TASK_OFFLOAD_HARDWARE_CAPABILITIES: NdisOffload,
         NdisStatus.OFFLOAD_ENCASPULATION_CHANGE: NdisOffloadEncapsulation,
+        Oid.TCP_RSC_STATISTICS: NdisRscStatisticsInfo,
+        Oid.GEN_STATISTICS: NdisStatisticsInfo,
     }
     cls = table.get(oid_or_status)
     if cls is None or not data:

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypeVar, cast
 
 from ndis_offload.constants.offload import NdisLsoIpVersion, NdisLsoType
 from ndis_offload.constants.status import NdisStatus
 from ndis_offload.engine import (
     CoalescedFrame,
     RscCoalescer,
+    RscStatistics,
     ip_version,
     ip_versions,
     rss_hash,
@@ -35,6 +36,7 @@ from ndis_offload.engine import (
 )
 from ndis_offload.errors import PacketError
 from ndis_offload.stack.features import feature_for
+from ndis_offload.structs.codec import NdisStruct
 from ndis_offload.structs.nbl_info import (
     NdisLsoTransmit,
     NdisLsoV1Transmit,
@@ -69,6 +71,45 @@ class SendCompletion:
     detail: str = ""
 
 
+@dataclass
+class TransmitStatistics:
+    """The transmit members of ``NDIS_STATISTICS_INFO`` (``OID_GEN_STATISTICS``), counted
+    on the frames put on the wire: a segmented send counts every segment with its own
+    Ethernet, IP and L4 headers (``udp-segmentation-offload-uso-``: "the packet count is the
+    number of MSS-sized segments, not 1"). Octets are frame bytes without the FCS."""
+
+    ifHCOutUcastPkts: int = 0
+    ifHCOutMulticastPkts: int = 0
+    ifHCOutBroadcastPkts: int = 0
+    ifHCOutUcastOctets: int = 0
+    ifHCOutMulticastOctets: int = 0
+    ifHCOutBroadcastOctets: int = 0
+    ifOutDiscards: int = 0
+    """Sends refused (the offload asked for is off, an MSS of 0)."""
+    ifOutErrors: int = 0
+    """Sends failed on a malformed frame."""
+
+    @property
+    def ifHCOutOctets(self) -> int:
+        return self.ifHCOutUcastOctets + self.ifHCOutMulticastOctets + self.ifHCOutBroadcastOctets
+
+    def account(self, frames: list[bytes]) -> None:
+        """Count the wire frames of one send (they share the destination address)."""
+        if not frames:
+            return
+        octets = sum(map(len, frames))
+        destination = frames[0][:6]
+        if destination == b"\xff" * 6:
+            self.ifHCOutBroadcastPkts += len(frames)
+            self.ifHCOutBroadcastOctets += octets
+        elif destination[:1] and destination[0] & 1:
+            self.ifHCOutMulticastPkts += len(frames)
+            self.ifHCOutMulticastOctets += octets
+        else:
+            self.ifHCOutUcastPkts += len(frames)
+            self.ifHCOutUcastOctets += octets
+
+
 @dataclass(frozen=True)
 class ReceiveIndication:
     """One NBL indicated up (``NdisMIndicateReceiveNetBufferLists``) with its info words."""
@@ -78,6 +119,9 @@ class ReceiveIndication:
     """The ``Receive`` view: checksum verdicts (0 while receive checksum offload is off)."""
     TcpRecvSegCoalesceInfo: int = 0
     """``NDIS_RSC_NBL_INFO``: ``CoalescedSegCount`` / ``DupAckCount`` (0 when not coalesced)."""
+    RscTcpTimestampDelta: int = 0
+    """``NetBufferListInfo[RscTcpTimestampDelta]``: latest minus earliest TCP TSval of the
+    coalesced segments (read only when ``CoalescedSegCount > 0``)."""
 
     @property
     def checksum(self) -> NdisTcpIpChecksumNetBufferListInfoReceive:
@@ -116,6 +160,54 @@ def _verdict_mask(on: frozenset[str], version: int) -> int:
     return mask
 
 
+_CACHE_LIMIT = 1024
+"""Entries kept by each decode / encode memo (there are few distinct info words)."""
+
+_ETHERTYPE_VERSION = {b"\x08\x00": 4, b"\x86\xdd": 6}
+
+_S = TypeVar("_S", bound=NdisStruct)
+_WORDS: dict[NdisStruct, int] = {}
+_DECODED: dict[tuple[type, int], object] = {}
+
+
+def _word(info: NdisStruct) -> int:
+    """``info.to_int()``, memoized (the structures are frozen and hashable)."""
+    word = _WORDS.get(info)
+    if word is None:
+        if len(_WORDS) >= _CACHE_LIMIT:
+            _WORDS.clear()
+        word = _WORDS[info] = info.to_int()
+    return word
+
+
+def _decoded(cls: type[_S], word: int) -> _S:
+    """``cls.from_int(word)``, memoized per (structure, word)."""
+    key = (cls, word)
+    found = _DECODED.get(key)
+    if found is None:
+        if len(_DECODED) >= _CACHE_LIMIT:
+            _DECODED.clear()
+        found = _DECODED[key] = cls.from_int(word)
+    return cast(_S, found)
+
+
+def _one_version(frames: list[bytes]) -> int:
+    """4 or 6 when every frame is untagged Ethernet II with that one IP Ethertype, else 0
+    (then :func:`ip_versions` walks each frame)."""
+    types = {bytes(frame[12:14]) for frame in frames}  # frames may be views (unhashable)
+    if len(types) != 1:
+        return 0
+    return _ETHERTYPE_VERSION.get(types.pop(), 0)
+
+
+@dataclass(frozen=True)
+class _ReceivePlan:
+    rsc: dict[int, bool]
+    checks: dict[int, tuple[bool, bool, bool]]
+    """(IPv4 header, TCP, UDP) checksum validation on, per IP version."""
+    masks: dict[int, int]
+
+
 class OffloadState(Protocol):
     """What a data path reads from its miniport: the features on now, and whether receive
     checksum offload may run yet (after the first ``OID_OFFLOAD_ENCAPSULATION`` set)."""
@@ -135,9 +227,15 @@ class SoftwareDatapath:
         self.miniport = miniport
         self.counters: Counter[str] = Counter()
         self.coalescer = RscCoalescer(timeout=rsc_timeout)
+        self.rsc_statistics = RscStatistics()
+        """``OID_TCP_RSC_STATISTICS`` counters of the SCUs indicated (``Aborts``: from
+        ``coalescer.exceptions``)."""
+        self.transmit_statistics = TransmitStatistics()
+        """``OID_GEN_STATISTICS`` transmit counters."""
         self._masks: dict[int, int] = {4: 0, 6: 0}
         """The ``Receive`` bits the configuration lets us report, per IP version (frames the
         coalescer indicates alone carry its verdicts, masked by these)."""
+        self._plans: dict[tuple[frozenset[str], bool], _ReceivePlan] = {}
 
     # -- receive ---------------------------------------------------------------------------
     def receive(self, frames: list[bytes], now: float) -> list[ReceiveIndication]:
@@ -146,50 +244,86 @@ class SoftwareDatapath:
         is on, and return the NBLs to indicate. Malformed frames are indicated without
         verdicts (a NIC does not drop them for the protocol's sake) and counted."""
         on = self.miniport.current_features
-        versions = ip_versions(frames)
+        started = self.miniport.receive_checksum_started
+        plan = self._plan(on, started)
+        self._masks = plan.masks
+        self.counters["received"] += len(frames)
+        version = _one_version(frames)
+        if version and plan.rsc[version]:  # the common DPC: one family, all to the coalescer
+            return self._coalesce(frames, now)
+        versions = [version] * len(frames) if version else ip_versions(frames)
         words = [0] * len(frames)
-        rsc_on = {v: feature_for("rsc", v, "Rx") in on for v in (4, 6)}
-        self._masks = self._current_masks(on)
-        if self.miniport.receive_checksum_started:
-            for version in (4, 6):
-                if rsc_on[version]:  # the coalescer validates these (exception 2)
+        if started:
+            for v in (4, 6):
+                ip, tcp, udp = plan.checks[v]
+                if plan.rsc[v] or not (ip or tcp or udp):  # the coalescer validates (E2)
                     continue
-                ip = version == 4 and feature_for("checksum", 4, "Rx", "IpChecksum") in on
-                tcp = feature_for("checksum", version, "Rx", "TcpChecksum") in on
-                udp = feature_for("checksum", version, "Rx", "UdpChecksum") in on
-                picked = [i for i, v in enumerate(versions) if v == version]
-                if not picked or not (ip or tcp or udp):
+                picked = [i for i, have in enumerate(versions) if have == v]
+                if not picked:
                     continue
                 subset = [frames[i] for i in picked]
-                try:
-                    batch = validate_batch_words(subset, ip=ip, tcp=tcp, udp=udp).tolist()
-                except PacketError:
+                if len(subset) < _BATCH_FROM:  # the vectorized pass has a large fixed cost
                     batch = [self._validate_one(f, ip, tcp, udp) for f in subset]
+                else:
+                    try:
+                        batch = validate_batch_words(subset, ip=ip, tcp=tcp, udp=udp).tolist()
+                    except PacketError:
+                        batch = [self._validate_one(f, ip, tcp, udp) for f in subset]
                 for i, word in zip(picked, batch, strict=True):
                     words[i] = int(word)
-        self.counters["received"] += len(frames)
         out: list[ReceiveIndication] = []
         to_coalesce: list[bytes] = []
-        for frame, version, word in zip(frames, versions, words, strict=True):
-            if rsc_on.get(version, False):
+        for frame, v, word in zip(frames, versions, words, strict=True):
+            if plan.rsc.get(v, False):
                 to_coalesce.append(frame)
             else:
                 out.append(ReceiveIndication(frame, word))
-        if len(to_coalesce) >= _BATCH_FROM:
-            items = self.coalescer.push_batch(to_coalesce, now)
-        else:  # a lone ACK: the per-frame path skips the vectorized scan's fixed cost
-            items = [item for frame in to_coalesce for item in self.coalescer.push(frame, now)]
-        out += [self._from_coalescer(item) for item in items]
+        if to_coalesce:
+            out += self._coalesce(to_coalesce, now)
         return out
 
-    def _current_masks(self, on: frozenset[str]) -> dict[int, int]:
-        if not self.miniport.receive_checksum_started:
+    def _coalesce(self, frames: list[bytes], now: float) -> list[ReceiveIndication]:
+        if len(frames) >= _BATCH_FROM:
+            items = self.coalescer.push_batch(frames, now)
+        else:  # a lone ACK: the per-frame path skips the vectorized scan's fixed cost
+            items = [item for frame in frames for item in self.coalescer.push(frame, now)]
+        return [self._from_coalescer(item) for item in items]
+
+    def _plan(self, on: frozenset[str], started: bool) -> _ReceivePlan:
+        """What the receive path does per IP version under ``on`` (cached per configuration:
+        it changes only with an OID set)."""
+        key = (on, started)
+        plan = self._plans.get(key)
+        if plan is None:
+            checks = {
+                v: (
+                    v == 4 and feature_for("checksum", 4, "Rx", "IpChecksum") in on,
+                    feature_for("checksum", v, "Rx", "TcpChecksum") in on,
+                    feature_for("checksum", v, "Rx", "UdpChecksum") in on,
+                )
+                for v in (4, 6)
+            }
+            plan = _ReceivePlan(
+                rsc={v: feature_for("rsc", v, "Rx") in on for v in (4, 6)},
+                checks=checks,
+                masks=self._current_masks(on, started),
+            )
+            if len(self._plans) >= _CACHE_LIMIT:
+                self._plans.clear()
+            self._plans[key] = plan
+        return plan
+
+    @staticmethod
+    def _current_masks(on: frozenset[str], started: bool) -> dict[int, int]:
+        if not started:
             return {4: 0, 6: 0}
         return {4: _verdict_mask(on, 4), 6: _verdict_mask(on, 6)}
 
     def flush(self, now: float | None = None) -> list[ReceiveIndication]:
         """End of the DPC: indicate every coalesced unit still held."""
-        self._masks = self._current_masks(self.miniport.current_features)
+        self._masks = self._plan(
+            self.miniport.current_features, self.miniport.receive_checksum_started
+        ).masks
         return [self._from_coalescer(item) for item in self.coalescer.flush(now)]
 
     def _from_coalescer(self, item: CoalescedFrame) -> ReceiveIndication:
@@ -198,13 +332,16 @@ class SoftwareDatapath:
         if item.rsc.CoalescedSegCount > 0:
             self.counters["rsc_units"] += 1
             self.counters["rsc_segments"] += item.rsc.CoalescedSegCount
-            return ReceiveIndication(item.frame, item.checksum.to_int(), item.rsc.to_int())
-        word = item.checksum.to_int() & self._masks.get(ip_version(item.frame), 0)
-        return ReceiveIndication(item.frame, word, item.rsc.to_int())
+            self.rsc_statistics.account(item)
+            return ReceiveIndication(
+                item.frame, _word(item.checksum), _word(item.rsc), item.timestamp_delta
+            )
+        word = _word(item.checksum) & self._masks.get(ip_version(item.frame), 0)
+        return ReceiveIndication(item.frame, word, _word(item.rsc))
 
     def _validate_one(self, frame: bytes, ip: bool, tcp: bool, udp: bool) -> int:
         try:
-            return validate_receive(frame, ip=ip, tcp=tcp, udp=udp).to_int()
+            return _word(validate_receive(frame, ip=ip, tcp=tcp, udp=udp))
         except PacketError:
             self.counters["malformed_received"] += 1
             return 0
@@ -221,13 +358,24 @@ class SoftwareDatapath:
         return SendCompletion(NdisStatus.FAILURE, detail=why)
 
     def send(self, nbl: NetBufferList, *, index: int | None = None) -> SendCompletion:
-        """Do the offload work ``nbl`` asks for; never raises for a bad frame."""
+        """Do the offload work ``nbl`` asks for; never raises for a bad frame. The frames
+        put on the wire are counted in :attr:`transmit_statistics`."""
+        done = self._send(nbl, index)
+        if done.status == NdisStatus.SUCCESS:
+            self.transmit_statistics.account(done.frames)
+        elif done.status == NdisStatus.INVALID_PARAMETER:
+            self.transmit_statistics.ifOutErrors += 1
+        else:
+            self.transmit_statistics.ifOutDiscards += 1
+        return done
+
+    def _send(self, nbl: NetBufferList, index: int | None) -> SendCompletion:
         on = self.miniport.current_features
         try:
             if nbl.TcpLargeSendNetBufferListInfo:
                 return self._send_lso(nbl, on)
             if nbl.UdpSegmentationOffloadInfo:
-                info = NdisUsoTransmit.from_int(nbl.UdpSegmentationOffloadInfo)
+                info = _decoded(NdisUsoTransmit, nbl.UdpSegmentationOffloadInfo)
                 feature = feature_for("uso", 6 if info.IPVersion else 4)
                 if feature not in on:
                     return self._refuse(
@@ -255,11 +403,11 @@ class SoftwareDatapath:
     def _send_lso(self, nbl: NetBufferList, on: frozenset[str]) -> SendCompletion:
         word = nbl.TcpLargeSendNetBufferListInfo
         lso: NdisLsoV1Transmit | NdisLsoV2Transmit
-        if NdisLsoTransmit.from_int(word).Type == NdisLsoType.V1_TYPE:
-            lso = NdisLsoV1Transmit.from_int(word)
+        if _decoded(NdisLsoTransmit, word).Type == NdisLsoType.V1_TYPE:
+            lso = _decoded(NdisLsoV1Transmit, word)
             feature = feature_for("lsov1", 4)
         else:
-            lso = NdisLsoV2Transmit.from_int(word)
+            lso = _decoded(NdisLsoV2Transmit, word)
             feature = feature_for("lsov2", 6 if lso.IPVersion == NdisLsoIpVersion.IPv6 else 4)
         if feature not in on:
             return self._refuse(
@@ -270,11 +418,11 @@ class SoftwareDatapath:
         result, completion = transmit_lso(nbl.frame, lso)
         self.counters["lso_sends"] += 1
         self.counters["frames"] += len(result.frames)
-        return SendCompletion(NdisStatus.SUCCESS, result.frames, completion.to_int())
+        return SendCompletion(NdisStatus.SUCCESS, result.frames, _word(completion))
 
     def _send_checksum(self, nbl: NetBufferList, on: frozenset[str]) -> SendCompletion:
-        info = NdisTcpIpChecksumNetBufferListInfoTransmit.from_int(
-            nbl.TcpIpChecksumNetBufferListInfo
+        info = _decoded(
+            NdisTcpIpChecksumNetBufferListInfoTransmit, nbl.TcpIpChecksumNetBufferListInfo
         )
         family = 4 if info.IsIPv4 else 6
         asked = (

@@ -36,13 +36,16 @@ from ndis_offload.constants.offload import (
     NdisOffloadSet,
 )
 from ndis_offload.constants.oid import Oid
+from ndis_offload.constants.statistics import TRANSMIT, NdisStatisticsFlags
 from ndis_offload.constants.status import NdisStatus
+from ndis_offload.engine import rsc_aborts
 from ndis_offload.errors import DecodeError, TruncatedError
 from ndis_offload.stack.datapath import (
     NetBufferList,
     ReceiveIndication,
     SendCompletion,
     SoftwareDatapath,
+    TransmitStatistics,
 )
 from ndis_offload.stack.features import (
     FAMILY_FEATURES,
@@ -53,9 +56,11 @@ from ndis_offload.stack.features import (
 )
 from ndis_offload.stack.profiles import AdapterProfile, keywords_from_features
 from ndis_offload.stack.requests import OidCompletion, OidRequest, RequestType, StatusIndication
+from ndis_offload.structs.codec import NdisStruct
 from ndis_offload.structs.encapsulation import NdisOffloadEncapsulation
 from ndis_offload.structs.offload import NdisOffload
 from ndis_offload.structs.parameters import NdisOffloadParameters
+from ndis_offload.structs.statistics import NdisRscStatisticsInfo, NdisStatisticsInfo
 
 PENDING = NdisStatus.PENDING
 
@@ -154,6 +159,23 @@ def short_buffer(request: OidRequest, needed: int, status: NdisStatus) -> OidCom
     )
 
 
+def query_reply(request: OidRequest, value: NdisStruct) -> OidCompletion:
+    """A query answered with ``value``: ``NDIS_STATUS_BUFFER_TOO_SHORT`` with ``BytesNeeded``
+    when ``InformationBufferLength`` is smaller (``MiniportOidRequest``: "the buffer ... is
+    too small to hold the requested data"), else SUCCESS with ``BytesWritten``."""
+    data = value.encode()
+    if request.InformationBufferLength < len(data):
+        return complete(
+            request,
+            NdisStatus.BUFFER_TOO_SHORT,
+            f"InformationBufferLength {request.InformationBufferLength} < {len(data)}",
+            BytesNeeded=len(data),
+        )
+    return OidCompletion(
+        request, NdisStatus.SUCCESS, BytesWritten=len(data), InformationBuffer=data
+    )
+
+
 def exact_length(request: OidRequest, size: int) -> OidCompletion | None:
     """gVNIC ``CopyOidInformation``: the buffer must be exactly ``size`` bytes."""
     length = len(request.InformationBuffer)
@@ -188,6 +210,23 @@ def read_ndis_object(buffer: bytes, obj_type: int, min_revision: int, min_size: 
     if len(buffer) < size:
         return f"buffer is {len(buffer)} bytes, Header.Size says {size}"
     return None
+
+
+def transmit_statistics_info(tx: TransmitStatistics) -> NdisStatisticsInfo:
+    """``NDIS_STATISTICS_INFO`` with the transmit members of ``tx`` (``SupportedStatistics``
+    says which: the ``NDIS_STATISTICS_FLAGS_VALID_*_XMIT`` bits)."""
+    return NdisStatisticsInfo(
+        SupportedStatistics=int(TRANSMIT | NdisStatisticsFlags.VALID_XMIT_ERROR),
+        ifHCOutOctets=tx.ifHCOutOctets,
+        ifHCOutUcastPkts=tx.ifHCOutUcastPkts,
+        ifHCOutMulticastPkts=tx.ifHCOutMulticastPkts,
+        ifHCOutBroadcastPkts=tx.ifHCOutBroadcastPkts,
+        ifOutErrors=tx.ifOutErrors,
+        ifOutDiscards=tx.ifOutDiscards,
+        ifHCOutUcastOctets=tx.ifHCOutUcastOctets,
+        ifHCOutMulticastOctets=tx.ifHCOutMulticastOctets,
+        ifHCOutBroadcastOctets=tx.ifHCOutBroadcastOctets,
+    )
 
 
 class MiniportContext(Protocol):
@@ -376,6 +415,8 @@ class ReferenceMiniport(Miniport):
         return {
             (Oid.OFFLOAD_ENCAPSULATION, RequestType.SET): self.set_offload_encapsulation,
             (Oid.TCP_OFFLOAD_PARAMETERS, RequestType.SET): self.set_offload_parameters,
+            (Oid.TCP_RSC_STATISTICS, RequestType.QUERY): self.query_rsc_statistics,
+            (Oid.GEN_STATISTICS, RequestType.QUERY): self.query_statistics,
         }
 
     def oid_request(self, request: OidRequest) -> OidCompletion | NdisStatus:
@@ -403,6 +444,35 @@ class ReferenceMiniport(Miniport):
             handler = self.handlers()[(request.Oid, request.RequestType)]
             self._context.complete_request(handler(request))
         return len(batch)
+
+    # -- statistics --------------------------------------------------------------------------
+    def query_rsc_statistics(self, request: OidRequest) -> OidCompletion:
+        """``oid-tcp-rsc-statistics``: "miniport drivers that provide RSC services must
+        support this OID"; an adapter without RSC recognizes it and answers
+        ``NDIS_STATUS_NOT_SUPPORTED``. A set is ``NOT_SUPPORTED`` (query only)."""
+        if not any(FEATURE_TABLE[f].offload_type == "rsc" for f in self.hardware):
+            return complete(request, NdisStatus.NOT_SUPPORTED, "the adapter has no RSC")
+        return query_reply(request, self.rsc_statistics())
+
+    def rsc_statistics(self) -> NdisRscStatisticsInfo:
+        """The ``NDIS_RSC_STATISTICS_INFO`` answered (hook): the data path's counts of the
+        SCUs indicated and ``Aborts`` = every exception but E7 met by its coalescer."""
+        counts = self.datapath.rsc_statistics
+        return NdisRscStatisticsInfo(
+            CoalescedPkts=counts.CoalescedPkts,
+            CoalescedOctets=counts.CoalescedOctets,
+            CoalesceEvents=counts.CoalesceEvents,
+            Aborts=rsc_aborts(self.datapath.coalescer.exceptions),
+        )
+
+    def query_statistics(self, request: OidRequest) -> OidCompletion:
+        """``OID_GEN_STATISTICS``: the transmit counters of :meth:`statistics`."""
+        return query_reply(request, self.statistics())
+
+    def statistics(self) -> NdisStatisticsInfo:
+        """The ``NDIS_STATISTICS_INFO`` answered (hook): the data path's transmit counters,
+        every segment of a segmented send counted with its own headers."""
+        return transmit_statistics_info(self.datapath.transmit_statistics)
 
     # -- OID_OFFLOAD_ENCAPSULATION ------------------------------------------------------------
     def set_offload_encapsulation(self, request: OidRequest) -> OidCompletion:

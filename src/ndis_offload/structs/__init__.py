@@ -37,6 +37,7 @@ from ndis_offload.structs.offload import (
     NdisUdpSegmentationOffload,
 )
 from ndis_offload.structs.parameters import NdisOffloadParameters
+from ndis_offload.structs.statistics import NdisRscStatisticsInfo, NdisStatisticsInfo
 
 STRUCTS: tuple[type[NdisStruct], ...] = (
     NdisObjectHeader,
@@ -57,6 +58,8 @@ STRUCTS: tuple[type[NdisStruct], ...] = (
     NdisTcpLargeSendOffloadNetBufferListInfo,
     NdisUdpSegmentationOffloadNetBufferListInfo,
     NdisRscNblInfo,
+    NdisStatisticsInfo,
+    NdisRscStatisticsInfo,
 )
 """Every named (C ``typedef``) structure the package declares, in header order."""
 
@@ -91,4 +94,6 @@ __all__ = [
     "NdisUsoTransmit",
     "NdisRscNblInfo",
     "NdisRscNblInfoInfo",
+    "NdisRscStatisticsInfo",
+    "NdisStatisticsInfo",
 ]

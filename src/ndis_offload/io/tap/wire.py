@@ -15,17 +15,20 @@ through the send and receive paths as one batch (one receive DPC).
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import os
 import select
 import signal
 import time
+import traceback
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any, BinaryIO
 
+from ndis_offload.constants.status import NdisStatus
 from ndis_offload.errors import BackendError
 from ndis_offload.io import netns
 from ndis_offload.io.atomic import atomic_output
@@ -36,8 +39,9 @@ from ndis_offload.io.tap.cleanup import (
     kill_inside,
     release,
 )
-from ndis_offload.io.tap.control import ControlServer, nic_state
+from ndis_offload.io.tap.control import ControlServer, handle_request, nic_state
 from ndis_offload.io.tap.device import TapDevice
+from ndis_offload.io.tap.link import ControlPipe, WireLink, pair
 from ndis_offload.io.tap.linux import describe_flags
 from ndis_offload.io.tap.nic import TapNic
 from ndis_offload.io.tap.pcapng import INBOUND, OUTBOUND, PcapngWriter
@@ -51,10 +55,19 @@ READ_SIZE = VIRTIO_NET_HDR_LEN + 65536 + 64
 
 WRITE_ERRORS = (errno.EINVAL, errno.EAGAIN, errno.EIO, errno.ENOBUFS)
 """A write the kernel refuses (a header it rejects, a full queue) is counted, not fatal."""
-DPC_BYTES = 65536
+DPC_BYTES = 32768
 """Segment mode: bytes read before the peer's receive path runs over their wire frames (one
-receive DPC). Measured live: 64 KB beats both one DPC per read (more fixed costs per byte)
-and 256 KB (RSC is cheaper per byte, but later ACKs slow the sender more)."""
+receive DPC), so a full 64 KB LSO send (about 65,240 bytes read) is a DPC of its own while
+small frames still share one. Measured with the NICs' paths alone: the coalescer takes 90 µs
+for a DPC of one 64 KB send and 157 µs per send for a DPC of two (64 KB, the previous
+threshold, let two sends of one flow share a DPC); live, 256 KB was slower still (later
+ACKs slow the sender)."""
+
+DEFAULT_PROCESSES = 1
+"""NIC processes of a wire without ``--processes`` (a capture always runs one). Measured on
+the shared 2-vCPU machine (load 4-8), one process carried more per CPU second and more per
+second than two (3.6 vs 4.5 CPU s/GB; 1.7 vs 1.1 Gbit/s): the link's copies and the extra
+wake-ups cost more than the second core gave while other work held it."""
 
 SIDE_ADDRESSES = {
     "a": ("10.77.0.1/24", "fd77::1/64", "02:00:00:77:00:0a"),
@@ -74,6 +87,9 @@ class Side:
     wire_bytes: int = 0
     largest: int = 0
     """The largest frame put on the wire since the last ``stats`` with ``reset_largest``."""
+    link: WireLink | None = None
+    """``--processes 2``: the peer NIC runs in another process, reached over this link
+    (``peer`` is then ``None``); frames from it arrive on the same link."""
     buffer: bytearray = field(default_factory=lambda: bytearray(READ_SIZE))
     """Every read lands here (no allocation per frame)."""
     view: memoryview = field(init=False)
@@ -93,6 +109,9 @@ class WireOptions:
     socket: str | None = None
     mtu: int = 1500
     batch: int = 64
+    processes: int = 1
+    """2: each NIC runs in its own process (both cores used), joined by a socket pair;
+    a capture (``pcap``) needs 1 (one writer sees both directions)."""
     tag: str = field(default_factory=lambda: str(os.getpid()))
 
 
@@ -107,6 +126,7 @@ class Loop:
         control: ControlServer | None,
         pcap: PcapngWriter | None,
         batch: int,
+        handlers: dict[int, Callable[[], None]] | None = None,
     ) -> None:
         if mode not in MODES:
             raise BackendError(f"unknown mode {mode!r}; known: {', '.join(MODES)}")
@@ -115,8 +135,12 @@ class Loop:
         self.control = control
         self.pcap = pcap
         self.batch = batch
+        self.handlers = dict(handlers or {})
+        """Other descriptors the loop polls, and what to do when one is readable."""
         self.started = time.monotonic()
         self.stopping = False
+        self.peer_gone = False
+        """The link to the peer NIC's process closed (it ended)."""
         self.write_errors = 0
         self.turns = 0
         for side in sides:
@@ -147,6 +171,9 @@ class Loop:
             "mode": self.mode,
             "uptime": round(time.monotonic() - self.started, 3),
             "write_errors": self.write_errors,
+            "link_dropped_frames": sum(
+                s.link.dropped_frames for s in self.sides if s.link is not None
+            ),
             "sides": {
                 s.nic.name: {
                     **nic_state(s.nic),
@@ -187,8 +214,11 @@ class Loop:
         out_fd = peer.device.fd if peer is not None else -1
         buffer, view = side.buffer, side.view
         readv = os.readv
+        link = side.link
         if self.mode == "passthrough":
             crossed: list[bytes] = []
+            outgoing: list[bytes] = []
+            pending = 0
             for _ in range(self.batch):
                 try:
                     n = readv(fd, (buffer,))
@@ -206,6 +236,14 @@ class Loop:
                     crossed.append(bytes(raw[VIRTIO_NET_HDR_LEN:]))
                 if peer is not None:
                     self._write(out_fd, peer.receive_passthrough(raw))
+                elif link is not None:
+                    outgoing.append(bytes(raw))
+                    pending += n
+                    if pending >= DPC_BYTES:
+                        link.send(outgoing)
+                        outgoing, pending = [], 0
+            if outgoing and link is not None:
+                link.send(outgoing)
             if crossed and pcap is not None:
                 pcap.write(crossed, time.time_ns(), side.direction)
             return
@@ -237,14 +275,40 @@ class Loop:
         if side.peer is not None:
             for parts in side.peer.receive(wire, time.monotonic()):
                 self._writev(out_fd, parts)
+        elif side.link is not None:
+            side.link.send(wire)
+
+    def _arrive(self, side: Side) -> None:
+        """Frames the peer process put on the link reach ``side``'s receive path (each
+        batch is one receive DPC in segment mode)."""
+        assert side.link is not None
+        nic, fd = side.nic, side.nic.device.fd
+
+        def dpc(frames: list[memoryview]) -> None:
+            if self.mode == "passthrough":
+                for raw in frames:
+                    self._write(fd, nic.receive_passthrough(raw))
+            else:  # everything leaves the DPC (written or copied) before the next batch
+                for parts in nic.receive(frames, time.monotonic()):  # type: ignore[arg-type]
+                    self._writev(fd, parts)
+
+        side.link.receive(dpc)
+        if side.link.closed:
+            self.stopping = self.peer_gone = True  # the peer process has gone: so has the wire
 
     def run(self, *, duration: float | None = None, tick: Callable[[], None] | None = None) -> None:
         """Forward until :meth:`stop` (SIGTERM / SIGINT) or ``duration`` seconds."""
         poller = select.poll()
         by_fd: dict[int, Side] = {}
+        links: dict[int, Side] = {}
         for side in self.sides:
             by_fd[side.nic.device.fd] = side
             poller.register(side.nic.device.fd, select.POLLIN)
+            if side.link is not None:
+                links[side.link.fileno()] = side
+                poller.register(side.link.fileno(), select.POLLIN)
+        for fd in self.handlers:
+            poller.register(fd, select.POLLIN)
         control_fd = self.control.fileno() if self.control is not None else -1
         if self.control is not None:
             poller.register(control_fd, select.POLLIN)
@@ -262,6 +326,10 @@ class Loop:
                     if ready is not None:
                         self.turns += 1
                         self._pump(ready)
+                    elif fd in links:
+                        self._arrive(links[fd])
+                    elif fd in self.handlers:
+                        self.handlers[fd]()
                     elif fd == control_fd and self.control is not None:
                         self.control.service()
                     elif fd == wake_r:
@@ -277,6 +345,40 @@ class Loop:
                 signal.signal(sig, handler)
             os.close(wake_r)
             os.close(wake_w)
+
+
+CHILD_GRACE = 5.0
+"""Seconds NIC B's process has to stop after SIGTERM before it is killed."""
+PR_SET_PDEATHSIG = 1
+
+
+def _nic_process(
+    wire: Wire, nic: TapNic, link: WireLink, control: ControlPipe, parent: int
+) -> None:
+    """The body of NIC B's process: its own loop, serving the requests the parent forwards;
+    it ends with SIGTERM, when the link closes, or when the parent dies (``PR_SET_PDEATHSIG``)."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM))
+    if os.getppid() != parent:  # the parent died before the line above
+        return
+    if wire.control is not None:
+        wire.control.sock.close()  # the socket file is the parent's to remove
+    for other in wire.nics.values():
+        if other is not nic:
+            other.device.close()
+    loop = Loop(
+        [Side(nic, None, INBOUND, link=link)], mode=wire.options.mode, control=None, pcap=None,
+        batch=wire.options.batch,
+    )  # fmt: skip
+
+    def serve() -> None:
+        request = control.next_request()
+        if request is None:
+            loop.stop()
+            return
+        control.answer(handle_request({nic.name: nic}, request, loop.stats))
+
+    loop.handlers[control.fileno()] = serve
+    loop.run()
 
 
 def _handler_ignore(_sig: int, _frame: FrameType | None) -> None:
@@ -300,6 +402,14 @@ class Wire:
         self.control: ControlServer | None = None
         self.pcap: PcapngWriter | None = None
         self.loop: Loop | None = None
+        self.child = 0
+        """``processes=2``: the pid of NIC B's process while it runs."""
+        self.remote: ControlPipe | None = None
+        self._link: WireLink | None = None
+        if options.processes not in (1, 2):
+            raise BackendError(f"processes must be 1 or 2, not {options.processes}")
+        if options.processes == 2 and options.pcap:
+            raise BackendError("a capture (--pcap) needs --processes 1: one writer for both sides")
         try:
             self._build(sides)
         except BaseException:
@@ -344,11 +454,44 @@ class Wire:
 
     def stats(self, *, reset_largest: bool = False) -> dict[str, Any]:
         assert self.loop is not None
+        out = self.loop.stats(reset_largest=reset_largest)
+        if self.remote is not None:
+            other = self.remote.call({"op": "stats", "reset_largest": reset_largest})["stats"]
+            out["sides"].update(other["sides"])
+            out["write_errors"] += other["write_errors"]
+            out["link_dropped_frames"] += other["link_dropped_frames"]
         return {
-            **self.loop.stats(reset_largest=reset_largest),
+            **out,
+            "processes": 2 if self.child else 1,
             "namespaces": self.namespaces,
             "socket": self.socket_path,
         }
+
+    def _split_request(self, request: Any) -> dict[str, Any]:
+        """A control request while NIC B runs in its own process: its part goes there (an
+        answer with ``NDIS_STATUS_FAILURE`` when that process does not answer)."""
+        try:
+            return self._forward(request)
+        except BackendError as err:
+            return {"ok": False, "status": NdisStatus.FAILURE.c_name, "error": err.detail}
+
+    def _forward(self, request: Any) -> dict[str, Any]:
+        op = request.get("op") if isinstance(request, dict) else None
+        side = request.get("side", "all") if isinstance(request, dict) else None
+        if op not in ("query", "set", "caps") or side not in ("all", "a", "b"):
+            return handle_request(self.nics, request, self.stats)  # stats, or the error
+        assert self.remote is not None
+        results: list[dict[str, Any]] = []
+        for name in ("a", "b") if side == "all" else (side,):
+            one = {**request, "side": name}
+            if name == "a":
+                answer = handle_request({"a": self.nics["a"]}, one, self.stats)
+            else:
+                answer = self.remote.call(one)
+            if "results" not in answer:
+                return answer
+            results += answer["results"]
+        return {"ok": all(r.get("ok", True) for r in results), "results": results}
 
     def describe(self) -> dict[str, Any]:
         """What a user needs to send traffic over the wire."""
@@ -360,16 +503,81 @@ class Wire:
             "devices": {s: nic.device.name for s, nic in self.nics.items()},
             "tunsetoffload": {s: describe_flags(n.device.offload) for s, n in self.nics.items()},
             "pid": os.getpid(),
+            "processes": self.options.processes,
         }
 
     def run(self, *, duration: float | None = None, tick: Callable[[], None] | None = None) -> None:
         assert self.loop is not None
+        if self.options.processes == 2 and len(self.nics) == 2:
+            self._run_split(duration, tick)
+        else:
+            self.loop.run(duration=duration, tick=tick)
+
+    def _run_split(self, duration: float | None, tick: Callable[[], None] | None) -> None:
+        """NIC B goes to a child process; this one keeps NIC A and the control socket."""
+        end_a, end_b, ctl_a, ctl_b = pair()
+        nic_a, nic_b = self.nics["a"], self.nics["b"]
+        parent = os.getpid()
+        pid = os.fork()
+        if pid == 0:  # NIC B's process: never returns
+            code = 1
+            try:
+                end_a.close()
+                ctl_a.close()
+                _nic_process(self, nic_b, end_b, ctl_b, parent)
+                code = 0
+            except BaseException:  # noqa: BLE001 - a child reports and exits, never unwinds
+                traceback.print_exc()
+            finally:
+                os._exit(code)
+        self.child = pid
+        end_b.close()
+        ctl_b.close()
+        nic_b.device.close()  # NIC B's TAP belongs to its process now
+        self._link, self.remote = end_a, ctl_a
+        assert self.control is not None
+        self.control.handler = self._split_request
+        self.loop = Loop(
+            [Side(nic_a, None, OUTBOUND, link=end_a)], mode=self.options.mode,
+            control=self.control, pcap=None, batch=self.options.batch,
+        )  # fmt: skip
         self.loop.run(duration=duration, tick=tick)
+        if self.loop.peer_gone:
+            code = self._stop_child(signal_first=False)
+            if code != 0:  # 0: it stopped on a signal of its own (SIGINT to the group)
+                raise BackendError(f"NIC B's process (pid {pid}) failed, exit status {code}")
+
+    def _stop_child(self, *, signal_first: bool = True) -> int:
+        """Stop NIC B's process (SIGTERM, SIGKILL after :data:`CHILD_GRACE`); its exit code."""
+        if not self.child:
+            return 0
+        if signal_first:
+            try:
+                os.kill(self.child, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + CHILD_GRACE
+        while True:
+            done, status = os.waitpid(self.child, os.WNOHANG)
+            if done:
+                break
+            if time.monotonic() >= deadline:
+                os.kill(self.child, signal.SIGKILL)
+                _, status = os.waitpid(self.child, 0)
+                break
+            time.sleep(0.01)
+        self.child = 0
+        for end in (self._link, self.remote):
+            if end is not None:
+                end.close()
+        self._link = self.remote = None
+        return os.waitstatus_to_exitcode(status)
 
     def close(self, *, commit_capture: bool = True) -> None:
         """Tear everything down; idempotent. Signals are deferred while it runs."""
         old = {s: signal.signal(s, _handler_ignore) for s in (signal.SIGTERM, signal.SIGINT)}
         try:
+            self._stop_child()
             if self.control is not None:
                 self.control.close()
                 self.control = None
@@ -481,4 +689,13 @@ class TapUp:
                 signal.signal(sig, handler)
 
 
-__all__ = ["MODES", "SIDE_ADDRESSES", "Loop", "Side", "TapUp", "Wire", "WireOptions"]
+__all__ = [
+    "DEFAULT_PROCESSES",
+    "MODES",
+    "SIDE_ADDRESSES",
+    "Loop",
+    "Side",
+    "TapUp",
+    "Wire",
+    "WireOptions",
+]

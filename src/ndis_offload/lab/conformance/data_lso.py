@@ -82,6 +82,8 @@ def make_case(ctx: Context, kind: str, tcp_opt: str, ip_opt: str, mss: int, coun
     )  # fmt: skip
     ip_options = (fr.IP_OPTIONS if version == 4 else fr.IPV6_EXTENSIONS)[ip_opt]
     ip_id = rng.randrange(0, 0x7FFF - count)
+    if kind == "lsov2_4" and rng.getrandbits(1):  # the LSOv2 wrap from 0x7FFF to 0x0000
+        ip_id = rng.randrange(0x8000 - count, 0x8000)
     payload = fr.payload_bytes(size, rng)
     frame = fr.build(version, tcp, payload, ip_options=ip_options, ip_id=ip_id,
                      l4_checksum="pseudo-nolen", zero_length=kind != "lsov1")  # fmt: skip
@@ -230,11 +232,49 @@ def checksums(case: Case, done: SendCompletion) -> str | None:
 def ip_id(case: Case, done: SendCompletion) -> str | None:
     if case.version != 4:
         return None
+    wrap = LSOV2_IP_ID_WRAP if case.kind == "lsov2_4" else 0xFFFF
     for k, (f, lay) in enumerate(_segments(done)):
-        want = (case.ip_id + k) & 0xFFFF
+        want = (case.ip_id + k) & wrap
         if fr.ip_id(f, lay) != want:
             return f"segment {k}: IP ID 0x{fr.ip_id(f, lay):04X}, expected 0x{want:04X}"
     return None
+
+
+LSOV2_IP_ID_WRAP = 0x7FFF
+"""LSOv2: "Use IP identification (IP ID) values in the range from 0x0000 to 0x7FFF ... if the
+template IP header starts with an Identification field value of 0x7FFE, the first TCP segment
+packet must have an IP ID value of 0x7FFE, followed by 0x7FFF, 0x0000, 0x0001, and so on"
+(``offloading-the-segmentation-of-large-tcp-packets``)."""
+
+
+def ip_id_wrap(ctx: Context) -> Verdict:
+    """The page's own example: a template ID of 0x7FFE, and 0x7FFD with 5 segments."""
+    rig = lso_rig(ctx)
+    bad = []
+    for first, count in ((0x7FFE, 4), (0x7FFD, 5)):
+        frame = fr.build(4, fr.Tcp(seq=77), fr.payload_bytes(1000 * count), ip_id=first,
+                         l4_checksum="pseudo-nolen", zero_length=True)  # fmt: skip
+        word = NdisLsoV2Transmit(MSS=1000, TcpHeaderOffset=fr.ETH_LEN + 20).to_int()
+        done = rig.send(NetBufferList(frame, TcpLargeSendNetBufferListInfo=word))
+        want = [(first + k) & LSOV2_IP_ID_WRAP for k in range(count)]
+        try:
+            seen = [fr.ip_id(f, fr.layout(f)) for f in done.frames]
+            sums = all(fr.ipv4_header_ok(f, fr.layout(f)) for f in done.frames)
+        except PacketError as err:
+            seen, sums = [], False
+            bad.append(f"template 0x{first:04X}: {err}")
+        if seen != want or not sums:
+            bad.append(
+                f"template 0x{first:04X}: {done.status.c_name}, IDs "
+                f"{[hex(i) for i in seen]}" + ("" if sums else ", bad header checksum")
+            )
+    return verdict(
+        not bad,
+        "LSOv2 IPv4 sends of 4 and 5 MSS-sized segments with template IP IDs 0x7FFE, 0x7FFD",
+        "IDs 0x7FFE, 0x7FFF, 0x0, 0x1 and 0x7FFD, 0x7FFE, 0x7FFF, 0x0, 0x1 (never >= 0x8000), "
+        "each header checksum valid",
+        "; ".join(bad) or "as documented",
+    )
 
 
 def lengths(case: Case, done: SendCompletion) -> str | None:
@@ -357,9 +397,12 @@ def checks() -> list[Check]:
               "checksum computed with each segment's own TCP length",
               m(checksums, "every segment's checksums verify")),
         Check("lso-ip-id-increments", Family.LSO, PAGE, "IPv4 ID starts at the template's and "
-              "grows by one per segment", m(ip_id, "IP ID = template + k"),
-              reading="template IDs stay below 0x7FFF - count: the wrap point (0x7FFF per the "
-              "checklist, 0xFFFF in RFC 6864) is not exercised"),
+              "grows by one per segment", m(ip_id, "IP ID = template + k (LSOv2: modulo "
+              "0x8000)"), reading="LSOv1 templates stay below 0x7FFF - count (the page states "
+              "the 0x7FFF wrap for LSOv2 only); half the LSOv2 IPv4 templates cross it"),
+        Check("lso-ip-id-wraps-at-0x7fff", Family.LSO, PAGE, "LSOv2 IP IDs stay in "
+              "0x0000..0x7FFF: 0x7FFE, 0x7FFF, 0x0000, 0x0001", ip_id_wrap,
+              needs=frozenset({"lsov2_4"})),
         Check("lso-ip-length-rewritten", Family.LSO, PAGE, "LSOv2 templates carry total length 0; "
               "every segment's IP length is its own", m(lengths, "IPv4 Total Length / IPv6 "
               "Payload Length of each segment = its size")),

@@ -349,8 +349,7 @@ def checks() -> list[Check]:
               "Payload Length recomputed", ip_headers(6)),
         Check("rsc-psh-and-coalesced-count", Family.RSC, RULES, "PSH ORed; CoalescedSegCount "
               "counts data segments; DupAckCount 0 without duplicate ACKs", psh_and_count,
-              reading="RscTcpTimestampDelta is not checked: the model's receive indication "
-              "does not carry it"),
+              reading="RscTcpTimestampDelta has checks of its own (rsc-timestamp-delta*)"),
         Check("rsc-checksum-flags", Family.RSC, INDICATING, "an SCU always has "
               "IpChecksumSucceeded + TcpChecksumSucceeded; ...ValueInvalid if not recomputed",
               checksum_flags),

@@ -5,8 +5,10 @@ from __future__ import annotations
 import struct
 from dataclasses import replace
 
+from ndis_offload.constants.oid import Oid
+from ndis_offload.constants.statistics import NdisStatisticsFlags
 from ndis_offload.constants.status import NdisStatus
-from ndis_offload.errors import PacketError
+from ndis_offload.errors import DecodeError, PacketError
 from ndis_offload.lab.conformance import frames as fr
 from ndis_offload.lab.conformance.check import Check, CheckFn, Context, page, verdict
 from ndis_offload.lab.conformance.result import Family, Verdict
@@ -14,6 +16,7 @@ from ndis_offload.lab.conformance.rig import Rig
 from ndis_offload.stack.datapath import NetBufferList, SendCompletion
 from ndis_offload.stack.profiles import ALL_ON
 from ndis_offload.structs.nbl_info import NdisUsoTransmit
+from ndis_offload.structs.statistics import NdisStatisticsInfo
 
 PAGE = page("udp-segmentation-offload-uso-")
 
@@ -140,6 +143,64 @@ def options_replicated(ctx: Context) -> Verdict:
     )
 
 
+def _statistics(rig: Rig) -> NdisStatisticsInfo | str:
+    handle = rig.query(Oid.GEN_STATISTICS)
+    done = handle.completion
+    if done is None or done.status != NdisStatus.SUCCESS:
+        return f"OID_GEN_STATISTICS query: {handle.status.c_name}"
+    try:
+        return NdisStatisticsInfo.decode(done.InformationBuffer)
+    except DecodeError as err:
+        return f"OID_GEN_STATISTICS answer is no NDIS_STATISTICS_INFO: {err}"
+
+
+_TX_COUNTERS = ("ifHCOutUcastPkts", "ifHCOutUcastOctets", "ifHCOutOctets")
+_TX_FLAGS = (
+    NdisStatisticsFlags.VALID_DIRECTED_FRAMES_XMIT | NdisStatisticsFlags.VALID_DIRECTED_BYTES_XMIT
+)
+
+
+def transmit_statistics(ctx: Context) -> Verdict:
+    """Rule 45: "Increment transmit statistics based on the segmented packets ... include the
+    count of Ethernet, IP, and UDP header bytes for each packet segment, and the packet count
+    is the number of MSS-sized segments, not 1"."""
+    rig = _rig(ctx)
+    versions = [4, 6] if "uso6" in rig.hardware() else [4]
+    before = _statistics(rig)
+    sent, frames = [], []
+    for version in versions:
+        mss = ctx.rng.randrange(200, 1473)
+        count = ctx.rng.randrange(2, 21)
+        _, done = _send(rig, version, fr.payload_bytes(mss * count, ctx.rng), mss)
+        sent.append(f"USO IPv{version} {mss * count} B / MSS {mss} -> {done.status.c_name}")
+        frames += done.frames
+    after = _statistics(rig)
+    want = {
+        "ifHCOutUcastPkts": len(frames),
+        "ifHCOutUcastOctets": sum(map(len, frames)),
+        "ifHCOutOctets": sum(map(len, frames)),
+    }
+    expected = (
+        "OID_GEN_STATISTICS reports directed transmit frames and bytes and they grow by the "
+        "segments on the wire, each with its Ethernet, IP and UDP header: "
+        + ", ".join(f"{k} +{v}" for k, v in want.items())
+    )
+    text = "; ".join(sent) + "; OID_GEN_STATISTICS before and after"
+    if isinstance(before, str):
+        return verdict(False, text, expected, before)
+    if isinstance(after, str):
+        return verdict(False, text, expected, after)
+    grew = {k: getattr(after, k) - getattr(before, k) for k in _TX_COUNTERS}
+    flags = after.SupportedStatistics & _TX_FLAGS == _TX_FLAGS
+    return verdict(
+        grew == want and flags and len(frames) > len(versions),
+        text,
+        expected,
+        ", ".join(f"{k} {v:+d}" for k, v in grew.items())
+        + f"; SupportedStatistics 0x{after.SupportedStatistics:08X}",
+    )
+
+
 def checks() -> list[Check]:
     out = [
         Check("uso-segments-ipv4", Family.USO, PAGE, "payload == MSS except last; per-segment "
@@ -156,6 +217,11 @@ def checks() -> list[Check]:
               "the NBL with a failure, after all segments", failure_completes),
         Check("uso-ipv4-options-replicated", Family.USO, PAGE, "IPv4 options replicated into "
               "each segment; UdpHeaderOffset locates the UDP header", options_replicated),
+        Check("uso-transmit-statistics", Family.USO, PAGE, "transmit statistics count every "
+              "segment with its own headers, not one packet per send", transmit_statistics,
+              reading="the transmit statistics are those of OID_GEN_STATISTICS "
+              "(NDIS_STATISTICS_INFO; 'NDIS 6.0 and later miniport drivers: Mandatory', "
+              "network/oid-gen-statistics); octets are frame bytes without the FCS"),
     ]  # fmt: skip
     return [replace(c, needs=frozenset({"uso6" if c.name.endswith("ipv6") else "uso4"}))
             for c in out]  # fmt: skip

@@ -9,6 +9,7 @@ from ndis_offload.lab.conformance import (
     data_checksum,
     data_lso,
     data_rsc,
+    data_rsc_stats,
     data_rss,
     data_uso,
 )
@@ -24,6 +25,7 @@ def _build() -> tuple[Check, ...]:
         *data_lso.checks(),
         *data_uso.checks(),
         *data_rsc.checks(),
+        *data_rsc_stats.checks(),
         *data_rss.checks(),
     ]
     names = [c.name for c in checks]

@@ -233,8 +233,12 @@ class Rig:
         if not params.Flags & NDIS_OFFLOAD_PARAMETERS_SKIP_REGISTRY_UPDATE:
             self.registry = keywords_written(params, self.registry)
 
-    def query(self, oid: int) -> RequestHandle:
-        return self.bindings[0].query(oid)
+    def query(self, oid: int, *, length: int = 4096) -> RequestHandle:
+        """A query with an ``InformationBufferLength`` of ``length`` bytes."""
+        handle = self.bindings[0].query(oid, length=length)
+        self.log.append(f"query {handle.request.oid_name} ({length} bytes) -> "
+                        f"{handle.status.c_name}")  # fmt: skip
+        return handle
 
     def indications(self) -> list[int]:
         return [len(b.indications) for b in self.bindings]
