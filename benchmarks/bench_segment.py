@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import resource
+import statistics
 import struct
 import subprocess
 import sys
@@ -135,7 +136,21 @@ def main() -> int:
                 assert frames_of(ours_out) == frames_of(dpkt_out), "outputs differ"
         report = Report()
         report.add(row)
+        startup(ours, theirs, row)
     return report.finish()
+
+
+def startup(ours: list[str], theirs: list[str], row: Comparison) -> None:
+    """For the reader: how much of each side is interpreter and import start-up (the same
+    commands with nothing to do), and the ratio without it (not a target)."""
+    ours_idle = [sys.executable, "-c", "import ndis_offload.cli.main"]
+    theirs_idle = [sys.executable, "-c", f"import sys; sys.path.insert(0, {str(HERE)!r}); "
+                   "import dpkt, bench_lso"]  # fmt: skip
+    a = statistics.median(child_cpu(ours_idle) for _ in range(3))
+    b = statistics.median(child_cpu(theirs_idle) for _ in range(3))
+    work = (statistics.median(row.theirs) - b) / max(statistics.median(row.ours) - a, 1e-9)
+    print(f"start-up (imports, CPU s): ours {a:.2f}, dpkt loop {b:.2f}; "
+          f"ratio without start-up {work:.3g}x (information, not a target)")  # fmt: skip
 
 
 if __name__ == "__main__":

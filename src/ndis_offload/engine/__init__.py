@@ -1,5 +1,10 @@
 """Software offload engine: transmit checksum insertion, LSO and USO, Linux GSO of captured
-sends (tunnelled, BIG TCP); receive checksum validation and RSC, on frame bytes."""
+sends (tunnelled, BIG TCP); receive checksum validation and RSC, on frame bytes.
+
+Zero-copy segmentation: ``segment_tcp_rows`` / ``segment_udp_rows`` return the segments as
+rows of one numpy buffer (:class:`SegmentRows`: ``frame(i)`` / iteration give memoryviews,
+``frames()`` the ``bytes``), byte for byte what ``segment_tcp`` / ``segment_udp`` return,
+without making an object per segment; the buffer is the caller's to keep."""
 
 from typing import TYPE_CHECKING
 
@@ -19,9 +24,12 @@ if TYPE_CHECKING:
     from ndis_offload.engine.rss import rss_hash
     from ndis_offload.engine.transmit import (
         Segmentation,
+        SegmentRows,
         insert_checksums,
         segment_tcp,
+        segment_tcp_rows,
         segment_udp,
+        segment_udp_rows,
         transmit_checksum,
         transmit_lso,
         transmit_uso,
@@ -40,9 +48,12 @@ _EXPORTS = {
     "rsc_aborts": "ndis_offload.engine.rsc_stats",
     "rss_hash": "ndis_offload.engine.rss",
     "Segmentation": "ndis_offload.engine.transmit",
+    "SegmentRows": "ndis_offload.engine.transmit",
     "insert_checksums": "ndis_offload.engine.transmit",
     "segment_tcp": "ndis_offload.engine.transmit",
+    "segment_tcp_rows": "ndis_offload.engine.transmit",
     "segment_udp": "ndis_offload.engine.transmit",
+    "segment_udp_rows": "ndis_offload.engine.transmit",
     "transmit_checksum": "ndis_offload.engine.transmit",
     "transmit_lso": "ndis_offload.engine.transmit",
     "transmit_uso": "ndis_offload.engine.transmit",
@@ -55,6 +66,7 @@ __all__ = [
     "CoalescedFrame",
     "RscCoalescer",
     "RscStatistics",
+    "SegmentRows",
     "Segmentation",
     "insert_checksums",
     "ip_version",
@@ -63,7 +75,9 @@ __all__ = [
     "rss_hash",
     "segment_gso",
     "segment_tcp",
+    "segment_tcp_rows",
     "segment_udp",
+    "segment_udp_rows",
     "transmit_checksum",
     "transmit_lso",
     "transmit_uso",

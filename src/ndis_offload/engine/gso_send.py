@@ -37,11 +37,19 @@ from ndis_offload.packet.locate import (
     locate,
 )
 from ndis_offload.packet.proto import (
+    ETHERTYPE_IPV4,
+    ETHERTYPE_IPV6,
+    ETHERTYPE_VLAN,
     IPPROTO_HOPOPTS,
     IPPROTO_TCP,
     IPPROTO_UDP,
+    IPV4_FLAG_MF,
+    IPV4_FRAGMENT_OFFSET,
     IPV6_OPT_JUMBO,
     LINKTYPE_ETHERNET,
+    UDP_PORT_GENEVE,
+    UDP_PORT_L2TP,
+    UDP_PORT_VXLAN,
     Frame,
 )
 
@@ -68,6 +76,11 @@ _NAMES = {IPPROTO_TCP: "TCP", IPPROTO_UDP: "UDP"}
 
 _ADDR4 = struct.Struct("!2H")
 _ADDR6 = struct.Struct("!8H")
+_PSEUDO4 = struct.Struct("!4H")
+_PSEUDO6 = struct.Struct("!16H")
+_HH = struct.Struct("!HH")
+_H = struct.Struct("!H")
+_TUNNEL_PORTS = frozenset({UDP_PORT_VXLAN, UDP_PORT_GENEVE, UDP_PORT_L2TP})
 
 
 def _pseudo(view: memoryview, ip: Hop, proto: int) -> int:
@@ -143,6 +156,78 @@ def plan_send(view: memoryview, found: Located, want: int | None = None) -> GsoP
     )
 
 
+def plan_plain(
+    view: memoryview, want: int | None = None, *, tunnels: bool = False
+) -> GsoPlan | None:
+    """The plan of the commonest send, read straight from the bytes: Ethernet II (at most
+    one 802.1Q tag), IPv4 (not a fragment) or IPv6 without extension headers, then TCP or
+    UDP. None for anything else, malformed frames included: :func:`plan_send` over
+    :func:`~ndis_offload.packet.locate.locate` then gives the plan or the error. Where it
+    answers, the answer is that plan (``tunnels``: UDP to a tunnel port is left to it)."""
+    n = len(view)
+    if n < 14:
+        return None
+    (ethertype,) = _H.unpack_from(view, 12)
+    l3 = 14
+    if ethertype == ETHERTYPE_VLAN and n >= 18:
+        (ethertype,) = _H.unpack_from(view, 16)
+        l3 = 18
+    if ethertype == ETHERTYPE_IPV4:
+        if n < l3 + 20:
+            return None
+        vihl = view[l3]
+        ihl = (vihl & 0xF) * 4
+        if vihl >> 4 != 4 or ihl < 20 or n < l3 + ihl:
+            return None
+        (total,) = _H.unpack_from(view, l3 + 2)
+        (frag,) = _H.unpack_from(view, l3 + 6)
+        if frag & (IPV4_FLAG_MF | IPV4_FRAGMENT_OFFSET) or 0 < total < ihl or l3 + total > n:
+            return None
+        end = l3 + total if total else n
+        proto = view[l3 + 9]
+        ip = IpHeader(l3, 4, ihl)
+        pseudo = sum(_PSEUDO4.unpack_from(view, l3 + 12)) + proto
+    elif ethertype == ETHERTYPE_IPV6:
+        if n < l3 + 40 or view[l3] >> 4 != 6:
+            return None
+        (payload_len,) = _H.unpack_from(view, l3 + 4)
+        proto = view[l3 + 6]
+        end = l3 + 40 + payload_len
+        if payload_len == 0 and n > end:
+            end = n
+        elif end > n:
+            return None
+        ip = IpHeader(l3, 6, 40)
+        ihl = 40
+        pseudo = sum(_PSEUDO6.unpack_from(view, l3 + 8)) + proto
+    else:
+        return None
+    l4 = l3 + ihl
+    if want is not None and proto != want:
+        return None
+    if proto == IPPROTO_TCP:
+        if l4 + 20 > end:
+            return None
+        hlen = (view[l4 + 12] >> 4) * 4
+        if hlen < 20 or l4 + hlen > end:
+            return None
+    elif proto == IPPROTO_UDP:
+        if l4 + 8 > end:
+            return None
+        sport, dport = _HH.unpack_from(view, l4)
+        (length,) = _H.unpack_from(view, l4 + 4)
+        if length:
+            if length < 8 or l4 + length > end:
+                return None
+            end = l4 + length
+        if tunnels and (dport in _TUNNEL_PORTS or sport == UDP_PORT_L2TP):
+            return None
+        hlen = 8
+    else:
+        return None
+    return GsoPlan(l4 + hlen, end, (ip,), l4, proto, pseudo)
+
+
 def _without_jumbo(view: memoryview, jumbo: list[Hop]) -> memoryview:
     """``view`` without the jumbo-only hop-by-hop header of the IPv6 jumbograms ``jumbo``."""
     out = bytearray(view)
@@ -173,6 +258,9 @@ def segment_gso(frame: Frame, mss: int) -> Segmentation:
     view = memoryview(frame)
     if view.format != "B" or view.ndim != 1:
         view = view.cast("B")
+    plan = plan_plain(view, tunnels=True)
+    if plan is not None:
+        return cut(view, plan, mss)
     found = locate(view, LINKTYPE_ETHERNET, tunnels=True, giant_llc=True)
     jumbo = [hop for hop in found.hops if hop.kind == Layer.IPV6 and hop.flags & F_JUMBO]
     if found.stop == Stop.END and found.hops and found.hops[-1].kind not in _L4:
@@ -183,4 +271,4 @@ def segment_gso(frame: Frame, mss: int) -> Segmentation:
     return cut(view, plan_send(view, found), mss)
 
 
-__all__ = ["plan_send", "segment_gso"]
+__all__ = ["plan_plain", "plan_send", "segment_gso"]

@@ -14,8 +14,8 @@ import struct
 import numpy as np
 import numpy.typing as npt
 
-from ndis_offload.engine.gso import GsoPlan, Segmentation, cut
-from ndis_offload.engine.gso_send import plan_send
+from ndis_offload.engine.gso import GsoPlan, Segmentation, SegmentRows, cut, cut_rows
+from ndis_offload.engine.gso_send import plan_plain, plan_send
 from ndis_offload.errors import PacketError
 from ndis_offload.packet.checksum import (
     finish,
@@ -127,8 +127,10 @@ def _plan(frame: Frame, proto: int, header_offset: int | None, name: str) -> Gso
     view = memoryview(frame)
     if view.format != "B" or view.ndim != 1:
         view = view.cast("B")
-    found = locate(view, LINKTYPE_ETHERNET, tunnels=False, giant_llc=True)
-    plan = plan_send(view, found, proto)
+    plan = plan_plain(view, proto)
+    if plan is None:
+        found = locate(view, LINKTYPE_ETHERNET, tunnels=False, giant_llc=True)
+        plan = plan_send(view, found, proto)
     if header_offset is not None and header_offset != plan.l4_offset:
         raise PacketError(
             f"{name} header offset {header_offset} does not match the parsed offset "
@@ -154,6 +156,21 @@ def segment_udp(frame: Frame, mss: int, *, udp_header_offset: int | None = None)
     Each datagram gets its own UDP length, IP length, IPv4 ID (+1 each) and checksums.
     """
     return cut(frame, _plan(frame, IPPROTO_UDP, udp_header_offset, "USO"), mss)
+
+
+def segment_tcp_rows(
+    frame: Frame, mss: int, *, tcp_header_offset: int | None = None
+) -> SegmentRows:
+    """:func:`segment_tcp` without a ``bytes`` object per segment: the segments as rows of
+    one new buffer (:class:`~ndis_offload.engine.gso.SegmentRows`), byte for byte the same."""
+    return cut_rows(frame, _plan(frame, IPPROTO_TCP, tcp_header_offset, "LSO"), mss)
+
+
+def segment_udp_rows(
+    frame: Frame, mss: int, *, udp_header_offset: int | None = None
+) -> SegmentRows:
+    """:func:`segment_udp` as rows of one buffer (see :func:`segment_tcp_rows`)."""
+    return cut_rows(frame, _plan(frame, IPPROTO_UDP, udp_header_offset, "USO"), mss)
 
 
 # --- NET_BUFFER_LIST info entry points ---------------------------------------------------
@@ -242,10 +259,13 @@ def transmit_uso(frame: Frame, info: NdisUsoTransmit) -> Segmentation:
 
 
 __all__ = [
+    "SegmentRows",
     "Segmentation",
     "insert_checksums",
     "segment_tcp",
+    "segment_tcp_rows",
     "segment_udp",
+    "segment_udp_rows",
     "transmit_checksum",
     "transmit_lso",
     "transmit_uso",

@@ -281,21 +281,50 @@ def write_segmented(
 ) -> None:  # fmt: skip
     """Write a chunk with its offload checksums completed (what was on the wire) and every
     frame with a nonzero size (:func:`cut_sizes`) cut into segments of that MSS; pcapng
-    blocks before file offset ``blocks_from`` are left out (a piece's copy of the header)."""
+    blocks before file offset ``blocks_from`` are left out (a piece's copy of the header).
+
+    Frames that are cut are not completed first (the cut writes every checksum of their
+    headers); one that cannot be cut is written completed, as it was on the wire.
+    """
     sizes, problems = cuts
-    patched, _ = fix_chunk(chunk.buffer, checks)
-    for item in _with_buffer(chunk, patched).packets():
+    cut = sizes != 0
+    rest = replace(checks, kind=np.where(cut, np.int8(Kind.OTHER), checks.kind))
+    patched, _ = fix_chunk(chunk.buffer, rest)
+    source = chunk if patched is chunk.buffer else _with_buffer(chunk, patched)
+    completed: bytes | bytearray | None = None
+    """The chunk with every frame completed, made for the first frame that cannot be cut."""
+    # pcap records are contiguous and written back as read: runs of frames kept whole go
+    # out as one raw write each.
+    raw = writer.format == "pcap" and chunk.pcap and not chunk.skipped
+    data = memoryview(source.buffer)
+    run = [0, 0, 0]
+    """The pending run of whole records: start, end in the buffer, record count."""
+
+    def flush() -> None:
+        if run[2]:
+            writer.write_raw(data[run[0] : run[1]], run[2])
+            run[2] = 0
+
+    for item in source.packets():
         if isinstance(item, Block):
             if item.offset >= blocks_from:
                 writer.write_block(item)
             continue
         row = item.index - chunk.first_index
         if row in chunk.bad:
+            flush()
             continue
         size = int(sizes[row])
         if not size:
-            writer.write_packet(item)
+            if not raw:
+                writer.write_packet(item)
+            elif run[2]:
+                run[1], run[2] = int(chunk.data_offsets[row]) + len(item.data), run[2] + 1
+            else:
+                start = int(chunk.record_offsets[row])
+                run[:] = start, int(chunk.data_offsets[row]) + len(item.data), 1
             continue
+        flush()
         try:
             if row in problems:
                 raise PacketError(problems[row])
@@ -305,9 +334,13 @@ def write_segmented(
             if not keep_going:
                 raise located from error
             result.add_errors([located])
-            frames = [item.data]
+            if completed is None:
+                completed, _ = fix_chunk(chunk.buffer, checks)
+            at = int(chunk.data_offsets[row])
+            frames = [bytes(completed[at : at + len(item.data)])]
         result.changed += len(frames) > 1
         writer.write_packets(item, frames)
+    flush()
 
 
 def segment(src: str | Path, dst: str | Path, opts: Options | None = None, *,
