@@ -42,11 +42,30 @@ def dask_available() -> bool:
     return True
 
 
+WORKER_ENVIRON = "distributed.nanny.pre-spawn-environ"
+
+
+def worker_environ() -> dict[str, object]:
+    """The environment Dask gives new worker processes, less ``MALLOC_TRIM_THRESHOLD_``.
+
+    Dask sets it (65536) to return memory to the system sooner; setting it at all turns off
+    glibc's dynamic mmap threshold, so every large numpy temporary becomes an ``mmap`` /
+    page-fault / ``munmap`` round: the checks of a piece then cost about 1.6x the CPU
+    (measured, ``docs/scale-out.md``). Workers of an existing cluster should be started
+    without it too."""
+    import dask
+
+    environ = dict(dask.config.get(WORKER_ENVIRON, default={}) or {})
+    environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+    return environ
+
+
 @contextmanager
 def connect(spec: ClusterSpec) -> Iterator[Client]:
     """A client for ``spec``; a local cluster is started here and stopped on exit, Ctrl-C
     included (its worker processes end with it)."""
     try:
+        import dask
         from distributed import Client, LocalCluster
     except ImportError:
         raise BackendError(f"--workers / --scheduler need Dask: {INSTALL_HINT}") from None
@@ -67,13 +86,14 @@ def connect(spec: ClusterSpec) -> Iterator[Client]:
         finally:
             client.close()
         return
-    cluster = LocalCluster(
-        n_workers=spec.workers,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=":0",
-        silence_logs=logging.ERROR,
-    )
+    with dask.config.set({WORKER_ENVIRON: worker_environ()}):
+        cluster = LocalCluster(
+            n_workers=spec.workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=":0",
+            silence_logs=logging.ERROR,
+        )
     try:
         client = Client(cluster)
         try:

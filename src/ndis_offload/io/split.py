@@ -23,6 +23,7 @@ import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Iterator
 from typing import BinaryIO
 
 import numpy as np
@@ -45,6 +46,9 @@ CHAIN = 8
 """Consecutive plausible records a sync point needs (pcapng blocks: half as many)."""
 WINDOW = 1 << 20
 """Bytes scanned per step while looking for a sync point."""
+QUICK = 64 << 10
+"""Bytes scanned first, with a short overlap: enough for chains of ordinary records, so a
+boundary usually costs one small read (the full window follows when it finds none)."""
 PCAPNG_ISB = 5
 PCAPNG_NRB = 4
 PCAPNG_DSB = 10
@@ -199,9 +203,17 @@ def _pcapng_sync(window: bytes, layout: Layout, base: int, last: bool, scan: int
 
 def sync(stream: BinaryIO, layout: Layout, nominal: int) -> int:
     """The first record boundary (as :func:`_pcap_sync` / :func:`_pcapng_sync` judge it) at or
-    after ``nominal``; the file size when none follows."""
+    after ``nominal``; the file size when none follows. A quick look at the first
+    :data:`QUICK` bytes comes first; any boundary it finds is checked like every other one
+    (by the walk of the piece before it)."""
     pos = max(nominal, layout.first_record)
     finder = _pcap_sync if layout.format == "pcap" else _pcapng_sync
+    if pos < layout.size:
+        stream.seek(pos)
+        window = stream.read(4 * QUICK)
+        found = finder(window, layout, pos, pos + len(window) >= layout.size, QUICK)
+        if found is not None:
+            return found
     limit = layout.snaplen if 0 < layout.snaplen <= MAX_RECORD else 262_144
     overlap = min(2 * MAX_RECORD, (CHAIN + 1) * (16 + limit))  # room for a whole chain
     while pos < layout.size:
@@ -217,23 +229,31 @@ def sync(stream: BinaryIO, layout: Layout, nominal: int) -> int:
     return layout.size
 
 
+def iter_pieces(
+    path: str | Path, layout: Layout, count: int, *, min_piece: int = 16 << 20
+) -> Iterator[Piece]:
+    """:func:`plan`'s pieces, found one at a time (a caller can start on the first pieces
+    while later boundaries are still to be found)."""
+    body = layout.size - layout.first_record
+    count = max(1, min(count, body // max(1, min_piece)))
+    step = body // count
+    start, index = layout.first_record, 0
+    with open(path, "rb") as stream:
+        for k in range(1, count + 1):
+            at = layout.size
+            if k < count:
+                at = sync(stream, layout, layout.first_record + k * step)
+                if at <= start or at >= layout.size:
+                    continue
+            yield Piece(index, start, at)
+            start, index = at, index + 1
+
+
 def plan(path: str | Path, pieces: int, *, min_piece: int = 16 << 20) -> tuple[Layout, list[Piece]]:
     """Cut ``path`` into at most ``pieces`` record-aligned pieces of at least ``min_piece``
     bytes (the last may be smaller)."""
     layout = read_layout(path)
-    body = layout.size - layout.first_record
-    count = max(1, min(pieces, body // max(1, min_piece)))
-    step = body // count
-    bounds = [layout.first_record]
-    with open(path, "rb") as stream:
-        for k in range(1, count):
-            at = sync(stream, layout, layout.first_record + k * step)
-            if at > bounds[-1] and at < layout.size:
-                bounds.append(at)
-    bounds.append(layout.size)
-    return layout, [
-        Piece(i, a, b) for i, (a, b) in enumerate(zip(bounds, bounds[1:], strict=False))
-    ]
+    return layout, list(iter_pieces(path, layout, pieces, min_piece=min_piece))
 
 
 class Splice(io.RawIOBase):
