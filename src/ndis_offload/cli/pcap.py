@@ -115,9 +115,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 @contextmanager
-def _progress(
-    console: Console, paths: list[Path], quiet: bool
-) -> Iterator[pcap_jobs.Progress]:
+def _progress(console: Console, paths: list[Path], quiet: bool) -> Iterator[pcap_jobs.Progress]:
     """One bar over every input: bytes done of the total. A cluster run reports finished
     pieces' bytes (``frames`` -1: counted by the workers, shown as a byte rate)."""
     total = sum(p.stat().st_size for p in paths if p.exists()) or None

@@ -57,10 +57,12 @@ from ndis_offload.io.pieces import (
 )
 from ndis_offload.io.split import Layout, Piece, SplitError, iter_pieces, read_layout
 
-PIECE_BYTES = 64 << 20
-"""Nominal piece size: small enough to spread and to report progress, large enough that the
-per-task cost (about 1 ms of scheduler and worker time, three tasks a piece at most) stays
-near 1 % of the piece's work."""
+PIECE_BYTES = 256 << 20
+"""The largest piece: large enough that the per-piece cost of Dask (about 7 ms of client and
+scheduler CPU for a piece's two or three tasks, measured) stays near 2 % of its work (about
+0.35 s of checking). Pieces shrink towards the end of a job (guided sizes, :func:`_plan`)
+down to ``PIECE_BYTES / MIN_PIECE_PART``, so that the workers finish together."""
+MIN_PIECE_PART = 16
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".ntar")
 """Files a directory input contributes (a glob takes what it matches)."""
 
@@ -278,11 +280,13 @@ def _local(inputs: list[Path], outputs: list[Path] | None, job: Job) -> JobResul
                 os.truncate(fix_tmp, work.layout.size)
             seg: BinaryIO | None = None
             if job.mode == "segment":
-                seg = open(temps[index], "wb")  # type: ignore[arg-type]  # noqa: SIM115
+                target = temps[index]
+                assert target is not None
+                seg = open(target, "wb", buffering=1 << 20)  # noqa: SIM115 - closed below
                 if work.layout.format == "pcap":
                     seg.write(work.layout.prefix)
             try:
-                writer = None if seg is None else part_writer(seg, work.layout)  # type: ignore[arg-type]
+                writer = None if seg is None else part_writer(seg, work.layout)
                 chunks = piece_chunks(work, opts.chunk_bytes, everything=job.everything,
                                       keep_buffers=seg is not None, strict=False)  # fmt: skip
                 try:
@@ -333,23 +337,27 @@ class _Slot:
     checked: bool = False
     fed: bool = False
     after_value: Any = None
-    where: tuple[str, ...] = ()
-    """The worker that holds the checks (the feed and writer run there)."""
+    where: dict[str, Any] = field(default_factory=dict)
+    """Where the piece's tasks run (the worker that holds its checks)."""
 
 
 def _plan(
-    inputs: list[Path], temps: list[Path | None], job: Job, piece_bytes: int
+    inputs: list[Path], temps: list[Path | None], job: Job, piece_bytes: int, workers: int
 ) -> Iterator[Work]:
-    """Every piece of every input in order, each boundary found only when needed."""
+    """Every piece of every input in order, each boundary found only when needed; guided
+    sizes (:func:`~ndis_offload.io.split.iter_pieces`): at most ``piece_bytes``, each about
+    1 / (4 x workers) of what is left of the job."""
+    sizes = [p.stat().st_size for p in inputs]
     for index, path in enumerate(inputs):
-        size = path.stat().st_size
         fix_tmp = temps[index] if job.mode == "fix" else None
         if fix_tmp is not None:
-            os.truncate(fix_tmp, size)
+            os.truncate(fix_tmp, sizes[index])
         layout = read_layout(path)
         out = None if fix_tmp is None else str(fix_tmp)
-        count = max(1, size // piece_bytes)
-        for piece in iter_pieces(path, layout, count, min_piece=min(piece_bytes, 1 << 20)):
+        for piece in iter_pieces(
+            path, layout, 1, min_piece=max(piece_bytes // MIN_PIECE_PART, 64 << 10),
+            max_piece=piece_bytes, ahead=4 * workers, after=sum(sizes[index + 1 :]),
+        ):  # fmt: skip
             yield Work(str(path), layout, piece, index, out)
 
 
@@ -364,8 +372,9 @@ def _on_cluster(
             parts_dir.mkdir()
         try:
             total = sum(p.stat().st_size for p in inputs)
-            works = _plan(inputs, temps, job, piece_bytes)
-            slots, last = _Driver(client, job, parts_dir).run(works)
+            driver = _Driver(client, job, parts_dir)
+            works = _plan(inputs, temps, job, piece_bytes, max(1, len(driver.load)))
+            slots, last = driver.run(works)
             result = _finish(last.carry, inputs, total)
             if job.mode == "segment":
                 result.frames_out = sum(s.after_value[0] for s in slots)
@@ -400,6 +409,19 @@ class _Driver:
         self.previous: Any = start(job.opts.mtu)
         self.fed = self.feeding = self.observed = 0
         self.done = 0
+        workers = list(client.scheduler_info().get("workers", {}))
+        self.load: dict[str, int] = dict.fromkeys(workers, 0)
+        """Checks submitted and not finished, per worker."""
+
+    def _place(self) -> dict[str, Any]:
+        """The least loaded worker, loosely (Dask may run the task elsewhere, as when that
+        worker dies): a piece's check, feed and writer go to the same one, so its checks
+        never move."""
+        if not self.load:
+            return {}
+        worker = min(self.load, key=lambda w: self.load[w])
+        self.load[worker] += 1
+        return {"workers": [worker], "allow_other_workers": True}
 
     def _add(self, tag: str, k: int, future: Any) -> Any:
         self.tags[future.key] = (tag, k)
@@ -418,9 +440,10 @@ class _Driver:
             self.slots.append(slot)
             if work.first:
                 self.done += work.layout.first_record
+            slot.where = self._place()
             slot.check = self._add("check", k, self.client.submit(
                 check_piece, work, job.opts.chunk_bytes, job.everything,
-                job.mode == "segment", pure=False, priority=0,
+                job.mode == "segment", pure=False, priority=0, **slot.where,
             ))  # fmt: skip
 
     def _submit_feeds(self) -> None:
@@ -430,7 +453,7 @@ class _Driver:
         observe = job.opts.observe is not None
         while self.feeding < len(self.slots) and self.slots[self.feeding].checked:
             k, slot = self.feeding, self.slots[self.feeding]
-            where = {"workers": list(slot.where), "allow_other_workers": True} if slot.where else {}
+            where = slot.where
             slot.feed = self._add("feed", k, client.submit(
                 feed_piece, slot.check, self.previous, slot.work, job.mode, job.mss,
                 job.frames is not None, observe, pure=False, priority=10, **where,
@@ -458,7 +481,8 @@ class _Driver:
                     self._raise_first(k)
                 if tag == "check":
                     slot.checked = True
-                    slot.where = tuple(self.client.who_has(future).get(future.key, ()))
+                    for worker in slot.where.get("workers", ()):
+                        self.load[worker] = self.load.get(worker, 1) - 1
                     self.done += slot.work.piece.size
                     opts.progress(-1, self.done)
                     self._submit_feeds()

@@ -20,13 +20,12 @@ without a cluster. Nothing here talks to Dask: the tasks are plain functions.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import pickle
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import BinaryIO, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -174,7 +173,8 @@ def check_piece(
 
 
 def _checks_bytes(checks: Checks) -> int:
-    arrays = [v for v in (getattr(checks, n) for n in checks.__slots__) if isinstance(v, np.ndarray)]
+    values = (getattr(checks, name) for name in checks.__slots__)
+    arrays = [v for v in values if isinstance(v, np.ndarray)]
     return sum(a.nbytes for a in arrays) + 64 * len(arrays)
 
 
@@ -272,10 +272,11 @@ def write_cut(
     return result.changed
 
 
-def part_writer(out: io.BufferedWriter | io.BytesIO, layout: Layout) -> CaptureWriter:
+def part_writer(out: BinaryIO, layout: Layout) -> CaptureWriter:
     """A writer of records in ``layout``'s format that writes no file header."""
-    fmt = "pcap" if layout.format == "pcap" else "pcapng"
-    return CaptureWriter(out, fmt, layout.prefix if fmt == "pcap" else b"", write_header=False)
+    if layout.format == "pcap":
+        return CaptureWriter(out, "pcap", layout.prefix, write_header=False)
+    return CaptureWriter(out, "pcapng", b"", write_header=False)
 
 
 def cut_piece(checked: Checked, fed: Fed, work: Work, part: str) -> tuple[int, int]:
@@ -283,7 +284,7 @@ def cut_piece(checked: Checked, fed: Fed, work: Work, part: str) -> tuple[int, i
     checksums completed, each frame the feed chose cut at its MSS; (frames, frames cut)."""
     changed = 0
     first = fed.first_frame - fed.carry.file_start  # frames of the file before the piece
-    with open(part, "wb") as raw, io.BufferedWriter(raw, 1 << 20) as out:
+    with open(part, "wb", buffering=1 << 20) as out:
         writer = part_writer(out, work.layout)
         for (chunk, checks, _), cuts in zip(checked.chunks, fed.cuts, strict=True):
             changed += write_cut(writer, work, chunk, checks, cuts, first)

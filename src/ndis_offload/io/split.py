@@ -21,9 +21,9 @@ from __future__ import annotations
 import io
 import os
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Iterator
 from typing import BinaryIO
 
 import numpy as np
@@ -46,7 +46,7 @@ CHAIN = 8
 """Consecutive plausible records a sync point needs (pcapng blocks: half as many)."""
 WINDOW = 1 << 20
 """Bytes scanned per step while looking for a sync point."""
-QUICK = 64 << 10
+QUICK = 32 << 10
 """Bytes scanned first, with a short overlap: enough for chains of ordinary records, so a
 boundary usually costs one small read (the full window follows when it finds none)."""
 PCAPNG_ISB = 5
@@ -210,7 +210,7 @@ def sync(stream: BinaryIO, layout: Layout, nominal: int) -> int:
     finder = _pcap_sync if layout.format == "pcap" else _pcapng_sync
     if pos < layout.size:
         stream.seek(pos)
-        window = stream.read(4 * QUICK)
+        window = stream.read(2 * QUICK)
         found = finder(window, layout, pos, pos + len(window) >= layout.size, QUICK)
         if found is not None:
             return found
@@ -230,21 +230,35 @@ def sync(stream: BinaryIO, layout: Layout, nominal: int) -> int:
 
 
 def iter_pieces(
-    path: str | Path, layout: Layout, count: int, *, min_piece: int = 16 << 20
-) -> Iterator[Piece]:
-    """:func:`plan`'s pieces, found one at a time (a caller can start on the first pieces
-    while later boundaries are still to be found)."""
+    path: str | Path, layout: Layout, count: int, *, min_piece: int = 16 << 20,
+    max_piece: int | None = None, ahead: int = 0, after: int = 0,
+) -> Iterator[Piece]:  # fmt: skip
+    """Record-aligned pieces of ``path``, each boundary found only when the piece is needed
+    (a caller can start on the first pieces while later boundaries are still to be found).
+
+    Fixed sizes (``count`` pieces of at least ``min_piece`` bytes), or, with ``ahead``,
+    guided sizes: each piece ``1 / ahead`` of the bytes left (``after``: bytes of later
+    inputs of the same job), between ``min_piece`` and ``max_piece``, so the run starts with
+    large pieces (little per-piece cost) and ends with small ones (workers finish together).
+    """
     body = layout.size - layout.first_record
     count = max(1, min(count, body // max(1, min_piece)))
     step = body // count
-    start, index = layout.first_record, 0
+    start, index, k = layout.first_record, 0, 1
     with open(path, "rb") as stream:
-        for k in range(1, count + 1):
-            at = layout.size
-            if k < count:
-                at = sync(stream, layout, layout.first_record + k * step)
-                if at <= start or at >= layout.size:
-                    continue
+        while start < layout.size:
+            if ahead:
+                left = layout.size - start + after
+                size = min(max(left // ahead, min_piece), max_piece or left)
+                nominal = start + size
+            else:
+                nominal = layout.first_record + k * step if k < count else layout.size
+                k += 1
+            at = layout.size if nominal >= layout.size else sync(stream, layout, nominal)
+            if at <= start:
+                continue
+            if layout.size - at < min_piece // 4 and ahead:  # no sliver at the end
+                at = layout.size
             yield Piece(index, start, at)
             start, index = at, index + 1
 
