@@ -289,16 +289,15 @@ def _local(inputs: list[Path], outputs: list[Path] | None, job: Job) -> JobResul
                 writer = None if seg is None else part_writer(seg, work.layout)
                 chunks = piece_chunks(work, opts.chunk_bytes, everything=job.everything,
                                       keep_buffers=seg is not None, strict=False)  # fmt: skip
+                base = carry.frames  # the file is one piece: its first frame
                 try:
                     for chunk, checks, syns, count in chunks:
-                        fed = Fed(carry, carry.frames)
+                        fed = Fed(carry, base)
                         placed = feed_chunk(carry, fed, work, chunk, checks, syns, job.mode,
                                             job.mss, True, False)  # fmt: skip
                         changed += count
                         if writer is not None:
-                            before = placed.first_index - carry.file_start
-                            changed += write_cut(writer, work, chunk, checks, fed.cuts[0],
-                                                 before - chunk.first_index)  # fmt: skip
+                            changed += write_cut(writer, work, chunk, checks, fed.cuts[0], 0)
                         if frames_out is not None:
                             _write_frames(frames_out, checks, fed.diags[0], placed.first_index)
                         if opts.observe is not None:

@@ -200,13 +200,14 @@ def feed_chunk(
     carry: Carry, fed: Fed, work: Work, chunk: Chunk, checks: Checks, syns: SynEvents,
     mode: Mode, mss: int | None, keep_diags: bool, observe: bool,
 ) -> Chunk:  # fmt: skip
-    """Feed one chunk (``first_index`` counted from the piece) in frame order; raise the first
+    """Feed one chunk of the piece ``fed`` describes (``first_index`` counted from the
+    piece's start, ``fed.first_frame`` the piece's first frame) in frame order; raise the first
     malformed frame's error for ``fix`` / ``segment`` (as one pass does without
     ``--keep-going``), numbered within its file. Returns the chunk as numbered in the run."""
     if work.file_index != carry.file_index or not carry.files:
         carry.file_index, carry.file_start = work.file_index, carry.frames
         carry.files.append(0)
-    placed = replace(chunk, first_index=chunk.first_index + carry.frames)
+    placed = replace(chunk, first_index=chunk.first_index + fed.first_frame)
     analyzer = carry.analyzer
     diag = analyzer.feed_checked(checks, chunk.caplens, placed.first_index, syns)
     carry.slow += checks.slow

@@ -160,7 +160,7 @@ def _pcap_sync(window: bytes, layout: Layout, base: int, last: bool, scan: int) 
     limit = layout.snaplen if 0 < layout.snaplen <= MAX_RECORD else MAX_RECORD
     plausible = (
         (frac < (1_000_000_000 if layout.nanoseconds else 1_000_000))
-        & (incl <= limit) & (incl <= orig) & (orig <= MAX_RECORD)
+        & (incl > 0) & (incl <= limit) & (incl <= orig) & (orig <= MAX_RECORD)
     )  # fmt: skip
     nxt = np.arange(count, dtype=np.int64) + 16 + incl
     # the next record's timestamp within a day (where the next header is in the window)
