@@ -490,3 +490,29 @@ def test_pieces_of_many_chunks(tmp_path: Path, spec: ClusterSpec, monkeypatch: A
     assert (tmp_path / "two.jsonl").read_bytes() == (tmp_path / "one.jsonl").read_bytes()
     distributed.segment(path, tmp_path / "parted", spec, small, piece_bytes=PIECE * 2)
     assert (tmp_path / "parted").read_bytes() == (tmp_path / "serial").read_bytes()
+
+
+def test_interrupting_many_files_leaves_nothing(tmp_path: Path, spec: ClusterSpec) -> None:
+    frames = [f for r in range(30) for f in giant_block(r % 5)]
+    paths = split_files(tmp_path, frames, [500, 900], "pcapng")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "work").mkdir()
+    (tmp_path / "out" / paths[0].name).write_bytes(b"keep me")
+    calls: list[int] = []
+
+    def progress(frames: int, nbytes: int) -> None:
+        calls.append(nbytes)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        distributed.segment(paths, tmp_path / "out", spec, Options(progress=progress),
+                            piece_bytes=PIECE, work_dir=tmp_path / "work")  # fmt: skip
+    assert [p.name for p in (tmp_path / "out").iterdir()] == [paths[0].name]
+    assert (tmp_path / "out" / paths[0].name).read_bytes() == b"keep me"
+    assert not list((tmp_path / "work").iterdir())
+    distributed.segment(paths, tmp_path / "out", spec, piece_bytes=PIECE,
+                        work_dir=tmp_path / "work")  # fmt: skip
+    assert not list((tmp_path / "work").iterdir())
+    pcap_jobs.segment(paths[0], tmp_path / "one")
+    assert (tmp_path / "out" / paths[0].name).read_bytes() == (tmp_path / "one").read_bytes()

@@ -77,6 +77,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         )  # fmt: skip
         scale.add_argument("--scheduler", metavar="ADDRESS", help="use this Dask scheduler")
         scale.add_argument("--scheduler-file", metavar="PATH", help="Dask scheduler file")
+        scale.add_argument(
+            "--work-dir", metavar="DIR",
+            help="part files of segment / --frames here (seen by every worker; default: "
+            "next to the output)",
+        )  # fmt: skip
         t.set_defaults(run=run)
 
     v = tools.add_parser("verify", help="check checksums; diagnose offload artifacts")
@@ -220,11 +225,13 @@ def _scaled(
     """Many inputs as one job, or a cluster run (``io/distributed.py``)."""
     if args.tool in ("verify", "stats"):
         frames = getattr(args, "frames", None)
-        return distributed.verify(inputs, spec, opts, frames=frames)
+        return distributed.verify(inputs, spec, opts, frames=frames, work_dir=args.work_dir)
     if args.tool == "fix":
-        return distributed.fix(inputs, args.output, spec, opts, everything=args.all)
+        return distributed.fix(inputs, args.output, spec, opts, everything=args.all,
+                               work_dir=args.work_dir)  # fmt: skip
     if args.tool == "segment":
-        return distributed.segment(inputs, args.output, spec, opts, mss=args.mss)
+        return distributed.segment(inputs, args.output, spec, opts, mss=args.mss,
+                                   work_dir=args.work_dir)  # fmt: skip
     raise BackendError("pcap coalesce takes one input file")
 
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 import glob
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -96,6 +97,9 @@ class Job:
     everything: bool = False
     frames: str | None = None
     """``verify --frames``: the JSON-lines output."""
+    work_dir: str | None = None
+    """Where part files go (storage every worker and the client see); default: next to the
+    output."""
 
 
 def expand_inputs(spec: str | Path) -> list[Path]:
@@ -144,32 +148,44 @@ def _as_list(paths: Paths) -> list[Path]:
 def verify(
     paths: Paths, spec: ClusterSpec | None = None, opts: Options | None = None, *,
     frames: str | Path | None = None, piece_bytes: int = PIECE_BYTES,
+    work_dir: str | Path | None = None,
 ) -> JobResult:  # fmt: skip
     """``pcap_jobs.verify`` over one or many files, on a cluster when ``spec`` names one;
     ``frames``: also write the per-frame JSON lines there."""
-    job = Job("verify", opts or Options(), frames=None if frames is None else str(frames))
+    job = Job("verify", opts or Options(), frames=None if frames is None else str(frames),
+              work_dir=_dir(work_dir))  # fmt: skip
     return _job(_as_list(paths), None, spec, job, piece_bytes)
 
 
 def fix(
     src: Paths, dst: str | Path, spec: ClusterSpec | None = None, opts: Options | None = None,
     *, everything: bool = False, piece_bytes: int = PIECE_BYTES,
+    work_dir: str | Path | None = None,
 ) -> JobResult:  # fmt: skip
     """``pcap_jobs.fix``: workers write the patched pieces into the output's temporary file,
     renamed only when every piece is done and no error stops the run. Many inputs: ``dst``
     is a directory, one output per input."""
-    job = Job("fix", opts or Options(), everything=everything)
+    job = Job("fix", opts or Options(), everything=everything, work_dir=_dir(work_dir))
     return _job(_as_list(src), dst, spec, job, piece_bytes)
 
 
 def segment(
     src: Paths, dst: str | Path, spec: ClusterSpec | None = None, opts: Options | None = None,
     *, mss: int | None = None, piece_bytes: int = PIECE_BYTES,
+    work_dir: str | Path | None = None,
 ) -> JobResult:  # fmt: skip
     """``pcap_jobs.segment``: the feed decides in frame order which frames to cut at which MSS
     (the flow state); workers cut their pieces into part files joined in order."""
-    job = Job("segment", opts or Options(), mss=mss)
+    job = Job("segment", opts or Options(), mss=mss, work_dir=_dir(work_dir))
     return _job(_as_list(src), dst, spec, job, piece_bytes)
+
+
+def _dir(path: str | Path | None) -> str | None:
+    if path is None:
+        return None
+    if not Path(path).is_dir():
+        raise BackendError(f"--work-dir {path}: not a directory")
+    return str(path)
 
 
 def _job(
@@ -367,8 +383,8 @@ def _on_cluster(
         parts_dir = None
         if job.mode == "segment" or frames_tmp is not None:
             anchor = Path(temps[0] if frames_tmp is None else frames_tmp)  # type: ignore[arg-type]
-            parts_dir = anchor.parent / f"{anchor.name}.parts"
-            parts_dir.mkdir()
+            where = anchor.parent if job.work_dir is None else Path(job.work_dir)
+            parts_dir = Path(tempfile.mkdtemp(prefix=f".{anchor.name}.parts.", dir=where))
         try:
             total = sum(p.stat().st_size for p in inputs)
             driver = _Driver(client, job, parts_dir)
