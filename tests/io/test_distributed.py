@@ -23,6 +23,7 @@ from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import Dot1Q, Ether
 
 from ndis_offload.cli.main import main
+from ndis_offload.capture.analyze import Diagnosis
 from ndis_offload.cli.pcap import summary
 from ndis_offload.errors import PacketError
 from ndis_offload.io import distributed, pcap_jobs
@@ -516,3 +517,24 @@ def test_interrupting_many_files_leaves_nothing(tmp_path: Path, spec: ClusterSpe
     assert not list((tmp_path / "work").iterdir())
     pcap_jobs.segment(paths[0], tmp_path / "one")
     assert (tmp_path / "out" / paths[0].name).read_bytes() == (tmp_path / "one").read_bytes()
+
+
+def test_a_second_pcapng_section_sends_the_job_to_one_pass(
+    tmp_path: Path, spec: ClusterSpec
+) -> None:
+    """Pieces after a new section would be read with the first section's interfaces (here
+    Ethernet where the second section is raw IP): detected, the job runs in one pass."""
+    eth = [f for r in range(10) for f in block(r % 5)]
+    raw = [f[14:] for f in eth if f[12:14] == b"\x08\x00"]
+    first, second = tmp_path / "a.pcapng", tmp_path / "b.pcapng"
+    write_ng(first, eth)
+    data = bytearray()
+    write_ng(second, raw)
+    data = bytearray(second.read_bytes())
+    struct.pack_into("<H", data, 28 + 8, 101)  # the IDB's link type: LINKTYPE_RAW
+    path = tmp_path / "two.pcapng"
+    path.write_bytes(first.read_bytes() + bytes(data))
+    serial = pcap_jobs.verify(path)
+    assert serial.analyzer.frames == len(eth) + len(raw)
+    assert serial.analyzer.totals[Diagnosis.UNCHECKED] == 0  # raw IP was read as raw IP
+    assert report(distributed.verify(path, spec, piece_bytes=PIECE)) == report(serial)

@@ -80,6 +80,8 @@ class Checked:
     changed: int = 0
     """``fix``: checksum fields completed in this piece."""
     nbytes: int = 0
+    new_section: bool = False
+    """The piece holds a pcapng section or interface the file's header does not."""
 
     def __sizeof__(self) -> int:
         """Its real size, so that the scheduler runs the feed where the checks are."""
@@ -102,6 +104,9 @@ class Carry:
     changed: int = 0
     frames_out: int = 0
     unsupported: dict[int, int] = field(default_factory=dict)
+    new_section: bool = False
+    """A piece of the current file held a section or interface beyond the file's header:
+    the pieces after it were read with a stale one (the job then runs in one pass)."""
 
 
 @dataclass(slots=True)
@@ -119,13 +124,15 @@ class Fed:
 
 def piece_chunks(
     work: Work, chunk_bytes: int, *, everything: bool = False, keep_buffers: bool = False,
-    strict: bool = True,
+    strict: bool = True, into: Checked | None = None,
 ) -> Iterator[tuple[Chunk, Checks, SynEvents, int]]:  # fmt: skip
     """Each chunk of the piece with its checks, SYN MSS announcements and, for ``fix``
     (``work.output``), the checksum fields completed (the patched bytes written in place).
     Chunk file offsets are the input file's; ``first_index`` counts from the piece's start;
     without ``keep_buffers`` the chunk comes without its bytes. ``strict``: raise
-    :class:`Serial` for anything a piece cannot judge alone; else the reader's own error."""
+    :class:`Serial` for anything a piece cannot judge alone; else the reader's own error.
+    ``into.new_section`` is set when the piece holds a pcapng section header or interface
+    beyond the file's first ones."""
     splice, stream = open_piece(work.path, work.layout, work.piece)
     fd = os.open(work.output, os.O_WRONLY) if work.output is not None else -1
     # file offset of a chunk's buffer start: the splice's prefix sits before the piece
@@ -133,8 +140,11 @@ def piece_chunks(
     try:
         with stream:
             reader = CaptureReader(stream, chunk_bytes=chunk_bytes)
+            interfaces = -1
             try:
                 for chunk in reader.chunks():
+                    if interfaces < 0:  # those of the prefix (the file's first section)
+                        interfaces = len(reader.interfaces)
                     checks = check(chunk, epb_flags=work.layout.format == "pcapng")
                     changed = 0
                     if fd >= 0:
@@ -152,6 +162,8 @@ def piece_chunks(
                 raise
             if reader.errors:
                 raise Serial(f"{work.path} piece {work.piece.index}: damaged records")
+            if into is not None and (reader.sections > 1 or len(reader.interfaces) > interfaces):
+                into.new_section = True  # later pieces would be read with a stale header
     finally:
         if fd >= 0:
             os.close(fd)
@@ -163,7 +175,7 @@ def check_piece(
     """Task: check every record of a piece (see :func:`piece_chunks`)."""
     out = Checked([])
     for chunk, checks, syns, changed in piece_chunks(
-        work, chunk_bytes, everything=everything, keep_buffers=keep_buffers
+        work, chunk_bytes, everything=everything, keep_buffers=keep_buffers, into=out
     ):
         out.chunks.append((chunk, checks, syns))
         out.frames += len(chunk)
@@ -241,6 +253,11 @@ def feed_piece(
     changed in place: a task may run twice)."""
     before = previous.carry if isinstance(previous, Fed) else previous
     carry: Carry = pickle.loads(pickle.dumps(before, protocol=pickle.HIGHEST_PROTOCOL))
+    if work.first:
+        carry.new_section = False
+    elif carry.new_section:
+        raise Serial(f"{work.path}: a pcapng section or interface after the file's first ones")
+    carry.new_section = checked.new_section
     fed = Fed(carry, carry.frames)
     for chunk, checks, syns in checked.chunks:
         feed_chunk(carry, fed, work, chunk, checks, syns, mode, mss, keep_diags, observe)
