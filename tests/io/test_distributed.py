@@ -22,8 +22,8 @@ from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import Dot1Q, Ether
 
-from ndis_offload.cli.main import main
 from ndis_offload.capture.analyze import Diagnosis
+from ndis_offload.cli.main import main
 from ndis_offload.cli.pcap import summary
 from ndis_offload.errors import PacketError
 from ndis_offload.io import distributed, pcap_jobs
