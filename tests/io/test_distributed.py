@@ -538,3 +538,17 @@ def test_a_second_pcapng_section_sends_the_job_to_one_pass(
     assert serial.analyzer.frames == len(eth) + len(raw)
     assert serial.analyzer.totals[Diagnosis.UNCHECKED] == 0  # raw IP was read as raw IP
     assert report(distributed.verify(path, spec, piece_bytes=PIECE)) == report(serial)
+
+
+def test_the_carried_state_pickles_to_itself(tmp_path: Path) -> None:
+    """The analyzer state a piece hands the next (as arrays, not one object per flow)."""
+    import pickle
+
+    path = tmp_path / "in.pcap"
+    write(path, "pcap", repeats=10)
+    result = pcap_jobs.verify(path)
+    again = pickle.loads(pickle.dumps(result.analyzer))
+    a, b = result.analyzer, again
+    assert list(a.flows.items()) == list(b.flows.items()) and a.peer_mss == b.peer_mss
+    assert (a.totals, a.notable, a.frames) == (b.totals, b.notable, b.frames)
+    assert (a.sizes_after == b.sizes_after).all() and a.other_flows == b.other_flows
