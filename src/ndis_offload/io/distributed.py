@@ -304,7 +304,8 @@ def _local(inputs: list[Path], outputs: list[Path] | None, job: Job) -> JobResul
             try:
                 writer = None if seg is None else part_writer(seg, work.layout)
                 chunks = piece_chunks(work, opts.chunk_bytes, everything=job.everything,
-                                      keep_buffers=seg is not None, strict=False)  # fmt: skip
+                                      keep_buffers=seg is not None or opts.observe is not None,
+                                      strict=False)  # fmt: skip
                 base = carry.frames  # the file is one piece: its first frame
                 try:
                     for chunk, checks, syns, count in chunks:
