@@ -463,6 +463,9 @@ def test_cli_many_inputs(tmp_path: Path) -> None:
     assert code in (0, 1) and "3 input files" in text
     code, _ = cli("pcap", "segment", str(tmp_path / "in" / "0[12].pcap"), str(tmp_path / "o"))
     assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["01.pcap", "02.pcap"]
+    code, _ = cli("pcap", "fix", str(tmp_path / "in" / "0[1].pcap"), str(tmp_path / "f"))
+    pcap_jobs.fix(paths[1], tmp_path / "f1.pcap")  # a glob: the output is a directory
+    assert (tmp_path / "f" / "01.pcap").read_bytes() == (tmp_path / "f1.pcap").read_bytes()
     for argv, why in [
         (("verify", str(tmp_path / "nothing-*.pcap")), "matches no file"),
         (("verify", str(tmp_path / "in"), "--keep-going"), "one input file at a time"),

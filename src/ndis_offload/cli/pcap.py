@@ -195,8 +195,10 @@ def _cluster(args: argparse.Namespace) -> ClusterSpec:
 
 def _dispatch(args: argparse.Namespace, opts: Options, inputs: list[Path]) -> JobResult:
     spec = _cluster(args)
-    if len(inputs) > 1 or spec.distributed:
-        return _scaled(args, opts, inputs, spec)
+    source = args.capture if args.tool in ("verify", "stats") else args.input
+    if not Path(source).is_file() or spec.distributed:  # a directory or glob: many inputs
+        return _scaled(args, opts, inputs, spec, many=not Path(source).is_file())
+    one = inputs[0]  # a glob or directory may name a single file
     if args.tool == "verify" and args.frames:
         with atomic_output(args.frames) as out:
             also = opts.observe
@@ -209,30 +211,33 @@ def _dispatch(args: argparse.Namespace, opts: Options, inputs: list[Path]) -> Jo
                 if also is not None:
                     also(chunk, checks, diag)
 
-            return pcap_jobs.verify(args.capture, replace(opts, observe=sink))
+            return pcap_jobs.verify(one, replace(opts, observe=sink))
     if args.tool in ("verify", "stats"):
-        return pcap_jobs.verify(args.capture, opts)
+        return pcap_jobs.verify(one, opts)
     if args.tool == "fix":
-        return pcap_jobs.fix(args.input, args.output, opts, everything=args.all)
+        return pcap_jobs.fix(one, args.output, opts, everything=args.all)
     if args.tool == "segment":
-        return pcap_jobs.segment(args.input, args.output, opts, mss=args.mss)
-    return pcap_jobs.coalesce(args.input, args.output, opts, timeout=args.timeout)
+        return pcap_jobs.segment(one, args.output, opts, mss=args.mss)
+    return pcap_jobs.coalesce(one, args.output, opts, timeout=args.timeout)
 
 
 def _scaled(
-    args: argparse.Namespace, opts: Options, inputs: list[Path], spec: ClusterSpec
+    args: argparse.Namespace, opts: Options, inputs: list[Path], spec: ClusterSpec, many: bool
 ) -> JobResult:
-    """Many inputs as one job, or a cluster run (``io/distributed.py``)."""
+    """Many inputs as one job (``many``: a directory or glob, outputs go into a directory),
+    or a cluster run (``io/distributed.py``)."""
     if args.tool in ("verify", "stats"):
         frames = getattr(args, "frames", None)
         return distributed.verify(inputs, spec, opts, frames=frames, work_dir=args.work_dir)
     if args.tool == "fix":
         return distributed.fix(inputs, args.output, spec, opts, everything=args.all,
-                               work_dir=args.work_dir)  # fmt: skip
+                               work_dir=args.work_dir, into_dir=many)  # fmt: skip
     if args.tool == "segment":
         return distributed.segment(inputs, args.output, spec, opts, mss=args.mss,
-                                   work_dir=args.work_dir)  # fmt: skip
-    raise BackendError("pcap coalesce takes one input file")
+                                   work_dir=args.work_dir, into_dir=many)  # fmt: skip
+    if many:
+        raise BackendError("pcap coalesce takes one input file")
+    return pcap_jobs.coalesce(inputs[0], args.output, opts, timeout=args.timeout)
 
 
 def summary(result: JobResult) -> dict[str, Any]:

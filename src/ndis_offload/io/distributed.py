@@ -100,6 +100,8 @@ class Job:
     work_dir: str | None = None
     """Where part files go (storage every worker and the client see); default: next to the
     output."""
+    into_dir: bool | None = None
+    """Outputs go into a directory, one per input (default: when there are many inputs)."""
 
 
 def expand_inputs(spec: str | Path) -> list[Path]:
@@ -160,23 +162,24 @@ def verify(
 def fix(
     src: Paths, dst: str | Path, spec: ClusterSpec | None = None, opts: Options | None = None,
     *, everything: bool = False, piece_bytes: int = PIECE_BYTES,
-    work_dir: str | Path | None = None,
+    work_dir: str | Path | None = None, into_dir: bool | None = None,
 ) -> JobResult:  # fmt: skip
     """``pcap_jobs.fix``: workers write the patched pieces into the output's temporary file,
     renamed only when every piece is done and no error stops the run. Many inputs: ``dst``
     is a directory, one output per input."""
-    job = Job("fix", opts or Options(), everything=everything, work_dir=_dir(work_dir))
+    job = Job("fix", opts or Options(), everything=everything, work_dir=_dir(work_dir),
+              into_dir=into_dir)  # fmt: skip
     return _job(_as_list(src), dst, spec, job, piece_bytes)
 
 
 def segment(
     src: Paths, dst: str | Path, spec: ClusterSpec | None = None, opts: Options | None = None,
     *, mss: int | None = None, piece_bytes: int = PIECE_BYTES,
-    work_dir: str | Path | None = None,
+    work_dir: str | Path | None = None, into_dir: bool | None = None,
 ) -> JobResult:  # fmt: skip
     """``pcap_jobs.segment``: the feed decides in frame order which frames to cut at which MSS
     (the flow state); workers cut their pieces into part files joined in order."""
-    job = Job("segment", opts or Options(), mss=mss, work_dir=_dir(work_dir))
+    job = Job("segment", opts or Options(), mss=mss, work_dir=_dir(work_dir), into_dir=into_dir)
     return _job(_as_list(src), dst, spec, job, piece_bytes)
 
 
@@ -199,7 +202,8 @@ def _job(
         raise BackendError("--keep-going works on one input file at a time")
     outputs: list[Path] | None = None
     if dst is not None:
-        outputs = output_paths(inputs, dst) if many else [Path(dst)]
+        into_dir = many if job.into_dir is None else job.into_dir
+        outputs = output_paths(inputs, dst) if into_dir else [Path(dst)]
     if spec is not None and spec.distributed and not job.opts.keep_going:
         try:
             with connect(spec) as client:
@@ -208,7 +212,7 @@ def _job(
             pass  # exactness needs one pass
     if not many:
         return _one_pass(inputs[0], None if outputs is None else outputs[0], job)
-    return _local(inputs, outputs, job)
+    return _local(inputs, outputs, job)  # one pass over many files
 
 
 def _one_pass(src: Path, dst: Path | None, job: Job) -> JobResult:
