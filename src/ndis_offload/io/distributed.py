@@ -25,6 +25,7 @@ Ctrl-C closes the cluster; the outputs' temporary files are removed (``atomic_pa
 
 from __future__ import annotations
 
+import errno
 import glob
 import os
 import shutil
@@ -123,7 +124,7 @@ def expand_inputs(spec: str | Path) -> list[Path]:
         if not files:
             raise BackendError(f"{spec}: matches no file")
         return files
-    raise BackendError(f"{spec}: no such file or directory")
+    raise BackendError(f"cannot open {spec}: {os.strerror(errno.ENOENT)}")
 
 
 def output_paths(inputs: Sequence[Path], output: str | Path) -> list[Path]:
