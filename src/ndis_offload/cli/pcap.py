@@ -196,8 +196,9 @@ def _cluster(args: argparse.Namespace) -> ClusterSpec:
 def _dispatch(args: argparse.Namespace, opts: Options, inputs: list[Path]) -> JobResult:
     spec = _cluster(args)
     source = args.capture if args.tool in ("verify", "stats") else args.input
-    if not Path(source).is_file() or spec.distributed:  # a directory or glob: many inputs
-        return _scaled(args, opts, inputs, spec, many=not Path(source).is_file())
+    many = distributed.names_many(source)  # a directory or glob: outputs into a directory
+    if many or spec.distributed:
+        return _scaled(args, opts, inputs, spec, many=many)
     one = inputs[0]  # a glob or directory may name a single file
     if args.tool == "verify" and args.frames:
         with atomic_output(args.frames) as out:

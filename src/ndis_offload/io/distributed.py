@@ -109,7 +109,7 @@ def expand_inputs(spec: str | Path) -> list[Path]:
     """The capture files ``spec`` names: itself if a file; a directory's files with a capture
     suffix (:data:`CAPTURE_SUFFIXES`), by name; or a glob pattern's regular files, sorted."""
     path = Path(spec)
-    if path.is_file():
+    if path.exists() and not path.is_dir():  # a file, or a named pipe / device to stream
         return [path]
     if path.is_dir():
         found = sorted(
@@ -125,6 +125,12 @@ def expand_inputs(spec: str | Path) -> list[Path]:
             raise BackendError(f"{spec}: matches no file")
         return files
     raise BackendError(f"cannot open {spec}: {os.strerror(errno.ENOENT)}")
+
+
+def names_many(spec: str | Path) -> bool:
+    """Whether ``spec`` is a directory or a glob pattern (its outputs go into a directory)."""
+    path = Path(spec)
+    return path.is_dir() or (not path.exists() and glob.has_magic(str(spec)))
 
 
 def output_paths(inputs: Sequence[Path], output: str | Path) -> list[Path]:
@@ -599,5 +605,5 @@ def _window(client: Any) -> int:
 
 __all__ = [
     "CAPTURE_SUFFIXES", "PIECE_BYTES", "InputError", "ManyResult", "Serial", "expand_inputs",
-    "fix", "output_paths", "segment", "verify",
+    "fix", "names_many", "output_paths", "segment", "verify",
 ]  # fmt: skip
