@@ -15,11 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from rich.console import Console
 from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import Dot1Q, Ether
 
+from ndis_offload.capture.analyze import Diagnosis
 from ndis_offload.cli.main import main
 from ndis_offload.cli.pcap import summary
 from ndis_offload.errors import PacketError
@@ -108,11 +111,14 @@ def report(result: pcap_jobs.JobResult) -> str:
 
 
 @pytest.mark.parametrize("fmt", ["pcap", "pcapng"])
-def test_verify_equals_serial(tmp_path: Path, spec: ClusterSpec, fmt: str) -> None:
+def test_verify_equals_serial(
+    tmp_path: Path, spec: ClusterSpec, fmt: str, monkeypatch: Any
+) -> None:
     path = tmp_path / f"in.{fmt}"
     write(path, fmt)
     serial = pcap_jobs.verify(path)
     assert serial.analyzer.frames > 4000 and serial.analyzer.peer_mss
+    no_fallback(monkeypatch)
     parted = distributed.verify(path, spec, piece_bytes=PIECE)
     assert report(parted) == report(serial)
     assert parted.total_bytes == path.stat().st_size
@@ -121,11 +127,12 @@ def test_verify_equals_serial(tmp_path: Path, spec: ClusterSpec, fmt: str) -> No
 @pytest.mark.parametrize("fmt", ["pcap", "pcapng"])
 @pytest.mark.parametrize("everything", [False, True])
 def test_fix_is_byte_identical(
-    tmp_path: Path, spec: ClusterSpec, fmt: str, everything: bool
+    tmp_path: Path, spec: ClusterSpec, fmt: str, everything: bool, monkeypatch: Any
 ) -> None:
     path = tmp_path / f"in.{fmt}"
     write(path, fmt)
     serial = pcap_jobs.fix(path, tmp_path / "serial", everything=everything)
+    no_fallback(monkeypatch)
     parted = distributed.fix(path, tmp_path / "parted", spec, everything=everything,
                              piece_bytes=PIECE)  # fmt: skip
     assert (tmp_path / "parted").read_bytes() == (tmp_path / "serial").read_bytes()
@@ -265,7 +272,7 @@ def giant_block(seed: int) -> list[bytes]:
 @pytest.mark.parametrize("fmt", ["pcap", "pcapng"])
 @pytest.mark.parametrize("mss", [None, 1000])
 def test_segment_is_byte_identical(
-    tmp_path: Path, spec: ClusterSpec, fmt: str, mss: int | None
+    tmp_path: Path, spec: ClusterSpec, fmt: str, mss: int | None, monkeypatch: Any
 ) -> None:
     path = tmp_path / f"in.{fmt}"
     write(path, fmt, repeats=30)
@@ -277,10 +284,274 @@ def test_segment_is_byte_identical(
     extra.write_bytes(bytes(out))
     for source in (path, extra):
         serial = pcap_jobs.segment(source, tmp_path / "serial", mss=mss)
+        monkeypatch.setattr(distributed, "_one_pass", None)
         parted = distributed.segment(source, tmp_path / "parted", spec, mss=mss,
                                      piece_bytes=PIECE)  # fmt: skip
         assert (tmp_path / "parted").read_bytes() == (tmp_path / "serial").read_bytes()
         assert (parted.changed, parted.frames_out) == (serial.changed, serial.frames_out)
         assert report(parted) == report(serial)
+        monkeypatch.undo()
     assert serial.changed > 100
     assert sorted(os.listdir(tmp_path)) == sorted([path.name, "giant.pcap", "serial", "parted"])
+
+
+# --- many input files as one job ------------------------------------------------------------
+
+PCAP_HEADER = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)
+
+
+def pcap_records(frames: list[bytes], first: int = 0) -> bytes:
+    out = bytearray()
+    for i, f in enumerate(frames, first):
+        out += struct.pack("<IIII", 1_700_000_000 + i // 100, i % 1_000_000, len(f), len(f)) + f
+    return bytes(out)
+
+
+def split_files(tmp: Path, frames: list[bytes], cuts: list[int], fmt: str) -> list[Path]:
+    """``frames`` cut at ``cuts`` into files ``tmp/in/NN.fmt`` (pcapng: each its own
+    section, as rolling captures are)."""
+    (tmp / "in").mkdir(exist_ok=True)
+    bounds = [0, *sorted(set(cuts)), len(frames)]
+    paths = []
+    for n, (a, b) in enumerate(zip(bounds, bounds[1:], strict=False)):
+        path = tmp / "in" / f"{n:02d}.{fmt}"
+        if fmt == "pcap":
+            path.write_bytes(PCAP_HEADER + pcap_records(frames[a:b], a))
+        else:
+            write_ng(path, frames[a:b], a)
+        paths.append(path)
+    return paths
+
+
+def write_ng(path: Path, frames: list[bytes], first: int = 0) -> None:
+    def blk(btype: int, body: bytes) -> bytes:
+        body += bytes(-len(body) % 4)
+        return struct.pack("<II", btype, len(body) + 12) + body + struct.pack("<I", len(body) + 12)
+
+    out = bytearray(blk(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1)))
+    out += blk(1, struct.pack("<HHI", 1, 0, 65535))
+    for i, f in enumerate(frames, first):
+        out += blk(6, struct.pack("<IIIII", 0, i // 7, i, len(f), len(f)) + f)
+    path.write_bytes(bytes(out))
+
+
+def joined(paths: list[Path], fmt: str, target: Path) -> Path:
+    """The oracle's input: one file holding every record of ``paths`` in order (pcap: one
+    header; pcapng: the files one after the other, a valid multi-section file)."""
+    if fmt == "pcap":
+        target.write_bytes(PCAP_HEADER + b"".join(p.read_bytes()[24:] for p in paths))
+    else:
+        target.write_bytes(b"".join(p.read_bytes() for p in paths))
+    return target
+
+
+def same_report(many: pcap_jobs.JobResult, one: pcap_jobs.JobResult) -> None:
+    a, b = summary(many), summary(one)
+    a.pop("files", None)
+    a.pop("bytes"), b.pop("bytes")
+    assert a == b
+
+
+FLOWS_FRAMES = [f for r in range(12) for f in giant_block(r % 5)]
+
+
+@settings(max_examples=12, deadline=None)
+@given(cuts=st.lists(st.integers(1, len(FLOWS_FRAMES) - 1), min_size=1, max_size=4),
+       fmt=st.sampled_from(["pcap", "pcapng"]))  # fmt: skip
+def test_many_files_are_one_job(tmp_path_factory: Any, cuts: list[int], fmt: str) -> None:
+    """Oracle: the serial tools on one file holding the same records. Flow state crosses
+    files (an MSS announced in one file governs the next); segment's outputs, joined, are
+    the serial output of the joined input; fix's outputs are each file's serial fix."""
+    tmp = tmp_path_factory.mktemp("many")
+    paths = split_files(tmp, FLOWS_FRAMES, cuts, fmt)
+    whole = joined(paths, fmt, tmp / f"whole.{fmt}")
+    many = distributed.verify(paths)
+    assert isinstance(many, distributed.ManyResult)
+    same_report(many, pcap_jobs.verify(whole))
+    assert many.total_bytes == sum(p.stat().st_size for p in paths)
+    assert [n for _, _, n in many.files] == [pcap_jobs.verify(p).analyzer.frames for p in paths]
+    distributed.segment(paths, tmp / "seg")
+    pcap_jobs.segment(whole, tmp / "seg-whole")
+    outs = [tmp / "seg" / p.name for p in paths]
+    assert joined(outs, fmt, tmp / "seg-joined").read_bytes() == (tmp / "seg-whole").read_bytes()
+    distributed.fix(paths, tmp / "fix", everything=True)
+    for p in paths:
+        pcap_jobs.fix(p, tmp / "fix-one", everything=True)
+        assert (tmp / "fix" / p.name).read_bytes() == (tmp / "fix-one").read_bytes()
+
+
+def no_fallback(monkeypatch: Any) -> None:
+    """Fail a test that would pass only by falling back to one pass."""
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the run fell back to one process")
+
+    monkeypatch.setattr(distributed, "_local", refuse)
+    monkeypatch.setattr(distributed, "_one_pass", refuse)
+
+
+@pytest.mark.parametrize("fmt", ["pcap", "pcapng"])
+def test_many_files_on_the_cluster(
+    tmp_path: Path, spec: ClusterSpec, fmt: str, monkeypatch: Any
+) -> None:
+    frames = [f for r in range(40) for f in giant_block(r % 5)]
+    paths = split_files(tmp_path, frames, [len(frames) // 3, len(frames) // 2 + 7], fmt)
+    whole = joined(paths, fmt, tmp_path / f"whole.{fmt}")
+    serial_frames = tmp_path / "one.jsonl"
+    distributed.verify(whole, None, frames=serial_frames)
+    reference = pcap_jobs.verify(whole)
+    pcap_jobs.segment(whole, tmp_path / "seg-whole")
+    no_fallback(monkeypatch)
+    seen: list[int] = []
+    opts = Options(progress=lambda frames, nbytes: seen.append(nbytes))
+    many = distributed.verify(paths, spec, opts, frames=tmp_path / "many.jsonl",
+                              piece_bytes=PIECE)  # fmt: skip
+    same_report(many, reference)
+    assert (tmp_path / "many.jsonl").read_bytes() == serial_frames.read_bytes()
+    total = sum(p.stat().st_size for p in paths)
+    assert seen == sorted(seen) and seen[-1] == total and len(seen) > len(paths)
+    distributed.segment(paths, tmp_path / "seg", spec, piece_bytes=PIECE)
+    outs = [tmp_path / "seg" / p.name for p in paths]
+    assert joined(outs, fmt, tmp_path / "j").read_bytes() == (tmp_path / "seg-whole").read_bytes()
+    leftovers = [p for p in tmp_path.rglob("*") if ".tmp" in p.name or ".parts" in p.name]
+    assert not leftovers
+
+
+def test_verify_frames_on_the_cluster_is_byte_identical(tmp_path: Path, spec: ClusterSpec) -> None:
+    path = tmp_path / "in.pcapng"
+    write(path, "pcapng", repeats=30)
+    code, _ = cli("pcap", "verify", str(path), "--frames", str(tmp_path / "one.jsonl"), "-q")
+    code2, _ = cli("pcap", "verify", str(path), "--frames", str(tmp_path / "two.jsonl"), "-q",
+                   "--scheduler", spec.scheduler or "")  # fmt: skip
+    assert code == code2
+    assert (tmp_path / "one.jsonl").read_bytes() == (tmp_path / "two.jsonl").read_bytes()
+    distributed.verify(path, spec, frames=tmp_path / "three.jsonl", piece_bytes=PIECE)
+    assert (tmp_path / "three.jsonl").read_bytes() == (tmp_path / "one.jsonl").read_bytes()
+
+
+def test_an_error_in_a_later_file_names_that_file(tmp_path: Path, spec: ClusterSpec) -> None:
+    frames = [bytes(Ether(**MAC) / IP(src="1.1.1.1", dst="2.2.2.2") / UDP() / bytes(500))] * 3000
+    bad = bytearray(frames[2500])
+    bad[14] = 0x4F
+    bad[16:18] = (30).to_bytes(2, "big")
+    frames[2500] = bytes(bad)
+    paths = split_files(tmp_path, frames, [1000], "pcap")
+    with pytest.raises(PacketError) as alone:
+        pcap_jobs.fix(paths[1], tmp_path / "alone")
+    for where in (None, spec):
+        with pytest.raises(distributed.InputError) as many:
+            distributed.fix(paths, tmp_path / "out", where, piece_bytes=PIECE)
+        assert many.value.path == str(paths[1])
+        assert many.value.frame_index == alone.value.frame_index == 1500
+        assert (many.value.offset, many.value.reason) == (alone.value.offset, alone.value.reason)
+    assert not list((tmp_path / "out").iterdir())
+    code, text = cli("pcap", "fix", str(tmp_path / "in"), str(tmp_path / "out2"), "-q")
+    assert code == 2 and f"{paths[1]}: frame 1501 at offset" in text
+
+
+def test_cli_many_inputs(tmp_path: Path) -> None:
+    frames = [f for r in range(10) for f in giant_block(r % 5)]
+    paths = split_files(tmp_path, frames, [100, 400], "pcap")
+    whole = joined(paths, "pcap", tmp_path / "whole.pcap")
+    code, text = cli("pcap", "verify", str(tmp_path / "in"), "--json")
+    ref_code, ref = cli("pcap", "verify", str(whole), "--json")
+    got, want = json.loads(text), json.loads(ref)
+    assert [f["first_frame"] for f in got.pop("files")] == [1, 101, 401]
+    got.pop("bytes"), want.pop("bytes")
+    assert (code, got) == (ref_code, want)
+    code, text = cli("pcap", "stats", str(tmp_path / "in" / "*.pcap"))
+    assert code in (0, 1) and "3 input files" in text
+    code, _ = cli("pcap", "segment", str(tmp_path / "in" / "0[12].pcap"), str(tmp_path / "o"))
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["01.pcap", "02.pcap"]
+    code, _ = cli("pcap", "fix", str(tmp_path / "in" / "0[1].pcap"), str(tmp_path / "f"))
+    pcap_jobs.fix(paths[1], tmp_path / "f1.pcap")  # a glob: the output is a directory
+    assert (tmp_path / "f" / "01.pcap").read_bytes() == (tmp_path / "f1.pcap").read_bytes()
+    for argv, why in [
+        (("verify", str(tmp_path / "nothing-*.pcap")), "matches no file"),
+        (("verify", str(tmp_path / "in"), "--keep-going"), "one input file at a time"),
+        (("fix", str(tmp_path / "in"), str(tmp_path / "in")), "directory of input"),
+        (("fix", str(tmp_path / "in"), str(whole)), "must be a directory"),
+        (("coalesce", str(tmp_path / "in"), str(tmp_path / "c")), "one input file"),
+    ]:
+        code, text = cli("pcap", *argv)
+        assert code == 2 and why in text, (argv, text)
+
+
+def test_pieces_of_many_chunks(tmp_path: Path, spec: ClusterSpec, monkeypatch: Any) -> None:
+    """Pieces read in several chunks each: frame numbers (notable frames, --frames) and the
+    cut decisions stay those of one pass."""
+    path = tmp_path / "in.pcap"
+    frames = [f for r in range(30) for f in giant_block(r % 5)]
+    path.write_bytes(PCAP_HEADER + pcap_records(frames))
+    serial = pcap_jobs.verify(path)
+    distributed.verify(path, None, frames=tmp_path / "one.jsonl")
+    pcap_jobs.segment(path, tmp_path / "serial")
+    no_fallback(monkeypatch)
+    small = Options(chunk_bytes=32 << 10)
+    parted = distributed.verify(path, spec, small, frames=tmp_path / "two.jsonl",
+                                piece_bytes=PIECE * 2)  # fmt: skip
+    assert report(parted) == report(serial) and len(serial.analyzer.notable) > 100
+    assert (tmp_path / "two.jsonl").read_bytes() == (tmp_path / "one.jsonl").read_bytes()
+    distributed.segment(path, tmp_path / "parted", spec, small, piece_bytes=PIECE * 2)
+    assert (tmp_path / "parted").read_bytes() == (tmp_path / "serial").read_bytes()
+
+
+def test_interrupting_many_files_leaves_nothing(tmp_path: Path, spec: ClusterSpec) -> None:
+    frames = [f for r in range(30) for f in giant_block(r % 5)]
+    paths = split_files(tmp_path, frames, [500, 900], "pcapng")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "work").mkdir()
+    (tmp_path / "out" / paths[0].name).write_bytes(b"keep me")
+    calls: list[int] = []
+
+    def progress(frames: int, nbytes: int) -> None:
+        calls.append(nbytes)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        distributed.segment(paths, tmp_path / "out", spec, Options(progress=progress),
+                            piece_bytes=PIECE, work_dir=tmp_path / "work")  # fmt: skip
+    assert [p.name for p in (tmp_path / "out").iterdir()] == [paths[0].name]
+    assert (tmp_path / "out" / paths[0].name).read_bytes() == b"keep me"
+    assert not list((tmp_path / "work").iterdir())
+    distributed.segment(paths, tmp_path / "out", spec, piece_bytes=PIECE,
+                        work_dir=tmp_path / "work")  # fmt: skip
+    assert not list((tmp_path / "work").iterdir())
+    pcap_jobs.segment(paths[0], tmp_path / "one")
+    assert (tmp_path / "out" / paths[0].name).read_bytes() == (tmp_path / "one").read_bytes()
+
+
+def test_a_second_pcapng_section_sends_the_job_to_one_pass(
+    tmp_path: Path, spec: ClusterSpec
+) -> None:
+    """Pieces after a new section would be read with the first section's interfaces (here
+    Ethernet where the second section is raw IP): detected, the job runs in one pass."""
+    eth = [f for r in range(10) for f in block(r % 5)]
+    raw = [f[14:] for f in eth if f[12:14] == b"\x08\x00"]
+    first, second = tmp_path / "a.pcapng", tmp_path / "b.pcapng"
+    write_ng(first, eth)
+    data = bytearray()
+    write_ng(second, raw)
+    data = bytearray(second.read_bytes())
+    struct.pack_into("<H", data, 28 + 8, 101)  # the IDB's link type: LINKTYPE_RAW
+    path = tmp_path / "two.pcapng"
+    path.write_bytes(first.read_bytes() + bytes(data))
+    serial = pcap_jobs.verify(path)
+    assert serial.analyzer.frames == len(eth) + len(raw)
+    assert serial.analyzer.totals[Diagnosis.UNCHECKED] == 0  # raw IP was read as raw IP
+    assert report(distributed.verify(path, spec, piece_bytes=PIECE)) == report(serial)
+
+
+def test_the_carried_state_pickles_to_itself(tmp_path: Path) -> None:
+    """The analyzer state a piece hands the next (as arrays, not one object per flow)."""
+    import pickle
+
+    path = tmp_path / "in.pcap"
+    write(path, "pcap", repeats=10)
+    result = pcap_jobs.verify(path)
+    again = pickle.loads(pickle.dumps(result.analyzer))
+    a, b = result.analyzer, again
+    assert list(a.flows.items()) == list(b.flows.items()) and a.peer_mss == b.peer_mss
+    assert (a.totals, a.notable, a.frames) == (b.totals, b.notable, b.frames)
+    assert (a.sizes_after == b.sizes_after).all() and a.other_flows == b.other_flows

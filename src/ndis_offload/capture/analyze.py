@@ -17,6 +17,7 @@ import ipaddress
 import struct
 from dataclasses import dataclass, field
 from enum import IntEnum
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -210,6 +211,35 @@ class Analyzer:
         self.notable: list[Notable] = []
         self.sizes_before = np.zeros(len(SIZE_BINS) - 1, dtype=np.int64)
         self.sizes_after = np.zeros(len(SIZE_BINS) - 1, dtype=np.int64)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The state as arrays, not one object per flow: a scale-out run passes it from piece
+        to piece, and 100,000 flows pickle in milliseconds this way (seconds as objects)."""
+        state = dict(self.__dict__)
+        flows = list(self.flows.values())
+        state["flows"] = (
+            np.fromiter(self.flows.keys(), dtype=np.uint64, count=len(flows)),
+            [f.key for f in flows],
+            np.array([(f.frames, f.bytes, f.max_payload) for f in flows], np.int64).reshape(-1, 3),
+            np.array([f.counts for f in flows], np.int64).reshape(-1, N_DIAG),
+        )
+        state["peer_mss"] = (
+            np.fromiter(self.peer_mss.keys(), dtype=np.uint64, count=len(self.peer_mss)),
+            np.fromiter(self.peer_mss.values(), dtype=np.int64, count=len(self.peer_mss)),
+        )
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        hashes, keys, numbers, counts = state.pop("flows")
+        peers, mss = state.pop("peer_mss")
+        self.__dict__.update(state)
+        self.flows = {
+            h: FlowStats(key, n[0], n[1], c, n[2])
+            for h, key, n, c in zip(
+                hashes.tolist(), keys, numbers.tolist(), counts.tolist(), strict=True
+            )
+        }
+        self.peer_mss = dict(zip(peers.tolist(), mss.tolist(), strict=True))
 
     @property
     def errors(self) -> int:

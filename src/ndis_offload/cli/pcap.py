@@ -32,7 +32,7 @@ from ndis_offload.cli.errors import (
     warn,
 )
 from ndis_offload.errors import BackendError, PacketError
-from ndis_offload.io import local_fix, pcap_jobs
+from ndis_offload.io import distributed, local_fix, pcap_jobs
 from ndis_offload.io.atomic import atomic_output
 from ndis_offload.io.cluster import INSTALL_HINT, ClusterSpec, dask_available
 from ndis_offload.io.memory import reuse_freed_memory
@@ -49,6 +49,8 @@ if TYPE_CHECKING:  # imported where used: a plain verify / fix needs none of the
 MTU_RANGE = (68, 65535)
 """IPv4's minimum MTU (RFC 791) to the largest IP datagram."""
 PLOT_FORMATS = frozenset({"png", "svg", "pdf"})
+INPUT_HELP = "a capture file, a directory of them or a quoted glob: many files are one job"
+OUTPUT_HELP = "the output file; a directory (one output per input) when the input is many"
 ERRORS_SHOWN = 50
 """Capture errors listed in text mode (``--json`` lists every one kept)."""
 
@@ -70,10 +72,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         )  # fmt: skip
         scale.add_argument("--scheduler", metavar="ADDRESS", help="use this Dask scheduler")
         scale.add_argument("--scheduler-file", metavar="PATH", help="Dask scheduler file")
+        scale.add_argument(
+            "--work-dir", metavar="DIR",
+            help="part files of segment / --frames here (seen by every worker; default: "
+            "next to the output)",
+        )  # fmt: skip
         t.set_defaults(run=run)
 
     v = tools.add_parser("verify", help="check checksums; diagnose offload artifacts")
-    v.add_argument("capture")
+    v.add_argument("capture", help=INPUT_HELP)
     v.add_argument("--json", action="store_true", help="one JSON object for machines")
     v.add_argument("--flows", type=int_range(0, 1 << 20), default=20,
                    help="flows shown in the table")  # fmt: skip
@@ -83,13 +90,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     common(v)
     f = tools.add_parser("fix", help="complete checksums left for offload")
-    f.add_argument("input")
-    f.add_argument("output")
+    f.add_argument("input", help=INPUT_HELP)
+    f.add_argument("output", help=OUTPUT_HELP)
     f.add_argument("--all", action="store_true", help="also recompute wrong checksums")
     common(f)
     s = tools.add_parser("segment", help="cut LSO frames into wire-sized segments")
-    s.add_argument("input")
-    s.add_argument("output")
+    s.add_argument("input", help=INPUT_HELP)
+    s.add_argument("output", help=OUTPUT_HELP)
     s.add_argument("--mss", type=int_range(1, 65535),
                    help="MSS, 1..65535 (default: inferred from the flow)")  # fmt: skip
     common(s)
@@ -100,7 +107,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="SCU timeout in seconds, 0..3600")  # fmt: skip
     common(c)
     st = tools.add_parser("stats", help="frame sizes, flows, offload artifacts")
-    st.add_argument("capture")
+    st.add_argument("capture", help=INPUT_HELP)
     st.add_argument("--plot", metavar="FILE.png", help="size distribution before / after")
     st.add_argument("--json", action="store_true", help="one JSON object for machines")
     add_picture_options(st, **CAPTURE_PICTURES)
@@ -108,8 +115,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 @contextmanager
-def _progress(console: Console, path: str, quiet: bool) -> Iterator[pcap_jobs.Progress]:
-    total = Path(path).stat().st_size if Path(path).exists() else None
+def _progress(console: Console, paths: list[Path], quiet: bool) -> Iterator[pcap_jobs.Progress]:
+    """One bar over every input: bytes done of the total. A cluster run reports finished
+    pieces' bytes (``frames`` -1: counted by the workers, shown as a byte rate)."""
+    total = sum(p.stat().st_size for p in paths if p.exists()) or None
     if quiet or not console.is_terminal:
         yield lambda frames, nbytes: None
         return
@@ -125,16 +134,22 @@ def _progress(console: Console, path: str, quiet: bool) -> Iterator[pcap_jobs.Pr
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         TaskProgressColumn(),
-        TextColumn("{task.fields[frames]} frames, {task.fields[rate]} frames/s"),
+        TextColumn("{task.fields[frames]}, {task.fields[rate]}"),
         TimeElapsedColumn(),
     )
     start = time.perf_counter()
     with Progress(*columns, console=console, transient=True) as bar:
-        task = bar.add_task(Path(path).name, total=total, frames=0, rate="-")
+        name = paths[0].name if len(paths) == 1 else f"{len(paths)} files"
+        task = bar.add_task(name, total=total, frames="-", rate="-")
 
         def update(frames: int, nbytes: int) -> None:
-            rate = frames / max(time.perf_counter() - start, 1e-9)
-            bar.update(task, completed=nbytes, frames=f"{frames:,}", rate=f"{rate:,.0f}")
+            seconds = max(time.perf_counter() - start, 1e-9)
+            if frames < 0:
+                rate = f"{nbytes / seconds / 1e6:,.0f} MB/s"
+                bar.update(task, completed=nbytes, frames=f"{nbytes / 1e6:,.0f} MB", rate=rate)
+                return
+            rate = f"{frames / seconds:,.0f} frames/s"
+            bar.update(task, completed=nbytes, frames=f"{frames:,} frames", rate=rate)
 
         yield update
 
@@ -157,16 +172,18 @@ def run(args: argparse.Namespace, console: Console) -> int:
         from ndis_offload.viz.report_capture import CaptureRecorder
 
         recorder = CaptureRecorder()
+    inputs = distributed.expand_inputs(source)
     try:
-        with _progress(console, source, args.quiet) as progress:
+        with _progress(console, inputs, args.quiet) as progress:
             observe = None if recorder is None else recorder.observe
             opts = Options(mtu=args.mtu, keep_going=args.keep_going, progress=progress,
                            observe=observe, diagnose=args.tool != "fix",
                            processes=local_fix.processes())  # fmt: skip
-            result = _dispatch(args, opts)
+            result = _dispatch(args, opts, inputs)
     except PacketError as error:
         hint = "" if args.keep_going else " (--keep-going skips it and goes on)"
-        raise CliError(f"{source}: {_where(error)}{hint}") from error
+        where = error.path if isinstance(error, distributed.InputError) else source
+        raise CliError(f"{where}: {_where(error)}{hint}") from error
     name = Path(source).name
     if recorder:
         from ndis_offload.viz.report_capture import capture_pictures
@@ -187,16 +204,13 @@ def _cluster(args: argparse.Namespace) -> ClusterSpec:
     return spec
 
 
-def _verify(args: argparse.Namespace, spec: ClusterSpec, opts: Options) -> JobResult:
-    if spec.distributed:
-        from ndis_offload.io import distributed
-
-        return distributed.verify(args.capture, spec, opts)
-    return pcap_jobs.verify(args.capture, opts)
-
-
-def _dispatch(args: argparse.Namespace, opts: Options) -> JobResult:
+def _dispatch(args: argparse.Namespace, opts: Options, inputs: list[Path]) -> JobResult:
     spec = _cluster(args)
+    source = args.capture if args.tool in ("verify", "stats") else args.input
+    many = distributed.names_many(source)  # a directory or glob: outputs into a directory
+    if many or spec.distributed:
+        return _scaled(args, opts, inputs, spec, many=many)
+    one = inputs[0]  # a glob or directory may name a single file
     if args.tool == "verify" and args.frames:
         from ndis_offload.capture.report import frame_records
 
@@ -211,22 +225,33 @@ def _dispatch(args: argparse.Namespace, opts: Options) -> JobResult:
                 if also is not None:
                     also(chunk, checks, diag)
 
-            return _verify(args, spec, replace(opts, observe=sink))
+            return pcap_jobs.verify(one, replace(opts, observe=sink))
     if args.tool in ("verify", "stats"):
-        return _verify(args, spec, opts)
+        return pcap_jobs.verify(one, opts)
     if args.tool == "fix":
-        if spec.distributed:
-            from ndis_offload.io import distributed
-
-            return distributed.fix(args.input, args.output, spec, opts, everything=args.all)
-        return pcap_jobs.fix(args.input, args.output, opts, everything=args.all)
+        return pcap_jobs.fix(one, args.output, opts, everything=args.all)
     if args.tool == "segment":
-        if spec.distributed:
-            from ndis_offload.io import distributed
+        return pcap_jobs.segment(one, args.output, opts, mss=args.mss)
+    return pcap_jobs.coalesce(one, args.output, opts, timeout=args.timeout)
 
-            return distributed.segment(args.input, args.output, spec, opts, mss=args.mss)
-        return pcap_jobs.segment(args.input, args.output, opts, mss=args.mss)
-    return pcap_jobs.coalesce(args.input, args.output, opts, timeout=args.timeout)
+
+def _scaled(
+    args: argparse.Namespace, opts: Options, inputs: list[Path], spec: ClusterSpec, many: bool
+) -> JobResult:
+    """Many inputs as one job (``many``: a directory or glob, outputs go into a directory),
+    or a cluster run (``io/distributed.py``)."""
+    if args.tool in ("verify", "stats"):
+        frames = getattr(args, "frames", None)
+        return distributed.verify(inputs, spec, opts, frames=frames, work_dir=args.work_dir)
+    if args.tool == "fix":
+        return distributed.fix(inputs, args.output, spec, opts, everything=args.all,
+                               work_dir=args.work_dir, into_dir=many)  # fmt: skip
+    if args.tool == "segment":
+        return distributed.segment(inputs, args.output, spec, opts, mss=args.mss,
+                                   work_dir=args.work_dir, into_dir=many)  # fmt: skip
+    if many:
+        raise BackendError("pcap coalesce takes one input file")
+    return pcap_jobs.coalesce(inputs[0], args.output, opts, timeout=args.timeout)
 
 
 def summary(result: JobResult) -> dict[str, Any]:
@@ -251,6 +276,7 @@ def summary(result: JobResult) -> dict[str, Any]:
             for n in a.notable
         ],
         "frames_read": max(result.frames_in, a.frames),
+        **_files(result),
         "capture_errors": [_where(e) for e in result.errors],
         "capture_error_count": result.error_count,
         "unsupported_linktypes": {str(k): v for k, v in result.unsupported.items()},
@@ -260,6 +286,14 @@ def summary(result: JobResult) -> dict[str, Any]:
             "wire": a.sizes_after.tolist(),
         },
     }
+
+
+def _files(result: JobResult) -> dict[str, Any]:
+    """Many inputs: each file's first frame number (1-based) and frame count."""
+    files = getattr(result, "files", [])
+    if len(files) < 2:
+        return {}
+    return {"files": [{"path": p, "first_frame": first + 1, "frames": n} for p, first, n in files]}
 
 
 def _top_flows(a: Analyzer, count: int) -> list[Any]:
@@ -282,6 +316,7 @@ def _report(args: argparse.Namespace, console: Console, result: JobResult) -> in
             console.print(f"[yellow]{label}[/yellow] {safe(_where(error))}", highlight=False)
         if result.error_count > ERRORS_SHOWN:
             console.print(f"[yellow]... {result.error_count - ERRORS_SHOWN:,} more[/yellow]")
+        _files_table(console, result)
         if args.tool == "verify":
             _verify_tables(console, a, args.flows)
         elif args.tool == "stats":
@@ -300,6 +335,19 @@ def _report(args: argparse.Namespace, console: Console, result: JobResult) -> in
         save_size_plot(args.plot, SIZE_BINS, a.sizes_before, a.sizes_after)
     found = result.error_count or (a.errors and args.tool in ("verify", "stats"))
     return EXIT_FOUND if found else EXIT_OK
+
+
+def _files_table(console: Console, result: JobResult) -> None:
+    files = _files(result).get("files")
+    if not files:
+        return
+    table = Table(title=f"{len(files)} input files, one job (frames numbered across them)")
+    table.add_column("file")
+    table.add_column("first frame", justify="right")
+    table.add_column("frames", justify="right")
+    for f in files:
+        table.add_row(safe(f["path"]), f"{f['first_frame']:,}", f"{f['frames']:,}")
+    console.print(table)
 
 
 def _verify_tables(console: Console, a: Analyzer, flows: int) -> None:

@@ -1,335 +1,609 @@
-"""``pcap verify`` / ``stats`` / ``fix`` on a Dask cluster, with results identical to one pass.
+"""``pcap verify`` / ``stats`` / ``fix`` / ``segment`` on a Dask cluster, and over many input
+files as one job, with results identical to one pass.
 
-The capture is cut into record-aligned pieces (:mod:`ndis_offload.io.split`). Each worker
-reads its piece and does the expensive, frame-local work: locating headers and checking
-every checksum (``check_chunk``), reading the MSS of SYNs, and for ``fix`` patching the
-checksums and writing the patched bytes straight into the output's temporary file at the
-piece's own offset (``fix`` never changes a record's size). The client feeds the checks to one
-:class:`~ndis_offload.capture.analyze.Analyzer` in frame order — the cheap, flow-dependent part
-(an MSS announced in one piece governs frames in later ones) — so the diagnoses, the flow
-table and the errors are those of the serial run, whatever the piece boundaries.
+Each input is cut into record-aligned pieces (:mod:`ndis_offload.io.split`); the pieces of all
+inputs, in order, form one chain. Per piece the cluster runs the tasks of
+:mod:`ndis_offload.io.pieces`: a *check* (parallel, the expensive part, its per-frame result
+kept on the worker), a *feed* of the flow-dependent analyzer that takes the state the previous
+piece's feed left (it runs where the checks are; only that state moves between workers) and,
+for ``segment`` and ``verify --frames``, a parallel *writer* of the piece's part of the
+output. The client only submits tasks, counts finished bytes for the progress bar and joins
+part files; it never sees per-frame data (except for an observer such as the HTML report's
+timeline, which gets every chunk's checks in frame order).
 
-Whenever exactness cannot be guaranteed, the job runs serially instead and says why: a
-piece boundary that turns out not to be a record boundary (detected, see ``split``), or any
-damaged record (``--keep-going`` resynchronisation must see the file in one pass).
+Many inputs (a directory or a glob, :func:`expand_inputs`) are one job: one report over all
+of them, frames numbered across the files in order, the flow state (an MSS announced in one
+file governs the next); ``fix`` and ``segment`` write one output per input into an output
+directory. Without a cluster they run in one process, chunk by chunk.
 
-A worker that dies mid-run is replaced and its piece re-run by Dask (pieces are idempotent:
-re-running one rewrites the same bytes at the same offsets). Ctrl-C closes the cluster; the
-output's temporary file is removed (``atomic_path``).
+Whenever exactness cannot be guaranteed, the job runs in one pass instead: a piece boundary
+that turns out not to be a record boundary (detected, see ``split``), or any damaged record
+(``--keep-going`` resynchronisation must see the file in one pass). A worker that dies
+mid-run is replaced and its lost results recomputed by Dask (every task is idempotent).
+Ctrl-C closes the cluster; the outputs' temporary files are removed (``atomic_path``).
 """
 
 from __future__ import annotations
 
-import dataclasses
+import errno
+import glob
 import os
 import shutil
-from collections.abc import Callable
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
-from ndis_offload.capture.analyze import Analyzer, SynEvents, syn_events
-from ndis_offload.capture.checks import Checks
-from ndis_offload.capture.rewrite import fix_chunk
-from ndis_offload.errors import PacketError
+from ndis_offload.errors import BackendError, PacketError
 from ndis_offload.io import pcap_jobs
 from ndis_offload.io.atomic import atomic_output, atomic_path
-from ndis_offload.io.capture import CaptureReader, CaptureWriter, Chunk, IntArray
 from ndis_offload.io.cluster import ClusterSpec, connect
-from ndis_offload.io.pcap_jobs import (
-    JobResult,
-    Options,
-    check,
-    cut_sizes,
-    frame_errors,
-    write_segmented,
+from ndis_offload.io.pcap_jobs import JobResult, Options
+from ndis_offload.io.pieces import (
+    Carry,
+    Fed,
+    Mode,
+    Serial,
+    Work,
+    check_piece,
+    cut_piece,
+    feed_chunk,
+    feed_piece,
+    frames_piece,
+    part_writer,
+    piece_chunks,
+    start,
+    write_cut,
 )
-from ndis_offload.io.split import Layout, Piece, Splice, SplitError, open_piece, plan
+from ndis_offload.io.split import Layout, Piece, SplitError, iter_pieces, read_layout
 
-PIECE_BYTES = 64 << 20
-"""Nominal piece size: small enough to spread and to report progress, large enough that the
-per-task cost (a few ms) stays far below 1 %."""
+PIECE_BYTES = 256 << 20
+"""The largest piece: large enough that the per-piece cost of Dask (about 7 ms of client and
+scheduler CPU for a piece's two or three tasks, measured) stays near 2 % of its work (about
+0.35 s of checking). Pieces shrink towards the end of a job (guided sizes, :func:`_plan`)
+down to ``PIECE_BYTES / MIN_PIECE_PART``, so that the workers finish together."""
+MIN_PIECE_PART = 16
+CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".ntar")
+"""Files a directory input contributes (a glob takes what it matches)."""
 
-
-class Serial(Exception):
-    """This run cannot be distributed exactly; the reason is the message."""
+Paths = str | Path | Sequence[str | Path]
 
 
 @dataclass(slots=True)
-class PieceResult:
-    """What a worker returns for one piece."""
+class ManyResult(JobResult):
+    """A job's result with its inputs: (path, first frame number, frames) per file."""
 
-    index: int
-    frames: int = 0
-    changed: int = 0
-    chunks: list[tuple[Chunk, Checks, SynEvents]] = field(default_factory=list)
+    files: list[tuple[str, int, int]] = field(default_factory=list)
 
 
-def check_piece(
-    path: str, layout: Layout, piece: Piece, chunk_bytes: int, output: str | None,
-    everything: bool,
-) -> PieceResult:  # fmt: skip
-    """Worker side: check every record of ``piece``; for ``fix`` (``output``) write the
-    patched bytes into ``output`` at the same file offsets. Raises :class:`Serial` when the
-    piece cannot be processed exactly on its own."""
-    result = PieceResult(piece.index)
-    splice, stream = open_piece(path, layout, piece)
-    fd = os.open(output, os.O_WRONLY) if output is not None else -1
-    try:
-        with stream:
-            try:
-                reader = CaptureReader(stream, chunk_bytes=chunk_bytes)
-                for chunk in reader.chunks():
-                    checks = check(chunk)
-                    if fd >= 0:
-                        patched, count = fix_chunk(chunk.buffer, checks, everything=everything)
-                        result.changed += count
-                        _write_at(fd, splice, layout, piece, chunk.file_offset, patched)
-                    # file offset of the chunk's buffer start, so that it plus a position
-                    # in the buffer is a file offset (the prefix sits before the piece)
-                    shift = piece.start - len(layout.prefix)
-                    slim = dataclasses.replace(
-                        chunk, buffer=b"", file_offset=chunk.file_offset + shift
-                    )
-                    result.chunks.append((slim, checks, syn_events(chunk.buffer, checks)))
-                    result.frames += len(chunk)
-            except PacketError as error:
-                raise Serial(f"piece {piece.index}: {error.reason}") from None
-            if reader.errors:
-                raise Serial(f"piece {piece.index}: damaged records")
-    finally:
-        if fd >= 0:
-            os.close(fd)
-    return result
+class InputError(PacketError):
+    """A frame error in one of many inputs; ``path`` names the file, ``frame_index`` counts
+    within it."""
+
+    def __init__(self, path: str, error: PacketError) -> None:
+        super().__init__(error.reason, frame_index=error.frame_index, offset=error.offset,
+                         status=error.status)  # fmt: skip
+        self.path = path
 
 
-def _write_at(
-    fd: int, splice: Splice, layout: Layout, piece: Piece, offset: int, data: bytes | bytearray
-) -> None:
-    """Write chunk bytes that start at splice ``offset`` to their place in the output. The
-    file header comes first in every splice; only the piece at the first record writes it
-    (its splice offsets are file offsets)."""
-    view = memoryview(data)
-    skip = 0
-    if piece.start != layout.first_record:
-        skip = max(0, len(layout.prefix) - offset)
-    at = splice.file_offset(offset + skip)
-    while skip < len(view):
-        done = os.pwrite(fd, view[skip:], at)
-        skip += done
-        at += done
+@dataclass(frozen=True, slots=True)
+class Job:
+    """What to do with every piece."""
+
+    mode: Mode
+    opts: Options
+    mss: int | None = None
+    everything: bool = False
+    frames: str | None = None
+    """``verify --frames``: the JSON-lines output."""
+    work_dir: str | None = None
+    """Where part files go (storage every worker and the client see); default: next to the
+    output."""
+    into_dir: bool | None = None
+    """Outputs go into a directory, one per input (default: when there are many inputs)."""
 
 
-Feed = Callable[[Chunk, Checks, SynEvents, JobResult], Any]
-"""Client side, per chunk in frame order: feed the checks; may return something per chunk."""
-Then = Callable[[Layout, Piece, Any, list[Any], int], None]
-"""Client side, after a piece is fed: ``(layout, piece, its check future, what feed returned
-per chunk, frames before the piece)``; it owns the future from then on."""
+def expand_inputs(spec: str | Path) -> list[Path]:
+    """The capture files ``spec`` names: itself if a file; a directory's files with a capture
+    suffix (:data:`CAPTURE_SUFFIXES`), by name; or a glob pattern's regular files, sorted."""
+    path = Path(spec)
+    if path.exists() and not path.is_dir():  # a file, or a named pipe / device to stream
+        return [path]
+    if path.is_dir():
+        found = sorted(
+            p for p in path.iterdir() if p.is_file() and p.suffix.lower() in CAPTURE_SUFFIXES
+        )
+        if not found:
+            raise BackendError(f"{spec}: no capture files ({', '.join(CAPTURE_SUFFIXES)}) in it")
+        return found
+    if glob.has_magic(str(spec)):
+        matched = sorted(Path(p) for p in glob.glob(str(spec), recursive=True))
+        files = [p for p in matched if p.is_file()]
+        if not files:
+            raise BackendError(f"{spec}: matches no file")
+        return files
+    raise BackendError(f"cannot open {spec}: {os.strerror(errno.ENOENT)}")
 
 
-def _run_pieces(
-    client: Any, path: str, opts: Options, output: str | None, everything: bool,
-    feed: Feed, result: JobResult, piece_bytes: int, then: Then | None = None,
-) -> Layout:  # fmt: skip
-    from distributed import as_completed
+def names_many(spec: str | Path) -> bool:
+    """Whether ``spec`` is a directory or a glob pattern (its outputs go into a directory)."""
+    path = Path(spec)
+    return path.is_dir() or (not path.exists() and glob.has_magic(str(spec)))
 
-    window = _window(client)
-    count = max(1, os.path.getsize(path) // piece_bytes)
-    layout, pieces = plan(path, count, min_piece=min(piece_bytes, 1 << 20))
-    ready: dict[int, tuple[PieceResult, Any]] = {}
-    submitted = fed = frames = 0
-    done_bytes = layout.first_record
-    queue = as_completed()
 
-    def submit() -> None:
-        nonlocal submitted
-        while submitted < len(pieces) and submitted - fed < window:
-            piece = pieces[submitted]
-            queue.add(
-                client.submit(
-                    check_piece,
-                    path,
-                    layout,
-                    piece,
-                    opts.chunk_bytes,
-                    output,
-                    everything,
-                    retries=2,
-                    pure=False,
-                )  # fmt: skip
-            )
-            submitted += 1
+def output_paths(inputs: Sequence[Path], output: str | Path) -> list[Path]:
+    """One output per input, named like it, in directory ``output`` (created if missing)."""
+    names = [p.name for p in inputs]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise BackendError(f"inputs share a file name ({', '.join(twice)}): their outputs "
+                           f"would collide in {output}")  # fmt: skip
+    out = Path(output)
+    if out.exists() and not out.is_dir():
+        raise BackendError(f"{output}: with many inputs the output must be a directory")
+    clash = [p for p in inputs if Path(os.path.realpath(p)).parent == out.resolve()]
+    if clash:
+        raise BackendError(f"{output}: is the directory of input {clash[0]}; pick another one")
+    out.mkdir(parents=True, exist_ok=True)
+    return [out / n for n in names]
 
-    submit()
-    try:
-        for future in queue:
-            piece_result: PieceResult = future.result()
-            ready[piece_result.index] = (piece_result, future)
-            while fed in ready:
-                current, current_future = ready.pop(fed)
-                outputs = []
-                for chunk, checks, syns in current.chunks:
-                    chunk = dataclasses.replace(chunk, first_index=chunk.first_index + frames)
-                    outputs.append(feed(chunk, checks, syns, result))
-                if then is None:
-                    current_future.release()
-                else:
-                    then(layout, pieces[fed], current_future, outputs, frames)
-                frames += current.frames
-                result.changed += current.changed
-                done_bytes += pieces[fed].size
-                result.total_bytes = done_bytes
-                opts.progress(frames, done_bytes)
-                fed += 1
-            submit()
-    except BaseException:
-        for future in list(queue.futures):
-            future.cancel()
-        raise
-    return layout
+
+def _as_list(paths: Paths) -> list[Path]:
+    return [Path(paths)] if isinstance(paths, str | Path) else [Path(p) for p in paths]
 
 
 def verify(
-    path: str | Path, spec: ClusterSpec, opts: Options | None = None, *,
-    piece_bytes: int = PIECE_BYTES,
+    paths: Paths, spec: ClusterSpec | None = None, opts: Options | None = None, *,
+    frames: str | Path | None = None, piece_bytes: int = PIECE_BYTES,
+    work_dir: str | Path | None = None,
 ) -> JobResult:  # fmt: skip
-    """``pcap_jobs.verify`` on a cluster (or serially when exactness needs it)."""
-    opts = opts or Options()
-    if opts.keep_going:
-        return pcap_jobs.verify(path, opts)
-
-    def feed(chunk: Chunk, checks: Checks, syns: SynEvents, result: JobResult) -> None:
-        diag = result.analyzer.feed_checked(checks, chunk.caplens, chunk.first_index, syns)
-        if opts.observe is not None:  # in frame order, as in one pass
-            opts.observe(chunk, checks, diag)
-        result.slow_frames += checks.slow
-
-    try:
-        with connect(spec) as client:
-            result = JobResult(Analyzer(mtu=opts.mtu))
-            _run_pieces(client, str(path), opts, None, False, feed, result, piece_bytes)
-            return result
-    except (Serial, SplitError):
-        return pcap_jobs.verify(path, opts)
+    """``pcap_jobs.verify`` over one or many files, on a cluster when ``spec`` names one;
+    ``frames``: also write the per-frame JSON lines there."""
+    job = Job("verify", opts or Options(), frames=None if frames is None else str(frames),
+              work_dir=_dir(work_dir))  # fmt: skip
+    return _job(_as_list(paths), None, spec, job, piece_bytes)
 
 
 def fix(
-    src: str | Path, dst: str | Path, spec: ClusterSpec, opts: Options | None = None, *,
-    everything: bool = False, piece_bytes: int = PIECE_BYTES,
+    src: Paths, dst: str | Path, spec: ClusterSpec | None = None, opts: Options | None = None,
+    *, everything: bool = False, piece_bytes: int = PIECE_BYTES,
+    work_dir: str | Path | None = None, into_dir: bool | None = None,
 ) -> JobResult:  # fmt: skip
-    """``pcap_jobs.fix`` on a cluster: workers write the patched pieces into the output's
-    temporary file; renamed only when every piece is done and no error stops the run."""
-    opts = opts or Options()
-    if opts.keep_going:
-        return pcap_jobs.fix(src, dst, opts, everything=everything)
-
-    def feed(chunk: Chunk, checks: Checks, syns: SynEvents, result: JobResult) -> None:
-        diag = result.analyzer.feed_checked(checks, chunk.caplens, chunk.first_index, syns)
-        result.slow_frames += checks.slow
-        found = frame_errors(chunk, diag, checks.kind, checks.errors)
-        if found:
-            raise found[0]  # what the serial run stops at (no --keep-going here)
-        result.frames_out += len(chunk)
-
-    try:
-        with connect(spec) as client, atomic_path(dst, [src]) as tmp:
-            os.truncate(tmp, os.path.getsize(src))
-            result = JobResult(Analyzer(mtu=opts.mtu))
-            _run_pieces(client, str(src), opts, str(tmp), everything, feed, result, piece_bytes)
-            return result
-    except (Serial, SplitError):
-        return pcap_jobs.fix(src, dst, opts, everything=everything)
-
-
-def cut_piece(
-    path: str, layout: Layout, piece: Piece, chunk_bytes: int, checked: PieceResult,
-    sizes: list[tuple[IntArray, dict[int, str]]], first_frame: int, part: str,
-) -> tuple[int, int]:  # fmt: skip
-    """Worker side of ``segment``: write the piece's records to ``part`` (no file header),
-    checksums completed and each frame with a nonzero size cut at it; (frames, frames cut)."""
-    result = JobResult(Analyzer())
-    _, stream = open_piece(path, layout, piece)
-    shift = piece.start - len(layout.prefix)
-    header = layout.prefix if layout.format == "pcap" else b""
-    first = piece.start == layout.first_record
-    with stream, open(part, "wb") as out:
-        writer = CaptureWriter(out, "pcap" if header else "pcapng", header, write_header=False)
-        reader = CaptureReader(stream, chunk_bytes=chunk_bytes)
-        for chunk, (_, checks, _) in zip(reader.chunks(), checked.chunks, strict=True):
-            placed = dataclasses.replace(
-                chunk, file_offset=chunk.file_offset + shift,
-                first_index=chunk.first_index + first_frame,
-            )  # fmt: skip
-            write_segmented(writer, placed, checks, sizes.pop(0), result, False,
-                            blocks_from=0 if first else piece.start)  # fmt: skip
-    return writer.frames, result.changed
+    """``pcap_jobs.fix``: workers write the patched pieces into the output's temporary file,
+    renamed only when every piece is done and no error stops the run. Many inputs: ``dst``
+    is a directory, one output per input."""
+    job = Job("fix", opts or Options(), everything=everything, work_dir=_dir(work_dir),
+              into_dir=into_dir)  # fmt: skip
+    return _job(_as_list(src), dst, spec, job, piece_bytes)
 
 
 def segment(
-    src: str | Path, dst: str | Path, spec: ClusterSpec, opts: Options | None = None, *,
-    mss: int | None = None, piece_bytes: int = PIECE_BYTES,
+    src: Paths, dst: str | Path, spec: ClusterSpec | None = None, opts: Options | None = None,
+    *, mss: int | None = None, piece_bytes: int = PIECE_BYTES,
+    work_dir: str | Path | None = None, into_dir: bool | None = None,
 ) -> JobResult:  # fmt: skip
-    """``pcap_jobs.segment`` on a cluster: workers check their pieces; the client decides,
-    in frame order, which frames to cut at which MSS (the flow state); workers then cut and
-    write their pieces; the client joins the pieces into the output."""
-    opts = opts or Options()
-    if opts.keep_going:
-        return pcap_jobs.segment(src, dst, opts, mss=mss)
+    """``pcap_jobs.segment``: the feed decides in frame order which frames to cut at which MSS
+    (the flow state); workers cut their pieces into part files joined in order."""
+    job = Job("segment", opts or Options(), mss=mss, work_dir=_dir(work_dir), into_dir=into_dir)
+    return _job(_as_list(src), dst, spec, job, piece_bytes)
 
-    def feed(
-        chunk: Chunk, checks: Checks, syns: SynEvents, result: JobResult
-    ) -> tuple[IntArray, dict[int, str]]:
-        diag = result.analyzer.feed_checked(checks, chunk.caplens, chunk.first_index, syns)
-        result.slow_frames += checks.slow
-        found = frame_errors(chunk, diag, checks.kind, checks.errors)
-        if found:
-            raise found[0]
-        return cut_sizes(checks, diag, result.analyzer, mss, opts.mtu)
 
-    try:
-        with connect(spec) as client, atomic_output(dst) as out:
-            parts_dir = Path(dst).parent / f".{Path(dst).name}.parts.{os.getpid()}"
-            parts_dir.mkdir()
+def _dir(path: str | Path | None) -> str | None:
+    if path is None:
+        return None
+    if not Path(path).is_dir():
+        raise BackendError(f"--work-dir {path}: not a directory")
+    return str(path)
+
+
+def _job(
+    inputs: list[Path], dst: str | Path | None, spec: ClusterSpec | None, job: Job,
+    piece_bytes: int,
+) -> JobResult:  # fmt: skip
+    many = len(inputs) > 1
+    if not inputs:
+        raise BackendError("no input files")
+    if many and job.opts.keep_going:
+        raise BackendError("--keep-going works on one input file at a time")
+    outputs: list[Path] | None = None
+    if dst is not None:
+        into_dir = many if job.into_dir is None else job.into_dir
+        outputs = output_paths(inputs, dst) if into_dir else [Path(dst)]
+    if spec is not None and spec.distributed and not job.opts.keep_going:
+        try:
+            with connect(spec) as client:
+                return _on_cluster(client, inputs, outputs, job, piece_bytes)
+        except (Serial, SplitError):
+            pass  # exactness needs one pass
+    if not many:
+        return _one_pass(inputs[0], None if outputs is None else outputs[0], job)
+    return _local(inputs, outputs, job)  # one pass over many files
+
+
+def _one_pass(src: Path, dst: Path | None, job: Job) -> JobResult:
+    """The serial tools of ``pcap_jobs`` (the reference every other run must equal)."""
+    opts = job.opts
+    if job.mode == "verify":
+        if job.frames is None:
+            return pcap_jobs.verify(src, opts)
+        from dataclasses import replace
+
+        from ndis_offload.capture.report import frame_records
+
+        with atomic_output(job.frames) as out:
+            also = opts.observe
+
+            def sink(chunk: Any, checks: Any, diag: Any) -> None:
+                records = frame_records(checks, diag, chunk.first_index)
+                out.write("".join(_json_line(r) for r in records).encode())
+                if also is not None:
+                    also(chunk, checks, diag)
+
+            return pcap_jobs.verify(src, replace(opts, observe=sink))
+    assert dst is not None
+    if job.mode == "fix":
+        return pcap_jobs.fix(src, dst, opts, everything=job.everything)
+    return pcap_jobs.segment(src, dst, opts, mss=job.mss)
+
+
+def _json_line(record: dict[str, Any]) -> str:
+    import json
+
+    return json.dumps(record) + "\n"
+
+
+def _finish(carry: Carry, inputs: list[Path], total: int, changed: int | None = None,
+            frames_out: int | None = None) -> ManyResult:  # fmt: skip
+    result = ManyResult(carry.analyzer)
+    result.total_bytes = total
+    result.frames_in = carry.frames
+    result.slow_frames = carry.slow
+    result.unsupported = dict(carry.unsupported)
+    result.changed = carry.changed if changed is None else changed
+    result.frames_out = carry.frames_out if frames_out is None else frames_out
+    first = 0
+    counts = carry.files + [0] * (len(inputs) - len(carry.files))
+    for path, count in zip(inputs, counts, strict=True):
+        result.files.append((str(path), first, count))
+        first += count
+    return result
+
+
+def _whole(path: Path, index: int, output: Path | None) -> Work:
+    layout = read_layout(path)
+    return Work(str(path), layout, Piece(0, layout.first_record, layout.size), index,
+                None if output is None else str(output))  # fmt: skip
+
+
+@contextmanager
+def _outputs(
+    inputs: list[Path], outputs: list[Path] | None, job: Job
+) -> Iterator[tuple[list[Path | None], Path | None]]:
+    """Temporary files for every output (renamed together at the end, removed on any error),
+    and for ``--frames``."""
+    with ExitStack() as stack:
+        temps: list[Path | None] = [None] * len(inputs)
+        if outputs is not None:
+            for i, (src, dst) in enumerate(zip(inputs, outputs, strict=True)):
+                temps[i] = stack.enter_context(atomic_path(dst, [src]))
+        frames = None if job.frames is None else stack.enter_context(atomic_path(job.frames))
+        yield temps, frames
+
+
+def _local(inputs: list[Path], outputs: list[Path] | None, job: Job) -> JobResult:
+    """Many inputs in one process, chunk by chunk, through the steps the cluster runs."""
+    opts = job.opts
+    carry = start(opts.mtu)
+    done = 0
+    with _outputs(inputs, outputs, job) as (temps, frames_tmp), ExitStack() as stack:
+        frames_out = None if frames_tmp is None else stack.enter_context(open(frames_tmp, "wb"))
+        changed = written = 0
+        for index, path in enumerate(inputs):
+            fix_tmp = temps[index] if job.mode == "fix" else None
+            work = _whole(path, index, None if fix_tmp is None else fix_tmp)
+            if fix_tmp is not None:
+                os.truncate(fix_tmp, work.layout.size)
+            seg: BinaryIO | None = None
+            if job.mode == "segment":
+                target = temps[index]
+                assert target is not None
+                seg = open(target, "wb", buffering=1 << 20)  # noqa: SIM115 - closed below
+                if work.layout.format == "pcap":
+                    seg.write(work.layout.prefix)
             try:
-                cuts: list[Any] = []
-
-                def then(
-                    layout: Layout, piece: Piece, checked: Any, sizes: list[Any], before: int
-                ) -> None:
-                    part = str(parts_dir / f"{piece.index:08d}")
-                    cuts.append((part, client.submit(
-                        cut_piece, str(src), layout, piece, opts.chunk_bytes, checked, sizes,
-                        before, part, retries=2, pure=False,
-                    )))  # fmt: skip
-
-                result = JobResult(Analyzer(mtu=opts.mtu))
-                layout = _run_pieces(
-                    client, str(src), opts, None, False, feed, result, piece_bytes, then
-                )
-                result.changed = 0
-                if layout.format == "pcap":
-                    out.write(layout.prefix)
-                for part, future in cuts:
-                    frames, changed = future.result()
-                    result.frames_out += frames
-                    result.changed += changed
-                    with open(part, "rb") as piece_out:
-                        shutil.copyfileobj(piece_out, out, 1 << 20)
-                    os.unlink(part)
-                return result
+                writer = None if seg is None else part_writer(seg, work.layout)
+                chunks = piece_chunks(work, opts.chunk_bytes, everything=job.everything,
+                                      keep_buffers=seg is not None or opts.observe is not None,
+                                      strict=False)  # fmt: skip
+                base = carry.frames  # the file is one piece: its first frame
+                try:
+                    for chunk, checks, syns, count in chunks:
+                        fed = Fed(carry, base)
+                        placed = feed_chunk(carry, fed, work, chunk, checks, syns, job.mode,
+                                            job.mss, True, False)  # fmt: skip
+                        changed += count
+                        if writer is not None:
+                            changed += write_cut(writer, work, chunk, checks, fed.cuts[0], 0)
+                        if frames_out is not None:
+                            _write_frames(frames_out, checks, fed.diags[0], placed.first_index)
+                        if opts.observe is not None:
+                            opts.observe(placed, checks, fed.diags[0])
+                        opts.progress(carry.frames, done + chunk.file_offset + len(chunk.buffer))
+                except PacketError as error:
+                    raise InputError(str(path), error) from error
+                if writer is not None:
+                    written += writer.frames
             finally:
+                if seg is not None:
+                    seg.close()
+            done += work.layout.size
+            opts.progress(carry.frames, done)
+        if frames_out is not None:
+            frames_out.close()
+    frames_written = written if job.mode == "segment" else None
+    return _finish(carry, inputs, done, changed, frames_written)
+
+
+def _write_frames(out: BinaryIO, checks: Any, diag: Any, first: int) -> None:
+    from ndis_offload.capture.report import frame_records
+
+    out.write("".join(_json_line(r) for r in frame_records(checks, diag, first)).encode())
+
+
+@dataclass(slots=True)
+class _Slot:
+    """The futures of one piece, dropped as soon as nothing needs them."""
+
+    work: Work
+    part: str | None = None
+    check: Any = None
+    feed: Any = None
+    after: Any = None
+    checked: bool = False
+    fed: bool = False
+    after_value: Any = None
+    where: dict[str, Any] = field(default_factory=dict)
+    """Where the piece's tasks run (the worker that holds its checks)."""
+
+
+def _plan(
+    inputs: list[Path], temps: list[Path | None], job: Job, piece_bytes: int, workers: int
+) -> Iterator[Work]:
+    """Every piece of every input in order, each boundary found only when needed; guided
+    sizes (:func:`~ndis_offload.io.split.iter_pieces`): at most ``piece_bytes``, each about
+    1 / (4 x workers) of what is left of the job."""
+    sizes = [p.stat().st_size for p in inputs]
+    for index, path in enumerate(inputs):
+        fix_tmp = temps[index] if job.mode == "fix" else None
+        if fix_tmp is not None:
+            os.truncate(fix_tmp, sizes[index])
+        layout = read_layout(path)
+        out = None if fix_tmp is None else str(fix_tmp)
+        for piece in iter_pieces(
+            path, layout, 1, min_piece=max(piece_bytes // MIN_PIECE_PART, 64 << 10),
+            max_piece=piece_bytes, ahead=4 * workers, after=sum(sizes[index + 1 :]),
+        ):  # fmt: skip
+            yield Work(str(path), layout, piece, index, out)
+
+
+def _on_cluster(
+    client: Any, inputs: list[Path], outputs: list[Path] | None, job: Job, piece_bytes: int
+) -> JobResult:
+    with _outputs(inputs, outputs, job) as (temps, frames_tmp):
+        parts_dir = None
+        if job.mode == "segment" or frames_tmp is not None:
+            anchor = Path(temps[0] if frames_tmp is None else frames_tmp)  # type: ignore[arg-type]
+            where = anchor.parent if job.work_dir is None else Path(job.work_dir)
+            parts_dir = Path(tempfile.mkdtemp(prefix=f".{anchor.name}.parts.", dir=where))
+        try:
+            total = sum(p.stat().st_size for p in inputs)
+            driver = _Driver(client, job, parts_dir)
+            works = _plan(inputs, temps, job, piece_bytes, max(1, len(driver.load)))
+            slots, last = driver.run(works)
+            result = _finish(last.carry, inputs, total)
+            if job.mode == "segment":
+                result.frames_out = sum(s.after_value[0] for s in slots)
+                result.changed = sum(s.after_value[1] for s in slots)
+                _join_segments(slots, temps)
+            if frames_tmp is not None:
+                with open(frames_tmp, "wb") as out_file:
+                    for slot in slots:
+                        assert slot.part is not None
+                        _append(out_file, slot.part)
+            return result
+        finally:
+            if parts_dir is not None:
                 shutil.rmtree(parts_dir, ignore_errors=True)
-    except (Serial, SplitError):
-        return pcap_jobs.segment(src, dst, opts, mss=mss)
+
+
+class _Driver:
+    """Submits the pieces' tasks a window ahead of the feed chain, runs each feed and writer
+    on the worker that holds the piece's checks, counts finished bytes, and stops at the first
+    error in frame order."""
+
+    def __init__(self, client: Any, job: Job, parts_dir: Path | None) -> None:
+        from distributed import as_completed
+
+        self.client = client
+        self.job = job
+        self.parts_dir = parts_dir
+        self.window = _window(client)
+        self.queue = as_completed(loop=client.loop)
+        self.tags: dict[str, tuple[str, int]] = {}
+        self.slots: list[_Slot] = []
+        self.previous: Any = start(job.opts.mtu)
+        self.fed = self.feeding = self.observed = 0
+        self.done = 0
+        workers = list(client.scheduler_info().get("workers", {}))
+        self.load: dict[str, int] = dict.fromkeys(workers, 0)
+        """Checks submitted and not finished, per worker."""
+
+    def _place(self) -> dict[str, Any]:
+        """The least loaded worker, loosely (Dask may run the task elsewhere, as when that
+        worker dies): a piece's check, feed and writer go to the same one, so its checks
+        never move."""
+        if not self.load:
+            return {}
+        worker = min(self.load, key=lambda w: self.load[w])
+        self.load[worker] += 1
+        return {"workers": [worker], "allow_other_workers": True}
+
+    def _add(self, tag: str, k: int, future: Any) -> Any:
+        self.tags[future.key] = (tag, k)
+        self.queue.add(future)
+        return future
+
+    def _submit_checks(self, works: Iterator[Work]) -> None:
+        job = self.job
+        while len(self.slots) - self.fed < self.window:
+            work = next(works, None)
+            if work is None:
+                return
+            k = len(self.slots)
+            part = None if self.parts_dir is None else str(self.parts_dir / f"{k:08d}")
+            slot = _Slot(work, part)
+            self.slots.append(slot)
+            if work.first:
+                self.done += work.layout.first_record
+            slot.where = self._place()
+            slot.check = self._add("check", k, self.client.submit(
+                check_piece, work, job.opts.chunk_bytes, job.everything,
+                job.mode == "segment", pure=False, priority=0, **slot.where,
+            ))  # fmt: skip
+
+    def _submit_feeds(self) -> None:
+        """Feeds in frame order, each where its checks are (loosely: a dead worker's piece
+        is recomputed elsewhere)."""
+        job, client = self.job, self.client
+        observe = job.opts.observe is not None
+        while self.feeding < len(self.slots) and self.slots[self.feeding].checked:
+            k, slot = self.feeding, self.slots[self.feeding]
+            where = slot.where
+            slot.feed = self._add("feed", k, client.submit(
+                feed_piece, slot.check, self.previous, slot.work, job.mode, job.mss,
+                job.frames is not None, observe, pure=False, priority=10, **where,
+            ))  # fmt: skip
+            if job.mode == "segment":
+                slot.after = client.submit(cut_piece, slot.check, slot.feed, slot.work,
+                                           slot.part, pure=False, priority=5, **where)  # fmt: skip
+            elif job.frames is not None:
+                slot.after = client.submit(frames_piece, slot.check, slot.feed, slot.part,
+                                           pure=False, priority=5, **where)  # fmt: skip
+            if slot.after is not None:
+                self._add("after", k, slot.after)
+            slot.check = None  # the workers free it once its feed and writer are done
+            self.previous = slot.feed
+            self.feeding += 1
+
+    def run(self, works: Iterator[Work]) -> tuple[list[_Slot], Fed]:
+        opts = self.job.opts
+        try:
+            self._submit_checks(works)
+            for future in self.queue:
+                tag, k = self.tags.pop(future.key)
+                slot = self.slots[k]
+                if future.status != "finished":
+                    self._raise_first(k)
+                if tag == "check":
+                    slot.checked = True
+                    for worker in slot.where.get("workers", ()):
+                        self.load[worker] = self.load.get(worker, 1) - 1
+                    self.done += slot.work.piece.size
+                    opts.progress(-1, self.done)
+                    self._submit_feeds()
+                elif tag == "feed":
+                    slot.fed = True
+                    self.fed += 1
+                else:
+                    slot.after_value = future.result()
+                    slot.after = None
+                self._release(k)
+                self._submit_checks(works)
+            last = self.slots[-1].feed.result() if self.slots else Fed(start(opts.mtu), 0)
+        except BaseException:
+            for slot in self.slots:
+                for future in (slot.check, slot.feed, slot.after):
+                    if future is not None:
+                        future.cancel()
+            raise
+        return self.slots, last
+
+    def _release(self, k: int) -> None:
+        """A feed is needed until the next one is done (and, observing, until seen)."""
+        slots, observe = self.slots, self.job.opts.observe is not None
+        while observe and self.observed < len(slots) and slots[self.observed].fed:
+            _observe(self.job.opts, slots[self.observed].feed.result())
+            self.observed += 1
+        for j in (k - 1, k):
+            if 0 <= j < len(slots) - 1 and slots[j + 1].fed and (not observe or j < self.observed):
+                slots[j].feed = None
+
+    def _raise_first(self, upto: int) -> None:
+        """Raise the error of the earliest piece (in frame order) that has one, waiting for
+        the pieces before ``upto`` (an error of a later piece stands only if none came
+        before). Futures already dropped had finished without error."""
+        for slot in self.slots[: upto + 1]:
+            for future in (slot.check, slot.feed, slot.after):
+                if future is None:
+                    continue
+                try:
+                    future.result()
+                except PacketError as error:
+                    raise InputError(slot.work.path, error) from error
+        raise BackendError("a cluster task failed without an error")  # pragma: no cover
+
+
+def _observe(opts: Options, fed: Fed) -> None:
+    assert opts.observe is not None
+    for chunk, checks, diag in fed.observed:
+        opts.observe(chunk, checks, diag)
+
+
+def _append(out: BinaryIO, part: str) -> None:
+    """Append file ``part`` to ``out`` (in the kernel where it can) and remove it."""
+    out.flush()
+    with open(part, "rb") as src:
+        size = os.fstat(src.fileno()).st_size
+        try:
+            sent = 0
+            while sent < size:
+                n = os.copy_file_range(src.fileno(), out.fileno(), size - sent)
+                if n == 0:
+                    break
+                sent += n
+            out.seek(0, os.SEEK_END)
+        except OSError:
+            src.seek(0)
+            shutil.copyfileobj(src, out, 1 << 20)
+    os.unlink(part)
+
+
+def _join_segments(slots: list[_Slot], temps: list[Path | None]) -> None:
+    """Each output: the pcap file header, then its pieces' parts in order."""
+    by_file: dict[int, list[_Slot]] = {}
+    for slot in slots:
+        by_file.setdefault(slot.work.file_index, []).append(slot)
+    for index, group in by_file.items():
+        target = temps[index]
+        assert target is not None
+        with open(target, "wb") as out:
+            layout: Layout = group[0].work.layout
+            if layout.format == "pcap":
+                out.write(layout.prefix)
+            for slot in group:
+                assert slot.part is not None
+                _append(out, slot.part)
 
 
 def _window(client: Any) -> int:
-    """Pieces in flight: enough to keep every worker busy while the client catches up."""
+    """Pieces in flight: enough to keep every worker busy while the feed chain catches up."""
     workers = len(client.scheduler_info().get("workers", {})) or 1
     return 2 * workers + 2
 
 
 __all__ = [
-    "PIECE_BYTES", "PieceResult", "Serial", "check_piece", "cut_piece", "fix", "segment",
-    "verify",
+    "CAPTURE_SUFFIXES", "PIECE_BYTES", "InputError", "ManyResult", "Serial", "expand_inputs",
+    "fix", "names_many", "output_paths", "segment", "verify",
 ]  # fmt: skip

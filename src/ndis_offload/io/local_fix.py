@@ -27,7 +27,7 @@ from ndis_offload.capture.rewrite import fix_chunk
 from ndis_offload.errors import PacketError
 from ndis_offload.io.atomic import atomic_path
 from ndis_offload.io.capture import MAX_RECORD, CaptureReader, open_capture
-from ndis_offload.io.split import Layout, Piece, SplitError, open_piece, plan
+from ndis_offload.io.split import Layout, Piece, SplitError, open_piece, plan, write_at
 
 MIN_PIECE = 32 << 20
 """Smaller captures are fixed in one process (a fork and a piece plan cost a few ms)."""
@@ -166,7 +166,6 @@ def _fix_piece(
     progress: Callable[[int, int], None] | None,
 ) -> PieceDone:  # fmt: skip
     """Fix the records of ``piece`` into ``tmp`` at their own file offsets."""
-    from ndis_offload.io.distributed import _write_at  # the one place that maps pieces
     from ndis_offload.io.pcap_jobs import check, malformed_rows, unsupported_linktypes
 
     done = PieceDone()
@@ -181,7 +180,7 @@ def _fix_piece(
                     raise Serial("a malformed frame")
                 patched, count = fix_chunk(chunk.buffer, checks, everything=everything,
                                            in_place=True)  # fmt: skip
-                _write_at(fd, splice, layout, piece, chunk.file_offset, patched)
+                write_at(fd, splice, layout, piece, chunk.file_offset, patched)
                 done.frames += len(chunk)
                 done.changed += count
                 done.slow += checks.slow

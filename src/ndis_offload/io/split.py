@@ -22,6 +22,7 @@ import dataclasses
 import io
 import os
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -49,6 +50,9 @@ CHAIN = 8
 """Consecutive plausible records a sync point needs (pcapng blocks: half as many)."""
 WINDOW = 1 << 20
 """Bytes scanned per step while looking for a sync point."""
+QUICK = 32 << 10
+"""Bytes scanned first, with a short overlap: enough for chains of ordinary records, so a
+boundary usually costs one small read (the full window follows when it finds none)."""
 PCAPNG_ISB = 5
 PCAPNG_NRB = 4
 PCAPNG_DSB = 10
@@ -157,6 +161,7 @@ def _pcap_sync(window: bytes, layout: Layout, base: int, last: bool, scan: int) 
     limit = layout.snaplen if 0 < layout.snaplen <= MAX_RECORD else MAX_RECORD
     tps = 1_000_000_000 if layout.nanoseconds else 1_000_000
     plausible = plausible_pcap(frac, incl, orig, ticks_per_second=tps, max_incl=limit)
+    plausible &= incl > 0  # a run of zero bytes is no place to cut (records may be empty)
     nxt = np.arange(count, dtype=np.int64) + 16 + incl
     # the next record's timestamp within a day (where the next header is in the window)
     inside = nxt < count
@@ -198,9 +203,17 @@ def _pcapng_sync(window: bytes, layout: Layout, base: int, last: bool, scan: int
 
 def sync(stream: BinaryIO, layout: Layout, nominal: int) -> int:
     """The first record boundary (as :func:`_pcap_sync` / :func:`_pcapng_sync` judge it) at or
-    after ``nominal``; the file size when none follows."""
+    after ``nominal``; the file size when none follows. A quick look at the first
+    :data:`QUICK` bytes comes first; any boundary it finds is checked like every other one
+    (by the walk of the piece before it)."""
     pos = max(nominal, layout.first_record)
     finder = _pcap_sync if layout.format == "pcap" else _pcapng_sync
+    if pos < layout.size:
+        stream.seek(pos)
+        window = stream.read(2 * QUICK)
+        found = finder(window, layout, pos, pos + len(window) >= layout.size, QUICK)
+        if found is not None:
+            return found
     limit = layout.snaplen if 0 < layout.snaplen <= MAX_RECORD else 262_144
     overlap = min(2 * MAX_RECORD, (CHAIN + 1) * (16 + limit))  # room for a whole chain
     while pos < layout.size:
@@ -216,6 +229,43 @@ def sync(stream: BinaryIO, layout: Layout, nominal: int) -> int:
     return layout.size
 
 
+def iter_pieces(
+    path: str | Path, layout: Layout, count: int, *, min_piece: int = 16 << 20,
+    max_piece: int | None = None, ahead: int = 0, after: int = 0, largest: int = 0,
+) -> Iterator[Piece]:  # fmt: skip
+    """Record-aligned pieces of ``path``, each boundary found only when the piece is needed
+    (a caller can start on the first pieces while later boundaries are still to be found).
+
+    Fixed sizes (``count`` pieces of at least ``min_piece`` bytes), or, with ``ahead``,
+    guided sizes: each piece ``1 / ahead`` of the bytes left (``after``: bytes of later
+    inputs of the same job), between ``min_piece`` and ``max_piece``, so the run starts with
+    large pieces (little per-piece cost) and ends with small ones (workers finish together).
+    ``largest``: the largest record to expect while looking for boundaries (default: the
+    snap length), which sizes the windows read.
+    """
+    body = layout.size - layout.first_record
+    count = max(1, min(count, body // max(1, min_piece)))
+    step = body // count
+    probe = dataclasses.replace(layout, snaplen=largest) if largest else layout
+    start, index, k = layout.first_record, 0, 1
+    with open(path, "rb") as stream:
+        while start < layout.size:
+            if ahead:
+                left = layout.size - start + after
+                size = min(max(left // ahead, min_piece), max_piece or left)
+                nominal = start + size
+            else:
+                nominal = layout.first_record + k * step if k < count else layout.size
+                k += 1
+            at = layout.size if nominal >= layout.size else sync(stream, probe, nominal)
+            if at <= start:
+                continue
+            if layout.size - at < min_piece // 4 and ahead:  # no sliver at the end
+                at = layout.size
+            yield Piece(index, start, at)
+            start, index = at, index + 1
+
+
 def plan(
     path: str | Path, pieces: int, *, min_piece: int = 16 << 20, largest: int = 0
 ) -> tuple[Layout, list[Piece]]:
@@ -223,20 +273,23 @@ def plan(
     bytes (the last may be smaller). ``largest``: the largest record to expect while
     looking for boundaries (default: the snap length), which sizes the windows read."""
     layout = read_layout(path)
-    body = layout.size - layout.first_record
-    count = max(1, min(pieces, body // max(1, min_piece)))
-    step = body // count
-    bounds = [layout.first_record]
-    probe = dataclasses.replace(layout, snaplen=largest) if largest else layout
-    with open(path, "rb") as stream:
-        for k in range(1, count):
-            at = sync(stream, probe, layout.first_record + k * step)
-            if at > bounds[-1] and at < layout.size:
-                bounds.append(at)
-    bounds.append(layout.size)
-    return layout, [
-        Piece(i, a, b) for i, (a, b) in enumerate(zip(bounds, bounds[1:], strict=False))
-    ]
+    return layout, list(iter_pieces(path, layout, pieces, min_piece=min_piece, largest=largest))
+
+
+def write_at(
+    fd: int, splice: Splice, layout: Layout, piece: Piece, offset: int, data: bytes | bytearray
+) -> None:
+    """Write chunk bytes that start at splice ``offset`` of ``piece`` to their place in an
+    output laid out like the input (``fix`` in pieces). The file header comes first in every
+    splice; only the piece at the first record writes it (its splice offsets are file
+    offsets)."""
+    view = memoryview(data)
+    skip = 0 if piece.start == layout.first_record else max(0, len(layout.prefix) - offset)
+    at = splice.file_offset(offset + skip)
+    while skip < len(view):
+        done = os.pwrite(fd, view[skip:], at)
+        skip += done
+        at += done
 
 
 class Splice(io.RawIOBase):
