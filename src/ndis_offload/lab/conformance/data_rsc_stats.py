@@ -18,10 +18,11 @@ from ndis_offload.constants.objects import (
 )
 from ndis_offload.constants.oid import Oid
 from ndis_offload.constants.status import NdisStatus
-from ndis_offload.errors import DecodeError, PacketError
+from ndis_offload.errors import PacketError
 from ndis_offload.lab.conformance import data_rsc as rsc
 from ndis_offload.lab.conformance import frames as fr
 from ndis_offload.lab.conformance.check import Check, CheckFn, Context, ddi, page, verdict
+from ndis_offload.lab.conformance.oids import answer
 from ndis_offload.lab.conformance.result import Family, Verdict
 from ndis_offload.lab.conformance.rig import Rig
 from ndis_offload.packet.headers import IPPROTO_TCP
@@ -36,14 +37,7 @@ COUNTERS = ("CoalescedPkts", "CoalescedOctets", "CoalesceEvents", "Aborts")
 
 def query_statistics(rig: Rig) -> NdisRscStatisticsInfo | str:
     """The miniport's ``NDIS_RSC_STATISTICS_INFO``, or why it could not be read."""
-    handle = rig.query(Oid.TCP_RSC_STATISTICS)
-    done = handle.completion
-    if done is None or done.status != NdisStatus.SUCCESS:
-        return f"OID_TCP_RSC_STATISTICS query: {handle.status.c_name}"
-    try:
-        return NdisRscStatisticsInfo.decode(done.InformationBuffer)
-    except DecodeError as err:
-        return f"OID_TCP_RSC_STATISTICS answer is no NDIS_RSC_STATISTICS_INFO: {err}"
+    return answer(rig.query(Oid.TCP_RSC_STATISTICS), NdisRscStatisticsInfo)
 
 
 def delta(before: NdisRscStatisticsInfo, after: NdisRscStatisticsInfo) -> dict[str, int]:

@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from ndis_offload.constants import objects as o
 from ndis_offload.constants.offload import NdisEncapsulation
+from ndis_offload.constants.status import NdisStatus
+from ndis_offload.errors import DecodeError
 from ndis_offload.stack.core import RequestHandle
 from ndis_offload.stack.features import FEATURE_TABLE, FeatureSpec
+from ndis_offload.structs.codec import NdisStruct
 from ndis_offload.structs.encapsulation import (
     NdisOffloadEncapsulation,
     NdisOffloadEncapsulationFamily,
@@ -135,6 +138,22 @@ def status_text(handle: RequestHandle) -> str:
     c = handle.completion
     extra = f", BytesNeeded {c.BytesNeeded}" if c is not None and c.BytesNeeded else ""
     return handle.status.c_name + extra
+
+
+S = TypeVar("S", bound=NdisStruct)
+
+
+def answer(handle: RequestHandle, cls: type[S]) -> S | str:
+    """The structure a successful query answered with, decoded as ``cls``; otherwise why
+    not (the completion status, or what is wrong with the InformationBuffer)."""
+    done = handle.completion
+    oid = handle.request.oid_name
+    if done is None or done.status != NdisStatus.SUCCESS:
+        return f"{oid} query: {handle.status.c_name}"
+    try:
+        return cls.decode(done.InformationBuffer)
+    except DecodeError as err:
+        return f"{oid} answer is no {cls.C_NAME}: {err}"
 
 
 def diff(a: frozenset[str], b: frozenset[str]) -> str:
