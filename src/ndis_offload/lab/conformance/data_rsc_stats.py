@@ -40,7 +40,15 @@ def query_statistics(rig: Rig) -> NdisRscStatisticsInfo | str:
     return answer(rig.query(Oid.TCP_RSC_STATISTICS), NdisRscStatisticsInfo)
 
 
-def delta(before: NdisRscStatisticsInfo, after: NdisRscStatisticsInfo) -> dict[str, int]:
+def delta(
+    before: NdisRscStatisticsInfo | str, after: NdisRscStatisticsInfo | str
+) -> dict[str, int] | str:
+    """How much each counter grew from ``before`` to ``after``, or why one of them could not
+    be read (:func:`query_statistics`)."""
+    if isinstance(before, str):
+        return before
+    if isinstance(after, str):
+        return after
     return {name: getattr(after, name) - getattr(before, name) for name in COUNTERS}
 
 
@@ -148,11 +156,9 @@ def counts(ctx: Context) -> Verdict:
         "Aborts": 0,
     }
     expected = f"{show(want)} (one event per flow; the lone segment and UDP count nothing)"
-    if isinstance(before, str):
-        return verdict(False, sent, expected, before)
-    if isinstance(after, str):
-        return verdict(False, sent, expected, after)
     grew = delta(before, after)
+    if isinstance(grew, str):
+        return verdict(False, sent, expected, grew)
     seen = observed(got)
     ok = grew == want and all(grew[k] == v for k, v in seen.items())
     return verdict(ok, sent, expected,
@@ -172,11 +178,9 @@ def aborts(make: Callable[[], list[bytes]], what: str, want: int) -> CheckFn:
         sent = f"{what}; OID_TCP_RSC_STATISTICS before and after"
         expected = f"Aborts {want:+d}; CoalesceEvents / CoalescedPkts grow by the SCUs "
         expected += "indicated (CoalescedOctets is rsc-statistics-counts' business)"
-        if isinstance(before, str):
-            return verdict(False, sent, expected, before)
-        if isinstance(after, str):
-            return verdict(False, sent, expected, after)
         grew = delta(before, after)
+        if isinstance(grew, str):
+            return verdict(False, sent, expected, grew)
         seen = observed(got)
         ok = grew["Aborts"] == want and all(
             grew[k] == v for k, v in seen.items() if k != "CoalescedOctets"
@@ -207,10 +211,9 @@ def resources(ctx: Context) -> Verdict:
             "round robin; OID_TCP_RSC_STATISTICS before and after")  # fmt: skip
     expected = ("every flow as one SCU, or, where a flow was split for want of SCU contexts, "
                 "Aborts grown; the other counters follow the SCUs indicated")  # fmt: skip
-    if isinstance(before, str):
-        return verdict(False, sent, expected, before)
-    if isinstance(after, str):
-        return verdict(False, sent, expected, after)
+    grew = delta(before, after)
+    if isinstance(grew, str):
+        return verdict(False, sent, expected, grew)
     units: dict[int, int] = {}
     for ind in got:
         try:
@@ -219,7 +222,6 @@ def resources(ctx: Context) -> Verdict:
             continue
         units[port] = units.get(port, 0) + 1
     split = sum(n - 1 for n in units.values())
-    grew = delta(before, after)
     seen = observed(got)
     consistent = all(grew[k] == v for k, v in seen.items() if k != "CoalescedOctets")
     ok = consistent and (split == 0 or grew["Aborts"] >= 1)
