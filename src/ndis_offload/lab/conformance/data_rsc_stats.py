@@ -22,7 +22,7 @@ from ndis_offload.errors import PacketError
 from ndis_offload.lab.conformance import data_rsc as rsc
 from ndis_offload.lab.conformance import frames as fr
 from ndis_offload.lab.conformance.check import Check, CheckFn, Context, ddi, page, verdict
-from ndis_offload.lab.conformance.oids import answer
+from ndis_offload.lab.conformance.oids import answer, grown
 from ndis_offload.lab.conformance.result import Family, Verdict
 from ndis_offload.lab.conformance.rig import Rig
 from ndis_offload.packet.headers import IPPROTO_TCP
@@ -38,18 +38,6 @@ COUNTERS = ("CoalescedPkts", "CoalescedOctets", "CoalesceEvents", "Aborts")
 def query_statistics(rig: Rig) -> NdisRscStatisticsInfo | str:
     """The miniport's ``NDIS_RSC_STATISTICS_INFO``, or why it could not be read."""
     return answer(rig.query(Oid.TCP_RSC_STATISTICS), NdisRscStatisticsInfo)
-
-
-def delta(
-    before: NdisRscStatisticsInfo | str, after: NdisRscStatisticsInfo | str
-) -> dict[str, int] | str:
-    """How much each counter grew from ``before`` to ``after``, or why one of them could not
-    be read (:func:`query_statistics`)."""
-    if isinstance(before, str):
-        return before
-    if isinstance(after, str):
-        return after
-    return {name: getattr(after, name) - getattr(before, name) for name in COUNTERS}
 
 
 def observed(got: list[ReceiveIndication]) -> dict[str, int]:
@@ -156,7 +144,7 @@ def counts(ctx: Context) -> Verdict:
         "Aborts": 0,
     }
     expected = f"{show(want)} (one event per flow; the lone segment and UDP count nothing)"
-    grew = delta(before, after)
+    grew = grown(before, after, COUNTERS)
     if isinstance(grew, str):
         return verdict(False, sent, expected, grew)
     seen = observed(got)
@@ -178,7 +166,7 @@ def aborts(make: Callable[[], list[bytes]], what: str, want: int) -> CheckFn:
         sent = f"{what}; OID_TCP_RSC_STATISTICS before and after"
         expected = f"Aborts {want:+d}; CoalesceEvents / CoalescedPkts grow by the SCUs "
         expected += "indicated (CoalescedOctets is rsc-statistics-counts' business)"
-        grew = delta(before, after)
+        grew = grown(before, after, COUNTERS)
         if isinstance(grew, str):
             return verdict(False, sent, expected, grew)
         seen = observed(got)
@@ -211,7 +199,7 @@ def resources(ctx: Context) -> Verdict:
             "round robin; OID_TCP_RSC_STATISTICS before and after")  # fmt: skip
     expected = ("every flow as one SCU, or, where a flow was split for want of SCU contexts, "
                 "Aborts grown; the other counters follow the SCUs indicated")  # fmt: skip
-    grew = delta(before, after)
+    grew = grown(before, after, COUNTERS)
     if isinstance(grew, str):
         return verdict(False, sent, expected, grew)
     units: dict[int, int] = {}

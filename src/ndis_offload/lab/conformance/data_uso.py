@@ -11,7 +11,7 @@ from ndis_offload.constants.status import NdisStatus
 from ndis_offload.errors import PacketError
 from ndis_offload.lab.conformance import frames as fr
 from ndis_offload.lab.conformance.check import Check, CheckFn, Context, page, verdict
-from ndis_offload.lab.conformance.oids import answer
+from ndis_offload.lab.conformance.oids import answer, grown
 from ndis_offload.lab.conformance.result import Family, Verdict
 from ndis_offload.lab.conformance.rig import Rig
 from ndis_offload.stack.datapath import NetBufferList, SendCompletion
@@ -176,11 +176,9 @@ def transmit_statistics(ctx: Context) -> Verdict:
         + ", ".join(f"{k} +{v}" for k, v in want.items())
     )
     text = "; ".join(sent) + "; OID_GEN_STATISTICS before and after"
-    if isinstance(before, str):
-        return verdict(False, text, expected, before)
-    if isinstance(after, str):
-        return verdict(False, text, expected, after)
-    grew = {k: getattr(after, k) - getattr(before, k) for k in _TX_COUNTERS}
+    grew = grown(before, after, _TX_COUNTERS)
+    if isinstance(grew, str) or isinstance(after, str):  # after is read when grew is not
+        return verdict(False, text, expected, str(grew))
     flags = after.SupportedStatistics & _TX_FLAGS == _TX_FLAGS
     return verdict(
         grew == want and flags and len(frames) > len(versions),

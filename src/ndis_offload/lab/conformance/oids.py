@@ -6,6 +6,7 @@ the reference miniport's, so a defect in the reference's planning is caught too.
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
@@ -154,6 +155,16 @@ def answer(handle: RequestHandle, cls: type[S]) -> S | str:
         return cls.decode(done.InformationBuffer)
     except DecodeError as err:
         return f"{oid} answer is no {cls.C_NAME}: {err}"
+
+
+def grown(before: S | str, after: S | str, members: Sequence[str]) -> dict[str, int] | str:
+    """How much each of ``members`` grew from ``before`` to ``after`` (two :func:`answer`
+    results), or why one of them could not be read."""
+    if isinstance(before, str):
+        return before
+    if isinstance(after, str):
+        return after
+    return {name: getattr(after, name) - getattr(before, name) for name in members}
 
 
 def diff(a: frozenset[str], b: frozenset[str]) -> str:
