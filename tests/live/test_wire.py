@@ -169,6 +169,15 @@ def test_ipv6_segment_mode(wire_factory: Any) -> None:
     a, b = stats["a"]["counters"]["offloads"], stats["b"]["counters"]["offloads"]
     assert a["lsov2_6"]["segments"] > a["lsov2_6"]["frames"] > 0
     assert b["rsc6"]["coalesced"] > b["rsc6"]["frames"] > 0
+    # the miniports' own statistics OIDs, queried through NDIS, agree with the NICs' counters
+    rsc = stats["b"]["statistics"]["OID_TCP_RSC_STATISTICS"]["value"]
+    scus = [b[f"rsc{v}"] for v in (4, 6) if f"rsc{v}" in b]
+    assert rsc["CoalescedPkts"] == sum(r["coalesced"] for r in scus)
+    assert rsc["CoalesceEvents"] == sum(r["frames"] for r in scus)
+    assert 0 < rsc["CoalescedOctets"] <= 2 * 48 * MIB
+    gen = stats["a"]["statistics"]["OID_GEN_STATISTICS"]["value"]
+    out = ("ifHCOutUcastPkts", "ifHCOutMulticastPkts", "ifHCOutBroadcastPkts")
+    assert sum(gen[m] for m in out) == stats["a"]["wire_frames"]
 
 
 def test_udp_gso_becomes_uso(wire_factory: Any) -> None:

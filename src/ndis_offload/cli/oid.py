@@ -26,6 +26,7 @@ from ndis_offload.constants.offload import (
 from ndis_offload.errors import BackendError
 from ndis_offload.io.tap.control import call
 from ndis_offload.io.tap.nic import COUNTER_COLUMNS
+from ndis_offload.structs.statistics import supported_members
 from ndis_offload.viz.console import write_json
 
 ON_OFF = ("on", "off")
@@ -82,7 +83,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     q = ops.add_parser("query", help="query an OID")
     q.add_argument("oid", help="OID_TCP_OFFLOAD_CURRENT_CONFIG, ...")
     ops.add_parser("caps", help="hardware vs current offloads and TUNSETOFFLOAD per NIC")
-    st = ops.add_parser("stats", help="counters per offload")
+    st = ops.add_parser("stats", help="counters per offload and the miniport's statistics OIDs")
     st.add_argument("--watch", action="store_true", help="refresh every --interval until Ctrl-C")
     st.add_argument("--interval", type=float, default=1.0)
     p.set_defaults(run=run)
@@ -204,7 +205,32 @@ def _stats_view(stats: dict[str, Any]) -> Group:
         events = data["counters"]["events"]
         if events:
             tables.append(_events_table(events))
+        if data.get("statistics"):
+            tables.append(_statistics_table(side, data["statistics"]))
     return Group(*tables)
+
+
+def _statistics_table(side: str, statistics: dict[str, Any]) -> Table:
+    """The miniport's answers to the statistics OIDs: every ``NDIS_RSC_STATISTICS_INFO``
+    counter; the ``NDIS_STATISTICS_INFO`` members its ``SupportedStatistics`` vouches for."""
+    table = Table(title=f"{side}: miniport statistics", show_header=False)
+    table.add_column("OID")
+    table.add_column("member")
+    table.add_column("value", justify="right")
+    for oid, answer in statistics.items():
+        value = answer.get("value")
+        if not isinstance(value, dict) or "Header" not in value:
+            why = value.get("undecodable", "") if isinstance(value, dict) else ""
+            table.add_row(oid, escape(str(answer.get("status"))), escape(str(why)))
+            continue
+        if "SupportedStatistics" in value:
+            members = supported_members(value["SupportedStatistics"])
+        else:
+            members = [m for m in value if m != "Header"]
+        for member in members:
+            table.add_row(oid, member, f"{value[member]:,}")
+            oid = ""
+    return table
 
 
 def _events_table(events: dict[str, int]) -> Table:

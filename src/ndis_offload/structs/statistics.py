@@ -13,6 +13,7 @@ from ndis_offload.constants.objects import (
     NDIS_SIZEOF_STATISTICS_INFO_REVISION_1,
     NDIS_STATISTICS_INFO_REVISION_1,
 )
+from ndis_offload.constants.statistics import NdisStatisticsFlags
 from ndis_offload.structs.codec import ULONG, ULONG64, NdisStruct, ndis_struct
 from ndis_offload.structs.header import NdisObjectHeader
 
@@ -85,3 +86,32 @@ class NdisStatisticsInfo(NdisStruct):
     ifHCOutUcastOctets: Annotated[int, ULONG64] = 0
     ifHCOutMulticastOctets: Annotated[int, ULONG64] = 0
     ifHCOutBroadcastOctets: Annotated[int, ULONG64] = 0
+
+
+STATISTICS_MEMBERS: dict[NdisStatisticsFlags, str] = {
+    NdisStatisticsFlags.VALID_DIRECTED_FRAMES_RCV: "ifHCInUcastPkts",
+    NdisStatisticsFlags.VALID_MULTICAST_FRAMES_RCV: "ifHCInMulticastPkts",
+    NdisStatisticsFlags.VALID_BROADCAST_FRAMES_RCV: "ifHCInBroadcastPkts",
+    NdisStatisticsFlags.VALID_BYTES_RCV: "ifHCInOctets",
+    NdisStatisticsFlags.VALID_RCV_DISCARDS: "ifInDiscards",
+    NdisStatisticsFlags.VALID_RCV_ERROR: "ifInErrors",
+    NdisStatisticsFlags.VALID_DIRECTED_FRAMES_XMIT: "ifHCOutUcastPkts",
+    NdisStatisticsFlags.VALID_MULTICAST_FRAMES_XMIT: "ifHCOutMulticastPkts",
+    NdisStatisticsFlags.VALID_BROADCAST_FRAMES_XMIT: "ifHCOutBroadcastPkts",
+    NdisStatisticsFlags.VALID_BYTES_XMIT: "ifHCOutOctets",
+    NdisStatisticsFlags.VALID_XMIT_ERROR: "ifOutErrors",
+    NdisStatisticsFlags.VALID_XMIT_DISCARDS: "ifOutDiscards",
+    NdisStatisticsFlags.VALID_DIRECTED_BYTES_RCV: "ifHCInUcastOctets",
+    NdisStatisticsFlags.VALID_MULTICAST_BYTES_RCV: "ifHCInMulticastOctets",
+    NdisStatisticsFlags.VALID_BROADCAST_BYTES_RCV: "ifHCInBroadcastOctets",
+    NdisStatisticsFlags.VALID_DIRECTED_BYTES_XMIT: "ifHCOutUcastOctets",
+    NdisStatisticsFlags.VALID_MULTICAST_BYTES_XMIT: "ifHCOutMulticastOctets",
+    NdisStatisticsFlags.VALID_BROADCAST_BYTES_XMIT: "ifHCOutBroadcastOctets",
+}
+"""The ``NDIS_STATISTICS_INFO`` member each ``NDIS_STATISTICS_FLAGS_VALID_*`` bit of
+``SupportedStatistics`` vouches for (``ddi:ntddndis/ns-ntddndis-_ndis_statistics_info``)."""
+
+
+def supported_members(supported: int) -> list[str]:
+    """The members a ``SupportedStatistics`` value says the miniport fills, in flag order."""
+    return [member for flag, member in STATISTICS_MEMBERS.items() if supported & flag]

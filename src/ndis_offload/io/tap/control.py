@@ -7,6 +7,9 @@ Requests (``side`` names a NIC, default every NIC)::
     {"op": "set", "oid": "OID_TCP_OFFLOAD_PARAMETERS", "raw": "a8..."}
     {"op": "caps"}   {"op": "stats"}
 
+``stats`` carries, per NIC, the miniport's answers to ``OID_TCP_RSC_STATISTICS`` and
+``OID_GEN_STATISTICS`` (:func:`nic_statistics`), queried like any other OID.
+
 Each answer is one JSON object: ``{"ok": true, "results": [...]}`` or ``{"ok": false,
 "status": "NDIS_STATUS_...", "error": "..."}``. Sets and queries go to the miniport through
 the NDIS stack on the kernel protocol's binding, exactly as an OID from TCP/IP would; the
@@ -78,6 +81,27 @@ def nic_state(nic: TapNic) -> dict[str, Any]:
             for f in FEATURES
         ],
     }
+
+
+STATISTICS_OIDS = (Oid.TCP_RSC_STATISTICS, Oid.GEN_STATISTICS)
+"""The statistics ``stats`` queries: ``NDIS_RSC_STATISTICS_INFO`` (``oid-tcp-rsc-statistics``)
+and ``NDIS_STATISTICS_INFO`` (``oid-gen-statistics``)."""
+
+
+def nic_statistics(nic: TapNic) -> dict[str, Any]:
+    """``{OID name: {"status": NDIS_STATUS_..., "value": decoded structure or None}}``: each
+    of :data:`STATISTICS_OIDS` queried through the NDIS stack on the kernel protocol's
+    binding (an adapter without RSC answers ``NDIS_STATUS_NOT_SUPPORTED``)."""
+    binding = nic.stack.bindings[nic.protocol.name]
+    out: dict[str, Any] = {}
+    for oid in STATISTICS_OIDS:
+        handle = binding.query(oid)
+        done = handle.completion
+        value = None
+        if done is not None and done.ok:
+            value = decode_payload(oid, done.InformationBuffer)
+        out[Oid.name_of(oid)] = {"status": handle.status.c_name, "value": value}
+    return out
 
 
 def _oid_request(nic: TapNic, request: dict[str, Any], kind: str) -> dict[str, Any]:
@@ -251,4 +275,12 @@ def call(path: str, request: dict[str, Any], timeout: float = 10.0) -> dict[str,
     return answer
 
 
-__all__ = ["ControlError", "ControlServer", "call", "handle_request", "nic_state"]
+__all__ = [
+    "STATISTICS_OIDS",
+    "ControlError",
+    "ControlServer",
+    "call",
+    "handle_request",
+    "nic_state",
+    "nic_statistics",
+]

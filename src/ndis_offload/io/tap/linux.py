@@ -67,16 +67,18 @@ TUN_OFFLOAD_FEATURES: dict[TunOffload, frozenset[Feature]] = {
 ``TUN_F_UFO`` (IP fragmentation of UDP) has no NDIS counterpart and is never set; the
 kernel accepts ``USO4`` only together with ``USO6`` (one ``NETIF_F_GSO_UDP_L4`` bit)."""
 
+_DATA_VALID = "per frame: VIRTIO_NET_HDR_F_DATA_VALID on the frames written"
+_GSO_UNIT = "per frame: a GSO_TCPV{} header on the coalesced frames written"
 NO_TUN_COUNTERPART: dict[Feature, str] = {
     Feature.IP4_TX: "the kernel always fills the IPv4 header checksum itself",
-    Feature.IP4_RX: "per frame: VIRTIO_NET_HDR_F_DATA_VALID on the frames written",
-    Feature.TCP4_RX: "per frame: VIRTIO_NET_HDR_F_DATA_VALID on the frames written",
-    Feature.UDP4_RX: "per frame: VIRTIO_NET_HDR_F_DATA_VALID on the frames written",
-    Feature.TCP6_RX: "per frame: VIRTIO_NET_HDR_F_DATA_VALID on the frames written",
-    Feature.UDP6_RX: "per frame: VIRTIO_NET_HDR_F_DATA_VALID on the frames written",
+    Feature.IP4_RX: _DATA_VALID,
+    Feature.TCP4_RX: _DATA_VALID,
+    Feature.UDP4_RX: _DATA_VALID,
+    Feature.TCP6_RX: _DATA_VALID,
+    Feature.UDP6_RX: _DATA_VALID,
     Feature.LSOV1: "kernel GSO frames are presented as LSOv2 sends (LSOv1 is not used)",
-    Feature.RSC4: "per frame: a GSO_TCPV4 header on the coalesced frames written",
-    Feature.RSC6: "per frame: a GSO_TCPV6 header on the coalesced frames written",
+    Feature.RSC4: _GSO_UNIT.format(4),
+    Feature.RSC6: _GSO_UNIT.format(6),
 }
 """NDIS features that no ``TUNSETOFFLOAD`` bit expresses, and what stands for them."""
 

@@ -120,7 +120,9 @@ class TapNic:
         self.device = device if device is not None else TapDevice(name, namespace=namespace)
         try:
             self.miniport = cast(ReferenceMiniport, make_miniport(AdapterSpec(profile, variant)))
-            self.datapath = SoftwareDatapath(self.miniport)
+            self.datapath: SoftwareDatapath = self.miniport.datapath
+            """The miniport's own data path: what it sends and indicates is what its
+            ``OID_GEN_STATISTICS`` / ``OID_TCP_RSC_STATISTICS`` answers count."""
             self.stack = NdisStack(self.miniport)
             self.protocol = KernelProtocol(self._on_indication)
             self.stack.bind(self.protocol)
@@ -220,8 +222,13 @@ class TapNic:
         feature, csum, lso, uso = found
         frame = memoryview(raw)[VIRTIO_NET_HDR_LEN:]
         if not feature:
-            return [bytes(frame)]
-        completion = self.datapath.send(NetBufferList(frame, csum, lso, uso))
+            # nothing to offload: the frame as it is, counted in the miniport's transmit
+            # statistics without the cost of a send-path round trip (a variant's own
+            # send_net_buffer_lists does not see these frames)
+            out = bytes(frame)
+            self.datapath.transmit_statistics.account([out])
+            return [out]
+        completion = self.miniport.send_net_buffer_lists([NetBufferList(frame, csum, lso, uso)])[0]
         row = self.counters.row(feature)
         if completion.status != NdisStatus.SUCCESS:
             row[4] += 1
@@ -237,8 +244,7 @@ class TapNic:
         """One receive DPC: the miniport's receive path (checksum validation, RSC) over bare
         wire frames; returns ``(virtio_net_hdr, frame)`` per indicated frame, to write with
         ``writev`` (no copy of the frame)."""
-        indications = self.datapath.receive(frames, now)
-        indications += self.datapath.flush()  # the end of the DPC: indicate every SCU
+        indications = self.miniport.receive_dpc(frames, now)  # every SCU indicated by its end
         return [self._to_kernel(ind) for ind in indications]
 
     def _to_kernel(self, ind: ReceiveIndication) -> tuple[bytes, bytes]:

@@ -16,8 +16,9 @@ import struct
 from dataclasses import dataclass
 from enum import IntEnum, IntFlag
 
-from ndis_offload.constants.offload import NdisLsoIpVersion
+from ndis_offload.constants.offload import NdisLsoIpVersion, NdisUsoIpVersion
 from ndis_offload.errors import PacketError
+from ndis_offload.stack.features import feature_for
 from ndis_offload.structs.nbl_info import (
     NdisLsoV2Transmit,
     NdisTcpIpChecksumNetBufferListInfoTransmit,
@@ -66,10 +67,7 @@ HDR = struct.Struct("<BBHHHH")
 """``{__u8 flags; __u8 gso_type; __virtio16 hdr_len, gso_size, csum_start, csum_offset;}``."""
 
 _KNOWN_FLAGS = int(VirtioNetHdrFlags.NEEDS_CSUM | VirtioNetHdrFlags.DATA_VALID)
-_GSO_TYPES = frozenset(
-    {VirtioNetHdrGso.NONE, VirtioNetHdrGso.TCPV4, VirtioNetHdrGso.TCPV6, VirtioNetHdrGso.UDP,
-     VirtioNetHdrGso.UDP_L4}
-)  # fmt: skip
+_GSO_TYPES = frozenset(VirtioNetHdrGso) - {VirtioNetHdrGso.ECN}
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,8 +101,9 @@ class VirtioNetHdr:
 class SendInfo:
     """The ``NET_BUFFER_LIST`` info words a header asks for, and the feature it needs.
 
-    ``feature`` is the :mod:`~ndis_offload.stack.features` name the current configuration
-    must have on (``""`` for a plain frame); the words are 0 when not requested.
+    ``feature`` is the :class:`~ndis_offload.stack.features.Feature` the current
+    configuration must have on (``""`` for a plain frame); the words are 0 when not
+    requested.
     """
 
     feature: str
@@ -171,18 +170,17 @@ def send_info(hdr: VirtioNetHdr, frame: bytes | bytearray | memoryview) -> SendI
             raise PacketError(f"gso_size {hdr.gso_size} does not fit the 20-bit NDIS MSS")
         ip = NdisLsoIpVersion.IPv6 if want == 6 else NdisLsoIpVersion.IPv4
         word = NdisLsoV2Transmit(MSS=hdr.gso_size, TcpHeaderOffset=start, IPVersion=ip).to_int()
-        return SendInfo(f"lsov2_{want}", TcpLargeSendNetBufferListInfo=word)
+        return SendInfo(feature_for("lsov2", want), TcpLargeSendNetBufferListInfo=word)
     if gso == VirtioNetHdrGso.UDP_L4:
         if where != UDP_CSUM_OFFSET or not 0 < hdr.gso_size < 1 << 20:
             raise PacketError("GSO_UDP_L4 header without a UDP checksum or with a bad gso_size")
-        word = NdisUsoTransmit(
-            MSS=hdr.gso_size, UdpHeaderOffset=start, IPVersion=1 if version == 6 else 0
-        ).to_int()
-        return SendInfo(f"uso{version}", UdpSegmentationOffloadInfo=word)
+        uso_ip = NdisUsoIpVersion.IPV6 if version == 6 else NdisUsoIpVersion.IPV4
+        word = NdisUsoTransmit(MSS=hdr.gso_size, UdpHeaderOffset=start, IPVersion=uso_ip).to_int()
+        return SendInfo(feature_for("uso", version), UdpSegmentationOffloadInfo=word)
     if where == TCP_CSUM_OFFSET:
-        proto = "tcp"
+        member = "TcpChecksum"
     elif where == UDP_CSUM_OFFSET:
-        proto = "udp"
+        member = "UdpChecksum"
     else:
         raise PacketError(
             f"partial checksum at csum_offset {where}: NDIS checksum offload is TCP or UDP only"
@@ -190,11 +188,13 @@ def send_info(hdr: VirtioNetHdr, frame: bytes | bytearray | memoryview) -> SendI
     word = NdisTcpIpChecksumNetBufferListInfoTransmit(
         IsIPv4=int(version == 4),
         IsIPv6=int(version == 6),
-        TcpChecksum=int(proto == "tcp"),
-        UdpChecksum=int(proto == "udp"),
+        TcpChecksum=int(member == "TcpChecksum"),
+        UdpChecksum=int(member == "UdpChecksum"),
         TcpHeaderOffset=start,
     ).to_int()
-    return SendInfo(f"{proto}{version}_tx", TcpIpChecksumNetBufferListInfo=word)
+    return SendInfo(
+        feature_for("checksum", version, "Tx", member), TcpIpChecksumNetBufferListInfo=word
+    )
 
 
 def header_length(frame: bytes | bytearray | memoryview, l4_offset: int, tcp: bool) -> int:

@@ -39,7 +39,7 @@ from ndis_offload.io.tap.cleanup import (
     kill_inside,
     release,
 )
-from ndis_offload.io.tap.control import ControlServer, handle_request, nic_state
+from ndis_offload.io.tap.control import ControlServer, handle_request, nic_state, nic_statistics
 from ndis_offload.io.tap.device import TapDevice
 from ndis_offload.io.tap.link import ControlPipe, WireLink, pair
 from ndis_offload.io.tap.linux import describe_flags
@@ -182,6 +182,7 @@ class Loop:
                     "largest_frame": s.largest,
                     "counters": s.nic.counters.to_dict(),
                     "datapath": dict(s.nic.datapath.counters),
+                    "statistics": nic_statistics(s.nic),
                     "last_error": s.nic.last_error,
                 }
                 for s in self.sides

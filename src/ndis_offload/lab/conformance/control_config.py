@@ -5,6 +5,8 @@ offloads``)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from ndis_offload.lab.conformance.check import Check, Context, page, verdict, with_traffic
 from ndis_offload.lab.conformance.oids import diff
 from ndis_offload.lab.conformance.result import Family, Verdict
@@ -15,19 +17,30 @@ from ndis_offload.stack.features import (
     offload_types_without_802_3,
 )
 from ndis_offload.stack.profiles import ALL_ON, get_profile
+from ndis_offload.structs.offload import NdisOffload
 
 PROFILES = ("full", "checksum-only", "virtio-net", "hyperv-netvsc")
 """The built-in profiles the capability checks build the miniport with."""
+ON_PROFILES = f"initialize on {', '.join(PROFILES)}"
 
 
-def ieee_802_3_everywhere(ctx: Context) -> Verdict:
-    bad = []
+def _advertised(ctx: Context) -> Iterator[tuple[str, str, NdisOffload]]:
+    """``(profile, "hardware" | "current", NDIS_OFFLOAD)`` for every profile's initialized
+    miniport: what it advertised at initialization (one that reported none is skipped)."""
     for name in PROFILES:
         rig = ctx.rig(name, observe=False)
         for label, offload in (("hardware", rig.stack.hardware_capabilities),
                                ("current", rig.stack.config)):  # fmt: skip
             if offload is not None:
-                bad += [f"{name} {label} {part}" for part in offload_types_without_802_3(offload)]
+                yield name, label, offload
+
+
+def ieee_802_3_everywhere(ctx: Context) -> Verdict:
+    bad = [
+        f"{name} {label} {part}"
+        for name, label, offload in _advertised(ctx)
+        for part in offload_types_without_802_3(offload)
+    ]
     return verdict(
         not bad,
         f"initialize on profiles {', '.join(PROFILES)}",
@@ -84,38 +97,29 @@ def uso_independent(ctx: Context) -> Verdict:
 
 def revision_for_rsc_uso(ctx: Context) -> Verdict:
     bad = []
-    for name in PROFILES:
-        rig = ctx.rig(name, observe=False)
-        for label, offload in (("hardware", rig.stack.hardware_capabilities),
-                               ("current", rig.stack.config)):  # fmt: skip
-            if offload is None:
-                continue
-            rev, on = offload.Header.Revision, features_of(offload)
-            if on & {"rsc4", "rsc6"} and rev < 3:
-                bad.append(f"{name} {label}: RSC with revision {rev}")
-            if on & {"uso4", "uso6"} and rev < 6:
-                bad.append(f"{name} {label}: USO with revision {rev}")
+    for name, label, offload in _advertised(ctx):
+        rev, on = offload.Header.Revision, features_of(offload)
+        if on & {"rsc4", "rsc6"} and rev < 3:
+            bad.append(f"{name} {label}: RSC with revision {rev}")
+        if on & {"uso4", "uso6"} and rev < 6:
+            bad.append(f"{name} {label}: USO with revision {rev}")
     return verdict(
         not bad,
-        f"initialize on {', '.join(PROFILES)}",
+        ON_PROFILES,
         "NDIS_OFFLOAD revision >= 3 where RSC is advertised, >= 6 where USO is",
         "; ".join(bad) or "revisions fit",
     )
 
 
 def lsov1_max(ctx: Context) -> Verdict:
-    bad = []
-    for name in PROFILES:
-        rig = ctx.rig(name, observe=False)
-        for label, offload in (("hardware", rig.stack.hardware_capabilities),
-                               ("current", rig.stack.config)):  # fmt: skip
-            if offload is not None and offload.LsoV1.IPv4.Encapsulation:
-                size = offload.LsoV1.IPv4.MaxOffLoadSize
-                if size > 65536:
-                    bad.append(f"{name} {label}: MaxOffLoadSize {size}")
+    bad = [
+        f"{name} {label}: MaxOffLoadSize {offload.LsoV1.IPv4.MaxOffLoadSize}"
+        for name, label, offload in _advertised(ctx)
+        if offload.LsoV1.IPv4.Encapsulation and offload.LsoV1.IPv4.MaxOffLoadSize > 65536
+    ]
     return verdict(
         not bad,
-        f"initialize on {', '.join(PROFILES)}",
+        ON_PROFILES,
         "LsoV1.IPv4.MaxOffLoadSize <= 64K",
         "; ".join(bad) or "within 64K",
     )
@@ -137,7 +141,7 @@ def lso_needs_checksum(ctx: Context) -> Verdict:
             bad.append(f"{name}: IPsec and LSO advertised together")
     return verdict(
         not bad,
-        f"initialize on {', '.join(PROFILES)}",
+        ON_PROFILES,
         "LSOv1 => TCP/IPv4 + IPv4 Tx checksum; LSOv2 => TCP + IP Tx checksum; never IPsec "
         "and LSO together",
         "; ".join(bad) or "combinations fit",
@@ -153,7 +157,7 @@ def config_within_hardware(ctx: Context) -> Verdict:
             bad.append(f"{name}: {sorted(beyond)}")
     return verdict(
         not bad,
-        f"initialize on {', '.join(PROFILES)} with every keyword on",
+        f"{ON_PROFILES} with every keyword on",
         "current configuration within the hardware capabilities",
         "; ".join(bad) or "within",
     )

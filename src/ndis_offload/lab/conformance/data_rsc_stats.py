@@ -18,10 +18,11 @@ from ndis_offload.constants.objects import (
 )
 from ndis_offload.constants.oid import Oid
 from ndis_offload.constants.status import NdisStatus
-from ndis_offload.errors import DecodeError, PacketError
+from ndis_offload.errors import PacketError
 from ndis_offload.lab.conformance import data_rsc as rsc
 from ndis_offload.lab.conformance import frames as fr
 from ndis_offload.lab.conformance.check import Check, CheckFn, Context, ddi, page, verdict
+from ndis_offload.lab.conformance.oids import answer, grown
 from ndis_offload.lab.conformance.result import Family, Verdict
 from ndis_offload.lab.conformance.rig import Rig
 from ndis_offload.packet.headers import IPPROTO_TCP
@@ -36,18 +37,7 @@ COUNTERS = ("CoalescedPkts", "CoalescedOctets", "CoalesceEvents", "Aborts")
 
 def query_statistics(rig: Rig) -> NdisRscStatisticsInfo | str:
     """The miniport's ``NDIS_RSC_STATISTICS_INFO``, or why it could not be read."""
-    handle = rig.query(Oid.TCP_RSC_STATISTICS)
-    done = handle.completion
-    if done is None or done.status != NdisStatus.SUCCESS:
-        return f"OID_TCP_RSC_STATISTICS query: {handle.status.c_name}"
-    try:
-        return NdisRscStatisticsInfo.decode(done.InformationBuffer)
-    except DecodeError as err:
-        return f"OID_TCP_RSC_STATISTICS answer is no NDIS_RSC_STATISTICS_INFO: {err}"
-
-
-def delta(before: NdisRscStatisticsInfo, after: NdisRscStatisticsInfo) -> dict[str, int]:
-    return {name: getattr(after, name) - getattr(before, name) for name in COUNTERS}
+    return answer(rig.query(Oid.TCP_RSC_STATISTICS), NdisRscStatisticsInfo)
 
 
 def observed(got: list[ReceiveIndication]) -> dict[str, int]:
@@ -154,11 +144,9 @@ def counts(ctx: Context) -> Verdict:
         "Aborts": 0,
     }
     expected = f"{show(want)} (one event per flow; the lone segment and UDP count nothing)"
-    if isinstance(before, str):
-        return verdict(False, sent, expected, before)
-    if isinstance(after, str):
-        return verdict(False, sent, expected, after)
-    grew = delta(before, after)
+    grew = grown(before, after, COUNTERS)
+    if isinstance(grew, str):
+        return verdict(False, sent, expected, grew)
     seen = observed(got)
     ok = grew == want and all(grew[k] == v for k, v in seen.items())
     return verdict(ok, sent, expected,
@@ -178,11 +166,9 @@ def aborts(make: Callable[[], list[bytes]], what: str, want: int) -> CheckFn:
         sent = f"{what}; OID_TCP_RSC_STATISTICS before and after"
         expected = f"Aborts {want:+d}; CoalesceEvents / CoalescedPkts grow by the SCUs "
         expected += "indicated (CoalescedOctets is rsc-statistics-counts' business)"
-        if isinstance(before, str):
-            return verdict(False, sent, expected, before)
-        if isinstance(after, str):
-            return verdict(False, sent, expected, after)
-        grew = delta(before, after)
+        grew = grown(before, after, COUNTERS)
+        if isinstance(grew, str):
+            return verdict(False, sent, expected, grew)
         seen = observed(got)
         ok = grew["Aborts"] == want and all(
             grew[k] == v for k, v in seen.items() if k != "CoalescedOctets"
@@ -213,10 +199,9 @@ def resources(ctx: Context) -> Verdict:
             "round robin; OID_TCP_RSC_STATISTICS before and after")  # fmt: skip
     expected = ("every flow as one SCU, or, where a flow was split for want of SCU contexts, "
                 "Aborts grown; the other counters follow the SCUs indicated")  # fmt: skip
-    if isinstance(before, str):
-        return verdict(False, sent, expected, before)
-    if isinstance(after, str):
-        return verdict(False, sent, expected, after)
+    grew = grown(before, after, COUNTERS)
+    if isinstance(grew, str):
+        return verdict(False, sent, expected, grew)
     units: dict[int, int] = {}
     for ind in got:
         try:
@@ -225,7 +210,6 @@ def resources(ctx: Context) -> Verdict:
             continue
         units[port] = units.get(port, 0) + 1
     split = sum(n - 1 for n in units.values())
-    grew = delta(before, after)
     seen = observed(got)
     consistent = all(grew[k] == v for k, v in seen.items() if k != "CoalescedOctets")
     ok = consistent and (split == 0 or grew["Aborts"] >= 1)

@@ -8,9 +8,10 @@ from dataclasses import replace
 from ndis_offload.constants.oid import Oid
 from ndis_offload.constants.statistics import NdisStatisticsFlags
 from ndis_offload.constants.status import NdisStatus
-from ndis_offload.errors import DecodeError, PacketError
+from ndis_offload.errors import PacketError
 from ndis_offload.lab.conformance import frames as fr
 from ndis_offload.lab.conformance.check import Check, CheckFn, Context, page, verdict
+from ndis_offload.lab.conformance.oids import answer, grown
 from ndis_offload.lab.conformance.result import Family, Verdict
 from ndis_offload.lab.conformance.rig import Rig
 from ndis_offload.stack.datapath import NetBufferList, SendCompletion
@@ -143,17 +144,6 @@ def options_replicated(ctx: Context) -> Verdict:
     )
 
 
-def _statistics(rig: Rig) -> NdisStatisticsInfo | str:
-    handle = rig.query(Oid.GEN_STATISTICS)
-    done = handle.completion
-    if done is None or done.status != NdisStatus.SUCCESS:
-        return f"OID_GEN_STATISTICS query: {handle.status.c_name}"
-    try:
-        return NdisStatisticsInfo.decode(done.InformationBuffer)
-    except DecodeError as err:
-        return f"OID_GEN_STATISTICS answer is no NDIS_STATISTICS_INFO: {err}"
-
-
 _TX_COUNTERS = ("ifHCOutUcastPkts", "ifHCOutUcastOctets", "ifHCOutOctets")
 _TX_FLAGS = (
     NdisStatisticsFlags.VALID_DIRECTED_FRAMES_XMIT | NdisStatisticsFlags.VALID_DIRECTED_BYTES_XMIT
@@ -166,7 +156,7 @@ def transmit_statistics(ctx: Context) -> Verdict:
     is the number of MSS-sized segments, not 1"."""
     rig = _rig(ctx)
     versions = [4, 6] if "uso6" in rig.hardware() else [4]
-    before = _statistics(rig)
+    before = answer(rig.query(Oid.GEN_STATISTICS), NdisStatisticsInfo)
     sent, frames = [], []
     for version in versions:
         mss = ctx.rng.randrange(200, 1473)
@@ -174,7 +164,7 @@ def transmit_statistics(ctx: Context) -> Verdict:
         _, done = _send(rig, version, fr.payload_bytes(mss * count, ctx.rng), mss)
         sent.append(f"USO IPv{version} {mss * count} B / MSS {mss} -> {done.status.c_name}")
         frames += done.frames
-    after = _statistics(rig)
+    after = answer(rig.query(Oid.GEN_STATISTICS), NdisStatisticsInfo)
     want = {
         "ifHCOutUcastPkts": len(frames),
         "ifHCOutUcastOctets": sum(map(len, frames)),
@@ -186,11 +176,9 @@ def transmit_statistics(ctx: Context) -> Verdict:
         + ", ".join(f"{k} +{v}" for k, v in want.items())
     )
     text = "; ".join(sent) + "; OID_GEN_STATISTICS before and after"
-    if isinstance(before, str):
-        return verdict(False, text, expected, before)
-    if isinstance(after, str):
-        return verdict(False, text, expected, after)
-    grew = {k: getattr(after, k) - getattr(before, k) for k in _TX_COUNTERS}
+    grew = grown(before, after, _TX_COUNTERS)
+    if isinstance(grew, str) or isinstance(after, str):  # after is read when grew is not
+        return verdict(False, text, expected, str(grew))
     flags = after.SupportedStatistics & _TX_FLAGS == _TX_FLAGS
     return verdict(
         grew == want and flags and len(frames) > len(versions),

@@ -6,13 +6,17 @@ the reference miniport's, so a defect in the reference's planning is caught too.
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from ndis_offload.constants import objects as o
 from ndis_offload.constants.offload import NdisEncapsulation
+from ndis_offload.constants.status import NdisStatus
+from ndis_offload.errors import DecodeError
 from ndis_offload.stack.core import RequestHandle
 from ndis_offload.stack.features import FEATURE_TABLE, FeatureSpec
+from ndis_offload.structs.codec import NdisStruct
 from ndis_offload.structs.encapsulation import (
     NdisOffloadEncapsulation,
     NdisOffloadEncapsulationFamily,
@@ -135,6 +139,32 @@ def status_text(handle: RequestHandle) -> str:
     c = handle.completion
     extra = f", BytesNeeded {c.BytesNeeded}" if c is not None and c.BytesNeeded else ""
     return handle.status.c_name + extra
+
+
+S = TypeVar("S", bound=NdisStruct)
+
+
+def answer(handle: RequestHandle, cls: type[S]) -> S | str:
+    """The structure a successful query answered with, decoded as ``cls``; otherwise why
+    not (the completion status, or what is wrong with the InformationBuffer)."""
+    done = handle.completion
+    oid = handle.request.oid_name
+    if done is None or done.status != NdisStatus.SUCCESS:
+        return f"{oid} query: {handle.status.c_name}"
+    try:
+        return cls.decode(done.InformationBuffer)
+    except DecodeError as err:
+        return f"{oid} answer is no {cls.C_NAME}: {err}"
+
+
+def grown(before: S | str, after: S | str, members: Sequence[str]) -> dict[str, int] | str:
+    """How much each of ``members`` grew from ``before`` to ``after`` (two :func:`answer`
+    results), or why one of them could not be read."""
+    if isinstance(before, str):
+        return before
+    if isinstance(after, str):
+        return after
+    return {name: getattr(after, name) - getattr(before, name) for name in members}
 
 
 def diff(a: frozenset[str], b: frozenset[str]) -> str:
