@@ -19,13 +19,11 @@ from ndis_offload.capture.analyze import Analyzer, Diagnosis
 from ndis_offload.capture.checks import Checks, Kind, check_chunk
 from ndis_offload.capture.linktype import SUPPORTED, epb_direction, from_ethernet, to_ethernet
 from ndis_offload.capture.rewrite import fix_chunk, segment_record
-from ndis_offload.engine import segment_tcp_rows
 from ndis_offload.errors import PacketError
 from ndis_offload.io import local_fix
 from ndis_offload.io.atomic import atomic_output, background_writes
 from ndis_offload.io.capture import (
     CHUNK_BYTES,
-    LINKTYPE_ETHERNET,
     MAX_ERRORS_KEPT,
     Block,
     CaptureReader,
@@ -35,7 +33,6 @@ from ndis_offload.io.capture import (
     Packet,
     open_capture,
 )
-from ndis_offload.packet.locate import F_JUMBO, Layer
 
 Progress = Callable[[int, int], None]
 """``progress(frames_done, bytes_done)``."""
@@ -278,28 +275,6 @@ def cut_sizes(
     return sizes, problems
 
 
-_PLAIN_HOPS = np.array([Layer.NONE, Layer.ETHERNET, Layer.VLAN, Layer.IPV4, Layer.IPV6,
-                        Layer.TCP], dtype=np.int8)  # fmt: skip
-"""Hops of a plain TCP send: what ``engine.segment_tcp_rows`` cuts exactly as
-``segment_gso`` does (no tunnel, one IP header, no IPv6 jumbogram)."""
-
-
-def _plain_tcp(chunk: Chunk, checks: Checks) -> npt.NDArray[np.bool_]:
-    """Per frame of ``chunk``: an Ethernet frame of one IPv4 / IPv6 header and TCP, with no
-    tunnel and no jumbogram (its segments can come as rows, :func:`write_segmented`)."""
-    loc = checks.loc
-    kind = loc.kind
-    ip = (kind == Layer.IPV4) | (kind == Layer.IPV6)
-    plain: npt.NDArray[np.bool_] = (
-        (chunk.linktypes == LINKTYPE_ETHERNET)
-        & np.isin(kind, _PLAIN_HOPS).all(axis=1)
-        & (ip.sum(axis=1) == 1)
-        & (kind == Layer.TCP).any(axis=1)
-        & ((loc.flags & F_JUMBO) == 0).all(axis=1)
-    )
-    return plain
-
-
 def write_segmented(
     writer: CaptureWriter, chunk: Chunk, checks: Checks, cuts: tuple[IntArray, dict[int, str]],
     result: JobResult, keep_going: bool, *, blocks_from: int = 0,
@@ -330,9 +305,6 @@ def write_segmented(
             writer.write_raw(data[run[0] : run[1]], run[2])
             run[2] = 0
 
-    plain = _plain_tcp(chunk, checks) & cut
-    if problems:
-        plain[list(problems)] = False
     for item in source.packets():
         if isinstance(item, Block):
             if item.offset >= blocks_from:
@@ -353,15 +325,6 @@ def write_segmented(
                 run[:] = start, int(chunk.data_offsets[row]) + len(item.data), 1
             continue
         flush()
-        if plain[row]:
-            try:
-                segments = segment_tcp_rows(item.data, size)
-            except PacketError:
-                pass  # the bytes path below says what is wrong, with the frame located
-            else:
-                result.changed += len(segments) > 1
-                writer.write_rows(item, segments)
-                continue
         try:
             if row in problems:
                 raise PacketError(problems[row])
