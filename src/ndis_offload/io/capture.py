@@ -901,42 +901,61 @@ class CaptureWriter:
             self._stream.write(self._rec.pack(sec, frac, len(payload), orig))
             self._stream.write(payload)
         else:
-            end = ">" if packet.big_endian else "<"
-            pad = -len(payload) % 4
-            opts = packet.options
-            blen = 32 + len(payload) + pad + len(opts)
-            self._stream.write(
-                struct.pack(
-                    end + "IIIIIII",
-                    PCAPNG_EPB,
-                    blen,
-                    packet.interface,
-                    (packet.ts_ticks >> 32) & 0xFFFFFFFF,
-                    packet.ts_ticks & 0xFFFFFFFF,
-                    len(payload),
-                    orig,
-                )
-            )
-            self._stream.write(payload + bytes(pad) + opts + struct.pack(end + "I", blen))
+            head, tail = self._epb(packet, len(payload), orig)
+            self._stream.write(head)
+            self._stream.write(payload + tail)
         self.frames += 1
+
+    @staticmethod
+    def _epb(packet: Packet, length: int, orig: int) -> tuple[bytes, bytes]:
+        """The pcapng Enhanced Packet Block around a ``length``-byte packet of ``packet``'s
+        interface, timestamp and options: its head, and its padding, options and trailing
+        Block Total Length."""
+        end = ">" if packet.big_endian else "<"
+        pad = -length % 4
+        blen = 32 + length + pad + len(packet.options)
+        ts = packet.ts_ticks
+        head = struct.pack(end + "IIIIIII", PCAPNG_EPB, blen, packet.interface,
+                           (ts >> 32) & 0xFFFFFFFF, ts & 0xFFFFFFFF, length, orig)  # fmt: skip
+        return head, bytes(pad) + packet.options + struct.pack(end + "I", blen)
+
+    def _segment_record(self, packet: Packet, length: int) -> tuple[bytes, bytes]:
+        """What goes before and after each ``length``-byte segment of ``packet``: the pcap
+        record header (timestamp normalized, seconds modulo 2**32), or the pcapng block's
+        head and tail; the original length keeps what the snap length cut off."""
+        orig = length + max(0, packet.orig_len - len(packet.data))
+        if self.format == "pcapng":
+            return self._epb(packet, length, orig)
+        sec, frac = divmod(packet.ts_ticks * self._tps // packet.ticks_per_second, self._tps)
+        return self._rec.pack(sec & 0xFFFFFFFF, frac, length, orig), b""
 
     def write_packets(self, packet: Packet, frames: list[bytes]) -> None:
         """``frames`` (the segments of ``packet``), each a record with ``packet``'s metadata,
-        in one write (pcap; pcapng writes them one by one)."""
-        if self.format != "pcap":
-            for frame in frames:
-                self.write_packet(packet, frame)
+        in one write.
+
+        The segments of a send all have one length but the last, so one record header (and
+        pcapng trailer) serves them all: the records are laid out by list slicing and one
+        ``join``, with no Python work per segment."""
+        count = len(frames)
+        if not count:
             return
-        sec, frac = divmod(packet.ts_ticks * self._tps // packet.ticks_per_second, self._tps)
-        sec &= 0xFFFFFFFF
-        cut = max(0, packet.orig_len - len(packet.data))
-        rec = self._rec.pack
-        parts: list[bytes] = []
-        for frame in frames:
-            parts.append(rec(sec, frac, len(frame), len(frame) + cut))
-            parts.append(frame)
+        lengths = set(map(len, frames[:-1]))
+        if len(lengths) > 1:  # not the shape of a send: record by record
+            for frame in frames:
+                self.write_packets(packet, [frame])
+            return
+        last_head, last_tail = self._segment_record(packet, len(frames[-1]))
+        head, tail = self._segment_record(packet, lengths.pop()) if lengths else (b"", b"")
+        if self.format == "pcapng":  # head, frame, padding + options + trailing length
+            parts = [head, b"", tail] * count
+            parts[1::3] = frames
+            parts[-3], parts[-1] = last_head, last_tail
+        else:
+            parts = [head, b""] * count
+            parts[1::2] = frames
+            parts[-2] = last_head
         self._stream.write(b"".join(parts))
-        self.frames += len(frames)
+        self.frames += count
 
     def write(self, item: Packet | Block) -> None:
         """A record as read."""
