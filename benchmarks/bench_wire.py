@@ -211,6 +211,48 @@ def offline(total_mb: int = 64, *, off: bool = True) -> dict[str, float]:
     return out
 
 
+STAGES = ("LSO send (NIC A)", "receive + RSC (NIC B)", "ACK send (NIC B)", "ACK receive (NIC A)")
+
+
+def send_stages(sends: int = 400, rounds: int = 5) -> dict[str, float]:
+    """CPU microseconds per 64 KB send (45 segments of 1448 bytes) in each stage of the
+    offline segment-on pipeline (see :func:`offline`), the median of ``rounds`` runs."""
+    from ndis_offload.io.tap.nic import TapNic
+    from ndis_offload.io.tap.vnet_hdr import VirtioNetHdr
+    from ndis_offload.stack.profiles import get_profile
+
+    mss, per_send = 1448, 45
+    gso = VirtioNetHdr(1, 1, 66, mss, 34, 16).encode()
+    ack = VirtioNetHdr(1, 0, 0, 0, 34, 16).encode() + _tcp_frame(0, 1, ack_only=True)
+    frames = [gso + _tcp_frame(mss * per_send, 1 + i * mss * per_send) for i in range(sends)]
+    clock = time.process_time
+    runs: list[list[float]] = []
+    for _ in range(rounds + 1):  # the first run warms up
+        a, b = (
+            TapNic(name, get_profile("full"), device=cast(Any, _UnpluggedDevice()))
+            for name in ("a", "b")
+        )
+        spent = [0.0] * len(STAGES)
+        for raw in frames:
+            t0 = clock()
+            wire = a.transmit(raw)
+            t1 = clock()
+            b.receive(wire, 0.0)
+            t2 = clock()
+            back = b.transmit(ack)
+            t3 = clock()
+            a.receive(back, 0.0)
+            t4 = clock()
+            spent[0] += t1 - t0
+            spent[1] += t2 - t1
+            spent[2] += t3 - t2
+            spent[3] += t4 - t3
+        runs.append([1e6 * value / sends for value in spent])
+    out = {name: statistics.median(run[i] for run in runs[1:]) for i, name in enumerate(STAGES)}
+    out["total"] = sum(out[name] for name in STAGES)
+    return out
+
+
 def profile_offline(top: int) -> None:
     """Where the CPU time of the NICs' paths goes (segment mode, offloads on), per function
     and per layer (``engine``, ``packet``, ``stack``, ``io``, ...)."""
@@ -249,11 +291,22 @@ def main(argv: list[str]) -> int:
         "processes' row",
     )  # fmt: skip
     parser.add_argument(
+        "--stages", action="store_true",
+        help="only print the CPU microseconds per 64 KB send of each stage of the offline "
+        "segment-on pipeline (medians of 5 runs), then exit",
+    )  # fmt: skip
+    parser.add_argument(
         "--profile", type=int, metavar="N", default=0,
         help="only profile the offline segment-on pipeline (cProfile on a CPU-time clock) "
         "and print its N most expensive functions by own time, then exit",
     )  # fmt: skip
     args = parser.parse_args(argv)
+    if args.stages:
+        stages = send_stages()
+        print(f"CPU us per 64 KB send, offline (load average {_loadavg()}):")
+        for name, value in stages.items():
+            print(f"  {name:<24}{value:8.1f}")
+        return 0
     if args.profile:
         profile_offline(args.profile)
         return 0
