@@ -32,7 +32,8 @@ from ndis_offload.cli.errors import (
     warn,
 )
 from ndis_offload.errors import BackendError, PacketError
-from ndis_offload.io import distributed, local_fix, pcap_jobs
+from ndis_offload.io import inputs as capture_inputs
+from ndis_offload.io import local_fix, pcap_jobs
 from ndis_offload.io.atomic import atomic_output
 from ndis_offload.io.cluster import INSTALL_HINT, ClusterSpec, dask_available
 from ndis_offload.io.memory import reuse_freed_memory
@@ -172,7 +173,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         from ndis_offload.viz.report_capture import CaptureRecorder
 
         recorder = CaptureRecorder()
-    inputs = distributed.expand_inputs(source)
+    inputs = capture_inputs.expand_inputs(source)
     try:
         with _progress(console, inputs, args.quiet) as progress:
             observe = None if recorder is None else recorder.observe
@@ -182,7 +183,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
             result = _dispatch(args, opts, inputs)
     except PacketError as error:
         hint = "" if args.keep_going else " (--keep-going skips it and goes on)"
-        where = error.path if isinstance(error, distributed.InputError) else source
+        where = error.path if isinstance(error, capture_inputs.InputError) else source
         raise CliError(f"{where}: {_where(error)}{hint}") from error
     name = Path(source).name
     if recorder:
@@ -207,7 +208,7 @@ def _cluster(args: argparse.Namespace) -> ClusterSpec:
 def _dispatch(args: argparse.Namespace, opts: Options, inputs: list[Path]) -> JobResult:
     spec = _cluster(args)
     source = args.capture if args.tool in ("verify", "stats") else args.input
-    many = distributed.names_many(source)  # a directory or glob: outputs into a directory
+    many = capture_inputs.names_many(source)  # a directory or glob: outputs into a directory
     if many or spec.distributed:
         return _scaled(args, opts, inputs, spec, many=many)
     one = inputs[0]  # a glob or directory may name a single file
@@ -240,6 +241,8 @@ def _scaled(
 ) -> JobResult:
     """Many inputs as one job (``many``: a directory or glob, outputs go into a directory),
     or a cluster run (``io/distributed.py``)."""
+    from ndis_offload.io import distributed
+
     if args.tool in ("verify", "stats"):
         frames = getattr(args, "frames", None)
         return distributed.verify(inputs, spec, opts, frames=frames, work_dir=args.work_dir)

@@ -25,8 +25,6 @@ Ctrl-C closes the cluster; the outputs' temporary files are removed (``atomic_pa
 
 from __future__ import annotations
 
-import errno
-import glob
 import os
 import shutil
 import tempfile
@@ -40,6 +38,7 @@ from ndis_offload.errors import BackendError, PacketError
 from ndis_offload.io import pcap_jobs
 from ndis_offload.io.atomic import atomic_output, atomic_path
 from ndis_offload.io.cluster import ClusterSpec, connect
+from ndis_offload.io.inputs import CAPTURE_SUFFIXES, InputError, expand_inputs, names_many
 from ndis_offload.io.pcap_jobs import JobResult, Options
 from ndis_offload.io.pieces import (
     Carry,
@@ -65,8 +64,7 @@ scheduler CPU for a piece's two or three tasks, measured) stays near 2 % of its 
 0.35 s of checking). Pieces shrink towards the end of a job (guided sizes, :func:`_plan`)
 down to ``PIECE_BYTES / MIN_PIECE_PART``, so that the workers finish together."""
 MIN_PIECE_PART = 16
-CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".ntar")
-"""Files a directory input contributes (a glob takes what it matches)."""
+
 
 Paths = str | Path | Sequence[str | Path]
 
@@ -76,16 +74,6 @@ class ManyResult(JobResult):
     """A job's result with its inputs: (path, first frame number, frames) per file."""
 
     files: list[tuple[str, int, int]] = field(default_factory=list)
-
-
-class InputError(PacketError):
-    """A frame error in one of many inputs; ``path`` names the file, ``frame_index`` counts
-    within it."""
-
-    def __init__(self, path: str, error: PacketError) -> None:
-        super().__init__(error.reason, frame_index=error.frame_index, offset=error.offset,
-                         status=error.status)  # fmt: skip
-        self.path = path
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,34 +91,6 @@ class Job:
     output."""
     into_dir: bool | None = None
     """Outputs go into a directory, one per input (default: when there are many inputs)."""
-
-
-def expand_inputs(spec: str | Path) -> list[Path]:
-    """The capture files ``spec`` names: itself if a file; a directory's files with a capture
-    suffix (:data:`CAPTURE_SUFFIXES`), by name; or a glob pattern's regular files, sorted."""
-    path = Path(spec)
-    if path.exists() and not path.is_dir():  # a file, or a named pipe / device to stream
-        return [path]
-    if path.is_dir():
-        found = sorted(
-            p for p in path.iterdir() if p.is_file() and p.suffix.lower() in CAPTURE_SUFFIXES
-        )
-        if not found:
-            raise BackendError(f"{spec}: no capture files ({', '.join(CAPTURE_SUFFIXES)}) in it")
-        return found
-    if glob.has_magic(str(spec)):
-        matched = sorted(Path(p) for p in glob.glob(str(spec), recursive=True))
-        files = [p for p in matched if p.is_file()]
-        if not files:
-            raise BackendError(f"{spec}: matches no file")
-        return files
-    raise BackendError(f"cannot open {spec}: {os.strerror(errno.ENOENT)}")
-
-
-def names_many(spec: str | Path) -> bool:
-    """Whether ``spec`` is a directory or a glob pattern (its outputs go into a directory)."""
-    path = Path(spec)
-    return path.is_dir() or (not path.exists() and glob.has_magic(str(spec)))
 
 
 def output_paths(inputs: Sequence[Path], output: str | Path) -> list[Path]:
