@@ -136,11 +136,18 @@ def decode_payload(oid_or_status: int, data: bytes) -> dict[str, Any] | None:
 class NdisStack:
     """One adapter stack: a miniport, filters above it (index 0 = lowest), protocol bindings."""
 
-    def __init__(self, miniport: Miniport, filters: Sequence[FilterDriver] = ()) -> None:
+    def __init__(
+        self, miniport: Miniport, filters: Sequence[FilterDriver] = (), *,
+        trace_limit: int | None = None,
+    ) -> None:  # fmt: skip
+        """``trace_limit``: keep only about the newest this many trace events (a long-running
+        stack, such as a live TAP NIC polled for statistics); ``None`` keeps them all."""
         self.miniport = miniport
         self.filters = list(filters)
         self.bindings: dict[str, Binding] = {}
         self.trace: list[TraceEvent] = []
+        self.trace_limit = trace_limit
+        self._events = 0
         self._queue: deque[tuple[OidRequest, RequestHandle]] = deque()
         self._in_flight: tuple[OidRequest, RequestHandle] | None = None
         self._next_id = 1
@@ -160,7 +167,11 @@ class NdisStack:
 
     # -- trace ------------------------------------------------------------------------------
     def _record(self, kind: str, source: str, target: str, what: str, **kw: Any) -> None:
-        self.trace.append(TraceEvent(len(self.trace) + 1, kind, source, target, what, **kw))
+        self._events += 1
+        self.trace.append(TraceEvent(self._events, kind, source, target, what, **kw))
+        limit = self.trace_limit
+        if limit is not None and len(self.trace) > 2 * limit:
+            del self.trace[: len(self.trace) - limit]  # amortized: one cut per ``limit`` events
 
     # -- binding ------------------------------------------------------------------------------
     def bind(self, protocol: ProtocolEdge) -> Binding:

@@ -79,6 +79,11 @@ class Counters:
         }
 
 
+TRACE_LIMIT = 4096
+"""Trace events a live NIC keeps: it runs for days and every control request (``oid stats``
+polls included) records a few."""
+
+
 class KernelProtocol(ProtocolDriver):
     """The Linux kernel as the protocol bound to the adapter; calls ``on_config`` after every
     current-configuration indication."""
@@ -123,7 +128,7 @@ class TapNic:
             self.datapath: SoftwareDatapath = self.miniport.datapath
             """The miniport's own data path: what it sends and indicates is what its
             ``OID_GEN_STATISTICS`` / ``OID_TCP_RSC_STATISTICS`` answers count."""
-            self.stack = NdisStack(self.miniport)
+            self.stack = NdisStack(self.miniport, trace_limit=TRACE_LIMIT)
             self.protocol = KernelProtocol(self._on_indication)
             self.stack.bind(self.protocol)
             self.apply_offload("bind")
