@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import signal
 import struct
 import subprocess
 import sys
@@ -94,11 +95,21 @@ def child_env() -> dict[str, str]:
     return env
 
 
+def _default_signals() -> None:
+    """In the child before exec: SIGINT and SIGHUP at their defaults, as from a terminal. The
+    CLI keeps a signal its parent ignores (``nohup``; ``&`` in a non-interactive shell ignores
+    SIGINT), so a test run started that way would otherwise see no handler."""
+    for signum in (signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_DFL)
+
+
 def spawn(*argv: str, **kwargs: Any) -> subprocess.Popen[bytes]:
-    """The real command in a child process (``python -m ndis_offload.cli.main``)."""
+    """The real command in a child process (``python -m ndis_offload.cli.main``), with the
+    signal dispositions of a terminal session."""
     return subprocess.Popen(
-        [sys.executable, "-m", "ndis_offload.cli.main", *argv], env=child_env(), **kwargs
-    )
+        [sys.executable, "-m", "ndis_offload.cli.main", *argv], env=child_env(),
+        preexec_fn=_default_signals, **kwargs,
+    )  # fmt: skip
 
 
 def temporaries(directory: Path) -> list[str]:
