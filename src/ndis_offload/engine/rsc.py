@@ -53,7 +53,6 @@ from ndis_offload.engine.rsc_rules import (
     ecn_differs,
     goes_back,
     intrinsic_exception,
-    intrinsic_ok,
     ip_match,
     match_word,
 )
@@ -116,7 +115,7 @@ def _scalar_seg(frame: Frame) -> tuple[_Seg | None, bytes | None, int]:
     key = _key(view, 0, l3, l4, v4)
     seq, ack, off, flags, win = _TCP.unpack_from(view, l4 + 4)
     opts_ok, ts_rel = _tcp_options(view, l4 + 20, poff)
-    ok = intrinsic_ok(
+    ok = not intrinsic_exception(
         options_ok=opts_ok,
         fragment=layout.is_fragment,
         ip_header_len=layout.l3_len,

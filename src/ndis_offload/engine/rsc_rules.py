@@ -148,10 +148,10 @@ def intrinsic_exception(
     ns_and_reserved: int,
     flags: int,
 ) -> int:
-    """The segment-intrinsic exception a segment triggers, or 0; :func:`intrinsic_ok` is its
-    fast boolean form. The structural ones first (a fragment's TCP checksum cannot be
-    verified): E6 fragment, E5 IPv4 options / IPv6 extension headers, E3 flags (a segment
-    without ACK counted here), E4 TCP options, then E2 checksum."""
+    """The segment-intrinsic exception a segment triggers, or 0 (it may be coalesced). The
+    structural ones first (a fragment's TCP checksum cannot be verified): E6 fragment, E5 IPv4
+    options / IPv6 extension headers, E3 flags (a segment without ACK counted here), E4 TCP
+    options, then E2 checksum."""
     if fragment:
         return E6_FRAGMENT
     if ip_header_len != (20 if v4 else 40):
@@ -164,32 +164,6 @@ def intrinsic_exception(
     if checksum_word & SCU_CHECKSUM != want:
         return E2_CHECKSUM
     return 0
-
-
-def intrinsic_ok(
-    *,
-    options_ok: bool,
-    fragment: bool,
-    ip_header_len: int,
-    v4: bool,
-    checksum_word: int,
-    ns_and_reserved: int,
-    flags: int,
-) -> bool:
-    """False for a segment-intrinsic exception, which is indicated on its own: E2 (IP or TCP
-    checksum not good), E3 (a flag other than ACK / PSH / ECE / CWR, or ACK clear), E4 (a TCP
-    option other than timestamps), E5 (IPv4 options / IPv6 extension headers), E6 (an IPv4
-    fragment)."""
-    want = SCU_CHECKSUM if v4 else TCP_SUCCEEDED
-    return (
-        options_ok
-        and not fragment
-        and ip_header_len == (20 if v4 else 40)
-        and checksum_word & SCU_CHECKSUM == want
-        and ns_and_reserved == 0
-        and flags & ~ALLOWED_FLAGS == 0
-        and flags & TCP_ACK != 0
-    )
 
 
 __all__ = [
@@ -210,7 +184,6 @@ __all__ = [
     "ecn_differs_many",
     "intrinsic_exception",
     "goes_back",
-    "intrinsic_ok",
     "ip_match",
     "match_word",
     "ts_offset",
