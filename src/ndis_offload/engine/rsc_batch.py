@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ndis_offload.engine.receive import TCP_SUCCEEDED
-from ndis_offload.engine.rsc import _scalar_seg
 from ndis_offload.engine.rsc_fast import (
     F_ACK,
     F_FLAGS,
@@ -73,14 +72,14 @@ def push_batch(rsc: RscCoalescer, frames: Sequence[Frame], now: float) -> list[C
         slow_mask = np.ones(len(frames), dtype=np.bool_)
         slow_mask[table[F_INDEX]] = False
         for index in np.flatnonzero(slow_mask).tolist():
-            slow[index] = _scalar_seg(frames[index])
+            slow[index] = _rsc._scalar_seg(frames[index])
         demote = {key for _, key, _ in slow.values()}.intersection(keys)
         if demote:  # a flow with any other frame in this batch: all of it per frame
             keep = [key not in demote for key in keys]
             sizes = np.diff(heads)
             columns = np.repeat(np.array(keep), sizes)
             for index in table[F_INDEX][~columns].tolist():
-                slow[index] = _scalar_seg(frames[index])
+                slow[index] = _rsc._scalar_seg(frames[index])
             table = table[:, columns]
             kept = sizes[np.array(keep)].tolist()
             heads = [0]
@@ -96,7 +95,7 @@ def push_batch(rsc: RscCoalescer, frames: Sequence[Frame], now: float) -> list[C
     ):
         # Expiry inside the batch or evictions may happen: every frame in arrival order.
         for index, frame in enumerate(frames):
-            seg, key, word = slow.get(index) or _scalar_seg(frame)
+            seg, key, word = slow.get(index) or _rsc._scalar_seg(frame)
             rsc._process(frame, seg, key, word, now, out)
         return out
     events: list[_Event] = []
@@ -315,5 +314,9 @@ def _coalesce(
             joins = False
             b += 1
 
+
+# The per-frame parser lives in ``rsc``, which imports this module's ``push_batch`` at its
+# end: imported here, after ``push_batch``, either module may be imported first.
+from ndis_offload.engine import rsc as _rsc  # noqa: E402
 
 __all__ = ["push_batch"]

@@ -101,6 +101,8 @@ class _Shape:
     umask: IntArray
     """Per template: the bits of rows 7-18 every frame of one layout shares; ``umask[2 +
     ts]`` adds the IP length field (frames of one length share it too)."""
+    kmask: IntArray
+    """``umask[ts]`` followed by whole flow-key words: rows 7 to the end."""
     templates: tuple[tuple[tuple[int, int], ...], ...]
     """``tmask`` / ``tvalue`` as (mask, value) pairs per template, for one frame."""
     lin: IntArray
@@ -184,6 +186,7 @@ def _shape(l3: int, v4: bool) -> _Shape:
         spec[:, 2:].copy(),
         pairs[:, :, 0].copy(), pairs[:, :, 1].copy(),
         np.array(umask, dtype=np.int64)[:, :, None],
+        np.array([row + [M32] * len(keyw) for row in umask[:2]], dtype=np.int64)[:, :, None],
         tuple(tuple((m, v) for m, v in template) for template in templates),
         np.array(lin, dtype=np.int64),
         np.array(const, dtype=np.int64)[:, None], np.array(parts, dtype=np.int64),
@@ -225,17 +228,20 @@ class FastSegments:
 
 
 def _group(
-    key: IntArray, ws: IntArray, w4: npt.NDArray[np.uint32], s: _Shape
-) -> tuple[IntArray | None, list[int], list[bytes]]:
+    key: IntArray, ws: IntArray, w4: npt.NDArray[np.uint32], s: _Shape,
+    varies: list[bool] | None = None,
+) -> tuple[IntArray | None, list[int], list[bytes]]:  # fmt: skip
     """(column order sorted by flow or None if unchanged, flow heads, flow keys) of the
     segments whose key words are the columns of ``key`` and whose frames start at words
-    ``ws``. When at most two key words vary (ports; an address) they are the sort key;
+    ``ws`` (``varies``: which key words differ from the first segment's, when known). When
+    at most two key words vary (ports; an address) they are the sort key;
     otherwise a hash of the words is, and each segment's key is compared with its
     neighbour's so that a collision never merges two flows."""
     n = key.shape[1]
     width = 4 * len(s.keyw)
-    varies = np.logical_or.reduce(key != key[:, :1], axis=1)
-    words = varies.nonzero()[0].tolist()
+    if varies is None:
+        varies = np.logical_or.reduce(key != key[:, :1], axis=1).tolist()
+    words = [word for word, differs in enumerate(varies) if differs]
     if not words:
         return None, [0, n], [w4[ws[0] + s.keyw].tobytes()[2:]]
     new = np.empty(n, dtype=np.bool_)
@@ -377,6 +383,8 @@ class _Layout:
     bounds: IntArray
     pseudo: IntArray
     table: IntArray
+    datagram: IntArray
+    """Each frame's IPv4 total length / IPv6 payload length (with a stride)."""
 
 
 _LAYOUTS: dict[tuple[int, int, int, int, int, int], _Layout] = {}
@@ -399,6 +407,7 @@ def _layout(s: _Shape, ts: int, n: int, stride: int, first: int, last: int) -> _
         table[F_INDEX] = np.arange(n)
         table[F_SHAPE] = s.code
         pseudo = np.zeros(n, dtype=np.int64)
+        datagram = pseudo
         if stride:
             lengths = np.full(n, first, dtype=np.int64)
             lengths[-1] = last
@@ -408,7 +417,8 @@ def _layout(s: _Shape, ts: int, n: int, stride: int, first: int, last: int) -> _
             table[F_PLEN] = lengths - s.l4 - (32 if ts else 20)
             # TCP length and protocol, as big-endian words summed little-endian (x256).
             pseudo = (lengths - s.l4 + 6) * 256
-        entry = _LAYOUTS[key] = _Layout(ws, s.cols + ws, bounds.ravel(), pseudo, table)
+            datagram = lengths - (s.l3 if s.v4 else s.l3 + 40)
+        entry = _LAYOUTS[key] = _Layout(ws, s.cols + ws, bounds.ravel(), pseudo, table, datagram)
     return entry
 
 
@@ -438,30 +448,21 @@ def _scan_layout(
     if shortest <= l3 + header:  # every frame holds a payload
         return None
     g = w4[idx].view(">u4").astype(np.int64)
-    # IPv4 total length / IPv6 payload length: the datagram ends where the frame does.
+    # Every frame equals the first under the shared bits (template rows; the flow-key rows
+    # may vary: which do is the flow grouping's sort key), and its IPv4 total length / IPv6
+    # payload length ends the datagram where the frame ends.
+    masked = g[_G_TEMPLATE:] & s.kmask[ts]
+    varies: list[bool] = np.logical_or.reduce(masked != masked[:, :1], axis=1).tolist()
+    if True in varies[: s.key_row - _G_TEMPLATE]:
+        return None
     datagram = g[_G_TEMPLATE] & 0xFFFF if s.v4 else g[_G_TEMPLATE + 1] >> 16
-    extra = l3 if s.v4 else l3 + 40  # frame bytes outside the length field
     if stride:
-        # All frames but the last have one length: the field is shared by them, and the
-        # first and the last frame's are checked.
-        rows = g[_G_TEMPLATE : s.key_row]
-        shared = (rows if first == last else rows[:, :-1]) & s.umask[ts + 2]
-        if shared.shape[1] and (shared != shared[:, :1]).any():
-            return None
-        if int(datagram[0]) != first - extra or int(datagram[-1]) != last - extra:
-            return None
-        if (
-            first != last
-            and ((rows[:, -1] & s.umask[ts][:, 0]) != (rows[:, 0] & s.umask[ts][:, 0])).any()
-        ):
+        if (datagram != u.datagram).any():
             return None
         bounds = u.bounds
         pseudo: IntArray = u.pseudo
     else:
-        shared = g[_G_TEMPLATE : s.key_row] & s.umask[ts]
-        if (shared != shared[:, :1]).any():
-            return None
-        if (datagram != lengths - extra).any():
+        if (datagram != lengths - (l3 if s.v4 else l3 + 40)).any():
             return None
         rows = s.parts_ts[ts] + ws[:, None]
         words = lengths + 5
@@ -491,10 +492,14 @@ def _scan_layout(
         table[F_TSVAL : F_TSECR + 1] = -1
     table[F_MATCH] = match
     table[F_PSUM] = sums[-2]
-    order, heads, keys = _group(g[s.key_row :], ws, w4, s)
+    order, heads, keys = _group(g[s.key_row :], ws, w4, s, varies[s.key_row - _G_TEMPLATE :])
     if order is not None:
         table = table[:, order]
     return table, heads, keys
+
+
+_STRIDED: dict[tuple[int, int, int], tuple[IntArray, IntArray]] = {}
+"""(frame starts, lengths) of joined batches by (frames, first length, last length): read-only."""
 
 
 def _join(frames: Sequence[Frame]) -> tuple[bytes, IntArray, IntArray, int]:
@@ -509,18 +514,23 @@ def _join(frames: Sequence[Frame]) -> tuple[bytes, IntArray, IntArray, int]:
         pad = _PADS[first & 3]
         last = lengths_list[-1]
         stride = first + len(pad)
-        starts = np.arange(count, dtype=np.int64) * stride
-        starts += 2
-        lengths = np.full(count, first, dtype=np.int64)
         parts: list[Frame] = [pad] * (2 * count + 2)  # one copy of the frames
         parts[0] = b"\0\0"
         parts[1:-1:2] = frames
         parts[-1] = _TAIL
-        if same == count:
-            return b"".join(parts), starts, lengths, stride
-        lengths[-1] = last
         parts[-2] = _PADS[last & 3]
-        return b"".join(parts), starts, lengths, stride
+        key = (count, first, last)
+        arrays = _STRIDED.get(key)
+        if arrays is None:
+            if len(_STRIDED) >= _LAYOUTS_LIMIT:
+                _STRIDED.clear()
+            starts = np.arange(count, dtype=np.int64) * stride
+            starts += 2
+            lengths = np.full(count, first, dtype=np.int64)
+            lengths[-1] = last
+            starts.flags.writeable = lengths.flags.writeable = False
+            arrays = _STRIDED[key] = (starts, lengths)
+        return b"".join(parts), arrays[0], arrays[1], stride
     parts = [b"\0\0"] * (2 * count + 2)
     parts[1:-1:2] = frames
     parts[2:-1:2] = [_PADS[size & 3] for size in lengths_list]
