@@ -111,7 +111,9 @@ def push_batch(rsc: RscCoalescer, frames: Sequence[Frame], now: float) -> list[C
             scu.order = index
     moved: list[bytes] = []
     if keys:
-        _coalesce(rsc, frames, FastSegments(fast.buffer, table, heads, keys), now, events, moved)
+        if table is not fast.table:  # flows demoted to the per-frame path: the rest
+            fast = FastSegments(fast.buffer, table, heads, keys, fast.one_match)
+        _coalesce(rsc, frames, fast, now, events, moved)
     if len(events) > 1:
         events.sort(key=_event_order)
     out += [event[2] for event in events]
@@ -233,7 +235,7 @@ def _coalesce(
             cut |= t[F_FLAGS, :-1] & TCP_PSH
         if nflows > 1:
             cut[[h - 1 for h in heads[1:-1]]] = 1
-        if diff[0].any():  # ``match`` changes (its mask is -1: breaks_many keeps the row)
+        if not fast.one_match and diff[0].any():  # ``match`` changes (E8 may be met)
             ecn = ecn_differs_many(t[F_MATCH])  # exception E8 between segments of a unit
             if flush:
                 ecn &= (t[F_FLAGS, :-1] & TCP_PSH) == 0

@@ -225,6 +225,8 @@ class FastSegments:
     """Flow ``f`` holds columns ``heads[f]`` .. ``heads[f + 1]``."""
     keys: list[bytes]
     """The flow key of each flow (L2 header, addresses, ports; as ``rsc._key``)."""
+    one_match: bool = False
+    """Every segment has one ``match`` word (a batch of one layout)."""
 
 
 def _group(
@@ -593,7 +595,7 @@ def scan(frames: Sequence[Frame]) -> FastSegments:
     if shape is not None and len(frames) > 1:
         found = _scan_layout(shape, frames, w4, starts, lengths, stride)
         if found is not None:
-            return FastSegments(buffer, *found)
+            return FastSegments(buffer, *found, True)
     tables: list[IntArray] = []
     heads: list[int] = [0]
     keys: list[bytes] = []
