@@ -347,6 +347,23 @@ def test_block_payloads_equal_the_per_segment_views(
     assert got == b"".join(buffer[b - n : b] for b, n in pieces)
 
 
+@pytest.mark.parametrize("tail", [1, 288, 1447, 1448, 1449])
+def test_a_sends_short_tail_is_a_piece_of_its_own(tail: int) -> None:
+    """A block of one MSS ending in a send's tail of another length: the evenly spaced
+    segments are copied as one piece and the tail is a second piece (not a view per
+    segment); the pieces joined are the payloads joined."""
+    step, size, count = 1452, 1448, 45
+    pends = [64 + size + step * i for i in range(count)]
+    plens = [size] * count
+    plens[-1] = tail
+    pends[-1] += tail - size
+    buffer = random.Random(tail).randbytes(max(pends) + 5)
+    pieces = rsc_batch._Payloads(buffer, pends, plens).block(0, count)
+    assert len(pieces) == (1 if tail == size else 2)
+    expected = b"".join(buffer[b - n : b] for b, n in zip(pends, plens, strict=True))
+    assert b"".join(pieces) == expected
+
+
 @settings(max_examples=30, deadline=None)
 @given(st.integers(536, 1460), st.integers(1, 3), st.integers(8, 80), st.booleans())
 def test_bulk_blocks_copied_as_one_piece_equal_push(

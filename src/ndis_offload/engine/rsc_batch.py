@@ -126,14 +126,16 @@ def push_batch(rsc: RscCoalescer, frames: Sequence[Frame], now: float) -> list[C
 
 
 _STRIDED_BLOCK = 16
-"""A block of at least this many segments of one payload length, evenly spaced in the
-batch buffer (a bulk flow), is copied out as one piece instead of a view per segment."""
+"""A block of at least this many segments of one payload length (but perhaps the last),
+evenly spaced in the batch buffer (a bulk flow), is copied out as one piece (and the last
+segment's view) instead of a view per segment."""
 
 
 class _Payloads:
     """The payloads of a batch's scanned segments (table columns), handed to units as the
     pieces :meth:`Scu.extend` joins: a view per segment, or for a long evenly spaced block
-    one ``bytes`` copied through a 2-D view (so the unit joins one piece, not dozens)."""
+    one ``bytes`` copied through a 2-D view (so the unit joins one or two pieces, not
+    dozens)."""
 
     __slots__ = ("buffer", "views", "pends", "plens")
 
@@ -151,13 +153,18 @@ class _Payloads:
             size = plens[k0]
             first = pends[k0]
             step = pends[k0 + 1] - first
+            # A send's last segment may be shorter (its tail): a piece of its own.
+            even = count if plens[k1 - 1] == size else count - 1
             if (
                 step >= size > 0
-                and plens[k0:k1].count(size) == count
-                and pends[k0:k1] == list(range(first, first + step * count, step))
+                and plens[k0 : k0 + even].count(size) == even
+                and pends[k0 : k0 + even] == list(range(first, first + step * even, step))
             ):
-                rows = np.ndarray((count, size), np.uint8, self.buffer, first - size, (step, 1))
-                return [rows.tobytes()]
+                rows = np.ndarray((even, size), np.uint8, self.buffer, first - size, (step, 1))
+                if even == count:
+                    return [rows.tobytes()]
+                end = pends[k1 - 1]
+                return [rows.tobytes(), memoryview(self.buffer)[end - plens[k1 - 1] : end]]
         views = self.views
         if views is None:  # a view per segment, made once per batch
             view = memoryview(self.buffer)
