@@ -193,6 +193,29 @@ def test_lso_bursts_split_across_batches(flows: int, batch: int) -> None:
     assert any(o.rsc.CoalescedSegCount > 1 for o in out)
 
 
+@pytest.mark.parametrize("varying", ["port", "address", "mac", "all"])
+def test_one_layout_batches_grouped_by_every_key_word(varying: str) -> None:
+    """Bulk flows of one layout that differ in the ports, an address, the MAC addresses or
+    all of them (one, two or many varying flow-key words: the sort and hash groupings of
+    the one-layout scan) give what per-frame ``push`` gives, one unit per send."""
+    per_flow = []
+    for index in range(6):
+        mac = f"02:00:00:00:00:{index + 1 if varying in ('mac', 'all') else 1:02x}"
+        src = f"192.0.2.{index + 1}" if varying in ("address", "all") else "192.0.2.1"
+        sport = 40000 + index if varying in ("port", "all") else 40000
+        tcp = TCP(sport=sport, dport=443, seq=index * 99, ack=1, flags="PA",
+                  options=[("NOP", None), ("NOP", None), ("Timestamp", (5, 9))])  # fmt: skip
+        ip = IP(src=src, dst="198.51.100.7", flags="DF")
+        data = bytes((i * 7 + index) & 0xFF for i in range(20_000))
+        pkt = Ether(src=mac, dst="02:00:00:00:00:99") / ip / tcp / data
+        per_flow.append(segment_tcp(bytes(pkt), 1448).frames)
+    frames = [f for group in zip(*per_flow, strict=True) for f in group]
+    assert scan(frames[:24]).one_match  # the one-layout path took the batch
+    cuts = [*range(0, len(frames), 24), len(frames)]
+    out = compare(frames, cuts, timeout=1e9, max_flows=64)
+    assert [o.rsc.CoalescedSegCount for o in out] == [len(per_flow[0])] * 6
+
+
 def test_scan_rejects_what_the_scalar_path_must_see() -> None:
     """Only plain data segments with good checksums are scanned; the rest is left alone."""
     tcp = TCP(sport=1, dport=2, seq=5, ack=1, flags="A")
