@@ -57,12 +57,15 @@ MAX_LENGTH_FIELD = 0xFFFF
 
 _U64 = np.uint64
 _U8 = np.uint8
+_ROW_FLAGS = TCP_FIN | TCP_PSH | TCP_CWR
+"""TCP flags of one row only: FIN / PSH on the last segment, CWR on the first."""
+_PLAIN = 0x100
+"""A :meth:`Shape.head` key bit: no IPv4 ID / checksum steps (:func:`_ipv4_columns`)."""
 _BIG = 0xFFFF << 40
 """A multiple of 0xFFFF above every sum formed here: ``(_BIG - K - x) % 0xFFFF`` stays >= 0."""
 _H = struct.Struct("!H")
 _I = struct.Struct("!I")
 _ALIGN = 8
-_ZEROS = {2: b"\0\0", 4: b"\0\0\0\0"}
 _IP_MODS = np.array([0x10000, 0xFFFF], dtype=np.int64)
 """IPv4 ID wraps at 2**16, its header checksum modulo 0xFFFF."""
 
@@ -201,9 +204,9 @@ class _Workspace:
     """One zeroed output buffer of a shape with its column views (reused send after send;
     only the frame bytes are ever written, so the padding stays zero)."""
 
-    __slots__ = ("buf", "flat", "rows", "head", "head_tmp", "head_rows", "pay_rows", "lanes",
-                 "sums", "payload", "csum", "ip_cols", "ip_tmp", "l4_tmp", "outer", "outer_csum",
-                 "l4_key", "l4_const")  # fmt: skip
+    __slots__ = ("buf", "flat", "rows", "tmpl", "head", "head_tmp", "head_rows", "pay_rows",
+                 "lanes", "sums", "payload", "csum", "ip_cols", "ip_tmp", "l4_tmp", "outer",
+                 "outer_csum", "l4_key", "l4_const")  # fmt: skip
 
     def __init__(self, shape: Shape) -> None:
         count, stride, p0 = shape.count, shape.stride, shape.start
@@ -212,9 +215,12 @@ class _Workspace:
         self.flat = self.buf.data
         data = self.buf.data
         self.rows = rows = self.buf.reshape(count, stride)
+        self.tmpl = bytearray(shape.lead + hdr)
+        """The send's headers as a full segment carries them (after ``lead`` zeros)."""
         width = (shape.lead + hdr) // 4
         self.head_tmp = np.empty(count * width, dtype=np.uint32)
-        self.head_rows = self.head_tmp.reshape(count, width)
+        self.head_rows = self.head_tmp.reshape(count, width)[:, ::-1]
+        """The rows of ``head_tmp``, whose lanes run backwards (:meth:`Shape.head`)."""
         self.head = np.ndarray((count, width), ">u4", data, p0 - shape.lead, (stride, 4))
         """Every row's headers as big-endian 32-bit lanes (from ``lead`` bytes before the
         frame: the lanes line up with the transport header)."""
@@ -262,9 +268,9 @@ class Shape:
 
     __slots__ = ("count", "full", "mss", "last_len", "hdr", "l4", "is_tcp", "start",
                  "stride", "step", "last_step", "lane_count", "bounds", "ipv4", "ip_words",
-                 "ip_base", "short", "l4_lengths", "mod", "outer_udp", "spare", "splitter",
-                 "error", "zeroed", "full_lengths", "lead", "head_full", "head_plain",
-                 "last_at", "flags_at")  # fmt: skip
+                 "ip_base", "short", "id_max", "c_min", "c_max", "l4_lengths", "mod", "one",
+                 "outer_udp", "spare", "splitter", "error", "patches", "lead", "head_parts",
+                 "heads", "last_at", "flags_at")  # fmt: skip
 
     def __init__(self, plan: GsoPlan, size: int, mss: int) -> None:
         self.mss = mss
@@ -284,21 +290,22 @@ class Shape:
         self.lead = lead = -l4 % 4
         """Zero bytes in front of the headers so 32-bit lanes line up with the transport."""
         full_lengths = _length_fields(plan, ref)
-        self.full_lengths = tuple((lead + at, _H.pack(value)) for at, value in full_lengths)
-        self.ipv4 = tuple((ip.offset, ip.header_len) for ip in plan.ips if ip.version == 4)
-        self.ip_words = tuple(_be_words(ihl // 2) for _, ihl in self.ipv4)
-        zeroed = [(l4 + (16 if is_tcp else 6), 2)]
+        patches = [(at, _H.pack(value)) for at, value in full_lengths]
+        patches.append((l4 + (16 if is_tcp else 6), b"\0\0"))  # the transport checksum
         if plan.outer_udp is not None:
-            zeroed.append((plan.outer_udp + 6, 2))
-        self.zeroed = tuple((lead + at, width) for at, width in zeroed)
+            patches.append((plan.outer_udp + 6, b"\0\0"))
+        self.patches = tuple((lead + at, value) for at, value in sorted(patches))
+        """The template's fields (offsets from its start): lengths, zeroed checksums."""
+        self.ipv4 = tuple((ip.offset, ip.header_len) for ip in plan.ips if ip.version == 4)
+        self.ip_words = tuple((lead + at, _be_words(ihl // 2)) for at, ihl in self.ipv4)
         self.start = p0 = -l4 % _ALIGN
         self.step = hdr + mss
         self.last_step = hdr + last_len
         self.stride = stride = -(-(p0 + hdr + ref) // _ALIGN) * _ALIGN
         self.last_at = full * stride + p0
         """Where the last segment starts in the output buffer."""
-        self.flags_at = l4 + 13 if is_tcp and full else None
-        """The TCP flags byte, when FIN / PSH / CWR differ between rows."""
+        self.flags_at = lead + l4 + 13 if is_tcp and full else 0
+        """The TCP flags byte in the template, when FIN / PSH / CWR differ between rows."""
         # Lane ranges: row i from its transport header to the end of the row; the last row
         # to its frame's end rounded up to a lane (zeros). The gaps between ranges (the next
         # row's outer headers) are summed into slots that are dropped.
@@ -308,29 +315,35 @@ class Shape:
         self.bounds = (rows * (stride // lane) + ((p0 + l4) // lane, stride // lane)).ravel()[:-1]
         self.short = short = ref - last_len
         """Payload bytes the last segment lacks (its IPv4 checksum is higher by as many)."""
+        self.id_max = 0xFFFF - full
+        self.c_min, self.c_max = full, 0xFFFE + full - short
+        """The lane deltas hold for a first IPv4 ID up to ``id_max`` and a full-segment
+        header checksum in ``[c_min, c_max]`` (nothing wraps)."""
         # IPv4 IDs or checksums that wrap: [ID, checksum] of row i are [id0 + i, c0 - i]
         # (c0 for a full segment), the last row's checksum higher by ``short``.
         base = rows * (1, -1)
         base[full, 1] += short
         self.ip_base = base
-        self.head_full, self.head_plain = self._head_deltas(full_lengths, plan, last_len)
+        self.head_parts = self._head_deltas(full_lengths, plan, last_len)
+        self.heads: dict[int, U32Array] = {}
         # The transport length (in the pseudo-header) of each row, little-endian domain.
         self.l4_lengths = np.full(count, 256 * (hdr - l4 + ref) % 0xFFFF, dtype=np.int64)
         self.l4_lengths[full] = 256 * (hdr - l4 + last_len) % 0xFFFF
         self.mod = np.full(count, 0xFFFF, dtype=_U64)
+        self.one = np.ones(count, dtype=_U64)
         self.spare: list[_Workspace] = []
         self.splitter = _splitter(p0, self.step, stride, full, self.last_step)
 
     def _head_deltas(
         self, full_lengths: tuple[tuple[int, int], ...], plan: GsoPlan, last_len: int
-    ) -> tuple[U32Array, U32Array]:
-        """What each row adds to the send's header lanes: with the IPv4 ID / checksum
-        steps, and without them (for :func:`_ipv4_columns`)."""
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """What each row adds to the send's header lanes: without and with the IPv4 ID /
+        checksum steps (without: for :func:`_ipv4_columns`)."""
         count, full, lead = self.count, self.full, self.lead
         width = (lead + self.hdr) // 4
         deltas = np.zeros((count, width), dtype=np.int64)
         if self.error is not None:  # odd offsets: never cut
-            return deltas.astype(np.uint32).ravel(), deltas.astype(np.uint32).ravel()
+            return deltas, deltas
         step = np.arange(count, dtype=np.int64)
 
         def lane(at: int) -> tuple[int, int]:
@@ -352,9 +365,23 @@ class Shape:
             index, shift = lane(offset + 10)
             deltas[:, index] -= step << shift
             deltas[full, index] += self.short << shift
-        return (deltas & 0xFFFFFFFF).astype(np.uint32).ravel(), (plain & 0xFFFFFFFF).astype(
-            np.uint32
-        ).ravel()
+        return plain, deltas
+
+    def head(self, key: int) -> U32Array:
+        """The lane deltas for ``key``: the send's FIN / PSH / CWR bits (FIN / PSH go to
+        the last row, CWR to the first), plus ``_PLAIN`` for no IPv4 ID / checksum steps.
+        Made on first use, at most 16 per shape."""
+        deltas = self.heads.get(key)
+        if deltas is None:
+            plain, stepped = self.head_parts
+            rows = (plain if key & _PLAIN else stepped).copy()
+            if self.flags_at:
+                index = self.flags_at // 4  # the flags byte is the second of its lane
+                rows[self.full, index] += (key & (TCP_FIN | TCP_PSH)) << 16
+                rows[0, index] += (key & TCP_CWR) << 16
+            # Lanes backwards, as the reversed template has them.
+            deltas = self.heads[key] = (rows[:, ::-1] & 0xFFFFFFFF).astype(np.uint32).ravel()
+        return deltas
 
     def workspace(self) -> _Workspace:
         try:
@@ -393,35 +420,29 @@ def _fill(view: memoryview, plan: GsoPlan, shape: Shape) -> _Workspace:
 
     # The headers of a full segment: lengths, transport checksum 0, no FIN / PSH / CWR,
     # and the IPv4 header checksum; every row gets them plus its lane deltas.
-    lead = shape.lead
-    tmpl = bytearray(lead) + view[:hdr] if lead else bytearray(view[:hdr])
-    for at, width in shape.zeroed:
-        tmpl[at : at + width] = _ZEROS[width]
-    for at, value in shape.full_lengths:
-        tmpl[at : at + 2] = value
+    tmpl = ws.tmpl
+    tmpl[shape.lead :] = view[:hdr]
+    for at, value in shape.patches:
+        tmpl[at : at + len(value)] = value
+    key = 0
     flags_at = shape.flags_at
-    if flags_at is not None:
-        flags0 = tmpl[lead + flags_at]
-        tmpl[lead + flags_at] = flags0 & ~(TCP_FIN | TCP_PSH | TCP_CWR)
-    deltas = shape.head_full
-    ip_fields = []
-    for (offset, _), words in zip(shape.ipv4, shape.ip_words, strict=True):
-        fields: tuple[int, ...] = words.unpack_from(tmpl, lead + offset)
-        id0 = fields[2]
+    if flags_at:
+        key = tmpl[flags_at] & _ROW_FLAGS
+        tmpl[flags_at] &= ~_ROW_FLAGS
+    for at, words in shape.ip_words:
+        fields: tuple[int, ...] = words.unpack_from(tmpl, at)
         c0 = -(sum(fields) - fields[5]) % 0xFFFF
-        tmpl[lead + offset + 10 : lead + offset + 12] = _H.pack(c0)
-        ip_fields.append((id0, c0))
-        if id0 + full > 0xFFFF or c0 < full or c0 - full + shape.short > 0xFFFE:
-            deltas = shape.head_plain
-    np.add(np.frombuffer(tmpl * shape.count, ">u4"), deltas, out=ws.head_tmp)
+        _H.pack_into(tmpl, at + 10, c0)
+        if fields[2] > shape.id_max or not shape.c_min <= c0 <= shape.c_max:
+            key |= _PLAIN
+    deltas = shape.heads.get(key)
+    if deltas is None:
+        deltas = shape.head(key)
+    # Reversed, the template's big-endian lanes are native ones in reverse order.
+    np.add(np.frombuffer(tmpl[::-1] * shape.count, np.uint32), deltas, out=ws.head_tmp)
     ws.head[...] = ws.head_rows
-    if deltas is shape.head_plain:
-        for cols, (id0, c0) in zip(ws.ip_cols, ip_fields, strict=True):
-            _ipv4_columns(ws, shape, cols, id0, c0)
-    if flags_at is not None:
-        flat[shape.last_at + flags_at] = flags0 & ~TCP_CWR
-        if flags0 & TCP_CWR:
-            flat[shape.start + flags_at] = flags0 & ~(TCP_FIN | TCP_PSH)
+    if key & _PLAIN:
+        _ipv4_columns(ws, shape)
 
     # The payload: one strided copy of the full segments, the last one apart.
     last = shape.last_at
@@ -438,25 +459,26 @@ def _fill(view: memoryview, plan: GsoPlan, shape: Shape) -> _Workspace:
         ws.l4_key = plan.l4_pseudo
     total = np.subtract(ws.l4_const, ws.payload, out=ws.l4_tmp)
     np.remainder(total, shape.mod, out=total)
-    if shape.is_tcp:
-        ws.csum[...] = total
-    else:  # UDP: a computed 0 is sent as 0xFFFF (the constant is one less)
-        np.add(total, 1, out=ws.csum, casting="unsafe")
+    if not shape.is_tcp:  # UDP: a computed 0 is sent as 0xFFFF (the constant is one less)
+        np.add(total, shape.one, out=total)
+    ws.csum[...] = total
     if ws.outer is not None and plan.outer_udp_checksum:
         _outer_udp_checksum(ws, plan)
     return ws
 
 
-def _ipv4_columns(
-    ws: _Workspace, shape: Shape, cols: npt.NDArray[np.uint16], id0: int, c0: int
-) -> None:
-    """[ID, header checksum] of every row computed (an ID or a checksum that wraps)."""
+def _ipv4_columns(ws: _Workspace, shape: Shape) -> None:
+    """[ID, header checksum] of every row of every IPv4 header, computed (an ID or a
+    checksum that wraps), from the template's ID and full-segment checksum."""
     if ws.ip_tmp is None:
         ws.ip_tmp = np.empty((shape.count, 2), dtype=np.int64)
-    np.add(shape.ip_base, (id0, c0), out=ws.ip_tmp)
-    if id0 + shape.full > 0xFFFF:  # the ID wraps to 0: one less in the sum, one more here
-        ws.ip_tmp[0x10000 - id0 :, 1] += 1
-    np.remainder(ws.ip_tmp, _IP_MODS, out=cols, casting="unsafe")
+    for (at, words), cols in zip(shape.ip_words, ws.ip_cols, strict=True):
+        fields: tuple[int, ...] = words.unpack_from(ws.tmpl, at)
+        id0, c0 = fields[2], fields[5]
+        np.add(shape.ip_base, (id0, c0), out=ws.ip_tmp)
+        if id0 + shape.full > 0xFFFF:  # the ID wraps to 0: one less in the sum, one more
+            ws.ip_tmp[0x10000 - id0 :, 1] += 1
+        np.remainder(ws.ip_tmp, _IP_MODS, out=cols, casting="unsafe")
 
 
 def _outer_udp_checksum(ws: _Workspace, plan: GsoPlan) -> None:
@@ -485,9 +507,12 @@ def cut(
 ) -> Segmentation:
     """Cut the payload of ``frame`` (laid out as ``plan`` says) into ``mss``-byte segments
     (``shape``: :func:`shape_for` of the plan and ``mss``, when the caller has it)."""
-    if shape is None:
-        shape = shape_for(plan, mss)
-    ws = _fill(_as_bytes(frame), plan, shape)
+    return cut_view(_as_bytes(frame), plan, shape or shape_for(plan, mss))
+
+
+def cut_view(view: memoryview, plan: GsoPlan, shape: Shape) -> Segmentation:
+    """:func:`cut` of a byte view with its shape."""
+    ws = _fill(view, plan, shape)
     frames = shape.splitter.unpack_from(ws.flat)
     shape.spare.append(ws)
     return Segmentation(list(frames), plan.end - plan.header_len)
@@ -498,9 +523,12 @@ def cut_rows(
 ) -> SegmentRows:
     """:func:`cut` without making a ``bytes`` object per segment: the segments stay in the
     rows of one new buffer (see :class:`SegmentRows`), the caller's to keep."""
-    if shape is None:
-        shape = shape_for(plan, mss)
-    ws = _fill(_as_bytes(frame), plan, shape)
+    return cut_rows_view(_as_bytes(frame), plan, shape or shape_for(plan, mss))
+
+
+def cut_rows_view(view: memoryview, plan: GsoPlan, shape: Shape) -> SegmentRows:
+    """:func:`cut_rows` of a byte view with its shape."""
+    ws = _fill(view, plan, shape)
     rows = ws.rows.copy()
     shape.spare.append(ws)
     return SegmentRows(rows, shape.start, shape.step, shape.last_step, plan.end - plan.header_len)

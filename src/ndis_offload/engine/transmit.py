@@ -14,7 +14,15 @@ import struct
 import numpy as np
 import numpy.typing as npt
 
-from ndis_offload.engine.gso import GsoPlan, Segmentation, SegmentRows, Shape, cut, cut_rows
+from ndis_offload.engine.gso import (
+    GsoPlan,
+    Segmentation,
+    SegmentRows,
+    Shape,
+    cut_rows_view,
+    cut_view,
+    shape_for,
+)
 from ndis_offload.engine.gso_send import plan_plain, plan_plain_shaped, plan_send
 from ndis_offload.errors import PacketError
 from ndis_offload.packet.checksum import (
@@ -124,28 +132,28 @@ def _fix_udp_length(out: bytearray, layout: FrameLayout) -> None:
 
 def _planned(
     frame: Frame, proto: int, header_offset: int | None, name: str, mss: int
-) -> tuple[GsoPlan, Shape | None]:
-    """The plan of a plain (untunnelled) LSO / USO send, its L4 offset cross-checked, and
-    the cached shape of its cut at ``mss`` when the send is a common one
-    (:func:`~ndis_offload.engine.gso_send.plan_plain_shaped`; else None: the cut finds it)."""
+) -> tuple[memoryview, GsoPlan, Shape | None]:
+    """The bytes and plan of a plain (untunnelled) LSO / USO send, its L4 offset
+    cross-checked, and the cached shape of its cut at ``mss`` when the send is a common
+    one (:func:`~ndis_offload.engine.gso_send.plan_plain_shaped`; else None)."""
     view = memoryview(frame)
     if view.format != "B" or view.ndim != 1:
         view = view.cast("B")
-    if mss > 0:  # else the cut raises, after the checks below
-        plain = plan_plain_shaped(view, proto, mss)
-        plan, shape = plain if plain is not None else (None, None)
-    else:
-        plan, shape = plan_plain(view, proto), None
-    if plan is None:
-        found = locate(view, LINKTYPE_ETHERNET, tunnels=False, giant_llc=True)
-        plan = plan_send(view, found, proto)
+    plain = plan_plain_shaped(view, proto, mss) if mss > 0 else None
+    if plain is not None:
+        plan, shape = plain
+    else:  # an MSS <= 0 raises at the cut, after the checks below
+        shape = None
+        plan = plan_plain(view, proto) or plan_send(
+            view, locate(view, LINKTYPE_ETHERNET, tunnels=False, giant_llc=True), proto
+        )
     if header_offset is not None and header_offset != plan.l4_offset:
         raise PacketError(
             f"{name} header offset {header_offset} does not match the parsed offset "
             f"{plan.l4_offset}",
             offset=header_offset,
         )
-    return plan, shape
+    return view, plan, shape
 
 
 def segment_tcp(frame: Frame, mss: int, *, tcp_header_offset: int | None = None) -> Segmentation:
@@ -155,8 +163,8 @@ def segment_tcp(frame: Frame, mss: int, *, tcp_header_offset: int | None = None)
     length); the TCP checksum field's content is ignored. A zero-length payload yields the
     frame as is with checksums filled; a payload up to ``mss`` yields one segment.
     """
-    plan, shape = _planned(frame, IPPROTO_TCP, tcp_header_offset, "LSO", mss)
-    return cut(frame, plan, mss, shape=shape)
+    view, plan, shape = _planned(frame, IPPROTO_TCP, tcp_header_offset, "LSO", mss)
+    return cut_view(view, plan, shape or shape_for(plan, mss))
 
 
 def segment_udp(frame: Frame, mss: int, *, udp_header_offset: int | None = None) -> Segmentation:
@@ -164,8 +172,8 @@ def segment_udp(frame: Frame, mss: int, *, udp_header_offset: int | None = None)
 
     Each datagram gets its own UDP length, IP length, IPv4 ID (+1 each) and checksums.
     """
-    plan, shape = _planned(frame, IPPROTO_UDP, udp_header_offset, "USO", mss)
-    return cut(frame, plan, mss, shape=shape)
+    view, plan, shape = _planned(frame, IPPROTO_UDP, udp_header_offset, "USO", mss)
+    return cut_view(view, plan, shape or shape_for(plan, mss))
 
 
 def segment_tcp_rows(
@@ -173,16 +181,16 @@ def segment_tcp_rows(
 ) -> SegmentRows:
     """:func:`segment_tcp` without a ``bytes`` object per segment: the segments as rows of
     one new buffer (:class:`~ndis_offload.engine.gso.SegmentRows`), byte for byte the same."""
-    plan, shape = _planned(frame, IPPROTO_TCP, tcp_header_offset, "LSO", mss)
-    return cut_rows(frame, plan, mss, shape=shape)
+    view, plan, shape = _planned(frame, IPPROTO_TCP, tcp_header_offset, "LSO", mss)
+    return cut_rows_view(view, plan, shape or shape_for(plan, mss))
 
 
 def segment_udp_rows(
     frame: Frame, mss: int, *, udp_header_offset: int | None = None
 ) -> SegmentRows:
     """:func:`segment_udp` as rows of one buffer (see :func:`segment_tcp_rows`)."""
-    plan, shape = _planned(frame, IPPROTO_UDP, udp_header_offset, "USO", mss)
-    return cut_rows(frame, plan, mss, shape=shape)
+    view, plan, shape = _planned(frame, IPPROTO_UDP, udp_header_offset, "USO", mss)
+    return cut_rows_view(view, plan, shape or shape_for(plan, mss))
 
 
 # --- NET_BUFFER_LIST info entry points ---------------------------------------------------
@@ -219,13 +227,13 @@ def transmit_lso(
     frame: Frame, info: NdisLsoV1Transmit | NdisLsoV2Transmit
 ) -> tuple[Segmentation, NdisLsoV1TransmitComplete | NdisLsoV2TransmitComplete]:
     """LSOv1 (IPv4) or LSOv2 (IPv4 / IPv6) send; returns the frames and the completion info."""
-    plan, shape = _planned(frame, IPPROTO_TCP, info.TcpHeaderOffset, "LSO", info.MSS)
+    view, plan, shape = _planned(frame, IPPROTO_TCP, info.TcpHeaderOffset, "LSO", info.MSS)
     if isinstance(info, NdisLsoV1Transmit):
         _check_plan_version(plan, 4, "LSOv1")
-        result = cut(frame, plan, info.MSS, shape=shape)
+        result = cut_view(view, plan, shape or shape_for(plan, info.MSS))
         return result, NdisLsoV1TransmitComplete(TcpPayload=result.payload_bytes)
     _check_plan_version(plan, 6 if info.IPVersion else 4, "LSOv2 IPVersion")
-    result = cut(frame, plan, info.MSS, shape=shape)
+    result = cut_view(view, plan, shape or shape_for(plan, info.MSS))
     if not info.IPVersion:
         result = _lsov2_ip_ids(result, plan.ips[-1].offset)
     return result, NdisLsoV2TransmitComplete()
@@ -265,9 +273,9 @@ def _lsov2_ip_ids(result: Segmentation, ip_offset: int) -> Segmentation:
 
 def transmit_uso(frame: Frame, info: NdisUsoTransmit) -> Segmentation:
     """USO as requested by ``NDIS_UDP_SEGMENTATION_OFFLOAD_NET_BUFFER_LIST_INFO.Transmit``."""
-    plan, shape = _planned(frame, IPPROTO_UDP, info.UdpHeaderOffset, "USO", info.MSS)
+    view, plan, shape = _planned(frame, IPPROTO_UDP, info.UdpHeaderOffset, "USO", info.MSS)
     _check_plan_version(plan, 6 if info.IPVersion else 4, "USO IPVersion")
-    return cut(frame, plan, info.MSS, shape=shape)
+    return cut_view(view, plan, shape or shape_for(plan, info.MSS))
 
 
 __all__ = [
