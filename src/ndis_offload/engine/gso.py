@@ -9,13 +9,15 @@ size, MSS) is computed once and cached (:class:`Shape`): the row geometry, the r
 bounds, the per-row constants, and *workspaces* — a zeroed output buffer with every column
 view into it already made. A send then costs:
 
-* the headers of a full segment (the send's headers with full-segment lengths, checksums
-  zeroed) broadcast into every row; the last row gets its own (short lengths, FIN / PSH);
-  CWR stays on the first row only;
+* every row's headers in one add of big-endian 32-bit lanes: the send's headers as a full
+  segment carries them (lengths, IPv4 header checksum, transport checksum 0, no FIN / PSH /
+  CWR), plus a per-shape row constant (:meth:`Shape.head`): the TCP sequence number
+  ``+ i * mss`` (a whole lane, wrapping like the field), the IPv4 ID ``+ i`` and header
+  checksum ``- i`` (the checksum falls by one as the ID rises by one), the last row's
+  lengths, FIN / PSH on the last row and CWR on the first. The lanes line up with the
+  transport header, so every 16-bit field is one half of a lane and changes without a
+  carry while no IPv4 ID or checksum wraps (else those columns are computed apart);
 * the payload as one strided copy (a row per segment);
-* the IPv4 ID and header checksum of every row in one add + remainder through a strided
-  ``(rows, 2)`` big-endian view (the checksum falls by one as the ID rises by one);
-* the TCP sequence numbers as one ``uint32`` add (wrapping like the field);
 * every transport checksum from one ``reduceat`` over the rows, each range running from the
   TCP / UDP header to the end of the row, so the header fields just written (sequence
   numbers, flags, UDP lengths) are summed with the payload and need no arithmetic of their
@@ -259,11 +261,11 @@ class Shape:
 
     Every row's headers are the send's (with full-segment lengths, checksums zeroed, IPv4
     header checksum for a full segment) plus a per-row constant, added as big-endian
-    32-bit lanes aligned with the transport header (:attr:`head_full`): the TCP sequence
+    32-bit lanes aligned with the transport header (:meth:`head`): the TCP sequence
     number is a whole lane (``+ i * mss``, wrapping like the field); every 16-bit field is
     one half of a lane, so the IPv4 ID (``+ i``), IPv4 header checksum (``- i``) and the
     last row's lengths change without a carry into the other half, provided no ID or
-    checksum wraps (:attr:`head_plain` and :func:`_ipv4_columns` then take over).
+    checksum wraps (the ``_PLAIN`` deltas and :func:`_ipv4_columns` then take over).
     """
 
     __slots__ = ("count", "full", "mss", "last_len", "hdr", "l4", "is_tcp", "start",
