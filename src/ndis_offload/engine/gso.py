@@ -349,7 +349,9 @@ class Shape:
         step = np.arange(count, dtype=np.int64)
 
         def lane(at: int) -> tuple[int, int]:
-            """The lane of the 16-bit field at ``at`` and the shift of its half."""
+            """The lane of the 16-bit field at ``at`` and the shift of its half (every
+            field sits at an even offset: a shape with an odd IP offset is refused above,
+            and every header length is even)."""
             index, half = divmod(lead + at, 4)
             return index, 16 if half == 0 else 0
 
