@@ -18,8 +18,9 @@ from scapy.layers.l2 import Dot1Q, Ether
 from scapy.packet import Packet
 from test_transmit import TS, scapy_cut
 
+from ndis_offload.engine import gso, gso_send
 from ndis_offload.engine.gso import cut, cut_rows
-from ndis_offload.engine.gso_send import plan_plain, plan_send
+from ndis_offload.engine.gso_send import plan_plain, plan_plain_shaped, plan_send
 from ndis_offload.engine.transmit import (
     segment_tcp,
     segment_tcp_rows,
@@ -190,3 +191,87 @@ def test_one_segment_with_an_mss_beyond_the_length_fields() -> None:
     ):
         segment = segment_udp if UDP in pkt else segment_tcp
         assert segment(bytes(pkt), 65535).frames == scapy_cut(pkt, 65535)
+
+
+def _clear_caches() -> None:
+    gso_send._PLAINS.clear()
+    gso._SHAPES.clear()
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.sampled_from(BASES),
+    st.lists(
+        st.lists(st.tuples(st.integers(0, 110), st.integers(0, 255)), max_size=3),
+        min_size=1,
+        max_size=6,
+    ),
+    st.sampled_from([None, IPPROTO_TCP, IPPROTO_UDP]),
+    st.integers(1, 400),
+    st.booleans(),
+)
+def test_cached_plan_and_shape_are_the_uncached_ones(
+    frame: bytes, edit_rounds: list[list[tuple[int, int]]], want: int | None, mss: int,
+    tunnels: bool,
+) -> None:  # fmt: skip
+    """A run of sends made from one frame by byte edits (IDs, sequence numbers, flags and
+    checksums, and also lengths, addresses, offsets: the bytes the cache key holds): each
+    send's cached plan is ``plan_plain``'s for its own bytes, and its cut (cache hit or
+    miss, reused workspace) is byte for byte the cut by a new uncached shape."""
+    data = bytearray(frame)
+    for edits in edit_rounds:
+        for at, value in edits:
+            if at < len(data):
+                data[at] = value
+        view = memoryview(bytes(data))
+        found = plan_plain_shaped(view, want, mss, tunnels=tunnels)
+        plain = plan_plain(view, want, tunnels=tunnels)
+        assert (found[0] if found else None) == plain
+        if found is None or plain is None:
+            continue
+        plan, shape = found
+        try:
+            warm = cut(view, plan, mss, shape=shape).frames
+        except PacketError as error:
+            warm_error: str | None = error.reason
+        else:
+            warm_error = None
+        fresh = gso.Shape(plain, plain.end - plain.header_len, mss)  # no cache, no reuse
+        try:
+            cold = cut(view, plain, mss, shape=fresh).frames
+        except PacketError as error:
+            assert warm_error == error.reason
+        else:
+            assert warm_error is None
+            assert warm == cold
+
+
+def test_the_plan_cache_and_the_shapes_are_bounded() -> None:
+    """Many flows and sizes: the caches keep at most their limits (the oldest go), and a
+    shape keeps at most 16 lane-delta variants (8 flag combinations, with and without the
+    IPv4 steps)."""
+    _clear_caches()
+    for src in range(1, 200):
+        for size in (100, 101):
+            pkt = ETH / IP(src=f"192.0.2.{src}", id=0xFFFF - src) / TCP(flags=src) / (b"p" * size)
+            segment_tcp(bytes(pkt), 16)
+    assert len(gso_send._PLAINS) <= gso_send._MAX_PLAINS
+    assert len(gso._SHAPES) <= gso._MAX_SHAPES
+    assert all(len(shape.heads) <= 16 for shape in gso._SHAPES.values())
+    assert any(len(shape.heads) > 1 for shape in gso._SHAPES.values())
+
+
+def test_a_cache_hit_reads_nothing_stale() -> None:
+    """The second send of a flow finds its plan in the cache; its own ID, sequence number,
+    flags, window, options and payload are cut, not the first send's."""
+    _clear_caches()
+    first = ETH / IP(src="192.0.2.1", id=7) / TCP(seq=1, flags="PA", options=TS) / (b"a" * 3000)
+    second = (
+        ETH / IP(src="192.0.2.1", id=0xFFF0, ttl=9)
+        / TCP(seq=0xFFFFFF00, flags="FPAC", window=77, options=TS[:2] + [("Timestamp", (9, 8))])
+        / (b"b" * 3000)
+    )  # fmt: skip
+    assert segment_tcp(bytes(first), 1000).frames == scapy_cut(first, 1000)
+    hits = len(gso_send._PLAINS)
+    assert segment_tcp(bytes(second), 1000).frames == scapy_cut(second, 1000)
+    assert len(gso_send._PLAINS) == hits  # the same key: a hit

@@ -5,17 +5,19 @@ the outer UDP header of a tunnel, the inner TCP / UDP header); :func:`cut` turns
 into its wire frames with a fixed number of numpy calls whatever the segment count.
 
 Everything that depends only on the *shape* of a send (header offsets and length, payload
-size, MSS) is computed once and cached (:class:`_Shape`): the row geometry, the reduction
+size, MSS) is computed once and cached (:class:`Shape`): the row geometry, the reduction
 bounds, the per-row constants, and *workspaces* — a zeroed output buffer with every column
 view into it already made. A send then costs:
 
-* the headers of a full segment (the send's headers with full-segment lengths, checksums
-  zeroed) broadcast into every row; the last row gets its own (short lengths, FIN / PSH);
-  CWR stays on the first row only;
+* every row's headers in one add of big-endian 32-bit lanes: the send's headers as a full
+  segment carries them (lengths, IPv4 header checksum, transport checksum 0, no FIN / PSH /
+  CWR), plus a per-shape row constant (:meth:`Shape.head`): the TCP sequence number
+  ``+ i * mss`` (a whole lane, wrapping like the field), the IPv4 ID ``+ i`` and header
+  checksum ``- i`` (the checksum falls by one as the ID rises by one), the last row's
+  lengths, FIN / PSH on the last row and CWR on the first. The lanes line up with the
+  transport header, so every 16-bit field is one half of a lane and changes without a
+  carry while no IPv4 ID or checksum wraps (else those columns are computed apart);
 * the payload as one strided copy (a row per segment);
-* the IPv4 ID and header checksum of every row in one add + remainder through a strided
-  ``(rows, 2)`` big-endian view (the checksum falls by one as the ID rises by one);
-* the TCP sequence numbers as one ``uint32`` add (wrapping like the field);
 * every transport checksum from one ``reduceat`` over the rows, each range running from the
   TCP / UDP header to the end of the row, so the header fields just written (sequence
   numbers, flags, UDP lengths) are summed with the payload and need no arithmetic of their
@@ -57,12 +59,15 @@ MAX_LENGTH_FIELD = 0xFFFF
 
 _U64 = np.uint64
 _U8 = np.uint8
+_ROW_FLAGS = TCP_FIN | TCP_PSH | TCP_CWR
+"""TCP flags of one row only: FIN / PSH on the last segment, CWR on the first."""
+_PLAIN = 0x100
+"""A :meth:`Shape.head` key bit: no IPv4 ID / checksum steps (:func:`_ipv4_columns`)."""
 _BIG = 0xFFFF << 40
 """A multiple of 0xFFFF above every sum formed here: ``(_BIG - K - x) % 0xFFFF`` stays >= 0."""
 _H = struct.Struct("!H")
 _I = struct.Struct("!I")
 _ALIGN = 8
-_ZEROS = {2: b"\0\0", 4: b"\0\0\0\0"}
 _IP_MODS = np.array([0x10000, 0xFFFF], dtype=np.int64)
 """IPv4 ID wraps at 2**16, its header checksum modulo 0xFFFF."""
 
@@ -161,12 +166,6 @@ def _be_words(count: int) -> struct.Struct:
     return struct.Struct(f"!{count}H")
 
 
-def _words(buf: bytes | bytearray, start: int, end: int) -> int:
-    """Unfolded sum of the big-endian 16-bit words of an even-length slice."""
-    words: tuple[int, ...] = _be_words((end - start) // 2).unpack_from(buf, start)
-    return sum(words)
-
-
 def _size_error(plan: GsoPlan, largest: int) -> PacketError | None:
     """Why segments of ``largest`` payload bytes cannot carry the plan's length fields."""
     hdr = plan.header_len
@@ -184,9 +183,9 @@ def _size_error(plan: GsoPlan, largest: int) -> PacketError | None:
     return None
 
 
-def _length_fields(plan: GsoPlan, payload: int) -> tuple[tuple[int, bytes], ...]:
-    """Every length field of the headers (offset, big-endian value) for a segment of
-    ``payload`` bytes."""
+def _length_fields(plan: GsoPlan, payload: int) -> tuple[tuple[int, int], ...]:
+    """Every length field of the headers (offset, value) for a segment of ``payload``
+    bytes."""
     hdr = plan.header_len
     fields = [
         (ip.offset + 2, hdr - ip.offset + payload)
@@ -200,26 +199,33 @@ def _length_fields(plan: GsoPlan, payload: int) -> tuple[tuple[int, bytes], ...]
         fields.append((plan.outer_udp + 4, hdr - plan.outer_udp + payload))
     if plan.l4_proto != IPPROTO_TCP:
         fields.append((plan.l4_offset + 4, hdr - plan.l4_offset + payload))
-    return tuple((at, _H.pack(value & 0xFFFF)) for at, value in fields)
+    return tuple((at, value & 0xFFFF) for at, value in fields)
 
 
 class _Workspace:
     """One zeroed output buffer of a shape with its column views (reused send after send;
     only the frame bytes are ever written, so the padding stays zero)."""
 
-    __slots__ = ("buf", "flat", "hdr_first", "hdr_rest", "pay_rows", "lanes", "sums",
-                 "payload", "csum", "seq", "ip_cols", "ip_tmp", "ip_vec", "l4_tmp", "outer",
+    __slots__ = ("buf", "flat", "rows", "tmpl", "head", "head_tmp", "head_rows", "pay_rows",
+                 "lanes", "sums", "payload", "csum", "ip_cols", "ip_tmp", "l4_tmp", "outer",
                  "outer_csum", "l4_key", "l4_const")  # fmt: skip
 
-    def __init__(self, shape: _Shape) -> None:
+    def __init__(self, shape: Shape) -> None:
         count, stride, p0 = shape.count, shape.stride, shape.start
         hdr, l4 = shape.hdr, shape.l4
         self.buf = np.zeros(count * stride, dtype=_U8)
         self.flat = self.buf.data
         data = self.buf.data
-        rows = self.buf.reshape(count, stride)
-        self.hdr_first = rows[0, p0 : p0 + hdr]
-        self.hdr_rest = rows[1 : count - 1, p0 : p0 + hdr]
+        self.rows = rows = self.buf.reshape(count, stride)
+        self.tmpl = bytearray(shape.lead + hdr)
+        """The send's headers as a full segment carries them (after ``lead`` zeros)."""
+        width = (shape.lead + hdr) // 4
+        self.head_tmp = np.empty(count * width, dtype=np.uint32)
+        self.head_rows = self.head_tmp.reshape(count, width)[:, ::-1]
+        """The rows of ``head_tmp``, whose lanes run backwards (:meth:`Shape.head`)."""
+        self.head = np.ndarray((count, width), ">u4", data, p0 - shape.lead, (stride, 4))
+        """Every row's headers as big-endian 32-bit lanes (from ``lead`` bytes before the
+        frame: the lanes line up with the transport header)."""
         self.pay_rows = rows[: count - 1, p0 + hdr : p0 + hdr + shape.mss]
         self.lanes = np.frombuffer(data, dtype="<u4", count=shape.lane_count)
         self.sums = np.empty(len(shape.bounds), dtype=_U64)
@@ -227,14 +233,12 @@ class _Workspace:
         self.l4_tmp = np.empty(count, dtype=_U64)
         at = p0 + l4 + (16 if shape.is_tcp else 6)
         self.csum = np.ndarray((count,), "<u2", data, at, (stride,))
-        self.seq = np.ndarray((count,), ">u4", data, p0 + l4 + 4, (stride,))
         self.ip_cols = [
             np.ndarray((count, 2), ">u2", data, p0 + offset + 4, (stride, 6))
             for offset, _ in shape.ipv4
         ]
         self.ip_tmp: npt.NDArray[np.int64] | None = None
-        """For IDs or checksums that wrap (made when first needed)."""
-        self.ip_vec = np.zeros(2, dtype=np.uint16)
+        """For IPv4 IDs or checksums that wrap (made when first needed)."""
         self.outer: npt.NDArray[np.uint16] | None = None
         self.outer_csum: npt.NDArray[np.uint16] | None = None
         if shape.outer_udp is not None:
@@ -245,18 +249,30 @@ class _Workspace:
         self.l4_const = np.empty(count, dtype=_U64)
 
 
-class _Shape:
+U32Array = npt.NDArray[np.uint32]
+
+
+class Shape:
     """The geometry and per-row constants of one kind of send: header layout, payload
     size and MSS (addresses, ports and field values are per send).
 
     Row ``i`` of the output holds segment ``i`` at column :attr:`start`, chosen so the
     transport header starts 8-byte aligned; the row runs on to a multiple of 8 with zeros.
+
+    Every row's headers are the send's (with full-segment lengths, checksums zeroed, IPv4
+    header checksum for a full segment) plus a per-row constant, added as big-endian
+    32-bit lanes aligned with the transport header (:meth:`head`): the TCP sequence
+    number is a whole lane (``+ i * mss``, wrapping like the field); every 16-bit field is
+    one half of a lane, so the IPv4 ID (``+ i``), IPv4 header checksum (``- i``) and the
+    last row's lengths change without a carry into the other half, provided no ID or
+    checksum wraps (the ``_PLAIN`` deltas and :func:`_ipv4_columns` then take over).
     """
 
     __slots__ = ("count", "full", "mss", "last_len", "hdr", "l4", "is_tcp", "start",
-                 "stride", "step", "last_step", "lane_count", "bounds", "ipv4", "ip_base",
-                 "ip_slack", "ip_base16", "seq_base", "l4_lengths", "outer_udp", "spare",
-                 "splitter", "error", "zeroed", "full_lengths", "last_lengths")  # fmt: skip
+                 "stride", "step", "last_step", "lane_count", "bounds", "ipv4", "ip_words",
+                 "ip_base", "short", "id_max", "c_min", "c_max", "l4_lengths", "mod", "one",
+                 "outer_udp", "spare", "splitter", "error", "patches", "lead", "head_parts",
+                 "heads", "last_at", "flags_at")  # fmt: skip
 
     def __init__(self, plan: GsoPlan, size: int, mss: int) -> None:
         self.mss = mss
@@ -273,18 +289,25 @@ class _Shape:
         ref = mss if full else last_len
         """The payload of every segment but the last (the last alone: its own)."""
         self.error = self.error or _size_error(plan, ref)
-        self.full_lengths = _length_fields(plan, ref)
-        self.last_lengths = _length_fields(plan, last_len)
-        self.ipv4 = tuple((ip.offset, ip.header_len) for ip in plan.ips if ip.version == 4)
-        zeroed = [(offset + 10, 2) for offset, _ in self.ipv4]
-        zeroed.append((l4 + (16 if is_tcp else 6), 2))
+        self.lead = lead = -l4 % 4
+        """Zero bytes in front of the headers so 32-bit lanes line up with the transport."""
+        full_lengths = _length_fields(plan, ref)
+        patches = [(at, _H.pack(value)) for at, value in full_lengths]
+        patches.append((l4 + (16 if is_tcp else 6), b"\0\0"))  # the transport checksum
         if plan.outer_udp is not None:
-            zeroed.append((plan.outer_udp + 6, 2))
-        self.zeroed = tuple(zeroed)
+            patches.append((plan.outer_udp + 6, b"\0\0"))
+        self.patches = tuple((lead + at, value) for at, value in sorted(patches))
+        """The template's fields (offsets from its start): lengths, zeroed checksums."""
+        self.ipv4 = tuple((ip.offset, ip.header_len) for ip in plan.ips if ip.version == 4)
+        self.ip_words = tuple((lead + at, _be_words(ihl // 2)) for at, ihl in self.ipv4)
         self.start = p0 = -l4 % _ALIGN
         self.step = hdr + mss
         self.last_step = hdr + last_len
         self.stride = stride = -(-(p0 + hdr + ref) // _ALIGN) * _ALIGN
+        self.last_at = full * stride + p0
+        """Where the last segment starts in the output buffer."""
+        self.flags_at = lead + l4 + 13 if is_tcp and full else 0
+        """The TCP flags byte in the template, when FIN / PSH / CWR differ between rows."""
         # Lane ranges: row i from its transport header to the end of the row; the last row
         # to its frame's end rounded up to a lane (zeros). The gaps between ranges (the next
         # row's outer headers) are summed into slots that are dropped.
@@ -292,20 +315,77 @@ class _Shape:
         self.lane_count = (full * stride + p0 + self.last_step + lane - 1) // lane
         rows = np.arange(count, dtype=np.intp)[:, None]
         self.bounds = (rows * (stride // lane) + ((p0 + l4) // lane, stride // lane)).ravel()[:-1]
-        # IPv4: [ID, checksum] of row i are [id0 + i, c0 - i] (c0 for a total length of
-        # ``ref`` payload bytes); the last row's checksum is higher by the bytes it lacks.
+        self.short = short = ref - last_len
+        """Payload bytes the last segment lacks (its IPv4 checksum is higher by as many)."""
+        self.id_max = 0xFFFF - full
+        self.c_min, self.c_max = full, 0xFFFE + full - short
+        """The lane deltas hold for a first IPv4 ID up to ``id_max`` and a full-segment
+        header checksum in ``[c_min, c_max]`` (nothing wraps)."""
+        # IPv4 IDs or checksums that wrap: [ID, checksum] of row i are [id0 + i, c0 - i]
+        # (c0 for a full segment), the last row's checksum higher by ``short``.
         base = rows * (1, -1)
-        base[full, 1] += ref - last_len
+        base[full, 1] += short
         self.ip_base = base
-        self.ip_base16 = base.astype(np.uint16) if self.ipv4 else base
-        self.ip_slack = (full, 0xFFFE - max(ref - last_len - full, 0 if full else -full))
-        """Checksum c0 values in [full, 0xFFFE - max] need no remainder."""
-        self.seq_base = np.arange(0, count * mss, mss, dtype=np.uint32)
+        self.head_parts = self._head_deltas(full_lengths, plan, last_len)
+        self.heads: dict[int, U32Array] = {}
         # The transport length (in the pseudo-header) of each row, little-endian domain.
         self.l4_lengths = np.full(count, 256 * (hdr - l4 + ref) % 0xFFFF, dtype=np.int64)
         self.l4_lengths[full] = 256 * (hdr - l4 + last_len) % 0xFFFF
+        self.mod = np.full(count, 0xFFFF, dtype=_U64)
+        self.one = np.ones(count, dtype=_U64)
         self.spare: list[_Workspace] = []
         self.splitter = _splitter(p0, self.step, stride, full, self.last_step)
+
+    def _head_deltas(
+        self, full_lengths: tuple[tuple[int, int], ...], plan: GsoPlan, last_len: int
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """What each row adds to the send's header lanes: without and with the IPv4 ID /
+        checksum steps (without: for :func:`_ipv4_columns`)."""
+        count, full, lead = self.count, self.full, self.lead
+        width = (lead + self.hdr) // 4
+        deltas = np.zeros((count, width), dtype=np.int64)
+        if self.error is not None:  # odd offsets: never cut
+            return deltas, deltas
+        step = np.arange(count, dtype=np.int64)
+
+        def lane(at: int) -> tuple[int, int]:
+            """The lane of the 16-bit field at ``at`` and the shift of its half (every
+            field sits at an even offset: a shape with an odd IP offset is refused above,
+            and every header length is even)."""
+            index, half = divmod(lead + at, 4)
+            return index, 16 if half == 0 else 0
+
+        if full:
+            last_lengths = _length_fields(plan, last_len)
+            for (at, value), (_, last) in zip(full_lengths, last_lengths, strict=True):
+                index, shift = lane(at)
+                deltas[full, index] += (last - value) << shift
+        if self.is_tcp:
+            deltas[:, (lead + self.l4 + 4) // 4] += step * self.mss
+        plain = deltas.copy()
+        for offset, _ in self.ipv4:
+            index, shift = lane(offset + 4)
+            deltas[:, index] += step << shift
+            index, shift = lane(offset + 10)
+            deltas[:, index] -= step << shift
+            deltas[full, index] += self.short << shift
+        return plain, deltas
+
+    def head(self, key: int) -> U32Array:
+        """The lane deltas for ``key``: the send's FIN / PSH / CWR bits (FIN / PSH go to
+        the last row, CWR to the first), plus ``_PLAIN`` for no IPv4 ID / checksum steps.
+        Made on first use, at most 16 per shape."""
+        deltas = self.heads.get(key)
+        if deltas is None:
+            plain, stepped = self.head_parts
+            rows = (plain if key & _PLAIN else stepped).copy()
+            if self.flags_at:
+                index = self.flags_at // 4  # the flags byte is the second of its lane
+                rows[self.full, index] += (key & (TCP_FIN | TCP_PSH)) << 16
+                rows[0, index] += (key & TCP_CWR) << 16
+            # Lanes backwards, as the reversed template has them.
+            deltas = self.heads[key] = (rows[:, ::-1] & 0xFFFFFFFF).astype(np.uint32).ravel()
+        return deltas
 
     def workspace(self) -> _Workspace:
         try:
@@ -314,96 +394,95 @@ class _Shape:
             return _Workspace(self)
 
 
-_SHAPES: dict[tuple[object, ...], _Shape] = {}
+_SHAPES: dict[tuple[object, ...], Shape] = {}
 _MAX_SHAPES = 128
 
 
-def _shape(plan: GsoPlan, size: int, mss: int) -> _Shape:
-    """The cached shape of a send (thread-safe: at worst two threads build the same one)."""
+def shape_for(plan: GsoPlan, mss: int) -> Shape:
+    """The cached shape of a send cut at ``mss`` (thread-safe: at worst two threads build
+    the same one)."""
+    if mss <= 0:
+        raise PacketError(f"MSS {mss} must be positive")
+    size = plan.end - plan.header_len
     key = (plan.header_len, plan.ips, plan.l4_offset, plan.l4_proto, plan.outer_udp,
            plan.length_field, size, mss)  # fmt: skip
     shape = _SHAPES.get(key)
     if shape is None:
         if len(_SHAPES) >= _MAX_SHAPES:
             _SHAPES.pop(next(iter(_SHAPES)), None)
-        shape = _SHAPES[key] = _Shape(plan, size, mss)
+        shape = _SHAPES[key] = Shape(plan, size, mss)
     return shape
 
 
-def _fill(view: memoryview, plan: GsoPlan, mss: int) -> tuple[_Shape, _Workspace]:
+def _fill(view: memoryview, plan: GsoPlan, shape: Shape) -> _Workspace:
     """Cut the send in ``view`` into the rows of a workspace of its shape."""
-    if mss <= 0:
-        raise PacketError(f"MSS {mss} must be positive")
-    hdr = plan.header_len
-    shape = _shape(plan, plan.end - hdr, mss)
     if shape.error is not None:
         raise shape.error
-    full, last_len, l4, is_tcp = shape.full, shape.last_len, shape.l4, shape.is_tcp
-
-    # The headers of a full segment (checksums zeroed) and of the last one.
-    tmpl = bytearray(view[:hdr])
-    for at, width in shape.zeroed:
-        tmpl[at : at + width] = _ZEROS[width]
-    flags0 = tmpl[l4 + 13] if is_tcp else 0
-    last = bytearray(tmpl)
-    for at, value in shape.last_lengths:
-        last[at : at + 2] = value
-    for at, value in shape.full_lengths:
-        tmpl[at : at + 2] = value
-    if full and is_tcp:
-        tmpl[l4 + 13] = flags0 & ~(TCP_FIN | TCP_PSH | TCP_CWR)
-        last[l4 + 13] = flags0 & ~TCP_CWR
-
+    hdr, mss, full = plan.header_len, shape.mss, shape.full
     ws = shape.workspace()
     flat = ws.flat
-    at = full * shape.stride + shape.start
-    flat[at : at + hdr] = last
-    flat[at + hdr : at + hdr + last_len] = view[hdr + full * mss : plan.end]
-    if full:
-        at = shape.start
-        flat[at : at + hdr] = tmpl
-        if full > 1:
-            ws.hdr_rest[...] = ws.hdr_first
-        if flags0 & TCP_CWR:
-            flat[at + l4 + 13] = flags0 & ~(TCP_FIN | TCP_PSH)
-        np.copyto(ws.pay_rows, np.ndarray((full, mss), _U8, view, hdr))
 
-    low, high = shape.ip_slack
-    for (offset, ihl), cols in zip(shape.ipv4, ws.ip_cols, strict=True):
-        (id0,) = _H.unpack_from(view, offset + 4)
-        tmpl[offset + 4 : offset + 6] = b"\0\0"
-        c0 = (_BIG - _words(tmpl, offset, offset + ihl) - id0) % 0xFFFF
-        if id0 + full <= 0xFFFF and low <= c0 <= high:  # nothing wraps: uint16 adds
-            vec = ws.ip_vec
-            vec[0] = id0
-            vec[1] = c0
-            np.add(shape.ip_base16, vec, out=cols)
-            continue
-        if ws.ip_tmp is None:
-            ws.ip_tmp = np.empty((shape.count, 2), dtype=np.int64)
-        np.add(shape.ip_base, (id0, c0), out=ws.ip_tmp)
-        if id0 + full > 0xFFFF:  # the ID wraps to 0: one less in the sum, one more here
-            ws.ip_tmp[0x10000 - id0 :, 1] += 1
-        np.remainder(ws.ip_tmp, _IP_MODS, out=cols, casting="unsafe")
-    if is_tcp:
-        np.add(shape.seq_base, _I.unpack_from(view, l4 + 4)[0], out=ws.seq, casting="unsafe")
+    # The headers of a full segment: lengths, transport checksum 0, no FIN / PSH / CWR,
+    # and the IPv4 header checksum; every row gets them plus its lane deltas.
+    tmpl = ws.tmpl
+    tmpl[shape.lead :] = view[:hdr]
+    for at, value in shape.patches:
+        tmpl[at : at + len(value)] = value
+    key = 0
+    flags_at = shape.flags_at
+    if flags_at:
+        key = tmpl[flags_at] & _ROW_FLAGS
+        tmpl[flags_at] &= ~_ROW_FLAGS
+    for at, words in shape.ip_words:
+        fields: tuple[int, ...] = words.unpack_from(tmpl, at)
+        c0 = -(sum(fields) - fields[5]) % 0xFFFF
+        _H.pack_into(tmpl, at + 10, c0)
+        if fields[2] > shape.id_max or not shape.c_min <= c0 <= shape.c_max:
+            key |= _PLAIN
+    deltas = shape.heads.get(key)
+    if deltas is None:
+        deltas = shape.head(key)
+    # Reversed, the template's big-endian lanes are native ones in reverse order.
+    np.add(np.frombuffer(tmpl[::-1] * shape.count, np.uint32), deltas, out=ws.head_tmp)
+    ws.head[...] = ws.head_rows
+    if key & _PLAIN:
+        _ipv4_columns(ws, shape)
+
+    # The payload: one strided copy of the full segments, the last one apart.
+    last = shape.last_at
+    flat[last + hdr : last + shape.last_step] = view[hdr + full * mss : plan.end]
+    if full:
+        ws.pay_rows[...] = np.ndarray((full, mss), _U8, view, hdr)
 
     # Transport checksums: header + payload of each row (the checksum field is 0) summed
     # as little-endian lanes, the pseudo-header (addresses, protocol, length) added.
     np.add.reduceat(ws.lanes, shape.bounds, dtype=_U64, out=ws.sums)
     if ws.l4_key != plan.l4_pseudo:
-        pseudo = (256 * plan.l4_pseudo + (0 if is_tcp else 1)) % 0xFFFF
+        pseudo = (256 * plan.l4_pseudo + (0 if shape.is_tcp else 1)) % 0xFFFF
         np.subtract(_BIG - pseudo, shape.l4_lengths, out=ws.l4_const, casting="unsafe")
         ws.l4_key = plan.l4_pseudo
     total = np.subtract(ws.l4_const, ws.payload, out=ws.l4_tmp)
-    if is_tcp:
-        np.remainder(total, _U64(0xFFFF), out=ws.csum, casting="unsafe")
-    else:  # UDP: a computed 0 is sent as 0xFFFF
-        np.remainder(total, _U64(0xFFFF), out=total)
-        np.add(total, _U64(1), out=ws.csum, casting="unsafe")
+    np.remainder(total, shape.mod, out=total)
+    if not shape.is_tcp:  # UDP: a computed 0 is sent as 0xFFFF (the constant is one less)
+        np.add(total, shape.one, out=total)
+    ws.csum[...] = total
     if ws.outer is not None and plan.outer_udp_checksum:
         _outer_udp_checksum(ws, plan)
-    return shape, ws
+    return ws
+
+
+def _ipv4_columns(ws: _Workspace, shape: Shape) -> None:
+    """[ID, header checksum] of every row of every IPv4 header, computed (an ID or a
+    checksum that wraps), from the template's ID and full-segment checksum."""
+    if ws.ip_tmp is None:
+        ws.ip_tmp = np.empty((shape.count, 2), dtype=np.int64)
+    for (at, words), cols in zip(shape.ip_words, ws.ip_cols, strict=True):
+        fields: tuple[int, ...] = words.unpack_from(ws.tmpl, at)
+        id0, c0 = fields[2], fields[5]
+        np.add(shape.ip_base, (id0, c0), out=ws.ip_tmp)
+        if id0 + shape.full > 0xFFFF:  # the ID wraps to 0: one less in the sum, one more
+            ws.ip_tmp[0x10000 - id0 :, 1] += 1
+        np.remainder(ws.ip_tmp, _IP_MODS, out=cols, casting="unsafe")
 
 
 def _outer_udp_checksum(ws: _Workspace, plan: GsoPlan) -> None:
@@ -427,18 +506,33 @@ def _as_bytes(frame: bytes | bytearray | memoryview) -> memoryview:
     return view
 
 
-def cut(frame: bytes | bytearray | memoryview, plan: GsoPlan, mss: int) -> Segmentation:
-    """Cut the payload of ``frame`` (laid out as ``plan`` says) into ``mss``-byte segments."""
-    shape, ws = _fill(_as_bytes(frame), plan, mss)
-    frames = shape.splitter.unpack_from(ws.buf.data)
+def cut(
+    frame: bytes | bytearray | memoryview, plan: GsoPlan, mss: int, *, shape: Shape | None = None
+) -> Segmentation:
+    """Cut the payload of ``frame`` (laid out as ``plan`` says) into ``mss``-byte segments
+    (``shape``: :func:`shape_for` of the plan and ``mss``, when the caller has it)."""
+    return cut_view(_as_bytes(frame), plan, shape or shape_for(plan, mss))
+
+
+def cut_view(view: memoryview, plan: GsoPlan, shape: Shape) -> Segmentation:
+    """:func:`cut` of a byte view with its shape."""
+    ws = _fill(view, plan, shape)
+    frames = shape.splitter.unpack_from(ws.flat)
     shape.spare.append(ws)
     return Segmentation(list(frames), plan.end - plan.header_len)
 
 
-def cut_rows(frame: bytes | bytearray | memoryview, plan: GsoPlan, mss: int) -> SegmentRows:
+def cut_rows(
+    frame: bytes | bytearray | memoryview, plan: GsoPlan, mss: int, *, shape: Shape | None = None
+) -> SegmentRows:
     """:func:`cut` without making a ``bytes`` object per segment: the segments stay in the
     rows of one new buffer (see :class:`SegmentRows`), the caller's to keep."""
-    shape, ws = _fill(_as_bytes(frame), plan, mss)
-    rows = ws.buf.reshape(shape.count, shape.stride).copy()
+    return cut_rows_view(_as_bytes(frame), plan, shape or shape_for(plan, mss))
+
+
+def cut_rows_view(view: memoryview, plan: GsoPlan, shape: Shape) -> SegmentRows:
+    """:func:`cut_rows` of a byte view with its shape."""
+    ws = _fill(view, plan, shape)
+    rows = ws.rows.copy()
     shape.spare.append(ws)
     return SegmentRows(rows, shape.start, shape.step, shape.last_step, plan.end - plan.header_len)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import struct
 
-from ndis_offload.engine.gso import GsoPlan, IpHeader, Segmentation, cut
+from ndis_offload.engine.gso import GsoPlan, IpHeader, Segmentation, Shape, cut, shape_for
 from ndis_offload.errors import PacketError
 from ndis_offload.packet.locate import (
     F_BAD_LENGTH,
@@ -228,6 +228,73 @@ def plan_plain(
     return GsoPlan(l4 + hlen, end, (ip,), l4, proto, pseudo)
 
 
+_KEY_IPV4 = struct.Struct("!BxHxxHxB2x8s")
+"""Version / IHL, Total Length, flags / fragment offset, protocol, addresses."""
+_KEY_IPV6 = struct.Struct("!B3xHBx32s")
+"""Version / traffic class, Payload Length, next header, addresses."""
+_KEY_UDP = struct.Struct("!4sH")
+"""Ports and length."""
+_PLAINS: dict[tuple[object, ...], tuple[GsoPlan, Shape]] = {}
+_MAX_PLAINS = 64
+
+
+def _plain_key(
+    view: memoryview, want: int | None, tunnels: bool, mss: int
+) -> tuple[object, ...] | None:
+    """Everything :func:`plan_plain` reads from ``view`` (the frame length, link type,
+    every IP field it checks, the addresses of the pseudo-header, the TCP data offset or
+    the UDP ports and length), with the arguments: frames with one key have one plan. None
+    when the frame is too short to read them."""
+    try:
+        (ethertype,) = _H.unpack_from(view, 12)
+        l3 = 14
+        if ethertype == ETHERTYPE_VLAN:
+            (ethertype,) = _H.unpack_from(view, 16)
+            l3 = 18
+        if ethertype == ETHERTYPE_IPV4:
+            ip: tuple[object, ...] = _KEY_IPV4.unpack_from(view, l3)
+            l4 = l3 + (view[l3] & 0xF) * 4
+            proto = ip[3]
+        elif ethertype == ETHERTYPE_IPV6:
+            ip = _KEY_IPV6.unpack_from(view, l3)
+            l4 = l3 + 40
+            proto = ip[2]
+        else:
+            return None
+        if proto == IPPROTO_TCP:
+            l4_key: object = view[l4 + 12]
+        elif proto == IPPROTO_UDP:
+            l4_key = _KEY_UDP.unpack_from(view, l4)
+        else:
+            return None
+    except (struct.error, IndexError):
+        return None
+    return (len(view), want, tunnels, mss, l3, ethertype, ip, l4_key)
+
+
+def plan_plain_shaped(
+    view: memoryview, want: int | None, mss: int, *, tunnels: bool = False
+) -> tuple[GsoPlan, Shape] | None:
+    """:func:`plan_plain` and the shape of the send cut at ``mss``, cached by the bytes the
+    plan depends on (:func:`_plain_key`): the next send of a flow (other IPv4 ID, sequence
+    number, flags, options, payload) finds both without reading its headers again. At most
+    ``_MAX_PLAINS`` entries (the oldest goes)."""
+    key = _plain_key(view, want, tunnels, mss)
+    if key is not None:
+        hit = _PLAINS.get(key)
+        if hit is not None:
+            return hit
+    plan = plan_plain(view, want, tunnels=tunnels)
+    if plan is None:
+        return None
+    found = plan, shape_for(plan, mss)
+    if key is not None:
+        if len(_PLAINS) >= _MAX_PLAINS:
+            _PLAINS.pop(next(iter(_PLAINS)), None)
+        _PLAINS[key] = found
+    return found
+
+
 def _without_jumbo(view: memoryview, jumbo: list[Hop]) -> memoryview:
     """``view`` without the jumbo-only hop-by-hop header of the IPv6 jumbograms ``jumbo``."""
     out = bytearray(view)
@@ -258,9 +325,9 @@ def segment_gso(frame: Frame, mss: int) -> Segmentation:
     view = memoryview(frame)
     if view.format != "B" or view.ndim != 1:
         view = view.cast("B")
-    plan = plan_plain(view, tunnels=True)
-    if plan is not None:
-        return cut(view, plan, mss)
+    plain = plan_plain_shaped(view, None, mss, tunnels=True)
+    if plain is not None:
+        return cut(view, plain[0], mss, shape=plain[1])
     found = locate(view, LINKTYPE_ETHERNET, tunnels=True, giant_llc=True)
     jumbo = [hop for hop in found.hops if hop.kind == Layer.IPV6 and hop.flags & F_JUMBO]
     if found.stop == Stop.END and found.hops and found.hops[-1].kind not in _L4:
@@ -271,4 +338,4 @@ def segment_gso(frame: Frame, mss: int) -> Segmentation:
     return cut(view, plan_send(view, found), mss)
 
 
-__all__ = ["plan_plain", "plan_send", "segment_gso"]
+__all__ = ["plan_plain", "plan_plain_shaped", "plan_send", "segment_gso"]

@@ -14,8 +14,16 @@ import struct
 import numpy as np
 import numpy.typing as npt
 
-from ndis_offload.engine.gso import GsoPlan, Segmentation, SegmentRows, cut, cut_rows
-from ndis_offload.engine.gso_send import plan_plain, plan_send
+from ndis_offload.engine.gso import (
+    GsoPlan,
+    Segmentation,
+    SegmentRows,
+    Shape,
+    cut_rows_view,
+    cut_view,
+    shape_for,
+)
+from ndis_offload.engine.gso_send import plan_plain, plan_plain_shaped, plan_send
 from ndis_offload.errors import PacketError
 from ndis_offload.packet.checksum import (
     finish,
@@ -122,22 +130,30 @@ def _fix_udp_length(out: bytearray, layout: FrameLayout) -> None:
         )
 
 
-def _plan(frame: Frame, proto: int, header_offset: int | None, name: str) -> GsoPlan:
-    """The plan of a plain (untunnelled) LSO / USO send, its L4 offset cross-checked."""
+def _planned(
+    frame: Frame, proto: int, header_offset: int | None, name: str, mss: int
+) -> tuple[memoryview, GsoPlan, Shape | None]:
+    """The bytes and plan of a plain (untunnelled) LSO / USO send, its L4 offset
+    cross-checked, and the cached shape of its cut at ``mss`` when the send is a common
+    one (:func:`~ndis_offload.engine.gso_send.plan_plain_shaped`; else None)."""
     view = memoryview(frame)
     if view.format != "B" or view.ndim != 1:
         view = view.cast("B")
-    plan = plan_plain(view, proto)
-    if plan is None:
-        found = locate(view, LINKTYPE_ETHERNET, tunnels=False, giant_llc=True)
-        plan = plan_send(view, found, proto)
+    plain = plan_plain_shaped(view, proto, mss) if mss > 0 else None
+    if plain is not None:
+        plan, shape = plain
+    else:  # an MSS <= 0 raises at the cut, after the checks below
+        shape = None
+        plan = plan_plain(view, proto) or plan_send(
+            view, locate(view, LINKTYPE_ETHERNET, tunnels=False, giant_llc=True), proto
+        )
     if header_offset is not None and header_offset != plan.l4_offset:
         raise PacketError(
             f"{name} header offset {header_offset} does not match the parsed offset "
             f"{plan.l4_offset}",
             offset=header_offset,
         )
-    return plan
+    return view, plan, shape
 
 
 def segment_tcp(frame: Frame, mss: int, *, tcp_header_offset: int | None = None) -> Segmentation:
@@ -147,7 +163,8 @@ def segment_tcp(frame: Frame, mss: int, *, tcp_header_offset: int | None = None)
     length); the TCP checksum field's content is ignored. A zero-length payload yields the
     frame as is with checksums filled; a payload up to ``mss`` yields one segment.
     """
-    return cut(frame, _plan(frame, IPPROTO_TCP, tcp_header_offset, "LSO"), mss)
+    view, plan, shape = _planned(frame, IPPROTO_TCP, tcp_header_offset, "LSO", mss)
+    return cut_view(view, plan, shape or shape_for(plan, mss))
 
 
 def segment_udp(frame: Frame, mss: int, *, udp_header_offset: int | None = None) -> Segmentation:
@@ -155,7 +172,8 @@ def segment_udp(frame: Frame, mss: int, *, udp_header_offset: int | None = None)
 
     Each datagram gets its own UDP length, IP length, IPv4 ID (+1 each) and checksums.
     """
-    return cut(frame, _plan(frame, IPPROTO_UDP, udp_header_offset, "USO"), mss)
+    view, plan, shape = _planned(frame, IPPROTO_UDP, udp_header_offset, "USO", mss)
+    return cut_view(view, plan, shape or shape_for(plan, mss))
 
 
 def segment_tcp_rows(
@@ -163,14 +181,16 @@ def segment_tcp_rows(
 ) -> SegmentRows:
     """:func:`segment_tcp` without a ``bytes`` object per segment: the segments as rows of
     one new buffer (:class:`~ndis_offload.engine.gso.SegmentRows`), byte for byte the same."""
-    return cut_rows(frame, _plan(frame, IPPROTO_TCP, tcp_header_offset, "LSO"), mss)
+    view, plan, shape = _planned(frame, IPPROTO_TCP, tcp_header_offset, "LSO", mss)
+    return cut_rows_view(view, plan, shape or shape_for(plan, mss))
 
 
 def segment_udp_rows(
     frame: Frame, mss: int, *, udp_header_offset: int | None = None
 ) -> SegmentRows:
     """:func:`segment_udp` as rows of one buffer (see :func:`segment_tcp_rows`)."""
-    return cut_rows(frame, _plan(frame, IPPROTO_UDP, udp_header_offset, "USO"), mss)
+    view, plan, shape = _planned(frame, IPPROTO_UDP, udp_header_offset, "USO", mss)
+    return cut_rows_view(view, plan, shape or shape_for(plan, mss))
 
 
 # --- NET_BUFFER_LIST info entry points ---------------------------------------------------
@@ -207,13 +227,13 @@ def transmit_lso(
     frame: Frame, info: NdisLsoV1Transmit | NdisLsoV2Transmit
 ) -> tuple[Segmentation, NdisLsoV1TransmitComplete | NdisLsoV2TransmitComplete]:
     """LSOv1 (IPv4) or LSOv2 (IPv4 / IPv6) send; returns the frames and the completion info."""
-    plan = _plan(frame, IPPROTO_TCP, info.TcpHeaderOffset, "LSO")
+    view, plan, shape = _planned(frame, IPPROTO_TCP, info.TcpHeaderOffset, "LSO", info.MSS)
     if isinstance(info, NdisLsoV1Transmit):
         _check_plan_version(plan, 4, "LSOv1")
-        result = cut(frame, plan, info.MSS)
+        result = cut_view(view, plan, shape or shape_for(plan, info.MSS))
         return result, NdisLsoV1TransmitComplete(TcpPayload=result.payload_bytes)
     _check_plan_version(plan, 6 if info.IPVersion else 4, "LSOv2 IPVersion")
-    result = cut(frame, plan, info.MSS)
+    result = cut_view(view, plan, shape or shape_for(plan, info.MSS))
     if not info.IPVersion:
         result = _lsov2_ip_ids(result, plan.ips[-1].offset)
     return result, NdisLsoV2TransmitComplete()
@@ -253,9 +273,9 @@ def _lsov2_ip_ids(result: Segmentation, ip_offset: int) -> Segmentation:
 
 def transmit_uso(frame: Frame, info: NdisUsoTransmit) -> Segmentation:
     """USO as requested by ``NDIS_UDP_SEGMENTATION_OFFLOAD_NET_BUFFER_LIST_INFO.Transmit``."""
-    plan = _plan(frame, IPPROTO_UDP, info.UdpHeaderOffset, "USO")
+    view, plan, shape = _planned(frame, IPPROTO_UDP, info.UdpHeaderOffset, "USO", info.MSS)
     _check_plan_version(plan, 6 if info.IPVersion else 4, "USO IPVersion")
-    return cut(frame, plan, info.MSS)
+    return cut_view(view, plan, shape or shape_for(plan, info.MSS))
 
 
 __all__ = [
