@@ -116,7 +116,7 @@ def fix(
         raise Serial(str(error)) from None
     if len(pieces) < 2:
         raise Serial("one piece")
-    with atomic_path(dst, [src]) as tmp:
+    with atomic_path(dst, [src], size=layout.size) as tmp:  # the output is the input's size
         children: list[tuple[int, int]] = []
         gc.freeze()  # collections must not write to every object page shared with children
         try:
