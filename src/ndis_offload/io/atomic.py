@@ -29,6 +29,7 @@ import queue
 import re
 import socket
 import stat
+import sys
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -179,7 +180,7 @@ def preallocate(fd: int, size: int) -> bool:
     changed, where the system or file system has no such call (the writes then allocate as
     they go; unlike ``posix_fallocate`` this never falls back to writing zeros)."""
     global _fallocate  # noqa: PLW0603 - a lookup done once
-    if size <= 0 or not hasattr(os, "sched_getaffinity"):  # not Linux
+    if size <= 0 or not sys.platform.startswith("linux"):
         return False
     if _fallocate is None:
         try:
