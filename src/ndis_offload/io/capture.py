@@ -54,6 +54,12 @@ MAX_RECORD = 16 << 20
 """A record or block larger than this is taken as corruption, not data."""
 MAX_CHUNK_RECORDS = 32768
 """Records per chunk at most, so memory per chunk stays flat even for tiny records."""
+WALK_SPAN = 64 * 1600
+"""Bytes of pcap records walked one by one after a run of equal-sized records was looked for
+and not found; doubled after each such miss (up to :data:`MAX_WALK_SPAN`), so a capture of
+mixed sizes is walked in a few long stretches (each stretch costs a few numpy calls) while
+one of equal sizes is still found within ~100 KB."""
+MAX_WALK_SPAN = 4 << 20
 MAX_ERRORS_KEPT = 1000
 """Errors kept in ``CaptureReader.errors`` (``error_count`` counts them all)."""
 
@@ -391,6 +397,7 @@ class CaptureReader:
             self._max_incl = pcap_max_incl(snaplen)
         else:
             raise BackendError(f"not a pcap or pcapng file (magic 0x{magic_be:08x})")
+        self._walk_span = WALK_SPAN
         self._rec = struct.Struct((">" if self._big else "<") + "IIII")
         self._incl = struct.Struct(">I" if self._big else "<I")
 
@@ -514,8 +521,11 @@ class CaptureReader:
                 if run is not None:
                     b.add_pcap(*run)
                     pos = int(run[0][-1] + 16 + run[1][-1, 2])
+                    self._walk_span = WALK_SPAN
                     continue
-                fast_after = pos + 64 * 1600  # mixed sizes: walk a while before retrying
+                # Mixed sizes: walk a while before retrying, twice as long each time.
+                fast_after = pos + self._walk_span
+                self._walk_span = min(2 * self._walk_span, MAX_WALK_SPAN)
             # Records are at least 16 bytes, so this bounds the walk to ``room`` records.
             until = min(n - 15, fast_after, pos + 16 * room)
             recs, stop = _walk_pcap(buf, pos, until, n, incl_at)

@@ -51,18 +51,51 @@ class PieceDone:
 
 def processes() -> int:
     """Processes worth using now: the processors this process may run on (at most
-    :data:`MAX_PROCESSES`) that the 1-minute load average leaves idle, plus this one. On a
-    busy machine another process only competes for the same cores (and costs its own page
-    faults), so a loaded machine gets one."""
+    :data:`MAX_PROCESSES`), all of them when the kernel saw no contention for them lately
+    (:func:`cpu_contention` below :data:`QUIET`), else those the 1-minute load average
+    leaves idle, plus this one. On a busy machine another process only competes for the
+    same cores (and costs its own page faults), so a loaded machine gets one. (The load
+    average alone is no guide on a quiet machine: it counts this tool's own earlier runs
+    and the tasks flushing their output to disk, so back-to-back runs would go serial.)"""
     try:
-        count = len(os.sched_getaffinity(0))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
-        count = os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    count = min(cores, MAX_PROCESSES)
+    contention = cpu_contention()
+    if contention is not None and contention < QUIET:
+        return count
     try:
-        idle = count + 1 - os.getloadavg()[0]
+        idle = cores + 1 - os.getloadavg()[0]
     except OSError:  # no load average
-        idle = count
-    return max(1, min(count, MAX_PROCESSES, int(idle)))
+        idle = cores
+    return max(1, min(count, int(idle)))
+
+
+QUIET = 25.0
+"""Percent of the last 10 s in which some runnable task waited for a processor, below
+which a machine counts as quiet (this tool's own processes and writeback threads waiting
+now and then stay below it; three busy processes on two cores measured 26-75)."""
+PRESSURE = "/proc/pressure/cpu"
+"""Linux pressure stall information (PSI, Linux 4.20+): ``some avg10=...`` is that
+percentage."""
+
+
+def cpu_contention(path: str | None = None) -> float | None:
+    """The ``some avg10`` figure of ``path`` (default :data:`PRESSURE`); None where the
+    kernel has none (not Linux, PSI disabled)."""
+    try:
+        with open(path or PRESSURE, "rb") as handle:
+            line = handle.readline()
+    except OSError:
+        return None
+    for word in line.split():
+        if word.startswith(b"avg10="):
+            try:
+                return float(word[6:])
+            except ValueError:
+                return None
+    return None
 
 
 def fix(
@@ -83,7 +116,7 @@ def fix(
         raise Serial(str(error)) from None
     if len(pieces) < 2:
         raise Serial("one piece")
-    with atomic_path(dst, [src]) as tmp:
+    with atomic_path(dst, [src], size=layout.size) as tmp:  # the output is the input's size
         children: list[tuple[int, int]] = []
         gc.freeze()  # collections must not write to every object page shared with children
         try:
@@ -221,4 +254,4 @@ def _described(layout: Layout) -> int:
     return len(reader.interfaces)
 
 
-__all__ = ["MIN_PIECE", "PieceDone", "Serial", "fix", "processes"]
+__all__ = ["MIN_PIECE", "QUIET", "PieceDone", "Serial", "cpu_contention", "fix", "processes"]

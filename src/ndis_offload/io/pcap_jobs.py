@@ -8,6 +8,8 @@ failed or interrupted run leaves no output file behind.
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -217,7 +219,8 @@ def fix(src: str | Path, dst: str | Path, opts: Options | None = None, *,
             result.slow_frames, result.unsupported = done.slow, done.unsupported
             return result
     stream, reader = open_capture(src, keep_going=opts.keep_going, chunk_bytes=opts.chunk_bytes)
-    with stream, atomic_output(dst, [src]) as raw, background_writes(raw) as out:
+    size = _regular_size(src)  # fixing keeps the size (but dropped broken records)
+    with stream, atomic_output(dst, [src], size=size) as raw, background_writes(raw) as out:
         writer = CaptureWriter.like(out, reader)
         for chunk, checks, diag in _chunks(reader, result, opts):
             _strict(chunk, checks.kind, diag, checks.errors, result, opts.keep_going)
@@ -231,6 +234,15 @@ def fix(src: str | Path, dst: str | Path, opts: Options | None = None, *,
         _readable(reader)
         result.frames_out = writer.frames
     return result.finish(reader)
+
+
+def _regular_size(path: str | Path) -> int:
+    """The size of ``path`` if it is a regular file, else 0."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return 0
+    return info.st_size if stat.S_ISREG(info.st_mode) else 0
 
 
 def _readable(reader: CaptureReader) -> None:

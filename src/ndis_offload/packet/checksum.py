@@ -299,11 +299,13 @@ def _prefix_sums(view: memoryview, o: IntArray, e: IntArray) -> U64Array:
     if not main.any():
         return np.zeros(len(o), dtype=_U64)
     words = np.frombuffer(view, dtype="<u8", count=nf)
-    prefix = np.empty(nf + 1, dtype=_U64)
+    # One pass: the running sum of the 32-bit lanes, widened as it goes; word k starts at
+    # lane 2k.
+    prefix = np.empty(2 * nf + 1, dtype=_U64)
     prefix[0] = 0
-    np.cumsum(_lohi(words), out=prefix[1:])
+    np.cumsum(np.frombuffer(view, dtype=_LE32, count=2 * nf), dtype=_U64, out=prefix[1:])
     _, _, head, tail = _edges(words, o, main, f, last, mend)
-    total = prefix[last + 1] - prefix[f] - _lohi(head) - _lohi(tail)
+    total = prefix[2 * last + 2] - prefix[2 * f] - _lohi(head) - _lohi(tail)
     return np.where(main, total, _U64(0))
 
 
