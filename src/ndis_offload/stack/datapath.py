@@ -15,6 +15,7 @@ drop LSO sends after LSO was turned off).
 
 from __future__ import annotations
 
+import struct
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar, cast
@@ -163,7 +164,9 @@ def _verdict_mask(on: frozenset[str], version: int) -> int:
 _CACHE_LIMIT = 1024
 """Entries kept by each decode / encode memo (there are few distinct info words)."""
 
-_ETHERTYPE_VERSION = {b"\x08\x00": 4, b"\x86\xdd": 6}
+_ETHERTYPE_VERSION = {(0x0800,): 4, (0x86DD,): 6}
+_ETHERTYPE = struct.Struct("!12xH")
+"""The Ethernet II type field, read in C from ``bytes`` and views alike."""
 
 _S = TypeVar("_S", bound=NdisStruct)
 _WORDS: dict[NdisStruct, int] = {}
@@ -194,7 +197,10 @@ def _decoded(cls: type[_S], word: int) -> _S:
 def _one_version(frames: list[bytes]) -> int:
     """4 or 6 when every frame is untagged Ethernet II with that one IP Ethertype, else 0
     (then :func:`ip_versions` walks each frame)."""
-    types = {bytes(frame[12:14]) for frame in frames}  # frames may be views (unhashable)
+    try:
+        types = set(map(_ETHERTYPE.unpack_from, frames))
+    except struct.error:  # a frame too short for an Ethernet header
+        return 0
     if len(types) != 1:
         return 0
     return _ETHERTYPE_VERSION.get(types.pop(), 0)

@@ -280,8 +280,9 @@ class Loop:
             side.link.send(wire)
 
     def _arrive(self, side: Side) -> None:
-        """Frames the peer process put on the link reach ``side``'s receive path (each
-        batch is one receive DPC in segment mode)."""
+        """Frames the peer process put on the link reach ``side``'s receive path: in
+        segment mode, the messages waiting now (up to the link's ``DPC_BUDGET``) are one
+        receive DPC, so a NIC that falls behind coalesces bigger batches."""
         assert side.link is not None
         nic, fd = side.nic, side.nic.device.fd
 
