@@ -332,6 +332,8 @@ class SoftwareDatapath:
 
     def flush(self, now: float | None = None) -> list[ReceiveIndication]:
         """End of the DPC: indicate every coalesced unit still held."""
+        if not self.coalescer.flow_count:  # nothing held (every DPC of ACKs, most others)
+            return []
         self._masks = self._plan(
             self.miniport.current_features, self.miniport.receive_checksum_started
         ).masks
