@@ -56,12 +56,14 @@ READ_SIZE = VIRTIO_NET_HDR_LEN + 65536 + 64
 WRITE_ERRORS = (errno.EINVAL, errno.EAGAIN, errno.EIO, errno.ENOBUFS)
 """A write the kernel refuses (a header it rejects, a full queue) is counted, not fatal."""
 DPC_BYTES = 32768
-"""Segment mode: bytes read before the peer's receive path runs over their wire frames (one
-receive DPC), so a full 64 KB LSO send (about 65,240 bytes read) is a DPC of its own while
-small frames still share one. Measured with the NICs' paths alone: the coalescer takes 90 µs
-for a DPC of one 64 KB send and 157 µs per send for a DPC of two (64 KB, the previous
-threshold, let two sends of one flow share a DPC); live, 256 KB was slower still (later
-ACKs slow the sender)."""
+"""Segment mode: bytes read before their wire frames go to the peer (one receive DPC in one
+process; one link message with ``--processes 2``), so a full 64 KB LSO send (about 65,240
+bytes read) leaves at once while small frames still share one. Bigger DPCs are cheaper
+per send for the coalescer (measured with its paths alone: 70 us per 64 KB send in DPCs
+of one, 53 of two, 42 of four), but holding a send back for the next one delays it (live,
+256 KB here was slower: later ACKs slow the sender); with ``--processes 2`` the receiving
+process takes every message waiting into one DPC instead (``link.DPC_BUDGET``), so DPCs
+grow only when it falls behind."""
 
 DEFAULT_PROCESSES = 1
 """NIC processes of a wire without ``--processes`` (a capture always runs one). Measured on
