@@ -11,8 +11,7 @@ veth; segment on >= 3x segment off. Each configuration runs ``--rounds`` times (
 
 Needs root, /dev/net/tun and iperf3. Run: python3 benchmarks/bench_wire.py [--rounds 3]
 [--seconds 3] [--processes 1|2] [--json]; the wires run with ``--processes`` NIC processes
-(default: the CLI's for each mode), and segment mode with the other count is a row of its
-own.
+(default: the CLI's), and segment mode with the other count is a row of its own.
 """
 
 from __future__ import annotations
@@ -51,12 +50,11 @@ ON = [
 
 
 class Wire:
-    def __init__(self, mode: str, tag: str, processes: int | None = None) -> None:
-        count = DEFAULT_PROCESSES[mode] if processes is None else processes
+    def __init__(self, mode: str, tag: str, processes: int = 2) -> None:
         self.socket = f"/run/ndis-offload/bench-{tag}.sock"
         self.proc = subprocess.Popen(
             [*CLI, "wire", "--json", "--mode", mode, "--socket", self.socket,
-             "--processes", str(count)],
+             "--processes", str(processes)],
             stdout=subprocess.PIPE, text=True,
         )  # fmt: skip
         assert self.proc.stdout is not None
@@ -290,11 +288,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--json", action="store_true")
     parser.add_argument(
-        "--processes", type=int, choices=(1, 2), default=None,
-        help="NIC processes of the wires the ratios are taken from (default: the CLI's, "
-        f"{DEFAULT_PROCESSES['passthrough']} in passthrough and "
-        f"{DEFAULT_PROCESSES['segment']} in segment mode); the other segment-mode count is "
-        "measured too, as the 'segment on, N processes' row",
+        "--processes", type=int, choices=(1, 2), default=DEFAULT_PROCESSES,
+        help="NIC processes of the wires the ratios are taken from (the CLI default: "
+        f"{DEFAULT_PROCESSES}); the other count is measured too, as the 'segment on, N "
+        "processes' row",
     )  # fmt: skip
     parser.add_argument(
         "--stages", action="store_true",
@@ -332,19 +329,15 @@ def main(argv: list[str]) -> int:
         print(f"offline NIC pipeline (one core, Gbit/s): {pipeline}; on/off {pipeline_ratio:.2f}x")
         return 0
     tag = str(os.getpid())
-    counts = {
-        mode: DEFAULT_PROCESSES[mode] if args.processes is None else args.processes
-        for mode in ("passthrough", "segment")
-    }
-    other = 3 - counts["segment"]
+    other = 3 - args.processes
     alt = f"segment on, {other} process{'es' if other == 2 else ''}"
     names = ("veth", "passthrough on", "segment on", "segment off", alt)
     results: dict[str, list[float]] = {name: [] for name in names}
     cpu: dict[str, list[float]] = {name: [] for name in names}
     passthrough = segment = alternative = None
     try:
-        passthrough = Wire("passthrough", tag + "p", counts["passthrough"])
-        segment = Wire("segment", tag + "s", counts["segment"])
+        passthrough = Wire("passthrough", tag + "p", args.processes)
+        segment = Wire("segment", tag + "s", args.processes)
         alternative = Wire("segment", tag + "t", other)
         a, b = passthrough.namespaces["a"], passthrough.namespaces["b"]
         add_veth(a, b)
@@ -383,7 +376,7 @@ def main(argv: list[str]) -> int:
             "rounds": results,
             "ratios": {name: {"ratio": r, "target": t} for name, r, t in ratios},
             "offline_pipeline_gbit_s": pipeline,
-            "processes": counts,
+            "processes": args.processes,
             "loadavg": _loadavg(),
         }
         print(json.dumps(out, indent=1))
@@ -398,10 +391,7 @@ def main(argv: list[str]) -> int:
     for name, ratio, target in ratios:
         verdict = "ok" if ratio >= target else "BELOW TARGET"  # run_all.py --check reads it
         print(f"{name:<28}{ratio:>10.2f}{target:>10.2f}  {verdict}")
-    print(
-        f"NIC processes per wire: passthrough {counts['passthrough']}, segment "
-        f"{counts['segment']}; load average {_loadavg()}"
-    )
+    print(f"NIC processes per wire: {args.processes}; load average {_loadavg()}")
     print(
         f"offline NIC pipeline alone (Python paths, one core, no kernel): segment on "
         f"{pipeline['segment on']:.2f} Gbit/s, off {pipeline['segment off']:.2f} Gbit/s, "

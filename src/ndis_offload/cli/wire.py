@@ -31,8 +31,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         type=int,
         choices=(1, 2),
         help=f"NIC processes: 2 runs each NIC in its own process (two cores), 1 both in one "
-        f"(default {DEFAULT_PROCESSES['passthrough']} in passthrough mode, "
-        f"{DEFAULT_PROCESSES['segment']} in segment mode; a capture needs 1)",
+        f"(default {DEFAULT_PROCESSES}; a capture needs 1)",
     )
     p.add_argument("--duration", type=float, help="stop after this many seconds")
     p.add_argument("--json", action="store_true", help="JSON lines: ready, then final stats")
@@ -70,7 +69,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
             pcap=args.pcap,
             socket=args.socket,
             mtu=args.mtu,
-            processes=args.processes or (1 if args.pcap else DEFAULT_PROCESSES[args.mode]),
+            processes=args.processes or (1 if args.pcap else DEFAULT_PROCESSES),
         )
     except ScenarioError as err:
         raise CliError(err.detail) from err

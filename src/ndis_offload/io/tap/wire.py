@@ -65,14 +65,14 @@ of one, 53 of two, 42 of four), but holding a send back for the next one delays 
 process takes every message waiting into one DPC instead (``link.DPC_BUDGET``), so DPCs
 grow only when it falls behind."""
 
-DEFAULT_PROCESSES = {"passthrough": 1, "segment": 2}
-"""NIC processes of a wire without ``--processes``, per mode (a capture always runs one).
-Measured on the shared 2-vCPU machine at load 8, rounds interleaved (``bench_wire.py``):
-segment mode with offloads on carried 1.85 Gbit/s at 2.91 wire CPU s/GB with two
-processes, 1.42 at 3.36 with one (NIC B takes every message waiting as one DPC, so it
-coalesces bigger batches when it falls behind, which one process cannot); passthrough
-carried the same either way (8.2 vs 8.3 Gbit/s) and one process costs less (0.37 vs 0.59
-s/GB: no link copies), leaving the other core to the kernel's TCP."""
+DEFAULT_PROCESSES = 2
+"""NIC processes of a wire without ``--processes`` (a capture always runs one). Measured on
+the shared 2-vCPU machine at load 8, rounds interleaved (``bench_wire.py``): segment mode
+with offloads on carried 1.85 Gbit/s at 2.91 wire CPU s/GB with two processes, 1.42 at 3.36
+with one (NIC B takes every message waiting as one DPC, so it coalesces bigger batches
+when it falls behind, which one process cannot); passthrough carried the same either way
+(8.2 vs 8.3 Gbit/s; 0.59 vs 0.37 s/GB). Before the link merged waiting messages, one
+process was the better default (3.6 vs 4.5 CPU s/GB in segment mode)."""
 
 SIDE_ADDRESSES = {
     "a": ("10.77.0.1/24", "fd77::1/64", "02:00:00:77:00:0a"),
