@@ -29,9 +29,9 @@ from typing import Any
 
 from ndis_offload.errors import BackendError
 
-MAX_MESSAGE = 1 << 18
+MAX_MESSAGE = 1 << 19
 """Largest message (bytes): a DPC's worth of frames (``DPC_BYTES`` plus one 64 KB frame) is
-far below it; a larger batch, or one the socket buffer cannot take, is split."""
+below it; a larger batch, or one the socket buffer cannot take, is split."""
 DPC_BUDGET = 1 << 18
 """Bytes of waiting messages the receiver takes into one batch (about four 64 KB LSO sends
 cut to the MTU); a message that starts below the budget is taken whole."""

@@ -55,24 +55,22 @@ READ_SIZE = VIRTIO_NET_HDR_LEN + 65536 + 64
 
 WRITE_ERRORS = (errno.EINVAL, errno.EAGAIN, errno.EIO, errno.ENOBUFS)
 """A write the kernel refuses (a header it rejects, a full queue) is counted, not fatal."""
-DPC_BYTES = 32768
+DPC_BYTES = 262144
 """Segment mode: bytes read before their wire frames go to the peer (one receive DPC in one
-process; one link message with ``--processes 2``), so a full 64 KB LSO send (about 65,240
-bytes read) leaves at once while small frames still share one. Bigger DPCs are cheaper
-per send for the coalescer (measured with its paths alone: 70 us per 64 KB send in DPCs
-of one, 53 of two, 42 of four), but holding a send back for the next one delays it (live,
-256 KB here was slower: later ACKs slow the sender); with ``--processes 2`` the receiving
-process takes every message waiting into one DPC instead (``link.DPC_BUDGET``), so DPCs
-grow only when it falls behind."""
+process; one link message with ``--processes 2``): up to four 64 KB LSO sends (about 65,240
+bytes read each) when the kernel has queued them, one when it has not (a turn reads only
+what is waiting, up to ``batch`` frames). Bigger DPCs are cheaper per send for the
+coalescer (its paths alone: 70 us per 64 KB send in DPCs of one send, 53 of two, 42 of
+four). Measured live, one process, rounds interleaved at load 4-6: 256 KB carried 2.36
+Gbit/s at 2.46 wire CPU s/GB, 32 KB (a DPC per send) 1.80 at 3.36. (With an earlier
+coalescer that cost more per send in DPCs of two, 32 KB was the faster.)"""
 
-DEFAULT_PROCESSES = 2
+DEFAULT_PROCESSES = 1
 """NIC processes of a wire without ``--processes`` (a capture always runs one). Measured on
-the shared 2-vCPU machine at load 8, rounds interleaved (``bench_wire.py``): segment mode
-with offloads on carried 1.85 Gbit/s at 2.91 wire CPU s/GB with two processes, 1.42 at 3.36
-with one (NIC B takes every message waiting as one DPC, so it coalesces bigger batches
-when it falls behind, which one process cannot); passthrough carried the same either way
-(8.2 vs 8.3 Gbit/s; 0.59 vs 0.37 s/GB). Before the link merged waiting messages, one
-process was the better default (3.6 vs 4.5 CPU s/GB in segment mode)."""
+the shared 2-vCPU machine (load 5-7, rounds interleaved), segment mode with offloads on:
+one process 2.83 Gbit/s at 2.33 wire CPU s/GB, two 2.05-2.27 at 3.0-3.1 (the link's
+copies and wake-ups cost more than the second core gave while other work held it);
+passthrough 10.7 vs 8.3-9.6 Gbit/s."""
 
 SIDE_ADDRESSES = {
     "a": ("10.77.0.1/24", "fd77::1/64", "02:00:00:77:00:0a"),
