@@ -15,6 +15,7 @@ drop LSO sends after LSO was turned off).
 
 from __future__ import annotations
 
+import struct
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar, cast
@@ -136,7 +137,12 @@ class ReceiveIndication:
 
 _BATCH_FROM = 4
 """Receive batches this large go through ``RscCoalescer.push_batch`` (same output as
-``push`` per frame, cheaper from a few frames on; one frame costs ~4x more that way)."""
+``push`` per frame, cheaper from a few frames on; one frame costs ~4x more that way)..."""
+_BATCH_BYTES = 4096
+"""... when they carry at least this many bytes: a DPC of pure ACKs (66 bytes each, nothing
+to coalesce) costs more in the batch scan than frame by frame at any size (measured, per
+ACK: 13.8 us by ``push`` in DPCs of 3, 29.8 / 21.4 / 17.8 us by ``push_batch`` in DPCs of
+4 / 8 / 16; a 1448-byte segment costs ~1 us by ``push_batch`` in a DPC of 45)."""
 
 _IP_BITS = NdisTcpIpChecksumNetBufferListInfoReceive(
     IpChecksumFailed=1, IpChecksumSucceeded=1, IpChecksumValueInvalid=1
@@ -163,7 +169,9 @@ def _verdict_mask(on: frozenset[str], version: int) -> int:
 _CACHE_LIMIT = 1024
 """Entries kept by each decode / encode memo (there are few distinct info words)."""
 
-_ETHERTYPE_VERSION = {b"\x08\x00": 4, b"\x86\xdd": 6}
+_ETHERTYPE_VERSION = {(0x0800,): 4, (0x86DD,): 6}
+_ETHERTYPE = struct.Struct("!12xH")
+"""The Ethernet II type field, read in C from ``bytes`` and views alike."""
 
 _S = TypeVar("_S", bound=NdisStruct)
 _WORDS: dict[NdisStruct, int] = {}
@@ -194,7 +202,10 @@ def _decoded(cls: type[_S], word: int) -> _S:
 def _one_version(frames: list[bytes]) -> int:
     """4 or 6 when every frame is untagged Ethernet II with that one IP Ethertype, else 0
     (then :func:`ip_versions` walks each frame)."""
-    types = {bytes(frame[12:14]) for frame in frames}  # frames may be views (unhashable)
+    try:
+        types = set(map(_ETHERTYPE.unpack_from, frames))
+    except struct.error:  # a frame too short for an Ethernet header
+        return 0
     if len(types) != 1:
         return 0
     return _ETHERTYPE_VERSION.get(types.pop(), 0)
@@ -283,9 +294,9 @@ class SoftwareDatapath:
         return out
 
     def _coalesce(self, frames: list[bytes], now: float) -> list[ReceiveIndication]:
-        if len(frames) >= _BATCH_FROM:
+        if len(frames) >= _BATCH_FROM and sum(map(len, frames)) >= _BATCH_BYTES:
             items = self.coalescer.push_batch(frames, now)
-        else:  # a lone ACK: the per-frame path skips the vectorized scan's fixed cost
+        else:  # ACKs: the per-frame path skips the vectorized scan's fixed cost
             items = [item for frame in frames for item in self.coalescer.push(frame, now)]
         return [self._from_coalescer(item) for item in items]
 
@@ -321,6 +332,8 @@ class SoftwareDatapath:
 
     def flush(self, now: float | None = None) -> list[ReceiveIndication]:
         """End of the DPC: indicate every coalesced unit still held."""
+        if not self.coalescer.flow_count:  # nothing held (every DPC of ACKs, most others)
+            return []
         self._masks = self._plan(
             self.miniport.current_features, self.miniport.receive_checksum_started
         ).masks

@@ -3,7 +3,12 @@
 
 A message is a batch of frames: ``<I count>`` then ``count`` ``<I length>`` words, then the
 frames back to back. The sender gathers them with one ``sendmsg`` (no copy in Python), the
-receiver takes a message with one ``recv_into`` into a reused buffer. A full link (the peer
+receiver takes messages with one ``recv_into`` each into a reused buffer. Every message
+waiting when the receiver wakes, up to :data:`DPC_BUDGET` bytes, makes one batch (one
+receive DPC), as a NIC's DPC takes whatever its ring holds up to a budget (NDIS receive
+DPCs; Linux NAPI's ``budget``): when the receiver falls behind, its batches grow and the
+per-DPC work (the coalescer's vectorized scan, the receive path's set-up) is shared by
+more frames; when it keeps up, nothing waits for a batch to fill. A full link (the peer
 process is behind) is waited on for at most :data:`FULL_WAIT` seconds, then the batch is
 dropped and counted, as a NIC drops a send when its transmit ring stays full: both
 processes may be sending at once, so an unbounded wait could deadlock them.
@@ -24,9 +29,12 @@ from typing import Any
 
 from ndis_offload.errors import BackendError
 
-MAX_MESSAGE = 1 << 18
+MAX_MESSAGE = 1 << 19
 """Largest message (bytes): a DPC's worth of frames (``DPC_BYTES`` plus one 64 KB frame) is
-far below it; a larger batch, or one the socket buffer cannot take, is split."""
+below it; a larger batch, or one the socket buffer cannot take, is split."""
+DPC_BUDGET = 1 << 18
+"""Bytes of waiting messages the receiver takes into one batch (about four 64 KB LSO sends
+cut to the MTU); a message that starts below the budget is taken whole."""
 SOCKET_BUFFER = 4 << 20
 FULL_WAIT = 0.005
 """Seconds a sender waits for room on a full link before it drops the batch."""
@@ -47,11 +55,12 @@ def _force_buffers(sock: socket.socket) -> None:
 class WireLink:
     """One end of the inter-process wire."""
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket.socket, *, budget: int = DPC_BUDGET) -> None:
         self.sock = sock
         _force_buffers(sock)
         sock.setblocking(False)
-        self.buffer = bytearray(MAX_MESSAGE)
+        self.budget = budget
+        self.buffer = bytearray(budget + MAX_MESSAGE)
         self.view = memoryview(self.buffer)
         self.dropped_batches = 0
         self.dropped_frames = 0
@@ -95,33 +104,43 @@ class WireLink:
         return False
 
     def receive(self, handle: Callable[[list[memoryview]], None]) -> int:
-        """Hand every batch waiting now to ``handle`` as views into the link's buffer (valid
-        only until ``handle`` returns: nothing is copied); the number of batches. Sets
+        """Hand the messages waiting now to ``handle``, those that start within
+        :attr:`budget` bytes of a batch together, as views into the link's buffer (valid
+        only until ``handle`` returns: nothing is copied); the number of messages. Sets
         :attr:`closed` on EOF."""
         view = self.view
-        batches = 0
+        messages = 0
+        frames: list[memoryview] = []
+        at = 0
         while True:
             try:
-                size = self.sock.recv_into(self.buffer)
+                size = self.sock.recv_into(view[at : at + MAX_MESSAGE])
             except BlockingIOError:
-                return batches
+                break
             except ConnectionResetError:
                 size = 0
             if size == 0:
                 self.closed = True
-                return batches
-            (count,) = _COUNT.unpack_from(view, 0)
-            at = 4 + 4 * count
-            if count > MAX_MESSAGE // 4 or at > size:
+                break
+            message = view[at : at + size]
+            count = _COUNT.unpack_from(message, 0)[0] if size >= 4 else MAX_MESSAGE
+            start = 4 + 4 * count
+            lengths = struct.unpack_from(f"<{count}I", message, 4) if start <= size else ()
+            if start + sum(lengths) != size:
+                if frames:  # the messages before it are whole: they are indicated
+                    handle(frames)
                 raise BackendError(f"wire link: message of {size} bytes is malformed")
-            frames = []
-            for length in struct.unpack_from(f"<{count}I", view, 4):
-                frames.append(view[at : at + length])
-                at += length
-            if at != size:
-                raise BackendError(f"wire link: message of {size} bytes is malformed")
+            for length in lengths:
+                frames.append(message[start : start + length])
+                start += length
+            messages += 1
+            at += size
+            if at >= self.budget:  # the batch is full: one DPC, then the buffer again
+                handle(frames)
+                frames, at = [], 0
+        if frames:
             handle(frames)
-            batches += 1
+        return messages
 
     def close(self) -> None:
         self.sock.close()
@@ -184,4 +203,4 @@ def pair() -> tuple[WireLink, WireLink, ControlPipe, ControlPipe]:
     return WireLink(a), WireLink(b), ControlPipe(ca), ControlPipe(cb)
 
 
-__all__ = ["FULL_WAIT", "MAX_MESSAGE", "ControlPipe", "WireLink", "pair"]
+__all__ = ["DPC_BUDGET", "FULL_WAIT", "MAX_MESSAGE", "ControlPipe", "WireLink", "pair"]

@@ -55,19 +55,22 @@ READ_SIZE = VIRTIO_NET_HDR_LEN + 65536 + 64
 
 WRITE_ERRORS = (errno.EINVAL, errno.EAGAIN, errno.EIO, errno.ENOBUFS)
 """A write the kernel refuses (a header it rejects, a full queue) is counted, not fatal."""
-DPC_BYTES = 32768
-"""Segment mode: bytes read before the peer's receive path runs over their wire frames (one
-receive DPC), so a full 64 KB LSO send (about 65,240 bytes read) is a DPC of its own while
-small frames still share one. Measured with the NICs' paths alone: the coalescer takes 90 µs
-for a DPC of one 64 KB send and 157 µs per send for a DPC of two (64 KB, the previous
-threshold, let two sends of one flow share a DPC); live, 256 KB was slower still (later
-ACKs slow the sender)."""
+DPC_BYTES = 262144
+"""Segment mode: bytes read before their wire frames go to the peer (one receive DPC in one
+process; one link message with ``--processes 2``): up to four 64 KB LSO sends (about 65,240
+bytes read each) when the kernel has queued them, one when it has not (a turn reads only
+what is waiting, up to ``batch`` frames). Bigger DPCs are cheaper per send for the
+coalescer (its paths alone: 70 us per 64 KB send in DPCs of one send, 53 of two, 42 of
+four). Measured live, one process, rounds interleaved at load 4-6: 256 KB carried 2.36
+Gbit/s at 2.46 wire CPU s/GB, 32 KB (a DPC per send) 1.80 at 3.36. (With an earlier
+coalescer that cost more per send in DPCs of two, 32 KB was the faster.)"""
 
 DEFAULT_PROCESSES = 1
 """NIC processes of a wire without ``--processes`` (a capture always runs one). Measured on
-the shared 2-vCPU machine (load 4-8), one process carried more per CPU second and more per
-second than two (3.6 vs 4.5 CPU s/GB; 1.7 vs 1.1 Gbit/s): the link's copies and the extra
-wake-ups cost more than the second core gave while other work held it."""
+the shared 2-vCPU machine (load 5-7, rounds interleaved), segment mode with offloads on:
+one process 2.83 Gbit/s at 2.33 wire CPU s/GB, two 2.05-2.27 at 3.0-3.1 (the link's
+copies and wake-ups cost more than the second core gave while other work held it);
+passthrough 10.7 vs 8.3-9.6 Gbit/s."""
 
 SIDE_ADDRESSES = {
     "a": ("10.77.0.1/24", "fd77::1/64", "02:00:00:77:00:0a"),
@@ -280,8 +283,9 @@ class Loop:
             side.link.send(wire)
 
     def _arrive(self, side: Side) -> None:
-        """Frames the peer process put on the link reach ``side``'s receive path (each
-        batch is one receive DPC in segment mode)."""
+        """Frames the peer process put on the link reach ``side``'s receive path: in
+        segment mode, the messages waiting now (up to the link's ``DPC_BUDGET``) are one
+        receive DPC, so a NIC that falls behind coalesces bigger batches."""
         assert side.link is not None
         nic, fd = side.nic, side.nic.device.fd
 
