@@ -46,6 +46,7 @@ if TYPE_CHECKING:  # imported where used: a plain verify / fix needs none of the
 
     from ndis_offload.capture.checks import Checks
     from ndis_offload.io.capture import Chunk
+    from ndis_offload.io.coalesce import Steering
 
 MTU_RANGE = (68, 65535)
 """IPv4's minimum MTU (RFC 791) to the largest IP datagram."""
@@ -66,7 +67,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         t.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
         t.add_argument("--mtu", type=int_range(*MTU_RANGE), default=1500,
                        help="IP MTU when no SYN names an MSS (68..65535)")  # fmt: skip
-        scale = t.add_argument_group("scale-out (all but coalesce; needs the dask extra)")
+        scale = t.add_argument_group("scale-out (coalesce: with --queues; needs the dask extra)")
         scale.add_argument(
             "--workers", type=int_range(0, 1024), default=0, metavar="N",
             help="start a local Dask cluster of N worker processes",
@@ -106,6 +107,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     c.add_argument("output")
     c.add_argument("--timeout", type=float_range(0.0, 3600.0), default=0.0005,
                    help="SCU timeout in seconds, 0..3600")  # fmt: skip
+    c.add_argument(
+        "--queues", type=int_range(1, 1024), default=1, metavar="N",
+        help="receive queues, 1..1024: frames steered by the NDIS RSS hash, each queue "
+        "coalescing on its own (its own SCU limit); a cluster runs one queue per task",
+    )  # fmt: skip
+    c.add_argument("--table-size", type=int_range(1, 128), default=128,
+                   help="RSS indirection table entries, a power of 2 up to 128")  # fmt: skip
+    c.add_argument("--key", default="verification",
+                   help="RSS secret key as hex, or 'verification' (the default key)")  # fmt: skip
     common(c)
     st = tools.add_parser("stats", help="frame sizes, flows, offload artifacts")
     st.add_argument("capture", help=INPUT_HELP)
@@ -197,11 +207,10 @@ def _cluster(args: argparse.Namespace) -> ClusterSpec:
     spec = ClusterSpec(args.workers, args.scheduler, args.scheduler_file)
     if spec.distributed and not dask_available():
         raise BackendError(f"--workers / --scheduler need Dask: {INSTALL_HINT}")
-    if spec.distributed and args.tool == "coalesce":
-        raise BackendError(
-            "pcap coalesce does not run on a cluster yet (one coalescer's flow table and "
-            "timers span every flow); run it without --workers / --scheduler"
-        )
+    if spec.distributed and args.tool == "coalesce" and args.queues < 2:
+        from ndis_offload.io.distributed import QUEUES_HINT
+
+        raise BackendError(QUEUES_HINT)
     return spec
 
 
@@ -233,7 +242,21 @@ def _dispatch(args: argparse.Namespace, opts: Options, inputs: list[Path]) -> Jo
         return pcap_jobs.fix(one, args.output, opts, everything=args.all)
     if args.tool == "segment":
         return pcap_jobs.segment(one, args.output, opts, mss=args.mss)
-    return pcap_jobs.coalesce(one, args.output, opts, timeout=args.timeout)
+    from ndis_offload.io.coalesce import coalesce
+
+    return coalesce(one, args.output, opts, timeout=args.timeout, steering=_steering(args))
+
+
+def _steering(args: argparse.Namespace) -> Steering:
+    """``pcap coalesce``'s receive queues (``--queues``, ``--table-size``, ``--key``)."""
+    from ndis_offload.cli.rss import parse_key
+    from ndis_offload.engine.rss import RssError
+    from ndis_offload.io.coalesce import Steering
+
+    try:
+        return Steering(args.queues, args.table_size, parse_key(args.key))
+    except (RssError, ValueError) as error:
+        raise CliError(str(error)) from error
 
 
 def _scaled(
@@ -254,7 +277,8 @@ def _scaled(
                                    work_dir=args.work_dir, into_dir=many)  # fmt: skip
     if many:
         raise BackendError("pcap coalesce takes one input file")
-    return pcap_jobs.coalesce(inputs[0], args.output, opts, timeout=args.timeout)
+    return distributed.coalesce(inputs[0], args.output, spec, opts, timeout=args.timeout,
+                                steering=_steering(args), work_dir=args.work_dir)  # fmt: skip
 
 
 def summary(result: JobResult) -> dict[str, Any]:

@@ -76,7 +76,8 @@ def _parse_types(text: str) -> NdisHashType:
     return NdisHashType(bits)
 
 
-def _parse_key(text: str) -> bytes:
+def parse_key(text: str) -> bytes:
+    """``--key``: hex, or ``verification`` / ``symmetric``."""
     if text == "verification":
         return VERIFICATION_KEY
     if text == "symmetric":
@@ -107,7 +108,7 @@ def _endpoint(text: str) -> tuple[bytes, int | None]:
 def run(args: argparse.Namespace, out: Console) -> int:
     try:
         enabled = _parse_types(args.types)
-        toeplitz = Toeplitz(_parse_key(args.key))
+        toeplitz = Toeplitz(parse_key(args.key))
         table = IndirectionTable.round_robin(args.table_size, args.queues)
         if args.capture is None:
             return _tuple(args, enabled, toeplitz, table, out)

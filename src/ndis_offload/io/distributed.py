@@ -38,6 +38,8 @@ from ndis_offload.errors import BackendError, PacketError
 from ndis_offload.io import pcap_jobs
 from ndis_offload.io.atomic import atomic_output, atomic_path
 from ndis_offload.io.cluster import ClusterSpec, connect
+from ndis_offload.io.coalesce import MAX_FLOWS, TIMEOUT, Steering
+from ndis_offload.io.coalesce import coalesce as serial_coalesce
 from ndis_offload.io.inputs import CAPTURE_SUFFIXES, InputError, expand_inputs, names_many
 from ndis_offload.io.pcap_jobs import JobResult, Options
 from ndis_offload.io.pieces import (
@@ -148,6 +150,43 @@ def segment(
     (the flow state); workers cut their pieces into part files joined in order."""
     job = Job("segment", opts or Options(), mss=mss, work_dir=_dir(work_dir), into_dir=into_dir)
     return _job(_as_list(src), dst, spec, job, piece_bytes)
+
+
+def coalesce(
+    src: str | Path, dst: str | Path, spec: ClusterSpec | None = None,
+    opts: Options | None = None, *, timeout: float = TIMEOUT, max_flows: int = MAX_FLOWS,
+    steering: Steering | None = None, piece_bytes: int = PIECE_BYTES,
+    work_dir: str | Path | None = None,
+) -> JobResult:  # fmt: skip
+    """``pcap coalesce --queues N`` (:mod:`ndis_offload.io.coalesce`), on a cluster when
+    ``spec`` names one: each receive queue coalesced by its own task, merged back byte for
+    byte (:mod:`ndis_offload.io.coalesce_cluster`). One queue cannot be cut: refused."""
+    opts = opts or Options()
+    steering = steering or Steering()
+    if spec is not None and spec.distributed:
+        if steering.queues < 2:
+            raise BackendError(QUEUES_HINT)
+        if not opts.keep_going:
+            from ndis_offload.io import coalesce_cluster
+
+            try:
+                with connect(spec) as client:
+                    return coalesce_cluster.run(
+                        client, Path(src), Path(dst), opts, steering, timeout=timeout,
+                        max_flows=max_flows, piece_bytes=piece_bytes, work_dir=_dir(work_dir),
+                    )  # fmt: skip
+            except (Serial, SplitError):
+                pass  # exactness needs one pass
+    return serial_coalesce(src, dst, opts, timeout=timeout, max_flows=max_flows,
+                           steering=steering)  # fmt: skip
+
+
+QUEUES_HINT = (
+    "pcap coalesce runs on a cluster only with --queues N (N >= 2): one coalescer's SCU "
+    "limit (eviction) and timers span every flow, so cutting its frames apart would change "
+    "the output; --queues N models a NIC with N receive queues, each coalescing on its own, "
+    "and each queue runs on a worker"
+)
 
 
 def _dir(path: str | Path | None) -> str | None:
@@ -564,6 +603,6 @@ def _window(client: Any) -> int:
 
 
 __all__ = [
-    "CAPTURE_SUFFIXES", "PIECE_BYTES", "InputError", "ManyResult", "Serial", "expand_inputs",
-    "fix", "names_many", "output_paths", "segment", "verify",
+    "CAPTURE_SUFFIXES", "PIECE_BYTES", "QUEUES_HINT", "InputError", "ManyResult", "Serial",
+    "coalesce", "expand_inputs", "fix", "names_many", "output_paths", "segment", "verify",
 ]  # fmt: skip
