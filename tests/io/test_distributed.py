@@ -236,7 +236,7 @@ def test_cli_scale_out_errors(tmp_path: Path, spec: ClusterSpec, monkeypatch: An
     path = tmp_path / "in.pcap"
     write(path, "pcap", repeats=1)
     code, text = cli("pcap", "coalesce", str(path), str(tmp_path / "o"), "--workers", "2")
-    assert code == 2 and "does not run on a cluster" in text
+    assert code == 2 and "only with --queues N" in text
     assert cli("pcap", "verify", str(path), "--workers", "-1")[0] == 2
     from ndis_offload.cli import pcap as cli_pcap
 

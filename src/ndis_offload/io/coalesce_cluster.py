@@ -35,16 +35,20 @@ import pickle
 import shutil
 import struct
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import numpy as np
+import numpy.typing as npt
+
 from ndis_offload.capture.analyze import Analyzer
 from ndis_offload.capture.linktype import SUPPORTED
 from ndis_offload.errors import PacketError
 from ndis_offload.io.atomic import atomic_path
-from ndis_offload.io.capture import Block, CaptureReader, CaptureWriter, Packet
+from ndis_offload.io.capture import Block, CaptureReader, CaptureWriter, Chunk, Packet
 from ndis_offload.io.coalesce import Queues, Steering
 from ndis_offload.io.pcap_jobs import JobResult, Options, unsupported_linktypes
 from ndis_offload.io.pieces import Serial, Work
@@ -80,6 +84,17 @@ def _out(parts: str, queue: int) -> str:
     return os.path.join(parts, f"out.{queue:04d}")
 
 
+def _remove(parts: str) -> None:
+    """Remove the part files' directory; a task cancelled while running (Dask cannot stop
+    it) may still create a file while the tree is removed: try again until the directory is
+    gone (after that, its files cannot be created)."""
+    for _ in range(100):
+        shutil.rmtree(parts, ignore_errors=True)
+        if not os.path.exists(parts):
+            return
+        time.sleep(0.05)
+
+
 def _replace(tmp: str, final: str) -> None:
     os.replace(tmp, final)
 
@@ -90,61 +105,95 @@ def _writer(layout: Layout, out: BinaryIO) -> CaptureWriter:
     return CaptureWriter(out, "pcapng", b"", write_header=False)
 
 
+def _record_ends(chunk: Chunk) -> npt.NDArray[np.int64]:
+    """Where each packet's record ends in ``chunk.buffer``."""
+    if chunk.pcap:
+        ends: npt.NDArray[np.int64] = chunk.data_offsets + chunk.caplens
+        return ends
+    big = bool(chunk.big_endian and chunk.big_endian[0])
+    view = np.frombuffer(chunk.buffer, dtype=">u4" if big else "<u4", count=len(chunk.buffer) // 4)
+    # pcapng blocks are 4-byte aligned: the Block Total Length follows the Block Type
+    return chunk.record_offsets + view[(chunk.record_offsets + 4) // 4].astype(np.int64)
+
+
 def steer_piece(work: Work, k: int, parts: str, steering: Steering, chunk_bytes: int) -> Steered:
-    """Task: shuffle one piece's packets into per-queue part files (pickled lists of
-    (item, packet), one per chunk), its events into an event file."""
+    """Task: shuffle one piece's packets by queue. Each queue's packets go, verbatim, into a
+    capture file of their own (the file's header, then their records) with a side file of
+    (item, packet number in the piece, file offset) per record; the events go into the
+    piece's event file."""
     out = Steered(nbytes=work.piece.size)
-    files: dict[int, BinaryIO] = {}
+    files: dict[int, tuple[BinaryIO, BinaryIO]] = {}
     suffix = f".{os.getpid()}.tmp"
-    first = work.first
     splice, stream = open_piece(work.path, work.layout, work.piece)
     prefix = len(work.layout.prefix)
+    shift = work.piece.start - prefix  # file offset of a splice offset past the prefix
     events = io.BytesIO()
     writer = _writer(work.layout, events)
     records: list[tuple[int, bytes]] = []
     try:
         with stream:
             reader = CaptureReader(stream, chunk_bytes=chunk_bytes)
-            interfaces = -1
-            item = 0
+            interfaces, item = -1, 0
             for chunk in reader.chunks():
                 if interfaces < 0:
                     interfaces = len(reader.interfaces)
-                for linktype, count in unsupported_linktypes(chunk.linktypes).items():
-                    out.unsupported[linktype] = out.unsupported.get(linktype, 0) + count
-                steered = steering.queues_of(chunk).tolist()
-                batches: dict[int, list[tuple[int, Packet]]] = {}
-                for thing in chunk.packets():
-                    if isinstance(thing, Block):
-                        if not first and thing.offset < prefix:
-                            continue  # the file header, spliced before every piece
-                        _event(out, records, events, writer, item, thing)
-                    else:
-                        row = thing.index - chunk.first_index
-                        out.frames += 1
-                        thing.offset = splice.file_offset(thing.offset)
-                        if thing.linktype not in SUPPORTED:
-                            _event(out, records, events, writer, item, thing)
-                        else:
-                            batches.setdefault(steered[row], []).append((item, thing))
-                    item += 1
-                for queue, batch in batches.items():
+                count = len(chunk)
+                for linktype, n in unsupported_linktypes(chunk.linktypes).items():
+                    out.unsupported[linktype] = out.unsupported.get(linktype, 0) + n
+                # items: packets and blocks in file order, numbered across the piece
+                at = np.array([b[0] for b in chunk.blocks], dtype=np.int64)
+                rows = np.arange(count, dtype=np.int64)
+                items = item + rows + np.searchsorted(at, rows, side="right")
+                queues = steering.queues_of(chunk)
+                passed = ~np.isin(chunk.linktypes, list(SUPPORTED))
+                if chunk.blocks or passed.any():
+                    blocks = [item + pos + i for i, (pos, _, _) in enumerate(chunk.blocks)]
+                    kept = iter(blocks)
+                    for thing in chunk.packets():
+                        if isinstance(thing, Block):
+                            where = next(kept)
+                            if work.first or thing.offset >= prefix:  # not the spliced header
+                                _event(out, records, events, writer, where, thing)
+                        elif passed[thing.index - chunk.first_index]:
+                            row = thing.index - chunk.first_index
+                            thing.offset = splice.file_offset(thing.offset)
+                            _event(out, records, events, writer, int(items[row]), thing)
+                item += count + len(chunk.blocks)
+                out.frames += count
+                starts = chunk.record_offsets
+                ends = _record_ends(chunk)
+                offsets = chunk.file_offset + starts
+                offsets = np.where(offsets < prefix, offsets, offsets + shift)
+                numbers = chunk.first_index + rows
+                view = memoryview(chunk.buffer)
+                for queue in np.unique(queues[~passed]).tolist():
+                    pick = np.flatnonzero((queues == queue) & ~passed)
                     if queue not in files:
-                        files[queue] = open(_part(parts, k, queue) + suffix, "wb")  # noqa: SIM115
-                    pickle.dump(batch, files[queue], protocol=pickle.HIGHEST_PROTOCOL)
+                        name = _part(parts, k, queue) + suffix
+                        data = open(name, "wb", buffering=1 << 20)  # noqa: SIM115 - closed below
+                        data.write(work.layout.prefix)
+                        files[queue] = (data, open(name + ".meta", "wb"))  # noqa: SIM115
+                    data, meta = files[queue]
+                    data.write(b"".join(view[s:e] for s, e in zip(
+                        starts[pick].tolist(), ends[pick].tolist(), strict=True)))  # fmt: skip
+                    meta.write(np.stack([items[pick], numbers[pick], offsets[pick]], 1)
+                               .astype("<i8").tobytes())  # fmt: skip
             if reader.errors:
                 raise Serial(f"{work.path} piece {work.piece.index}: damaged records")
             out.new_section = reader.sections > 1 or len(reader.interfaces) > interfaces
-        for queue, file in files.items():
-            file.close()
-            _replace(file.name, _part(parts, k, queue))
+        for queue, (data, meta) in files.items():
+            data.close()
+            meta.close()
+            _replace(meta.name, _part(parts, k, queue) + ".meta")
+            _replace(data.name, _part(parts, k, queue))
         with open(_events(parts, k) + suffix, "wb") as file:
             pickle.dump(records, file, protocol=pickle.HIGHEST_PROTOCOL)
         _replace(file.name, _events(parts, k))
     except BaseException:
-        for file in files.values():
-            file.close()
-            Path(file.name).unlink(missing_ok=True)
+        for data, meta in files.values():
+            for handle in (data, meta):
+                handle.close()
+                Path(handle.name).unlink(missing_ok=True)
         raise
     return out
 
@@ -170,23 +219,28 @@ class QueueDone:
     error: tuple[str, int, int] | None = None
 
 
-def _packets(parts: str, k: int, queue: int) -> Iterator[tuple[int, Packet]]:
+def _packets(parts: str, k: int, queue: int, chunk_bytes: int) -> Iterator[tuple[int, Packet]]:
+    """A queue's packets of piece ``k``: (item, packet numbered within the piece, at its
+    file offset)."""
+    name = _part(parts, k, queue)
     try:
-        file = open(_part(parts, k, queue), "rb")  # noqa: SIM115 - closed below
+        file = open(name, "rb")  # noqa: SIM115 - closed below
     except FileNotFoundError:
         return
+    meta = np.fromfile(name + ".meta", dtype="<i8").reshape(-1, 3).tolist()
     with file:
-        while True:
-            try:
-                batch = pickle.load(file)
-            except EOFError:
-                return
-            yield from batch
+        row = 0
+        for chunk in CaptureReader(file, chunk_bytes=chunk_bytes).chunks():
+            for thing in chunk.packets():
+                if isinstance(thing, Packet):
+                    item, thing.index, thing.offset = meta[row]
+                    row += 1
+                    yield item, thing
 
 
 def coalesce_queue(
     queue: int, steered: list[Steered], parts: str, layout: Layout, timeout: float,
-    max_flows: int,
+    max_flows: int, chunk_bytes: int,
 ) -> QueueDone:  # fmt: skip
     """Task: one receive queue's coalescer over its packets of every piece; its records
     go to the queue's output part, each behind its order key."""
@@ -212,7 +266,7 @@ def coalesce_queue(
             for k, piece in enumerate(steered):
                 flushes = iter(piece.events)
                 at = next(flushes, None)
-                for item, packet in _packets(parts, k, queue):
+                for item, packet in _packets(parts, k, queue, chunk_bytes):
                     while at is not None and at < item:
                         put(k, at, queues.flush())
                         at = next(flushes, None)
@@ -271,9 +325,8 @@ def run(
     max_flows: int, piece_bytes: int, work_dir: str | None,
 ) -> JobResult:  # fmt: skip
     """Drive the three steps on ``client``'s cluster (see the module)."""
-    import distributed
+    from distributed import as_completed
 
-    as_completed: Any = distributed.as_completed  # untyped
     layout = read_layout(src)
     workers = max(1, len(client.scheduler_info().get("workers", {})))
     total = layout.size
@@ -296,11 +349,19 @@ def run(
                 done += steered_one.nbytes // 2
                 opts.progress(-1, done)
             steered: list[Steered] = client.gather(futures)
-            if any(s.new_section for s in steered[:-1]):
+            if any(s.new_section for s in steered):  # the parts carry the first header only
                 raise Serial(f"{src}: a pcapng section or interface after the file's first ones")
             queue_futures = [
                 client.submit(
-                    coalesce_queue, q, steered, parts, layout, timeout, max_flows, pure=False
+                    coalesce_queue,
+                    q,
+                    steered,
+                    parts,
+                    layout,
+                    timeout,
+                    max_flows,
+                    opts.chunk_bytes,
+                    pure=False,
                 )  # fmt: skip
                 for q in range(steering.queues)
             ]
@@ -324,7 +385,7 @@ def run(
                 future.cancel()
             raise
         finally:
-            shutil.rmtree(parts, ignore_errors=True)
+            _remove(parts)
     frames_in = sum(s.frames for s in steered)
     result = JobResult(Analyzer(mtu=opts.mtu), total_bytes=total, frames_in=frames_in)
     result.frames_out = sum(r.written for r in results) + sum(s.passed for s in steered)

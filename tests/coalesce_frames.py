@@ -7,12 +7,13 @@ from __future__ import annotations
 import random
 import struct
 from pathlib import Path
+from typing import Any
 
 from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import ARP, Ether
 
-MAC = {"src": "02:00:00:00:00:01", "dst": "02:00:00:00:00:02"}
+MAC: dict[str, Any] = {"src": "02:00:00:00:00:01", "dst": "02:00:00:00:00:02"}
 
 
 def receive_frames(flows: int = 96, rounds: int = 12, seed: int = 7) -> list[tuple[bytes, int]]:
