@@ -139,11 +139,11 @@ def main(argv: list[str]) -> int:
     med = {n: tuple(statistics.median(v[i] for v in r) for i in range(3)) for n, r in rows.items()}
     base1, base4 = med["serial --queues 1"][0], med[f"serial --queues {QUEUES}"][0]
     for name, values in rows.items():
-        wall, client, workers = med[name]
+        wall, client_cpu, workers_cpu = med[name]
         walls = [v[0] for v in values]
         print(f"{name:<22} {wall:>7.2f} {min(walls):>6.2f}..{max(walls):<6.2f} "
               f"{size / wall / 1e6:>6.1f} {base1 / wall:>5.2f}x {base4 / wall:>5.2f}x "
-              f"{client:>10.2f} {workers:>11.2f}")  # fmt: skip
+              f"{client_cpu:>10.2f} {workers_cpu:>11.2f}")  # fmt: skip
     return 0
 
 
