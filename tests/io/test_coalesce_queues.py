@@ -6,8 +6,9 @@ each of its 4-tuples lands on); the per-frame scalar RSS path (``engine.rss.rss_
 independent per-queue ``RscCoalescer`` instances for the expected output, record by record;
 tshark's checksum validation of every coalesced frame; the TCP payload of every flow, read
 back by dpkt (coalesced, and coalesced then segmented again), equal to the input's.
-Doc pages: "Indicating RSS Receive Data" (unhashed data to the default queue),
-"Overview of Receive Segment Coalescing" (RSC per receive queue)."""
+Doc pages: "Indicating RSS Receive Data" (unhashed data to the default queue), "RSS with
+hardware queuing" (each queue processed by its own DPC), "Indicating Coalesced Segments"
+(an SCU indicated by the receive processing of its segments: a queue's SCUs are its own)."""
 
 from __future__ import annotations
 

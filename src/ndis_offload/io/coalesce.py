@@ -1,10 +1,12 @@
 """``pcap coalesce``: the NDIS RSC rules over a capture, as a NIC with one or ``N`` receive
 queues applies them.
 
-A NIC with RSS and RSC steers each received frame to a receive queue by its RSS hash and
-coalesces per queue: "Overview of Receive Segment Coalescing" puts RSC on the receive path
-of each queue, and each queue's SCUs, resource limit and timers are its own. ``--queues N``
-models that:
+A NIC with RSS hardware queuing steers each received frame to a receive queue by its RSS
+hash, and each queue's data is processed by that queue's DPC ("RSS with hardware
+queuing"); an SCU is indicated by the receive processing of its segments ("Indicating
+Coalesced Segments"), so a queue's SCUs are its own. How a NIC divides its SCU resources
+the pages leave open: here each queue has a whole coalescer (its own SCU limit and timer).
+``--queues N`` models that:
 
 * **Steering** (:class:`Steering`): the NDIS Toeplitz hash ("RSS hashing functions") with
   the default key (the key of "Verifying the RSS hash calculation") over the hash types

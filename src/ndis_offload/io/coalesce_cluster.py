@@ -63,7 +63,7 @@ class Steered:
     """What :func:`steer_piece` tells the client about a piece (the packets stay in files)."""
 
     frames: int = 0
-    events: list[int] = field(default_factory=list)
+    events: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
     """Items (positions in the piece) where every queue is flushed and a record is written."""
     passed: int = 0
     """Packets among the events (passed through: unsupported link type)."""
@@ -130,6 +130,8 @@ def steer_piece(work: Work, k: int, parts: str, steering: Steering, chunk_bytes:
     events = io.BytesIO()
     writer = _writer(work.layout, events)
     records: list[tuple[int, bytes]] = []
+    positions: list[int] = []
+    event_file = open(_events(parts, k) + suffix, "wb")  # noqa: SIM115 - closed below
     try:
         with stream:
             reader = CaptureReader(stream, chunk_bytes=chunk_bytes)
@@ -153,11 +155,15 @@ def steer_piece(work: Work, k: int, parts: str, steering: Steering, chunk_bytes:
                         if isinstance(thing, Block):
                             where = next(kept)
                             if work.first or thing.offset >= prefix:  # not the spliced header
-                                _event(out, records, events, writer, where, thing)
+                                _event(out, records, positions, events, writer, where, thing)
                         elif passed[thing.index - chunk.first_index]:
                             row = thing.index - chunk.first_index
                             thing.offset = splice.file_offset(thing.offset)
-                            _event(out, records, events, writer, int(items[row]), thing)
+                            _event(out, records, positions, events, writer, int(items[row]),
+                                   thing)  # fmt: skip
+                if records:  # written chunk by chunk: memory stays flat
+                    pickle.dump(records, event_file, protocol=pickle.HIGHEST_PROTOCOL)
+                    records.clear()
                 item += count + len(chunk.blocks)
                 out.frames += count
                 starts = chunk.record_offsets
@@ -186,26 +192,26 @@ def steer_piece(work: Work, k: int, parts: str, steering: Steering, chunk_bytes:
             meta.close()
             _replace(meta.name, _part(parts, k, queue) + ".meta")
             _replace(data.name, _part(parts, k, queue))
-        with open(_events(parts, k) + suffix, "wb") as file:
-            pickle.dump(records, file, protocol=pickle.HIGHEST_PROTOCOL)
-        _replace(file.name, _events(parts, k))
+        event_file.close()
+        _replace(event_file.name, _events(parts, k))
     except BaseException:
-        for data, meta in files.values():
-            for handle in (data, meta):
-                handle.close()
-                Path(handle.name).unlink(missing_ok=True)
+        for handle in [event_file, *(h for pair in files.values() for h in pair)]:
+            handle.close()
+            Path(handle.name).unlink(missing_ok=True)
         raise
+    out.events = np.array(positions, dtype=np.int64)
     return out
 
 
-def _event(out: Steered, records: list[tuple[int, bytes]], buffer: io.BytesIO,
-           writer: CaptureWriter, item: int, thing: Packet | Block) -> None:  # fmt: skip
+def _event(out: Steered, records: list[tuple[int, bytes]], positions: list[int],
+           buffer: io.BytesIO, writer: CaptureWriter, item: int,
+           thing: Packet | Block) -> None:  # fmt: skip
     """A record the run writes as it is, after flushing every queue."""
     buffer.seek(0)
     buffer.truncate()
     writer.write(thing)
     records.append((item, buffer.getvalue()))
-    out.events.append(item)
+    positions.append(item)
     out.passed += isinstance(thing, Packet)
 
 
@@ -264,7 +270,7 @@ def coalesce_queue(
 
         try:
             for k, piece in enumerate(steered):
-                flushes = iter(piece.events)
+                flushes = iter(piece.events.tolist())
                 at = next(flushes, None)
                 for item, packet in _packets(parts, k, queue, chunk_bytes):
                     while at is not None and at < item:
@@ -302,9 +308,13 @@ def _event_records(
 ) -> Iterator[tuple[tuple[int, int, int, int], bytes]]:
     for k in range(pieces):
         with open(_events(parts, k), "rb") as file:
-            records: list[tuple[int, bytes]] = pickle.load(file)
-        for item, body in records:
-            yield (k, item, queues, 0), body
+            while True:
+                try:
+                    records: list[tuple[int, bytes]] = pickle.load(file)
+                except EOFError:
+                    break
+                for item, body in records:
+                    yield (k, item, queues, 0), body
 
 
 def merge_parts(target: str, layout: Layout, parts: str, pieces: int, queues: int) -> int:
