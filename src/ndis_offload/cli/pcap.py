@@ -171,6 +171,13 @@ def _where(error: PacketError) -> str:
     return f"{frame}{at}: {error.reason}"
 
 
+def _named(error: PacketError) -> str:
+    """An error of a job's report: with its file's name when the job had many inputs."""
+    if isinstance(error, capture_inputs.InputError):
+        return f"{error.path}: {_where(error)}"
+    return _where(error)
+
+
 def run(args: argparse.Namespace, console: Console) -> int:
     reuse_freed_memory()  # chunk buffers: about a third less CPU (io/memory.py)
     source = args.capture if args.tool in ("verify", "stats") else args.input
@@ -304,7 +311,7 @@ def summary(result: JobResult) -> dict[str, Any]:
         ],
         "frames_read": max(result.frames_in, a.frames),
         **_files(result),
-        "capture_errors": [_where(e) for e in result.errors],
+        "capture_errors": [_named(e) for e in result.errors],
         "capture_error_count": result.error_count,
         "unsupported_linktypes": {str(k): v for k, v in result.unsupported.items()},
         "size_histogram": {
@@ -340,7 +347,9 @@ def _report(args: argparse.Namespace, console: Console, result: JobResult) -> in
     else:
         for error in result.errors[:ERRORS_SHOWN]:
             label = "skipped" if "skipped bytes" in error.reason else "bad frame"
-            console.print(f"[yellow]{label}[/yellow] {safe(_where(error))}", highlight=False)
+            if isinstance(error, capture_inputs.InputError):
+                label = "bad file, left out:"
+            console.print(f"[yellow]{label}[/yellow] {safe(_named(error))}", highlight=False)
         if result.error_count > ERRORS_SHOWN:
             console.print(f"[yellow]... {result.error_count - ERRORS_SHOWN:,} more[/yellow]")
         _files_table(console, result)
