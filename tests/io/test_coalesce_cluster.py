@@ -65,11 +65,14 @@ def both(
         fallbacks.append(args)
         return coalesce(*args, **kwargs)
 
+    bar: list[tuple[int, int]] = []
+    opts = Options(progress=lambda frames, nbytes: bar.append((frames, nbytes)))
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(distributed, "serial_coalesce", one_pass)
-        parted = distributed.coalesce(src, tmp / "parted", spec, timeout=timeout,
+        parted = distributed.coalesce(src, tmp / "parted", spec, opts, timeout=timeout,
                                       steering=steering, piece_bytes=PIECE)  # fmt: skip
     assert len(fallbacks) == (0 if on_cluster else 1)
+    assert bar == sorted(bar) and bar[-1] == (serial.frames_in, src.stat().st_size)
     assert (tmp / "parted").read_bytes() == (tmp / "serial").read_bytes()
     assert (parted.frames_in, parted.frames_out, parted.changed) == (
         serial.frames_in, serial.frames_out, serial.changed,

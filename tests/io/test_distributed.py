@@ -403,13 +403,20 @@ def test_many_files_on_the_cluster(
     pcap_jobs.segment(whole, tmp_path / "seg-whole")
     no_fallback(monkeypatch)
     seen: list[int] = []
-    opts = Options(progress=lambda frames, nbytes: seen.append(nbytes))
-    many = distributed.verify(paths, spec, opts, frames=tmp_path / "many.jsonl",
-                              piece_bytes=PIECE)  # fmt: skip
+    counted: list[int] = []
+
+    def progress(frames: int, nbytes: int) -> None:
+        seen.append(nbytes)
+        counted.append(frames)
+
+    many = distributed.verify(paths, spec, Options(progress=progress),
+                              frames=tmp_path / "many.jsonl", piece_bytes=PIECE)  # fmt: skip
     same_report(many, reference)
     assert (tmp_path / "many.jsonl").read_bytes() == serial_frames.read_bytes()
     total = sum(p.stat().st_size for p in paths)
     assert seen == sorted(seen) and seen[-1] == total and len(seen) > len(paths)
+    # the bar counts frames too (each piece's, counted where its checks are)
+    assert counted == sorted(counted) and max(counted) == reference.analyzer.frames
     distributed.segment(paths, tmp_path / "seg", spec, piece_bytes=PIECE)
     outs = [tmp_path / "seg" / p.name for p in paths]
     assert joined(outs, fmt, tmp_path / "j").read_bytes() == (tmp_path / "seg-whole").read_bytes()

@@ -127,8 +127,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 @contextmanager
 def _progress(console: Console, paths: list[Path], quiet: bool) -> Iterator[pcap_jobs.Progress]:
-    """One bar over every input: bytes done of the total. A cluster run reports finished
-    pieces' bytes (``frames`` -1: counted by the workers, shown as a byte rate)."""
+    """One bar over every input: bytes done of the total, frames done and their rate. A
+    cluster run reports finished pieces' bytes and their frames (counted by the workers);
+    ``frames`` -1: no frame count, shown as a byte rate."""
     total = sum(p.stat().st_size for p in paths if p.exists()) or None
     if quiet or not console.is_terminal:
         yield lambda frames, nbytes: None

@@ -354,10 +354,12 @@ def run(
                 work = Work(str(src), layout, piece, 0)
                 futures.append(client.submit(steer_piece, work, k, parts, steering,
                                              opts.chunk_bytes, pure=False))  # fmt: skip
+            frames = 0
             for future in as_completed(futures):
                 steered_one: Steered = future.result()
                 done += steered_one.nbytes // 2
-                opts.progress(-1, done)
+                frames += steered_one.frames
+                opts.progress(frames, done)
             steered: list[Steered] = client.gather(futures)
             if any(s.new_section for s in steered):  # the parts carry the first header only
                 raise Serial(f"{src}: a pcapng section or interface after the file's first ones")
@@ -380,7 +382,7 @@ def run(
             for future in as_completed(queue_futures):
                 results.append(future.result())
                 done += (total - done) // max(1, steering.queues - len(results) + 1)
-                opts.progress(-1, done)
+                opts.progress(frames, done)
             errors = [r.error for r in results if r.error is not None]
             if errors:
                 reason, index, offset = min(errors, key=lambda e: e[1])
@@ -389,7 +391,7 @@ def run(
                                    steering.queues, pure=False)  # fmt: skip
             futures.append(merged)
             merged.result()
-            opts.progress(-1, total)
+            opts.progress(frames, total)
         except BaseException:
             for future in futures:
                 future.cancel()

@@ -53,6 +53,7 @@ from ndis_offload.io.pieces import (
     cut_piece,
     feed_chunk,
     feed_piece,
+    frames_of,
     frames_piece,
     part_writer,
     piece_chunks,
@@ -447,6 +448,8 @@ class _Slot:
     checked: bool = False
     fed: bool = False
     after_value: Any = None
+    count: Any = None
+    """The piece's frame count (for the progress bar), a small task after the check."""
     where: dict[str, Any] = field(default_factory=dict)
     """Where the piece's tasks run (the worker that holds its checks)."""
 
@@ -519,7 +522,7 @@ class _Driver:
         self.slots: list[_Slot] = []
         self.previous: Any = start(job.opts.mtu)
         self.fed = self.feeding = self.observed = 0
-        self.done = 0
+        self.done = self.frames = 0
         workers = list(client.scheduler_info().get("workers", {}))
         self.load: dict[str, int] = dict.fromkeys(workers, 0)
         """Checks submitted and not finished, per worker."""
@@ -555,6 +558,9 @@ class _Driver:
             slot.check = self._add("check", k, self.client.submit(
                 check_piece, work, job.opts.chunk_bytes, job.everything,
                 job.mode == "segment", pure=False, priority=0, **slot.where,
+            ))  # fmt: skip
+            slot.count = self._add("count", k, self.client.submit(
+                frames_of, slot.check, pure=False, priority=0, **slot.where,
             ))  # fmt: skip
 
     def _submit_feeds(self) -> None:
@@ -595,8 +601,12 @@ class _Driver:
                     for worker in slot.where.get("workers", ()):
                         self.load[worker] = self.load.get(worker, 1) - 1
                     self.done += slot.work.piece.size
-                    opts.progress(-1, self.done)
+                    opts.progress(self.frames, self.done)
                     self._submit_feeds()
+                elif tag == "count":
+                    self.frames += future.result()
+                    slot.count = None
+                    opts.progress(self.frames, self.done)
                 elif tag == "feed":
                     slot.fed = True
                     self.fed += 1
@@ -608,7 +618,7 @@ class _Driver:
             last = self.slots[-1].feed.result() if self.slots else Fed(start(opts.mtu), 0)
         except BaseException:
             for slot in self.slots:
-                for future in (slot.check, slot.feed, slot.after):
+                for future in (slot.check, slot.feed, slot.after, slot.count):
                     if future is not None:
                         future.cancel()
             raise
