@@ -40,7 +40,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ndis_offload.capture.analyze import Analyzer
-from ndis_offload.capture.flows import flow_keys
+from ndis_offload.capture.flows import flow_keys_chunk
 from ndis_offload.capture.linktype import SUPPORTED, from_ethernet, to_ethernet
 from ndis_offload.engine.rss import (
     FRAME_HASH_TYPES,
@@ -84,13 +84,8 @@ class Steering:
         count = len(chunk)
         if self.queues == 1:
             return np.zeros(count, dtype=np.int64)
-        buf, starts, lengths = chunk.buffer, chunk.data_offsets.tolist(), chunk.caplens.tolist()
-        records = [
-            (int(linktype), bytes(buf[start : start + length]))
-            for linktype, start, length in zip(chunk.linktypes.tolist(), starts, lengths,
-                                               strict=True)
-        ]  # fmt: skip
-        hashes, types = hash_flows(flow_keys(records), FRAME_HASH_TYPES, _toeplitz(self.key))
+        keys = flow_keys_chunk(chunk.buffer, chunk.data_offsets, chunk.caplens, chunk.linktypes)
+        hashes, types = hash_flows(keys, FRAME_HASH_TYPES, _toeplitz(self.key))
         queues = self.table().queue_of(hashes)
         queues[types == 0] = DEFAULT_QUEUE
         return queues
