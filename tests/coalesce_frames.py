@@ -4,6 +4,7 @@ ARP frames, timestamps that let some SCUs time out."""
 
 from __future__ import annotations
 
+import functools
 import random
 import struct
 from pathlib import Path
@@ -18,6 +19,11 @@ MAC: dict[str, Any] = {"src": "02:00:00:00:00:01", "dst": "02:00:00:00:00:02"}
 
 def receive_frames(flows: int = 96, rounds: int = 12, seed: int = 7) -> list[tuple[bytes, int]]:
     """(frame, timestamp in microseconds) in arrival order."""
+    return list(_receive_frames(flows, rounds, seed))
+
+
+@functools.lru_cache(maxsize=32)
+def _receive_frames(flows: int, rounds: int, seed: int) -> tuple[tuple[bytes, int], ...]:
     rng = random.Random(seed)
     seqs = [1000 * f for f in range(flows)]
     out: list[tuple[bytes, int]] = []
@@ -50,7 +56,7 @@ def receive_frames(flows: int = 96, rounds: int = 12, seed: int = 7) -> list[tup
                           / bytes(64)), now))  # fmt: skip
         out.append((bytes(Ether(src=MAC["src"], dst="ff:ff:ff:ff:ff:ff") / ARP()), now))
         now += 700
-    return out
+    return tuple(out)
 
 
 def write_pcap(path: Path, frames: list[tuple[bytes, int]]) -> Path:
