@@ -83,7 +83,7 @@ def reference(frames: Records, queues: int, table_size: int, timeout: float) -> 
 
 @pytest.fixture(scope="module")
 def capture(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    frames = receive_frames(flows=160, rounds=6)
+    frames = receive_frames(flows=160, rounds=4)
     return write_pcap(tmp_path_factory.mktemp("rx") / "rx.pcap", [(f, t) for f, t in frames])
 
 
