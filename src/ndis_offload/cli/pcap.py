@@ -76,8 +76,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         scale.add_argument("--scheduler-file", metavar="PATH", help="Dask scheduler file")
         scale.add_argument(
             "--work-dir", metavar="DIR",
-            help="part files of segment / --frames here (seen by every worker; default: "
-            "next to the output)",
+            help="part files of segment / coalesce / --frames here (seen by every worker; "
+            "default: next to the output)",
         )  # fmt: skip
         t.set_defaults(run=run)
 
