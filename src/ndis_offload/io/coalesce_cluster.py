@@ -21,8 +21,8 @@ sorts after the last piece. The serial run writes in exactly this order.
 
 Part files are written under a temporary name and renamed, so a task that runs again (a
 worker died) never exposes a half-written file to a task still reading the old one. Any
-damaged record, a pcapng section or interface after the file's first ones (later pieces
-would be read with a stale header) or ``--keep-going`` sends the job to the serial run;
+damaged record, a pcapng section or interface after the file's first ones (the part files
+carry the file's first header only) or ``--keep-going`` sends the job to the serial run;
 a bad frame fails the run as the serial one does (the earliest, numbered across the file).
 """
 
