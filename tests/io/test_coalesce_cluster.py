@@ -98,6 +98,31 @@ def test_pcapng_with_blocks_is_byte_identical(
     both(src, tmp_path, spec, 3, 1000.0, on_cluster=True)
 
 
+def test_unsupported_link_type_frames_flush_every_queue(
+    tmp_path: Path, spec: ClusterSpec, frames: list[tuple[bytes, int]]
+) -> None:
+    """Two interfaces, Ethernet and LINKTYPE_USER0 (147): the user frames are passed through
+    where they are, after every queue's flush (events of the steering tasks)."""
+
+    def block(btype: int, body: bytes) -> bytes:
+        body += bytes(-len(body) % 4)
+        return struct.pack("<II", btype, len(body) + 12) + body + struct.pack("<I", len(body) + 12)
+
+    data = bytearray(block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1)))
+    data += block(1, struct.pack("<HHI", 1, 0, 65535)) + block(1, struct.pack("<HHI", 147, 0, 0))
+    for i, (frame, ts) in enumerate(frames):
+        if i % 61 == 0:
+            user = b"user frame %d" % i
+            data += block(6, struct.pack("<IIIII", 1, ts >> 32, ts & 0xFFFFFFFF, len(user),
+                                         len(user)) + user)  # fmt: skip
+        data += block(6, struct.pack("<IIIII", 0, ts >> 32, ts & 0xFFFFFFFF, len(frame),
+                                     len(frame)) + frame)  # fmt: skip
+    src = tmp_path / "two.pcapng"
+    src.write_bytes(bytes(data))
+    both(src, tmp_path, spec, 4, 1000.0, on_cluster=True)
+    assert (tmp_path / "parted").read_bytes().count(b"user frame ") == len(frames[::61])
+
+
 def test_a_bad_frame_fails_like_serial(tmp_path: Path, spec: ClusterSpec) -> None:
     """Raw-IP records; an empty one deep in the capture is malformed: the same error (frame
     number across the file, file offset), and no output."""
