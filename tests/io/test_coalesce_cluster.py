@@ -225,3 +225,25 @@ def test_cli(tmp_path: Path, spec: ClusterSpec) -> None:
                      "2", "--scheduler", spec.scheduler or "")  # fmt: skip
     assert code == 0, text
     assert (tmp_path / "parted").read_bytes() == (tmp_path / "serial").read_bytes()
+
+
+def test_part_files_go_to_the_work_dir(
+    tmp_path: Path, spec: ClusterSpec, frames: list[tuple[bytes, int]]
+) -> None:
+    """``--work-dir``: the shuffle's part files live there during the run, and are gone
+    after it; the output is the serial one."""
+    src = write_pcap(tmp_path / "in.pcap", frames)
+    work = tmp_path / "work"
+    work.mkdir()
+    seen: list[list[str]] = []
+
+    def progress(frames: int, nbytes: int) -> None:
+        seen.append([p.name for p in work.iterdir()])
+
+    coalesce(src, tmp_path / "serial", steering=Steering(2))
+    distributed.coalesce(src, tmp_path / "parted", spec, Options(progress=progress),
+                         steering=Steering(2), piece_bytes=PIECE, work_dir=work)  # fmt: skip
+    assert any(names and names[0].startswith(".parted.parts.") for names in seen)
+    assert not list(work.iterdir())
+    assert (tmp_path / "parted").read_bytes() == (tmp_path / "serial").read_bytes()
+    assert sorted(os.listdir(tmp_path)) == ["in.pcap", "parted", "serial", "work"]
