@@ -20,7 +20,7 @@ from scapy.packet import Packet
 from scapy.utils import rdpcap, wrpcap
 
 from ndis_offload.cli.main import main
-from ndis_offload.io import pcap_jobs
+from ndis_offload.io import coalesce, pcap_jobs
 from ndis_offload.packet.checksum import pseudo_header_sum_ipv4, pseudo_header_sum_ipv6
 
 MAC: dict[str, Any] = {"src": "02:00:00:00:00:01", "dst": "02:00:00:00:00:02"}
@@ -206,7 +206,7 @@ def test_interrupt_leaves_no_partial_output(tmp_path: Path) -> None:
         raise KeyboardInterrupt
 
     opts = pcap_jobs.Options(chunk_bytes=4096, progress=interrupt)
-    for job in (pcap_jobs.fix, pcap_jobs.segment, pcap_jobs.coalesce):
+    for job in (pcap_jobs.fix, pcap_jobs.segment, coalesce.coalesce):
         with pytest.raises(KeyboardInterrupt):
             job(capture, tmp_path / "out.pcap", opts)
         assert sorted(p.name for p in tmp_path.iterdir()) == ["tx.pcap"]

@@ -46,6 +46,7 @@ if TYPE_CHECKING:  # imported where used: a plain verify / fix needs none of the
 
     from ndis_offload.capture.checks import Checks
     from ndis_offload.io.capture import Chunk
+    from ndis_offload.io.coalesce import Steering
 
 MTU_RANGE = (68, 65535)
 """IPv4's minimum MTU (RFC 791) to the largest IP datagram."""
@@ -66,7 +67,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         t.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
         t.add_argument("--mtu", type=int_range(*MTU_RANGE), default=1500,
                        help="IP MTU when no SYN names an MSS (68..65535)")  # fmt: skip
-        scale = t.add_argument_group("scale-out (all but coalesce; needs the dask extra)")
+        scale = t.add_argument_group("scale-out (coalesce: with --queues; needs the dask extra)")
         scale.add_argument(
             "--workers", type=int_range(0, 1024), default=0, metavar="N",
             help="start a local Dask cluster of N worker processes",
@@ -75,8 +76,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         scale.add_argument("--scheduler-file", metavar="PATH", help="Dask scheduler file")
         scale.add_argument(
             "--work-dir", metavar="DIR",
-            help="part files of segment / --frames here (seen by every worker; default: "
-            "next to the output)",
+            help="part files of segment / coalesce / --frames here (seen by every worker; "
+            "default: next to the output)",
         )  # fmt: skip
         t.set_defaults(run=run)
 
@@ -106,6 +107,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     c.add_argument("output")
     c.add_argument("--timeout", type=float_range(0.0, 3600.0), default=0.0005,
                    help="SCU timeout in seconds, 0..3600")  # fmt: skip
+    c.add_argument(
+        "--queues", type=int_range(1, 1024), default=1, metavar="N",
+        help="receive queues, 1..1024: frames steered by the NDIS RSS hash, each queue "
+        "coalescing on its own (its own SCU limit); a cluster runs one queue per task",
+    )  # fmt: skip
+    c.add_argument("--table-size", type=int_range(1, 128), default=128,
+                   help="RSS indirection table entries, a power of 2 up to 128")  # fmt: skip
+    c.add_argument("--key", default="verification",
+                   help="RSS secret key as hex, or 'verification' (the default key)")  # fmt: skip
     common(c)
     st = tools.add_parser("stats", help="frame sizes, flows, offload artifacts")
     st.add_argument("capture", help=INPUT_HELP)
@@ -117,8 +127,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 @contextmanager
 def _progress(console: Console, paths: list[Path], quiet: bool) -> Iterator[pcap_jobs.Progress]:
-    """One bar over every input: bytes done of the total. A cluster run reports finished
-    pieces' bytes (``frames`` -1: counted by the workers, shown as a byte rate)."""
+    """One bar over every input: bytes done of the total, frames done and their rate. A
+    cluster run reports finished pieces' bytes and their frames (counted by the workers);
+    ``frames`` -1: no frame count, shown as a byte rate."""
     total = sum(p.stat().st_size for p in paths if p.exists()) or None
     if quiet or not console.is_terminal:
         yield lambda frames, nbytes: None
@@ -161,6 +172,13 @@ def _where(error: PacketError) -> str:
     return f"{frame}{at}: {error.reason}"
 
 
+def _named(error: PacketError) -> str:
+    """An error of a job's report: with its file's name when the job had many inputs."""
+    if isinstance(error, capture_inputs.InputError):
+        return f"{error.path}: {_where(error)}"
+    return _where(error)
+
+
 def run(args: argparse.Namespace, console: Console) -> int:
     reuse_freed_memory()  # chunk buffers: about a third less CPU (io/memory.py)
     source = args.capture if args.tool in ("verify", "stats") else args.input
@@ -197,11 +215,10 @@ def _cluster(args: argparse.Namespace) -> ClusterSpec:
     spec = ClusterSpec(args.workers, args.scheduler, args.scheduler_file)
     if spec.distributed and not dask_available():
         raise BackendError(f"--workers / --scheduler need Dask: {INSTALL_HINT}")
-    if spec.distributed and args.tool == "coalesce":
-        raise BackendError(
-            "pcap coalesce does not run on a cluster yet (one coalescer's flow table and "
-            "timers span every flow); run it without --workers / --scheduler"
-        )
+    if spec.distributed and args.tool == "coalesce" and args.queues < 2:
+        from ndis_offload.io.distributed import QUEUES_HINT
+
+        raise BackendError(QUEUES_HINT)
     return spec
 
 
@@ -233,7 +250,21 @@ def _dispatch(args: argparse.Namespace, opts: Options, inputs: list[Path]) -> Jo
         return pcap_jobs.fix(one, args.output, opts, everything=args.all)
     if args.tool == "segment":
         return pcap_jobs.segment(one, args.output, opts, mss=args.mss)
-    return pcap_jobs.coalesce(one, args.output, opts, timeout=args.timeout)
+    from ndis_offload.io.coalesce import coalesce
+
+    return coalesce(one, args.output, opts, timeout=args.timeout, steering=_steering(args))
+
+
+def _steering(args: argparse.Namespace) -> Steering:
+    """``pcap coalesce``'s receive queues (``--queues``, ``--table-size``, ``--key``)."""
+    from ndis_offload.cli.rss import parse_key
+    from ndis_offload.engine.rss import RssError
+    from ndis_offload.io.coalesce import Steering
+
+    try:
+        return Steering(args.queues, args.table_size, parse_key(args.key))
+    except (RssError, ValueError) as error:
+        raise CliError(str(error)) from error
 
 
 def _scaled(
@@ -254,7 +285,8 @@ def _scaled(
                                    work_dir=args.work_dir, into_dir=many)  # fmt: skip
     if many:
         raise BackendError("pcap coalesce takes one input file")
-    return pcap_jobs.coalesce(inputs[0], args.output, opts, timeout=args.timeout)
+    return distributed.coalesce(inputs[0], args.output, spec, opts, timeout=args.timeout,
+                                steering=_steering(args), work_dir=args.work_dir)  # fmt: skip
 
 
 def summary(result: JobResult) -> dict[str, Any]:
@@ -280,7 +312,7 @@ def summary(result: JobResult) -> dict[str, Any]:
         ],
         "frames_read": max(result.frames_in, a.frames),
         **_files(result),
-        "capture_errors": [_where(e) for e in result.errors],
+        "capture_errors": [_named(e) for e in result.errors],
         "capture_error_count": result.error_count,
         "unsupported_linktypes": {str(k): v for k, v in result.unsupported.items()},
         "size_histogram": {
@@ -316,7 +348,9 @@ def _report(args: argparse.Namespace, console: Console, result: JobResult) -> in
     else:
         for error in result.errors[:ERRORS_SHOWN]:
             label = "skipped" if "skipped bytes" in error.reason else "bad frame"
-            console.print(f"[yellow]{label}[/yellow] {safe(_where(error))}", highlight=False)
+            if isinstance(error, capture_inputs.InputError):
+                label = "bad file, left out:"
+            console.print(f"[yellow]{label}[/yellow] {safe(_named(error))}", highlight=False)
         if result.error_count > ERRORS_SHOWN:
             console.print(f"[yellow]... {result.error_count - ERRORS_SHOWN:,} more[/yellow]")
         _files_table(console, result)

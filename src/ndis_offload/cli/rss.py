@@ -16,7 +16,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from ndis_offload.capture.flows import flow_keys
+from ndis_offload.capture.flows import flow_keys_chunk
 from ndis_offload.cli.errors import CliError, int_range
 from ndis_offload.constants.rss import NdisHashType
 from ndis_offload.engine.rss import (
@@ -76,7 +76,8 @@ def _parse_types(text: str) -> NdisHashType:
     return NdisHashType(bits)
 
 
-def _parse_key(text: str) -> bytes:
+def parse_key(text: str) -> bytes:
+    """``--key``: hex, or ``verification`` / ``symmetric``."""
     if text == "verification":
         return VERIFICATION_KEY
     if text == "symmetric":
@@ -107,7 +108,7 @@ def _endpoint(text: str) -> tuple[bytes, int | None]:
 def run(args: argparse.Namespace, out: Console) -> int:
     try:
         enabled = _parse_types(args.types)
-        toeplitz = Toeplitz(_parse_key(args.key))
+        toeplitz = Toeplitz(parse_key(args.key))
         table = IndirectionTable.round_robin(args.table_size, args.queues)
         if args.capture is None:
             return _tuple(args, enabled, toeplitz, table, out)
@@ -165,19 +166,9 @@ def _capture(
     stream, reader = open_capture(args.capture)
     with stream:
         for chunk in reader.chunks():
-            records = [
-                (
-                    int(chunk.linktypes[i]),
-                    bytes(
-                        chunk.buffer[
-                            int(chunk.data_offsets[i]) : int(chunk.data_offsets[i])
-                            + int(chunk.caplens[i])
-                        ]
-                    ),
-                )
-                for i in range(len(chunk))
-            ]
-            hashes, types = hash_flows(flow_keys(records), enabled, toeplitz)
+            keys = flow_keys_chunk(chunk.buffer, chunk.data_offsets, chunk.caplens,
+                                   chunk.linktypes)  # fmt: skip
+            hashes, types = hash_flows(keys, enabled, toeplitz)
             queues = table.queue_of(hashes)
             for i in range(len(chunk)):
                 kind = int(types[i])

@@ -26,6 +26,7 @@ Ctrl-C closes the cluster; the outputs' temporary files are removed (``atomic_pa
 from __future__ import annotations
 
 import os
+import pickle
 import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -38,6 +39,8 @@ from ndis_offload.errors import BackendError, PacketError
 from ndis_offload.io import pcap_jobs
 from ndis_offload.io.atomic import atomic_output, atomic_path
 from ndis_offload.io.cluster import ClusterSpec, connect
+from ndis_offload.io.coalesce import MAX_FLOWS, TIMEOUT, Steering
+from ndis_offload.io.coalesce import coalesce as serial_coalesce
 from ndis_offload.io.inputs import CAPTURE_SUFFIXES, InputError, expand_inputs, names_many
 from ndis_offload.io.pcap_jobs import JobResult, Options
 from ndis_offload.io.pieces import (
@@ -50,6 +53,7 @@ from ndis_offload.io.pieces import (
     cut_piece,
     feed_chunk,
     feed_piece,
+    frames_of,
     frames_piece,
     part_writer,
     piece_chunks,
@@ -150,6 +154,43 @@ def segment(
     return _job(_as_list(src), dst, spec, job, piece_bytes)
 
 
+def coalesce(
+    src: str | Path, dst: str | Path, spec: ClusterSpec | None = None,
+    opts: Options | None = None, *, timeout: float = TIMEOUT, max_flows: int = MAX_FLOWS,
+    steering: Steering | None = None, piece_bytes: int = PIECE_BYTES,
+    work_dir: str | Path | None = None,
+) -> JobResult:  # fmt: skip
+    """``pcap coalesce --queues N`` (:mod:`ndis_offload.io.coalesce`), on a cluster when
+    ``spec`` names one: each receive queue coalesced by its own task, merged back byte for
+    byte (:mod:`ndis_offload.io.coalesce_cluster`). One queue cannot be cut: refused."""
+    opts = opts or Options()
+    steering = steering or Steering()
+    if spec is not None and spec.distributed:
+        if steering.queues < 2:
+            raise BackendError(QUEUES_HINT)
+        if not opts.keep_going:
+            from ndis_offload.io import coalesce_cluster
+
+            try:
+                with connect(spec) as client:
+                    return coalesce_cluster.run(
+                        client, Path(src), Path(dst), opts, steering, timeout=timeout,
+                        max_flows=max_flows, piece_bytes=piece_bytes, work_dir=_dir(work_dir),
+                    )  # fmt: skip
+            except (Serial, SplitError):
+                pass  # exactness needs one pass
+    return serial_coalesce(src, dst, opts, timeout=timeout, max_flows=max_flows,
+                           steering=steering)  # fmt: skip
+
+
+QUEUES_HINT = (
+    "pcap coalesce runs on a cluster only with --queues N (N >= 2): one coalescer's SCU "
+    "limit (eviction) and timers span every flow, so cutting its frames apart would change "
+    "the output; --queues N models a NIC with N receive queues, each coalescing on its own, "
+    "and each queue runs on a worker"
+)
+
+
 def _dir(path: str | Path | None) -> str | None:
     if path is None:
         return None
@@ -165,8 +206,6 @@ def _job(
     many = len(inputs) > 1
     if not inputs:
         raise BackendError("no input files")
-    if many and job.opts.keep_going:
-        raise BackendError("--keep-going works on one input file at a time")
     outputs: list[Path] | None = None
     if dst is not None:
         into_dir = many if job.into_dir is None else job.into_dir
@@ -237,19 +276,62 @@ def _whole(path: Path, index: int, output: Path | None) -> Work:
                 None if output is None else str(output))  # fmt: skip
 
 
+class _Dropped(Exception):
+    """Thrown into an output's ``atomic_path`` to remove its temporary file unused."""
+
+
+@dataclass(slots=True)
+class _Temps:
+    """The temporary files of a job's outputs: ``paths[i]`` for input ``i`` (None when the
+    job writes no output, or once :meth:`drop` removed it) and ``frames`` for ``--frames``."""
+
+    paths: list[Path | None]
+    frames: Path | None
+    holders: dict[int, Any] = field(default_factory=dict)
+
+    def drop(self, index: int) -> None:
+        """Remove input ``index``'s temporary file: that output is not written."""
+        holder = self.holders.pop(index, None)
+        if holder is not None:
+            holder.__exit__(_Dropped, _Dropped(), None)  # removes the file, target untouched
+        self.paths[index] = None
+
+
 @contextmanager
-def _outputs(
-    inputs: list[Path], outputs: list[Path] | None, job: Job
-) -> Iterator[tuple[list[Path | None], Path | None]]:
+def _outputs(inputs: list[Path], outputs: list[Path] | None, job: Job) -> Iterator[_Temps]:
     """Temporary files for every output (renamed together at the end, removed on any error),
-    and for ``--frames``."""
+    and for ``--frames``; an output can be dropped (``--keep-going`` leaves a bad file out)."""
+    temps = _Temps([None] * len(inputs), None)
     with ExitStack() as stack:
-        temps: list[Path | None] = [None] * len(inputs)
+
+        def finish() -> None:
+            pending = list(temps.holders.values())
+            temps.holders.clear()
+            for done, holder in enumerate(pending, 1):
+                try:
+                    holder.__exit__(None, None, None)
+                except BaseException:
+                    for rest in pending[done:]:
+                        rest.__exit__(_Dropped, _Dropped(), None)
+                    raise
+
+        def discard(*_: object) -> None:
+            for holder in temps.holders.values():
+                holder.__exit__(_Dropped, _Dropped(), None)
+
         if outputs is not None:
             for i, (src, dst) in enumerate(zip(inputs, outputs, strict=True)):
-                temps[i] = stack.enter_context(atomic_path(dst, [src]))
-        frames = None if job.frames is None else stack.enter_context(atomic_path(job.frames))
-        yield temps, frames
+                holder = atomic_path(dst, [src])
+                temps.holders[i] = holder
+                temps.paths[i] = holder.__enter__()
+        if job.frames is not None:
+            temps.frames = stack.enter_context(atomic_path(job.frames))
+        try:
+            yield temps
+        except BaseException:
+            discard()
+            raise
+        finish()
 
 
 def _local(inputs: list[Path], outputs: list[Path] | None, job: Job) -> JobResult:
@@ -257,53 +339,95 @@ def _local(inputs: list[Path], outputs: list[Path] | None, job: Job) -> JobResul
     opts = job.opts
     carry = start(opts.mtu)
     done = 0
-    with _outputs(inputs, outputs, job) as (temps, frames_tmp), ExitStack() as stack:
+    skipped: list[PacketError] = []
+    with _outputs(inputs, outputs, job) as outs, ExitStack() as stack:
+        temps, frames_tmp = outs.paths, outs.frames
         frames_out = None if frames_tmp is None else stack.enter_context(open(frames_tmp, "wb"))
         changed = written = 0
         for index, path in enumerate(inputs):
-            fix_tmp = temps[index] if job.mode == "fix" else None
-            work = _whole(path, index, None if fix_tmp is None else fix_tmp)
-            if fix_tmp is not None:
-                os.truncate(fix_tmp, work.layout.size)
-            seg: BinaryIO | None = None
-            if job.mode == "segment":
-                target = temps[index]
-                assert target is not None
-                seg = open(target, "wb", buffering=1 << 20)  # noqa: SIM115 - closed below
-                if work.layout.format == "pcap":
-                    seg.write(work.layout.prefix)
-            try:
-                writer = None if seg is None else part_writer(seg, work.layout)
-                chunks = piece_chunks(work, opts.chunk_bytes, everything=job.everything,
-                                      keep_buffers=seg is not None or opts.observe is not None,
-                                      strict=False)  # fmt: skip
-                base = carry.frames  # the file is one piece: its first frame
+            if not opts.keep_going:
+                counts = _local_file(carry, index, path, temps[index], job, frames_out, done)
+            else:  # a bad file is reported and left out whole, as if it were absent
+                before = pickle.dumps(carry, protocol=pickle.HIGHEST_PROTOCOL)
+                mark = None if frames_out is None else frames_out.tell()
                 try:
-                    for chunk, checks, syns, count in chunks:
-                        fed = Fed(carry, base)
-                        placed = feed_chunk(carry, fed, work, chunk, checks, syns, job.mode,
-                                            job.mss, True, False)  # fmt: skip
-                        changed += count
-                        if writer is not None:
-                            changed += write_cut(writer, work, chunk, checks, fed.cuts[0], 0)
-                        if frames_out is not None:
-                            _write_frames(frames_out, checks, fed.diags[0], placed.first_index)
-                        if opts.observe is not None:
-                            opts.observe(placed, checks, fed.diags[0])
-                        opts.progress(carry.frames, done + chunk.file_offset + len(chunk.buffer))
-                except PacketError as error:
-                    raise InputError(str(path), error) from error
-                if writer is not None:
-                    written += writer.frames
-            finally:
-                if seg is not None:
-                    seg.close()
-            done += work.layout.size
+                    counts = _local_file(carry, index, path, temps[index], job, frames_out, done)
+                except (InputError, SplitError, Serial) as error:
+                    skipped.append(_as_input_error(path, error))
+                    carry = pickle.loads(before)
+                    carry.file_index = index
+                    carry.files += [0] * (index + 1 - len(carry.files))
+                    outs.drop(index)
+                    if frames_out is not None and mark is not None:
+                        frames_out.seek(mark)
+                        frames_out.truncate()
+                    counts = (0, 0)
+            changed += counts[0]
+            written += counts[1]
+            done += path.stat().st_size
             opts.progress(carry.frames, done)
         if frames_out is not None:
             frames_out.close()
     frames_written = written if job.mode == "segment" else None
-    return _finish(carry, inputs, done, changed, frames_written)
+    result = _finish(carry, inputs, done, changed, frames_written)
+    result.add_errors(skipped)
+    return result
+
+
+def _as_input_error(path: Path, error: Exception) -> InputError:
+    """A bad file's error, named by the file (its frame number within it, if known)."""
+    if isinstance(error, InputError):
+        return error
+    if isinstance(error, PacketError):
+        return InputError(str(path), error)
+    return InputError(str(path), PacketError(str(error)))
+
+
+def _local_file(
+    carry: Carry, index: int, path: Path, target: Path | None, job: Job,
+    frames_out: BinaryIO | None, done: int,
+) -> tuple[int, int]:  # fmt: skip
+    """One input of :func:`_local` (``done``: bytes of the inputs before it); (changed,
+    frames written)."""
+    opts = job.opts
+    changed = written = 0
+    fix_tmp = target if job.mode == "fix" else None
+    work = _whole(path, index, fix_tmp)
+    if fix_tmp is not None:
+        os.truncate(fix_tmp, work.layout.size)
+    seg: BinaryIO | None = None
+    if job.mode == "segment":
+        assert target is not None
+        seg = open(target, "wb", buffering=1 << 20)  # noqa: SIM115 - closed below
+        if work.layout.format == "pcap":
+            seg.write(work.layout.prefix)
+    try:
+        writer = None if seg is None else part_writer(seg, work.layout)
+        chunks = piece_chunks(work, opts.chunk_bytes, everything=job.everything,
+                              keep_buffers=seg is not None or opts.observe is not None,
+                              strict=False)  # fmt: skip
+        base = carry.frames  # the file is one piece: its first frame
+        try:
+            for chunk, checks, syns, count in chunks:
+                fed = Fed(carry, base)
+                placed = feed_chunk(carry, fed, work, chunk, checks, syns, job.mode, job.mss,
+                                    True, False)  # fmt: skip
+                changed += count
+                if writer is not None:
+                    changed += write_cut(writer, work, chunk, checks, fed.cuts[0], 0)
+                if frames_out is not None:
+                    _write_frames(frames_out, checks, fed.diags[0], placed.first_index)
+                if opts.observe is not None:
+                    opts.observe(placed, checks, fed.diags[0])
+                opts.progress(carry.frames, done + chunk.file_offset + len(chunk.buffer))
+        except PacketError as error:
+            raise InputError(str(path), error) from error
+        if writer is not None:
+            written += writer.frames
+    finally:
+        if seg is not None:
+            seg.close()
+    return changed, written
 
 
 def _write_frames(out: BinaryIO, checks: Any, diag: Any, first: int) -> None:
@@ -324,6 +448,8 @@ class _Slot:
     checked: bool = False
     fed: bool = False
     after_value: Any = None
+    count: Any = None
+    """The piece's frame count (for the progress bar), a small task after the check."""
     where: dict[str, Any] = field(default_factory=dict)
     """Where the piece's tasks run (the worker that holds its checks)."""
 
@@ -351,7 +477,8 @@ def _plan(
 def _on_cluster(
     client: Any, inputs: list[Path], outputs: list[Path] | None, job: Job, piece_bytes: int
 ) -> JobResult:
-    with _outputs(inputs, outputs, job) as (temps, frames_tmp):
+    with _outputs(inputs, outputs, job) as outs:
+        temps, frames_tmp = outs.paths, outs.frames
         parts_dir = None
         if job.mode == "segment" or frames_tmp is not None:
             anchor = Path(temps[0] if frames_tmp is None else frames_tmp)  # type: ignore[arg-type]
@@ -395,7 +522,7 @@ class _Driver:
         self.slots: list[_Slot] = []
         self.previous: Any = start(job.opts.mtu)
         self.fed = self.feeding = self.observed = 0
-        self.done = 0
+        self.done = self.frames = 0
         workers = list(client.scheduler_info().get("workers", {}))
         self.load: dict[str, int] = dict.fromkeys(workers, 0)
         """Checks submitted and not finished, per worker."""
@@ -431,6 +558,9 @@ class _Driver:
             slot.check = self._add("check", k, self.client.submit(
                 check_piece, work, job.opts.chunk_bytes, job.everything,
                 job.mode == "segment", pure=False, priority=0, **slot.where,
+            ))  # fmt: skip
+            slot.count = self._add("count", k, self.client.submit(
+                frames_of, slot.check, pure=False, priority=0, **slot.where,
             ))  # fmt: skip
 
     def _submit_feeds(self) -> None:
@@ -471,8 +601,12 @@ class _Driver:
                     for worker in slot.where.get("workers", ()):
                         self.load[worker] = self.load.get(worker, 1) - 1
                     self.done += slot.work.piece.size
-                    opts.progress(-1, self.done)
+                    opts.progress(self.frames, self.done)
                     self._submit_feeds()
+                elif tag == "count":
+                    self.frames += future.result()
+                    slot.count = None
+                    opts.progress(self.frames, self.done)
                 elif tag == "feed":
                     slot.fed = True
                     self.fed += 1
@@ -484,7 +618,7 @@ class _Driver:
             last = self.slots[-1].feed.result() if self.slots else Fed(start(opts.mtu), 0)
         except BaseException:
             for slot in self.slots:
-                for future in (slot.check, slot.feed, slot.after):
+                for future in (slot.check, slot.feed, slot.after, slot.count):
                     if future is not None:
                         future.cancel()
             raise
@@ -564,6 +698,6 @@ def _window(client: Any) -> int:
 
 
 __all__ = [
-    "CAPTURE_SUFFIXES", "PIECE_BYTES", "InputError", "ManyResult", "Serial", "expand_inputs",
-    "fix", "names_many", "output_paths", "segment", "verify",
+    "CAPTURE_SUFFIXES", "PIECE_BYTES", "QUEUES_HINT", "InputError", "ManyResult", "Serial",
+    "coalesce", "expand_inputs", "fix", "names_many", "output_paths", "segment", "verify",
 ]  # fmt: skip

@@ -19,7 +19,7 @@ import numpy.typing as npt
 
 from ndis_offload.capture.analyze import Analyzer, Diagnosis
 from ndis_offload.capture.checks import Checks, Kind, check_chunk
-from ndis_offload.capture.linktype import SUPPORTED, epb_direction, from_ethernet, to_ethernet
+from ndis_offload.capture.linktype import SUPPORTED, epb_direction
 from ndis_offload.capture.rewrite import fix_chunk, segment_record
 from ndis_offload.errors import PacketError
 from ndis_offload.io import local_fix
@@ -372,73 +372,11 @@ def segment(src: str | Path, dst: str | Path, opts: Options | None = None, *,
     return result.finish(reader)
 
 
-def coalesce(src: str | Path, dst: str | Path, opts: Options | None = None, *,
-             timeout: float = 0.0005, max_flows: int = 64) -> JobResult:  # fmt: skip
-    """Apply the NDIS RSC rules to the capture (the engine's ``RscCoalescer``)."""
-    from ndis_offload.engine.rsc import RscCoalescer  # only coalesce needs the RSC engine
-
-    opts = opts or Options()
-    result = JobResult(Analyzer(mtu=opts.mtu))
-    rsc = RscCoalescer(timeout=timeout, max_flows=max_flows)
-    stream, reader = open_capture(src, keep_going=opts.keep_going, chunk_bytes=opts.chunk_bytes)
-    with stream, atomic_output(dst, [src]) as out:
-        writer = CaptureWriter.like(out, reader)
-        last: tuple[Packet, bytes] | None = None
-        frames_in = 0
-
-        def emit(frames: list[bytes]) -> None:
-            assert last is not None
-            packet, header = last
-            for frame in frames:
-                writer.write_packet(packet, from_ethernet(packet.linktype, header, frame))
-
-        for chunk in reader.chunks():
-            note_linktypes(result, chunk)
-            for item in chunk.packets():
-                if isinstance(item, Block):
-                    if last is not None:
-                        emit([c.frame for c in rsc.flush()])
-                    writer.write_block(item)
-                    continue
-                if item.index - chunk.first_index in chunk.bad:
-                    continue
-                frames_in += 1
-                if item.linktype not in SUPPORTED:  # passed through, like the other tools
-                    if last is not None:
-                        emit([c.frame for c in rsc.flush()])
-                    writer.write_packet(item)
-                    continue
-                now = item.ts_ticks / item.ticks_per_second
-                try:
-                    header, eth = to_ethernet(item.linktype, item.data)
-                    indicated = [c.frame for c in rsc.push(eth, now)]
-                except PacketError as error:
-                    located = PacketError(error.reason, frame_index=item.index, offset=item.offset)
-                    if not opts.keep_going:
-                        raise located from error
-                    result.add_errors([located])
-                    if last is not None:
-                        emit([c.frame for c in rsc.flush()])
-                    writer.write_packet(item)
-                    continue
-                last = (item, header)
-                emit(indicated)
-            result.total_bytes = reader.bytes_read
-            opts.progress(reader.frames, reader.bytes_read)
-        if last is not None:
-            emit([c.frame for c in rsc.flush()])
-        _readable(reader)
-        result.frames_out = writer.frames
-        result.changed = frames_in - writer.frames
-    return result.finish(reader)
-
-
 __all__ = [
     "JobResult",
     "Observer",
     "Options",
     "Progress",
-    "coalesce",
     "fix",
     "segment",
     "unsupported_linktypes",

@@ -184,6 +184,11 @@ def check_piece(
     return out
 
 
+def frames_of(checked: Checked) -> int:
+    """Task: a checked piece's frame count (the progress bar's, without moving the checks)."""
+    return checked.frames
+
+
 def _checks_bytes(checks: Checks) -> int:
     values = (getattr(checks, name) for name in checks.__slots__)
     arrays = [v for v in values if isinstance(v, np.ndarray)]
@@ -310,6 +315,7 @@ def frames_piece(checked: Checked, fed: Fed, part: str) -> int:
 
 __all__ = [
     "Carry", "Checked", "Fed", "Mode", "Serial", "Work", "check_piece", "cut_piece",
-    "dense_cuts", "feed_chunk", "feed_piece", "frames_piece", "part_writer", "piece_chunks",
+    "dense_cuts", "feed_chunk", "feed_piece", "frames_of", "frames_piece", "part_writer",
+    "piece_chunks",
     "start", "write_cut",
 ]  # fmt: skip
