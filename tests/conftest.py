@@ -1,10 +1,13 @@
-"""Shared test configuration: hypothesis profiles and the --run-slow switch."""
+"""Shared test configuration: hypothesis profiles, the --run-slow switch and the scale-out
+tests' Dask cluster."""
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -36,3 +39,24 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Any]:
+    """A 2-worker Dask ``LocalCluster`` (one thread each: what CI's 2 cores hold) per test
+    module; a module using it skips without the dask extra (``pytest.importorskip``)."""
+    from distributed import LocalCluster
+
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
+        silence_logs=50,
+    ) as local:  # fmt: skip
+        yield local
+
+
+@pytest.fixture
+def spec(cluster: Any) -> Any:
+    """The cluster as the CLI's ``--scheduler ADDRESS`` names it (a ``ClusterSpec``)."""
+    from ndis_offload.io.cluster import ClusterSpec
+
+    return ClusterSpec(scheduler=cluster.scheduler_address)

@@ -11,7 +11,6 @@ import os
 import signal
 import struct
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,22 +28,6 @@ from ndis_offload.io.pcap_jobs import Options
 pytest.importorskip("distributed", reason="the dask extra is not installed")
 
 PIECE = 128 << 10  # small pieces: many of them in a few-MB capture
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[Any]:
-    from distributed import LocalCluster
-
-    with LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
-        silence_logs=50,
-    ) as local:  # fmt: skip
-        yield local
-
-
-@pytest.fixture
-def spec(cluster: Any) -> ClusterSpec:
-    return ClusterSpec(scheduler=cluster.scheduler_address)
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ import os
 import signal
 import struct
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,22 +34,6 @@ distributed_mod = pytest.importorskip("distributed", reason="the dask extra is n
 
 MAC: dict[str, Any] = {"src": "02:00:00:00:00:01", "dst": "02:00:00:00:00:02"}
 PIECE = 256 << 10  # small pieces: many of them in a few-MB capture
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[Any]:
-    from distributed import LocalCluster
-
-    with LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
-        silence_logs=50,
-    ) as local:  # fmt: skip
-        yield local
-
-
-@pytest.fixture
-def spec(cluster: Any) -> ClusterSpec:
-    return ClusterSpec(scheduler=cluster.scheduler_address)
 
 
 def block(seed: int) -> list[bytes]:
