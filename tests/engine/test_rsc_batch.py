@@ -290,13 +290,13 @@ def test_one_layout_path_equals_the_per_frame_checks(v6: bool, link: str) -> Non
         for i, size in enumerate(sizes):
             tcp = TCP(sport=1000 + i % 2, dport=80, seq=10 * i, ack=1, flags="A")
             frames.append(bytes(l2 / ip / tcp / bytes((i + k) & 0xFF for k in range(size))))
-        buffer, starts, lengths, stride = rsc_fast._join(frames)
+        buffer, starts, lengths, pattern = rsc_fast._join(frames)
         for frame, start, size in zip(frames, starts.tolist(), lengths.tolist(), strict=True):
             assert buffer[start : start + size] == frame and start % 4 == 2
         w4 = np.frombuffer(buffer, dtype="<u4", count=len(buffer) // 4)
         shape = rsc_fast._shape_of_frame(frames[0])
         assert shape is not None
-        fast = rsc_fast._scan_layout(shape, frames, w4, starts, lengths, stride)
+        fast = rsc_fast._scan_layout(shape, frames, w4, starts, lengths, pattern)
         assert fast is not None, "the one-layout path takes the batch"
         each = rsc_fast._scan_shape(shape, None, w4, starts, lengths)
         assert fast[0].tolist() == each[0].tolist()
@@ -304,9 +304,9 @@ def test_one_layout_path_equals_the_per_frame_checks(v6: bool, link: str) -> Non
         bad = bytearray(frames[3])
         bad[-1] ^= 0x10
         frames[3] = bytes(bad)
-        buffer, starts, lengths, stride = rsc_fast._join(frames)
+        buffer, starts, lengths, pattern = rsc_fast._join(frames)
         w4 = np.frombuffer(buffer, dtype="<u4", count=len(buffer) // 4)
-        assert rsc_fast._scan_layout(shape, frames, w4, starts, lengths, stride) is None
+        assert rsc_fast._scan_layout(shape, frames, w4, starts, lengths, pattern) is None
         result = scan(frames)
         assert 3 not in result.table[FIELDS.index("index")].tolist()
         assert len(result.table[0]) == len(frames) - 1
@@ -447,10 +447,10 @@ def test_one_stride_batch_equals_the_per_frame_checks(
         frame = frames[which % count]
         frame[at % len(frame)] ^= flip
     joined = [bytes(f) for f in frames]
-    buffer, starts, lengths, stride = rsc_fast._join(joined)
-    assert stride, "one length but the last: one stride"
+    buffer, starts, lengths, pattern = rsc_fast._join(joined)
+    assert pattern[0] < 0, "one length but the last: one stride"
     w4 = np.frombuffer(buffer, dtype="<u4", count=len(buffer) // 4)
-    fast = rsc_fast._scan_layout(shape, joined, w4, starts, lengths, stride)
+    fast = rsc_fast._scan_layout(shape, joined, w4, starts, lengths, pattern)
     each = rsc_fast._scan_shape(shape, None, w4, starts, lengths)
     if damage is None:
         assert fast is not None
