@@ -8,6 +8,7 @@ import dataclasses
 import random
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -362,7 +363,7 @@ def test_block_payloads_equal_the_per_segment_views(
         elif nudge < 0 and plens[at] >= -nudge:
             plens[at] += nudge
     buffer = rnd.randbytes(max(pends) + 5)
-    payloads = rsc_batch._Payloads(buffer, pends, plens)
+    payloads = rsc_batch._Payloads(buffer, _columns(pends, plens), 0)
     lo = rnd.randrange(count)
     hi = rnd.randrange(lo, count) + 1
     got = b"".join(payloads.block(lo, hi))
@@ -381,10 +382,25 @@ def test_a_sends_short_tail_is_a_piece_of_its_own(tail: int) -> None:
     plens[-1] = tail
     pends[-1] += tail - size
     buffer = random.Random(tail).randbytes(max(pends) + 5)
-    pieces = rsc_batch._Payloads(buffer, pends, plens).block(0, count)
-    assert len(pieces) == (1 if tail == size else 2)
     expected = b"".join(buffer[b - n : b] for b, n in zip(pends, plens, strict=True))
-    assert b"".join(pieces) == expected
+    for stride in (0, step):  # checked spacing, or the scan's known stride (one flow)
+        payloads = rsc_batch._Payloads(buffer, _columns(pends, plens), stride)
+        pieces = payloads.block(0, count)
+        assert len(pieces) == (1 if tail == size else 2)
+        assert b"".join(pieces) == expected
+        for lo, hi in ((0, count - 1), (3, count), (count - 20, count), (1, 17), (40, 45)):
+            got = b"".join(payloads.block(lo, hi))
+            assert got == b"".join(
+                buffer[b - n : b] for b, n in zip(pends[lo:hi], plens[lo:hi], strict=True)
+            )
+
+
+def _columns(pends: list[int], plens: list[int]) -> npt.NDArray[np.int64]:
+    """A scan table whose payload ends and lengths are ``pends`` and ``plens``."""
+    table = np.zeros((len(FIELDS), len(pends)), dtype=np.int64)
+    table[FIELDS.index("pend")] = pends
+    table[FIELDS.index("plen")] = plens
+    return table
 
 
 @settings(max_examples=30, deadline=None)

@@ -227,6 +227,11 @@ class FastSegments:
     """The flow key of each flow (L2 header, addresses, ports; as ``rsc._key``)."""
     one_match: bool = False
     """Every segment has one ``match`` word (a batch of one layout)."""
+    stride: int = 0
+    """When not 0: the columns are the frames in arrival order (one flow), ``stride`` bytes
+    apart in :attr:`buffer`, and all but the last have the first one's payload length."""
+    odd: int = -1
+    """1 when some payload length may be odd, 0 when none is, -1 when not known."""
 
 
 def _group(
@@ -559,7 +564,12 @@ def scan(frames: Sequence[Frame]) -> FastSegments:
     if shape is not None and len(frames) > 1:
         found = _scan_layout(shape, frames, w4, starts, lengths, pattern)
         if found is not None:
-            return FastSegments(buffer, *found, True)
+            if pattern[0] >= 0:
+                return FastSegments(buffer, *found, True)
+            # One length but perhaps the last: (header lengths are even) payload parities
+            # are those of the two frame lengths; one flow keeps the frames' order.
+            stride = int(starts[1] - starts[0]) if len(found[1]) == 2 else 0
+            return FastSegments(buffer, *found, True, stride, (pattern[1] | pattern[2]) & 1)
     tables: list[IntArray] = []
     heads: list[int] = [0]
     keys: list[bytes] = []
