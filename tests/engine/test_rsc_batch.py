@@ -383,7 +383,7 @@ def test_a_sends_short_tail_is_a_piece_of_its_own(tail: int) -> None:
     pends[-1] += tail - size
     buffer = random.Random(tail).randbytes(max(pends) + 5)
     expected = b"".join(buffer[b - n : b] for b, n in zip(pends, plens, strict=True))
-    for stride in (0, step):  # checked spacing, or the scan's known stride (one flow)
+    for stride in (0, -1, step):  # checked spacing, one flow in order, a known stride
         payloads = rsc_batch._Payloads(buffer, _columns(pends, plens), stride)
         pieces = payloads.block(0, count)
         assert len(pieces) == (1 if tail == size else 2)

@@ -138,7 +138,7 @@ class _Payloads:
     one ``bytes`` copied through a 2-D view (so the unit joins one or two pieces, not
     dozens)."""
 
-    __slots__ = ("buffer", "table", "views", "lists", "stride")
+    __slots__ = ("buffer", "table", "views", "lists", "stride", "ordered")
 
     def __init__(self, buffer: bytes, table: npt.NDArray[np.int64], stride: int) -> None:
         self.buffer = buffer
@@ -146,7 +146,8 @@ class _Payloads:
         self.views: list[Frame] | None = None
         self.lists: tuple[list[int], list[int]] | None = None
         self.stride: tuple[int, int, int, int, int] | None = None
-        if stride:  # (pend, plen) of the first and the last column
+        self.ordered = stride < 0
+        if stride > 0:  # (pend, plen) of the first and the last column
             (plen0, plen_last), (pend0, pend_last) = table[
                 F_PLEN::2, :: table.shape[1] - 1
             ].tolist()
@@ -174,7 +175,10 @@ class _Payloads:
             if (
                 step >= size > 0
                 and plens[k0 : k0 + even].count(size) == even
-                and pends[k0 : k0 + even] == list(range(first, first + step * even, step))
+                and (
+                    self.ordered
+                    or pends[k0 : k0 + even] == list(range(first, first + step * even, step))
+                )
             ):
                 rows = self._rows(first, step, size, even)
                 if even == count:

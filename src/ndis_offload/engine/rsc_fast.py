@@ -228,8 +228,10 @@ class FastSegments:
     one_match: bool = False
     """Every segment has one ``match`` word (a batch of one layout)."""
     stride: int = 0
-    """When not 0: the columns are the frames in arrival order (one flow), ``stride`` bytes
-    apart in :attr:`buffer`, and all but the last have the first one's payload length."""
+    """When not 0: the columns are the frames of one layout in arrival order (one flow);
+    above 0, they are ``stride`` bytes apart in :attr:`buffer` and all but the last have
+    the first one's payload length; -1, frames of one payload length are evenly spaced
+    (their pads are equal)."""
     odd: int = -1
     """1 when some payload length may be odd, 0 when none is, -1 when not known."""
 
@@ -565,7 +567,7 @@ def scan(frames: Sequence[Frame]) -> FastSegments:
         found = _scan_layout(shape, frames, w4, starts, lengths, pattern)
         if found is not None:
             if pattern[0] >= 0:
-                return FastSegments(buffer, *found, True)
+                return FastSegments(buffer, *found, True, -1 if len(found[1]) == 2 else 0)
             # One length but perhaps the last: (header lengths are even) payload parities
             # are those of the two frame lengths; one flow keeps the frames' order.
             stride = int(starts[1] - starts[0]) if len(found[1]) == 2 else 0
