@@ -8,6 +8,7 @@ import dataclasses
 import random
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -290,13 +291,13 @@ def test_one_layout_path_equals_the_per_frame_checks(v6: bool, link: str) -> Non
         for i, size in enumerate(sizes):
             tcp = TCP(sport=1000 + i % 2, dport=80, seq=10 * i, ack=1, flags="A")
             frames.append(bytes(l2 / ip / tcp / bytes((i + k) & 0xFF for k in range(size))))
-        buffer, starts, lengths, stride = rsc_fast._join(frames)
+        buffer, starts, lengths, pattern = rsc_fast._join(frames)
         for frame, start, size in zip(frames, starts.tolist(), lengths.tolist(), strict=True):
             assert buffer[start : start + size] == frame and start % 4 == 2
         w4 = np.frombuffer(buffer, dtype="<u4", count=len(buffer) // 4)
         shape = rsc_fast._shape_of_frame(frames[0])
         assert shape is not None
-        fast = rsc_fast._scan_layout(shape, frames, w4, starts, lengths, stride)
+        fast = rsc_fast._scan_layout(shape, frames, w4, starts, lengths, pattern)
         assert fast is not None, "the one-layout path takes the batch"
         each = rsc_fast._scan_shape(shape, None, w4, starts, lengths)
         assert fast[0].tolist() == each[0].tolist()
@@ -304,9 +305,9 @@ def test_one_layout_path_equals_the_per_frame_checks(v6: bool, link: str) -> Non
         bad = bytearray(frames[3])
         bad[-1] ^= 0x10
         frames[3] = bytes(bad)
-        buffer, starts, lengths, stride = rsc_fast._join(frames)
+        buffer, starts, lengths, pattern = rsc_fast._join(frames)
         w4 = np.frombuffer(buffer, dtype="<u4", count=len(buffer) // 4)
-        assert rsc_fast._scan_layout(shape, frames, w4, starts, lengths, stride) is None
+        assert rsc_fast._scan_layout(shape, frames, w4, starts, lengths, pattern) is None
         result = scan(frames)
         assert 3 not in result.table[FIELDS.index("index")].tolist()
         assert len(result.table[0]) == len(frames) - 1
@@ -362,7 +363,7 @@ def test_block_payloads_equal_the_per_segment_views(
         elif nudge < 0 and plens[at] >= -nudge:
             plens[at] += nudge
     buffer = rnd.randbytes(max(pends) + 5)
-    payloads = rsc_batch._Payloads(buffer, pends, plens)
+    payloads = rsc_batch._Payloads(buffer, _columns(pends, plens), 0)
     lo = rnd.randrange(count)
     hi = rnd.randrange(lo, count) + 1
     got = b"".join(payloads.block(lo, hi))
@@ -381,10 +382,25 @@ def test_a_sends_short_tail_is_a_piece_of_its_own(tail: int) -> None:
     plens[-1] = tail
     pends[-1] += tail - size
     buffer = random.Random(tail).randbytes(max(pends) + 5)
-    pieces = rsc_batch._Payloads(buffer, pends, plens).block(0, count)
-    assert len(pieces) == (1 if tail == size else 2)
     expected = b"".join(buffer[b - n : b] for b, n in zip(pends, plens, strict=True))
-    assert b"".join(pieces) == expected
+    for stride in (0, -1, step):  # checked spacing, one flow in order, a known stride
+        payloads = rsc_batch._Payloads(buffer, _columns(pends, plens), stride)
+        pieces = payloads.block(0, count)
+        assert len(pieces) == (1 if tail == size else 2)
+        assert b"".join(pieces) == expected
+        for lo, hi in ((0, count - 1), (3, count), (count - 20, count), (1, 17), (40, 45)):
+            got = b"".join(payloads.block(lo, hi))
+            assert got == b"".join(
+                buffer[b - n : b] for b, n in zip(pends[lo:hi], plens[lo:hi], strict=True)
+            )
+
+
+def _columns(pends: list[int], plens: list[int]) -> npt.NDArray[np.int64]:
+    """A scan table whose payload ends and lengths are ``pends`` and ``plens``."""
+    table = np.zeros((len(FIELDS), len(pends)), dtype=np.int64)
+    table[FIELDS.index("pend")] = pends
+    table[FIELDS.index("plen")] = plens
+    return table
 
 
 @settings(max_examples=30, deadline=None)
@@ -447,10 +463,10 @@ def test_one_stride_batch_equals_the_per_frame_checks(
         frame = frames[which % count]
         frame[at % len(frame)] ^= flip
     joined = [bytes(f) for f in frames]
-    buffer, starts, lengths, stride = rsc_fast._join(joined)
-    assert stride, "one length but the last: one stride"
+    buffer, starts, lengths, pattern = rsc_fast._join(joined)
+    assert pattern[0] < 0, "one length but the last: one stride"
     w4 = np.frombuffer(buffer, dtype="<u4", count=len(buffer) // 4)
-    fast = rsc_fast._scan_layout(shape, joined, w4, starts, lengths, stride)
+    fast = rsc_fast._scan_layout(shape, joined, w4, starts, lengths, pattern)
     each = rsc_fast._scan_shape(shape, None, w4, starts, lengths)
     if damage is None:
         assert fast is not None

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 
 from ndis_offload.engine.receive import TCP_SUCCEEDED
 from ndis_offload.engine.rsc_fast import (
@@ -137,19 +138,35 @@ class _Payloads:
     one ``bytes`` copied through a 2-D view (so the unit joins one or two pieces, not
     dozens)."""
 
-    __slots__ = ("buffer", "views", "pends", "plens")
+    __slots__ = ("buffer", "table", "views", "lists", "stride", "ordered")
 
-    def __init__(self, buffer: bytes, pends: list[int], plens: list[int]) -> None:
+    def __init__(self, buffer: bytes, table: npt.NDArray[np.int64], stride: int) -> None:
         self.buffer = buffer
+        self.table = table
         self.views: list[Frame] | None = None
-        self.pends = pends
-        self.plens = plens
+        self.lists: tuple[list[int], list[int]] | None = None
+        self.stride: tuple[int, int, int, int, int] | None = None
+        self.ordered = stride < 0
+        if stride > 0:  # (pend, plen) of the first and the last column
+            (plen0, plen_last), (pend0, pend_last) = table[
+                F_PLEN::2, :: table.shape[1] - 1
+            ].tolist()
+            self.stride = (stride, plen0, pend0, plen_last, pend_last)
+
+    def _rows(self, first: int, step: int, size: int, even: int) -> bytes:
+        return np.ndarray((even, size), np.uint8, self.buffer, first - size, (step, 1)).tobytes()
 
     def block(self, k0: int, k1: int) -> list[Frame]:
         """The payloads of columns ``k0`` .. ``k1 - 1``, in order."""
-        pends, plens = self.pends, self.plens
         count = k1 - k0
         if count >= _STRIDED_BLOCK:
+            if self.stride is not None:  # the frames in order, evenly spaced
+                step, size, pend0, plen_last, pend_last = self.stride
+                if k1 < self.table.shape[1] or plen_last == size:
+                    return [self._rows(pend0 + k0 * step, step, size, count)]
+                rows = self._rows(pend0 + k0 * step, step, size, count - 1)
+                return [rows, memoryview(self.buffer)[pend_last - plen_last : pend_last]]
+            pends, plens = self._columns()
             size = plens[k0]
             first = pends[k0]
             step = pends[k0 + 1] - first
@@ -158,18 +175,28 @@ class _Payloads:
             if (
                 step >= size > 0
                 and plens[k0 : k0 + even].count(size) == even
-                and pends[k0 : k0 + even] == list(range(first, first + step * even, step))
+                and (
+                    self.ordered
+                    or pends[k0 : k0 + even] == list(range(first, first + step * even, step))
+                )
             ):
-                rows = np.ndarray((even, size), np.uint8, self.buffer, first - size, (step, 1))
+                rows = self._rows(first, step, size, even)
                 if even == count:
-                    return [rows.tobytes()]
+                    return [rows]
                 end = pends[k1 - 1]
-                return [rows.tobytes(), memoryview(self.buffer)[end - plens[k1 - 1] : end]]
+                return [rows, memoryview(self.buffer)[end - plens[k1 - 1] : end]]
         views = self.views
         if views is None:  # a view per segment, made once per batch
             view = memoryview(self.buffer)
+            pends, plens = self._columns()
             views = self.views = [view[b - n : b] for b, n in zip(pends, plens, strict=True)]
         return views[k0:k1]
+
+    def _columns(self) -> tuple[list[int], list[int]]:
+        """The payload ends and lengths of every column."""
+        if self.lists is None:
+            self.lists = self.table[F_PEND].tolist(), self.table[F_PLEN].tolist()
+        return self.lists
 
 
 def _start_empty(frames: Sequence[Frame], first: list[int], now: float) -> Scu:
@@ -266,8 +293,8 @@ def _coalesce(
     else:
         block_psh = (np.bitwise_or.reduceat(t[F_FLAGS], first_at) & TCP_PSH).tolist()
     first_at.append(count)
-    odd = int(np.bitwise_or.reduce(t[F_PLEN])) & 1
-    payloads = _Payloads(fast.buffer, t[F_PEND].tolist(), t[F_PLEN].tolist())
+    odd = fast.odd if fast.odd >= 0 else int(np.bitwise_or.reduce(t[F_PLEN])) & 1
+    payloads = _Payloads(fast.buffer, t, fast.stride if count >= _STRIDED_BLOCK else 0)
     cols: list[list[int]] | None = None  # per-segment columns, for exception E7
     scus = list(map(flows.get, keys))
     fb = list(range(nflows + 1)) if nblocks == nflows else np.searchsorted(first_at, heads).tolist()

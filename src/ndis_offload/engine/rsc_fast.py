@@ -227,6 +227,13 @@ class FastSegments:
     """The flow key of each flow (L2 header, addresses, ports; as ``rsc._key``)."""
     one_match: bool = False
     """Every segment has one ``match`` word (a batch of one layout)."""
+    stride: int = 0
+    """When not 0: the columns are the frames of one layout in arrival order (one flow);
+    above 0, they are ``stride`` bytes apart in :attr:`buffer` and all but the last have
+    the first one's payload length; -1, frames of one payload length are evenly spaced
+    (their pads are equal)."""
+    odd: int = -1
+    """1 when some payload length may be odd, 0 when none is, -1 when not known."""
 
 
 def _group(
@@ -375,10 +382,8 @@ def _layout_of(frame: Frame, s: _Shape) -> tuple[int, int, int] | None:
 
 @dataclass(frozen=True, slots=True)
 class _Layout:
-    """Per (shape, timestamps, frame count, stride, first and last frame length): gather
-    indices, reduceat bounds, the pseudo-header length terms and the table's constant rows
-    (with a stride, the frames start ``stride`` bytes apart and all but the last have the
-    first one's length)."""
+    """Per (shape, timestamps, batch pattern: the frames' lengths): gather indices, reduceat
+    bounds, the pseudo-header length terms and the table's constant rows."""
 
     ws: IntArray
     idx: IntArray
@@ -386,47 +391,46 @@ class _Layout:
     pseudo: IntArray
     table: IntArray
     datagram: IntArray
-    """Each frame's IPv4 total length / IPv6 payload length (with a stride)."""
+    """Each frame's IPv4 total length / IPv6 payload length."""
+    shortest: int
 
 
-_LAYOUTS: dict[tuple[int, int, int, int, int, int], _Layout] = {}
+_LAYOUTS: dict[tuple[int, int, tuple[int, ...]], _Layout] = {}
 _LAYOUTS_LIMIT = 64
 
 
-def _layout(s: _Shape, ts: int, n: int, stride: int, first: int, last: int) -> _Layout:
-    """The cached constants of ``n`` frames ``stride`` bytes apart whose lengths are
-    ``first`` but the last one's (``last``); ``stride`` 0: of several lengths, then only the
-    table's constant rows are filled."""
-    key = (s.code, ts, n, stride, first if stride else 0, last if stride else 0)
+def _layout(
+    s: _Shape, ts: int, pattern: tuple[int, ...], starts: IntArray, lengths: IntArray
+) -> _Layout:
+    """The cached constants of frames joined at ``starts`` with ``lengths`` (``pattern``,
+    from :func:`_join`, names them)."""
+    key = (s.code, ts, pattern)
     entry = _LAYOUTS.get(key)
     if entry is None:
         if len(_LAYOUTS) >= _LAYOUTS_LIMIT:
             _LAYOUTS.clear()
-        ws = np.arange(n, dtype=np.int64) * (stride >> 2)
-        bounds = ws[:, None] + s.parts
-        bounds[:, -2] += 8 if ts else 5
+        n = len(lengths)
+        ws = starts >> 2
+        bounds = s.parts_ts[ts] + ws[:, None]
+        bounds[:, -1] += (lengths + 5) >> 2  # the word after the datagram's last byte
         table = np.empty((len(FIELDS), n), dtype=np.int64)
         table[F_INDEX] = np.arange(n)
         table[F_SHAPE] = s.code
-        pseudo = np.zeros(n, dtype=np.int64)
-        datagram = pseudo
-        if stride:
-            lengths = np.full(n, first, dtype=np.int64)
-            lengths[-1] = last
-            bounds[:, -1] += (lengths + 5) >> 2
-            table[F_PEND] = 4 * ws + 2 + lengths
-            table[F_SIZE] = lengths - s.l3
-            table[F_PLEN] = lengths - s.l4 - (32 if ts else 20)
-            # TCP length and protocol, as big-endian words summed little-endian (x256).
-            pseudo = (lengths - s.l4 + 6) * 256
-            datagram = lengths - (s.l3 if s.v4 else s.l3 + 40)
-        entry = _LAYOUTS[key] = _Layout(ws, s.cols + ws, bounds.ravel(), pseudo, table, datagram)
+        table[F_PEND] = starts + lengths
+        table[F_SIZE] = lengths - s.l3
+        table[F_PLEN] = lengths - s.l4 - (32 if ts else 20)
+        # TCP length and protocol, as big-endian words summed little-endian (x256).
+        pseudo = (lengths - s.l4 + 6) * 256
+        datagram = lengths - (s.l3 if s.v4 else s.l3 + 40)
+        entry = _LAYOUTS[key] = _Layout(
+            ws, s.cols + ws, bounds.ravel(), pseudo, table, datagram, int(lengths.min())
+        )
     return entry
 
 
 def _scan_layout(
     s: _Shape, frames: Sequence[Frame], w4: npt.NDArray[np.uint32], starts: IntArray,
-    lengths: IntArray, stride: int,
+    lengths: IntArray, pattern: tuple[int, ...],
 ) -> tuple[IntArray, list[int], list[bytes]] | None:  # fmt: skip
     """(table, heads, keys) of a batch whose frames all have the first frame's layout (a bulk
     transfer), or None when they do not: the first frame is checked against the templates
@@ -436,20 +440,10 @@ def _scan_layout(
     if found is None:
         return None
     ts, match, header = found
-    n = len(frames)
-    l3 = s.l3
-    first, last = int(lengths[0]), int(lengths[-1])
-    u = _layout(s, ts, n, stride, first, last)
-    if stride:
-        ws, idx = u.ws, u.idx
-        shortest = min(first, last)
-    else:
-        ws = starts >> 2
-        idx = s.cols + ws
-        shortest = int(lengths.min())
-    if shortest <= l3 + header:  # every frame holds a payload
+    u = _layout(s, ts, pattern, starts, lengths)
+    if u.shortest <= s.l3 + header:  # every frame holds a payload
         return None
-    g = w4[idx].view(">u4").astype(np.int64)
+    g = w4[u.idx].view(">u4").astype(np.int64)
     # Every frame equals the first under the shared bits (template rows; the flow-key rows
     # may vary: which do is the flow grouping's sort key), and its IPv4 total length / IPv6
     # payload length ends the datagram where the frame ends.
@@ -458,23 +452,11 @@ def _scan_layout(
     if True in varies[: s.key_row - _G_TEMPLATE]:
         return None
     datagram = g[_G_TEMPLATE] & 0xFFFF if s.v4 else g[_G_TEMPLATE + 1] >> 16
-    if stride:
-        if (datagram != u.datagram).any():
-            return None
-        bounds = u.bounds
-        pseudo: IntArray = u.pseudo
-    else:
-        if (datagram != lengths - (l3 if s.v4 else l3 + 40)).any():
-            return None
-        rows = s.parts_ts[ts] + ws[:, None]
-        words = lengths + 5
-        words >>= 2
-        rows[:, -1] += words  # the word after the datagram's last byte
-        bounds = rows.ravel()
-        pseudo = (lengths - s.l4 + 6) * 256
-    sums = np.add.reduceat(w4, bounds, dtype=np.int64).reshape(n, len(s.parts)).T
+    if (datagram != u.datagram).any():
+        return None
+    sums = np.add.reduceat(w4, u.bounds, dtype=np.int64).reshape(len(frames), len(s.parts)).T
     check = s.chk @ sums
-    check[1] += pseudo
+    check[1] += u.pseudo
     check %= _MOD
     if check.any():
         return None
@@ -483,66 +465,55 @@ def _scan_layout(
     np.right_shift(g[:_G_TEMPLATE], s.shift[:_G_TEMPLATE], out=fields)
     fields &= s.mask[:_G_TEMPLATE]
     nxt = table[F_NXT]
-    plen = table[F_PLEN]
-    if not stride:
-        np.subtract(lengths, l3 + header, out=plen)
-        np.add(starts, lengths, out=table[F_PEND])
-        np.subtract(lengths, l3, out=table[F_SIZE])
-    nxt += plen
+    nxt += table[F_PLEN]
     nxt &= M32
     if not ts:
         table[F_TSVAL : F_TSECR + 1] = -1
     table[F_MATCH] = match
     table[F_PSUM] = sums[-2]
-    order, heads, keys = _group(g[s.key_row :], ws, w4, s, varies[s.key_row - _G_TEMPLATE :])
+    order, heads, keys = _group(g[s.key_row :], u.ws, w4, s, varies[s.key_row - _G_TEMPLATE :])
     if order is not None:
         table = table[:, order]
     return table, heads, keys
 
 
-_STRIDED: dict[tuple[int, int, int], tuple[IntArray, IntArray]] = {}
-"""(frame starts, lengths) of joined batches by (frames, first length, last length): read-only."""
+_PATTERNS: dict[tuple[int, ...], tuple[IntArray, IntArray, list[Frame]]] = {}
+"""(frame starts, lengths, the joining pieces but the frames) of joined batches by pattern
+(:func:`_join`): read-only."""
 
 
-def _join(frames: Sequence[Frame]) -> tuple[bytes, IntArray, IntArray, int]:
-    """(buffer, frame starts, frame lengths, the stride between frames when all but the last
-    have the first one's length, else 0): the frames joined at ``2 (mod 4)``."""
+def _join(frames: Sequence[Frame]) -> tuple[bytes, IntArray, IntArray, tuple[int, ...]]:
+    """(buffer, frame starts, frame lengths, pattern): the frames joined at ``2 (mod 4)``;
+    the pattern names the lengths (``(-count, first, last)`` when all but the last have the
+    first one's length, else the lengths), and keys the cached arrays of the batch's
+    layout, so a stream of batches of recurring lengths reuses them."""
     lengths_list = list(map(len, frames))
     first = lengths_list[0]
     count = len(lengths_list)
     same = lengths_list.count(first)
-    if same == count or (same == count - 1 and lengths_list[-1] != first):
+    last = lengths_list[-1]
+    if same == count or (same == count - 1 and last != first):
         # One length (a bulk transfer), or all but the last (a send's tail).
-        pad = _PADS[first & 3]
-        last = lengths_list[-1]
-        stride = first + len(pad)
-        parts: list[Frame] = [pad] * (2 * count + 2)  # one copy of the frames
-        parts[0] = b"\0\0"
-        parts[1:-1:2] = frames
-        parts[-1] = _TAIL
-        parts[-2] = _PADS[last & 3]
-        key = (count, first, last)
-        arrays = _STRIDED.get(key)
-        if arrays is None:
-            if len(_STRIDED) >= _LAYOUTS_LIMIT:
-                _STRIDED.clear()
-            starts = np.arange(count, dtype=np.int64) * stride
-            starts += 2
-            lengths = np.full(count, first, dtype=np.int64)
-            lengths[-1] = last
-            starts.flags.writeable = lengths.flags.writeable = False
-            arrays = _STRIDED[key] = (starts, lengths)
-        return b"".join(parts), arrays[0], arrays[1], stride
-    parts = [b"\0\0"] * (2 * count + 2)
+        pattern: tuple[int, ...] = (-count, first, last)
+    else:
+        pattern = tuple(lengths_list)
+    entry = _PATTERNS.get(pattern)
+    if entry is None:
+        if len(_PATTERNS) >= _LAYOUTS_LIMIT:
+            _PATTERNS.clear()
+        pieces: list[Frame] = [b"\0\0"] * (2 * count + 2)
+        pieces[2:-1:2] = [_PADS[size & 3] for size in lengths_list]
+        pieces[-1] = _TAIL
+        lengths = np.array(lengths_list, dtype=np.int64)
+        starts = np.empty(count, dtype=np.int64)
+        starts[0] = 0
+        np.cumsum(((lengths[:-1] + 5) >> 2) << 2, out=starts[1:])
+        starts += 2
+        starts.flags.writeable = lengths.flags.writeable = False
+        entry = _PATTERNS[pattern] = (starts, lengths, pieces)
+    parts = entry[2].copy()
     parts[1:-1:2] = frames
-    parts[2:-1:2] = [_PADS[size & 3] for size in lengths_list]
-    parts[-1] = _TAIL
-    lengths = np.array(lengths_list, dtype=np.int64)
-    starts = np.empty(count, dtype=np.int64)
-    starts[0] = 0
-    np.cumsum(((lengths[:-1] + 5) >> 2) << 2, out=starts[1:])
-    starts += 2
-    return b"".join(parts), starts, lengths, 0
+    return b"".join(parts), entry[0], entry[1], pattern
 
 
 def _type_fields(frame: Frame, s: _Shape) -> bytes:
@@ -589,13 +560,18 @@ def scan(frames: Sequence[Frame]) -> FastSegments:
     """
     if not frames:
         return FastSegments(b"", _EMPTY, [0], [])
-    buffer, starts, lengths, stride = _join(frames)
+    buffer, starts, lengths, pattern = _join(frames)
     w4 = np.frombuffer(buffer, dtype="<u4", count=len(buffer) // 4)
     shape = _shape_of_frame(frames[0])
     if shape is not None and len(frames) > 1:
-        found = _scan_layout(shape, frames, w4, starts, lengths, stride)
+        found = _scan_layout(shape, frames, w4, starts, lengths, pattern)
         if found is not None:
-            return FastSegments(buffer, *found, True)
+            if pattern[0] >= 0:
+                return FastSegments(buffer, *found, True, -1 if len(found[1]) == 2 else 0)
+            # One length but perhaps the last: (header lengths are even) payload parities
+            # are those of the two frame lengths; one flow keeps the frames' order.
+            stride = int(starts[1] - starts[0]) if len(found[1]) == 2 else 0
+            return FastSegments(buffer, *found, True, stride, (pattern[1] | pattern[2]) & 1)
     tables: list[IntArray] = []
     heads: list[int] = [0]
     keys: list[bytes] = []
