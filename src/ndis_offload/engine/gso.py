@@ -105,9 +105,12 @@ class GsoPlan(NamedTuple):
     """Offset of an 802.3 length field (LLC/SNAP frames): the bytes after it."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Segmentation:
-    """The frames an LSO / USO / GSO send became, and the L4 payload bytes they carry."""
+    """The frames an LSO / USO / GSO send became, and the L4 payload bytes they carry.
+
+    Not frozen: a frozen dataclass's ``__init__`` (``object.__setattr__`` per field) costs
+    more than the rest of a small send's bookkeeping, and this object is made per send."""
 
     frames: list[bytes]
     payload_bytes: int
