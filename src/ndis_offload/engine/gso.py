@@ -117,9 +117,10 @@ class Segmentation:
     """The LSOv1 completion ``TcpPayload`` value."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SegmentRows:
     """The segments of one send as rows of one buffer (:func:`cut_rows`; no copy per frame).
+    Not frozen, for the reason :class:`Segmentation` is not.
 
     Segment ``i`` is ``rows[i, start : start + length]``, the last one
     ``rows[-1, start : start + last_length]``; the bytes around them are padding.
