@@ -391,12 +391,6 @@ class Shape:
             deltas = self.heads[key] = (rows[:, ::-1] & 0xFFFFFFFF).astype(np.uint32).ravel()
         return deltas
 
-    def workspace(self) -> _Workspace:
-        try:
-            return self.spare.pop()
-        except IndexError:
-            return _Workspace(self)
-
 
 _SHAPES: dict[tuple[object, ...], Shape] = {}
 _MAX_SHAPES = 128
@@ -423,7 +417,8 @@ def _fill(view: memoryview, plan: GsoPlan, shape: Shape) -> _Workspace:
     if shape.error is not None:
         raise shape.error
     hdr, mss, full = plan.header_len, shape.mss, shape.full
-    ws = shape.workspace()
+    spare = shape.spare
+    ws = spare.pop() if spare else _Workspace(shape)
     flat = ws.flat
 
     # The headers of a full segment: lengths, transport checksum 0, no FIN / PSH / CWR,
