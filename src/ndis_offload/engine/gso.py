@@ -105,18 +105,22 @@ class GsoPlan(NamedTuple):
     """Offset of an 802.3 length field (LLC/SNAP frames): the bytes after it."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Segmentation:
-    """The frames an LSO / USO / GSO send became, and the L4 payload bytes they carry."""
+    """The frames an LSO / USO / GSO send became, and the L4 payload bytes they carry.
+
+    Not frozen: a frozen dataclass's ``__init__`` (``object.__setattr__`` per field) costs
+    more than the rest of a small send's bookkeeping, and this object is made per send."""
 
     frames: list[bytes]
     payload_bytes: int
     """The LSOv1 completion ``TcpPayload`` value."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SegmentRows:
     """The segments of one send as rows of one buffer (:func:`cut_rows`; no copy per frame).
+    Not frozen, for the reason :class:`Segmentation` is not.
 
     Segment ``i`` is ``rows[i, start : start + length]``, the last one
     ``rows[-1, start : start + last_length]``; the bytes around them are padding.
@@ -272,7 +276,8 @@ class Shape:
                  "stride", "step", "last_step", "lane_count", "bounds", "ipv4", "ip_words",
                  "ip_base", "short", "id_max", "c_min", "c_max", "l4_lengths", "mod", "one",
                  "outer_udp", "spare", "splitter", "error", "patches", "lead", "head_parts",
-                 "heads", "last_at", "flags_at")  # fmt: skip
+                 "heads", "last_at", "flags_at", "width", "keep", "put", "flags_shift",
+                 "ip_bits")  # fmt: skip
 
     def __init__(self, plan: GsoPlan, size: int, mss: int) -> None:
         self.mss = mss
@@ -308,6 +313,32 @@ class Shape:
         """Where the last segment starts in the output buffer."""
         self.flags_at = lead + l4 + 13 if is_tcp and full else 0
         """The TCP flags byte in the template, when FIN / PSH / CWR differ between rows."""
+        # The template as one big-endian integer of ``width`` bytes: ``keep`` clears the
+        # patched fields, every IPv4 header checksum and the row flags, ``put`` sets the
+        # patches; ``ip_bits`` places each IPv4 header, its ID and its checksum.
+        self.width = width = lead + hdr
+
+        def bits(at: int, size: int) -> int:
+            """The shift of the ``size``-byte field at template offset ``at``."""
+            return 8 * (width - at - size)
+
+        cleared = put = 0
+        for at, value in self.patches:
+            cleared |= (1 << 8 * len(value)) - 1 << bits(at, len(value))
+            put |= int.from_bytes(value) << bits(at, len(value))
+        for offset, _ in self.ipv4:
+            cleared |= 0xFFFF << bits(lead + offset + 10, 2)
+        self.flags_shift = bits(self.flags_at, 1) if self.flags_at else 0
+        if self.flags_at:
+            cleared |= _ROW_FLAGS << self.flags_shift
+        self.keep = (1 << 8 * width) - 1 ^ cleared
+        self.put = put
+        self.ip_bits = tuple(
+            (bits(lead + at, ihl), (1 << 8 * ihl) - 1, bits(lead + at + 4, 2),
+             bits(lead + at + 10, 2))
+            for at, ihl in self.ipv4
+        )  # fmt: skip
+        """Per IPv4 header: shift and mask of the header, shifts of its ID and checksum."""
         # Lane ranges: row i from its transport header to the end of the row; the last row
         # to its frame's end rounded up to a lane (zeros). The gaps between ranges (the next
         # row's outer headers) are summed into slots that are dropped.
@@ -387,12 +418,6 @@ class Shape:
             deltas = self.heads[key] = (rows[:, ::-1] & 0xFFFFFFFF).astype(np.uint32).ravel()
         return deltas
 
-    def workspace(self) -> _Workspace:
-        try:
-            return self.spare.pop()
-        except IndexError:
-            return _Workspace(self)
-
 
 _SHAPES: dict[tuple[object, ...], Shape] = {}
 _MAX_SHAPES = 128
@@ -419,33 +444,31 @@ def _fill(view: memoryview, plan: GsoPlan, shape: Shape) -> _Workspace:
     if shape.error is not None:
         raise shape.error
     hdr, mss, full = plan.header_len, shape.mss, shape.full
-    ws = shape.workspace()
+    spare = shape.spare
+    ws = spare.pop() if spare else _Workspace(shape)
     flat = ws.flat
 
     # The headers of a full segment: lengths, transport checksum 0, no FIN / PSH / CWR,
     # and the IPv4 header checksum; every row gets them plus its lane deltas.
-    tmpl = ws.tmpl
-    tmpl[shape.lead :] = view[:hdr]
-    for at, value in shape.patches:
-        tmpl[at : at + len(value)] = value
-    key = 0
-    flags_at = shape.flags_at
-    if flags_at:
-        key = tmpl[flags_at] & _ROW_FLAGS
-        tmpl[flags_at] &= ~_ROW_FLAGS
-    for at, words in shape.ip_words:
-        fields: tuple[int, ...] = words.unpack_from(tmpl, at)
-        c0 = -(sum(fields) - fields[5]) % 0xFFFF
-        _H.pack_into(tmpl, at + 10, c0)
-        if fields[2] > shape.id_max or not shape.c_min <= c0 <= shape.c_max:
+    # Built as one integer (Python's big-int operators beat slicing a bytearray): a sum
+    # of 16-bit words is the integer modulo 0xFFFF (2**16 is 1 modulo 0xFFFF).
+    head = int.from_bytes(view[:hdr])
+    key = head >> shape.flags_shift & _ROW_FLAGS if shape.flags_at else 0
+    head = head & shape.keep | shape.put
+    for at, mask, id_at, sum_at in shape.ip_bits:
+        c0 = -(head >> at & mask) % 0xFFFF
+        head |= c0 << sum_at
+        if head >> id_at & 0xFFFF > shape.id_max or not shape.c_min <= c0 <= shape.c_max:
             key |= _PLAIN
     deltas = shape.heads.get(key)
     if deltas is None:
         deltas = shape.head(key)
-    # Reversed, the template's big-endian lanes are native ones in reverse order.
-    np.add(np.frombuffer(tmpl[::-1] * shape.count, np.uint32), deltas, out=ws.head_tmp)
+    # Little-endian, the template's big-endian lanes are native ones in reverse order.
+    rows = head.to_bytes(shape.width, "little") * shape.count
+    np.add(np.frombuffer(rows, np.uint32), deltas, out=ws.head_tmp)
     ws.head[...] = ws.head_rows
     if key & _PLAIN:
+        ws.tmpl[:] = head.to_bytes(shape.width)
         _ipv4_columns(ws, shape)
 
     # The payload: one strided copy of the full segments, the last one apart.
