@@ -155,14 +155,20 @@ class _UnpluggedDevice:
 _PATTERN = bytes(range(256)) * 258
 
 
-def _tcp_frame(payload: int, seq: int, *, ack_only: bool = False) -> bytes:
+def _tcp_frame(payload: int, seq: int, *, ack_only: bool = False, complete: bool = False) -> bytes:
+    """A TCP/IPv4 frame as the kernel hands it to a TAP: the IPv4 header checksum always
+    filled; the TCP checksum filled only when ``complete`` (a frame sent without
+    ``VIRTIO_NET_HDR_F_NEEDS_CSUM``), else left for the NIC's send path."""
+    from ndis_offload.engine import insert_checksums
+
     eth = b"\x02" * 6 + b"\x04" * 6 + b"\x08\x00"
     options = b"\x01\x01\x08\x0a" + struct.pack("!II", seq & 0xFFFF, 7)
     flags = 0x10 if ack_only else 0x18
     tcp = struct.pack("!HHIIBBHHH", 40000, 5201, seq, 1, 0x80, flags, 512, 0, 0) + options
     ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp) + payload, 1, 0x4000, 64, 6, 0,
                      b"\x0a\x4d\x00\x01", b"\x0a\x4d\x00\x02")  # fmt: skip
-    return eth + ip + tcp + _PATTERN[seq & 0xFF : (seq & 0xFF) + payload]
+    frame = eth + ip + tcp + _PATTERN[seq & 0xFF : (seq & 0xFF) + payload]
+    return insert_checksums(frame, tcp=complete, udp=False)
 
 
 def offline(total_mb: int = 64, *, off: bool = True) -> dict[str, float]:
@@ -199,8 +205,10 @@ def offline(total_mb: int = 64, *, off: bool = True) -> dict[str, float]:
         return out
     a, b = nics(False)
     plain = bytes(10)
-    segments = [plain + _tcp_frame(mss, 1 + i * mss) for i in range(sends * per_send)]
-    ack_plain = plain + ack[10:]
+    segments = [
+        plain + _tcp_frame(mss, 1 + i * mss, complete=True) for i in range(sends * per_send)
+    ]
+    ack_plain = plain + _tcp_frame(0, 1, ack_only=True, complete=True)
     start = time.process_time()
     for first in range(0, len(segments), 64):
         wire = [f for raw in segments[first : first + 64] for f in a.transmit(raw)]
