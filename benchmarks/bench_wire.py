@@ -226,7 +226,8 @@ def send_stages(sends: int = 400, rounds: int = 5, dpc_sends: int = 1) -> dict[s
     """CPU microseconds per 64 KB send (45 segments of 1448 bytes) in each stage of the
     offline segment-on pipeline (see :func:`offline`), the median of ``rounds`` runs.
     ``dpc_sends`` sends share one receive DPC on NIC B (their ACKs one on NIC A), as when
-    the link hands a NIC that fell behind every message waiting (``link.DPC_BUDGET``)."""
+    one turn reads several queued LSO sends (``wire.DPC_BYTES``) or the link hands a NIC
+    that fell behind every message waiting (``link.DPC_BUDGET``)."""
     from ndis_offload.io.tap.nic import TapNic
     from ndis_offload.io.tap.vnet_hdr import VirtioNetHdr
     from ndis_offload.stack.profiles import get_profile
@@ -308,8 +309,8 @@ def main(argv: list[str]) -> int:
     )  # fmt: skip
     parser.add_argument(
         "--dpc-sends", type=int, metavar="N", default=1,
-        help="--stages: N sends share one receive DPC (the live link merges the messages "
-        "waiting, up to about 4 sends, when a NIC falls behind)",
+        help="--stages: N sends share one receive DPC (live: up to 8 LSO sends the kernel "
+        "has queued in one process, wire.DPC_BYTES; the link merges up to about 4)",
     )  # fmt: skip
     parser.add_argument(
         "--profile", type=int, metavar="N", default=0,
