@@ -199,6 +199,51 @@ def _decoded(cls: type[_S], word: int) -> _S:
     return cast(_S, found)
 
 
+_LSO_REQUESTS: dict[int, tuple[NdisLsoV1Transmit | NdisLsoV2Transmit, str]] = {}
+_CHECKSUM_REQUESTS: dict[
+    int, tuple[NdisTcpIpChecksumNetBufferListInfoTransmit, tuple[str, ...]]
+] = {}
+
+
+def _lso_request(word: int) -> tuple[NdisLsoV1Transmit | NdisLsoV2Transmit, str]:
+    """The ``TcpLargeSendNetBufferListInfo`` word decoded (LSOv1 or LSOv2 by its ``Type``)
+    and the feature it needs, memoized per word."""
+    found = _LSO_REQUESTS.get(word)
+    if found is None:
+        lso: NdisLsoV1Transmit | NdisLsoV2Transmit
+        if _decoded(NdisLsoTransmit, word).Type == NdisLsoType.V1_TYPE:
+            lso = _decoded(NdisLsoV1Transmit, word)
+            feature = feature_for("lsov1", 4)
+        else:
+            lso = _decoded(NdisLsoV2Transmit, word)
+            feature = feature_for("lsov2", 6 if lso.IPVersion == NdisLsoIpVersion.IPv6 else 4)
+        if len(_LSO_REQUESTS) >= _CACHE_LIMIT:
+            _LSO_REQUESTS.clear()
+        found = _LSO_REQUESTS[word] = (lso, feature)
+    return found
+
+
+def _checksum_request(
+    word: int,
+) -> tuple[NdisTcpIpChecksumNetBufferListInfoTransmit, tuple[str, ...]]:
+    """The ``TcpIpChecksumNetBufferListInfo`` ``Transmit`` word decoded and the features
+    of the checksums it asks for, memoized per word."""
+    found = _CHECKSUM_REQUESTS.get(word)
+    if found is None:
+        info = _decoded(NdisTcpIpChecksumNetBufferListInfoTransmit, word)
+        family = 4 if info.IsIPv4 else 6
+        asked = (
+            ("IpChecksum", info.IpHeaderChecksum and info.IsIPv4),
+            ("TcpChecksum", info.TcpChecksum),
+            ("UdpChecksum", info.UdpChecksum),
+        )
+        wanted = tuple(feature_for("checksum", family, "Tx", m) for m, on_ in asked if on_)
+        if len(_CHECKSUM_REQUESTS) >= _CACHE_LIMIT:
+            _CHECKSUM_REQUESTS.clear()
+        found = _CHECKSUM_REQUESTS[word] = (info, wanted)
+    return found
+
+
 def _one_version(frames: list[bytes]) -> int:
     """4 or 6 when every frame is untagged Ethernet II with that one IP Ethertype, else 0
     (then :func:`ip_versions` walks each frame)."""
@@ -414,14 +459,7 @@ class SoftwareDatapath:
             return SendCompletion(NdisStatus.INVALID_PARAMETER, detail=str(error))
 
     def _send_lso(self, nbl: NetBufferList, on: frozenset[str]) -> SendCompletion:
-        word = nbl.TcpLargeSendNetBufferListInfo
-        lso: NdisLsoV1Transmit | NdisLsoV2Transmit
-        if _decoded(NdisLsoTransmit, word).Type == NdisLsoType.V1_TYPE:
-            lso = _decoded(NdisLsoV1Transmit, word)
-            feature = feature_for("lsov1", 4)
-        else:
-            lso = _decoded(NdisLsoV2Transmit, word)
-            feature = feature_for("lsov2", 6 if lso.IPVersion == NdisLsoIpVersion.IPv6 else 4)
+        lso, feature = _lso_request(nbl.TcpLargeSendNetBufferListInfo)
         if feature not in on:
             return self._refuse(
                 f"{feature} is off in the current configuration", f"refused_{feature}"
@@ -429,21 +467,14 @@ class SoftwareDatapath:
         if lso.MSS == 0:
             return self._refuse("LSO info word with MSS 0", "refused_bad_mss")
         result, completion = transmit_lso(nbl.frame, lso)
-        self.counters["lso_sends"] += 1
-        self.counters["frames"] += len(result.frames)
-        return SendCompletion(NdisStatus.SUCCESS, result.frames, _word(completion))
+        frames = result.frames
+        counters = self.counters
+        counters["lso_sends"] += 1
+        counters["frames"] += len(frames)
+        return SendCompletion(NdisStatus.SUCCESS, frames, _word(completion))
 
     def _send_checksum(self, nbl: NetBufferList, on: frozenset[str]) -> SendCompletion:
-        info = _decoded(
-            NdisTcpIpChecksumNetBufferListInfoTransmit, nbl.TcpIpChecksumNetBufferListInfo
-        )
-        family = 4 if info.IsIPv4 else 6
-        asked = (
-            ("IpChecksum", info.IpHeaderChecksum and info.IsIPv4),
-            ("TcpChecksum", info.TcpChecksum),
-            ("UdpChecksum", info.UdpChecksum),
-        )
-        wanted = [feature_for("checksum", family, "Tx", m) for m, on_ in asked if on_]
+        info, wanted = _checksum_request(nbl.TcpIpChecksumNetBufferListInfo)
         if not (info.IsIPv4 or info.IsIPv6):  # nblchecksum: no checksum work, sent as is
             self.counters["frames"] += 1
             return SendCompletion(NdisStatus.SUCCESS, [bytes(nbl.frame)])

@@ -50,6 +50,8 @@ _FAILED = NdisTcpIpChecksumNetBufferListInfoReceive(
 ).to_int()
 _CACHE_LIMIT = 4096
 _PLAIN = ("", 0, 0, 0)
+_GSO_HEADERS: dict[tuple[bool, int, int, int], bytes] = {}
+"""``receive_header`` of coalesced units per (validated, IP version, header length, MSS)."""
 Buffer = bytes | bytearray | memoryview
 
 
@@ -122,6 +124,8 @@ class TapNic:
         self.last_error = ""
         self.current: frozenset[str] = frozenset()
         self._send_cache: dict[bytes, tuple[str, int, int, int]] = {}
+        self._row: list[int] = []
+        """The counter row of the frame :meth:`_admit` admitted last."""
         self.device = device if device is not None else TapDevice(name, namespace=namespace)
         try:
             self.miniport = cast(ReferenceMiniport, make_miniport(AdapterSpec(profile, variant)))
@@ -184,15 +188,16 @@ class TapNic:
         return found
 
     def _admit(self, raw: Buffer) -> tuple[str, int, int, int] | None:
-        """Classify and count a frame read with its header; ``None`` when it is refused
-        (an offload that is off) or malformed (counted, dropped)."""
+        """Classify and count a frame read with its header (its counter row is then
+        :attr:`_row`); ``None`` when it is refused (an offload that is off) or malformed
+        (counted, dropped)."""
         size = len(raw) - VIRTIO_NET_HDR_LEN
         if size < 14:
             self.counters.row("malformed")[4] += 1
             self.counters.event("malformed_short_frame")
             return None
         if raw[0] == 0 and raw[1] == 0:
-            row = self.counters.row("plain")
+            row = self._row = self.counters.row("plain")
             row[0] += 1
             row[1] += size
             return _PLAIN
@@ -203,7 +208,7 @@ class TapNic:
             self.counters.event("malformed_vnet_hdr")
             self.last_error = err.detail
             return None
-        row = self.counters.row(found[0])
+        row = self._row = self.counters.row(found[0])
         if found[0] not in self.current:
             row[4] += 1
             self.counters.event(f"refused_{found[0]}")
@@ -233,8 +238,8 @@ class TapNic:
             out = bytes(frame)
             self.datapath.transmit_statistics.account([out])
             return [out]
+        row = self._row  # the feature's row, counted by _admit
         completion = self.miniport.send_net_buffer_lists([NetBufferList(frame, csum, lso, uso)])[0]
-        row = self.counters.row(feature)
         if completion.status != NdisStatus.SUCCESS:
             row[4] += 1
             self.counters.event("send_failed")
@@ -266,10 +271,15 @@ class TapNic:
             row[3] += segs
             mss = max(1, self.mtu - (hdr_len - 14))
             if len(frame) - hdr_len <= mss:
-                return receive_header(validated=validated), frame
-            header = receive_header(
-                validated=validated, coalesced_mss=mss, ip_version=version, hdr_len=hdr_len
-            )
+                return (VALID_HDR if validated else ZERO_HDR), frame
+            key = (validated, version, hdr_len, mss)
+            header = _GSO_HEADERS.get(key)
+            if header is None:
+                if len(_GSO_HEADERS) >= _CACHE_LIMIT:
+                    _GSO_HEADERS.clear()
+                header = _GSO_HEADERS[key] = receive_header(
+                    validated=validated, coalesced_mss=mss, ip_version=version, hdr_len=hdr_len
+                )
             return header, frame
         row = self.counters.row("rx_checksum_ok" if validated else "rx")
         row[0] += 1

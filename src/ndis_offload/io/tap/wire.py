@@ -55,15 +55,19 @@ READ_SIZE = VIRTIO_NET_HDR_LEN + 65536 + 64
 
 WRITE_ERRORS = (errno.EINVAL, errno.EAGAIN, errno.EIO, errno.ENOBUFS)
 """A write the kernel refuses (a header it rejects, a full queue) is counted, not fatal."""
-DPC_BYTES = 262144
-"""Segment mode: bytes read before their wire frames go to the peer (one receive DPC in one
-process; one link message with ``--processes 2``): up to four 64 KB LSO sends (about 65,240
-bytes read each) when the kernel has queued them, one when it has not (a turn reads only
-what is waiting, up to ``batch`` frames). Bigger DPCs are cheaper per send for the
-coalescer (its paths alone: 70 us per 64 KB send in DPCs of one send, 53 of two, 42 of
-four). Measured live, one process, rounds interleaved at load 4-6: 256 KB carried 2.36
-Gbit/s at 2.46 wire CPU s/GB, 32 KB (a DPC per send) 1.80 at 3.36. (With an earlier
-coalescer that cost more per send in DPCs of two, 32 KB was the faster.)"""
+DPC_BYTES = 524288
+"""Segment mode, one process: bytes read before their wire frames go to the peer's receive
+path as one receive DPC: up to eight 64 KB LSO sends (about 65,240 bytes read each) when the
+kernel has queued them, one when it has not (a turn reads only what is waiting, up to
+``batch`` frames; it never waits for more). Bigger DPCs are cheaper per send for the
+coalescer (the offline receive + RSC stage: 50-56 us per 64 KB send in DPCs of four sends,
+43 of eight; ``bench_wire.py --stages --dpc-sends N``). Measured live, one process,
+segment on, rounds interleaved at load 4.5-5.8: 512 KB 2.03-2.06 wire CPU s/GB (2.82-2.91
+Gbit/s) against 2.13-2.14 (2.38-2.71) at 256 KB; 1 MB 1.95 s/GB but 2.67 Gbit/s. Earlier
+(load 4-6): 256 KB carried 2.36 Gbit/s at 2.46 s/GB, 32 KB (a DPC per send) 1.80 at 3.36."""
+LINK_BYTES = 262144
+"""``--processes 2``: bytes read before their frames go on the link as one message (up to
+four LSO sends; the receiving NIC merges the messages waiting up to ``link.DPC_BUDGET``)."""
 
 DEFAULT_PROCESSES = 1
 """NIC processes of a wire without ``--processes`` (a capture always runs one). Measured on
@@ -212,7 +216,8 @@ class Loop:
         """Drain up to ``batch`` frames from ``side``'s TAP into its reused buffer. Each
         frame is forwarded right after it is read (still in the cache, no allocation);
         segment mode hands the peer's receive path up to DPC_BYTES of wire frames at a time
-        (one receive DPC), so small frames share the per-DPC work."""
+        (one receive DPC; LINK_BYTES per link message to a peer process), so small frames
+        share the per-DPC work."""
         fd = side.nic.device.fd
         nic, peer, pcap = side.nic, side.peer, self.pcap
         out_fd = peer.device.fd if peer is not None else -1
@@ -243,7 +248,7 @@ class Loop:
                 elif link is not None:
                     outgoing.append(bytes(raw))
                     pending += n
-                    if pending >= DPC_BYTES:
+                    if pending >= LINK_BYTES:
                         link.send(outgoing)
                         outgoing, pending = [], 0
             if outgoing and link is not None:
@@ -253,6 +258,7 @@ class Loop:
             return
         wire: list[bytes] = []
         pending = 0
+        limit = DPC_BYTES if peer is not None else LINK_BYTES
         for _ in range(self.batch):
             try:
                 n = readv(fd, (buffer,))
@@ -262,7 +268,7 @@ class Loop:
             if frames:
                 wire += frames
                 pending += n
-                if pending >= DPC_BYTES:
+                if pending >= limit:
                     self._deliver(side, wire, out_fd)
                     wire, pending = [], 0
         if wire:
