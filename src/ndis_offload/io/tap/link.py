@@ -29,12 +29,13 @@ from typing import Any
 
 from ndis_offload.errors import BackendError
 
-MAX_MESSAGE = 1 << 19
+MAX_MESSAGE = 1 << 20
 """Largest message (bytes): a DPC's worth of frames (``DPC_BYTES`` plus one 64 KB frame) is
 below it; a larger batch, or one the socket buffer cannot take, is split."""
-DPC_BUDGET = 1 << 18
-"""Bytes of waiting messages the receiver takes into one batch (about four 64 KB LSO sends
-cut to the MTU); a message that starts below the budget is taken whole."""
+DPC_BUDGET = 1 << 19
+"""Bytes of waiting messages the receiver takes into one batch (about eight 64 KB LSO sends
+cut to the MTU, as the one-process wire's ``DPC_BYTES``); a message that starts below the
+budget is taken whole."""
 SOCKET_BUFFER = 4 << 20
 FULL_WAIT = 0.005
 """Seconds a sender waits for room on a full link before it drops the batch."""
