@@ -103,7 +103,18 @@ def insert_checksums(
     ``l4_header_offset`` (NDIS ``TcpHeaderOffset``, from the frame start) is cross-checked
     against the parsed headers when given. A UDP length of 0 is set from the IP length.
     """
-    layout = parse_frame(frame)
+    return _insert_checksums(frame, parse_frame(frame), ip_header, tcp, udp, l4_header_offset)
+
+
+def _insert_checksums(
+    frame: Frame,
+    layout: FrameLayout,
+    ip_header: bool,
+    tcp: bool,
+    udp: bool,
+    l4_header_offset: int | None,
+) -> bytes:
+    """:func:`insert_checksums` on a frame already parsed into ``layout``."""
     out = bytearray(frame)
     if ip_header and layout.ip_version == 4:
         _fill_ipv4_checksum(out, layout.l3_offset, layout.l3_len)
@@ -208,12 +219,13 @@ def transmit_checksum(frame: Frame, info: NdisTcpIpChecksumNetBufferListInfoTran
         raise PacketError("checksum info must set exactly one of IsIPv4 / IsIPv6")
     _check_ip_version(layout, 4 if info.IsIPv4 else 6, "checksum info")
     l4_wanted = info.TcpChecksum or info.UdpChecksum
-    return insert_checksums(
+    return _insert_checksums(
         frame,
-        ip_header=bool(info.IpHeaderChecksum),
-        tcp=bool(info.TcpChecksum),
-        udp=bool(info.UdpChecksum),
-        l4_header_offset=info.TcpHeaderOffset if l4_wanted else None,
+        layout,
+        bool(info.IpHeaderChecksum),
+        bool(info.TcpChecksum),
+        bool(info.UdpChecksum),
+        info.TcpHeaderOffset if l4_wanted else None,
     )
 
 
