@@ -48,6 +48,7 @@ _SUCCEEDED = NdisTcpIpChecksumNetBufferListInfoReceive(
 _FAILED = NdisTcpIpChecksumNetBufferListInfoReceive(
     TcpChecksumFailed=1, UdpChecksumFailed=1, IpChecksumFailed=1
 ).to_int()
+_SUCCESS = NdisStatus.SUCCESS
 _CACHE_LIMIT = 4096
 _PLAIN = ("", 0, 0, 0)
 _GSO_HEADERS: dict[tuple[bool, int, int, int], bytes] = {}
@@ -172,7 +173,7 @@ class TapNic:
     def _classify(self, raw: Buffer) -> tuple[str, int, int, int]:
         """``(feature, checksum word, LSO word, USO word)`` for a frame read with its header;
         :class:`PacketError` when malformed or without an NDIS counterpart."""
-        key = bytes(raw[:VIRTIO_NET_HDR_LEN]) + bytes(raw[22:24])  # header + Ethertype
+        key = bytes(raw[:24])  # the header and the Ethernet header up to its type field
         found = self._send_cache.get(key)
         if found is None:
             info = send_info(VirtioNetHdr.decode(raw), memoryview(raw)[VIRTIO_NET_HDR_LEN:])
@@ -240,14 +241,15 @@ class TapNic:
             return [out]
         row = self._row  # the feature's row, counted by _admit
         completion = self.miniport.send_net_buffer_lists([NetBufferList(frame, csum, lso, uso)])[0]
-        if completion.status != NdisStatus.SUCCESS:
+        frames = completion.frames
+        if completion.status != _SUCCESS:
             row[4] += 1
             self.counters.event("send_failed")
             self.last_error = completion.detail
             return []
         if lso or uso:
-            row[2] += len(completion.frames)
-        return completion.frames
+            row[2] += len(frames)
+        return frames
 
     # -- receive path: frames for the kernel ------------------------------------------------
     def receive(self, frames: list[bytes], now: float) -> list[tuple[bytes, bytes]]:

@@ -279,9 +279,11 @@ class Loop:
     def _deliver(self, side: Side, wire: list[bytes], out_fd: int) -> None:
         """Wire frames from ``side`` reach its peer's receive path (one receive DPC)."""
         sizes = list(map(len, wire))
-        side.wire_frames += len(wire)
+        side.wire_frames += len(sizes)
         side.wire_bytes += sum(sizes)
-        side.largest = max(side.largest, *sizes)
+        top = max(sizes)
+        if top > side.largest:
+            side.largest = top
         if self.pcap is not None:
             self.pcap.write(wire, time.time_ns(), side.direction)
         if side.peer is not None:
