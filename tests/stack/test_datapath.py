@@ -144,6 +144,25 @@ def test_receive_coalesces_only_while_rsc_is_on() -> None:
     assert len(out) == 4 and all(i.rsc.CoalescedSegCount == 0 for i in out)
 
 
+def test_a_frame_of_no_ip_family_is_indicated_alone_and_leaves_the_scu_held() -> None:
+    """rules-for-coalescing-tcp-ip-packets: RSC holds the segments of one TCP flow; an ARP
+    frame arriving among them is indicated alone, without checksum verdicts, as it arrives,
+    and the flow's four segments still make one SCU (RSC on for both families: the whole
+    DPC goes to the coalescer as it came)."""
+    from scapy.layers.l2 import ARP
+
+    h = StackHarness()
+    h.protocols["tcpip"].enable()
+    path = SoftwareDatapath(h.miniport)
+    arp = bytes(Ether(dst="ff:ff:ff:ff:ff:ff") / ARP(pdst="10.0.0.2"))
+    segments = received_segments(4)
+    out = path.receive([*segments[:2], arp, *segments[2:]], now=0.0) + path.flush()
+    assert [i.rsc.CoalescedSegCount for i in out] == [0, 4]
+    assert out[0].frame == arp and out[0].TcpIpChecksumNetBufferListInfo == 0
+    assert out[1].checksum.TcpChecksumSucceeded
+    assert path.counters["received"] == 5
+
+
 # --- the data path as miniport hooks, driven through NDIS -------------------------------------
 def test_ndis_send_goes_through_the_miniport_hook_in_order() -> None:
     h = StackHarness()

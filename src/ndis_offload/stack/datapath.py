@@ -268,6 +268,10 @@ class _ReceivePlan:
     checks: dict[int, tuple[bool, bool, bool]]
     """(IPv4 header, TCP, UDP) checksum validation on, per IP version."""
     masks: dict[int, int]
+    rsc_both: bool
+    """RSC on for IPv4 and IPv6: the whole DPC goes to the coalescer as it came, with no
+    per-frame look at the EtherType (a frame of neither family is indicated alone, its
+    verdict masked to none, as the per-family path indicates it)."""
 
 
 class OffloadState(Protocol):
@@ -310,8 +314,10 @@ class SoftwareDatapath:
         plan = self._plan(on, started)
         self._masks = plan.masks
         self.counters["received"] += len(frames)
+        if plan.rsc_both:  # every frame to the coalescer, in arrival order: it indicates
+            return self._coalesce(frames, now)  # what it cannot hold (not TCP, not IP) alone
         version = _one_version(frames)
-        if version and plan.rsc[version]:  # the common DPC: one family, all to the coalescer
+        if version and plan.rsc[version]:  # one family, all to the coalescer
             return self._coalesce(frames, now)
         versions = [version] * len(frames) if version else ip_versions(frames)
         words = [0] * len(frames)
@@ -368,11 +374,11 @@ class SoftwareDatapath:
                 )
                 for v in (4, 6)
             }
+            rsc = {v: feature_for("rsc", v, "Rx") in on for v in (4, 6)}
             plan = _ReceivePlan(
-                rsc={v: feature_for("rsc", v, "Rx") in on for v in (4, 6)},
-                checks=checks,
-                masks=self._current_masks(on, started),
-            )
+                rsc=rsc, checks=checks, masks=self._current_masks(on, started),
+                rsc_both=rsc[4] and rsc[6],
+            )  # fmt: skip
             if len(self._plans) >= _CACHE_LIMIT:
                 self._plans.clear()
             self._plans[key] = plan

@@ -49,6 +49,8 @@ _FAILED = NdisTcpIpChecksumNetBufferListInfoReceive(
     TcpChecksumFailed=1, UdpChecksumFailed=1, IpChecksumFailed=1
 ).to_int()
 _SUCCESS = NdisStatus.SUCCESS
+_RSC_ROWS = {4: "rsc4", 6: "rsc6"}
+"""The counter row of coalesced units per IP version."""
 _CACHE_LIMIT = 4096
 _PLAIN = ("", 0, 0, 0)
 _GSO_HEADERS: dict[tuple[bool, int, int, int], bytes] = {}
@@ -267,7 +269,7 @@ class TapNic:
         if segs:
             version = 6 if frame[12:14] == b"\x86\xdd" else 4
             hdr_len = _tcp_header_end(frame, version)
-            row = self.counters.row(f"rsc{version}")
+            row = self.counters.row(_RSC_ROWS[version])
             row[0] += 1
             row[1] += len(frame)
             row[3] += segs
