@@ -222,46 +222,90 @@ def offline(total_mb: int = 64, *, off: bool = True) -> dict[str, float]:
 STAGES = ("LSO send (NIC A)", "receive + RSC (NIC B)", "ACK send (NIC B)", "ACK receive (NIC A)")
 
 
-def send_stages(sends: int = 400, rounds: int = 5, dpc_sends: int = 1) -> dict[str, float]:
+def send_stages(
+    sends: int = 400, rounds: int = 5, dpc_sends: int = 1, acks: float = 1.0
+) -> dict[str, tuple[float, float]]:
     """CPU microseconds per 64 KB send (45 segments of 1448 bytes) in each stage of the
-    offline segment-on pipeline (see :func:`offline`), the median of ``rounds`` runs.
-    ``dpc_sends`` sends share one receive DPC on NIC B (their ACKs one on NIC A), as when
-    one turn reads several queued LSO sends (``wire.DPC_BYTES``) or the link hands a NIC
-    that fell behind every message waiting (``link.DPC_BUDGET``)."""
+    offline segment-on pipeline (see :func:`offline`): ``(whole stage, engine calls
+    alone)``, the stage through the NICs (``TapNic.transmit`` / ``receive``: the NDIS send
+    and receive paths, counters, statistics) and the same work as bare engine calls
+    (``transmit_lso``, ``RscCoalescer.push_batch`` + ``flush``, ``transmit_checksum``,
+    ``RscCoalescer.push``) on the same frames; the difference is what the NIC and NDIS
+    layers add. Medians of ``rounds`` runs after a warm-up. Each send is read into one
+    reused buffer first, as the wire's TAP read does. ``dpc_sends`` sends share one
+    receive DPC (``wire.DPC_BYTES``); ``acks`` ACKs come back per send (the kernel sends
+    0.7-0.9 per 64 KB unit), one ACK DPC per receive DPC."""
+    from ndis_offload.engine import RscCoalescer, transmit_checksum, transmit_lso
     from ndis_offload.io.tap.nic import TapNic
-    from ndis_offload.io.tap.vnet_hdr import VirtioNetHdr
+    from ndis_offload.io.tap.vnet_hdr import VIRTIO_NET_HDR_LEN, VirtioNetHdr
+    from ndis_offload.stack.datapath import _checksum_request, _lso_request
     from ndis_offload.stack.profiles import get_profile
 
     mss, per_send = 1448, 45
     gso = VirtioNetHdr(1, 1, 66, mss, 34, 16).encode()
     ack = VirtioNetHdr(1, 0, 0, 0, 34, 16).encode() + _tcp_frame(0, 1, ack_only=True)
     frames = [gso + _tcp_frame(mss * per_send, 1 + i * mss * per_send) for i in range(sends)]
-    clock = time.process_time
-    runs: list[list[float]] = []
-    for _ in range(rounds + 1):  # the first run warms up
+    buffer = bytearray(max(map(len, frames)))
+    view = memoryview(buffer)
+    clock = time.thread_time_ns
+    per_dpc = max(1, round(acks * dpc_sends))
+
+    def run(engine: bool) -> list[float]:
         a, b = (
             TapNic(name, get_profile("full"), device=cast(Any, _UnpluggedDevice()))
             for name in ("a", "b")
         )
-        spent = [0.0] * len(STAGES)
+        lso = _lso_request(a._classify(frames[0])[2])[0]
+        csum = _checksum_request(b._classify(ack)[1])[0]
+        rx_b, rx_a = RscCoalescer(timeout=0.0005), RscCoalescer(timeout=0.0005)
+        spent = [0] * len(STAGES)
         for first in range(0, len(frames), dpc_sends):
-            group = frames[first : first + dpc_sends]
+            wire: list[bytes] = []
             t0 = clock()
-            wire = [segment for raw in group for segment in a.transmit(raw)]
+            for raw in frames[first : first + dpc_sends]:
+                n = len(raw)
+                buffer[:n] = raw  # the TAP read
+                if engine:
+                    wire += transmit_lso(view[VIRTIO_NET_HDR_LEN:n], lso)[0].frames
+                else:
+                    wire += a.transmit(view[:n])
             t1 = clock()
-            b.receive(wire, 0.0)
+            if engine:
+                rx_b.push_batch(wire, 0.0)
+                rx_b.flush()
+            else:
+                b.receive(wire, 0.0)
             t2 = clock()
-            back = [frame for _ in group for frame in b.transmit(ack)]
+            back: list[bytes] = []
+            for _ in range(per_dpc):
+                buffer[: len(ack)] = ack
+                if engine:
+                    back.append(transmit_checksum(view[VIRTIO_NET_HDR_LEN : len(ack)], csum))
+                else:
+                    back += b.transmit(view[: len(ack)])
             t3 = clock()
-            a.receive(back, 0.0)
+            if engine:
+                for frame in back:
+                    rx_a.push(frame, 0.0)
+            else:
+                a.receive(back, 0.0)
             t4 = clock()
-            spent[0] += t1 - t0
-            spent[1] += t2 - t1
-            spent[2] += t3 - t2
-            spent[3] += t4 - t3
-        runs.append([1e6 * value / sends for value in spent])
-    out = {name: statistics.median(run[i] for run in runs[1:]) for i, name in enumerate(STAGES)}
-    out["total"] = sum(out[name] for name in STAGES)
+            for i, (start, stop) in enumerate(((t0, t1), (t1, t2), (t2, t3), (t3, t4))):
+                spent[i] += stop - start
+        return [value / 1e3 / sends for value in spent]
+
+    runs: dict[bool, list[list[float]]] = {True: [], False: []}
+    for _ in range(rounds + 1):  # the first round warms up
+        for engine in (False, True):  # interleaved: both see the same machine
+            runs[engine].append(run(engine))
+    out = {
+        name: (
+            statistics.median(r[i] for r in runs[False][1:]),
+            statistics.median(r[i] for r in runs[True][1:]),
+        )
+        for i, name in enumerate(STAGES)
+    }
+    out["total"] = (sum(v[0] for v in out.values()), sum(v[1] for v in out.values()))
     return out
 
 
@@ -313,19 +357,24 @@ def main(argv: list[str]) -> int:
         "has queued in one process, wire.DPC_BYTES; the link merges up to about 4)",
     )  # fmt: skip
     parser.add_argument(
+        "--acks", type=float, metavar="K", default=1.0,
+        help="--stages: ACKs back per send (live: 0.7-0.9 per 64 KB unit)",
+    )  # fmt: skip
+    parser.add_argument(
         "--profile", type=int, metavar="N", default=0,
         help="only profile the offline segment-on pipeline (cProfile on a CPU-time clock) "
         "and print its N most expensive functions by own time, then exit",
     )  # fmt: skip
     args = parser.parse_args(argv)
     if args.stages:
-        stages = send_stages(dpc_sends=args.dpc_sends)
+        stages = send_stages(dpc_sends=args.dpc_sends, acks=args.acks)
         print(
-            f"CPU us per 64 KB send, offline, {args.dpc_sends} send(s) per receive DPC "
-            f"(load average {_loadavg()}):"
+            f"CPU us per 64 KB send, offline, {args.dpc_sends} send(s) per receive DPC, "
+            f"{args.acks:g} ACK(s) per send (load average {_loadavg()}):"
         )
-        for name, value in stages.items():
-            print(f"  {name:<24}{value:8.1f}")
+        print(f"  {'stage':<24}{'NIC':>8}{'engine':>8}{'NIC - engine':>14}")
+        for name, (whole, engine) in stages.items():
+            print(f"  {name:<24}{whole:8.1f}{engine:8.1f}{whole - engine:14.1f}")
         return 0
     if args.profile:
         profile_offline(args.profile)
