@@ -133,26 +133,27 @@ def _words(window: bytes, big_endian: bool) -> npt.NDArray[np.int64]:
 
 
 def _chain(
-    start: int, plausible: npt.NDArray[np.bool_], nxt: npt.NDArray[np.int64], end: int,
-    last: bool, links: int,
-) -> bool:  # fmt: skip
-    """Whether ``links`` plausible records follow each other from ``start`` (or the chain
-    ends exactly at the end of the file)."""
+    start: int, plausible: npt.NDArray[np.bool_], nxt: npt.NDArray[np.int64], links: int
+) -> bool:
+    """Whether ``links`` plausible records follow each other from ``start``.
+
+    A chain that reaches the end of the file first is no sync point, however few records
+    are left: one plausible header whose length happens to end at the end of the file is
+    a likely false sync (a header straddling a true one: found by hypothesis), and a tail
+    of fewer than ``links`` records costs nothing to leave in the piece before it."""
     pos = start
     for _ in range(links):
-        if pos == end and last:
-            return True
         if pos >= plausible.size or not plausible[pos]:
             return False
         pos = int(nxt[pos])
     return True
 
 
-def _pcap_sync(window: bytes, layout: Layout, base: int, last: bool, scan: int) -> int | None:
+def _pcap_sync(window: bytes, layout: Layout, base: int, scan: int) -> int | None:
     """The first offset among the first ``scan`` bytes of ``window`` where ``CHAIN``
-    plausible pcap records follow each other (fewer when the chain reaches the end of the
-    file exactly): fractions below one second, captured length within the snap length and
-    no more than the original length, timestamps within a day of each other."""
+    plausible pcap records follow each other (:func:`_chain`): fractions below one second,
+    captured length within the snap length and no more than the original length, timestamps
+    within a day of each other."""
     if len(window) < 16:
         return None
     words = _words(window, layout.big_endian)
@@ -169,12 +170,12 @@ def _pcap_sync(window: bytes, layout: Layout, base: int, last: bool, scan: int) 
     near[inside] = np.abs(sec[nxt[inside]] - sec[inside]) <= 86_400
     plausible &= near
     for start in np.flatnonzero(plausible[:scan]).tolist():
-        if _chain(start, plausible, nxt, len(window), last, CHAIN):
+        if _chain(start, plausible, nxt, CHAIN):
             return base + start
     return None
 
 
-def _pcapng_sync(window: bytes, layout: Layout, base: int, last: bool, scan: int) -> int | None:
+def _pcapng_sync(window: bytes, layout: Layout, base: int, scan: int) -> int | None:
     """The first 4-byte aligned offset among the first ``scan`` bytes of ``window`` where
     ``CHAIN // 2`` blocks follow each other, each of a type that may follow a section's
     interfaces, with a sane length that its trailing copy repeats."""
@@ -196,7 +197,7 @@ def _pcapng_sync(window: bytes, layout: Layout, base: int, last: bool, scan: int
     plausible[starts] = trailer_ok
     nxt[starts] = starts + blen
     for start in starts[trailer_ok & (starts < scan)].tolist():
-        if _chain(int(start), plausible, nxt, len(window), last, CHAIN // 2):
+        if _chain(int(start), plausible, nxt, CHAIN // 2):
             return base + int(start)
     return None
 
@@ -211,7 +212,7 @@ def sync(stream: BinaryIO, layout: Layout, nominal: int) -> int:
     if pos < layout.size:
         stream.seek(pos)
         window = stream.read(2 * QUICK)
-        found = finder(window, layout, pos, pos + len(window) >= layout.size, QUICK)
+        found = finder(window, layout, pos, QUICK)
         if found is not None:
             return found
     limit = layout.snaplen if 0 < layout.snaplen <= MAX_RECORD else 262_144
@@ -220,7 +221,7 @@ def sync(stream: BinaryIO, layout: Layout, nominal: int) -> int:
         stream.seek(pos)
         window = stream.read(WINDOW + overlap)
         last = pos + len(window) >= layout.size
-        found = finder(window, layout, pos, last, WINDOW)
+        found = finder(window, layout, pos, WINDOW)
         if found is not None:
             return found
         if last:
