@@ -63,6 +63,9 @@ _ROW_FLAGS = TCP_FIN | TCP_PSH | TCP_CWR
 """TCP flags of one row only: FIN / PSH on the last segment, CWR on the first."""
 _PLAIN = 0x100
 """A :meth:`Shape.head` key bit: no IPv4 ID / checksum steps (:func:`_ipv4_columns`)."""
+_LOW = 0x200
+"""A :meth:`Shape.head` key bit: the pseudo-header seed of a full segment is below the last
+segment's shortfall (its seed is then lowered by ``short - 0xFFFF``, not ``short``)."""
 _BIG = 0xFFFF << 40
 """A multiple of 0xFFFF above every sum formed here: ``(_BIG - K - x) % 0xFFFF`` stays >= 0."""
 _H = struct.Struct("!H")
@@ -212,7 +215,7 @@ class _Workspace:
 
     __slots__ = ("buf", "flat", "rows", "tmpl", "head", "head_tmp", "head_rows", "pay_rows",
                  "lanes", "sums", "payload", "csum", "ip_cols", "ip_tmp", "l4_tmp", "outer",
-                 "outer_csum", "l4_key", "l4_const")  # fmt: skip
+                 "outer_csum")  # fmt: skip
 
     def __init__(self, shape: Shape) -> None:
         count, stride, p0 = shape.count, shape.stride, shape.start
@@ -249,8 +252,6 @@ class _Workspace:
             udp = shape.outer_udp
             self.outer = np.ndarray((count, (l4 - udp) // 2), ">u2", data, p0 + udp, (stride, 2))
             self.outer_csum = np.ndarray((count,), ">u2", data, p0 + udp + 6, (stride,))
-        self.l4_key = -1
-        self.l4_const = np.empty(count, dtype=_U64)
 
 
 U32Array = npt.NDArray[np.uint32]
@@ -274,7 +275,7 @@ class Shape:
 
     __slots__ = ("count", "full", "mss", "last_len", "hdr", "l4", "is_tcp", "start",
                  "stride", "step", "last_step", "lane_count", "bounds", "ipv4", "ip_words",
-                 "ip_base", "short", "id_max", "c_min", "c_max", "l4_lengths", "mod", "one",
+                 "ip_base", "short", "id_max", "c_min", "c_max", "l4_full", "mod", "seed_shift",
                  "outer_udp", "spare", "splitter", "error", "patches", "lead", "head_parts",
                  "heads", "last_at", "flags_at", "width", "keep", "put", "flags_shift",
                  "ip_bits")  # fmt: skip
@@ -329,6 +330,8 @@ class Shape:
         for offset, _ in self.ipv4:
             cleared |= 0xFFFF << bits(lead + offset + 10, 2)
         self.flags_shift = bits(self.flags_at, 1) if self.flags_at else 0
+        self.seed_shift = bits(lead + l4 + (16 if is_tcp else 6), 2)
+        """The transport checksum field: seeded with the pseudo-header sum (:func:`_fill`)."""
         if self.flags_at:
             cleared |= _ROW_FLAGS << self.flags_shift
         self.keep = (1 << 8 * width) - 1 ^ cleared
@@ -359,11 +362,9 @@ class Shape:
         self.ip_base = base
         self.head_parts = self._head_deltas(full_lengths, plan, last_len)
         self.heads: dict[int, U32Array] = {}
-        # The transport length (in the pseudo-header) of each row, little-endian domain.
-        self.l4_lengths = np.full(count, 256 * (hdr - l4 + ref) % 0xFFFF, dtype=np.int64)
-        self.l4_lengths[full] = 256 * (hdr - l4 + last_len) % 0xFFFF
+        self.l4_full = hdr - l4 + ref
+        """The transport length of a full segment (in its pseudo-header)."""
         self.mod = np.full(count, 0xFFFF, dtype=_U64)
-        self.one = np.ones(count, dtype=_U64)
         self.spare: list[_Workspace] = []
         self.splitter = _splitter(p0, self.step, stride, full, self.last_step)
 
@@ -414,6 +415,13 @@ class Shape:
                 index = self.flags_at // 4  # the flags byte is the second of its lane
                 rows[self.full, index] += (key & (TCP_FIN | TCP_PSH)) << 16
                 rows[0, index] += (key & TCP_CWR) << 16
+            if self.short:
+                # The last segment's pseudo-header counts ``short`` bytes less: its seed is
+                # lowered without a borrow out of the field (``_LOW``: the seed is below
+                # ``short``, so it is raised by ``0xFFFF - short`` instead).
+                index, half = divmod(self.width - 2 - self.seed_shift // 8, 4)
+                step = 0xFFFF - self.short if key & _LOW else -self.short
+                rows[self.full, index] += step << (16 if half == 0 else 0)
             # Lanes backwards, as the reversed template has them.
             deltas = self.heads[key] = (rows[:, ::-1] & 0xFFFFFFFF).astype(np.uint32).ravel()
         return deltas
@@ -454,7 +462,12 @@ def _fill(view: memoryview, plan: GsoPlan, shape: Shape) -> _Workspace:
     # of 16-bit words is the integer modulo 0xFFFF (2**16 is 1 modulo 0xFFFF).
     head = int.from_bytes(view[:hdr])
     key = head >> shape.flags_shift & _ROW_FLAGS if shape.flags_at else 0
-    head = head & shape.keep | shape.put
+    # The transport checksum field holds the pseudo-header sum of a full segment: the
+    # checksum's range then sums to all of it (the last row's is lowered by its deltas).
+    seed = (plan.l4_pseudo + shape.l4_full) % 0xFFFF
+    if seed < shape.short:
+        key |= _LOW
+    head = head & shape.keep | shape.put | seed << shape.seed_shift
     for at, mask, id_at, sum_at in shape.ip_bits:
         c0 = -(head >> at & mask) % 0xFFFF
         head |= c0 << sum_at
@@ -477,17 +490,16 @@ def _fill(view: memoryview, plan: GsoPlan, shape: Shape) -> _Workspace:
     if full:
         ws.pay_rows[...] = np.ndarray((full, mss), _U8, view, hdr)
 
-    # Transport checksums: header + payload of each row (the checksum field is 0) summed
-    # as little-endian lanes, the pseudo-header (addresses, protocol, length) added.
+    # Transport checksums: header + payload of each row (the checksum field holds the
+    # pseudo-header sum) summed as little-endian lanes; the checksum is minus the sum
+    # modulo 0xFFFF (~x is -x: 2**64 - 1 is a multiple of 0xFFFF).
+    # (A ufunc writing the 16-bit fields itself would cast: slower than the copy.)
     np.add.reduceat(ws.lanes, shape.bounds, dtype=_U64, out=ws.sums)
-    if ws.l4_key != plan.l4_pseudo:
-        pseudo = (256 * plan.l4_pseudo + (0 if shape.is_tcp else 1)) % 0xFFFF
-        np.subtract(_BIG - pseudo, shape.l4_lengths, out=ws.l4_const, casting="unsafe")
-        ws.l4_key = plan.l4_pseudo
-    total = np.subtract(ws.l4_const, ws.payload, out=ws.l4_tmp)
-    np.remainder(total, shape.mod, out=total)
-    if not shape.is_tcp:  # UDP: a computed 0 is sent as 0xFFFF (the constant is one less)
-        np.add(total, shape.one, out=total)
+    total = ws.l4_tmp
+    if shape.is_tcp:
+        np.remainder(np.invert(ws.payload, out=total), shape.mod, out=total)
+    else:  # UDP: 0xFFFF - (sum % 0xFFFF), a computed 0 sent as 0xFFFF
+        np.subtract(shape.mod, np.remainder(ws.payload, shape.mod, out=total), out=total)
     ws.csum[...] = total
     if ws.outer is not None and plan.outer_udp_checksum:
         _outer_udp_checksum(ws, plan)
