@@ -54,6 +54,8 @@ from ndis_offload.packet.proto import IPPROTO_TCP, TCP_CWR, TCP_FIN, TCP_PSH
 
 U64Array = npt.NDArray[np.uint64]
 U8Array = npt.NDArray[np.uint8]
+ByteView = bytes | memoryview
+"""A frame's bytes as the cut reads them: ``bytes``, or a 1-D memoryview of bytes."""
 
 MAX_LENGTH_FIELD = 0xFFFF
 
@@ -447,7 +449,7 @@ def shape_for(plan: GsoPlan, mss: int) -> Shape:
     return shape
 
 
-def _fill(view: memoryview, plan: GsoPlan, shape: Shape) -> _Workspace:
+def _fill(view: ByteView, plan: GsoPlan, shape: Shape) -> _Workspace:
     """Cut the send in ``view`` into the rows of a workspace of its shape."""
     if shape.error is not None:
         raise shape.error
@@ -534,7 +536,8 @@ def _outer_udp_checksum(ws: _Workspace, plan: GsoPlan) -> None:
     np.add(total, _U64(1), out=ws.outer_csum, casting="unsafe")
 
 
-def _as_bytes(frame: bytes | bytearray | memoryview) -> memoryview:
+def as_byte_view(frame: bytes | bytearray | memoryview) -> memoryview:
+    """``frame`` as a 1-D memoryview of bytes (any buffer's raw bytes)."""
     view = memoryview(frame)
     if view.format != "B" or view.ndim != 1:
         view = view.cast("B")
@@ -546,10 +549,10 @@ def cut(
 ) -> Segmentation:
     """Cut the payload of ``frame`` (laid out as ``plan`` says) into ``mss``-byte segments
     (``shape``: :func:`shape_for` of the plan and ``mss``, when the caller has it)."""
-    return cut_view(_as_bytes(frame), plan, shape or shape_for(plan, mss))
+    return cut_view(as_byte_view(frame), plan, shape or shape_for(plan, mss))
 
 
-def cut_view(view: memoryview, plan: GsoPlan, shape: Shape) -> Segmentation:
+def cut_view(view: ByteView, plan: GsoPlan, shape: Shape) -> Segmentation:
     """:func:`cut` of a byte view with its shape."""
     ws = _fill(view, plan, shape)
     frames = shape.splitter.unpack_from(ws.flat)
@@ -562,10 +565,10 @@ def cut_rows(
 ) -> SegmentRows:
     """:func:`cut` without making a ``bytes`` object per segment: the segments stay in the
     rows of one new buffer (see :class:`SegmentRows`), the caller's to keep."""
-    return cut_rows_view(_as_bytes(frame), plan, shape or shape_for(plan, mss))
+    return cut_rows_view(as_byte_view(frame), plan, shape or shape_for(plan, mss))
 
 
-def cut_rows_view(view: memoryview, plan: GsoPlan, shape: Shape) -> SegmentRows:
+def cut_rows_view(view: ByteView, plan: GsoPlan, shape: Shape) -> SegmentRows:
     """:func:`cut_rows` of a byte view with its shape."""
     ws = _fill(view, plan, shape)
     rows = ws.rows.copy()

@@ -15,10 +15,12 @@ import numpy as np
 import numpy.typing as npt
 
 from ndis_offload.engine.gso import (
+    ByteView,
     GsoPlan,
     Segmentation,
     SegmentRows,
     Shape,
+    as_byte_view,
     cut_rows_view,
     cut_view,
     shape_for,
@@ -143,13 +145,11 @@ def _fix_udp_length(out: bytearray, layout: FrameLayout) -> None:
 
 def _planned(
     frame: Frame, proto: int, header_offset: int | None, name: str, mss: int
-) -> tuple[memoryview, GsoPlan, Shape | None]:
+) -> tuple[ByteView, GsoPlan, Shape | None]:
     """The bytes and plan of a plain (untunnelled) LSO / USO send, its L4 offset
     cross-checked, and the cached shape of its cut at ``mss`` when the send is a common
     one (:func:`~ndis_offload.engine.gso_send.plan_plain_shaped`; else None)."""
-    view = memoryview(frame)
-    if view.format != "B" or view.ndim != 1:
-        view = view.cast("B")
+    view = frame if type(frame) is bytes else as_byte_view(frame)
     plain = plan_plain_shaped(view, proto, mss) if mss > 0 else None
     if plain is not None:
         plan, shape = plain
