@@ -66,8 +66,9 @@ _ROW_FLAGS = TCP_FIN | TCP_PSH | TCP_CWR
 _PLAIN = 0x100
 """A :meth:`Shape.head` key bit: no IPv4 ID / checksum steps (:func:`_ipv4_columns`)."""
 _LOW = 0x200
-"""A :meth:`Shape.head` key bit: the pseudo-header seed of a full segment is below the last
-segment's shortfall (its seed is then lowered by ``short - 0xFFFF``, not ``short``)."""
+"""A :meth:`Shape.head` key bit: the checksum seed of a full segment plus the last row's
+step (:attr:`Shape.seed_step`) passes 0xFFFF (the last row's seed then steps by
+``seed_step - 0xFFFF``: no carry out of the field)."""
 _BIG = 0xFFFF << 40
 """A multiple of 0xFFFF above every sum formed here: ``(_BIG - K - x) % 0xFFFF`` stays >= 0."""
 _H = struct.Struct("!H")
@@ -215,8 +216,9 @@ class _Workspace:
     """One zeroed output buffer of a shape with its column views (reused send after send;
     only the frame bytes are ever written, so the padding stays zero)."""
 
-    __slots__ = ("buf", "flat", "rows", "tmpl", "head", "head_tmp", "head_rows", "pay_rows",
-                 "lanes", "sums", "payload", "csum", "ip_cols", "ip_tmp", "l4_tmp", "outer",
+    __slots__ = ("buf", "flat", "rows", "tmpl", "head", "head_in", "head_bytes", "head_tmp",
+                 "head_rows", "pay_rows",
+                 "lanes", "sums", "csum", "ip_cols", "ip_tmp", "l4_tmp", "outer",
                  "outer_csum")  # fmt: skip
 
     def __init__(self, shape: Shape) -> None:
@@ -229,6 +231,9 @@ class _Workspace:
         self.tmpl = bytearray(shape.lead + hdr)
         """The send's headers as a full segment carries them (after ``lead`` zeros)."""
         width = (shape.lead + hdr) // 4
+        self.head_in = np.empty(count * width, dtype=np.uint32)
+        self.head_bytes = self.head_in.data.cast("B")
+        """The send's template repeated per row (written through this byte view)."""
         self.head_tmp = np.empty(count * width, dtype=np.uint32)
         self.head_rows = self.head_tmp.reshape(count, width)[:, ::-1]
         """The rows of ``head_tmp``, whose lanes run backwards (:meth:`Shape.head`)."""
@@ -237,8 +242,7 @@ class _Workspace:
         frame: the lanes line up with the transport header)."""
         self.pay_rows = rows[: count - 1, p0 + hdr : p0 + hdr + shape.mss]
         self.lanes = np.frombuffer(data, dtype="<u4", count=shape.lane_count)
-        self.sums = np.empty(len(shape.bounds), dtype=_U64)
-        self.payload = self.sums[::2]
+        self.sums = np.empty(count, dtype=_U64)
         self.l4_tmp = np.empty(count, dtype=_U64)
         at = p0 + l4 + (16 if shape.is_tcp else 6)
         self.csum = np.ndarray((count,), "<u2", data, at, (stride,))
@@ -278,6 +282,7 @@ class Shape:
     __slots__ = ("count", "full", "mss", "last_len", "hdr", "l4", "is_tcp", "start",
                  "stride", "step", "last_step", "lane_count", "bounds", "ipv4", "ip_words",
                  "ip_base", "short", "id_max", "c_min", "c_max", "l4_full", "mod", "seed_shift",
+                 "seed_step", "outer_shift", "seed_bias", "reduce",
                  "outer_udp", "spare", "splitter", "error", "patches", "lead", "head_parts",
                  "heads", "last_at", "flags_at", "width", "keep", "put", "flags_shift",
                  "ip_bits")  # fmt: skip
@@ -308,7 +313,10 @@ class Shape:
         """The template's fields (offsets from its start): lengths, zeroed checksums."""
         self.ipv4 = tuple((ip.offset, ip.header_len) for ip in plan.ips if ip.version == 4)
         self.ip_words = tuple((lead + at, _be_words(ihl // 2)) for at, ihl in self.ipv4)
-        self.start = p0 = -l4 % _ALIGN
+        p0 = -l4 % _ALIGN
+        self.start = p0 = p0 + _ALIGN if p0 < 4 else p0
+        """The frame's column: the transport header 8-byte aligned, and the row's first lane
+        zero (a TCP row's checksum is its negated sum, :func:`_fill`)."""
         self.step = hdr + mss
         self.last_step = hdr + last_len
         self.stride = stride = -(-(p0 + hdr + ref) // _ALIGN) * _ALIGN
@@ -344,15 +352,29 @@ class Shape:
             for at, ihl in self.ipv4
         )  # fmt: skip
         """Per IPv4 header: shift and mask of the header, shifts of its ID and checksum."""
-        # Lane ranges: row i from its transport header to the end of the row; the last row
-        # to its frame's end rounded up to a lane (zeros). The gaps between ranges (the next
-        # row's outer headers) are summed into slots that are dropped.
+        # Lane ranges: every row whole (zeros around its frame), the last one to its
+        # frame's end rounded up to a lane.
         lane = 4
         self.lane_count = (full * stride + p0 + self.last_step + lane - 1) // lane
         rows = np.arange(count, dtype=np.intp)[:, None]
-        self.bounds = (rows * (stride // lane) + ((p0 + l4) // lane, stride // lane)).ravel()[:-1]
+        self.bounds = np.arange(count, dtype=np.intp) * (stride // lane)
         self.short = short = ref - last_len
         """Payload bytes the last segment lacks (its IPv4 checksum is higher by as many)."""
+        # A row's sum holds its headers before the transport: each IPv4 header sums to
+        # 0xFFFF (its checksum), every other length field there (IPv6 Payload Length, a
+        # tunnel's UDP length, an 802.3 length) is ``short`` lower in the last row, as is
+        # the transport length of the pseudo-header. The seed (:func:`_fill`) is the
+        # pseudo-header minus those headers; the last row's seed differs by this step.
+        uncompensated = sum(ip.version == 6 for ip in plan.ips)
+        uncompensated += (plan.outer_udp is not None) + (plan.length_field is not None)
+        self.seed_step = -short * (1 - uncompensated) % 0xFFFF
+        self.outer_shift = 8 * (hdr - l4)
+        """The template's bits from the transport header on (below: the headers before)."""
+        # TCP rows are summed negated (a zero first lane minus the rest: ``2**64 - sum``,
+        # which is ``1 - sum`` modulo 0xFFFF; the seed's extra 256 is that 1 in the
+        # little-endian domain), UDP rows as they are.
+        self.reduce = np.subtract.reduceat if is_tcp else np.add.reduceat
+        self.seed_bias = 256 if is_tcp else 0
         self.id_max = 0xFFFF - full
         self.c_min, self.c_max = full, 0xFFFE + full - short
         """The lane deltas hold for a first IPv4 ID up to ``id_max`` and a full-segment
@@ -417,12 +439,10 @@ class Shape:
                 index = self.flags_at // 4  # the flags byte is the second of its lane
                 rows[self.full, index] += (key & (TCP_FIN | TCP_PSH)) << 16
                 rows[0, index] += (key & TCP_CWR) << 16
-            if self.short:
-                # The last segment's pseudo-header counts ``short`` bytes less: its seed is
-                # lowered without a borrow out of the field (``_LOW``: the seed is below
-                # ``short``, so it is raised by ``0xFFFF - short`` instead).
+            if self.seed_step:
+                # The last row's seed, without a carry out of the field (``_LOW``).
                 index, half = divmod(self.width - 2 - self.seed_shift // 8, 4)
-                step = 0xFFFF - self.short if key & _LOW else -self.short
+                step = self.seed_step - (0xFFFF if key & _LOW else 0)
                 rows[self.full, index] += step << (16 if half == 0 else 0)
             # Lanes backwards, as the reversed template has them.
             deltas = self.heads[key] = (rows[:, ::-1] & 0xFFFFFFFF).astype(np.uint32).ravel()
@@ -464,23 +484,24 @@ def _fill(view: ByteView, plan: GsoPlan, shape: Shape) -> _Workspace:
     # of 16-bit words is the integer modulo 0xFFFF (2**16 is 1 modulo 0xFFFF).
     head = int.from_bytes(view[:hdr])
     key = head >> shape.flags_shift & _ROW_FLAGS if shape.flags_at else 0
-    # The transport checksum field holds the pseudo-header sum of a full segment: the
-    # checksum's range then sums to all of it (the last row's is lowered by its deltas).
-    seed = (plan.l4_pseudo + shape.l4_full) % 0xFFFF
-    if seed < shape.short:
-        key |= _LOW
-    head = head & shape.keep | shape.put | seed << shape.seed_shift
+    head = head & shape.keep | shape.put
     for at, mask, id_at, sum_at in shape.ip_bits:
         c0 = -(head >> at & mask) % 0xFFFF
         head |= c0 << sum_at
         if head >> id_at & 0xFFFF > shape.id_max or not shape.c_min <= c0 <= shape.c_max:
             key |= _PLAIN
+    # The transport checksum field is seeded so that a whole row sums to the segment's
+    # pseudo-header and transport (the headers before the transport subtracted).
+    seed = (plan.l4_pseudo + shape.l4_full - (head >> shape.outer_shift) + shape.seed_bias) % 0xFFFF
+    if seed + shape.seed_step > 0xFFFF:
+        key |= _LOW
+    head |= seed << shape.seed_shift
     deltas = shape.heads.get(key)
     if deltas is None:
         deltas = shape.head(key)
     # Little-endian, the template's big-endian lanes are native ones in reverse order.
-    rows = head.to_bytes(shape.width, "little") * shape.count
-    np.add(np.frombuffer(rows, np.uint32), deltas, out=ws.head_tmp)
+    ws.head_bytes[:] = head.to_bytes(shape.width, "little") * shape.count
+    np.add(ws.head_in, deltas, out=ws.head_tmp)
     ws.head[...] = ws.head_rows
     if key & _PLAIN:
         ws.tmpl[:] = head.to_bytes(shape.width)
@@ -492,16 +513,14 @@ def _fill(view: ByteView, plan: GsoPlan, shape: Shape) -> _Workspace:
     if full:
         ws.pay_rows[...] = np.ndarray((full, mss), _U8, view, hdr)
 
-    # Transport checksums: header + payload of each row (the checksum field holds the
-    # pseudo-header sum) summed as little-endian lanes; the checksum is minus the sum
-    # modulo 0xFFFF (~x is -x: 2**64 - 1 is a multiple of 0xFFFF).
-    # (A ufunc writing the 16-bit fields itself would cast: slower than the copy.)
-    np.add.reduceat(ws.lanes, shape.bounds, dtype=_U64, out=ws.sums)
-    total = ws.l4_tmp
-    if shape.is_tcp:
-        np.remainder(np.invert(ws.payload, out=total), shape.mod, out=total)
-    else:  # UDP: 0xFFFF - (sum % 0xFFFF), a computed 0 sent as 0xFFFF
-        np.subtract(shape.mod, np.remainder(ws.payload, shape.mod, out=total), out=total)
+    # Transport checksums: every row summed as little-endian lanes (with the seed: its
+    # pseudo-header and transport); the checksum is minus the sum modulo 0xFFFF, which
+    # TCP rows give as they are (negated sums). (A ufunc writing the 16-bit fields itself
+    # would cast: slower than the copy.)
+    sums = shape.reduce(ws.lanes, shape.bounds, dtype=_U64, out=ws.sums)
+    total = np.remainder(sums, shape.mod, out=ws.l4_tmp)
+    if not shape.is_tcp:  # UDP: 0xFFFF - (sum % 0xFFFF), a computed 0 sent as 0xFFFF
+        np.subtract(shape.mod, total, out=total)
     ws.csum[...] = total
     if ws.outer is not None and plan.outer_udp_checksum:
         _outer_udp_checksum(ws, plan)
