@@ -41,7 +41,7 @@ outer UDP checksum is filled only when the send carried a non-zero one.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from typing import NamedTuple
@@ -282,7 +282,7 @@ class Shape:
     __slots__ = ("count", "full", "mss", "last_len", "hdr", "l4", "is_tcp", "start",
                  "stride", "step", "last_step", "lane_count", "bounds", "ipv4", "ip_words",
                  "ip_base", "short", "id_max", "c_min", "c_max", "l4_full", "mod", "seed_shift",
-                 "seed_step", "outer_shift", "seed_bias", "reduce",
+                 "seed_step", "outer_shift", "seed_bias", "reduce", "cutter",
                  "outer_udp", "spare", "splitter", "error", "patches", "lead", "head_parts",
                  "heads", "last_at", "flags_at", "width", "keep", "put", "flags_shift",
                  "ip_bits")  # fmt: skip
@@ -316,7 +316,7 @@ class Shape:
         p0 = -l4 % _ALIGN
         self.start = p0 = p0 + _ALIGN if p0 < 4 else p0
         """The frame's column: the transport header 8-byte aligned, and the row's first lane
-        zero (a TCP row's checksum is its negated sum, :func:`_fill`)."""
+        zero (a TCP row's checksum is its negated sum, :meth:`Cutter._fill`)."""
         self.step = hdr + mss
         self.last_step = hdr + last_len
         self.stride = stride = -(-(p0 + hdr + ref) // _ALIGN) * _ALIGN
@@ -341,7 +341,7 @@ class Shape:
             cleared |= 0xFFFF << bits(lead + offset + 10, 2)
         self.flags_shift = bits(self.flags_at, 1) if self.flags_at else 0
         self.seed_shift = bits(lead + l4 + (16 if is_tcp else 6), 2)
-        """The transport checksum field: seeded with the pseudo-header sum (:func:`_fill`)."""
+        """The transport checksum field, seeded per send (:meth:`Cutter._fill`)."""
         if self.flags_at:
             cleared |= _ROW_FLAGS << self.flags_shift
         self.keep = (1 << 8 * width) - 1 ^ cleared
@@ -363,7 +363,7 @@ class Shape:
         # A row's sum holds its headers before the transport: each IPv4 header sums to
         # 0xFFFF (its checksum), every other length field there (IPv6 Payload Length, a
         # tunnel's UDP length, an 802.3 length) is ``short`` lower in the last row, as is
-        # the transport length of the pseudo-header. The seed (:func:`_fill`) is the
+        # the transport length of the pseudo-header. The seed (:meth:`Cutter._fill`) is the
         # pseudo-header minus those headers; the last row's seed differs by this step.
         uncompensated = sum(ip.version == 6 for ip in plan.ips)
         uncompensated += (plan.outer_udp is not None) + (plan.length_field is not None)
@@ -390,6 +390,8 @@ class Shape:
         """The transport length of a full segment (in its pseudo-header)."""
         self.mod = np.full(count, 0xFFFF, dtype=_U64)
         self.spare: list[_Workspace] = []
+        self.cutter: Cutter | None = None
+        """The latest :class:`Cutter` made for this shape (:func:`cutter_for`)."""
         self.splitter = _splitter(p0, self.step, stride, full, self.last_step)
 
     def _head_deltas(
@@ -469,62 +471,138 @@ def shape_for(plan: GsoPlan, mss: int) -> Shape:
     return shape
 
 
-def _fill(view: ByteView, plan: GsoPlan, shape: Shape) -> _Workspace:
-    """Cut the send in ``view`` into the rows of a workspace of its shape."""
-    if shape.error is not None:
-        raise shape.error
-    hdr, mss, full = plan.header_len, shape.mss, shape.full
-    spare = shape.spare
-    ws = spare.pop() if spare else _Workspace(shape)
-    flat = ws.flat
+class _Args(NamedTuple):
+    """Everything the cut of one plan with one shape reads, gathered once (a send then
+    reads them in one unpacking, not attribute by attribute)."""
 
-    # The headers of a full segment: lengths, transport checksum 0, no FIN / PSH / CWR,
-    # and the IPv4 header checksum; every row gets them plus its lane deltas.
-    # Built as one integer (Python's big-int operators beat slicing a bytearray): a sum
-    # of 16-bit words is the integer modulo 0xFFFF (2**16 is 1 modulo 0xFFFF).
-    head = int.from_bytes(view[:hdr])
-    key = head >> shape.flags_shift & _ROW_FLAGS if shape.flags_at else 0
-    head = head & shape.keep | shape.put
-    for at, mask, id_at, sum_at in shape.ip_bits:
-        c0 = -(head >> at & mask) % 0xFFFF
-        head |= c0 << sum_at
-        if head >> id_at & 0xFFFF > shape.id_max or not shape.c_min <= c0 <= shape.c_max:
-            key |= _PLAIN
-    # The transport checksum field is seeded so that a whole row sums to the segment's
-    # pseudo-header and transport (the headers before the transport subtracted).
-    seed = (plan.l4_pseudo + shape.l4_full - (head >> shape.outer_shift) + shape.seed_bias) % 0xFFFF
-    if seed + shape.seed_step > 0xFFFF:
-        key |= _LOW
-    head |= seed << shape.seed_shift
-    deltas = shape.heads.get(key)
-    if deltas is None:
-        deltas = shape.head(key)
-    # Little-endian, the template's big-endian lanes are native ones in reverse order.
-    ws.head_bytes[:] = head.to_bytes(shape.width, "little") * shape.count
-    np.add(ws.head_in, deltas, out=ws.head_tmp)
-    ws.head[...] = ws.head_rows
-    if key & _PLAIN:
-        ws.tmpl[:] = head.to_bytes(shape.width)
-        _ipv4_columns(ws, shape)
+    error: PacketError | None
+    spare: list[_Workspace]
+    flags_shift: int
+    flags_mask: int
+    keep: int
+    put: int
+    ip_bits: tuple[tuple[int, int, int, int], ...]
+    id_max: int
+    c_min: int
+    c_max: int
+    seed_base: int
+    outer_shift: int
+    seed_step: int
+    seed_shift: int
+    heads: dict[int, U32Array]
+    width: int
+    rows: int
+    last_at: int
+    last_step: int
+    end: int
+    full: int
+    mss: int
+    hdr: int
+    reduce: Callable[..., U64Array]
+    bounds: npt.NDArray[np.intp]
+    mod: U64Array
+    is_tcp: bool
+    outer_checksum: bool
 
-    # The payload: one strided copy of the full segments, the last one apart.
-    last = shape.last_at
-    flat[last + hdr : last + shape.last_step] = view[hdr + full * mss : plan.end]
-    if full:
-        ws.pay_rows[...] = np.ndarray((full, mss), _U8, view, hdr)
 
-    # Transport checksums: every row summed as little-endian lanes (with the seed: its
-    # pseudo-header and transport); the checksum is minus the sum modulo 0xFFFF, which
-    # TCP rows give as they are (negated sums). (A ufunc writing the 16-bit fields itself
-    # would cast: slower than the copy.)
-    sums = shape.reduce(ws.lanes, shape.bounds, dtype=_U64, out=ws.sums)
-    total = np.remainder(sums, shape.mod, out=ws.l4_tmp)
-    if not shape.is_tcp:  # UDP: 0xFFFF - (sum % 0xFFFF), a computed 0 sent as 0xFFFF
-        np.subtract(shape.mod, total, out=total)
-    ws.csum[...] = total
-    if ws.outer is not None and plan.outer_udp_checksum:
-        _outer_udp_checksum(ws, plan)
-    return ws
+class Cutter:
+    """A plan with its shape: cuts sends laid out as the plan says (a flow's sends, cached
+    by :func:`~ndis_offload.engine.gso_send.plan_plain_shaped`)."""
+
+    __slots__ = ("plan", "shape", "args")
+
+    def __init__(self, plan: GsoPlan, shape: Shape) -> None:
+        self.plan = plan
+        self.shape = s = shape
+        self.args = _Args(
+            s.error, s.spare, s.flags_shift, _ROW_FLAGS if s.flags_at else 0, s.keep, s.put,
+            s.ip_bits, s.id_max, s.c_min, s.c_max, plan.l4_pseudo + s.l4_full + s.seed_bias,
+            s.outer_shift, s.seed_step, s.seed_shift, s.heads, s.width, s.count, s.last_at,
+            s.last_step, plan.end, s.full, s.mss, plan.header_len, s.reduce, s.bounds, s.mod,
+            s.is_tcp, s.outer_udp is not None and plan.outer_udp_checksum,
+        )  # fmt: skip
+
+    def segments(self, view: ByteView) -> Segmentation:
+        """The send in ``view`` cut into ``bytes`` frames."""
+        ws = self._fill(view)
+        shape = self.shape
+        frames = shape.splitter.unpack_from(ws.flat)
+        shape.spare.append(ws)
+        return Segmentation(list(frames), self.args.end - self.args.hdr)
+
+    def rows(self, view: ByteView) -> SegmentRows:
+        """The send in ``view`` cut into the rows of one new buffer."""
+        ws = self._fill(view)
+        shape = self.shape
+        rows = ws.rows.copy()
+        shape.spare.append(ws)
+        size = self.args.end - self.args.hdr
+        return SegmentRows(rows, shape.start, shape.step, shape.last_step, size)
+
+    def _fill(self, view: ByteView) -> _Workspace:
+        """Cut the send in ``view`` into the rows of a workspace of its shape."""
+        (error, spare, flags_shift, flags_mask, keep, put, ip_bits, id_max, c_min, c_max,
+         seed_base, outer_shift, seed_step, seed_shift, heads, width, rows, last_at, last_step,
+         end, full, mss, hdr, reduce, bounds, mod, is_tcp, outer_checksum) = self.args  # fmt: skip
+        if error is not None:
+            raise error
+        ws = spare.pop() if spare else _Workspace(self.shape)
+
+        # The headers of a full segment: lengths, transport checksum 0, no FIN / PSH / CWR,
+        # and the IPv4 header checksum; every row gets them plus its lane deltas.
+        # Built as one integer (Python's big-int operators beat slicing a bytearray): a sum
+        # of 16-bit words is the integer modulo 0xFFFF (2**16 is 1 modulo 0xFFFF).
+        head = int.from_bytes(view[:hdr])
+        key = head >> flags_shift & flags_mask
+        head = head & keep | put
+        for at, mask, id_at, sum_at in ip_bits:
+            c0 = -(head >> at & mask) % 0xFFFF
+            head |= c0 << sum_at
+            if head >> id_at & 0xFFFF > id_max or not c_min <= c0 <= c_max:
+                key |= _PLAIN
+        # The transport checksum field is seeded so that a whole row sums to the segment's
+        # pseudo-header and transport (the headers before the transport subtracted).
+        seed = (seed_base - (head >> outer_shift)) % 0xFFFF
+        if seed + seed_step > 0xFFFF:
+            key |= _LOW
+        head |= seed << seed_shift
+        deltas = heads.get(key)
+        if deltas is None:
+            deltas = self.shape.head(key)
+        # Little-endian, the template's big-endian lanes are native ones in reverse order.
+        ws.head_bytes[:] = head.to_bytes(width, "little") * rows
+        np.add(ws.head_in, deltas, out=ws.head_tmp)
+        ws.head[...] = ws.head_rows
+        if key & _PLAIN:
+            ws.tmpl[:] = head.to_bytes(width)
+            _ipv4_columns(ws, self.shape)
+
+        # The payload: one strided copy of the full segments, the last one apart.
+        flat = ws.flat
+        flat[last_at + hdr : last_at + last_step] = view[hdr + full * mss : end]
+        if full:
+            ws.pay_rows[...] = np.ndarray((full, mss), _U8, view, hdr)
+
+        # Transport checksums: every row summed as little-endian lanes (with the seed: its
+        # pseudo-header and transport); the checksum is minus the sum modulo 0xFFFF, which
+        # TCP rows give as they are (negated sums). (A ufunc writing the 16-bit fields
+        # itself would cast: slower than the copy.)
+        sums = reduce(ws.lanes, bounds, dtype=_U64, out=ws.sums)
+        total = np.remainder(sums, mod, out=ws.l4_tmp)
+        if not is_tcp:  # UDP: 0xFFFF - (sum % 0xFFFF), a computed 0 sent as 0xFFFF
+            np.subtract(mod, total, out=total)
+        ws.csum[...] = total
+        if outer_checksum:
+            _outer_udp_checksum(ws, self.plan)
+        return ws
+
+
+def cutter_for(plan: GsoPlan, shape: Shape) -> Cutter:
+    """The cutter of ``plan`` with its ``shape`` (the shape keeps its latest one)."""
+    cutter = shape.cutter
+    if cutter is None or (cutter.plan is not plan and cutter.plan != plan):
+        cutter = shape.cutter = Cutter(plan, shape)
+    return cutter
 
 
 def _ipv4_columns(ws: _Workspace, shape: Shape) -> None:
@@ -573,10 +651,7 @@ def cut(
 
 def cut_view(view: ByteView, plan: GsoPlan, shape: Shape) -> Segmentation:
     """:func:`cut` of a byte view with its shape."""
-    ws = _fill(view, plan, shape)
-    frames = shape.splitter.unpack_from(ws.flat)
-    shape.spare.append(ws)
-    return Segmentation(list(frames), plan.end - plan.header_len)
+    return cutter_for(plan, shape).segments(view)
 
 
 def cut_rows(
@@ -589,7 +664,4 @@ def cut_rows(
 
 def cut_rows_view(view: ByteView, plan: GsoPlan, shape: Shape) -> SegmentRows:
     """:func:`cut_rows` of a byte view with its shape."""
-    ws = _fill(view, plan, shape)
-    rows = ws.rows.copy()
-    shape.spare.append(ws)
-    return SegmentRows(rows, shape.start, shape.step, shape.last_step, plan.end - plan.header_len)
+    return cutter_for(plan, shape).rows(view)

@@ -26,6 +26,7 @@ from functools import lru_cache
 
 from ndis_offload.engine.gso import (
     ByteView,
+    Cutter,
     GsoPlan,
     IpHeader,
     Segmentation,
@@ -242,9 +243,9 @@ _KEY_IPV6 = struct.Struct("!B3xHBx32s")
 """Version / traffic class, Payload Length, next header, addresses."""
 _KEY_UDP = struct.Struct("!4sH")
 """Ports and length."""
-_PLAINS: dict[tuple[object, ...], tuple[GsoPlan, Shape]] = {}
+_PLAINS: dict[tuple[object, ...], Cutter] = {}
 _MAX_PLAINS = 64
-_Last = tuple[int, int | None, bool, int, struct.Struct, tuple[object, ...], tuple[GsoPlan, Shape]]
+_Last = tuple[int, int | None, bool, int, struct.Struct, tuple[object, ...], Cutter]
 _last: list[_Last | None] = [None]
 """The latest answer of :func:`plan_plain_shaped`: the frame length, the arguments, a reader
 of the bytes its key holds (at that frame's offsets), those bytes, and the plan and shape."""
@@ -293,14 +294,11 @@ def _key_reader(l3: int, version: int, l4: int, proto: int) -> struct.Struct:
     return struct.Struct(f"!{link}{ip}{'12xB' if proto == IPPROTO_TCP else _KEY_UDP.format[1:]}")
 
 
-def plan_plain_shaped(
-    view: ByteView, want: int | None, mss: int, *, tunnels: bool = False
-) -> tuple[GsoPlan, Shape] | None:
-    """:func:`plan_plain` and the shape of the send cut at ``mss``, cached by the bytes the
-    plan depends on (:func:`_plain_key`): the next send of a flow (other IPv4 ID, sequence
-    number, flags, options, payload) finds both without reading its headers again. At most
-    ``_MAX_PLAINS`` entries (the oldest goes); the latest is checked first, by one read of
-    the bytes its key holds."""
+def latest_plain(
+    view: ByteView, want: int | None, mss: int, tunnels: bool = False
+) -> Cutter | None:
+    """The cutter of the latest answer of :func:`plan_plain_shaped` when ``view`` holds
+    the bytes its key holds (one ``struct`` read), else None: the next send of a flow."""
     last = _last[0]
     if last is not None:
         size, last_want, last_tunnels, last_mss, reader, fields, found = last
@@ -312,23 +310,46 @@ def plan_plain_shaped(
             and reader.unpack_from(view) == fields
         ):
             return found
+    return None
+
+
+def plan_plain_shaped(
+    view: ByteView, want: int | None, mss: int, *, tunnels: bool = False
+) -> tuple[GsoPlan, Shape] | None:
+    """:func:`plan_plain` and the shape of the send cut at ``mss``, cached by the bytes the
+    plan depends on (:func:`_plain_key`): the next send of a flow (other IPv4 ID, sequence
+    number, flags, options, payload) finds both without reading its headers again. At most
+    ``_MAX_PLAINS`` entries (the oldest goes); the latest is checked first
+    (:func:`latest_plain`)."""
+    found = plain_cutter(view, want, mss, tunnels)
+    return None if found is None else (found.plan, found.shape)
+
+
+def plain_cutter(
+    view: ByteView, want: int | None, mss: int, tunnels: bool = False
+) -> Cutter | None:
+    """:func:`plan_plain_shaped` as the :class:`~ndis_offload.engine.gso.Cutter` of the
+    plan and shape, cached with them."""
+    found = latest_plain(view, want, mss, tunnels)
+    if found is not None:
+        return found
     key = _plain_key(view, want, tunnels, mss)
-    hit = None if key is None else _PLAINS.get(key)
-    if hit is None:
+    found = None if key is None else _PLAINS.get(key)
+    if found is None:
         plan = plan_plain(view, want, tunnels=tunnels)
         if plan is None:
             return None
-        hit = plan, shape_for(plan, mss)
+        found = Cutter(plan, shape_for(plan, mss))
         if key is not None:
             if len(_PLAINS) >= _MAX_PLAINS:
                 _PLAINS.pop(next(iter(_PLAINS)), None)
-            _PLAINS[key] = hit
+            _PLAINS[key] = found
     if key is not None:
-        plan = hit[0]
+        plan = found.plan
         ip = plan.ips[0]
         reader = _key_reader(ip.offset, ip.version, plan.l4_offset, plan.l4_proto)
-        _last[0] = (len(view), want, tunnels, mss, reader, reader.unpack_from(view), hit)
-    return hit
+        _last[0] = (len(view), want, tunnels, mss, reader, reader.unpack_from(view), found)
+    return found
 
 
 def _without_jumbo(view: memoryview, jumbo: list[Hop]) -> memoryview:
@@ -359,9 +380,9 @@ def segment_gso(frame: Frame, mss: int) -> Segmentation:
     back as is; malformed frames, fragments and unsupported carriers raise ``PacketError``.
     """
     view = as_byte_view(frame)
-    plain = plan_plain_shaped(view, None, mss, tunnels=True)
+    plain = plain_cutter(view, None, mss, tunnels=True)
     if plain is not None:
-        return cut(view, plain[0], mss, shape=plain[1])
+        return plain.segments(view)
     found = locate(view, LINKTYPE_ETHERNET, tunnels=True, giant_llc=True)
     jumbo = [hop for hop in found.hops if hop.kind == Layer.IPV6 and hop.flags & F_JUMBO]
     if found.stop == Stop.END and found.hops and found.hops[-1].kind not in _L4:
@@ -372,4 +393,11 @@ def segment_gso(frame: Frame, mss: int) -> Segmentation:
     return cut(view, plan_send(view, found), mss)
 
 
-__all__ = ["plan_plain", "plan_plain_shaped", "plan_send", "segment_gso"]
+__all__ = [
+    "latest_plain",
+    "plain_cutter",
+    "plan_plain",
+    "plan_plain_shaped",
+    "plan_send",
+    "segment_gso",
+]

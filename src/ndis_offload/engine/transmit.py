@@ -25,7 +25,7 @@ from ndis_offload.engine.gso import (
     cut_view,
     shape_for,
 )
-from ndis_offload.engine.gso_send import plan_plain, plan_plain_shaped, plan_send
+from ndis_offload.engine.gso_send import latest_plain, plan_plain, plan_plain_shaped, plan_send
 from ndis_offload.errors import PacketError
 from ndis_offload.packet.checksum import (
     finish,
@@ -174,6 +174,10 @@ def segment_tcp(frame: Frame, mss: int, *, tcp_header_offset: int | None = None)
     length); the TCP checksum field's content is ignored. A zero-length payload yields the
     frame as is with checksums filled; a payload up to ``mss`` yields one segment.
     """
+    if type(frame) is bytes and tcp_header_offset is None:
+        latest = latest_plain(frame, IPPROTO_TCP, mss)  # the next send of a flow
+        if latest is not None:
+            return latest.segments(frame)
     view, plan, shape = _planned(frame, IPPROTO_TCP, tcp_header_offset, "LSO", mss)
     return cut_view(view, plan, shape or shape_for(plan, mss))
 
@@ -183,6 +187,10 @@ def segment_udp(frame: Frame, mss: int, *, udp_header_offset: int | None = None)
 
     Each datagram gets its own UDP length, IP length, IPv4 ID (+1 each) and checksums.
     """
+    if type(frame) is bytes and udp_header_offset is None:
+        latest = latest_plain(frame, IPPROTO_UDP, mss)  # the next datagram of a flow
+        if latest is not None:
+            return latest.segments(frame)
     view, plan, shape = _planned(frame, IPPROTO_UDP, udp_header_offset, "USO", mss)
     return cut_view(view, plan, shape or shape_for(plan, mss))
 
@@ -192,6 +200,10 @@ def segment_tcp_rows(
 ) -> SegmentRows:
     """:func:`segment_tcp` without a ``bytes`` object per segment: the segments as rows of
     one new buffer (:class:`~ndis_offload.engine.gso.SegmentRows`), byte for byte the same."""
+    if type(frame) is bytes and tcp_header_offset is None:
+        latest = latest_plain(frame, IPPROTO_TCP, mss)
+        if latest is not None:
+            return latest.rows(frame)
     view, plan, shape = _planned(frame, IPPROTO_TCP, tcp_header_offset, "LSO", mss)
     return cut_rows_view(view, plan, shape or shape_for(plan, mss))
 
@@ -200,6 +212,10 @@ def segment_udp_rows(
     frame: Frame, mss: int, *, udp_header_offset: int | None = None
 ) -> SegmentRows:
     """:func:`segment_udp` as rows of one buffer (see :func:`segment_tcp_rows`)."""
+    if type(frame) is bytes and udp_header_offset is None:
+        latest = latest_plain(frame, IPPROTO_UDP, mss)
+        if latest is not None:
+            return latest.rows(frame)
     view, plan, shape = _planned(frame, IPPROTO_UDP, udp_header_offset, "USO", mss)
     return cut_rows_view(view, plan, shape or shape_for(plan, mss))
 
