@@ -61,6 +61,9 @@ MAX_LENGTH_FIELD = 0xFFFF
 
 _U64 = np.uint64
 _U8 = np.uint8
+_U64_TYPE = np.dtype(np.uint64)
+_add, _subtract, _remainder, _ndarray = np.add, np.subtract, np.remainder, np.ndarray
+"""Module names for the per-send calls (one lookup, not two)."""
 _ROW_FLAGS = TCP_FIN | TCP_PSH | TCP_CWR
 """TCP flags of one row only: FIN / PSH on the last segment, CWR on the first."""
 _PLAIN = 0x100
@@ -219,7 +222,7 @@ class _Workspace:
     __slots__ = ("buf", "flat", "rows", "tmpl", "head", "head_in", "head_bytes", "head_tmp",
                  "head_rows", "pay_rows",
                  "lanes", "sums", "csum", "ip_cols", "ip_tmp", "l4_tmp", "outer",
-                 "outer_csum")  # fmt: skip
+                 "outer_csum", "views")  # fmt: skip
 
     def __init__(self, shape: Shape) -> None:
         count, stride, p0 = shape.count, shape.stride, shape.start
@@ -258,6 +261,11 @@ class _Workspace:
             udp = shape.outer_udp
             self.outer = np.ndarray((count, (l4 - udp) // 2), ">u2", data, p0 + udp, (stride, 2))
             self.outer_csum = np.ndarray((count,), ">u2", data, p0 + udp + 6, (stride,))
+        self.views = (
+            self.head_bytes, self.head_in, self.head_tmp, self.head, self.head_rows, self.flat,
+            self.pay_rows, self.lanes, self.sums, self.l4_tmp, self.csum,
+        )  # fmt: skip
+        """The views a send writes and reads, in :meth:`Cutter._fill`'s order."""
 
 
 U32Array = npt.NDArray[np.uint32]
@@ -509,11 +517,14 @@ class Cutter:
     """A plan with its shape: cuts sends laid out as the plan says (a flow's sends, cached
     by :func:`~ndis_offload.engine.gso_send.plan_plain_shaped`)."""
 
-    __slots__ = ("plan", "shape", "args")
+    __slots__ = ("plan", "shape", "args", "size", "splitter", "spare")
 
     def __init__(self, plan: GsoPlan, shape: Shape) -> None:
         self.plan = plan
         self.shape = s = shape
+        self.size = plan.end - plan.header_len
+        self.splitter = s.splitter
+        self.spare = s.spare
         self.args = _Args(
             s.error, s.spare, s.flags_shift, _ROW_FLAGS if s.flags_at else 0, s.keep, s.put,
             s.ip_bits, s.id_max, s.c_min, s.c_max, plan.l4_pseudo + s.l4_full + s.seed_bias,
@@ -525,19 +536,17 @@ class Cutter:
     def segments(self, view: ByteView) -> Segmentation:
         """The send in ``view`` cut into ``bytes`` frames."""
         ws = self._fill(view)
-        shape = self.shape
-        frames = shape.splitter.unpack_from(ws.flat)
-        shape.spare.append(ws)
-        return Segmentation(list(frames), self.args.end - self.args.hdr)
+        frames = self.splitter.unpack_from(ws.flat)
+        self.spare.append(ws)
+        return Segmentation(list(frames), self.size)
 
     def rows(self, view: ByteView) -> SegmentRows:
         """The send in ``view`` cut into the rows of one new buffer."""
         ws = self._fill(view)
         shape = self.shape
         rows = ws.rows.copy()
-        shape.spare.append(ws)
-        size = self.args.end - self.args.hdr
-        return SegmentRows(rows, shape.start, shape.step, shape.last_step, size)
+        self.spare.append(ws)
+        return SegmentRows(rows, shape.start, shape.step, shape.last_step, self.size)
 
     def _fill(self, view: ByteView) -> _Workspace:
         """Cut the send in ``view`` into the rows of a workspace of its shape."""
@@ -547,6 +556,8 @@ class Cutter:
         if error is not None:
             raise error
         ws = spare.pop() if spare else _Workspace(self.shape)
+        (head_bytes, head_in, head_tmp, head_be, head_rows, flat, pay_rows, lanes, sums, total,
+         csum) = ws.views  # fmt: skip
 
         # The headers of a full segment: lengths, transport checksum 0, no FIN / PSH / CWR,
         # and the IPv4 header checksum; every row gets them plus its lane deltas.
@@ -570,28 +581,26 @@ class Cutter:
         if deltas is None:
             deltas = self.shape.head(key)
         # Little-endian, the template's big-endian lanes are native ones in reverse order.
-        ws.head_bytes[:] = head.to_bytes(width, "little") * rows
-        np.add(ws.head_in, deltas, out=ws.head_tmp)
-        ws.head[...] = ws.head_rows
+        head_bytes[:] = head.to_bytes(width, "little") * rows
+        _add(head_in, deltas, out=head_tmp)
+        head_be[...] = head_rows
         if key & _PLAIN:
             ws.tmpl[:] = head.to_bytes(width)
             _ipv4_columns(ws, self.shape)
 
         # The payload: one strided copy of the full segments, the last one apart.
-        flat = ws.flat
         flat[last_at + hdr : last_at + last_step] = view[hdr + full * mss : end]
         if full:
-            ws.pay_rows[...] = np.ndarray((full, mss), _U8, view, hdr)
+            pay_rows[...] = _ndarray((full, mss), _U8, view, hdr)
 
         # Transport checksums: every row summed as little-endian lanes (with the seed: its
         # pseudo-header and transport); the checksum is minus the sum modulo 0xFFFF, which
         # TCP rows give as they are (negated sums). (A ufunc writing the 16-bit fields
         # itself would cast: slower than the copy.)
-        sums = reduce(ws.lanes, bounds, dtype=_U64, out=ws.sums)
-        total = np.remainder(sums, mod, out=ws.l4_tmp)
+        _remainder(reduce(lanes, bounds, dtype=_U64_TYPE, out=sums), mod, out=total)
         if not is_tcp:  # UDP: 0xFFFF - (sum % 0xFFFF), a computed 0 sent as 0xFFFF
-            np.subtract(mod, total, out=total)
-        ws.csum[...] = total
+            _subtract(mod, total, out=total)
+        csum[...] = total
         if outer_checksum:
             _outer_udp_checksum(ws, self.plan)
         return ws
