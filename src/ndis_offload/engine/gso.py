@@ -10,24 +10,32 @@ bounds, the per-row constants, and *workspaces* — a zeroed output buffer with 
 view into it already made. A send then costs:
 
 * every row's headers in one add of big-endian 32-bit lanes: the send's headers as a full
-  segment carries them (lengths, IPv4 header checksum, transport checksum 0, no FIN / PSH /
-  CWR), plus a per-shape row constant (:meth:`Shape.head`): the TCP sequence number
-  ``+ i * mss`` (a whole lane, wrapping like the field), the IPv4 ID ``+ i`` and header
-  checksum ``- i`` (the checksum falls by one as the ID rises by one), the last row's
-  lengths, FIN / PSH on the last row and CWR on the first. The lanes line up with the
-  transport header, so every 16-bit field is one half of a lane and changes without a
-  carry while no IPv4 ID or checksum wraps (else those columns are computed apart);
+  segment carries them (lengths, IPv4 header checksum, the transport checksum *seed*, no
+  FIN / PSH / CWR), plus a per-shape row constant (:meth:`Shape.head`): the TCP sequence
+  number ``+ i * mss`` (a whole lane, wrapping like the field), the IPv4 ID ``+ i`` and
+  header checksum ``- i`` (the checksum falls by one as the ID rises by one), the last
+  row's lengths and seed, FIN / PSH on the last row and CWR on the first. The lanes line up
+  with the transport header, so every 16-bit field is one half of a lane and changes
+  without a carry while no IPv4 ID or checksum wraps (else those columns are computed
+  apart);
 * the payload as one strided copy (a row per segment);
-* every transport checksum from one ``reduceat`` over the rows, each range running from the
-  TCP / UDP header to the end of the row, so the header fields just written (sequence
-  numbers, flags, UDP lengths) are summed with the payload and need no arithmetic of their
-  own. The rows are placed so each range starts 8-byte aligned, and read as little-endian
-  ``uint32`` lanes; the checksum is computed in that byte order and written through a
-  little-endian view (a byte swap is a multiplication by 256 mod 0xFFFF, and the checksum
-  of the swapped sum is the swapped checksum);
+* every transport checksum from one ``reduceat`` over whole rows read as little-endian
+  ``uint32`` lanes. The transport checksum field is seeded with the pseudo-header sum minus
+  the words of the headers before the transport (an IPv4 header sums to 0xFFFF, its own
+  checksum; an IPv6 Payload Length, a tunnel's UDP length, an 802.3 length are the only
+  other per-row words there, each ``short`` lower in the last row, as the seed's step
+  says), so a row sums to exactly what its checksum covers, the fields just written
+  (sequence numbers, flags, lengths) included. TCP rows are summed negated
+  (``subtract.reduceat`` from a zero first lane), so one ``remainder`` gives the
+  checksums. The sums are in the lanes' byte order and written through a little-endian
+  view (a byte swap is a multiplication by 256 mod 0xFFFF, and the checksum of the
+  swapped sum is the swapped checksum);
 * a tunnel's outer UDP checksum from the rows' inner-header words alone: a segment whose
   transport checksum is filled sums to minus its pseudo-header;
 * the frames cut from the buffer by one ``struct`` unpack (a C loop making the ``bytes``).
+
+A :class:`Cutter` holds a plan with its shape and every constant the cut reads, gathered
+once: the plan cache hands one out per flow, and a send unpacks one tuple.
 
 The zero-copy entry point :func:`cut_rows` returns the segments as rows of one buffer
 (:class:`SegmentRows`) instead of ``bytes`` objects.
@@ -276,10 +284,11 @@ class Shape:
     size and MSS (addresses, ports and field values are per send).
 
     Row ``i`` of the output holds segment ``i`` at column :attr:`start`, chosen so the
-    transport header starts 8-byte aligned; the row runs on to a multiple of 8 with zeros.
+    transport header starts 8-byte aligned and the row's first lane is zero; the row runs
+    on to a multiple of 8 with zeros.
 
-    Every row's headers are the send's (with full-segment lengths, checksums zeroed, IPv4
-    header checksum for a full segment) plus a per-row constant, added as big-endian
+    Every row's headers are the send's (with full-segment lengths, the transport checksum
+    seeded, IPv4 header checksum for a full segment) plus a per-row constant, added as big-endian
     32-bit lanes aligned with the transport header (:meth:`head`): the TCP sequence
     number is a whole lane (``+ i * mss``, wrapping like the field); every 16-bit field is
     one half of a lane, so the IPv4 ID (``+ i``), IPv4 header checksum (``- i``) and the
