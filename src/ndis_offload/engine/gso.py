@@ -10,24 +10,32 @@ bounds, the per-row constants, and *workspaces* — a zeroed output buffer with 
 view into it already made. A send then costs:
 
 * every row's headers in one add of big-endian 32-bit lanes: the send's headers as a full
-  segment carries them (lengths, IPv4 header checksum, transport checksum 0, no FIN / PSH /
-  CWR), plus a per-shape row constant (:meth:`Shape.head`): the TCP sequence number
-  ``+ i * mss`` (a whole lane, wrapping like the field), the IPv4 ID ``+ i`` and header
-  checksum ``- i`` (the checksum falls by one as the ID rises by one), the last row's
-  lengths, FIN / PSH on the last row and CWR on the first. The lanes line up with the
-  transport header, so every 16-bit field is one half of a lane and changes without a
-  carry while no IPv4 ID or checksum wraps (else those columns are computed apart);
+  segment carries them (lengths, IPv4 header checksum, the transport checksum *seed*, no
+  FIN / PSH / CWR), plus a per-shape row constant (:meth:`Shape.head`): the TCP sequence
+  number ``+ i * mss`` (a whole lane, wrapping like the field), the IPv4 ID ``+ i`` and
+  header checksum ``- i`` (the checksum falls by one as the ID rises by one), the last
+  row's lengths and seed, FIN / PSH on the last row and CWR on the first. The lanes line up
+  with the transport header, so every 16-bit field is one half of a lane and changes
+  without a carry while no IPv4 ID or checksum wraps (else those columns are computed
+  apart);
 * the payload as one strided copy (a row per segment);
-* every transport checksum from one ``reduceat`` over the rows, each range running from the
-  TCP / UDP header to the end of the row, so the header fields just written (sequence
-  numbers, flags, UDP lengths) are summed with the payload and need no arithmetic of their
-  own. The rows are placed so each range starts 8-byte aligned, and read as little-endian
-  ``uint32`` lanes; the checksum is computed in that byte order and written through a
-  little-endian view (a byte swap is a multiplication by 256 mod 0xFFFF, and the checksum
-  of the swapped sum is the swapped checksum);
+* every transport checksum from one ``reduceat`` over whole rows read as little-endian
+  ``uint32`` lanes. The transport checksum field is seeded with the pseudo-header sum minus
+  the words of the headers before the transport (an IPv4 header sums to 0xFFFF, its own
+  checksum; an IPv6 Payload Length, a tunnel's UDP length, an 802.3 length are the only
+  other per-row words there, each ``short`` lower in the last row, as the seed's step
+  says), so a row sums to exactly what its checksum covers, the fields just written
+  (sequence numbers, flags, lengths) included. TCP rows are summed negated
+  (``subtract.reduceat`` from a zero first lane), so one ``remainder`` gives the
+  checksums. The sums are in the lanes' byte order and written through a little-endian
+  view (a byte swap is a multiplication by 256 mod 0xFFFF, and the checksum of the
+  swapped sum is the swapped checksum);
 * a tunnel's outer UDP checksum from the rows' inner-header words alone: a segment whose
   transport checksum is filled sums to minus its pseudo-header;
 * the frames cut from the buffer by one ``struct`` unpack (a C loop making the ``bytes``).
+
+A :class:`Cutter` holds a plan with its shape and every constant the cut reads, gathered
+once: the plan cache hands one out per flow, and a send unpacks one tuple.
 
 The zero-copy entry point :func:`cut_rows` returns the segments as rows of one buffer
 (:class:`SegmentRows`) instead of ``bytes`` objects.
@@ -41,7 +49,7 @@ outer UDP checksum is filled only when the send carried a non-zero one.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from typing import NamedTuple
@@ -54,15 +62,24 @@ from ndis_offload.packet.proto import IPPROTO_TCP, TCP_CWR, TCP_FIN, TCP_PSH
 
 U64Array = npt.NDArray[np.uint64]
 U8Array = npt.NDArray[np.uint8]
+ByteView = bytes | memoryview
+"""A frame's bytes as the cut reads them: ``bytes``, or a 1-D memoryview of bytes."""
 
 MAX_LENGTH_FIELD = 0xFFFF
 
 _U64 = np.uint64
 _U8 = np.uint8
+_U64_TYPE = np.dtype(np.uint64)
+_add, _subtract, _remainder, _ndarray = np.add, np.subtract, np.remainder, np.ndarray
+"""Module names for the per-send calls (one lookup, not two)."""
 _ROW_FLAGS = TCP_FIN | TCP_PSH | TCP_CWR
 """TCP flags of one row only: FIN / PSH on the last segment, CWR on the first."""
 _PLAIN = 0x100
 """A :meth:`Shape.head` key bit: no IPv4 ID / checksum steps (:func:`_ipv4_columns`)."""
+_LOW = 0x200
+"""A :meth:`Shape.head` key bit: the checksum seed of a full segment plus the last row's
+step (:attr:`Shape.seed_step`) passes 0xFFFF (the last row's seed then steps by
+``seed_step - 0xFFFF``: no carry out of the field)."""
 _BIG = 0xFFFF << 40
 """A multiple of 0xFFFF above every sum formed here: ``(_BIG - K - x) % 0xFFFF`` stays >= 0."""
 _H = struct.Struct("!H")
@@ -210,9 +227,10 @@ class _Workspace:
     """One zeroed output buffer of a shape with its column views (reused send after send;
     only the frame bytes are ever written, so the padding stays zero)."""
 
-    __slots__ = ("buf", "flat", "rows", "tmpl", "head", "head_tmp", "head_rows", "pay_rows",
-                 "lanes", "sums", "payload", "csum", "ip_cols", "ip_tmp", "l4_tmp", "outer",
-                 "outer_csum", "l4_key", "l4_const")  # fmt: skip
+    __slots__ = ("buf", "flat", "rows", "tmpl", "head", "head_in", "head_bytes", "head_tmp",
+                 "head_rows", "pay_rows",
+                 "lanes", "sums", "csum", "ip_cols", "ip_tmp", "l4_tmp", "outer",
+                 "outer_csum", "views")  # fmt: skip
 
     def __init__(self, shape: Shape) -> None:
         count, stride, p0 = shape.count, shape.stride, shape.start
@@ -224,6 +242,9 @@ class _Workspace:
         self.tmpl = bytearray(shape.lead + hdr)
         """The send's headers as a full segment carries them (after ``lead`` zeros)."""
         width = (shape.lead + hdr) // 4
+        self.head_in = np.empty(count * width, dtype=np.uint32)
+        self.head_bytes = self.head_in.data.cast("B")
+        """The send's template repeated per row (written through this byte view)."""
         self.head_tmp = np.empty(count * width, dtype=np.uint32)
         self.head_rows = self.head_tmp.reshape(count, width)[:, ::-1]
         """The rows of ``head_tmp``, whose lanes run backwards (:meth:`Shape.head`)."""
@@ -232,8 +253,7 @@ class _Workspace:
         frame: the lanes line up with the transport header)."""
         self.pay_rows = rows[: count - 1, p0 + hdr : p0 + hdr + shape.mss]
         self.lanes = np.frombuffer(data, dtype="<u4", count=shape.lane_count)
-        self.sums = np.empty(len(shape.bounds), dtype=_U64)
-        self.payload = self.sums[::2]
+        self.sums = np.empty(count, dtype=_U64)
         self.l4_tmp = np.empty(count, dtype=_U64)
         at = p0 + l4 + (16 if shape.is_tcp else 6)
         self.csum = np.ndarray((count,), "<u2", data, at, (stride,))
@@ -249,8 +269,11 @@ class _Workspace:
             udp = shape.outer_udp
             self.outer = np.ndarray((count, (l4 - udp) // 2), ">u2", data, p0 + udp, (stride, 2))
             self.outer_csum = np.ndarray((count,), ">u2", data, p0 + udp + 6, (stride,))
-        self.l4_key = -1
-        self.l4_const = np.empty(count, dtype=_U64)
+        self.views = (
+            self.head_bytes, self.head_in, self.head_tmp, self.head, self.head_rows, self.flat,
+            self.pay_rows, self.lanes, self.sums, self.l4_tmp, self.csum,
+        )  # fmt: skip
+        """The views a send writes and reads, in :meth:`Cutter._fill`'s order."""
 
 
 U32Array = npt.NDArray[np.uint32]
@@ -261,10 +284,11 @@ class Shape:
     size and MSS (addresses, ports and field values are per send).
 
     Row ``i`` of the output holds segment ``i`` at column :attr:`start`, chosen so the
-    transport header starts 8-byte aligned; the row runs on to a multiple of 8 with zeros.
+    transport header starts 8-byte aligned and the row's first lane is zero; the row runs
+    on to a multiple of 8 with zeros.
 
-    Every row's headers are the send's (with full-segment lengths, checksums zeroed, IPv4
-    header checksum for a full segment) plus a per-row constant, added as big-endian
+    Every row's headers are the send's (with full-segment lengths, the transport checksum
+    seeded, IPv4 header checksum for a full segment) plus a per-row constant, added as big-endian
     32-bit lanes aligned with the transport header (:meth:`head`): the TCP sequence
     number is a whole lane (``+ i * mss``, wrapping like the field); every 16-bit field is
     one half of a lane, so the IPv4 ID (``+ i``), IPv4 header checksum (``- i``) and the
@@ -274,7 +298,8 @@ class Shape:
 
     __slots__ = ("count", "full", "mss", "last_len", "hdr", "l4", "is_tcp", "start",
                  "stride", "step", "last_step", "lane_count", "bounds", "ipv4", "ip_words",
-                 "ip_base", "short", "id_max", "c_min", "c_max", "l4_lengths", "mod", "one",
+                 "ip_base", "short", "id_max", "c_min", "c_max", "l4_full", "mod", "seed_shift",
+                 "seed_step", "outer_shift", "seed_bias", "reduce", "cutter",
                  "outer_udp", "spare", "splitter", "error", "patches", "lead", "head_parts",
                  "heads", "last_at", "flags_at", "width", "keep", "put", "flags_shift",
                  "ip_bits")  # fmt: skip
@@ -305,7 +330,10 @@ class Shape:
         """The template's fields (offsets from its start): lengths, zeroed checksums."""
         self.ipv4 = tuple((ip.offset, ip.header_len) for ip in plan.ips if ip.version == 4)
         self.ip_words = tuple((lead + at, _be_words(ihl // 2)) for at, ihl in self.ipv4)
-        self.start = p0 = -l4 % _ALIGN
+        p0 = -l4 % _ALIGN
+        self.start = p0 = p0 + _ALIGN if p0 < 4 else p0
+        """The frame's column: the transport header 8-byte aligned, and the row's first lane
+        zero (a TCP row's checksum is its negated sum, :meth:`Cutter._fill`)."""
         self.step = hdr + mss
         self.last_step = hdr + last_len
         self.stride = stride = -(-(p0 + hdr + ref) // _ALIGN) * _ALIGN
@@ -329,6 +357,8 @@ class Shape:
         for offset, _ in self.ipv4:
             cleared |= 0xFFFF << bits(lead + offset + 10, 2)
         self.flags_shift = bits(self.flags_at, 1) if self.flags_at else 0
+        self.seed_shift = bits(lead + l4 + (16 if is_tcp else 6), 2)
+        """The transport checksum field, seeded per send (:meth:`Cutter._fill`)."""
         if self.flags_at:
             cleared |= _ROW_FLAGS << self.flags_shift
         self.keep = (1 << 8 * width) - 1 ^ cleared
@@ -339,15 +369,29 @@ class Shape:
             for at, ihl in self.ipv4
         )  # fmt: skip
         """Per IPv4 header: shift and mask of the header, shifts of its ID and checksum."""
-        # Lane ranges: row i from its transport header to the end of the row; the last row
-        # to its frame's end rounded up to a lane (zeros). The gaps between ranges (the next
-        # row's outer headers) are summed into slots that are dropped.
+        # Lane ranges: every row whole (zeros around its frame), the last one to its
+        # frame's end rounded up to a lane.
         lane = 4
         self.lane_count = (full * stride + p0 + self.last_step + lane - 1) // lane
         rows = np.arange(count, dtype=np.intp)[:, None]
-        self.bounds = (rows * (stride // lane) + ((p0 + l4) // lane, stride // lane)).ravel()[:-1]
+        self.bounds = np.arange(count, dtype=np.intp) * (stride // lane)
         self.short = short = ref - last_len
         """Payload bytes the last segment lacks (its IPv4 checksum is higher by as many)."""
+        # A row's sum holds its headers before the transport: each IPv4 header sums to
+        # 0xFFFF (its checksum), every other length field there (IPv6 Payload Length, a
+        # tunnel's UDP length, an 802.3 length) is ``short`` lower in the last row, as is
+        # the transport length of the pseudo-header. The seed (:meth:`Cutter._fill`) is the
+        # pseudo-header minus those headers; the last row's seed differs by this step.
+        uncompensated = sum(ip.version == 6 for ip in plan.ips)
+        uncompensated += (plan.outer_udp is not None) + (plan.length_field is not None)
+        self.seed_step = -short * (1 - uncompensated) % 0xFFFF
+        self.outer_shift = 8 * (hdr - l4)
+        """The template's bits from the transport header on (below: the headers before)."""
+        # TCP rows are summed negated (a zero first lane minus the rest: ``2**64 - sum``,
+        # which is ``1 - sum`` modulo 0xFFFF; the seed's extra 256 is that 1 in the
+        # little-endian domain), UDP rows as they are.
+        self.reduce = np.subtract.reduceat if is_tcp else np.add.reduceat
+        self.seed_bias = 256 if is_tcp else 0
         self.id_max = 0xFFFF - full
         self.c_min, self.c_max = full, 0xFFFE + full - short
         """The lane deltas hold for a first IPv4 ID up to ``id_max`` and a full-segment
@@ -359,12 +403,12 @@ class Shape:
         self.ip_base = base
         self.head_parts = self._head_deltas(full_lengths, plan, last_len)
         self.heads: dict[int, U32Array] = {}
-        # The transport length (in the pseudo-header) of each row, little-endian domain.
-        self.l4_lengths = np.full(count, 256 * (hdr - l4 + ref) % 0xFFFF, dtype=np.int64)
-        self.l4_lengths[full] = 256 * (hdr - l4 + last_len) % 0xFFFF
+        self.l4_full = hdr - l4 + ref
+        """The transport length of a full segment (in its pseudo-header)."""
         self.mod = np.full(count, 0xFFFF, dtype=_U64)
-        self.one = np.ones(count, dtype=_U64)
         self.spare: list[_Workspace] = []
+        self.cutter: Cutter | None = None
+        """The latest :class:`Cutter` made for this shape (:func:`cutter_for`)."""
         self.splitter = _splitter(p0, self.step, stride, full, self.last_step)
 
     def _head_deltas(
@@ -414,6 +458,11 @@ class Shape:
                 index = self.flags_at // 4  # the flags byte is the second of its lane
                 rows[self.full, index] += (key & (TCP_FIN | TCP_PSH)) << 16
                 rows[0, index] += (key & TCP_CWR) << 16
+            if self.seed_step:
+                # The last row's seed, without a carry out of the field (``_LOW``).
+                index, half = divmod(self.width - 2 - self.seed_shift // 8, 4)
+                step = self.seed_step - (0xFFFF if key & _LOW else 0)
+                rows[self.full, index] += step << (16 if half == 0 else 0)
             # Lanes backwards, as the reversed template has them.
             deltas = self.heads[key] = (rows[:, ::-1] & 0xFFFFFFFF).astype(np.uint32).ravel()
         return deltas
@@ -439,59 +488,139 @@ def shape_for(plan: GsoPlan, mss: int) -> Shape:
     return shape
 
 
-def _fill(view: memoryview, plan: GsoPlan, shape: Shape) -> _Workspace:
-    """Cut the send in ``view`` into the rows of a workspace of its shape."""
-    if shape.error is not None:
-        raise shape.error
-    hdr, mss, full = plan.header_len, shape.mss, shape.full
-    spare = shape.spare
-    ws = spare.pop() if spare else _Workspace(shape)
-    flat = ws.flat
+class _Args(NamedTuple):
+    """Everything the cut of one plan with one shape reads, gathered once (a send then
+    reads them in one unpacking, not attribute by attribute)."""
 
-    # The headers of a full segment: lengths, transport checksum 0, no FIN / PSH / CWR,
-    # and the IPv4 header checksum; every row gets them plus its lane deltas.
-    # Built as one integer (Python's big-int operators beat slicing a bytearray): a sum
-    # of 16-bit words is the integer modulo 0xFFFF (2**16 is 1 modulo 0xFFFF).
-    head = int.from_bytes(view[:hdr])
-    key = head >> shape.flags_shift & _ROW_FLAGS if shape.flags_at else 0
-    head = head & shape.keep | shape.put
-    for at, mask, id_at, sum_at in shape.ip_bits:
-        c0 = -(head >> at & mask) % 0xFFFF
-        head |= c0 << sum_at
-        if head >> id_at & 0xFFFF > shape.id_max or not shape.c_min <= c0 <= shape.c_max:
-            key |= _PLAIN
-    deltas = shape.heads.get(key)
-    if deltas is None:
-        deltas = shape.head(key)
-    # Little-endian, the template's big-endian lanes are native ones in reverse order.
-    rows = head.to_bytes(shape.width, "little") * shape.count
-    np.add(np.frombuffer(rows, np.uint32), deltas, out=ws.head_tmp)
-    ws.head[...] = ws.head_rows
-    if key & _PLAIN:
-        ws.tmpl[:] = head.to_bytes(shape.width)
-        _ipv4_columns(ws, shape)
+    error: PacketError | None
+    spare: list[_Workspace]
+    flags_shift: int
+    flags_mask: int
+    keep: int
+    put: int
+    ip_bits: tuple[tuple[int, int, int, int], ...]
+    id_max: int
+    c_min: int
+    c_max: int
+    seed_base: int
+    outer_shift: int
+    seed_step: int
+    seed_shift: int
+    heads: dict[int, U32Array]
+    width: int
+    rows: int
+    last_at: int
+    last_step: int
+    end: int
+    full: int
+    mss: int
+    hdr: int
+    reduce: Callable[..., U64Array]
+    bounds: npt.NDArray[np.intp]
+    mod: U64Array
+    is_tcp: bool
+    outer_checksum: bool
 
-    # The payload: one strided copy of the full segments, the last one apart.
-    last = shape.last_at
-    flat[last + hdr : last + shape.last_step] = view[hdr + full * mss : plan.end]
-    if full:
-        ws.pay_rows[...] = np.ndarray((full, mss), _U8, view, hdr)
 
-    # Transport checksums: header + payload of each row (the checksum field is 0) summed
-    # as little-endian lanes, the pseudo-header (addresses, protocol, length) added.
-    np.add.reduceat(ws.lanes, shape.bounds, dtype=_U64, out=ws.sums)
-    if ws.l4_key != plan.l4_pseudo:
-        pseudo = (256 * plan.l4_pseudo + (0 if shape.is_tcp else 1)) % 0xFFFF
-        np.subtract(_BIG - pseudo, shape.l4_lengths, out=ws.l4_const, casting="unsafe")
-        ws.l4_key = plan.l4_pseudo
-    total = np.subtract(ws.l4_const, ws.payload, out=ws.l4_tmp)
-    np.remainder(total, shape.mod, out=total)
-    if not shape.is_tcp:  # UDP: a computed 0 is sent as 0xFFFF (the constant is one less)
-        np.add(total, shape.one, out=total)
-    ws.csum[...] = total
-    if ws.outer is not None and plan.outer_udp_checksum:
-        _outer_udp_checksum(ws, plan)
-    return ws
+class Cutter:
+    """A plan with its shape: cuts sends laid out as the plan says (a flow's sends, cached
+    by :func:`~ndis_offload.engine.gso_send.plan_plain_shaped`)."""
+
+    __slots__ = ("plan", "shape", "args", "size", "splitter", "spare")
+
+    def __init__(self, plan: GsoPlan, shape: Shape) -> None:
+        self.plan = plan
+        self.shape = s = shape
+        self.size = plan.end - plan.header_len
+        self.splitter = s.splitter
+        self.spare = s.spare
+        self.args = _Args(
+            s.error, s.spare, s.flags_shift, _ROW_FLAGS if s.flags_at else 0, s.keep, s.put,
+            s.ip_bits, s.id_max, s.c_min, s.c_max, plan.l4_pseudo + s.l4_full + s.seed_bias,
+            s.outer_shift, s.seed_step, s.seed_shift, s.heads, s.width, s.count, s.last_at,
+            s.last_step, plan.end, s.full, s.mss, plan.header_len, s.reduce, s.bounds, s.mod,
+            s.is_tcp, s.outer_udp is not None and plan.outer_udp_checksum,
+        )  # fmt: skip
+
+    def segments(self, view: ByteView) -> Segmentation:
+        """The send in ``view`` cut into ``bytes`` frames."""
+        ws = self._fill(view)
+        frames = self.splitter.unpack_from(ws.flat)
+        self.spare.append(ws)
+        return Segmentation(list(frames), self.size)
+
+    def rows(self, view: ByteView) -> SegmentRows:
+        """The send in ``view`` cut into the rows of one new buffer."""
+        ws = self._fill(view)
+        shape = self.shape
+        rows = ws.rows.copy()
+        self.spare.append(ws)
+        return SegmentRows(rows, shape.start, shape.step, shape.last_step, self.size)
+
+    def _fill(self, view: ByteView) -> _Workspace:
+        """Cut the send in ``view`` into the rows of a workspace of its shape."""
+        (error, spare, flags_shift, flags_mask, keep, put, ip_bits, id_max, c_min, c_max,
+         seed_base, outer_shift, seed_step, seed_shift, heads, width, rows, last_at, last_step,
+         end, full, mss, hdr, reduce, bounds, mod, is_tcp, outer_checksum) = self.args  # fmt: skip
+        if error is not None:
+            raise error
+        ws = spare.pop() if spare else _Workspace(self.shape)
+        (head_bytes, head_in, head_tmp, head_be, head_rows, flat, pay_rows, lanes, sums, total,
+         csum) = ws.views  # fmt: skip
+
+        # The headers of a full segment: lengths, transport checksum 0, no FIN / PSH / CWR,
+        # and the IPv4 header checksum; every row gets them plus its lane deltas.
+        # Built as one integer (Python's big-int operators beat slicing a bytearray): a sum
+        # of 16-bit words is the integer modulo 0xFFFF (2**16 is 1 modulo 0xFFFF).
+        head = int.from_bytes(view[:hdr])
+        key = head >> flags_shift & flags_mask
+        head = head & keep | put
+        for at, mask, id_at, sum_at in ip_bits:
+            c0 = -(head >> at & mask) % 0xFFFF
+            head |= c0 << sum_at
+            if head >> id_at & 0xFFFF > id_max or not c_min <= c0 <= c_max:
+                key |= _PLAIN
+        # The transport checksum field is seeded so that a whole row sums to the segment's
+        # pseudo-header and transport (the headers before the transport subtracted).
+        seed = (seed_base - (head >> outer_shift)) % 0xFFFF
+        if seed + seed_step > 0xFFFF:
+            key |= _LOW
+        head |= seed << seed_shift
+        deltas = heads.get(key)
+        if deltas is None:
+            deltas = self.shape.head(key)
+        # Little-endian, the template's big-endian lanes are native ones in reverse order.
+        head_bytes[:] = head.to_bytes(width, "little") * rows
+        _add(head_in, deltas, out=head_tmp)
+        head_be[...] = head_rows
+        if key & _PLAIN:
+            ws.tmpl[:] = head.to_bytes(width)
+            _ipv4_columns(ws, self.shape)
+
+        # The payload: one strided copy of the full segments, the last one apart.
+        flat[last_at + hdr : last_at + last_step] = view[hdr + full * mss : end]
+        if full:
+            pay_rows[...] = _ndarray((full, mss), _U8, view, hdr)
+
+        # Transport checksums: every row summed as little-endian lanes (with the seed: its
+        # pseudo-header and transport); the checksum is minus the sum modulo 0xFFFF, which
+        # TCP rows give as they are (negated sums). (A ufunc writing the 16-bit fields
+        # itself would cast: slower than the copy.)
+        _remainder(reduce(lanes, bounds, dtype=_U64_TYPE, out=sums), mod, out=total)
+        if not is_tcp:  # UDP: 0xFFFF - (sum % 0xFFFF), a computed 0 sent as 0xFFFF
+            _subtract(mod, total, out=total)
+        csum[...] = total
+        if outer_checksum:
+            _outer_udp_checksum(ws, self.plan)
+        return ws
+
+
+def cutter_for(plan: GsoPlan, shape: Shape) -> Cutter:
+    """The cutter of ``plan`` with its ``shape`` (the shape keeps its latest one)."""
+    cutter = shape.cutter
+    if cutter is None or (cutter.plan is not plan and cutter.plan != plan):
+        cutter = shape.cutter = Cutter(plan, shape)
+    return cutter
 
 
 def _ipv4_columns(ws: _Workspace, shape: Shape) -> None:
@@ -522,7 +651,8 @@ def _outer_udp_checksum(ws: _Workspace, plan: GsoPlan) -> None:
     np.add(total, _U64(1), out=ws.outer_csum, casting="unsafe")
 
 
-def _as_bytes(frame: bytes | bytearray | memoryview) -> memoryview:
+def as_byte_view(frame: bytes | bytearray | memoryview) -> memoryview:
+    """``frame`` as a 1-D memoryview of bytes (any buffer's raw bytes)."""
     view = memoryview(frame)
     if view.format != "B" or view.ndim != 1:
         view = view.cast("B")
@@ -534,15 +664,12 @@ def cut(
 ) -> Segmentation:
     """Cut the payload of ``frame`` (laid out as ``plan`` says) into ``mss``-byte segments
     (``shape``: :func:`shape_for` of the plan and ``mss``, when the caller has it)."""
-    return cut_view(_as_bytes(frame), plan, shape or shape_for(plan, mss))
+    return cut_view(as_byte_view(frame), plan, shape or shape_for(plan, mss))
 
 
-def cut_view(view: memoryview, plan: GsoPlan, shape: Shape) -> Segmentation:
+def cut_view(view: ByteView, plan: GsoPlan, shape: Shape) -> Segmentation:
     """:func:`cut` of a byte view with its shape."""
-    ws = _fill(view, plan, shape)
-    frames = shape.splitter.unpack_from(ws.flat)
-    shape.spare.append(ws)
-    return Segmentation(list(frames), plan.end - plan.header_len)
+    return cutter_for(plan, shape).segments(view)
 
 
 def cut_rows(
@@ -550,12 +677,9 @@ def cut_rows(
 ) -> SegmentRows:
     """:func:`cut` without making a ``bytes`` object per segment: the segments stay in the
     rows of one new buffer (see :class:`SegmentRows`), the caller's to keep."""
-    return cut_rows_view(_as_bytes(frame), plan, shape or shape_for(plan, mss))
+    return cut_rows_view(as_byte_view(frame), plan, shape or shape_for(plan, mss))
 
 
-def cut_rows_view(view: memoryview, plan: GsoPlan, shape: Shape) -> SegmentRows:
+def cut_rows_view(view: ByteView, plan: GsoPlan, shape: Shape) -> SegmentRows:
     """:func:`cut_rows` of a byte view with its shape."""
-    ws = _fill(view, plan, shape)
-    rows = ws.rows.copy()
-    shape.spare.append(ws)
-    return SegmentRows(rows, shape.start, shape.step, shape.last_step, plan.end - plan.header_len)
+    return cutter_for(plan, shape).rows(view)

@@ -22,8 +22,19 @@ Geneve tunnel, and the innermost TCP / UDP header.
 from __future__ import annotations
 
 import struct
+from functools import lru_cache
 
-from ndis_offload.engine.gso import GsoPlan, IpHeader, Segmentation, Shape, cut, shape_for
+from ndis_offload.engine.gso import (
+    ByteView,
+    Cutter,
+    GsoPlan,
+    IpHeader,
+    Segmentation,
+    Shape,
+    as_byte_view,
+    cut,
+    shape_for,
+)
 from ndis_offload.errors import PacketError
 from ndis_offload.packet.locate import (
     F_BAD_LENGTH,
@@ -83,7 +94,7 @@ _H = struct.Struct("!H")
 _TUNNEL_PORTS = frozenset({UDP_PORT_VXLAN, UDP_PORT_GENEVE, UDP_PORT_L2TP})
 
 
-def _pseudo(view: memoryview, ip: Hop, proto: int) -> int:
+def _pseudo(view: ByteView, ip: Hop, proto: int) -> int:
     """Pseudo-header sum of the transport after ``ip``, without the length."""
     addr = _ADDR4 if ip.kind == Layer.IPV4 else _ADDR6
     src: tuple[int, ...] = addr.unpack_from(view, ip.psrc)
@@ -91,7 +102,7 @@ def _pseudo(view: memoryview, ip: Hop, proto: int) -> int:
     return sum(src) + sum(dst) + proto
 
 
-def plan_send(view: memoryview, found: Located, want: int | None = None) -> GsoPlan:
+def plan_send(view: ByteView, found: Located, want: int | None = None) -> GsoPlan:
     """The plan of the send in ``view`` whose hops are ``found``; ``want`` (TCP / UDP) is
     the transport the caller asked to segment (None: the innermost one)."""
     name = _NAMES.get(want or 0, "TCP or UDP")
@@ -156,9 +167,7 @@ def plan_send(view: memoryview, found: Located, want: int | None = None) -> GsoP
     )
 
 
-def plan_plain(
-    view: memoryview, want: int | None = None, *, tunnels: bool = False
-) -> GsoPlan | None:
+def plan_plain(view: ByteView, want: int | None = None, *, tunnels: bool = False) -> GsoPlan | None:
     """The plan of the commonest send, read straight from the bytes: Ethernet II (at most
     one 802.1Q tag), IPv4 (not a fragment) or IPv6 without extension headers, then TCP or
     UDP. None for anything else, malformed frames included: :func:`plan_send` over
@@ -234,12 +243,16 @@ _KEY_IPV6 = struct.Struct("!B3xHBx32s")
 """Version / traffic class, Payload Length, next header, addresses."""
 _KEY_UDP = struct.Struct("!4sH")
 """Ports and length."""
-_PLAINS: dict[tuple[object, ...], tuple[GsoPlan, Shape]] = {}
+_PLAINS: dict[tuple[object, ...], Cutter] = {}
 _MAX_PLAINS = 64
+_Last = tuple[int, int | None, bool, int, struct.Struct, tuple[object, ...], Cutter]
+_last: list[_Last | None] = [None]
+"""The latest answer of :func:`plan_plain_shaped`: the frame length, the arguments, a reader
+of the bytes its key holds (at that frame's offsets), those bytes, and the plan and shape."""
 
 
 def _plain_key(
-    view: memoryview, want: int | None, tunnels: bool, mss: int
+    view: ByteView, want: int | None, tunnels: bool, mss: int
 ) -> tuple[object, ...] | None:
     """Everything :func:`plan_plain` reads from ``view`` (the frame length, link type,
     every IP field it checks, the addresses of the pseudo-header, the TCP data offset or
@@ -272,26 +285,70 @@ def _plain_key(
     return (len(view), want, tunnels, mss, l3, ethertype, ip, l4_key)
 
 
+@lru_cache(maxsize=64)
+def _key_reader(l3: int, version: int, l4: int, proto: int) -> struct.Struct:
+    """One ``struct`` reading, at a frame's own offsets, the bytes :func:`_plain_key` reads
+    (the ethertypes, the IP fields, the TCP data offset or the UDP ports and length)."""
+    link = "12xH" if l3 == 14 else "12xH2xH"
+    ip = f"{_KEY_IPV4.format[1:]}{l4 - l3 - 20}x" if version == 4 else _KEY_IPV6.format[1:]
+    return struct.Struct(f"!{link}{ip}{'12xB' if proto == IPPROTO_TCP else _KEY_UDP.format[1:]}")
+
+
+def latest_plain(
+    view: ByteView, want: int | None, mss: int, tunnels: bool = False
+) -> Cutter | None:
+    """The cutter of the latest answer of :func:`plan_plain_shaped` when ``view`` holds
+    the bytes its key holds (one ``struct`` read), else None: the next send of a flow."""
+    last = _last[0]
+    if last is not None:
+        size, last_want, last_tunnels, last_mss, reader, fields, found = last
+        if (
+            size == len(view)
+            and last_want == want
+            and last_mss == mss
+            and last_tunnels == tunnels
+            and reader.unpack_from(view) == fields
+        ):
+            return found
+    return None
+
+
 def plan_plain_shaped(
-    view: memoryview, want: int | None, mss: int, *, tunnels: bool = False
+    view: ByteView, want: int | None, mss: int, *, tunnels: bool = False
 ) -> tuple[GsoPlan, Shape] | None:
     """:func:`plan_plain` and the shape of the send cut at ``mss``, cached by the bytes the
     plan depends on (:func:`_plain_key`): the next send of a flow (other IPv4 ID, sequence
     number, flags, options, payload) finds both without reading its headers again. At most
-    ``_MAX_PLAINS`` entries (the oldest goes)."""
+    ``_MAX_PLAINS`` entries (the oldest goes); the latest is checked first
+    (:func:`latest_plain`)."""
+    found = plain_cutter(view, want, mss, tunnels)
+    return None if found is None else (found.plan, found.shape)
+
+
+def plain_cutter(
+    view: ByteView, want: int | None, mss: int, tunnels: bool = False
+) -> Cutter | None:
+    """:func:`plan_plain_shaped` as the :class:`~ndis_offload.engine.gso.Cutter` of the
+    plan and shape, cached with them."""
+    found = latest_plain(view, want, mss, tunnels)
+    if found is not None:
+        return found
     key = _plain_key(view, want, tunnels, mss)
+    found = None if key is None else _PLAINS.get(key)
+    if found is None:
+        plan = plan_plain(view, want, tunnels=tunnels)
+        if plan is None:
+            return None
+        found = Cutter(plan, shape_for(plan, mss))
+        if key is not None:
+            if len(_PLAINS) >= _MAX_PLAINS:
+                _PLAINS.pop(next(iter(_PLAINS)), None)
+            _PLAINS[key] = found
     if key is not None:
-        hit = _PLAINS.get(key)
-        if hit is not None:
-            return hit
-    plan = plan_plain(view, want, tunnels=tunnels)
-    if plan is None:
-        return None
-    found = plan, shape_for(plan, mss)
-    if key is not None:
-        if len(_PLAINS) >= _MAX_PLAINS:
-            _PLAINS.pop(next(iter(_PLAINS)), None)
-        _PLAINS[key] = found
+        plan = found.plan
+        ip = plan.ips[0]
+        reader = _key_reader(ip.offset, ip.version, plan.l4_offset, plan.l4_proto)
+        _last[0] = (len(view), want, tunnels, mss, reader, reader.unpack_from(view), found)
     return found
 
 
@@ -322,12 +379,10 @@ def segment_gso(frame: Frame, mss: int) -> Segmentation:
     A frame whose innermost protocol is not TCP / UDP (ICMP, ...) is not a GSO send and comes
     back as is; malformed frames, fragments and unsupported carriers raise ``PacketError``.
     """
-    view = memoryview(frame)
-    if view.format != "B" or view.ndim != 1:
-        view = view.cast("B")
-    plain = plan_plain_shaped(view, None, mss, tunnels=True)
+    view = as_byte_view(frame)
+    plain = plain_cutter(view, None, mss, tunnels=True)
     if plain is not None:
-        return cut(view, plain[0], mss, shape=plain[1])
+        return plain.segments(view)
     found = locate(view, LINKTYPE_ETHERNET, tunnels=True, giant_llc=True)
     jumbo = [hop for hop in found.hops if hop.kind == Layer.IPV6 and hop.flags & F_JUMBO]
     if found.stop == Stop.END and found.hops and found.hops[-1].kind not in _L4:
@@ -338,4 +393,11 @@ def segment_gso(frame: Frame, mss: int) -> Segmentation:
     return cut(view, plan_send(view, found), mss)
 
 
-__all__ = ["plan_plain", "plan_plain_shaped", "plan_send", "segment_gso"]
+__all__ = [
+    "latest_plain",
+    "plain_cutter",
+    "plan_plain",
+    "plan_plain_shaped",
+    "plan_send",
+    "segment_gso",
+]

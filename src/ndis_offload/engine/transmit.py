@@ -15,15 +15,16 @@ import numpy as np
 import numpy.typing as npt
 
 from ndis_offload.engine.gso import (
+    ByteView,
+    Cutter,
     GsoPlan,
     Segmentation,
     SegmentRows,
-    Shape,
-    cut_rows_view,
-    cut_view,
+    as_byte_view,
+    cutter_for,
     shape_for,
 )
-from ndis_offload.engine.gso_send import plan_plain, plan_plain_shaped, plan_send
+from ndis_offload.engine.gso_send import latest_plain, plain_cutter, plan_plain, plan_send
 from ndis_offload.errors import PacketError
 from ndis_offload.packet.checksum import (
     finish,
@@ -143,18 +144,15 @@ def _fix_udp_length(out: bytearray, layout: FrameLayout) -> None:
 
 def _planned(
     frame: Frame, proto: int, header_offset: int | None, name: str, mss: int
-) -> tuple[memoryview, GsoPlan, Shape | None]:
+) -> tuple[ByteView, GsoPlan, Cutter | None]:
     """The bytes and plan of a plain (untunnelled) LSO / USO send, its L4 offset
-    cross-checked, and the cached shape of its cut at ``mss`` when the send is a common
-    one (:func:`~ndis_offload.engine.gso_send.plan_plain_shaped`; else None)."""
-    view = memoryview(frame)
-    if view.format != "B" or view.ndim != 1:
-        view = view.cast("B")
-    plain = plan_plain_shaped(view, proto, mss) if mss > 0 else None
-    if plain is not None:
-        plan, shape = plain
+    cross-checked, and the cached cutter of its cut at ``mss`` when the send is a common
+    one (:func:`~ndis_offload.engine.gso_send.plain_cutter`; else None: :func:`_cutter`)."""
+    view = frame if type(frame) is bytes else as_byte_view(frame)
+    cutter = plain_cutter(view, proto, mss) if mss > 0 else None
+    if cutter is not None:
+        plan = cutter.plan
     else:  # an MSS <= 0 raises at the cut, after the checks below
-        shape = None
         plan = plan_plain(view, proto) or plan_send(
             view, locate(view, LINKTYPE_ETHERNET, tunnels=False, giant_llc=True), proto
         )
@@ -164,7 +162,12 @@ def _planned(
             f"{plan.l4_offset}",
             offset=header_offset,
         )
-    return view, plan, shape
+    return view, plan, cutter
+
+
+def _cutter(plan: GsoPlan, cutter: Cutter | None, mss: int) -> Cutter:
+    """``cutter``, or the one of ``plan`` cut at ``mss`` (an MSS <= 0 raises here)."""
+    return cutter or cutter_for(plan, shape_for(plan, mss))
 
 
 def segment_tcp(frame: Frame, mss: int, *, tcp_header_offset: int | None = None) -> Segmentation:
@@ -174,8 +177,12 @@ def segment_tcp(frame: Frame, mss: int, *, tcp_header_offset: int | None = None)
     length); the TCP checksum field's content is ignored. A zero-length payload yields the
     frame as is with checksums filled; a payload up to ``mss`` yields one segment.
     """
-    view, plan, shape = _planned(frame, IPPROTO_TCP, tcp_header_offset, "LSO", mss)
-    return cut_view(view, plan, shape or shape_for(plan, mss))
+    if type(frame) is bytes and tcp_header_offset is None:
+        latest = latest_plain(frame, IPPROTO_TCP, mss)  # the next send of a flow
+        if latest is not None:
+            return latest.segments(frame)
+    view, plan, cutter = _planned(frame, IPPROTO_TCP, tcp_header_offset, "LSO", mss)
+    return _cutter(plan, cutter, mss).segments(view)
 
 
 def segment_udp(frame: Frame, mss: int, *, udp_header_offset: int | None = None) -> Segmentation:
@@ -183,8 +190,12 @@ def segment_udp(frame: Frame, mss: int, *, udp_header_offset: int | None = None)
 
     Each datagram gets its own UDP length, IP length, IPv4 ID (+1 each) and checksums.
     """
-    view, plan, shape = _planned(frame, IPPROTO_UDP, udp_header_offset, "USO", mss)
-    return cut_view(view, plan, shape or shape_for(plan, mss))
+    if type(frame) is bytes and udp_header_offset is None:
+        latest = latest_plain(frame, IPPROTO_UDP, mss)  # the next datagram of a flow
+        if latest is not None:
+            return latest.segments(frame)
+    view, plan, cutter = _planned(frame, IPPROTO_UDP, udp_header_offset, "USO", mss)
+    return _cutter(plan, cutter, mss).segments(view)
 
 
 def segment_tcp_rows(
@@ -192,16 +203,24 @@ def segment_tcp_rows(
 ) -> SegmentRows:
     """:func:`segment_tcp` without a ``bytes`` object per segment: the segments as rows of
     one new buffer (:class:`~ndis_offload.engine.gso.SegmentRows`), byte for byte the same."""
-    view, plan, shape = _planned(frame, IPPROTO_TCP, tcp_header_offset, "LSO", mss)
-    return cut_rows_view(view, plan, shape or shape_for(plan, mss))
+    if type(frame) is bytes and tcp_header_offset is None:
+        latest = latest_plain(frame, IPPROTO_TCP, mss)
+        if latest is not None:
+            return latest.rows(frame)
+    view, plan, cutter = _planned(frame, IPPROTO_TCP, tcp_header_offset, "LSO", mss)
+    return _cutter(plan, cutter, mss).rows(view)
 
 
 def segment_udp_rows(
     frame: Frame, mss: int, *, udp_header_offset: int | None = None
 ) -> SegmentRows:
     """:func:`segment_udp` as rows of one buffer (see :func:`segment_tcp_rows`)."""
-    view, plan, shape = _planned(frame, IPPROTO_UDP, udp_header_offset, "USO", mss)
-    return cut_rows_view(view, plan, shape or shape_for(plan, mss))
+    if type(frame) is bytes and udp_header_offset is None:
+        latest = latest_plain(frame, IPPROTO_UDP, mss)
+        if latest is not None:
+            return latest.rows(frame)
+    view, plan, cutter = _planned(frame, IPPROTO_UDP, udp_header_offset, "USO", mss)
+    return _cutter(plan, cutter, mss).rows(view)
 
 
 # --- NET_BUFFER_LIST info entry points ---------------------------------------------------
@@ -239,13 +258,13 @@ def transmit_lso(
     frame: Frame, info: NdisLsoV1Transmit | NdisLsoV2Transmit
 ) -> tuple[Segmentation, NdisLsoV1TransmitComplete | NdisLsoV2TransmitComplete]:
     """LSOv1 (IPv4) or LSOv2 (IPv4 / IPv6) send; returns the frames and the completion info."""
-    view, plan, shape = _planned(frame, IPPROTO_TCP, info.TcpHeaderOffset, "LSO", info.MSS)
+    view, plan, cutter = _planned(frame, IPPROTO_TCP, info.TcpHeaderOffset, "LSO", info.MSS)
     if isinstance(info, NdisLsoV1Transmit):
         _check_plan_version(plan, 4, "LSOv1")
-        result = cut_view(view, plan, shape or shape_for(plan, info.MSS))
+        result = _cutter(plan, cutter, info.MSS).segments(view)
         return result, NdisLsoV1TransmitComplete(TcpPayload=result.payload_bytes)
     _check_plan_version(plan, 6 if info.IPVersion else 4, "LSOv2 IPVersion")
-    result = cut_view(view, plan, shape or shape_for(plan, info.MSS))
+    result = _cutter(plan, cutter, info.MSS).segments(view)
     if not info.IPVersion:
         result = _lsov2_ip_ids(result, plan.ips[-1].offset)
     return result, NdisLsoV2TransmitComplete()
@@ -285,9 +304,9 @@ def _lsov2_ip_ids(result: Segmentation, ip_offset: int) -> Segmentation:
 
 def transmit_uso(frame: Frame, info: NdisUsoTransmit) -> Segmentation:
     """USO as requested by ``NDIS_UDP_SEGMENTATION_OFFLOAD_NET_BUFFER_LIST_INFO.Transmit``."""
-    view, plan, shape = _planned(frame, IPPROTO_UDP, info.UdpHeaderOffset, "USO", info.MSS)
+    view, plan, cutter = _planned(frame, IPPROTO_UDP, info.UdpHeaderOffset, "USO", info.MSS)
     _check_plan_version(plan, 6 if info.IPVersion else 4, "USO IPVersion")
-    return cut_view(view, plan, shape or shape_for(plan, info.MSS))
+    return _cutter(plan, cutter, info.MSS).segments(view)
 
 
 __all__ = [
