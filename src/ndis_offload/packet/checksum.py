@@ -48,7 +48,7 @@ def _le_sum(data: Buffer) -> int:
     64 KiB (numpy 2.4): a wrapping ``uint64`` sum of the words plus one of the words shifted by
     4 bytes (recovers every carry, but the shifted view is misaligned, so numpy copies it),
     the same rows as one 2-D view, a ``uint64`` view at a 4-byte stride, strided half-word
-    views, and ``int.from_bytes`` (over 20 us).
+    views, and ``int.from_bytes`` (over 20 us): ``benchmarks/bench_checksum.py --formulations``.
     """
     n = len(data)
     if n <= _SMALL:
