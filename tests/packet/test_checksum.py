@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import random
+from array import array
 from unittest.mock import patch
 
 import dpkt
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from scapy.utils import checksum as scapy_checksum
 
@@ -68,6 +69,58 @@ def test_checksum_matches_scapy_and_dpkt(data: bytes) -> None:
 def test_large_buffer() -> None:
     data = np.random.default_rng(7).integers(0, 256, 65537, dtype=np.uint8).tobytes()
     assert internet_checksum(data) == reference(data)
+
+
+def reference_sum(data: bytes, initial: int = 0) -> int:
+    """The ones' complement sum of big-endian words plus ``initial``, end-around carry."""
+    total = initial + sum(
+        int.from_bytes(data[i : i + 2].ljust(2, b"\0"), "big") for i in range(0, len(data), 2)
+    )
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return total
+
+
+_EDGES = [0, 1, 2, 3, 4, 5, 7, 8, 9, 255, 256, 257]
+_EDGES += [checksum._SMALL + d for d in (-2, -1, 0, 1, 2, 3, 4)]
+_EDGES += [65_535, 65_536, 65_537, 65_539, 131_071, 262_147]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.one_of(st.sampled_from(_EDGES), st.integers(0, 300_000)),
+    st.sampled_from(["random", "zeros", "ones", "ones-then-one"]),
+    st.integers(0, 0xFFFF),
+    st.sampled_from([bytes, bytearray, memoryview]),
+    st.randoms(use_true_random=False),
+)
+def test_checksum_any_length_equals_rfc1071(
+    size: int, fill: str, initial: int, kind: type, rnd: random.Random
+) -> None:
+    """Both paths (one integer, the numpy reduction) and their boundary, odd lengths, data
+    that maximises carries (all 0xFF), zeros (0 must stay 0) and buffers past 64 KiB against
+    a plain-Python RFC 1071 sum, with and without an initial partial sum."""
+    if fill == "random":
+        data = rnd.randbytes(size)
+    elif fill == "zeros":
+        data = bytes(size)
+    else:
+        data = b"\xff" * size
+        if fill == "ones-then-one" and size:
+            data = data[:-1] + b"\x01"
+    buf = kind(data) if kind is not memoryview else memoryview(bytearray(data))
+    want = reference_sum(data, initial)
+    assert ones_complement_sum(buf, initial) == want
+    assert internet_checksum(buf, initial) == ~want & 0xFFFF
+    assert internet_checksum(buf) == reference(data)
+
+
+def test_checksum_of_wider_item_views() -> None:
+    """A memoryview of 16-bit items is summed as its bytes in memory order."""
+    words = array("H", range(400))
+    assert internet_checksum(memoryview(words)) == reference(words.tobytes())
+    ones = array("H", [0xFFFF]) * 40_000
+    assert internet_checksum(memoryview(ones)) == reference(ones.tobytes()) == 0
 
 
 @given(st.data())

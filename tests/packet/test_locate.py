@@ -24,6 +24,7 @@ from frame_recipes import (
     recipe_frames,
     tunnel,
 )
+from ndis_offload.packet.headers import _plain_tcp
 from ndis_offload.packet.locate import (
     F_BAD_LENGTH,
     F_FRAGMENT,
@@ -35,7 +36,7 @@ from ndis_offload.packet.locate import (
     Stop,
     locate,
 )
-from ndis_offload.packet.locate_batch import locate_batch
+from ndis_offload.packet.locate_batch import locate_batch, plain_tcp_rows
 from ndis_offload.packet.proto import LINKTYPE_ETHERNET
 
 L = Layer
@@ -148,6 +149,48 @@ def test_batch_equals_scalar(frames: list[tuple[int, bytes, int]], gap: int) -> 
     loc = locate_batch(bytes(buffer), starts, caps, wires, np.array(lts))
     for row, (linktype, data, wire) in enumerate(frames):
         assert loc.located(row) == locate(data, linktype, wire_len=wire), row
+
+
+PLAIN = [link("eth", inner_ip(ip, TRANSPORTS["tcp"](n))) for ip in ("ip4", "ip6") for n in (0, 9)]
+PLAIN += [
+    (lt, data[:at] + b"\x60" + data[at + 1 :])  # a TCP data offset past the datagram
+    for (lt, data), at in zip(PLAIN[::2], (46, 66), strict=True)
+]
+
+
+@settings(max_examples=100, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.one_of(damaged_frames(), st.sampled_from(PLAIN)), max_size=12),
+       st.integers(0, 7))  # fmt: skip
+def test_plain_tcp_rows_are_the_scalar_plain_frames(
+    frames: list[tuple[int, bytes] | tuple[int, bytes, int]], gap: int
+) -> None:
+    """The batch's plain-frame rows are exactly the frames ``headers._plain_tcp`` answers for,
+    and the full walk puts their IP and TCP headers at the shape's fixed offsets."""
+    buffer = bytearray()
+    starts, caps, lts = [], [], []
+    for linktype, data, *_ in frames:
+        buffer += bytes(gap)
+        starts.append(len(buffer))
+        buffer += data
+        caps.append(len(data))
+        lts.append(linktype)
+    found = {}
+    for plain, rows in plain_tcp_rows(np.frombuffer(bytes(buffer), np.uint8),
+                                      np.array(starts, np.int64), np.array(caps, np.int64),
+                                      np.array(lts, np.int64)):  # fmt: skip
+        found.update(dict.fromkeys(rows.tolist(), plain))
+    for row, (linktype, data, *_) in enumerate(frames):
+        layout = _plain_tcp(memoryview(data)) if linktype == LINKTYPE_ETHERNET else None
+        shape = found.get(row)
+        assert (shape is None) == (layout is None), row
+        if shape is None or layout is None:
+            continue
+        assert (layout.ip_version, layout.l4_offset) == (shape.ip_version, shape.l4)
+        assert layout.pseudo_src == data[shape.src : shape.src + shape.addr_len]
+        hops = locate(data, linktype).hops
+        assert [(h.kind, h.offset) for h in hops] == [
+            (L.ETHERNET, 0), (L.IPV4 if shape.ip_version == 4 else L.IPV6, 14), (L.TCP, shape.l4)
+        ]  # fmt: skip
 
 
 def test_batch_takes_the_common_shapes_without_the_scalar_walk() -> None:

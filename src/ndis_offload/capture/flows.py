@@ -15,7 +15,7 @@ from ndis_offload.capture.linktype import to_ethernet
 from ndis_offload.engine.rss import FlowKeys
 from ndis_offload.errors import PacketError
 from ndis_offload.packet.headers import IPPROTO_TCP, IPPROTO_UDP, parse_frame
-from ndis_offload.packet.proto import ETHERTYPE_IPV4, ETHERTYPE_IPV6, LINKTYPE_ETHERNET
+from ndis_offload.packet.locate_batch import plain_tcp_rows
 
 
 def flow_keys(records: Sequence[tuple[int, bytes]]) -> FlowKeys:
@@ -53,61 +53,36 @@ def flow_keys_chunk(
     buffer: bytes | bytearray, starts: npt.NDArray[np.int64], caplens: npt.NDArray[np.int64],
     linktypes: npt.NDArray[np.int64],
 ) -> FlowKeys:  # fmt: skip
-    """:func:`flow_keys` of the records ``buffer[starts[i] : starts[i] + caplens[i]]``, the
-    commonest frames read with numpy gathers: complete untagged Ethernet II + IPv4 without
-    options or IPv6 without extension headers + TCP, by the tests of
-    ``packet.headers._plain_tcp`` (whose answers are the locator's); every other record
-    through :func:`flow_keys` (a property test holds the two equal)."""
+    """:func:`flow_keys` of the records ``buffer[starts[i] : starts[i] + caplens[i]]``: the
+    commonest frames (:func:`~ndis_offload.packet.locate_batch.plain_tcp_rows`) read at their
+    fixed offsets with numpy gathers, every other record through :func:`flow_keys` (a
+    property test holds the two equal)."""
     count = len(starts)
     data = np.frombuffer(buffer, dtype=np.uint8)
-    if count == 0 or data.size == 0:
-        return flow_keys([(int(t), b"") for t in linktypes.tolist()])
-    last = data.size - 1
-
-    def at(offset: int, width: int = 1) -> npt.NDArray[np.uint8]:
-        index = np.minimum(starts[:, None] + offset + np.arange(width), last)
-        got: npt.NDArray[np.uint8] = data[index] if width > 1 else data[index[:, 0]]
-        return got
-
-    def be16(offset: int) -> npt.NDArray[np.int64]:
-        pair = at(offset, 2).astype(np.int64)
-        return (pair[:, 0] << 8) | pair[:, 1]
-
-    eth = linktypes == LINKTYPE_ETHERNET
-    ethertype = be16(12)
-    v4 = eth & (caplens >= 54) & (ethertype == ETHERTYPE_IPV4) & (at(14) == 0x45)
-    v4 &= at(23) == IPPROTO_TCP
-    total = be16(16)
-    doff4 = (at(46).astype(np.int64) >> 4) * 4
-    v4 &= (total >= 40) & (14 + total <= caplens) & ((be16(20) & 0x3FFF) == 0)
-    v4 &= (doff4 >= 20) & (20 + doff4 <= total)
-    v6 = eth & (caplens >= 74) & (ethertype == ETHERTYPE_IPV6) & ((at(14) >> 4) == 6)
-    v6 &= at(20) == IPPROTO_TCP
-    payload = be16(18)
-    doff6 = (at(66).astype(np.int64) >> 4) * 4
-    v6 &= (payload >= 20) & (54 + payload <= caplens) & (doff6 >= 20) & (doff6 <= payload)
     keys = FlowKeys.empty(count)
-    for rows, version, src, width, l4 in ((np.flatnonzero(v4), 4, 26, 4, 34),
-                                          (np.flatnonzero(v6), 6, 22, 16, 54)):  # fmt: skip
+    other = np.ones(count, dtype=np.bool_)
+    for shape, rows in plain_tcp_rows(data, starts, caplens, linktypes):
         if not rows.size:
             continue
+        other[rows] = False
         base = starts[rows][:, None]
-        keys.ip_version[rows] = version
+        width = shape.addr_len
+        keys.ip_version[rows] = shape.ip_version
         keys.l4_proto[rows] = IPPROTO_TCP
-        for table, offset in ((keys.src, src), (keys.dst, src + width)):
+        for table, offset in ((keys.src, shape.src), (keys.dst, shape.src + width)):
             table[rows, :width] = data[base + offset + np.arange(width)]
         keys.src_ex[rows] = keys.src[rows]
         keys.dst_ex[rows] = keys.dst[rows]
-        ports = data[base + l4 + np.arange(4)].astype(np.uint16)
+        ports = data[base + shape.l4 + np.arange(4)].astype(np.uint16)
         keys.sport[rows] = (ports[:, 0] << 8) | ports[:, 1]
         keys.dport[rows] = (ports[:, 2] << 8) | ports[:, 3]
-    other = np.flatnonzero(~(v4 | v6))
-    if other.size:
+    rest_rows = np.flatnonzero(other)
+    if rest_rows.size:
         view = memoryview(buffer)
         rest = flow_keys([
             (int(linktypes[r]), bytes(view[int(starts[r]) : int(starts[r]) + int(caplens[r])]))
-            for r in other.tolist()
+            for r in rest_rows.tolist()
         ])  # fmt: skip
         for name in FlowKeys.__slots__:
-            getattr(keys, name)[other] = getattr(rest, name)
+            getattr(keys, name)[rest_rows] = getattr(rest, name)
     return keys

@@ -258,8 +258,7 @@ def _finish(carry: Carry, inputs: list[Path], total: int, changed: int | None = 
     result = ManyResult(carry.analyzer)
     result.total_bytes = total
     result.frames_in = carry.frames
-    result.slow_frames = carry.slow
-    result.unsupported = dict(carry.unsupported)
+    result.add_counts(carry)
     result.changed = carry.changed if changed is None else changed
     result.frames_out = carry.frames_out if frames_out is None else frames_out
     first = 0

@@ -47,24 +47,40 @@ def _no_progress(frames: int, nbytes: int) -> None:
     del frames, nbytes
 
 
+@dataclass(slots=True, kw_only=True)
+class Counts:
+    """The counters of a job, declared once: kept by :class:`JobResult` and, along a chain of
+    pieces, by :class:`~ndis_offload.io.pieces.Carry`."""
+
+    frames_out: int = 0
+    changed: int = 0
+    """Checksum fields completed (fix), frames cut (segment), frames merged away (coalesce)."""
+    unsupported: dict[int, int] = field(default_factory=dict)
+    """Frames per link type the checks cannot decode (see :func:`unsupported_linktypes`)."""
+    slow_frames: int = 0
+    """Frames the vectorized header walk left to the per-frame one."""
+
+    def add_counts(self, other: Counts) -> None:
+        """Add ``other``'s counters to these."""
+        self.frames_out += other.frames_out
+        self.changed += other.changed
+        self.slow_frames += other.slow_frames
+        for linktype, frames in other.unsupported.items():
+            self.unsupported[linktype] = self.unsupported.get(linktype, 0) + frames
+
+
 @dataclass(slots=True)
-class JobResult:
+class JobResult(Counts):
     """What a job did; ``errors`` holds structural and per-frame errors (``--keep-going``)."""
 
     analyzer: Analyzer
     total_bytes: int = 0
-    frames_out: int = 0
-    changed: int = 0
-    """Checksum fields completed (fix), frames cut (segment), frames merged away (coalesce)."""
     errors: list[PacketError] = field(default_factory=list)
     """The first :data:`MAX_ERRORS_KEPT` errors, in file order."""
     error_count: int = 0
     """Every error: structural (skipped regions, bad records) and per-frame."""
     frames_in: int = 0
     """Frames read from the input."""
-    unsupported: dict[int, int] = field(default_factory=dict)
-    """Frames per link type the checks cannot decode (see :func:`unsupported_linktypes`)."""
-    slow_frames: int = 0
 
     def add_errors(self, errors: list[PacketError], count: int | None = None) -> None:
         """Count ``count`` (default: ``len(errors)``) errors, keeping the first few."""
@@ -112,7 +128,7 @@ def unsupported_linktypes(linktypes: npt.NDArray[np.int64]) -> dict[int, int]:
     }  # fmt: skip
 
 
-def note_linktypes(result: JobResult, chunk: Chunk) -> None:
+def note_linktypes(result: Counts, chunk: Chunk) -> None:
     """Count ``chunk``'s frames of unsupported link types into ``result.unsupported``."""
     for linktype, count in unsupported_linktypes(chunk.linktypes).items():
         result.unsupported[linktype] = result.unsupported.get(linktype, 0) + count
@@ -373,6 +389,7 @@ def segment(src: str | Path, dst: str | Path, opts: Options | None = None, *,
 
 
 __all__ = [
+    "Counts",
     "JobResult",
     "Observer",
     "Options",

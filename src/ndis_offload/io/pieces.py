@@ -37,11 +37,12 @@ from ndis_offload.capture.rewrite import fix_chunk
 from ndis_offload.errors import PacketError
 from ndis_offload.io.capture import CaptureReader, CaptureWriter, Chunk, IntArray
 from ndis_offload.io.pcap_jobs import (
+    Counts,
     JobResult,
     check,
     cut_sizes,
     frame_errors,
-    unsupported_linktypes,
+    note_linktypes,
     write_segmented,
 )
 from ndis_offload.io.split import Layout, Piece, open_piece, write_at
@@ -89,8 +90,9 @@ class Checked:
 
 
 @dataclass(slots=True)
-class Carry:
-    """The state passed along the chain of pieces (everything after a piece depends on)."""
+class Carry(Counts):
+    """The state passed along the chain of pieces (everything after a piece depends on), with
+    the job's counters so far."""
 
     analyzer: Analyzer
     frames: int = 0
@@ -100,10 +102,6 @@ class Carry:
     """The number of the current file's first frame."""
     files: list[int] = field(default_factory=list)
     """Frames per input file fed so far (the current one last)."""
-    slow: int = 0
-    changed: int = 0
-    frames_out: int = 0
-    unsupported: dict[int, int] = field(default_factory=dict)
     new_section: bool = False
     """A piece of the current file held a section or interface beyond the file's header:
     the pieces after it were read with a stale one (the job then runs in one pass)."""
@@ -214,9 +212,8 @@ def feed_chunk(
     placed = replace(chunk, first_index=chunk.first_index + fed.first_frame)
     analyzer = carry.analyzer
     diag = analyzer.feed_checked(checks, chunk.caplens, placed.first_index, syns)
-    carry.slow += checks.slow
-    for linktype, count in unsupported_linktypes(chunk.linktypes).items():
-        carry.unsupported[linktype] = carry.unsupported.get(linktype, 0) + count
+    carry.slow_frames += checks.slow
+    note_linktypes(carry, chunk)
     if mode != "verify":
         found = frame_errors(placed, diag, checks.kind, checks.errors)
         if found:

@@ -491,6 +491,58 @@ class _Batch:
         self.to_slow(rows, bad | ~known)
 
 
+@dataclass(frozen=True, slots=True)
+class PlainShape:
+    """Where the headers of a plain TCP frame sit (offsets from the frame's first byte)."""
+
+    ip_version: int
+    src: int
+    """The IP source address; the destination follows it."""
+    addr_len: int
+    l4: int
+    """The TCP header."""
+
+
+PLAIN_IPV4 = PlainShape(4, ETH_HEADER_LEN + 12, 4, ETH_HEADER_LEN + 20)
+PLAIN_IPV6 = PlainShape(6, ETH_HEADER_LEN + 8, 16, ETH_HEADER_LEN + 40)
+
+
+def plain_tcp_rows(
+    data: npt.NDArray[np.uint8], starts: IntArray, caplens: IntArray, linktypes: IntArray
+) -> tuple[tuple[PlainShape, IntArray], tuple[PlainShape, IntArray]]:
+    """The rows of the commonest frame among the records ``data[starts[i]:][:caplens[i]]``
+    (a few byte tests, no walk): a complete untagged Ethernet II frame with IPv4 without
+    options and not a fragment, or IPv6 without extension headers, carrying a whole TCP
+    header: ``((PLAIN_IPV4, rows), (PLAIN_IPV6, rows))``. These are the tests of
+    ``packet.headers._plain_tcp``, whose answers are the full walk's, so callers may read
+    such a row's headers at the fixed offsets and send the others to the walk."""
+    if not len(data) or not len(starts):
+        empty = np.zeros(0, dtype=_I64)
+        return (PLAIN_IPV4, empty), (PLAIN_IPV6, empty)
+
+    def u8(offset: int) -> npt.NDArray[np.uint8]:
+        got: npt.NDArray[np.uint8] = data.take(starts + offset, mode="clip")
+        return got
+
+    def u16(offset: int) -> IntArray:
+        return (u8(offset).astype(_I64) << 8) | u8(offset + 1)
+
+    eth = linktypes == LINKTYPE_ETHERNET
+    ethertype = u16(12)
+    v4 = eth & (caplens >= 54) & (ethertype == ETHERTYPE_IPV4) & (u8(14) == 0x45)
+    v4 &= u8(23) == IPPROTO_TCP
+    total = u16(16)
+    doff4 = (u8(46) >> 4).astype(_I64) * 4
+    v4 &= (total >= 40) & (14 + total <= caplens) & ((u16(20) & 0x3FFF) == 0)
+    v4 &= (doff4 >= 20) & (20 + doff4 <= total)
+    v6 = eth & (caplens >= 74) & (ethertype == ETHERTYPE_IPV6) & ((u8(14) >> 4) == 6)
+    v6 &= u8(20) == IPPROTO_TCP
+    payload = u16(18)
+    doff6 = (u8(66) >> 4).astype(_I64) * 4
+    v6 &= (payload >= 20) & (54 + payload <= caplens) & (doff6 >= 20) & (doff6 <= payload)
+    return (PLAIN_IPV4, np.flatnonzero(v4)), (PLAIN_IPV6, np.flatnonzero(v6))
+
+
 def locate_batch(
     buffer: bytes | bytearray | memoryview,
     starts: npt.ArrayLike,
@@ -575,4 +627,12 @@ def _fill(loc: Locations, row: int, view: bytes | memoryview, start: int, cap: i
         loc.reasons[row] = found.reason
 
 
-__all__ = ["Locations", "any_of", "locate_batch"]
+__all__ = [
+    "PLAIN_IPV4",
+    "PLAIN_IPV6",
+    "Locations",
+    "PlainShape",
+    "any_of",
+    "locate_batch",
+    "plain_tcp_rows",
+]
