@@ -253,7 +253,9 @@ class RscCoalescer:
             if ack is not None:
                 l4, v4 = ack
                 if not flows or _key(frame, 0, 14, l4, v4) not in flows:
-                    out.append(CoalescedFrame(frame, _NOT_COALESCED, _ACK_CHECKSUM[v4]))
+                    out.append(
+                        CoalescedFrame(frame, rsc=_NOT_COALESCED, checksum=_ACK_CHECKSUM[v4])
+                    )
                     return out
         seg, key, word = _scalar_seg(frame)
         self._process(frame, seg, key, word, now, out)
