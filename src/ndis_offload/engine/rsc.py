@@ -40,14 +40,16 @@ from __future__ import annotations
 import struct
 from collections.abc import Sequence
 
-from ndis_offload.engine.receive import receive_word, validate_word
+from ndis_offload.engine.receive import TCP_SUCCEEDED, receive_info, receive_word, validate_word
 from ndis_offload.engine.rsc_rules import (
+    ALLOWED_FLAGS,
     E1_RESOURCES,
     E7_DATAGRAM_SIZE,
     E8_ECN,
     HALF,
     M32,
     MAX_IP_DATAGRAM,
+    SCU_CHECKSUM,
     TS_NOP_NOP,
     breaks,
     ecn_differs,
@@ -58,8 +60,10 @@ from ndis_offload.engine.rsc_rules import (
 )
 from ndis_offload.engine.rsc_unit import CoalescedFrame, Scu, alone
 from ndis_offload.errors import PacketError
+from ndis_offload.packet.checksum import ones_complement_sum
 from ndis_offload.packet.headers import parse_frame
-from ndis_offload.packet.proto import IPPROTO_TCP, TCP_PSH, Frame
+from ndis_offload.packet.proto import IPPROTO_TCP, TCP_ACK, TCP_PSH, Frame
+from ndis_offload.structs.nbl_info import NdisRscNblInfoInfo
 
 _H = struct.Struct("!H")
 _I = struct.Struct("!I")
@@ -134,6 +138,54 @@ def _scalar_seg(frame: Frame) -> tuple[_Seg | None, bytes | None, int]:
     return seg, key, word
 
 
+_ETH_IPV4 = b"\x08\x00"
+_ETH_IPV6 = b"\x86\xdd"
+_NOT_COALESCED = NdisRscNblInfoInfo()
+_ACK_CHECKSUM = {True: receive_info(SCU_CHECKSUM), False: receive_info(TCP_SUCCEEDED)}
+"""The verdicts of a pure ACK the fast path takes (both checksums good), by ``IPv4``."""
+
+
+def _pure_ack(frame: bytes) -> tuple[int, bool] | None:
+    """(TCP offset, IPv4) when ``frame`` is a pure ACK (no payload) in the commonest layout
+    (untagged Ethernet II, IPv4 without options and not a fragment, or IPv6 without extension
+    headers) that carries none of the exceptions E2-E6 (flags within ACK / PSH / ECE / CWR
+    with ACK set, only NOP / EOL / timestamp options, both checksums good); else ``None``
+    and :meth:`RscCoalescer.push` takes the general path. Mirrors ``parse_frame``'s plain-TCP
+    test; ``_scalar_seg`` would find it ``ok`` with a payload length of 0."""
+    size = len(frame)
+    if size < 54:
+        return None
+    ethertype = frame[12:14]
+    if ethertype == _ETH_IPV4:
+        if frame[14] != 0x45 or frame[23] != IPPROTO_TCP or frame[20] & 0x3F or frame[21]:
+            return None
+        doff = (frame[46] >> 4) * 4
+        if doff < 20 or ((frame[16] << 8) | frame[17]) != 20 + doff or 34 + doff > size:
+            return None
+        if ones_complement_sum(frame[14:34]) != 0xFFFF:
+            return None
+        l4, addresses = 34, 26
+    elif ethertype == _ETH_IPV6:
+        if size < 74 or frame[14] >> 4 != 6 or frame[20] != IPPROTO_TCP:
+            return None
+        doff = (frame[66] >> 4) * 4
+        if doff < 20 or ((frame[18] << 8) | frame[19]) != doff or 54 + doff > size:
+            return None
+        l4, addresses = 54, 22
+    else:
+        return None
+    flags = frame[l4 + 13]
+    if frame[l4 + 12] & 0xF or flags & ~ALLOWED_FLAGS or not flags & TCP_ACK:
+        return None
+    if doff > 20 and not _tcp_options(memoryview(frame), l4 + 20, l4 + doff)[0]:
+        return None
+    # The addresses lie just before the TCP header: one sum covers them, the header and
+    # (as ``initial``) the rest of the pseudo-header, protocol and TCP length (RFC 9293 3.1)
+    if ones_complement_sum(frame[addresses : l4 + doff], IPPROTO_TCP + doff) != 0xFFFF:
+        return None
+    return l4, l4 == 34
+
+
 def _exception_of(frame: Frame) -> int:
     """The segment-intrinsic exception (E2-E6) of a frame ``_scalar_seg`` found not ``ok``
     (parsed again: only exceptional frames take this path)."""
@@ -191,7 +243,20 @@ class RscCoalescer:
     def push(self, frame: Frame, now: float) -> list[CoalescedFrame]:
         """Receive one frame; returns the frames indicated as a result, in order."""
         out: list[CoalescedFrame] = []
-        self._expire(now, out)
+        flows = self._flows
+        if flows:
+            self._expire(now, out)
+        if type(frame) is bytes and not self.coalesce_dup_acks:
+            # A pure ACK with no SCU held for its flow is indicated as received (the rules'
+            # "other pure ACKs"): the fast path skips the segment decode, same output.
+            ack = _pure_ack(frame)
+            if ack is not None:
+                l4, v4 = ack
+                if not flows or _key(frame, 0, 14, l4, v4) not in flows:
+                    out.append(
+                        CoalescedFrame(frame, rsc=_NOT_COALESCED, checksum=_ACK_CHECKSUM[v4])
+                    )
+                    return out
         seg, key, word = _scalar_seg(frame)
         self._process(frame, seg, key, word, now, out)
         return out

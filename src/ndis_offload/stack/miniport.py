@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import struct
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol, TypeVar
 
@@ -324,6 +324,38 @@ def decode_set(
         return complete(request, invalid if invalid is not None else err.status, err.detail)
 
 
+class FamilySwitches(MutableMapping[int, bool]):
+    """``family_active``: the ``OID_OFFLOAD_ENCAPSULATION`` ON / OFF state per IP version, a
+    mapping whose every change (item set or delete, and the ``update`` / ``pop`` / ``clear``
+    built on them) calls ``changed``: the miniport's cached current configuration follows."""
+
+    __slots__ = ("_data", "_changed")
+
+    def __init__(self, data: Mapping[int, bool], changed: Callable[[], None]) -> None:
+        self._data = dict(data)
+        self._changed = changed
+
+    def __getitem__(self, family: int) -> bool:
+        return self._data[family]
+
+    def __setitem__(self, family: int, active: bool) -> None:
+        self._data[family] = active
+        self._changed()
+
+    def __delitem__(self, family: int) -> None:
+        del self._data[family]
+        self._changed()
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __repr__(self) -> str:
+        return repr(self._data)
+
+
 class ReferenceMiniport(Miniport):
     """A software miniport that follows the NDIS documentation to the letter.
 
@@ -338,6 +370,8 @@ class ReferenceMiniport(Miniport):
     """How it answers the offload set OIDs (the documented reading; variants change knobs)."""
 
     def __init__(self, profile: AdapterProfile, *, pend_requests: bool = False) -> None:
+        self._current: frozenset[str] | None = None
+        """:attr:`current_features`, cached until an input changes (``None``: recompute)."""
         self.profile = profile
         self.name = f"miniport({profile.name})"
         self.hardware = profile.hardware
@@ -355,6 +389,40 @@ class ReferenceMiniport(Miniport):
         self.datapath = SoftwareDatapath(self)
         """The send and receive paths (the engine, gated by :attr:`current_features`)."""
 
+    # -- the inputs of the current configuration: each write drops the cached one ---------
+    def _config_changed(self) -> None:
+        self._current = None
+
+    @property
+    def hardware(self) -> frozenset[str]:
+        """What the NIC can do (``HardwareOffloadCapabilities``)."""
+        return self._hardware
+
+    @hardware.setter
+    def hardware(self, features: frozenset[str]) -> None:
+        self._hardware = features
+        self._current = None
+
+    @property
+    def configured(self) -> frozenset[str]:
+        """The offloads the INF keywords / ``OID_TCP_OFFLOAD_PARAMETERS`` switched on."""
+        return self._configured
+
+    @configured.setter
+    def configured(self, features: frozenset[str]) -> None:
+        self._configured = features
+        self._current = None
+
+    @property
+    def family_active(self) -> FamilySwitches:
+        """``OID_OFFLOAD_ENCAPSULATION`` ON / OFF per IP version (4, 6)."""
+        return self._family_active
+
+    @family_active.setter
+    def family_active(self, active: Mapping[int, bool]) -> None:
+        self._family_active = FamilySwitches(active, self._config_changed)
+        self._current = None
+
     # -- reporting -------------------------------------------------------------------------
     @property
     def supports_offload(self) -> bool:
@@ -365,12 +433,16 @@ class ReferenceMiniport(Miniport):
     def current_features(self) -> frozenset[str]:
         """The features on now: configured and in the hardware, minus the checksum, LSO and
         USO features of an IP version switched OFF. Reported, indicated and obeyed by the
-        data path."""
-        out = self.configured & self.hardware
-        for family, active in self.family_active.items():
-            if not active:
-                out -= FAMILY_FEATURES[family]
-        return out
+        data path. Cached (read several times per send and receive DPC): every write of
+        ``hardware``, ``configured`` or ``family_active`` drops it."""
+        current = self._current
+        if current is None:
+            current = self._configured & self._hardware
+            for family, active in self._family_active.items():
+                if not active:
+                    current -= FAMILY_FEATURES[family]
+            self._current = current
+        return current
 
     def hardware_capabilities(self) -> NdisOffload:
         """``HardwareOffloadCapabilities``."""
