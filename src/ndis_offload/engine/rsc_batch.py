@@ -289,7 +289,9 @@ def _coalesce(
     # Per block: payload bytes and sums, minimum TTL; the unit fields of its first segment
     # (SEG.SEQ in place of NXT: what a unit it continues holds) and of its last (what the
     # unit holds after it), the last one's window, index and flags.
-    block_len, block_sum = np.add.reduceat(t[F_PLEN : F_PSUM + 1], first_at, axis=1).tolist()
+    sums = np.add.reduceat(t[F_PLEN : F_PSUM + 1], first_at, axis=1)
+    sums[1] <<= 8  # little-endian word sums: x256 placed at an even offset
+    block_len, block_sum = sums.tolist()
     block_ttl: list[int] = np.minimum.reduceat(t[F_TTL], first_at).tolist()
     last_at = [b - 1 for b in first_at[1:]]
     last_at.append(count - 1)
@@ -307,17 +309,22 @@ def _coalesce(
     first_at.append(count)
     odd = fast.odd if fast.odd >= 0 else int(np.bitwise_or.reduce(t[F_PLEN])) & 1
     payloads = _Payloads(fast.buffer, t, fast.stride if count >= _STRIDED_BLOCK else 0)
-    views = payloads.segment_views() if count < _STRIDED_BLOCK * nblocks else None
+    if count < _STRIDED_BLOCK * nblocks:  # short blocks: a view per segment
+        views = payloads.segment_views()
+        pieces: list[list[Frame]] = list(map(views.__getitem__, map(slice, first_at, first_at[1:])))
+    else:
+        pieces = [payloads.block(k0, k1) for k0, k1 in zip(first_at, first_at[1:], strict=False)]
     cols: list[list[int]] | None = None  # per-segment columns, for exception E7
-    fb = list(range(nflows + 1)) if nblocks == nflows else np.searchsorted(first_at, heads).tolist()
-    for f, key in enumerate(keys):
+
+    def general(f: int, key: bytes, b: int, b_end: int) -> None:
+        """Flow ``f``'s blocks ``b`` .. ``b_end - 1``: every rule."""
+        nonlocal cols
         scu = flows.get(key)
-        b, b_end = fb[f], fb[f + 1]
         joins = False
         if scu is not None:  # does the first segment continue the carried SCU?
             first = firsts[b]
             tail = scu.tail
-            joins = (first == tail or not breaks(tail, first, 0)) and not scu.dup
+            joins = not scu.dup and not breaks(tail, first, 0)
             if not joins:
                 if ecn_differs(tail[0], first[0]):
                     rsc.exceptions[E8_ECN] += 1
@@ -326,39 +333,10 @@ def _coalesce(
         while b < b_end:
             k0, k1 = first_at[b], first_at[b + 1]
             length = block_len[b]
-            segs = k1 - k0
-            if joins:
-                assert scu is not None
-                size = scu.size + length
-                if size <= MAX_IP_DATAGRAM and scu.csum is not None and not (odd or size & 1):
-                    # The common case: the block continues the unit (Scu.extend, inline).
-                    scu.chunks += views[k0:k1] if views is not None else payloads.block(k0, k1)
-                    scu.size = size
-                    scu.csum += block_sum[b] << 8  # little-endian words: x256 at even offsets
-                    scu.data_segs += segs
-                    scu.merged += segs
-                    scu.tail = lasts[b]
-                    scu.win = last_win[b]
-                    if block_ttl[b] < scu.ttl:
-                        scu.ttl = block_ttl[b]
-                    psh = block_psh[b]
-                    if psh:
-                        scu.psh |= psh
-                        if flush:
-                            del flows[key]
-                            events.append((last_index[b], 1, scu.finalize()))
-                            joins = False
-                            b += 1
-                            continue
-                    if b + 1 < b_end:  # the next block of the flow does not continue it
-                        del flows[key]
-                        events.append((ends[F_INDEX, b + 1].item(), 0, scu.finalize()))
-                    joins = False
-                    b += 1
-                    continue
-            else:
-                first = ends[:, b].tolist()
-                scu = _start_empty(frames, first, first[F_NXT], now)
+            if not joins:
+                column = ends[:, b].tolist()
+                scu = _start_empty(frames, column, column[F_NXT], now)
+            assert scu is not None
             if scu.size + length > MAX_IP_DATAGRAM:  # exception E7
                 if cols is None:
                     cols = t.tolist()
@@ -368,14 +346,14 @@ def _coalesce(
                 if scu.csum is None:
                     psum = None
                 elif not odd and not scu.size & 1:  # (header lengths are even)
-                    psum = block_sum[b] << 8  # little-endian words: x256 at even offsets
+                    psum = block_sum[b]
                 else:
                     if cols is None:
                         cols = t.tolist()
                     psum = placed_sum(cols[F_PSUM][k0:k1], cols[F_PLEN][k0:k1],
                                       scu.size - (scu.poff - scu.l3))  # fmt: skip
-                chunks = views[k0:k1] if views is not None else payloads.block(k0, k1)
-                scu.extend(chunks, length, segs if joins else segs - 1, segs, block_psh[b],
+                segs = k1 - k0
+                scu.extend(pieces[b], length, segs if joins else segs - 1, segs, block_psh[b],
                            block_ttl[b], lasts[b], last_win[b], psum)  # fmt: skip
             if flush and block_psh[b]:  # PSH ends the unit after it (a block's last)
                 if joins:
@@ -390,6 +368,43 @@ def _coalesce(
                 moved.append(key)
             joins = False
             b += 1
+
+    if nblocks != nflows:
+        fb: list[int] = np.searchsorted(first_at, heads).tolist()
+        for f, key in enumerate(keys):
+            general(f, key, fb[f], fb[f + 1])
+        return
+    # One block per flow (a bulk DPC): a block that continues its flow's unit as it stands
+    # (its first segment's fields are the unit's, no exception 7, payload sums placed at an
+    # even offset) extends it inline (Scu.extend); any other takes every rule.
+    segments = np.diff(first_at).tolist()
+    scus = list(map(flows.get, keys))
+    for f, (scu, first, piece, length, psum) in enumerate(
+        zip(scus, firsts, pieces, block_len, block_sum, strict=True)
+    ):
+        if scu is None or first != scu.tail or scu.dup or scu.csum is None or odd:
+            general(f, keys[f], f, f + 1)
+            continue
+        size = scu.size
+        if size + length > MAX_IP_DATAGRAM or size & 1:
+            general(f, keys[f], f, f + 1)
+            continue
+        scu.chunks += piece
+        scu.size = size + length
+        scu.csum += psum
+        segs = segments[f]
+        scu.data_segs += segs
+        scu.merged += segs
+        scu.tail = lasts[f]
+        scu.win = last_win[f]
+        if block_ttl[f] < scu.ttl:
+            scu.ttl = block_ttl[f]
+        psh = block_psh[f]
+        if psh:
+            scu.psh |= psh
+            if flush:
+                del flows[keys[f]]
+                events.append((last_index[f], 1, scu.finalize()))
 
 
 # The per-frame parser lives in ``rsc``, which imports this module's ``push_batch`` at its
