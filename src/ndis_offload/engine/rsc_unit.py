@@ -115,7 +115,7 @@ class Scu:
         scu = cls.__new__(cls)
         scu.first = frame
         scu.l3, scu.l4, scu.poff, scu.v4 = l3, l4, poff, v4
-        scu.tail = (match, (seq + plen) & M32, ack, tsval, tsecr)
+        scu.tail = [match, (seq + plen) & M32, ack, tsval, tsecr]
         scu.win = win
         scu.psh = flags & TCP_PSH
         scu.ttl = ttl
