@@ -399,10 +399,14 @@ def _coalesce(
     # even offset) extends it inline (Scu.extend); any other takes every rule.
     segments = [k1 - k0 for k0, k1 in zip(first_at, first_at[1:], strict=False)]
     scus = list(map(flows.get, keys))
+    if odd:  # payload sums placed at odd offsets: every rule
+        for f, key in enumerate(keys):
+            general(f, key, f, f + 1)
+        return
     for f, (scu, first, piece, length, psum) in enumerate(
         zip(scus, firsts, pieces, block_len, block_sum, strict=True)
     ):
-        if scu is None or first != scu.tail or scu.dup or scu.csum is None or odd:
+        if scu is None or first != scu.tail or scu.dup or scu.csum is None:
             general(f, keys[f], f, f + 1)
             continue
         size = scu.size

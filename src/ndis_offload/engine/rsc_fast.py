@@ -449,7 +449,7 @@ def _scan_layout(
     varies: list[bool] = np.logical_or.reduce(masked != masked[:, :1], axis=1).tolist()
     if True in varies[: s.key_row - _G_TEMPLATE]:
         return None
-    sums = np.add.reduceat(w4, u.bounds, dtype=np.int64).reshape(len(frames), len(s.parts)).T
+    sums = np.add.reduceat(w4.astype(np.int64), u.bounds).reshape(len(frames), len(s.parts)).T
     check = s.chk @ sums
     check[1] += u.pseudo
     check %= _MOD
