@@ -138,7 +138,8 @@ class Scu:
         in ``chunks``) that the rules let continue this unit: the SCU takes the last
         segment's NXT, ACK, window and timestamps (``tail``, ``win``), ORs PSH and keeps the
         minimum TTL / Hop Limit. ``psum`` is their payload's word sum placed at the unit's
-        payload offset (:func:`placed_sum`), or None when not known."""
+        payload offset (:func:`placed_sum`), or None when not known. (``rsc_batch._coalesce``
+        makes these updates inline for the blocks of a bulk DPC: keep the two alike.)"""
         if length:
             self.chunks += chunks
             self.size += length
