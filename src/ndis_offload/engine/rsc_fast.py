@@ -233,7 +233,8 @@ class FastSegments(NamedTuple):
     heads: list[int]
     """Flow ``f`` holds columns ``heads[f]`` .. ``heads[f + 1]``."""
     keys: list[bytes]
-    """The flow key of each flow (L2 header, addresses, ports; as ``rsc._key``)."""
+    """The flow key of each flow (L2 header, addresses, ports; as ``rsc._key``); shared
+    with later batches of the same flows: not to be changed."""
     one_match: bool = False
     """Every segment has one ``match`` word (a batch of one layout)."""
     stride: int = 0
@@ -288,7 +289,17 @@ def _group(
     heads = new.nonzero()[0].tolist()
     heads.append(n)
     blob = w4[ws[order[new]][:, None] + s.keyw].tobytes()
-    return order, heads, [blob[i + 2 : i + width] for i in range(0, len(blob), width)]
+    keys = _KEY_LISTS.get(blob)
+    if keys is None:  # the flows of a batch recur in the next ones: their keys made once
+        keys = [blob[i + 2 : i + width] for i in range(0, len(blob), width)]
+        if len(_KEY_LISTS) >= _LAYOUTS_LIMIT:
+            _KEY_LISTS.clear()
+        _KEY_LISTS[blob] = keys
+    return order, heads, keys
+
+
+_KEY_LISTS: dict[bytes, list[bytes]] = {}
+"""Flow keys (read-only lists) by the key words of a batch's flows, in sorted order."""
 
 
 def _gather(s: _Shape, w4: npt.NDArray[np.uint32], ws: IntArray) -> IntArray:
