@@ -301,7 +301,8 @@ def _coalesce(
     last_at = [b - 1 for b in first_at[1:]]
     last_at.append(count - 1)
     if nblocks <= _FEW_BLOCKS:  # a few blocks: their end columns as lists
-        ends: list[list[int]] = t[: F_PLEN + 1, first_at + last_at].T.tolist()
+        ends: list[list[int]] | None = t[: F_PLEN + 1, first_at + last_at].T.tolist()
+        assert ends is not None
         firsts: list[list[int]] = []
         lasts: list[list[int]] = []
         last_index: list[int] = []
@@ -315,6 +316,7 @@ def _coalesce(
             last_win.append(e[F_WIN])
             last_flags.append(e[F_FLAGS])
     else:  # many: as arrays, then lists
+        ends = None
         cols_at = t[: F_PLEN + 1, first_at + last_at]
         seq = cols_at[F_NXT, :nblocks]
         seq -= cols_at[F_PLEN, :nblocks]
@@ -354,7 +356,7 @@ def _coalesce(
             k0, k1 = first_at[b], first_at[b + 1]
             length = block_len[b]
             if not joins:
-                column = t[: F_PLEN + 1, k0].tolist()
+                column = ends[b] if ends is not None else t[: F_PLEN + 1, k0].tolist()
                 seq = (column[F_NXT] - column[F_PLEN]) & M32
                 scu = _start_empty(frames, column, seq, now)
             assert scu is not None
