@@ -4,10 +4,11 @@ The scanned data segments (:func:`~ndis_offload.engine.rsc_fast.scan`, grouped b
 cut into blocks where :func:`~ndis_offload.engine.rsc_rules.breaks` says a segment cannot
 continue the previous one of its flow (or PSH ends a unit); each block then extends its
 flow's SCU, or starts one, with one :meth:`Scu.extend` call. In a bulk DPC (one block per
-flow) a block whose first segment's fields are its unit's tail as they stand (the usual case:
-the same ACK and timestamps, ``SEG.SEQ == H.NXT``) extends the unit inline, the same updates
-as :meth:`Scu.extend` without the call (per flow and DPC the call was a third of the time;
-``test_bulk_dpcs_of_many_flows_equal_push`` holds the two to per-frame ``push``). Frames the
+flow) the blocks whose first segments' fields are their units' tails as they stand (the usual
+case: the same ACK and timestamps, ``SEG.SEQ == H.NXT``) extend their units with one
+:func:`~ndis_offload.engine.rsc_unit.extend_units` call for the DPC (a call per flow was a
+third of the time per flow and DPC; ``test_bulk_dpcs_of_many_flows_equal_push`` holds this
+to per-frame ``push``). Frames the
 scan leaves alone, and every frame of a flow that has one, take the per-frame path; the
 outputs are ordered as per-frame ``push`` would emit them.
 """
@@ -15,7 +16,8 @@ outputs are ordered as per-frame ``push`` would emit them.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from itertools import compress
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -50,7 +52,7 @@ from ndis_offload.engine.rsc_rules import (
     ecn_differs,
     ecn_differs_many,
 )
-from ndis_offload.engine.rsc_unit import CoalescedFrame, Scu, placed_sum
+from ndis_offload.engine.rsc_unit import CoalescedFrame, Scu, extend_units, placed_sum
 from ndis_offload.packet.proto import TCP_PSH, Frame
 
 if TYPE_CHECKING:
@@ -369,7 +371,7 @@ def _coalesce(
                 if scu.csum is None:
                     psum = None
                 elif not odd and not scu.size & 1:  # (header lengths are even)
-                    psum = block_sum[b] << 8  # little-endian words: x256 at even offsets
+                    psum = block_sum[b]  # a sum at an even offset (``Scu.csum``)
                 else:
                     if cols is None:
                         cols = t.tolist()
@@ -400,41 +402,37 @@ def _coalesce(
         for f, key in enumerate(keys):
             general(f, key, fb[f], fb[f + 1])
         return
-    # One block per flow (a bulk DPC): a block that continues its flow's unit as it stands
-    # (its first segment's fields are the unit's, no exception 7, payload sums placed at an
-    # even offset) extends it inline (Scu.extend); any other takes every rule.
-    segments = [k1 - k0 for k0, k1 in zip(first_at, first_at[1:], strict=False)]
-    scus = list(map(flows.get, keys))
+    # One block per flow (a bulk DPC): the blocks that continue their flows' units as they
+    # stand (the first segment's fields are the unit's tail, no exception 7, payload sums
+    # placed at an even offset) extend them in one ``extend_units`` call; any other block
+    # takes every rule.
     if odd:  # payload sums placed at odd offsets: every rule
         for f, key in enumerate(keys):
             general(f, key, f, f + 1)
         return
-    for f, (scu, first, piece, length, psum) in enumerate(
-        zip(scus, firsts, pieces, block_len, block_sum, strict=True)
-    ):
-        if scu is None or first != scu.tail or scu.dup or scu.csum is None:
-            general(f, keys[f], f, f + 1)
-            continue
-        size = scu.size
-        if size + length > MAX_IP_DATAGRAM or size & 1:
-            general(f, keys[f], f, f + 1)
-            continue
-        scu.chunks += piece
-        scu.size = size + length
-        scu.csum += psum << 8  # little-endian words: x256 at even offsets
-        segs = segments[f]
-        scu.data_segs += segs
-        scu.merged += segs
-        scu.tail = lasts[f]
-        scu.win = last_win[f]
-        if block_ttl[f] < scu.ttl:
-            scu.ttl = block_ttl[f]
-        psh = block_psh[f]
-        if psh:
-            scu.psh |= psh
-            if flush:
-                del flows[keys[f]]
-                events.append((last_index[f], 1, scu.finalize()))
+    scus = list(map(flows.get, keys))
+    joins = [
+        scu is not None and first == scu.tail and not scu.dup and scu.csum is not None
+        and not scu.size & 1 and scu.size + length <= MAX_IP_DATAGRAM
+        for scu, first, length in zip(scus, firsts, block_len, strict=True)
+    ]  # fmt: skip
+    segments = [k1 - k0 for k0, k1 in zip(first_at, first_at[1:], strict=False)]
+    columns: tuple[list[Any], ...] = (
+        scus, pieces, block_len, segments, block_psh, block_ttl, lasts, last_win, block_sum,
+        last_index, keys,
+    )  # fmt: skip
+    if False in joins:
+        for f, key in enumerate(keys):
+            if not joins[f]:
+                general(f, key, f, f + 1)
+        columns = tuple(list(compress(column, joins)) for column in columns)
+    units, chunks, lengths, segs, pshs, ttls, tails, wins, sums, indexes, unit_keys = columns
+    extend_units(units, chunks, lengths, segs, segs, pshs, ttls, tails, wins, sums)
+    if flush and any(pshs):  # PSH ends the unit after it
+        for scu, psh, index, key in zip(units, pshs, indexes, unit_keys, strict=True):
+            if psh:
+                del flows[key]
+                events.append((index, 1, scu.finalize()))
 
 
 # The per-frame parser lives in ``rsc``, which imports this module's ``push_batch`` at its

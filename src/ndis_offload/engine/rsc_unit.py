@@ -1,5 +1,5 @@
 """The single coalesced unit (SCU) of one flow: started by a segment, extended by the
-segments the rules let join it (:meth:`Scu.extend`, the one place both paths grow a unit),
+segments the rules let join it (:func:`extend_units`, the one place both paths grow units),
 and built into the indicated frame (:meth:`Scu.finalize`: "Updating the IP headers for
 coalesced segments", "Indicating coalesced segments")."""
 
@@ -55,12 +55,13 @@ def checksum_field(total: int) -> int:
 
 
 def placed_sum(psums: list[int], plens: list[int], offset: int) -> int:
-    """The big-endian word sum (mod 0xFFFF) of payloads with little-endian word sums
-    ``psums`` placed one after the other from byte ``offset`` of a unit's payload (a sum
-    moved by one byte is multiplied by 256, RFC 1071 §2)."""
+    """The word sum, in :attr:`Scu.csum`'s scale, of payloads with little-endian word sums
+    ``psums`` placed one after the other from byte ``offset`` of a unit's payload: a sum
+    at an even offset as it is, at an odd one times 256 (a sum moved by one byte is
+    multiplied by 256, RFC 1071 §2)."""
     total = 0
     for value, size in zip(psums, plens, strict=True):
-        total += value if offset & 1 else value << 8
+        total += value << 8 if offset & 1 else value
         offset += size
     return total
 
@@ -101,7 +102,9 @@ class Scu:
     word: int
     """The first segment's receive checksum word."""
     csum: int | None
-    """Big-endian word sum of the payload (mod 0xFFFF) when known."""
+    """The payload's word sum when known, scaled as a little-endian word sum at an even
+    offset (the scan's ``psum``): congruent (mod 0xFFFF) to 256 times its big-endian word
+    sum (``csum << 8`` is that sum, as 256 * 256 == 1 mod 0xFFFF)."""
     order: int
     """Index in its batch of the frame that started it (``push_batch`` ordering)."""
 
@@ -134,24 +137,9 @@ class Scu:
         self, chunks: Sequence[Frame], length: int, segs: int, data_segs: int, psh: int, ttl: int,
         tail: Sequence[int], win: int, psum: int | None,
     ) -> None:  # fmt: skip
-        """Join ``segs`` segments (``data_segs`` of them with data, ``length`` payload bytes
-        in ``chunks``) that the rules let continue this unit: the SCU takes the last
-        segment's NXT, ACK, window and timestamps (``tail``, ``win``), ORs PSH and keeps the
-        minimum TTL / Hop Limit. ``psum`` is their payload's word sum placed at the unit's
-        payload offset (:func:`placed_sum`), or None when not known. (``rsc_batch._coalesce``
-        makes these updates inline for the blocks of a bulk DPC: keep the two alike.)"""
-        if length:
-            self.chunks += chunks
-            self.size += length
-            csum = self.csum
-            if csum is not None:
-                self.csum = None if psum is None else (csum + psum) % 0xFFFF
-        self.data_segs += data_segs
-        self.merged += segs
-        self.tail, self.win = tail, win
-        self.psh |= psh
-        if ttl < self.ttl:
-            self.ttl = ttl
+        """Join segments to this unit: :func:`extend_units` of one unit."""
+        extend_units((self,), (chunks,), (length,), (segs,), (data_segs,), (psh,), (ttl,),
+                     (tail,), (win,), (psum,))  # fmt: skip
 
     def payload_len(self) -> int:
         """Payload bytes held."""
@@ -193,7 +181,7 @@ class Scu:
         total = int.from_bytes(addresses) + IPPROTO_TCP + len(header) - l4 + length
         total += int.from_bytes(header[l4:])
         csum = self.csum
-        total += ones_complement_sum(b"".join(self.chunks)) if csum is None else csum
+        total += ones_complement_sum(b"".join(self.chunks)) if csum is None else csum << 8
         _H.pack_into(header, l4 + 16, checksum_field(total))
         count = self.data_segs or (1 if self.dup else 0)
         info = _RSC_INFO.get((count, self.dup))
@@ -205,4 +193,35 @@ class Scu:
         return CoalescedFrame(b"".join(self.chunks), info, _SCU_INFO, delta)
 
 
-__all__ = ["CoalescedFrame", "Scu", "alone", "checksum_field", "placed_sum"]
+def extend_units(
+    units: Sequence[Scu], chunks: Sequence[Sequence[Frame]], lengths: Sequence[int],
+    segs: Sequence[int], data_segs: Sequence[int], pshs: Sequence[int], ttls: Sequence[int],
+    tails: Sequence[Sequence[int]], wins: Sequence[int], psums: Sequence[int | None],
+) -> None:  # fmt: skip
+    """Join to each unit the segments the rules let continue it: ``segs`` segments
+    (``data_segs`` of them with data, ``lengths`` payload bytes in ``chunks``). The SCU takes
+    the last segment's NXT, ACK, window and timestamps (``tails``, ``wins``), ORs PSH and
+    keeps the minimum TTL / Hop Limit ("Updating the IP headers for coalesced segments").
+    ``psums`` are the payloads' word sums placed at each unit's payload offset
+    (:func:`placed_sum`, in :attr:`Scu.csum`'s scale), or None when not known. The one
+    place a unit grows: per frame (:meth:`Scu.extend`), per block, and for all the flows of
+    a bulk DPC in one call."""
+    for scu, pieces, length, seg, data, psh, ttl, tail, win, psum in zip(
+        units, chunks, lengths, segs, data_segs, pshs, ttls, tails, wins, psums, strict=True
+    ):
+        if length:
+            scu.chunks += pieces
+            scu.size += length
+            csum = scu.csum
+            if csum is not None:
+                scu.csum = None if psum is None else csum + psum
+        scu.data_segs += data
+        scu.merged += seg
+        scu.tail = tail
+        scu.win = win
+        scu.psh |= psh
+        if ttl < scu.ttl:
+            scu.ttl = ttl
+
+
+__all__ = ["CoalescedFrame", "Scu", "alone", "checksum_field", "extend_units", "placed_sum"]
