@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from itertools import compress
+from operator import sub
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -279,11 +280,13 @@ def _coalesce(
         rows = t[F_MATCH : F_TSECR + 1]
         diff = rows[:, 1:] - rows[:, :-1]
         diff[1] -= t[F_PLEN, 1:]  # SEG.SEQ - H.NXT
-        cut = breaks_many(diff)
+        starts = np.empty(count, dtype=np.int64)  # non-zero where a block starts
+        starts[0] = 1
+        cut = breaks_many(diff, starts[1:])
         if flush:
             cut |= t[F_FLAGS, :-1] & TCP_PSH
         if nflows > 1:
-            cut[[h - 1 for h in heads[1:-1]]] = 1
+            starts[heads[1:-1]] = 1
         if not fast.one_match and diff[0].any():  # ``match`` changes (E8 may be met)
             ecn = ecn_differs_many(t[F_MATCH])  # exception E8 between segments of a unit
             if flush:
@@ -291,9 +294,7 @@ def _coalesce(
             if nflows > 1:
                 ecn[[h - 1 for h in heads[1:-1]]] = False
             rsc.exceptions[E8_ECN] += int(np.count_nonzero(ecn))
-        after = cut.nonzero()[0]
-        after += 1
-        first_at += after.tolist()
+        first_at = starts.nonzero()[0].tolist()
     nblocks = len(first_at)
     # Per block: payload bytes and sums, minimum TTL; the unit fields of its first segment
     # (SEG.SEQ in place of NXT: what a unit it continues holds) and of its last (what the
@@ -416,7 +417,7 @@ def _coalesce(
         and not scu.size & 1 and scu.size + length <= MAX_IP_DATAGRAM
         for scu, first, length in zip(scus, firsts, block_len, strict=True)
     ]  # fmt: skip
-    segments = [k1 - k0 for k0, k1 in zip(first_at, first_at[1:], strict=False)]
+    segments = list(map(sub, first_at[1:], first_at))
     columns: tuple[list[Any], ...] = (
         scus, pieces, block_len, segments, block_psh, block_ttl, lasts, last_win, block_sum,
         last_index, keys,
