@@ -544,3 +544,27 @@ def test_bulk_dpcs_of_many_flows_equal_push(case: tuple[list[bytes], list[int], 
     units that break, lose a segment or meet a bad checksum, exceptions counted alike."""
     frames, cuts, flush_on_psh = case
     compare(frames, cuts, timeout=1e9, max_flows=64, flush_on_psh=flush_on_psh)
+
+
+def test_a_recurring_mix_of_ports_from_another_host_is_its_own_flows() -> None:
+    """Two hosts sending from the same ports in the same interleaving (the same varying
+    flow-key words, other addresses): each batch's flows are its own host's though the
+    grouping of a recurring mix of flows is made once, and coalescing equals per-frame
+    ``push``."""
+
+    def burst(src: str) -> list[bytes]:
+        per_flow = []
+        for index in range(4):
+            tcp = TCP(sport=40000 + index, dport=443, seq=index * 99, ack=1, flags="A",
+                      options=[("NOP", None), ("NOP", None), ("Timestamp", (5, 9))])  # fmt: skip
+            pkt = ETH / IP(src=src, dst="198.51.100.7", flags="DF") / tcp / bytes(8 * 1448)
+            per_flow.append(segment_tcp(bytes(pkt), 1448).frames)
+        return [f for group in zip(*per_flow, strict=True) for f in group]
+
+    a, b = burst("192.0.2.1"), burst("192.0.2.2")
+    frames = a[:16] + b[:16] + a[16:] + b[16:]
+    found = [scan(frames[lo : lo + 16]) for lo in range(0, 64, 16)]
+    assert [_scalar_seg(frames[lo + f])[1] for lo in range(0, 64, 16) for f in range(4)] == [
+        key for fast in found for key in fast.keys
+    ]
+    compare(frames, [0, 16, 32, 48, 64], timeout=1e9, max_flows=64)

@@ -231,7 +231,8 @@ class FastSegments(NamedTuple):
     ``psum`` the payload's little-endian 32-bit word sum (a multiple of its 16-bit word
     sum, mod 0xFFFF), ``tsval`` / ``tsecr`` -1 without timestamps)."""
     heads: list[int]
-    """Flow ``f`` holds columns ``heads[f]`` .. ``heads[f + 1]``."""
+    """Flow ``f`` holds columns ``heads[f]`` .. ``heads[f + 1]`` (shared with later batches:
+    not to be changed)."""
     keys: list[bytes]
     """The flow key of each flow (L2 header, addresses, ports; as ``rsc._key``); shared
     with later batches of the same flows: not to be changed."""
@@ -263,10 +264,18 @@ def _group(
     words = [word for word, differs in enumerate(varies) if differs]
     if not words:
         return None, [0, n], [w4[ws[0] + s.keyw].tobytes()[2:]]
+    cached: tuple[int, int, bytes, bytes] | None = None
+    if len(words) <= 2:
+        sort_key = key[words[0]] if len(words) == 1 else key[words[0]] << 32 | key[words[1]]
+        # The other key words are the first segment's, so these name every segment's key:
+        # the grouping of a recurring mix of flows is made once.
+        cached = (words[0], words[-1], sort_key.tobytes(), key[:, 0].tobytes())
+        found = _GROUPS.get(cached)
+        if found is not None:
+            return found
     new = np.empty(n, dtype=np.bool_)
     new[0] = True
     if len(words) <= 2:
-        sort_key = key[words[0]] if len(words) == 1 else key[words[0]] << 32 | key[words[1]]
         order = sort_key.argsort(kind="stable")
         ordered = sort_key[order]
         np.not_equal(ordered[1:], ordered[:-1], out=new[1:])
@@ -295,11 +304,19 @@ def _group(
         if len(_KEY_LISTS) >= _LAYOUTS_LIMIT:
             _KEY_LISTS.clear()
         _KEY_LISTS[blob] = keys
+    if cached is not None:
+        if len(_GROUPS) >= _LAYOUTS_LIMIT:
+            _GROUPS.clear()
+        order.flags.writeable = False
+        _GROUPS[cached] = order, heads, keys
     return order, heads, keys
 
 
 _KEY_LISTS: dict[bytes, list[bytes]] = {}
 """Flow keys (read-only lists) by the key words of a batch's flows, in sorted order."""
+_GROUPS: dict[tuple[int, int, bytes, bytes], tuple[IntArray, list[int], list[bytes]]] = {}
+""":func:`_group`'s (read-only) answers by the key words that vary (at most two), their
+values in every segment and the first segment's key words."""
 
 
 def _gather(s: _Shape, w4: npt.NDArray[np.uint32], ws: IntArray) -> IntArray:
