@@ -140,6 +140,8 @@ segment's view) instead of a view per segment."""
 _FEW_BLOCKS = 4
 """Up to this many blocks, their end columns are read as Python lists (fewer array
 operations); more, as arrays first."""
+_FIRST_ONLY = np.zeros(1, dtype=np.int64)
+_FIRST_ONLY.flags.writeable = False
 
 
 class _Payloads:
@@ -276,6 +278,7 @@ def _coalesce(
     # Blocks: a block ends before a segment that does not continue the previous one of its
     # flow (the continuation rule, or PSH ending a unit), and at every flow's end.
     first_at = [0]
+    at = _FIRST_ONLY  # first_at as an array (index arrays cost numpy no conversion)
     if count > 1:
         rows = t[F_MATCH : F_TSECR + 1]
         diff = rows[:, 1:] - rows[:, :-1]
@@ -294,16 +297,17 @@ def _coalesce(
             if nflows > 1:
                 ecn[[h - 1 for h in heads[1:-1]]] = False
             rsc.exceptions[E8_ECN] += int(np.count_nonzero(ecn))
-        first_at = starts.nonzero()[0].tolist()
+        at = starts.nonzero()[0]
+        first_at = at.tolist()
     nblocks = len(first_at)
     # Per block: payload bytes and sums, minimum TTL; the unit fields of its first segment
     # (SEG.SEQ in place of NXT: what a unit it continues holds) and of its last (what the
     # unit holds after it), the last one's window, index and flags.
-    block_len, block_sum = np.add.reduceat(t[F_PLEN : F_PSUM + 1], first_at, axis=1).tolist()
-    block_ttl: list[int] = np.minimum.reduceat(t[F_TTL], first_at).tolist()
-    last_at = [b - 1 for b in first_at[1:]]
-    last_at.append(count - 1)
+    block_len, block_sum = np.add.reduceat(t[F_PLEN : F_PSUM + 1], at, axis=1).tolist()
+    block_ttl: list[int] = np.minimum.reduceat(t[F_TTL], at).tolist()
     if nblocks <= _FEW_BLOCKS:  # a few blocks: their end columns as lists
+        last_at = [b - 1 for b in first_at[1:]]
+        last_at.append(count - 1)
         ends: list[list[int]] | None = t[: F_PLEN + 1, first_at + last_at].T.tolist()
         assert ends is not None
         firsts: list[list[int]] = []
@@ -320,7 +324,11 @@ def _coalesce(
             last_flags.append(e[F_FLAGS])
     else:  # many: as arrays, then lists
         ends = None
-        cols_at = t[: F_PLEN + 1, first_at + last_at]
+        ends_at = np.empty(2 * nblocks, dtype=np.int64)  # each block's first and last column
+        ends_at[:nblocks] = at
+        np.subtract(at[1:], 1, out=ends_at[nblocks:-1])
+        ends_at[-1] = count - 1
+        cols_at = t[: F_PLEN + 1, ends_at]
         seq = cols_at[F_NXT, :nblocks]
         seq -= cols_at[F_PLEN, :nblocks]
         seq &= M32
@@ -329,7 +337,7 @@ def _coalesce(
         last_index = cols_at[F_INDEX, nblocks:].tolist()
         last_win, last_flags = cols_at[F_WIN : F_FLAGS + 1, nblocks:].tolist()
     block_psh = [flags & TCP_PSH for flags in last_flags] if flush else (
-        np.bitwise_or.reduceat(t[F_FLAGS], first_at) & TCP_PSH
+        np.bitwise_or.reduceat(t[F_FLAGS], at) & TCP_PSH
     ).tolist()  # fmt: skip
     first_at.append(count)
     odd = fast.odd if fast.odd >= 0 else int(np.bitwise_or.reduce(t[F_PLEN])) & 1
@@ -399,7 +407,7 @@ def _coalesce(
         general(0, keys[0], 0, nblocks)
         return
     if nblocks != nflows:
-        fb: list[int] = np.searchsorted(first_at, heads).tolist()
+        fb: list[int] = np.searchsorted(at, heads).tolist()
         for f, key in enumerate(keys):
             general(f, key, fb[f], fb[f + 1])
         return
