@@ -478,7 +478,7 @@ def test_one_stride_batch_equals_the_per_frame_checks(
 @st.composite
 def bulk_dpcs(draw: st.DrawFn) -> tuple[list[bytes], list[int], bool]:
     """Many bulk flows whose ACK and timestamps stay put within a send (a unit's tail is
-    then equal to the next segment's fields: the inline extension of ``_coalesce``), cut
+    then equal to the next segment's fields: one ``extend_units`` call per DPC), cut
     into DPCs of random sizes, with losses, bad checksums, PSH, ECN / timestamp changes
     and odd payload lengths."""
     count = draw(st.integers(2, 12))
@@ -540,7 +540,7 @@ def _fix_tcp_checksum(frame: bytes, v6: bool) -> bytes:
 @given(bulk_dpcs())
 def test_bulk_dpcs_of_many_flows_equal_push(case: tuple[list[bytes], list[int], bool]) -> None:
     """DPCs in which each flow's segments continue its unit as it stands (one block per
-    flow: the zip loop extends units inline) give what per-frame ``push`` gives, with the
+    flow: one ``extend_units`` call for the DPC) give what per-frame ``push`` gives, with the
     units that break, lose a segment or meet a bad checksum, exceptions counted alike."""
     frames, cuts, flush_on_psh = case
     compare(frames, cuts, timeout=1e9, max_flows=64, flush_on_psh=flush_on_psh)
