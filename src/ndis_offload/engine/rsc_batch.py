@@ -152,7 +152,11 @@ class _Payloads:
 
     __slots__ = ("buffer", "table", "views", "lists", "stride", "ordered")
 
-    def __init__(self, buffer: bytes, table: npt.NDArray[np.int64], stride: int) -> None:
+    def __init__(
+        self, buffer: bytes, table: npt.NDArray[np.int64], stride: int,
+        edges: tuple[list[int], list[int]] | None = None,
+    ) -> None:  # fmt: skip
+        """``edges``: the first and the last column as lists, when already read."""
         self.buffer = buffer
         self.table = table
         self.views: list[Frame] | None = None
@@ -160,9 +164,15 @@ class _Payloads:
         self.stride: tuple[int, int, int, int, int] | None = None
         self.ordered = stride < 0
         if stride > 0:  # (pend, plen) of the first and the last column
-            (plen0, plen_last), (pend0, pend_last) = table[
-                F_PLEN::2, :: table.shape[1] - 1
-            ].tolist()
+            if edges is not None:
+                first, last = edges
+                plen0, pend0, plen_last, pend_last = (
+                    first[F_PLEN], first[F_PEND], last[F_PLEN], last[F_PEND]
+                )  # fmt: skip
+            else:
+                (plen0, plen_last), (pend0, pend_last) = table[
+                    F_PLEN::2, :: table.shape[1] - 1
+                ].tolist()
             self.stride = (stride, plen0, pend0, plen_last, pend_last)
 
     def _rows(self, first: int, step: int, size: int, even: int) -> bytes:
@@ -308,7 +318,7 @@ def _coalesce(
     if nblocks <= _FEW_BLOCKS:  # a few blocks: their end columns as lists
         last_at = [b - 1 for b in first_at[1:]]
         last_at.append(count - 1)
-        ends: list[list[int]] | None = t[: F_PLEN + 1, first_at + last_at].T.tolist()
+        ends: list[list[int]] | None = t[:, first_at + last_at].T.tolist()
         assert ends is not None
         firsts: list[list[int]] = []
         lasts: list[list[int]] = []
@@ -341,7 +351,10 @@ def _coalesce(
     ).tolist()  # fmt: skip
     first_at.append(count)
     odd = fast.odd if fast.odd >= 0 else int(np.bitwise_or.reduce(t[F_PLEN])) & 1
-    payloads = _Payloads(fast.buffer, t, fast.stride if count >= _STRIDED_BLOCK else 0)
+    payloads = _Payloads(
+        fast.buffer, t, fast.stride if count >= _STRIDED_BLOCK else 0,
+        None if ends is None else (ends[0], ends[-1]),  # columns 0 and count - 1
+    )  # fmt: skip
     if count < _STRIDED_BLOCK * nblocks:  # short blocks: a view per segment
         views = payloads.segment_views()
         pieces: list[list[Frame]] = list(map(views.__getitem__, map(slice, first_at, first_at[1:])))
