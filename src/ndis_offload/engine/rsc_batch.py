@@ -449,7 +449,9 @@ def _coalesce(
                 general(f, key, f, f + 1)
         columns = tuple(list(compress(column, joins)) for column in columns)
     units, chunks, lengths, segs, pshs, ttls, tails, wins, sums, indexes, unit_keys = columns
-    extend_units(units, chunks, lengths, segs, segs, pshs, ttls, tails, wins, sums)
+    extend_units(
+        zip(units, chunks, lengths, segs, segs, pshs, ttls, tails, wins, sums, strict=True)
+    )
     if flush and any(pshs):  # PSH ends the unit after it
         for scu, psh, index, key in zip(units, pshs, indexes, unit_keys, strict=True):
             if psh:

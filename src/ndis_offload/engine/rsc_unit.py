@@ -6,7 +6,7 @@ coalesced segments", "Indicating coalesced segments")."""
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from ndis_offload.engine.receive import receive_info
@@ -138,8 +138,7 @@ class Scu:
         tail: Sequence[int], win: int, psum: int | None,
     ) -> None:  # fmt: skip
         """Join segments to this unit: :func:`extend_units` of one unit."""
-        extend_units((self,), (chunks,), (length,), (segs,), (data_segs,), (psh,), (ttl,),
-                     (tail,), (win,), (psum,))  # fmt: skip
+        extend_units(((self, chunks, length, segs, data_segs, psh, ttl, tail, win, psum),))
 
     def payload_len(self) -> int:
         """Payload bytes held."""
@@ -193,22 +192,21 @@ class Scu:
         return CoalescedFrame(b"".join(self.chunks), info, _SCU_INFO, delta)
 
 
-def extend_units(
-    units: Sequence[Scu], chunks: Sequence[Sequence[Frame]], lengths: Sequence[int],
-    segs: Sequence[int], data_segs: Sequence[int], pshs: Sequence[int], ttls: Sequence[int],
-    tails: Sequence[Sequence[int]], wins: Sequence[int], psums: Sequence[int | None],
-) -> None:  # fmt: skip
+UnitGrowth = tuple[Scu, Sequence[Frame], int, int, int, int, int, Sequence[int], int, int | None]
+"""One unit and what joins it: (unit, chunks, length, segs, data_segs, psh, ttl, tail, win,
+psum), as :func:`extend_units` takes them."""
+
+
+def extend_units(rows: Iterable[UnitGrowth]) -> None:
     """Join to each unit the segments the rules let continue it: ``segs`` segments
-    (``data_segs`` of them with data, ``lengths`` payload bytes in ``chunks``). The SCU takes
-    the last segment's NXT, ACK, window and timestamps (``tails``, ``wins``), ORs PSH and
+    (``data_segs`` of them with data, ``length`` payload bytes in ``chunks``). The SCU takes
+    the last segment's NXT, ACK, window and timestamps (``tail``, ``win``), ORs PSH and
     keeps the minimum TTL / Hop Limit ("Updating the IP headers for coalesced segments").
-    ``psums`` are the payloads' word sums placed at each unit's payload offset
+    ``psum`` is the payload's word sum placed at the unit's payload offset
     (:func:`placed_sum`, in :attr:`Scu.csum`'s scale), or None when not known. The one
     place a unit grows: per frame (:meth:`Scu.extend`), per block, and for all the flows of
-    a bulk DPC in one call."""
-    for scu, pieces, length, seg, data, psh, ttl, tail, win, psum in zip(
-        units, chunks, lengths, segs, data_segs, pshs, ttls, tails, wins, psums, strict=True
-    ):
+    a bulk DPC in one call (one row per unit)."""
+    for scu, pieces, length, seg, data, psh, ttl, tail, win, psum in rows:
         if length:
             scu.chunks += pieces
             scu.size += length
@@ -224,4 +222,6 @@ def extend_units(
             scu.ttl = ttl
 
 
-__all__ = ["CoalescedFrame", "Scu", "alone", "checksum_field", "extend_units", "placed_sum"]
+__all__ = [
+    "CoalescedFrame", "Scu", "UnitGrowth", "alone", "checksum_field", "extend_units", "placed_sum",
+]  # fmt: skip
