@@ -3,15 +3,22 @@
 The scanned data segments (:func:`~ndis_offload.engine.rsc_fast.scan`, grouped by flow) are
 cut into blocks where :func:`~ndis_offload.engine.rsc_rules.breaks` says a segment cannot
 continue the previous one of its flow (or PSH ends a unit); each block then extends its
-flow's SCU, or starts one, with one :meth:`Scu.extend` call. Frames the scan leaves alone,
-and every frame of a flow that has one, take the per-frame path; the outputs are ordered as
-per-frame ``push`` would emit them.
+flow's SCU, or starts one, with one :meth:`Scu.extend` call. In a bulk DPC (one block per
+flow) the blocks whose first segments' fields are their units' tails as they stand (the usual
+case: the same ACK and timestamps, ``SEG.SEQ == H.NXT``) extend their units with one
+:func:`~ndis_offload.engine.rsc_unit.extend_units` call for the DPC (a call per flow was a
+third of the time per flow and DPC; ``test_bulk_dpcs_of_many_flows_equal_push`` holds this
+to per-frame ``push``). Frames the
+scan leaves alone, and every frame of a flow that has one, take the per-frame path; the
+outputs are ordered as per-frame ``push`` would emit them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from itertools import compress
+from operator import sub
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -46,7 +53,7 @@ from ndis_offload.engine.rsc_rules import (
     ecn_differs,
     ecn_differs_many,
 )
-from ndis_offload.engine.rsc_unit import CoalescedFrame, Scu, placed_sum
+from ndis_offload.engine.rsc_unit import CoalescedFrame, Scu, extend_units, placed_sum
 from ndis_offload.packet.proto import TCP_PSH, Frame
 
 if TYPE_CHECKING:
@@ -130,6 +137,11 @@ _STRIDED_BLOCK = 16
 """A block of at least this many segments of one payload length (but perhaps the last),
 evenly spaced in the batch buffer (a bulk flow), is copied out as one piece (and the last
 segment's view) instead of a view per segment."""
+_FEW_BLOCKS = 4
+"""Up to this many blocks, their end columns are read as Python lists (fewer array
+operations); more, as arrays first."""
+_FIRST_ONLY = np.zeros(1, dtype=np.int64)
+_FIRST_ONLY.flags.writeable = False
 
 
 class _Payloads:
@@ -140,7 +152,11 @@ class _Payloads:
 
     __slots__ = ("buffer", "table", "views", "lists", "stride", "ordered")
 
-    def __init__(self, buffer: bytes, table: npt.NDArray[np.int64], stride: int) -> None:
+    def __init__(
+        self, buffer: bytes, table: npt.NDArray[np.int64], stride: int,
+        edges: tuple[list[int], list[int]] | None = None,
+    ) -> None:  # fmt: skip
+        """``edges``: the first and the last column as lists, when already read."""
         self.buffer = buffer
         self.table = table
         self.views: list[Frame] | None = None
@@ -148,9 +164,15 @@ class _Payloads:
         self.stride: tuple[int, int, int, int, int] | None = None
         self.ordered = stride < 0
         if stride > 0:  # (pend, plen) of the first and the last column
-            (plen0, plen_last), (pend0, pend_last) = table[
-                F_PLEN::2, :: table.shape[1] - 1
-            ].tolist()
+            if edges is not None:
+                first, last = edges
+                plen0, pend0, plen_last, pend_last = (
+                    first[F_PLEN], first[F_PEND], last[F_PLEN], last[F_PEND]
+                )  # fmt: skip
+            else:
+                (plen0, plen_last), (pend0, pend_last) = table[
+                    F_PLEN::2, :: table.shape[1] - 1
+                ].tolist()
             self.stride = (stride, plen0, pend0, plen_last, pend_last)
 
     def _rows(self, first: int, step: int, size: int, even: int) -> bytes:
@@ -185,12 +207,17 @@ class _Payloads:
                     return [rows]
                 end = pends[k1 - 1]
                 return [rows, memoryview(self.buffer)[end - plens[k1 - 1] : end]]
+        return self.segment_views()[k0:k1]
+
+    def segment_views(self) -> list[Frame]:
+        """A view of every column's payload (made once per batch)."""
         views = self.views
-        if views is None:  # a view per segment, made once per batch
-            view = memoryview(self.buffer)
-            pends, plens = self._columns()
-            views = self.views = [view[b - n : b] for b, n in zip(pends, plens, strict=True)]
-        return views[k0:k1]
+        if views is None:
+            pends = self.table[F_PEND]
+            starts = (pends - self.table[F_PLEN]).tolist()
+            cut = memoryview(self.buffer).__getitem__
+            views = self.views = list(map(cut, map(slice, starts, pends.tolist())))
+        return views
 
     def _columns(self) -> tuple[list[int], list[int]]:
         """The payload ends and lengths of every column."""
@@ -199,15 +226,15 @@ class _Payloads:
         return self.lists
 
 
-def _start_empty(frames: Sequence[Frame], first: list[int], now: float) -> Scu:
-    """A unit with the headers of the scanned segment ``first`` (a table column) and no
-    payload yet: the block it starts joins it with :meth:`Scu.extend`."""
+def _start_empty(frames: Sequence[Frame], first: list[int], seq: int, now: float) -> Scu:
+    """A unit with the headers of the scanned segment ``first`` (a table column; ``seq`` its
+    SEG.SEQ) and no payload yet: the block it starts joins it with :meth:`Scu.extend`."""
     l3, l4, v4 = shape_of(first[F_SHAPE])
     match = first[F_MATCH]
     index = first[F_INDEX]
     scu = Scu.start(
         frames[index], l3, l4, l4 + ((match >> 8) & 0xFF), v4,
-        (first[F_NXT] - first[F_PLEN]) & M32, 0, first[F_ACK], first[F_WIN], first[F_FLAGS],
+        seq, 0, first[F_ACK], first[F_WIN], first[F_FLAGS],
         first[F_TTL], match, first[F_TSVAL], first[F_TSECR],
         SCU_CHECKSUM if v4 else TCP_SUCCEEDED, now, index,
     )  # fmt: skip
@@ -231,7 +258,8 @@ def _exceeding(
                 del rsc._flows[key]
                 joins = False
             events.append((cols[F_INDEX][k], 0, scu.finalize()))
-            scu = _start_empty(frames, [column[k] for column in cols], now)
+            first = [column[k] for column in cols]
+            scu = _start_empty(frames, first, (first[F_NXT] - plen) & M32, now)
             held = False
         offset = scu.size - (scu.poff - scu.l3)
         psum = placed_sum([cols[F_PSUM][k]], [plen], offset) if scu.csum is not None else None
@@ -260,15 +288,18 @@ def _coalesce(
     # Blocks: a block ends before a segment that does not continue the previous one of its
     # flow (the continuation rule, or PSH ending a unit), and at every flow's end.
     first_at = [0]
+    at = _FIRST_ONLY  # first_at as an array (index arrays cost numpy no conversion)
     if count > 1:
         rows = t[F_MATCH : F_TSECR + 1]
         diff = rows[:, 1:] - rows[:, :-1]
         diff[1] -= t[F_PLEN, 1:]  # SEG.SEQ - H.NXT
-        cut = breaks_many(diff)
+        starts = np.empty(count, dtype=np.int64)  # non-zero where a block starts
+        starts[0] = 1
+        cut = breaks_many(diff, starts[1:])
         if flush:
             cut |= t[F_FLAGS, :-1] & TCP_PSH
         if nflows > 1:
-            cut[[h - 1 for h in heads[1:-1]]] = 1
+            starts[heads[1:-1]] = 1
         if not fast.one_match and diff[0].any():  # ``match`` changes (E8 may be met)
             ecn = ecn_differs_many(t[F_MATCH])  # exception E8 between segments of a unit
             if flush:
@@ -276,47 +307,83 @@ def _coalesce(
             if nflows > 1:
                 ecn[[h - 1 for h in heads[1:-1]]] = False
             rsc.exceptions[E8_ECN] += int(np.count_nonzero(ecn))
-        after = cut.nonzero()[0]
-        after += 1
-        first_at += after.tolist()
+        at = starts.nonzero()[0]
+        first_at = at.tolist()
     nblocks = len(first_at)
-    # Per block: payload bytes and sums, minimum TTL, PSH; its first and its last segment
-    # (a table column: index, match, NXT, ACK, TSval, TSecr, window... as Scu.extend takes).
-    block_len, block_sum = np.add.reduceat(t[F_PLEN : F_PSUM + 1], first_at, axis=1).tolist()
-    block_ttl: list[int] = np.minimum.reduceat(t[F_TTL], first_at).tolist()
-    last_at = [b - 1 for b in first_at[1:]]
-    last_at.append(count - 1)
-    ends: list[list[int]] = t[: F_PLEN + 1, first_at + last_at].T.tolist()  # to F_PLEN
-    firsts, lasts = ends[:nblocks], ends[nblocks:]
-    if flush:  # PSH ends a unit: only a block's last segment can carry it
-        block_psh = [last[F_FLAGS] & TCP_PSH for last in lasts]
-    else:
-        block_psh = (np.bitwise_or.reduceat(t[F_FLAGS], first_at) & TCP_PSH).tolist()
+    # Per block: payload bytes and sums, minimum TTL; the unit fields of its first segment
+    # (SEG.SEQ in place of NXT: what a unit it continues holds) and of its last (what the
+    # unit holds after it), the last one's window, index and flags.
+    block_len, block_sum = np.add.reduceat(t[F_PLEN : F_PSUM + 1], at, axis=1).tolist()
+    block_ttl: list[int] = np.minimum.reduceat(t[F_TTL], at).tolist()
+    if nblocks <= _FEW_BLOCKS:  # a few blocks: their end columns as lists
+        last_at = [b - 1 for b in first_at[1:]]
+        last_at.append(count - 1)
+        ends: list[list[int]] | None = t[:, first_at + last_at].T.tolist()
+        assert ends is not None
+        firsts: list[list[int]] = []
+        lasts: list[list[int]] = []
+        last_index: list[int] = []
+        last_win: list[int] = []
+        last_flags: list[int] = []
+        for e in ends[:nblocks]:
+            firsts.append([e[F_MATCH], (e[F_NXT] - e[F_PLEN]) & M32, *e[F_ACK : F_TSECR + 1]])
+        for e in ends[nblocks:]:
+            lasts.append(e[F_MATCH : F_TSECR + 1])
+            last_index.append(e[F_INDEX])
+            last_win.append(e[F_WIN])
+            last_flags.append(e[F_FLAGS])
+    else:  # many: as arrays, then lists
+        ends = None
+        ends_at = np.empty(2 * nblocks, dtype=np.int64)  # each block's first and last column
+        ends_at[:nblocks] = at
+        np.subtract(at[1:], 1, out=ends_at[nblocks:-1])
+        ends_at[-1] = count - 1
+        cols_at = t[: F_PLEN + 1, ends_at]
+        seq = cols_at[F_NXT, :nblocks]
+        seq -= cols_at[F_PLEN, :nblocks]
+        seq &= M32
+        tails = cols_at[F_MATCH : F_TSECR + 1].T.tolist()
+        firsts, lasts = tails[:nblocks], tails[nblocks:]
+        last_index = cols_at[F_INDEX, nblocks:].tolist()
+        last_win, last_flags = cols_at[F_WIN : F_FLAGS + 1, nblocks:].tolist()
+    block_psh = [flags & TCP_PSH for flags in last_flags] if flush else (
+        np.bitwise_or.reduceat(t[F_FLAGS], at) & TCP_PSH
+    ).tolist()  # fmt: skip
     first_at.append(count)
     odd = fast.odd if fast.odd >= 0 else int(np.bitwise_or.reduce(t[F_PLEN])) & 1
-    payloads = _Payloads(fast.buffer, t, fast.stride if count >= _STRIDED_BLOCK else 0)
+    payloads = _Payloads(
+        fast.buffer, t, fast.stride if count >= _STRIDED_BLOCK else 0,
+        None if ends is None else (ends[0], ends[-1]),  # columns 0 and count - 1
+    )  # fmt: skip
+    if count < _STRIDED_BLOCK * nblocks:  # short blocks: a view per segment
+        views = payloads.segment_views()
+        pieces: list[list[Frame]] = list(map(views.__getitem__, map(slice, first_at, first_at[1:])))
+    else:
+        pieces = [payloads.block(k0, k1) for k0, k1 in zip(first_at, first_at[1:], strict=False)]
     cols: list[list[int]] | None = None  # per-segment columns, for exception E7
-    scus = list(map(flows.get, keys))
-    fb = list(range(nflows + 1)) if nblocks == nflows else np.searchsorted(first_at, heads).tolist()
-    for f, key in enumerate(keys):
-        scu = scus[f]
-        b, b_end = fb[f], fb[f + 1]
+
+    def general(f: int, key: bytes, b: int, b_end: int) -> None:
+        """Flow ``f``'s blocks ``b`` .. ``b_end - 1``: every rule."""
+        nonlocal cols
+        scu = flows.get(key)
         joins = False
         if scu is not None:  # does the first segment continue the carried SCU?
             first = firsts[b]
-            joins = not scu.dup and not breaks(scu.tail, first[F_MATCH : F_TSECR + 1],
-                                               first[F_PLEN])  # fmt: skip
+            tail = scu.tail
+            joins = not scu.dup and not breaks(tail, first, 0)
             if not joins:
-                if ecn_differs(scu.tail[0], first[F_MATCH]):
+                if ecn_differs(tail[0], first[0]):
                     rsc.exceptions[E8_ECN] += 1
-                events.append((first[F_INDEX], 0, flows.pop(key).finalize()))
+                del flows[key]
+                events.append((int(t[F_INDEX, first_at[b]]), 0, scu.finalize()))
         while b < b_end:
             k0, k1 = first_at[b], first_at[b + 1]
-            if not joins:
-                scu = _start_empty(frames, firsts[b], now)
-            assert scu is not None
             length = block_len[b]
-            last = lasts[b]
+            if not joins:
+                column = ends[b] if ends is not None else t[: F_PLEN + 1, k0].tolist()
+                seq = (column[F_NXT] - column[F_PLEN]) & M32
+                scu = _start_empty(frames, column, seq, now)
+            assert scu is not None
             if scu.size + length > MAX_IP_DATAGRAM:  # exception E7
                 if cols is None:
                     cols = t.tolist()
@@ -326,29 +393,70 @@ def _coalesce(
                 if scu.csum is None:
                     psum = None
                 elif not odd and not scu.size & 1:  # (header lengths are even)
-                    psum = block_sum[b] << 8  # little-endian words: x256 at even offsets
+                    psum = block_sum[b]  # a sum at an even offset (``Scu.csum``)
                 else:
                     if cols is None:
                         cols = t.tolist()
                     psum = placed_sum(cols[F_PSUM][k0:k1], cols[F_PLEN][k0:k1],
                                       scu.size - (scu.poff - scu.l3))  # fmt: skip
                 segs = k1 - k0
-                scu.extend(payloads.block(k0, k1), length, segs if joins else segs - 1, segs,
-                           block_psh[b], block_ttl[b], last[F_MATCH : F_TSECR + 1],
-                           last[F_WIN], psum)  # fmt: skip
+                scu.extend(pieces[b], length, segs if joins else segs - 1, segs, block_psh[b],
+                           block_ttl[b], lasts[b], last_win[b], psum)  # fmt: skip
             if flush and block_psh[b]:  # PSH ends the unit after it (a block's last)
                 if joins:
                     del flows[key]
-                events.append((last[F_INDEX], 1, scu.finalize()))
+                events.append((last_index[b], 1, scu.finalize()))
             elif b + 1 < b_end:  # the next block of the flow does not continue it
                 if joins:
                     del flows[key]
-                events.append((firsts[b + 1][F_INDEX], 0, scu.finalize()))
+                events.append((int(t[F_INDEX, k1]), 0, scu.finalize()))
             elif not joins:
                 flows[key] = scu
                 moved.append(key)
             joins = False
             b += 1
+
+    if nflows == 1:
+        general(0, keys[0], 0, nblocks)
+        return
+    if nblocks != nflows:
+        fb: list[int] = np.searchsorted(at, heads).tolist()
+        for f, key in enumerate(keys):
+            general(f, key, fb[f], fb[f + 1])
+        return
+    # One block per flow (a bulk DPC): the blocks that continue their flows' units as they
+    # stand (the first segment's fields are the unit's tail, no exception 7, payload sums
+    # placed at an even offset) extend them in one ``extend_units`` call; any other block
+    # takes every rule.
+    if odd:  # payload sums placed at odd offsets: every rule
+        for f, key in enumerate(keys):
+            general(f, key, f, f + 1)
+        return
+    scus = list(map(flows.get, keys))
+    joins = [
+        scu is not None and first == scu.tail and not scu.dup and scu.csum is not None
+        and not scu.size & 1 and scu.size + length <= MAX_IP_DATAGRAM
+        for scu, first, length in zip(scus, firsts, block_len, strict=True)
+    ]  # fmt: skip
+    segments = list(map(sub, first_at[1:], first_at))
+    columns: tuple[list[Any], ...] = (
+        scus, pieces, block_len, segments, block_psh, block_ttl, lasts, last_win, block_sum,
+        last_index, keys,
+    )  # fmt: skip
+    if False in joins:
+        for f, key in enumerate(keys):
+            if not joins[f]:
+                general(f, key, f, f + 1)
+        columns = tuple(list(compress(column, joins)) for column in columns)
+    units, chunks, lengths, segs, pshs, ttls, tails, wins, sums, indexes, unit_keys = columns
+    extend_units(
+        zip(units, chunks, lengths, segs, segs, pshs, ttls, tails, wins, sums, strict=True)
+    )
+    if flush and any(pshs):  # PSH ends the unit after it
+        for scu, psh, index, key in zip(units, pshs, indexes, unit_keys, strict=True):
+            if psh:
+                del flows[key]
+                events.append((index, 1, scu.finalize()))
 
 
 # The per-frame parser lives in ``rsc``, which imports this module's ``push_batch`` at its

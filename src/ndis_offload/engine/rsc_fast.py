@@ -25,10 +25,11 @@ its per-frame parser, decodes them in a handful of numpy operations and groups t
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
+from operator import and_
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -103,8 +104,14 @@ class _Shape:
     ts]`` adds the IP length field (frames of one length share it too)."""
     kmask: IntArray
     """``umask[ts]`` followed by whole flow-key words: rows 7 to the end."""
-    templates: tuple[tuple[tuple[int, int], ...], ...]
-    """``tmask`` / ``tvalue`` as (mask, value) pairs per template, for one frame."""
+    kmask_len: IntArray
+    """``kmask`` with the IP length field (``umask[2 + ts]``)."""
+    len_row: int
+    """The row of ``g[7:]`` holding the IP length field (IPv4 total length: the low 16 bits
+    of row 0; IPv6 payload length: the high 16 bits of row 1)."""
+    tmasks: tuple[tuple[int, ...], tuple[int, ...]]
+    tvalues: tuple[tuple[int, ...], tuple[int, ...]]
+    """``tmask`` / ``tvalue`` of each template as tuples of ints, for one frame."""
     lin: IntArray
     const: IntArray
     parts: IntArray
@@ -187,7 +194,10 @@ def _shape(l3: int, v4: bool) -> _Shape:
         pairs[:, :, 0].copy(), pairs[:, :, 1].copy(),
         np.array(umask, dtype=np.int64)[:, :, None],
         np.array([row + [M32] * len(keyw) for row in umask[:2]], dtype=np.int64)[:, :, None],
-        tuple(tuple((m, v) for m, v in template) for template in templates),
+        np.array([row + [M32] * len(keyw) for row in umask[2:]], dtype=np.int64)[:, :, None],
+        0 if v4 else 1,
+        (tuple(m for m, _ in templates[0]), tuple(m for m, _ in templates[1])),
+        (tuple(v for _, v in templates[0]), tuple(v for _, v in templates[1])),
         np.array(lin, dtype=np.int64),
         np.array(const, dtype=np.int64)[:, None], np.array(parts, dtype=np.int64),
         np.array([[*parts[:-2], w4 + doff, 0] for doff in (5, 8)], dtype=np.int64)[:, None, :],
@@ -210,8 +220,7 @@ _HIGHMASK = np.array([0, 0xFFFFFF00, 0xFFFF0000, 0xFF000000], dtype=np.uint32)
 _EMPTY = np.empty((len(FIELDS), 0), dtype=np.int64)
 
 
-@dataclass(frozen=True, slots=True)
-class FastSegments:
+class FastSegments(NamedTuple):
     """The coalescible data segments of a batch, grouped by flow."""
 
     buffer: bytes
@@ -222,9 +231,11 @@ class FastSegments:
     ``psum`` the payload's little-endian 32-bit word sum (a multiple of its 16-bit word
     sum, mod 0xFFFF), ``tsval`` / ``tsecr`` -1 without timestamps)."""
     heads: list[int]
-    """Flow ``f`` holds columns ``heads[f]`` .. ``heads[f + 1]``."""
+    """Flow ``f`` holds columns ``heads[f]`` .. ``heads[f + 1]`` (shared with later batches:
+    not to be changed)."""
     keys: list[bytes]
-    """The flow key of each flow (L2 header, addresses, ports; as ``rsc._key``)."""
+    """The flow key of each flow (L2 header, addresses, ports; as ``rsc._key``); shared
+    with later batches of the same flows: not to be changed."""
     one_match: bool = False
     """Every segment has one ``match`` word (a batch of one layout)."""
     stride: int = 0
@@ -253,10 +264,18 @@ def _group(
     words = [word for word, differs in enumerate(varies) if differs]
     if not words:
         return None, [0, n], [w4[ws[0] + s.keyw].tobytes()[2:]]
+    cached: tuple[int, int, bytes, bytes] | None = None
+    if len(words) <= 2:
+        sort_key = key[words[0]] if len(words) == 1 else key[words[0]] << 32 | key[words[1]]
+        # The other key words are the first segment's, so these name every segment's key:
+        # the grouping of a recurring mix of flows is made once.
+        cached = (words[0], words[-1], sort_key.tobytes(), key[:, 0].tobytes())
+        found = _GROUPS.get(cached)
+        if found is not None:
+            return found
     new = np.empty(n, dtype=np.bool_)
     new[0] = True
     if len(words) <= 2:
-        sort_key = key[words[0]] if len(words) == 1 else key[words[0]] << 32 | key[words[1]]
         order = sort_key.argsort(kind="stable")
         ordered = sort_key[order]
         np.not_equal(ordered[1:], ordered[:-1], out=new[1:])
@@ -279,7 +298,25 @@ def _group(
     heads = new.nonzero()[0].tolist()
     heads.append(n)
     blob = w4[ws[order[new]][:, None] + s.keyw].tobytes()
-    return order, heads, [blob[i + 2 : i + width] for i in range(0, len(blob), width)]
+    keys = _KEY_LISTS.get(blob)
+    if keys is None:  # the flows of a batch recur in the next ones: their keys made once
+        keys = [blob[i + 2 : i + width] for i in range(0, len(blob), width)]
+        if len(_KEY_LISTS) >= _LAYOUTS_LIMIT:
+            _KEY_LISTS.clear()
+        _KEY_LISTS[blob] = keys
+    if cached is not None:
+        if len(_GROUPS) >= _LAYOUTS_LIMIT:
+            _GROUPS.clear()
+        order.flags.writeable = False
+        _GROUPS[cached] = order, heads, keys
+    return order, heads, keys
+
+
+_KEY_LISTS: dict[bytes, list[bytes]] = {}
+"""Flow keys (read-only lists) by the key words of a batch's flows, in sorted order."""
+_GROUPS: dict[tuple[int, int, bytes, bytes], tuple[IntArray, list[int], list[bytes]]] = {}
+""":func:`_group`'s (read-only) answers by the key words that vary (at most two), their
+values in every segment and the first segment's key words."""
 
 
 def _gather(s: _Shape, w4: npt.NDArray[np.uint32], ws: IntArray) -> IntArray:
@@ -355,31 +392,6 @@ def _scan_shape(
     return table, heads, keys
 
 
-_III = struct.Struct("!III")
-_I = struct.Struct("!I")
-
-
-def _layout_of(frame: Frame, s: _Shape) -> tuple[int, int, int] | None:
-    """(timestamps, ``match``, IP + TCP header bytes) of a frame of shape ``s`` that passes
-    its templates (exceptions E3-E6 absent), else None: the one frame a batch of one
-    layout is checked against."""
-    l3, l4 = s.l3, s.l4
-    if len(frame) < l4 + 20:
-        return None
-    w0, w1, w2 = _III.unpack_from(frame, l3)
-    (tcp,) = _I.unpack_from(frame, l4 + 12)
-    (option,) = _I.unpack_from(frame, l4 + 20) if len(frame) >= l4 + 24 else (0,)
-    words = (w0, w1, w2 if s.v4 else w0, option, tcp)
-    for ts in (1, 0):
-        if all(w & m == v for w, (m, v) in zip(words, s.templates[ts], strict=True)):
-            break
-    else:
-        return None
-    header = 32 if ts else 20
-    ip_bits = ip_match(s.v4, w0, w1 & 0xFFFF)
-    return ts, match_word(ip_bits, 24 if ts else -1, header, tcp >> 16), l4 - l3 + header
-
-
 @dataclass(frozen=True, slots=True)
 class _Layout:
     """Per (shape, timestamps, batch pattern: the frames' lengths): gather indices, reduceat
@@ -392,6 +404,8 @@ class _Layout:
     table: IntArray
     datagram: IntArray
     """Each frame's IPv4 total length / IPv6 payload length."""
+    expect: IntArray
+    """``datagram`` where the length field sits in its row (``_Shape.len_row``)."""
     shortest: int
 
 
@@ -422,8 +436,9 @@ def _layout(
         # TCP length and protocol, as big-endian words summed little-endian (x256).
         pseudo = (lengths - s.l4 + 6) * 256
         datagram = lengths - (s.l3 if s.v4 else s.l3 + 40)
+        expect = datagram if s.v4 else datagram << 16
         entry = _LAYOUTS[key] = _Layout(
-            ws, s.cols + ws, bounds.ravel(), pseudo, table, datagram, int(lengths.min())
+            ws, s.cols + ws, bounds.ravel(), pseudo, table, datagram, expect, int(lengths.min())
         )
     return entry
 
@@ -436,30 +451,40 @@ def _scan_layout(
     transfer), or None when they do not: the first frame is checked against the templates
     and every other one against it (``_Shape.umask``, lengths that fill the frame), then
     every checksum."""
-    found = _layout_of(frames[0], s)
-    if found is None:
+    first = frames[0]
+    if len(first) < s.l4 + 20:
         return None
-    ts, match, header = found
+    offset = first[s.l4 + 12] >> 4  # the TCP data offset picks the template to try
+    if offset != 8 and offset != 5:
+        return None
+    ts = 1 if offset == 8 else 0
+    tcp_end = s.l4 + (32 if ts else 20)
     u = _layout(s, ts, pattern, starts, lengths)
-    if u.shortest <= s.l3 + header:  # every frame holds a payload
+    if u.shortest <= tcp_end:  # every frame holds a payload
         return None
     g = w4[u.idx].view(">u4").astype(np.int64)
-    # Every frame equals the first under the shared bits (template rows; the flow-key rows
-    # may vary: which do is the flow grouping's sort key), and its IPv4 total length / IPv6
-    # payload length ends the datagram where the frame ends.
-    masked = g[_G_TEMPLATE:] & s.kmask[ts]
+    # The first frame passes the template; every frame equals it under the shared bits
+    # (template rows; the flow-key rows may vary: which do is the flow grouping's sort key),
+    # and its IPv4 total length / IPv6 payload length ends the datagram where the frame
+    # ends (the length field less the expected length is the first frame's, 0).
+    words = g[_G_TEMPLATE:_G_FIELDS, 0].tolist()
+    if tuple(map(and_, words, s.tmasks[ts])) != s.tvalues[ts]:
+        return None
+    if (words[0] & 0xFFFF if s.v4 else words[1] >> 16) != u.datagram[0]:
+        return None
+    masked = g[_G_TEMPLATE:] & s.kmask_len[ts]
+    masked[s.len_row] -= u.expect
     varies: list[bool] = np.logical_or.reduce(masked != masked[:, :1], axis=1).tolist()
     if True in varies[: s.key_row - _G_TEMPLATE]:
         return None
-    datagram = g[_G_TEMPLATE] & 0xFFFF if s.v4 else g[_G_TEMPLATE + 1] >> 16
-    if (datagram != u.datagram).any():
-        return None
-    sums = np.add.reduceat(w4, u.bounds, dtype=np.int64).reshape(len(frames), len(s.parts)).T
+    sums = np.add.reduceat(w4.astype(np.int64), u.bounds).reshape(len(frames), len(s.parts)).T
     check = s.chk @ sums
     check[1] += u.pseudo
     check %= _MOD
     if check.any():
         return None
+    ip_bits = ip_match(s.v4, words[0], words[1] & 0xFFFF)
+    match = match_word(ip_bits, 24 if ts else -1, tcp_end - s.l4, words[4] >> 16)
     table = u.table.copy()
     fields = table[F_NXT : F_TTL + 1]
     np.right_shift(g[:_G_TEMPLATE], s.shift[:_G_TEMPLATE], out=fields)
@@ -518,6 +543,8 @@ def _join(frames: Sequence[Frame]) -> tuple[bytes, IntArray, IntArray, tuple[int
 
 def _type_fields(frame: Frame, s: _Shape) -> bytes:
     """The EtherType and VLAN TPIDs of ``frame`` where shape ``s`` has them."""
+    if s.l3 == ETH_HEADER_LEN:
+        return bytes(frame[ETH_HEADER_LEN - 2 : ETH_HEADER_LEN])
     return b"".join(frame[at : at + 2] for at in range(s.l3 - 2, ETH_HEADER_LEN - 4, -4))
 
 

@@ -100,12 +100,15 @@ def breaks(unit: Sequence[int], segment: Sequence[int], length: int) -> bool:
     )
 
 
-def breaks_many(diff: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+def breaks_many(
+    diff: npt.NDArray[np.int64], out: npt.NDArray[np.int64] | None = None
+) -> npt.NDArray[np.int64]:
     """:func:`breaks` for many pairs at once: ``diff`` holds segment minus unit fields, a
     row per field of ``UNIT_FIELDS`` (the NXT row less the segment's length), a column per
-    pair; non-zero where a pair breaks (``diff`` is overwritten)."""
+    pair; non-zero where a pair breaks (``diff`` is overwritten; the result is written to
+    ``out`` when given)."""
     diff &= _CONTINUITY_ROWS
-    result: npt.NDArray[np.int64] = np.bitwise_or.reduce(diff, axis=0)
+    result: npt.NDArray[np.int64] = np.bitwise_or.reduce(diff, axis=0, out=out)
     return result
 
 

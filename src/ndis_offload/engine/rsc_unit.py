@@ -1,12 +1,12 @@
 """The single coalesced unit (SCU) of one flow: started by a segment, extended by the
-segments the rules let join it (:meth:`Scu.extend`, the one place both paths grow a unit),
+segments the rules let join it (:func:`extend_units`, the one place both paths grow units),
 and built into the indicated frame (:meth:`Scu.finalize`: "Updating the IP headers for
 coalesced segments", "Indicating coalesced segments")."""
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from ndis_offload.engine.receive import receive_info
@@ -55,12 +55,13 @@ def checksum_field(total: int) -> int:
 
 
 def placed_sum(psums: list[int], plens: list[int], offset: int) -> int:
-    """The big-endian word sum (mod 0xFFFF) of payloads with little-endian word sums
-    ``psums`` placed one after the other from byte ``offset`` of a unit's payload (a sum
-    moved by one byte is multiplied by 256, RFC 1071 §2)."""
+    """The word sum, in :attr:`Scu.csum`'s scale, of payloads with little-endian word sums
+    ``psums`` placed one after the other from byte ``offset`` of a unit's payload: a sum
+    at an even offset as it is, at an odd one times 256 (a sum moved by one byte is
+    multiplied by 256, RFC 1071 §2)."""
     total = 0
     for value, size in zip(psums, plens, strict=True):
-        total += value if offset & 1 else value << 8
+        total += value << 8 if offset & 1 else value
         offset += size
     return total
 
@@ -101,7 +102,9 @@ class Scu:
     word: int
     """The first segment's receive checksum word."""
     csum: int | None
-    """Big-endian word sum of the payload (mod 0xFFFF) when known."""
+    """The payload's word sum when known, scaled as a little-endian word sum at an even
+    offset (the scan's ``psum``): congruent (mod 0xFFFF) to 256 times its big-endian word
+    sum (``csum << 8`` is that sum, as 256 * 256 == 1 mod 0xFFFF)."""
     order: int
     """Index in its batch of the frame that started it (``push_batch`` ordering)."""
 
@@ -115,7 +118,7 @@ class Scu:
         scu = cls.__new__(cls)
         scu.first = frame
         scu.l3, scu.l4, scu.poff, scu.v4 = l3, l4, poff, v4
-        scu.tail = (match, (seq + plen) & M32, ack, tsval, tsecr)
+        scu.tail = [match, (seq + plen) & M32, ack, tsval, tsecr]
         scu.win = win
         scu.psh = flags & TCP_PSH
         scu.ttl = ttl
@@ -134,23 +137,8 @@ class Scu:
         self, chunks: Sequence[Frame], length: int, segs: int, data_segs: int, psh: int, ttl: int,
         tail: Sequence[int], win: int, psum: int | None,
     ) -> None:  # fmt: skip
-        """Join ``segs`` segments (``data_segs`` of them with data, ``length`` payload bytes
-        in ``chunks``) that the rules let continue this unit: the SCU takes the last
-        segment's NXT, ACK, window and timestamps (``tail``, ``win``), ORs PSH and keeps the
-        minimum TTL / Hop Limit. ``psum`` is their payload's word sum placed at the unit's
-        payload offset (:func:`placed_sum`), or None when not known."""
-        if length:
-            self.chunks += chunks
-            self.size += length
-            csum = self.csum
-            if csum is not None:
-                self.csum = None if psum is None else (csum + psum) % 0xFFFF
-        self.data_segs += data_segs
-        self.merged += segs
-        self.tail, self.win = tail, win
-        self.psh |= psh
-        if ttl < self.ttl:
-            self.ttl = ttl
+        """Join segments to this unit: :func:`extend_units` of one unit."""
+        extend_units(((self, chunks, length, segs, data_segs, psh, ttl, tail, win, psum),))
 
     def payload_len(self) -> int:
         """Payload bytes held."""
@@ -192,7 +180,7 @@ class Scu:
         total = int.from_bytes(addresses) + IPPROTO_TCP + len(header) - l4 + length
         total += int.from_bytes(header[l4:])
         csum = self.csum
-        total += ones_complement_sum(b"".join(self.chunks)) if csum is None else csum
+        total += ones_complement_sum(b"".join(self.chunks)) if csum is None else csum << 8
         _H.pack_into(header, l4 + 16, checksum_field(total))
         count = self.data_segs or (1 if self.dup else 0)
         info = _RSC_INFO.get((count, self.dup))
@@ -204,4 +192,36 @@ class Scu:
         return CoalescedFrame(b"".join(self.chunks), info, _SCU_INFO, delta)
 
 
-__all__ = ["CoalescedFrame", "Scu", "alone", "checksum_field", "placed_sum"]
+UnitGrowth = tuple[Scu, Sequence[Frame], int, int, int, int, int, Sequence[int], int, int | None]
+"""One unit and what joins it: (unit, chunks, length, segs, data_segs, psh, ttl, tail, win,
+psum), as :func:`extend_units` takes them."""
+
+
+def extend_units(rows: Iterable[UnitGrowth]) -> None:
+    """Join to each unit the segments the rules let continue it: ``segs`` segments
+    (``data_segs`` of them with data, ``length`` payload bytes in ``chunks``). The SCU takes
+    the last segment's NXT, ACK, window and timestamps (``tail``, ``win``), ORs PSH and
+    keeps the minimum TTL / Hop Limit ("Updating the IP headers for coalesced segments").
+    ``psum`` is the payload's word sum placed at the unit's payload offset
+    (:func:`placed_sum`, in :attr:`Scu.csum`'s scale), or None when not known. The one
+    place a unit grows: per frame (:meth:`Scu.extend`), per block, and for all the flows of
+    a bulk DPC in one call (one row per unit)."""
+    for scu, pieces, length, seg, data, psh, ttl, tail, win, psum in rows:
+        if length:
+            scu.chunks += pieces
+            scu.size += length
+            csum = scu.csum
+            if csum is not None:
+                scu.csum = None if psum is None else csum + psum
+        scu.data_segs += data
+        scu.merged += seg
+        scu.tail = tail
+        scu.win = win
+        scu.psh |= psh
+        if ttl < scu.ttl:
+            scu.ttl = ttl
+
+
+__all__ = [
+    "CoalescedFrame", "Scu", "UnitGrowth", "alone", "checksum_field", "extend_units", "placed_sum",
+]  # fmt: skip
