@@ -133,6 +133,23 @@ def test_reused_workspaces_hold_nothing_over(
         assert segment(frame, mss).frames == scapy_cut(pkt / payload, mss)
 
 
+@settings(max_examples=80, deadline=None)
+@given(SENDS, st.binary(max_size=3000), st.integers(1, 1500), st.integers(0, 7), st.booleans())
+def test_payloads_are_copied_from_any_buffer_offset(
+    headers: Packet, payload: bytes, mss: int, skew: int, whole: bool
+) -> None:
+    """The full segments' payloads are copied as one ``V<mss>`` element a row: from a
+    frame at any byte offset of a writable buffer, followed by link padding, with a
+    payload that fills its last segment or not, the segments are scapy's."""
+    if whole and payload:
+        payload = payload[: len(payload) - len(payload) % mss] or payload
+    pkt = headers / payload
+    buffer = bytearray(skew) + bytes(pkt) + b"\xee" * 5  # link padding after the send
+    view = memoryview(buffer)[skew:]
+    segment = segment_udp if UDP in headers else segment_tcp
+    assert segment(view, mss).frames == scapy_cut(pkt, mss)
+
+
 def test_every_ipv4_id_gives_valid_header_checksums() -> None:
     """All 65,536 starting IDs (the ID wrapping, the checksum column with and without its
     remainder): every segment's IPv4 header checksums to zero and its ID is +1 mod 2**16."""
