@@ -18,7 +18,8 @@ view into it already made. A send then costs:
   with the transport header, so every 16-bit field is one half of a lane and changes
   without a carry while no IPv4 ID or checksum wraps (else those columns are computed
   apart);
-* the payload as one strided copy (a row per segment);
+* the payload as one strided copy (a row per segment, each full segment's payload one
+  ``V<mss>`` element: a ``memcpy`` a row, not a 2-D byte loop);
 * every transport checksum from one ``reduceat`` over whole rows read as little-endian
   ``uint32`` lanes. The transport checksum field is seeded with the pseudo-header sum minus
   the words of the headers before the transport (an IPv4 header sums to 0xFFFF, its own
