@@ -49,7 +49,7 @@ from ndis_offload.structs.nbl_info import (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class NetBufferList:
     """One send: the frame and its ``NET_BUFFER_LIST_INFO`` words (0 = none requested).
     ``frame`` may be a view of a buffer the caller reuses after :meth:`SoftwareDatapath.send`
@@ -61,7 +61,7 @@ class NetBufferList:
     UdpSegmentationOffloadInfo: int = 0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SendCompletion:
     """``NdisMSendNetBufferListsComplete`` for one NBL: status, the wire frames, and the
     ``TcpLargeSendNetBufferListInfo`` word written back (LSOv1 ``TcpPayload``)."""
@@ -94,12 +94,15 @@ class TransmitStatistics:
     def ifHCOutOctets(self) -> int:
         return self.ifHCOutUcastOctets + self.ifHCOutMulticastOctets + self.ifHCOutBroadcastOctets
 
-    def account(self, frames: list[bytes]) -> None:
-        """Count the wire frames of one send (they share the destination address)."""
+    def account(self, frames: list[bytes], octets: int = -1) -> None:
+        """Count the wire frames of one send (they share the destination address);
+        ``octets``: their total length when the caller knows it (an LSO / USO cut's
+        ``wire_bytes``), else summed here."""
         if not frames:
             return
         first = frames[0]
-        octets = len(first) if len(frames) == 1 else sum(map(len, frames))
+        if octets < 0:
+            octets = len(first) if len(frames) == 1 else sum(map(len, frames))
         if not first or not first[0] & 1:  # the I/G bit clear: unicast (nearly every send)
             self.ifHCOutUcastPkts += len(frames)
             self.ifHCOutUcastOctets += octets
@@ -111,7 +114,7 @@ class TransmitStatistics:
             self.ifHCOutMulticastOctets += octets
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ReceiveIndication:
     """One NBL indicated up (``NdisMIndicateReceiveNetBufferLists``) with its info words."""
 
@@ -143,6 +146,8 @@ _BATCH_BYTES = 4096
 to coalesce) costs more in the batch scan than frame by frame at any size (measured, per
 ACK: 13.8 us by ``push`` in DPCs of 3, 29.8 / 21.4 / 17.8 us by ``push_batch`` in DPCs of
 4 / 8 / 16; a 1448-byte segment costs ~1 us by ``push_batch`` in a DPC of 45)."""
+
+_SUCCESS = NdisStatus.SUCCESS
 
 _IP_BITS = NdisTcpIpChecksumNetBufferListInfoReceive(
     IpChecksumFailed=1, IpChecksumSucceeded=1, IpChecksumValueInvalid=1
@@ -181,13 +186,26 @@ _WORDS: dict[NdisStruct, int] = {}
 _DECODED: dict[tuple[type, int], object] = {}
 
 
+_BY_ID: dict[int, tuple[NdisStruct, int]] = {}
+"""``id(info) -> (info, word)``: the engine hands back a few cached info instances (one
+per verdict), found here without hashing their fields; holding ``info`` keeps its id from
+being reused while the entry lives."""
+
+
 def _word(info: NdisStruct) -> int:
-    """``info.to_int()``, memoized (the structures are frozen and hashable)."""
+    """``info.to_int()``, memoized by identity, then by value (the structures are frozen
+    and hashable)."""
+    found = _BY_ID.get(id(info))
+    if found is not None and found[0] is info:
+        return found[1]
     word = _WORDS.get(info)
     if word is None:
         if len(_WORDS) >= _CACHE_LIMIT:
             _WORDS.clear()
         word = _WORDS[info] = info.to_int()
+    if len(_BY_ID) >= _CACHE_LIMIT:
+        _BY_ID.clear()
+    _BY_ID[id(info)] = (info, word)
     return word
 
 
@@ -302,6 +320,10 @@ class SoftwareDatapath:
         """The ``Receive`` bits the configuration lets us report, per IP version (frames the
         coalescer indicates alone carry its verdicts, masked by these)."""
         self._plans: dict[tuple[frozenset[str], bool], _ReceivePlan] = {}
+        self._completion: NdisStruct | None = None
+        self._completion_word = 0
+        """The last LSO completion info and its word (one memo entry: LSOv2 sends all
+        complete with the engine's one ``LsoV2TransmitComplete``)."""
 
     # -- receive ---------------------------------------------------------------------------
     def receive(self, frames: list[bytes], now: float) -> list[ReceiveIndication]:
@@ -433,13 +455,12 @@ class SoftwareDatapath:
     def send(self, nbl: NetBufferList, *, index: int | None = None) -> SendCompletion:
         """Do the offload work ``nbl`` asks for; never raises for a bad frame. The frames
         put on the wire are counted in :attr:`transmit_statistics`."""
-        done = self._send(nbl, index)
-        if done.status == NdisStatus.SUCCESS:
-            self.transmit_statistics.account(done.frames)
-        elif done.status == NdisStatus.INVALID_PARAMETER:
-            self.transmit_statistics.ifOutErrors += 1
-        else:
-            self.transmit_statistics.ifOutDiscards += 1
+        done = self._send(nbl, index)  # a success has counted its frames
+        if done.status != _SUCCESS:
+            if done.status == NdisStatus.INVALID_PARAMETER:
+                self.transmit_statistics.ifOutErrors += 1
+            else:
+                self.transmit_statistics.ifOutDiscards += 1
         return done
 
     def _send(self, nbl: NetBufferList, index: int | None) -> SendCompletion:
@@ -463,11 +484,11 @@ class SoftwareDatapath:
                     frames = [f[:at] + b"\0\0" + f[at + 2 :] for f in frames]
                 self.counters["uso_sends"] += 1
                 self.counters["frames"] += len(frames)
-                return SendCompletion(NdisStatus.SUCCESS, frames)
+                self.transmit_statistics.account(frames, result.wire_bytes)
+                return SendCompletion(_SUCCESS, frames)
             if nbl.TcpIpChecksumNetBufferListInfo:
                 return self._send_checksum(nbl, on)
-            self.counters["frames"] += 1
-            return SendCompletion(NdisStatus.SUCCESS, [bytes(nbl.frame)])
+            return self._sent_as_is(nbl)
         except PacketError as err:
             self.counters["malformed"] += 1
             error = err.for_frame(index) if index is not None else err
@@ -486,19 +507,30 @@ class SoftwareDatapath:
         counters = self.counters
         counters["lso_sends"] += 1
         counters["frames"] += len(frames)
-        return SendCompletion(NdisStatus.SUCCESS, frames, _word(completion))
+        self.transmit_statistics.account(frames, result.wire_bytes)
+        if completion is not self._completion:  # the engine's one LSOv2 completion: no hash
+            self._completion, self._completion_word = completion, _word(completion)
+        return SendCompletion(_SUCCESS, frames, self._completion_word)
+
+    def _sent_as_is(self, nbl: NetBufferList) -> SendCompletion:
+        """A send with no offload work: the frame goes out unchanged."""
+        frames = [bytes(nbl.frame)]
+        self.counters["frames"] += 1
+        self.transmit_statistics.account(frames)
+        return SendCompletion(_SUCCESS, frames)
 
     def _send_checksum(self, nbl: NetBufferList, on: frozenset[str]) -> SendCompletion:
         info, wanted = _checksum_request(nbl.TcpIpChecksumNetBufferListInfo)
         if not (info.IsIPv4 or info.IsIPv6):  # nblchecksum: no checksum work, sent as is
-            self.counters["frames"] += 1
-            return SendCompletion(NdisStatus.SUCCESS, [bytes(nbl.frame)])
+            return self._sent_as_is(nbl)
         for feature in wanted:
             if feature not in on:
                 return self._refuse(
                     f"{feature} is off in the current configuration", f"refused_{feature}"
                 )
-        frame = transmit_checksum(nbl.frame, info)
-        self.counters["checksum_sends"] += 1
-        self.counters["frames"] += 1
-        return SendCompletion(NdisStatus.SUCCESS, [frame])
+        frames = [transmit_checksum(nbl.frame, info)]
+        counters = self.counters
+        counters["checksum_sends"] += 1
+        counters["frames"] += 1
+        self.transmit_statistics.account(frames)
+        return SendCompletion(_SUCCESS, frames)
