@@ -380,7 +380,7 @@ class SoftwareDatapath:
             items = self.coalescer.push_batch(frames, now)
         else:  # ACKs: the per-frame path skips the vectorized scan's fixed cost
             items = [item for frame in frames for item in self.coalescer.push(frame, now)]
-        return [self._from_coalescer(item) for item in items]
+        return self._indications(items)
 
     def _plan(self, on: frozenset[str], started: bool) -> _ReceivePlan:
         """What the receive path does per IP version under ``on`` (cached per configuration:
@@ -419,20 +419,36 @@ class SoftwareDatapath:
         self._masks = self._plan(
             self.miniport.current_features, self.miniport.receive_checksum_started
         ).masks
-        return [self._from_coalescer(item) for item in self.coalescer.flush(now)]
+        return self._indications(self.coalescer.flush(now))
 
-    def _from_coalescer(self, item: CoalescedFrame) -> ReceiveIndication:
-        """A coalesced unit carries the coalescer's verdicts (it validated every segment);
-        a frame it indicates alone carries them as far as the configuration lets us report."""
-        if item.rsc.CoalescedSegCount > 0:
-            self.counters["rsc_units"] += 1
-            self.counters["rsc_segments"] += item.rsc.CoalescedSegCount
-            self.rsc_statistics.account(item)
-            return ReceiveIndication(
-                item.frame, _word(item.checksum), _word(item.rsc), item.timestamp_delta
-            )
-        word = _word(item.checksum) & self._masks.get(ip_version(item.frame), 0)
-        return ReceiveIndication(item.frame, word, _word(item.rsc))
+    def _indications(self, items: list[CoalescedFrame]) -> list[ReceiveIndication]:
+        """The NBLs of what the coalescer indicated. A coalesced unit carries the
+        coalescer's verdicts (it validated every segment); a frame it indicates alone
+        carries them as far as the configuration lets us report."""
+        out: list[ReceiveIndication] = []
+        append = out.append
+        masks = self._masks
+        account = self.rsc_statistics.account
+        units = segments = 0
+        for item in items:
+            rsc = item.rsc
+            count = rsc.CoalescedSegCount
+            if count > 0:
+                units += 1
+                segments += count
+                account(item)
+                append(
+                    ReceiveIndication(
+                        item.frame, _word(item.checksum), _word(rsc), item.timestamp_delta
+                    )
+                )
+            else:
+                word = _word(item.checksum) & masks.get(ip_version(item.frame), 0)
+                append(ReceiveIndication(item.frame, word, _word(rsc)))
+        if units:
+            self.counters["rsc_units"] += units
+            self.counters["rsc_segments"] += segments
+        return out
 
     def _validate_one(self, frame: bytes, ip: bool, tcp: bool, udp: bool) -> int:
         try:
