@@ -70,6 +70,10 @@ class SendCompletion:
     frames: list[bytes] = field(default_factory=list)
     TcpLargeSendNetBufferListInfo: int = 0
     detail: str = ""
+    wire_bytes: int = -1
+    """``sum(map(len, frames))`` when the send path knows it without a pass over the frames
+    (the engine's LSO / USO cut, a single frame), else -1. Set only for frames the engine
+    cut or sent whole: every frame but the last is full-sized, so the first is the largest."""
 
 
 @dataclass
@@ -501,7 +505,7 @@ class SoftwareDatapath:
                 self.counters["uso_sends"] += 1
                 self.counters["frames"] += len(frames)
                 self.transmit_statistics.account(frames, result.wire_bytes)
-                return SendCompletion(_SUCCESS, frames)
+                return SendCompletion(_SUCCESS, frames, wire_bytes=result.wire_bytes)
             if nbl.TcpIpChecksumNetBufferListInfo:
                 return self._send_checksum(nbl, on)
             return self._sent_as_is(nbl)
@@ -523,17 +527,18 @@ class SoftwareDatapath:
         counters = self.counters
         counters["lso_sends"] += 1
         counters["frames"] += len(frames)
-        self.transmit_statistics.account(frames, result.wire_bytes)
+        wire_bytes = result.wire_bytes
+        self.transmit_statistics.account(frames, wire_bytes)
         if completion is not self._completion:  # the engine's one LSOv2 completion: no hash
             self._completion, self._completion_word = completion, _word(completion)
-        return SendCompletion(_SUCCESS, frames, self._completion_word)
+        return SendCompletion(_SUCCESS, frames, self._completion_word, wire_bytes=wire_bytes)
 
     def _sent_as_is(self, nbl: NetBufferList) -> SendCompletion:
         """A send with no offload work: the frame goes out unchanged."""
-        frames = [bytes(nbl.frame)]
+        frame = bytes(nbl.frame)
         self.counters["frames"] += 1
-        self.transmit_statistics.account(frames)
-        return SendCompletion(_SUCCESS, frames)
+        self.transmit_statistics.account([frame], len(frame))
+        return SendCompletion(_SUCCESS, [frame], wire_bytes=len(frame))
 
     def _send_checksum(self, nbl: NetBufferList, on: frozenset[str]) -> SendCompletion:
         info, wanted = _checksum_request(nbl.TcpIpChecksumNetBufferListInfo)
@@ -544,9 +549,9 @@ class SoftwareDatapath:
                 return self._refuse(
                     f"{feature} is off in the current configuration", f"refused_{feature}"
                 )
-        frames = [transmit_checksum(nbl.frame, info)]
+        frame = transmit_checksum(nbl.frame, info)
         counters = self.counters
         counters["checksum_sends"] += 1
         counters["frames"] += 1
-        self.transmit_statistics.account(frames)
-        return SendCompletion(_SUCCESS, frames)
+        self.transmit_statistics.account([frame], len(frame))
+        return SendCompletion(_SUCCESS, [frame], wire_bytes=len(frame))
