@@ -172,7 +172,9 @@ def test_rows_are_the_frames(headers: Packet, payload: bytes, mss: int) -> None:
     view = memoryview(frame)
     plan = plan_plain(view)
     assert plan is not None
-    expected = cut(frame, plan, mss).frames
+    whole = cut(frame, plan, mss)
+    expected = whole.frames
+    assert whole.wire_bytes == sum(map(len, expected))
     rows = cut_rows(frame, plan, mss)
     cut(bytes(headers / bytes(len(payload))), plan, mss)  # the same shape, other bytes
     assert rows.frames() == expected

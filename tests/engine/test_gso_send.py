@@ -249,6 +249,7 @@ def test_non_transport_frames_pass_and_bad_carriers_raise() -> None:
 
     icmp = bytes(OUTER_ETH / IP() / ICMP() / bytes(3000))
     assert segment_gso(icmp, 1000).frames == [icmp]
+    assert segment_gso(icmp, 1000).wire_bytes == len(icmp)
     frag = bytes(OUTER_ETH / IP(flags="MF") / TCP() / bytes(3000))
     with pytest.raises(PacketError, match="fragment"):
         segment_gso(frag, 1000)
@@ -278,8 +279,9 @@ def test_tunnel_gso_property(
     if not outer_v6:
         outer[IP].id = ip_id
     pkt = outer / inner_ip(inner_v6) / TCP(seq=seq, flags="PA") / payload
-    frames = segment_gso(gso_send(pkt), mss).frames
-    assert frames == scapy_segments(pkt, mss, udp_csum == 0)
+    result = segment_gso(gso_send(pkt), mss)
+    assert result.frames == scapy_segments(pkt, mss, udp_csum == 0)
+    assert result.wire_bytes == sum(map(len, result.frames))
 
 
 @pytest.mark.parametrize("carrier", ["gre", "ipip", "sit"])

@@ -258,6 +258,7 @@ def test_lso_property(payload: bytes, mss: int, v6: bool, ts: bool) -> None:
     pkt = ETH / (V6 if v6 else V4) / TCP(flags="PA", options=TS if ts else []) / payload
     result = segment_tcp(ndis_lso_input(pkt), mss)
     assert len(result.frames) == max(1, -(-len(payload) // mss))
+    assert result.wire_bytes == sum(map(len, result.frames))
     check_segments(result.frames, payload, mss, Ether(bytes(pkt)))
 
 

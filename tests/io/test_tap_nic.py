@@ -8,11 +8,13 @@ from typing import Any
 
 from tap_frames import ipv4_tcp
 
+from ndis_offload.constants.status import NdisStatus
 from ndis_offload.io.tap.control import handle_request
 from ndis_offload.io.tap.linux import TunOffload, tun_offload_flags
 from ndis_offload.io.tap.nic import TapNic
 from ndis_offload.io.tap.vnet_hdr import VirtioNetHdr, VirtioNetHdrFlags, VirtioNetHdrGso
 from ndis_offload.packet.headers import parse_frame
+from ndis_offload.stack.datapath import SendCompletion
 from ndis_offload.stack.profiles import get_profile
 
 
@@ -113,3 +115,26 @@ def test_bad_requests_get_ndis_status() -> None:
         {"a": n}, {"op": "set", "oid": "OID_OFFLOAD_ENCAPSULATION", "raw": "0102"}, lambda **_: {}
     )
     assert short["results"][0]["status"] == "NDIS_STATUS_INVALID_LENGTH"
+
+
+def test_sent_sizes_are_the_frames() -> None:
+    """``sent_bytes`` / ``sent_largest`` (what the wire counts per DPC without a pass over
+    the frames) are the returned frames' total and largest length: from the engine's cut
+    (LSO, checksum, plain) and, for a send path that builds its own completions (a variant),
+    from the frames themselves."""
+    n, _ = nic()
+    for raw in (tso(8000), tso(1448 * 3), tso(100), bytes(10) + ipv4_tcp(300)):
+        frames = n.transmit(raw)
+        assert frames
+        assert n.sent_bytes == sum(map(len, frames))
+        assert n.sent_largest == max(map(len, frames))
+    ack = VirtioNetHdr(VirtioNetHdrFlags.NEEDS_CSUM, 0, 0, 0, 34, 16).encode() + ipv4_tcp(0)
+    assert n.transmit(ack) and n.sent_bytes == n.sent_largest == 54
+    assert n.transmit(b"\x01\x02") == [] and n.sent_bytes == n.sent_largest == 0
+
+    def own(nbls: Any) -> list[SendCompletion]:  # frames of any sizes, no wire_bytes
+        return [SendCompletion(NdisStatus.SUCCESS, [b"x" * 60, b"y" * 900, b"z" * 70])]
+
+    n.miniport.send_net_buffer_lists = own  # type: ignore[method-assign]
+    assert len(n.transmit(tso())) == 3
+    assert (n.sent_bytes, n.sent_largest) == (1030, 900)

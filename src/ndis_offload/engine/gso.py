@@ -133,6 +133,10 @@ class Segmentation:
     frames: list[bytes]
     payload_bytes: int
     """The LSOv1 completion ``TcpPayload`` value."""
+    wire_bytes: int
+    """``sum(map(len, frames))``, known from the cut's shape (every segment carries the
+    headers, the payload is shared out): what transmit statistics count, without a pass over
+    the frames."""
 
 
 @dataclass(slots=True)
@@ -532,12 +536,13 @@ class Cutter:
     """A plan with its shape: cuts sends laid out as the plan says (a flow's sends, cached
     by :func:`~ndis_offload.engine.gso_send.plan_plain_shaped`)."""
 
-    __slots__ = ("plan", "shape", "args", "size", "splitter", "spare")
+    __slots__ = ("plan", "shape", "args", "size", "wire_bytes", "splitter", "spare")
 
     def __init__(self, plan: GsoPlan, shape: Shape) -> None:
         self.plan = plan
         self.shape = s = shape
         self.size = plan.end - plan.header_len
+        self.wire_bytes = s.step * (s.count - 1) + s.last_step
         self.splitter = s.splitter
         self.spare = s.spare
         self.args = _Args(
@@ -553,7 +558,7 @@ class Cutter:
         ws = self._fill(view)
         frames = self.splitter.unpack_from(ws.flat)
         self.spare.append(ws)
-        return Segmentation(list(frames), self.size)
+        return Segmentation(list(frames), self.size, self.wire_bytes)
 
     def rows(self, view: ByteView) -> SegmentRows:
         """The send in ``view`` cut into the rows of one new buffer."""

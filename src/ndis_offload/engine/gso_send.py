@@ -386,7 +386,7 @@ def segment_gso(frame: Frame, mss: int) -> Segmentation:
     found = locate(view, LINKTYPE_ETHERNET, tunnels=True, giant_llc=True)
     jumbo = [hop for hop in found.hops if hop.kind == Layer.IPV6 and hop.flags & F_JUMBO]
     if found.stop == Stop.END and found.hops and found.hops[-1].kind not in _L4:
-        return Segmentation([bytes(view)], 0)  # no transport to cut (ICMP, ...): as is
+        return Segmentation([bytes(view)], 0, len(view))  # no transport to cut (ICMP, ...): as is
     if jumbo:
         view = _without_jumbo(view, jumbo)
         found = locate(view, LINKTYPE_ETHERNET, tunnels=True, giant_llc=True)

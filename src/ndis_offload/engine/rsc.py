@@ -60,7 +60,6 @@ from ndis_offload.engine.rsc_rules import (
 )
 from ndis_offload.engine.rsc_unit import CoalescedFrame, Scu, alone
 from ndis_offload.errors import PacketError
-from ndis_offload.packet.checksum import ones_complement_sum
 from ndis_offload.packet.headers import parse_frame
 from ndis_offload.packet.proto import IPPROTO_TCP, TCP_ACK, TCP_PSH, Frame
 from ndis_offload.structs.nbl_info import NdisRscNblInfoInfo
@@ -162,8 +161,8 @@ def _pure_ack(frame: bytes) -> tuple[int, bool] | None:
         doff = (frame[46] >> 4) * 4
         if doff < 20 or ((frame[16] << 8) | frame[17]) != 20 + doff or 34 + doff > size:
             return None
-        if ones_complement_sum(frame[14:34]) != 0xFFFF:
-            return None
+        if int.from_bytes(frame[14:34]) % 0xFFFF:  # the header's ones' complement sum
+            return None  # is 0xFFFF (non-zero words: never a folded 0)
         l4, addresses = 34, 26
     elif ethertype == _ETH_IPV6:
         if size < 74 or frame[14] >> 4 != 6 or frame[20] != IPPROTO_TCP:
@@ -179,9 +178,11 @@ def _pure_ack(frame: bytes) -> tuple[int, bool] | None:
         return None
     if doff > 20 and not _tcp_options(memoryview(frame), l4 + 20, l4 + doff)[0]:
         return None
-    # The addresses lie just before the TCP header: one sum covers them, the header and
-    # (as ``initial``) the rest of the pseudo-header, protocol and TCP length (RFC 9293 3.1)
-    if ones_complement_sum(frame[addresses : l4 + doff], IPPROTO_TCP + doff) != 0xFFFF:
+    # The addresses lie just before the TCP header: one sum covers them, the header and the
+    # rest of the pseudo-header, protocol and TCP length (RFC 9293 3.1). An even number of
+    # bytes read as one big-endian integer is their 16-bit word sum modulo 0xFFFF
+    # (2**16 == 1 mod 0xFFFF); a good segment's ones' complement sum is 0xFFFF.
+    if (int.from_bytes(frame[addresses : l4 + doff]) + IPPROTO_TCP + doff) % 0xFFFF:
         return None
     return l4, l4 == 34
 

@@ -49,7 +49,7 @@ from ndis_offload.structs.nbl_info import (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class NetBufferList:
     """One send: the frame and its ``NET_BUFFER_LIST_INFO`` words (0 = none requested).
     ``frame`` may be a view of a buffer the caller reuses after :meth:`SoftwareDatapath.send`
@@ -61,7 +61,7 @@ class NetBufferList:
     UdpSegmentationOffloadInfo: int = 0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SendCompletion:
     """``NdisMSendNetBufferListsComplete`` for one NBL: status, the wire frames, and the
     ``TcpLargeSendNetBufferListInfo`` word written back (LSOv1 ``TcpPayload``)."""
@@ -70,6 +70,10 @@ class SendCompletion:
     frames: list[bytes] = field(default_factory=list)
     TcpLargeSendNetBufferListInfo: int = 0
     detail: str = ""
+    wire_bytes: int = -1
+    """``sum(map(len, frames))`` when the send path knows it without a pass over the frames
+    (the engine's LSO / USO cut, a single frame), else -1. Set only for frames the engine
+    cut or sent whole: every frame but the last is full-sized, so the first is the largest."""
 
 
 @dataclass
@@ -94,12 +98,15 @@ class TransmitStatistics:
     def ifHCOutOctets(self) -> int:
         return self.ifHCOutUcastOctets + self.ifHCOutMulticastOctets + self.ifHCOutBroadcastOctets
 
-    def account(self, frames: list[bytes]) -> None:
-        """Count the wire frames of one send (they share the destination address)."""
+    def account(self, frames: list[bytes], octets: int = -1) -> None:
+        """Count the wire frames of one send (they share the destination address);
+        ``octets``: their total length when the caller knows it (an LSO / USO cut's
+        ``wire_bytes``), else summed here."""
         if not frames:
             return
         first = frames[0]
-        octets = len(first) if len(frames) == 1 else sum(map(len, frames))
+        if octets < 0:
+            octets = len(first) if len(frames) == 1 else sum(map(len, frames))
         if not first or not first[0] & 1:  # the I/G bit clear: unicast (nearly every send)
             self.ifHCOutUcastPkts += len(frames)
             self.ifHCOutUcastOctets += octets
@@ -111,7 +118,7 @@ class TransmitStatistics:
             self.ifHCOutMulticastOctets += octets
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ReceiveIndication:
     """One NBL indicated up (``NdisMIndicateReceiveNetBufferLists``) with its info words."""
 
@@ -143,6 +150,8 @@ _BATCH_BYTES = 4096
 to coalesce) costs more in the batch scan than frame by frame at any size (measured, per
 ACK: 13.8 us by ``push`` in DPCs of 3, 29.8 / 21.4 / 17.8 us by ``push_batch`` in DPCs of
 4 / 8 / 16; a 1448-byte segment costs ~1 us by ``push_batch`` in a DPC of 45)."""
+
+_SUCCESS = NdisStatus.SUCCESS
 
 _IP_BITS = NdisTcpIpChecksumNetBufferListInfoReceive(
     IpChecksumFailed=1, IpChecksumSucceeded=1, IpChecksumValueInvalid=1
@@ -181,13 +190,26 @@ _WORDS: dict[NdisStruct, int] = {}
 _DECODED: dict[tuple[type, int], object] = {}
 
 
+_BY_ID: dict[int, tuple[NdisStruct, int]] = {}
+"""``id(info) -> (info, word)``: the engine hands back a few cached info instances (one
+per verdict), found here without hashing their fields; holding ``info`` keeps its id from
+being reused while the entry lives."""
+
+
 def _word(info: NdisStruct) -> int:
-    """``info.to_int()``, memoized (the structures are frozen and hashable)."""
+    """``info.to_int()``, memoized by identity, then by value (the structures are frozen
+    and hashable)."""
+    found = _BY_ID.get(id(info))
+    if found is not None and found[0] is info:
+        return found[1]
     word = _WORDS.get(info)
     if word is None:
         if len(_WORDS) >= _CACHE_LIMIT:
             _WORDS.clear()
         word = _WORDS[info] = info.to_int()
+    if len(_BY_ID) >= _CACHE_LIMIT:
+        _BY_ID.clear()
+    _BY_ID[id(info)] = (info, word)
     return word
 
 
@@ -302,6 +324,10 @@ class SoftwareDatapath:
         """The ``Receive`` bits the configuration lets us report, per IP version (frames the
         coalescer indicates alone carry its verdicts, masked by these)."""
         self._plans: dict[tuple[frozenset[str], bool], _ReceivePlan] = {}
+        self._completion: NdisStruct | None = None
+        self._completion_word = 0
+        """The last LSO completion info and its word (one memo entry: LSOv2 sends all
+        complete with the engine's one ``LsoV2TransmitComplete``)."""
 
     # -- receive ---------------------------------------------------------------------------
     def receive(self, frames: list[bytes], now: float) -> list[ReceiveIndication]:
@@ -358,7 +384,7 @@ class SoftwareDatapath:
             items = self.coalescer.push_batch(frames, now)
         else:  # ACKs: the per-frame path skips the vectorized scan's fixed cost
             items = [item for frame in frames for item in self.coalescer.push(frame, now)]
-        return [self._from_coalescer(item) for item in items]
+        return self._indications(items)
 
     def _plan(self, on: frozenset[str], started: bool) -> _ReceivePlan:
         """What the receive path does per IP version under ``on`` (cached per configuration:
@@ -397,20 +423,36 @@ class SoftwareDatapath:
         self._masks = self._plan(
             self.miniport.current_features, self.miniport.receive_checksum_started
         ).masks
-        return [self._from_coalescer(item) for item in self.coalescer.flush(now)]
+        return self._indications(self.coalescer.flush(now))
 
-    def _from_coalescer(self, item: CoalescedFrame) -> ReceiveIndication:
-        """A coalesced unit carries the coalescer's verdicts (it validated every segment);
-        a frame it indicates alone carries them as far as the configuration lets us report."""
-        if item.rsc.CoalescedSegCount > 0:
-            self.counters["rsc_units"] += 1
-            self.counters["rsc_segments"] += item.rsc.CoalescedSegCount
-            self.rsc_statistics.account(item)
-            return ReceiveIndication(
-                item.frame, _word(item.checksum), _word(item.rsc), item.timestamp_delta
-            )
-        word = _word(item.checksum) & self._masks.get(ip_version(item.frame), 0)
-        return ReceiveIndication(item.frame, word, _word(item.rsc))
+    def _indications(self, items: list[CoalescedFrame]) -> list[ReceiveIndication]:
+        """The NBLs of what the coalescer indicated. A coalesced unit carries the
+        coalescer's verdicts (it validated every segment); a frame it indicates alone
+        carries them as far as the configuration lets us report."""
+        out: list[ReceiveIndication] = []
+        append = out.append
+        masks = self._masks
+        account = self.rsc_statistics.account
+        units = segments = 0
+        for item in items:
+            rsc = item.rsc
+            count = rsc.CoalescedSegCount
+            if count > 0:
+                units += 1
+                segments += count
+                account(item)
+                append(
+                    ReceiveIndication(
+                        item.frame, _word(item.checksum), _word(rsc), item.timestamp_delta
+                    )
+                )
+            else:
+                word = _word(item.checksum) & masks.get(ip_version(item.frame), 0)
+                append(ReceiveIndication(item.frame, word, _word(rsc)))
+        if units:
+            self.counters["rsc_units"] += units
+            self.counters["rsc_segments"] += segments
+        return out
 
     def _validate_one(self, frame: bytes, ip: bool, tcp: bool, udp: bool) -> int:
         try:
@@ -433,13 +475,12 @@ class SoftwareDatapath:
     def send(self, nbl: NetBufferList, *, index: int | None = None) -> SendCompletion:
         """Do the offload work ``nbl`` asks for; never raises for a bad frame. The frames
         put on the wire are counted in :attr:`transmit_statistics`."""
-        done = self._send(nbl, index)
-        if done.status == NdisStatus.SUCCESS:
-            self.transmit_statistics.account(done.frames)
-        elif done.status == NdisStatus.INVALID_PARAMETER:
-            self.transmit_statistics.ifOutErrors += 1
-        else:
-            self.transmit_statistics.ifOutDiscards += 1
+        done = self._send(nbl, index)  # a success has counted its frames
+        if done.status != _SUCCESS:
+            if done.status == NdisStatus.INVALID_PARAMETER:
+                self.transmit_statistics.ifOutErrors += 1
+            else:
+                self.transmit_statistics.ifOutDiscards += 1
         return done
 
     def _send(self, nbl: NetBufferList, index: int | None) -> SendCompletion:
@@ -463,11 +504,11 @@ class SoftwareDatapath:
                     frames = [f[:at] + b"\0\0" + f[at + 2 :] for f in frames]
                 self.counters["uso_sends"] += 1
                 self.counters["frames"] += len(frames)
-                return SendCompletion(NdisStatus.SUCCESS, frames)
+                self.transmit_statistics.account(frames, result.wire_bytes)
+                return SendCompletion(_SUCCESS, frames, wire_bytes=result.wire_bytes)
             if nbl.TcpIpChecksumNetBufferListInfo:
                 return self._send_checksum(nbl, on)
-            self.counters["frames"] += 1
-            return SendCompletion(NdisStatus.SUCCESS, [bytes(nbl.frame)])
+            return self._sent_as_is(nbl)
         except PacketError as err:
             self.counters["malformed"] += 1
             error = err.for_frame(index) if index is not None else err
@@ -486,19 +527,31 @@ class SoftwareDatapath:
         counters = self.counters
         counters["lso_sends"] += 1
         counters["frames"] += len(frames)
-        return SendCompletion(NdisStatus.SUCCESS, frames, _word(completion))
+        wire_bytes = result.wire_bytes
+        self.transmit_statistics.account(frames, wire_bytes)
+        if completion is not self._completion:  # the engine's one LSOv2 completion: no hash
+            self._completion, self._completion_word = completion, _word(completion)
+        return SendCompletion(_SUCCESS, frames, self._completion_word, wire_bytes=wire_bytes)
+
+    def _sent_as_is(self, nbl: NetBufferList) -> SendCompletion:
+        """A send with no offload work: the frame goes out unchanged."""
+        frame = bytes(nbl.frame)
+        self.counters["frames"] += 1
+        self.transmit_statistics.account([frame], len(frame))
+        return SendCompletion(_SUCCESS, [frame], wire_bytes=len(frame))
 
     def _send_checksum(self, nbl: NetBufferList, on: frozenset[str]) -> SendCompletion:
         info, wanted = _checksum_request(nbl.TcpIpChecksumNetBufferListInfo)
         if not (info.IsIPv4 or info.IsIPv6):  # nblchecksum: no checksum work, sent as is
-            self.counters["frames"] += 1
-            return SendCompletion(NdisStatus.SUCCESS, [bytes(nbl.frame)])
+            return self._sent_as_is(nbl)
         for feature in wanted:
             if feature not in on:
                 return self._refuse(
                     f"{feature} is off in the current configuration", f"refused_{feature}"
                 )
         frame = transmit_checksum(nbl.frame, info)
-        self.counters["checksum_sends"] += 1
-        self.counters["frames"] += 1
-        return SendCompletion(NdisStatus.SUCCESS, [frame])
+        counters = self.counters
+        counters["checksum_sends"] += 1
+        counters["frames"] += 1
+        self.transmit_statistics.account([frame], len(frame))
+        return SendCompletion(_SUCCESS, [frame], wire_bytes=len(frame))

@@ -128,6 +128,10 @@ class TapNic:
         self.current: frozenset[str] = frozenset()
         self._send_cache: dict[bytes, tuple[str, int, int, int]] = {}
         self._row: list[int] = []
+        self.sent_bytes = 0
+        """Bytes of the frames the last :meth:`transmit` returned (0 when none)."""
+        self.sent_largest = 0
+        """The largest of them."""
         """The counter row of the frame :meth:`_admit` admitted last."""
         self.device = device if device is not None else TapDevice(name, namespace=namespace)
         try:
@@ -231,6 +235,7 @@ class TapNic:
         objects: ``raw`` may be reused afterwards); ``[]`` when refused or malformed."""
         found = self._admit(raw)
         if found is None:
+            self.sent_bytes = self.sent_largest = 0
             return []
         feature, csum, lso, uso = found
         frame = memoryview(raw)[VIRTIO_NET_HDR_LEN:]
@@ -239,16 +244,23 @@ class TapNic:
             # statistics without the cost of a send-path round trip (a variant's own
             # send_net_buffer_lists does not see these frames)
             out = bytes(frame)
-            self.datapath.transmit_statistics.account([out])
+            self.datapath.transmit_statistics.account([out], len(out))
+            self.sent_bytes = self.sent_largest = len(out)
             return [out]
         row = self._row  # the feature's row, counted by _admit
         completion = self.miniport.send_net_buffer_lists([NetBufferList(frame, csum, lso, uso)])[0]
         frames = completion.frames
         if completion.status != _SUCCESS:
+            self.sent_bytes = self.sent_largest = 0
             row[4] += 1
             self.counters.event("send_failed")
             self.last_error = completion.detail
             return []
+        if completion.wire_bytes >= 0 and frames:  # the engine's: the first is the largest
+            self.sent_bytes, self.sent_largest = completion.wire_bytes, len(frames[0])
+        else:  # a variant's own send path: every frame looked at
+            sizes = list(map(len, frames))
+            self.sent_bytes, self.sent_largest = sum(sizes), max(sizes, default=0)
         if lso or uso:
             row[2] += len(frames)
         return frames
