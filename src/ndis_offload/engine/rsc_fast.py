@@ -247,6 +247,11 @@ class FastSegments(NamedTuple):
     """1 when some payload length may be odd, 0 when none is, -1 when not known."""
 
 
+def _flow_key(w4: npt.NDArray[np.uint32], w: int, s: _Shape) -> bytes:
+    """The flow key of the segment whose frame starts at word ``w`` (as ``rsc._key``)."""
+    return w4[s.keyw + w].tobytes()[2:]
+
+
 def _group(
     key: IntArray, ws: IntArray, w4: npt.NDArray[np.uint32], s: _Shape,
     varies: list[bool] | None = None,
@@ -261,9 +266,9 @@ def _group(
     width = 4 * len(s.keyw)
     if varies is None:
         varies = np.logical_or.reduce(key != key[:, :1], axis=1).tolist()
+    if True not in varies:
+        return None, [0, n], [_flow_key(w4, int(ws[0]), s)]
     words = [word for word, differs in enumerate(varies) if differs]
-    if not words:
-        return None, [0, n], [w4[ws[0] + s.keyw].tobytes()[2:]]
     cached: tuple[int, int, bytes, bytes] | None = None
     if len(words) <= 2:
         sort_key = key[words[0]] if len(words) == 1 else key[words[0]] << 32 | key[words[1]]
@@ -474,14 +479,17 @@ def _scan_layout(
         return None
     masked = g[_G_TEMPLATE:] & s.kmask_len[ts]
     masked[s.len_row] -= u.expect
-    varies: list[bool] = np.logical_or.reduce(masked != masked[:, :1], axis=1).tolist()
-    if True in varies[: s.key_row - _G_TEMPLATE]:
-        return None
+    differs = masked != masked[:, :1]
+    varies: list[bool] | None = None  # None: no row varies (one flow)
+    if np.count_nonzero(differs):
+        varies = np.logical_or.reduce(differs, axis=1).tolist()
+        if True in varies[: s.key_row - _G_TEMPLATE]:
+            return None
     sums = np.add.reduceat(w4.astype(np.int64), u.bounds).reshape(len(frames), len(s.parts)).T
     check = s.chk @ sums
     check[1] += u.pseudo
     check %= _MOD
-    if check.any():
+    if np.count_nonzero(check):
         return None
     ip_bits = ip_match(s.v4, words[0], words[1] & 0xFFFF)
     match = match_word(ip_bits, 24 if ts else -1, tcp_end - s.l4, words[4] >> 16)
@@ -496,6 +504,8 @@ def _scan_layout(
         table[F_TSVAL : F_TSECR + 1] = -1
     table[F_MATCH] = match
     table[F_PSUM] = sums[-2]
+    if varies is None:  # one flow, in arrival order
+        return table, [0, len(frames)], [_flow_key(w4, int(u.ws[0]), s)]
     order, heads, keys = _group(g[s.key_row :], u.ws, w4, s, varies[s.key_row - _G_TEMPLATE :])
     if order is not None:
         table = table[:, order]
