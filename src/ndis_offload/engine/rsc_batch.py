@@ -207,7 +207,11 @@ class _Payloads:
                     return [rows]
                 end = pends[k1 - 1]
                 return [rows, memoryview(self.buffer)[end - plens[k1 - 1] : end]]
-        return self.segment_views()[k0:k1]
+        if self.views is not None or count == self.table.shape[1]:
+            return self.segment_views()[k0:k1]
+        pends, plens = self._columns()  # a short block: views of its segments alone
+        cut = memoryview(self.buffer).__getitem__
+        return [cut(slice(end - size, end)) for end, size in zip(pends[k0:k1], plens[k0:k1])]
 
     def segment_views(self) -> list[Frame]:
         """A view of every column's payload (made once per batch)."""
@@ -318,7 +322,8 @@ def _coalesce(
     if nblocks <= _FEW_BLOCKS:  # a few blocks: their end columns as lists
         last_at = [b - 1 for b in first_at[1:]]
         last_at.append(count - 1)
-        ends: list[list[int]] | None = t[:, first_at + last_at].T.tolist()
+        picked = t[:, :: count - 1] if nblocks == 1 and count > 1 else t.take(first_at + last_at, 1)
+        ends: list[list[int]] | None = picked.T.tolist()
         assert ends is not None
         firsts: list[list[int]] = []
         lasts: list[list[int]] = []

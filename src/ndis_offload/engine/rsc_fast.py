@@ -505,7 +505,8 @@ def _scan_layout(
     table[F_MATCH] = match
     table[F_PSUM] = sums[-2]
     if varies is None:  # one flow, in arrival order
-        return table, [0, len(frames)], [_flow_key(w4, int(u.ws[0]), s)]
+        key = bytes(first[: s.l3]) + bytes(first[s.l3 + (12 if s.v4 else 8) : s.l4 + 4])
+        return table, [0, len(frames)], [key]  # (the key words of ``_Shape.keyw``)
     order, heads, keys = _group(g[s.key_row :], u.ws, w4, s, varies[s.key_row - _G_TEMPLATE :])
     if order is not None:
         table = table[:, order]
