@@ -134,9 +134,12 @@ def push_batch(rsc: RscCoalescer, frames: Sequence[Frame], now: float) -> list[C
 
 
 _STRIDED_BLOCK = 16
-"""A block of at least this many segments of one payload length (but perhaps the last),
-evenly spaced in the batch buffer (a bulk flow), is copied out as one piece (and the last
-segment's view) instead of a view per segment."""
+"""When a batch's blocks are at least this many segments long on average, each block of at
+least ``_STRIDED_MIN`` segments of one payload length (but perhaps the last), evenly spaced
+in the batch buffer (a bulk flow), is copied out as one piece (and the last segment's view)
+instead of a view per segment; shorter blocks on average: a view per segment."""
+_STRIDED_MIN = 4
+"""(A send's tail or head cut by a DPC boundary: a copy of 4 segments beats 4 views.)"""
 _FEW_BLOCKS = 4
 """Up to this many blocks, their end columns are read as Python lists (fewer array
 operations); more, as arrays first."""
@@ -181,7 +184,7 @@ class _Payloads:
     def block(self, k0: int, k1: int) -> list[Frame]:
         """The payloads of columns ``k0`` .. ``k1 - 1``, in order."""
         count = k1 - k0
-        if count >= _STRIDED_BLOCK:
+        if count >= _STRIDED_MIN:
             if self.stride is not None:  # the frames in order, evenly spaced
                 step, size, pend0, plen_last, pend_last = self.stride
                 if k1 < self.table.shape[1] or plen_last == size:
@@ -357,7 +360,7 @@ def _coalesce(
     first_at.append(count)
     odd = fast.odd if fast.odd >= 0 else int(np.bitwise_or.reduce(t[F_PLEN])) & 1
     payloads = _Payloads(
-        fast.buffer, t, fast.stride if count >= _STRIDED_BLOCK else 0,
+        fast.buffer, t, fast.stride if count >= _STRIDED_MIN else 0,
         None if ends is None else (ends[0], ends[-1]),  # columns 0 and count - 1
     )  # fmt: skip
     if count < _STRIDED_BLOCK * nblocks:  # short blocks: a view per segment
