@@ -214,7 +214,7 @@ class _Payloads:
             return self.segment_views()[k0:k1]
         pends, plens = self._columns()  # a short block: views of its segments alone
         cut = memoryview(self.buffer).__getitem__
-        return [cut(slice(end - size, end)) for end, size in zip(pends[k0:k1], plens[k0:k1])]
+        return list(map(cut, map(slice, map(sub, pends[k0:k1], plens[k0:k1]), pends[k0:k1])))
 
     def segment_views(self) -> list[Frame]:
         """A view of every column's payload (made once per batch)."""
