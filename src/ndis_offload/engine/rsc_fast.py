@@ -513,16 +513,17 @@ def _scan_layout(
     return table, heads, keys
 
 
-_PATTERNS: dict[tuple[int, ...], tuple[IntArray, IntArray, list[Frame]]] = {}
-"""(frame starts, lengths, the joining pieces but the frames) of joined batches by pattern
-(:func:`_join`): read-only."""
+_PATTERNS: dict[tuple[int, ...], tuple[IntArray, IntArray, list[Frame], int]] = {}
+"""(frame starts, lengths, the joining pieces but the frames, odd) of joined batches by
+pattern (:func:`_join`): read-only."""
 
 
-def _join(frames: Sequence[Frame]) -> tuple[bytes, IntArray, IntArray, tuple[int, ...]]:
-    """(buffer, frame starts, frame lengths, pattern): the frames joined at ``2 (mod 4)``;
-    the pattern names the lengths (``(-count, first, last)`` when all but the last have the
-    first one's length, else the lengths), and keys the cached arrays of the batch's
-    layout, so a stream of batches of recurring lengths reuses them."""
+def _join(frames: Sequence[Frame]) -> tuple[bytes, IntArray, IntArray, tuple[int, ...], int]:
+    """(buffer, frame starts, frame lengths, pattern, odd): the frames joined at ``2 (mod
+    4)``; the pattern names the lengths (``(-count, first, last)`` when all but the last
+    have the first one's length, else the lengths), and keys the cached arrays of the
+    batch's layout, so a stream of batches of recurring lengths reuses them; ``odd`` is 1
+    when some frame length is odd."""
     lengths_list = list(map(len, frames))
     first = lengths_list[0]
     count = len(lengths_list)
@@ -546,10 +547,11 @@ def _join(frames: Sequence[Frame]) -> tuple[bytes, IntArray, IntArray, tuple[int
         np.cumsum(((lengths[:-1] + 5) >> 2) << 2, out=starts[1:])
         starts += 2
         starts.flags.writeable = lengths.flags.writeable = False
-        entry = _PATTERNS[pattern] = (starts, lengths, pieces)
+        odd = int(np.bitwise_or.reduce(lengths)) & 1
+        entry = _PATTERNS[pattern] = (starts, lengths, pieces, odd)
     parts = entry[2].copy()
     parts[1:-1:2] = frames
-    return b"".join(parts), entry[0], entry[1], pattern
+    return b"".join(parts), entry[0], entry[1], pattern, entry[3]
 
 
 def _type_fields(frame: Frame, s: _Shape) -> bytes:
@@ -598,18 +600,19 @@ def scan(frames: Sequence[Frame]) -> FastSegments:
     """
     if not frames:
         return FastSegments(b"", _EMPTY, [0], [])
-    buffer, starts, lengths, pattern = _join(frames)
+    buffer, starts, lengths, pattern, odd = _join(frames)
     w4 = np.frombuffer(buffer, dtype="<u4", count=len(buffer) // 4)
     shape = _shape_of_frame(frames[0])
     if shape is not None and len(frames) > 1:
         found = _scan_layout(shape, frames, w4, starts, lengths, pattern)
         if found is not None:
+            # Every frame is a segment of one header layout: (header lengths are even)
+            # payload parities are those of the frame lengths.
             if pattern[0] >= 0:
-                return FastSegments(buffer, *found, True, -1 if len(found[1]) == 2 else 0)
-            # One length but perhaps the last: (header lengths are even) payload parities
-            # are those of the two frame lengths; one flow keeps the frames' order.
+                return FastSegments(buffer, *found, True, -1 if len(found[1]) == 2 else 0, odd)
+            # One length but perhaps the last: one flow keeps the frames' order.
             stride = int(starts[1] - starts[0]) if len(found[1]) == 2 else 0
-            return FastSegments(buffer, *found, True, stride, (pattern[1] | pattern[2]) & 1)
+            return FastSegments(buffer, *found, True, stride, odd)
     tables: list[IntArray] = []
     heads: list[int] = [0]
     keys: list[bytes] = []
