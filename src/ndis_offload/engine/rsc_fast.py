@@ -326,7 +326,7 @@ values in every segment and the first segment's key words."""
 
 def _gather(s: _Shape, w4: npt.NDArray[np.uint32], ws: IntArray) -> IntArray:
     """The header matrix ``g`` (see ``_G_*``) of the frames starting at words ``ws``."""
-    g: IntArray = w4[s.cols + ws].view(">u4").astype(np.int64)  # a row per word / field
+    g: IntArray = w4.take(s.cols + ws).view(">u4").astype(np.int64)  # a row per word / field
     g >>= s.shift
     g &= s.mask
     return g
@@ -467,7 +467,7 @@ def _scan_layout(
     u = _layout(s, ts, pattern, starts, lengths)
     if u.shortest <= tcp_end:  # every frame holds a payload
         return None
-    g = w4[u.idx].view(">u4").astype(np.int64)
+    g = w4.take(u.idx).view(">u4").astype(np.int64)
     # The first frame passes the template; every frame equals it under the shared bits
     # (template rows; the flow-key rows may vary: which do is the flow grouping's sort key),
     # and its IPv4 total length / IPv6 payload length ends the datagram where the frame
