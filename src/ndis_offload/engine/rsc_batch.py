@@ -213,8 +213,9 @@ class _Payloads:
         if self.views is not None or count == self.table.shape[1]:
             return self.segment_views()[k0:k1]
         pends, plens = self._columns()  # a short block: views of its segments alone
-        cut = memoryview(self.buffer).__getitem__
-        return list(map(cut, map(slice, map(sub, pends[k0:k1], plens[k0:k1]), pends[k0:k1])))
+        view = memoryview(self.buffer)
+        ends = pends[k0:k1]
+        return [view[end - size : end] for end, size in zip(ends, plens[k0:k1], strict=True)]
 
     def segment_views(self) -> list[Frame]:
         """A view of every column's payload (made once per batch)."""
@@ -222,8 +223,8 @@ class _Payloads:
         if views is None:
             pends = self.table[F_PEND]
             starts = (pends - self.table[F_PLEN]).tolist()
-            cut = memoryview(self.buffer).__getitem__
-            views = self.views = list(map(cut, map(slice, starts, pends.tolist())))
+            view = memoryview(self.buffer)  # (a slice in a comprehension: the fastest)
+            views = self.views = [view[a:b] for a, b in zip(starts, pends.tolist(), strict=True)]
         return views
 
     def _columns(self) -> tuple[list[int], list[int]]:
@@ -365,7 +366,8 @@ def _coalesce(
     )  # fmt: skip
     if count < _STRIDED_BLOCK * nblocks:  # short blocks: a view per segment
         views = payloads.segment_views()
-        pieces: list[list[Frame]] = list(map(views.__getitem__, map(slice, first_at, first_at[1:])))
+        pairs = zip(first_at, first_at[1:], strict=False)
+        pieces: list[list[Frame]] = [views[k0:k1] for k0, k1 in pairs]
     else:
         pieces = [payloads.block(k0, k1) for k0, k1 in zip(first_at, first_at[1:], strict=False)]
     cols: list[list[int]] | None = None  # per-segment columns, for exception E7
