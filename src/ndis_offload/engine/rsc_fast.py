@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
+from itertools import compress
 from operator import and_
 from typing import NamedTuple
 
@@ -268,7 +269,7 @@ def _group(
         varies = np.logical_or.reduce(key != key[:, :1], axis=1).tolist()
     if True not in varies:
         return None, [0, n], [_flow_key(w4, int(ws[0]), s)]
-    words = [word for word, differs in enumerate(varies) if differs]
+    words = list(compress(range(len(varies)), varies))
     cached: tuple[int, int, bytes, bytes] | None = None
     if len(words) <= 2:
         sort_key = key[words[0]] if len(words) == 1 else key[words[0]] << 32 | key[words[1]]
@@ -393,7 +394,7 @@ def _scan_shape(
         g = g[:, keep]
     order, heads, keys = _group(g[s.key_row :], ws, w4, s)
     if order is not None:
-        table = table[:, order]
+        table = table.take(order, 1)
     return table, heads, keys
 
 
@@ -509,7 +510,7 @@ def _scan_layout(
         return table, [0, len(frames)], [key]  # (the key words of ``_Shape.keyw``)
     order, heads, keys = _group(g[s.key_row :], u.ws, w4, s, varies[s.key_row - _G_TEMPLATE :])
     if order is not None:
-        table = table[:, order]
+        table = table.take(order, 1)
     return table, heads, keys
 
 
