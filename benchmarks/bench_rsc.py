@@ -13,6 +13,7 @@ Run: python benchmarks/bench_rsc.py [--check]
 
 from __future__ import annotations
 
+import gc
 import struct
 import sys
 from functools import partial
@@ -189,6 +190,10 @@ def main() -> int:
         assert ours_single(frames) == expected, "push output differs"
         sends = f"{flows} flow{'s' if flows > 1 else ''} x {bursts} x 64 KB"
         label = f"{sends} ({len(frames)} frames, DPC {DPC})"
+        # Scapy's objects (built above) out of the collector's way: else a full collection,
+        # which walks them all (~10 ms), now and then lands in one side's round.
+        gc.collect()
+        gc.freeze()
         report.add(compare(label, partial(ours_batch, frames), partial(reference, frames), 5))
     return report.finish()
 

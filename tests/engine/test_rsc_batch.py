@@ -291,7 +291,7 @@ def test_one_layout_path_equals_the_per_frame_checks(v6: bool, link: str) -> Non
         for i, size in enumerate(sizes):
             tcp = TCP(sport=1000 + i % 2, dport=80, seq=10 * i, ack=1, flags="A")
             frames.append(bytes(l2 / ip / tcp / bytes((i + k) & 0xFF for k in range(size))))
-        buffer, starts, lengths, pattern = rsc_fast._join(frames)
+        buffer, starts, lengths, pattern, _ = rsc_fast._join(frames)
         for frame, start, size in zip(frames, starts.tolist(), lengths.tolist(), strict=True):
             assert buffer[start : start + size] == frame and start % 4 == 2
         w4 = np.frombuffer(buffer, dtype="<u4", count=len(buffer) // 4)
@@ -305,7 +305,7 @@ def test_one_layout_path_equals_the_per_frame_checks(v6: bool, link: str) -> Non
         bad = bytearray(frames[3])
         bad[-1] ^= 0x10
         frames[3] = bytes(bad)
-        buffer, starts, lengths, pattern = rsc_fast._join(frames)
+        buffer, starts, lengths, pattern, _ = rsc_fast._join(frames)
         w4 = np.frombuffer(buffer, dtype="<u4", count=len(buffer) // 4)
         assert rsc_fast._scan_layout(shape, frames, w4, starts, lengths, pattern) is None
         result = scan(frames)
@@ -322,7 +322,7 @@ def test_flow_grouping_is_exact_even_when_hashes_collide() -> None:
         src = f"2001:db8:{i % 3}::{i % 4 + 1}"
         tcp = TCP(sport=1000 + i % 2, dport=80, seq=7 * i, ack=1, flags="A")
         frames.append(bytes(ETH / IPv6(src=src, dst="2001:db8::99") / tcp / b"abcdefgh"))
-    buffer, starts, lengths, _ = rsc_fast._join(frames)
+    buffer, starts, lengths, _, _ = rsc_fast._join(frames)
     w4 = np.frombuffer(buffer, dtype="<u4", count=len(buffer) // 4)
     shape = rsc_fast._shape_of_frame(frames[0])
     assert shape is not None
@@ -463,7 +463,7 @@ def test_one_stride_batch_equals_the_per_frame_checks(
         frame = frames[which % count]
         frame[at % len(frame)] ^= flip
     joined = [bytes(f) for f in frames]
-    buffer, starts, lengths, pattern = rsc_fast._join(joined)
+    buffer, starts, lengths, pattern, _ = rsc_fast._join(joined)
     assert pattern[0] < 0, "one length but the last: one stride"
     w4 = np.frombuffer(buffer, dtype="<u4", count=len(buffer) // 4)
     fast = rsc_fast._scan_layout(shape, joined, w4, starts, lengths, pattern)
@@ -568,3 +568,75 @@ def test_a_recurring_mix_of_ports_from_another_host_is_its_own_flows() -> None:
         key for fast in found for key in fast.keys
     ]
     compare(frames, [0, 16, 32, 48, 64], timeout=1e9, max_flows=64)
+
+
+@st.composite
+def one_flow_stream(draw: st.DrawFn) -> tuple[list[bytes], list[int], bool, bool]:
+    """One flow's sends back to back (the live TAP wire's receive path), IPv4 or IPv6, with
+    or without timestamps, a send's odd tail, losses, bad checksums, PSH, ECN, timestamps
+    jumping, a TTL change, cut into DPCs of random sizes 1-80. Also says whether it is
+    clean (no edits: every DPC is one layout of one flow)."""
+    v6 = draw(st.booleans())
+    ts = draw(st.booleans())
+    mss = draw(st.sampled_from([536, 1000, 1447, 1448, 1460]))
+    ip: Packet = IPv6(src="2001:db8::1", dst="2001:db8::2") if v6 else IP(
+        src="192.0.2.1", dst="198.51.100.7", flags="DF"
+    )  # fmt: skip
+    options = [("NOP", None), ("NOP", None), ("Timestamp", (5, 9))] if ts else []
+    segments: list[bytes] = []
+    seq = draw(st.integers(0, 0xFFFFFFFF))  # (wraps modulo 2**32 sometimes)
+    for _ in range(draw(st.integers(1, 4))):
+        size = draw(st.integers(1, 44)) * mss + draw(st.integers(0, 3))
+        tcp = TCP(sport=40000, dport=443, seq=seq, ack=1, flags="PA", options=options)
+        data = bytes(range(251)) * (size // 251) + bytes(size % 251)
+        segments += segment_tcp(bytes(ETH / ip / tcp / data), mss).frames
+        seq = (seq + size) & 0xFFFFFFFF
+    clean = draw(st.booleans())
+    events = ("keep",) * 14 + ("drop", "bad", "bad_ip", "psh", "ecn", "ts", "ttl")
+    frames: list[bytes] = []
+    l3 = 14
+    l4 = l3 + (40 if v6 else 20)
+    for segment in segments:
+        event = "keep" if clean else draw(st.sampled_from(events))
+        frame = bytearray(segment)
+        if event == "drop":
+            continue
+        if event == "bad":
+            frame[-1] ^= 0x21
+        elif event == "bad_ip" and not v6:
+            frame[l3 + 10] ^= 0x10  # the IPv4 header checksum fails
+        elif event in ("psh", "ecn", "ts", "ttl"):
+            if event == "psh":
+                frame[l4 + 13] |= 0x08
+            elif event == "ecn":
+                frame[l4 + 13] |= 0x40  # ECE: exception 8 on both sides of it
+            elif event == "ts" and ts:
+                frame[l4 + 24] ^= 0x80  # TSval jumps ahead (or back) by 2**31
+            elif event == "ttl":  # a lower TTL / Hop Limit: the unit keeps the minimum
+                frame[l3 + (7 if v6 else 8)] -= 1
+                if not v6:  # the header checksum recomputed (scapy)
+                    packet = Ether(bytes(frame))
+                    del packet[IP].chksum
+                    frame = bytearray(bytes(packet))
+            frame = bytearray(_fix_tcp_checksum(bytes(frame), v6))
+        frames.append(bytes(frame))
+    cuts = [0]
+    while cuts[-1] < len(frames):
+        cuts.append(min(len(frames), cuts[-1] + draw(st.integers(1, 80))))
+    return frames, cuts, draw(st.booleans()), clean
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(one_flow_stream())
+def test_one_flow_streams_equal_push(case: tuple[list[bytes], list[int], bool, bool]) -> None:
+    """One flow in DPCs of 1-80 frames (the scan's one-flow path: no grouping; blocks cut
+    by a DPC boundary copied as one piece) gives what per-frame ``push`` gives, with
+    losses, bad checksums, PSH, ECN, timestamp jumps and TTL changes, exceptions counted
+    alike; a clean stream's DPCs are one flow each."""
+    frames, cuts, flush_on_psh, clean = case
+    compare(frames, cuts, timeout=1e9, max_flows=64, flush_on_psh=flush_on_psh)
+    if clean:
+        for lo, hi in zip(cuts, cuts[1:], strict=False):
+            found = scan(frames[lo:hi])
+            assert found.heads == [0, hi - lo] and len(found.keys) == 1
+            assert found.keys[0] == _scalar_seg(frames[lo])[1]

@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
+from itertools import compress
 from operator import and_
 from typing import NamedTuple
 
@@ -247,6 +248,11 @@ class FastSegments(NamedTuple):
     """1 when some payload length may be odd, 0 when none is, -1 when not known."""
 
 
+def _flow_key(w4: npt.NDArray[np.uint32], w: int, s: _Shape) -> bytes:
+    """The flow key of the segment whose frame starts at word ``w`` (as ``rsc._key``)."""
+    return w4[s.keyw + w].tobytes()[2:]
+
+
 def _group(
     key: IntArray, ws: IntArray, w4: npt.NDArray[np.uint32], s: _Shape,
     varies: list[bool] | None = None,
@@ -261,9 +267,9 @@ def _group(
     width = 4 * len(s.keyw)
     if varies is None:
         varies = np.logical_or.reduce(key != key[:, :1], axis=1).tolist()
-    words = [word for word, differs in enumerate(varies) if differs]
-    if not words:
-        return None, [0, n], [w4[ws[0] + s.keyw].tobytes()[2:]]
+    if True not in varies:
+        return None, [0, n], [_flow_key(w4, int(ws[0]), s)]
+    words = list(compress(range(len(varies)), varies))
     cached: tuple[int, int, bytes, bytes] | None = None
     if len(words) <= 2:
         sort_key = key[words[0]] if len(words) == 1 else key[words[0]] << 32 | key[words[1]]
@@ -321,7 +327,7 @@ values in every segment and the first segment's key words."""
 
 def _gather(s: _Shape, w4: npt.NDArray[np.uint32], ws: IntArray) -> IntArray:
     """The header matrix ``g`` (see ``_G_*``) of the frames starting at words ``ws``."""
-    g: IntArray = w4[s.cols + ws].view(">u4").astype(np.int64)  # a row per word / field
+    g: IntArray = w4.take(s.cols + ws).view(">u4").astype(np.int64)  # a row per word / field
     g >>= s.shift
     g &= s.mask
     return g
@@ -388,7 +394,7 @@ def _scan_shape(
         g = g[:, keep]
     order, heads, keys = _group(g[s.key_row :], ws, w4, s)
     if order is not None:
-        table = table[:, order]
+        table = table.take(order, 1)
     return table, heads, keys
 
 
@@ -462,7 +468,7 @@ def _scan_layout(
     u = _layout(s, ts, pattern, starts, lengths)
     if u.shortest <= tcp_end:  # every frame holds a payload
         return None
-    g = w4[u.idx].view(">u4").astype(np.int64)
+    g = w4.take(u.idx).view(">u4").astype(np.int64)
     # The first frame passes the template; every frame equals it under the shared bits
     # (template rows; the flow-key rows may vary: which do is the flow grouping's sort key),
     # and its IPv4 total length / IPv6 payload length ends the datagram where the frame
@@ -474,14 +480,17 @@ def _scan_layout(
         return None
     masked = g[_G_TEMPLATE:] & s.kmask_len[ts]
     masked[s.len_row] -= u.expect
-    varies: list[bool] = np.logical_or.reduce(masked != masked[:, :1], axis=1).tolist()
-    if True in varies[: s.key_row - _G_TEMPLATE]:
-        return None
+    differs = masked != masked[:, :1]
+    varies: list[bool] | None = None  # None: no row varies (one flow)
+    if np.count_nonzero(differs):
+        varies = np.logical_or.reduce(differs, axis=1).tolist()
+        if True in varies[: s.key_row - _G_TEMPLATE]:
+            return None
     sums = np.add.reduceat(w4.astype(np.int64), u.bounds).reshape(len(frames), len(s.parts)).T
     check = s.chk @ sums
     check[1] += u.pseudo
     check %= _MOD
-    if check.any():
+    if np.count_nonzero(check):
         return None
     ip_bits = ip_match(s.v4, words[0], words[1] & 0xFFFF)
     match = match_word(ip_bits, 24 if ts else -1, tcp_end - s.l4, words[4] >> 16)
@@ -496,22 +505,26 @@ def _scan_layout(
         table[F_TSVAL : F_TSECR + 1] = -1
     table[F_MATCH] = match
     table[F_PSUM] = sums[-2]
+    if varies is None:  # one flow, in arrival order
+        key = bytes(first[: s.l3]) + bytes(first[s.l3 + (12 if s.v4 else 8) : s.l4 + 4])
+        return table, [0, len(frames)], [key]  # (the key words of ``_Shape.keyw``)
     order, heads, keys = _group(g[s.key_row :], u.ws, w4, s, varies[s.key_row - _G_TEMPLATE :])
     if order is not None:
-        table = table[:, order]
+        table = table.take(order, 1)
     return table, heads, keys
 
 
-_PATTERNS: dict[tuple[int, ...], tuple[IntArray, IntArray, list[Frame]]] = {}
-"""(frame starts, lengths, the joining pieces but the frames) of joined batches by pattern
-(:func:`_join`): read-only."""
+_PATTERNS: dict[tuple[int, ...], tuple[IntArray, IntArray, list[Frame], int]] = {}
+"""(frame starts, lengths, the joining pieces but the frames, odd) of joined batches by
+pattern (:func:`_join`): read-only."""
 
 
-def _join(frames: Sequence[Frame]) -> tuple[bytes, IntArray, IntArray, tuple[int, ...]]:
-    """(buffer, frame starts, frame lengths, pattern): the frames joined at ``2 (mod 4)``;
-    the pattern names the lengths (``(-count, first, last)`` when all but the last have the
-    first one's length, else the lengths), and keys the cached arrays of the batch's
-    layout, so a stream of batches of recurring lengths reuses them."""
+def _join(frames: Sequence[Frame]) -> tuple[bytes, IntArray, IntArray, tuple[int, ...], int]:
+    """(buffer, frame starts, frame lengths, pattern, odd): the frames joined at ``2 (mod
+    4)``; the pattern names the lengths (``(-count, first, last)`` when all but the last
+    have the first one's length, else the lengths), and keys the cached arrays of the
+    batch's layout, so a stream of batches of recurring lengths reuses them; ``odd`` is 1
+    when some frame length is odd."""
     lengths_list = list(map(len, frames))
     first = lengths_list[0]
     count = len(lengths_list)
@@ -535,10 +548,11 @@ def _join(frames: Sequence[Frame]) -> tuple[bytes, IntArray, IntArray, tuple[int
         np.cumsum(((lengths[:-1] + 5) >> 2) << 2, out=starts[1:])
         starts += 2
         starts.flags.writeable = lengths.flags.writeable = False
-        entry = _PATTERNS[pattern] = (starts, lengths, pieces)
+        odd = int(np.bitwise_or.reduce(lengths)) & 1
+        entry = _PATTERNS[pattern] = (starts, lengths, pieces, odd)
     parts = entry[2].copy()
     parts[1:-1:2] = frames
-    return b"".join(parts), entry[0], entry[1], pattern
+    return b"".join(parts), entry[0], entry[1], pattern, entry[3]
 
 
 def _type_fields(frame: Frame, s: _Shape) -> bytes:
@@ -587,18 +601,19 @@ def scan(frames: Sequence[Frame]) -> FastSegments:
     """
     if not frames:
         return FastSegments(b"", _EMPTY, [0], [])
-    buffer, starts, lengths, pattern = _join(frames)
+    buffer, starts, lengths, pattern, odd = _join(frames)
     w4 = np.frombuffer(buffer, dtype="<u4", count=len(buffer) // 4)
     shape = _shape_of_frame(frames[0])
     if shape is not None and len(frames) > 1:
         found = _scan_layout(shape, frames, w4, starts, lengths, pattern)
         if found is not None:
+            # Every frame is a segment of one header layout: (header lengths are even)
+            # payload parities are those of the frame lengths.
             if pattern[0] >= 0:
-                return FastSegments(buffer, *found, True, -1 if len(found[1]) == 2 else 0)
-            # One length but perhaps the last: (header lengths are even) payload parities
-            # are those of the two frame lengths; one flow keeps the frames' order.
+                return FastSegments(buffer, *found, True, -1 if len(found[1]) == 2 else 0, odd)
+            # One length but perhaps the last: one flow keeps the frames' order.
             stride = int(starts[1] - starts[0]) if len(found[1]) == 2 else 0
-            return FastSegments(buffer, *found, True, stride, (pattern[1] | pattern[2]) & 1)
+            return FastSegments(buffer, *found, True, stride, odd)
     tables: list[IntArray] = []
     heads: list[int] = [0]
     keys: list[bytes] = []

@@ -24,8 +24,11 @@ from ndis_offload.structs.nbl_info import (
 )
 
 _H = struct.Struct("!H")
-_I = struct.Struct("!I")
 _II = struct.Struct("!II")
+_TTL_PROTO_CHECKSUM = struct.Struct("!BBH")
+"""IPv4 TTL, protocol and header checksum (bytes 8-11)."""
+_ACK_TO_CHECKSUM = struct.Struct("!IBBHH")
+"""TCP acknowledgment number, data offset, flags, window and checksum (bytes 8-17)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,8 +160,7 @@ class Scu:
         length = self.size - (poff - l3)  # payload bytes
         if self.v4:
             _H.pack_into(header, l3 + 2, poff - l3 + length)
-            header[l3 + 8] = self.ttl
-            header[l3 + 10 : l3 + 12] = b"\0\0"
+            _TTL_PROTO_CHECKSUM.pack_into(header, l3 + 8, self.ttl, header[l3 + 9], 0)
             _H.pack_into(header, l3 + 10, checksum_field(int.from_bytes(header[l3 : l3 + 20])))
             addresses = header[l3 + 12 : l3 + 20]
         else:
@@ -166,15 +168,14 @@ class Scu:
             header[l3 + 7] = self.ttl
             addresses = header[l3 + 8 : l3 + 40]
         match, _, ack, tsval, tsecr = self.tail
-        _I.pack_into(header, l4 + 8, ack)
-        header[l4 + 13] |= self.psh
-        _H.pack_into(header, l4 + 14, self.win)
+        _ACK_TO_CHECKSUM.pack_into(
+            header, l4 + 8, ack, header[l4 + 12], header[l4 + 13] | self.psh, self.win, 0
+        )  # (the checksum field zero until the sum is taken)
         ts_rel = ts_offset(match)
         delta = 0
         if tsval >= 0 and ts_rel != NO_TS_OFFSET:
             _II.pack_into(header, l4 + ts_rel, tsval, tsecr)
             delta = (tsval - self.tsval0) & M32
-        header[l4 + 16 : l4 + 18] = b"\0\0"
         # Big-endian words as one integer: 2**16 == 1 (mod 0xFFFF), so it is congruent to
         # their sum (the TCP header length is even); the pseudo-header length likewise.
         total = int.from_bytes(addresses) + IPPROTO_TCP + len(header) - l4 + length
