@@ -59,7 +59,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ndis_offload.errors import PacketError
-from ndis_offload.packet.proto import IPPROTO_TCP, TCP_CWR, TCP_FIN, TCP_PSH
+from ndis_offload.packet.proto import IPPROTO_TCP, TCP_CWR, TCP_FIN, TCP_PSH, byte_view
 
 U64Array = npt.NDArray[np.uint64]
 U8Array = npt.NDArray[np.uint8]
@@ -663,20 +663,12 @@ def _outer_udp_checksum(ws: _Workspace, plan: GsoPlan) -> None:
     np.add(total, _U64(1), out=ws.outer_csum, casting="unsafe")
 
 
-def as_byte_view(frame: bytes | bytearray | memoryview) -> memoryview:
-    """``frame`` as a 1-D memoryview of bytes (any buffer's raw bytes)."""
-    view = memoryview(frame)
-    if view.format != "B" or view.ndim != 1:
-        view = view.cast("B")
-    return view
-
-
 def cut(
     frame: bytes | bytearray | memoryview, plan: GsoPlan, mss: int, *, shape: Shape | None = None
 ) -> Segmentation:
     """Cut the payload of ``frame`` (laid out as ``plan`` says) into ``mss``-byte segments
     (``shape``: :func:`shape_for` of the plan and ``mss``, when the caller has it)."""
-    return cut_view(as_byte_view(frame), plan, shape or shape_for(plan, mss))
+    return cut_view(byte_view(frame), plan, shape or shape_for(plan, mss))
 
 
 def cut_view(view: ByteView, plan: GsoPlan, shape: Shape) -> Segmentation:
@@ -689,7 +681,7 @@ def cut_rows(
 ) -> SegmentRows:
     """:func:`cut` without making a ``bytes`` object per segment: the segments stay in the
     rows of one new buffer (see :class:`SegmentRows`), the caller's to keep."""
-    return cut_rows_view(as_byte_view(frame), plan, shape or shape_for(plan, mss))
+    return cut_rows_view(byte_view(frame), plan, shape or shape_for(plan, mss))
 
 
 def cut_rows_view(view: ByteView, plan: GsoPlan, shape: Shape) -> SegmentRows:

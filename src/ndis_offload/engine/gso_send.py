@@ -31,7 +31,6 @@ from ndis_offload.engine.gso import (
     IpHeader,
     Segmentation,
     Shape,
-    as_byte_view,
     cut,
     shape_for,
 )
@@ -62,6 +61,7 @@ from ndis_offload.packet.proto import (
     UDP_PORT_L2TP,
     UDP_PORT_VXLAN,
     Frame,
+    byte_view,
 )
 
 _IP = (Layer.IPV4, Layer.IPV6)
@@ -379,7 +379,7 @@ def segment_gso(frame: Frame, mss: int) -> Segmentation:
     A frame whose innermost protocol is not TCP / UDP (ICMP, ...) is not a GSO send and comes
     back as is; malformed frames, fragments and unsupported carriers raise ``PacketError``.
     """
-    view = as_byte_view(frame)
+    view = byte_view(frame)
     plain = plain_cutter(view, None, mss, tunnels=True)
     if plain is not None:
         return plain.segments(view)

@@ -29,6 +29,7 @@ from ndis_offload.packet.proto import (
     IPPROTO_TCP,
     IPPROTO_UDP,
     VLAN_TPIDS,
+    byte_view,
 )
 from ndis_offload.packet.proto import Frame as Frame  # re-exported: rsc.py, rsc_fast.py
 from ndis_offload.structs.nbl_info import NdisTcpIpChecksumNetBufferListInfoReceive
@@ -58,13 +59,6 @@ def receive_info(word: int) -> Receive:
     return info
 
 
-def _as_view(frame: Frame) -> memoryview:
-    view = memoryview(frame)
-    if view.format != "B" or view.ndim != 1:
-        view = view.cast("B")
-    return view
-
-
 def l4_pseudo_sum(layout: FrameLayout, length: int) -> int:
     """The pseudo-header sum (with ``length``) of the frame's L4 protocol."""
     if layout.ip_version == 4:
@@ -76,7 +70,7 @@ def receive_word(
     frame: Frame, layout: FrameLayout, *, ip: bool = True, tcp: bool = True, udp: bool = True
 ) -> int:
     """The ``Receive`` info word for a frame whose headers ``layout`` located completely."""
-    view = _as_view(frame)
+    view = byte_view(frame)
     word = 0
     l3, l4, end = layout.l3_offset, layout.l4_offset, layout.ip_end
     if ip and layout.ip_version == 4:
@@ -183,7 +177,7 @@ def _fail(proto: int, tcp: bool, udp: bool) -> int:
 
 def validate_word(frame: Frame, *, ip: bool = True, tcp: bool = True, udp: bool = True) -> int:
     """:func:`validate_receive` as the raw info word."""
-    view = _as_view(frame)
+    view = byte_view(frame)
     try:
         layout = parse_frame(view)
     except PacketError as error:

@@ -20,7 +20,6 @@ from ndis_offload.engine.gso import (
     GsoPlan,
     Segmentation,
     SegmentRows,
-    as_byte_view,
     cutter_for,
     shape_for,
 )
@@ -40,6 +39,7 @@ from ndis_offload.packet.proto import (
     IPPROTO_UDP,
     LINKTYPE_ETHERNET,
     Frame,
+    byte_view,
 )
 from ndis_offload.structs.nbl_info import (
     NdisLsoV1Transmit,
@@ -148,7 +148,7 @@ def _planned(
     """The bytes and plan of a plain (untunnelled) LSO / USO send, its L4 offset
     cross-checked, and the cached cutter of its cut at ``mss`` when the send is a common
     one (:func:`~ndis_offload.engine.gso_send.plain_cutter`; else None: :func:`_cutter`)."""
-    view = frame if type(frame) is bytes else as_byte_view(frame)
+    view = frame if type(frame) is bytes else byte_view(frame)
     cutter = plain_cutter(view, proto, mss) if mss > 0 else None
     if cutter is not None:
         plan = cutter.plan

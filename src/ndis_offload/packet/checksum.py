@@ -14,8 +14,9 @@ import numpy as np
 import numpy.typing as npt
 
 from ndis_offload.errors import PacketError
+from ndis_offload.packet.proto import Frame, byte_view
 
-Buffer = bytes | bytearray | memoryview
+Buffer = Frame
 """Anything exposing contiguous bytes."""
 
 _M32 = 0xFFFFFFFF
@@ -60,13 +61,6 @@ def _le_sum(data: Buffer) -> int:
     return total
 
 
-def _as_bytes_view(data: Buffer) -> memoryview:
-    view = memoryview(data)
-    if view.format != "B" or view.ndim != 1:
-        view = view.cast("B")
-    return view
-
-
 def ones_complement_sum(data: Buffer, initial: int = 0) -> int:
     """The folded 16-bit ones' complement sum of ``data`` as big-endian words, plus ``initial``.
 
@@ -76,7 +70,7 @@ def ones_complement_sum(data: Buffer, initial: int = 0) -> int:
     0xFFFF, as with end-around carry.
     """
     if type(data) is not bytes:
-        data = _as_bytes_view(data)
+        data = byte_view(data)
     total = _le_sum(data)
     if total:
         total = ((total << 8) - 1) % 0xFFFF + 1
@@ -87,7 +81,7 @@ def ones_complement_sum(data: Buffer, initial: int = 0) -> int:
 def internet_checksum(data: Buffer, initial: int = 0) -> int:
     """The RFC 1071 checksum: the complement of :func:`ones_complement_sum`."""
     if type(data) is not bytes:
-        data = _as_bytes_view(data)
+        data = byte_view(data)
     total = _le_sum(data)
     if total:
         total = ((total << 8) - 1) % 0xFFFF + 1
@@ -182,7 +176,7 @@ def batch_sums(buffer: Buffer, offsets: npt.ArrayLike, lengths: npt.ArrayLike) -
     prefix sum of each word's two 32-bit lanes (exact in 64 bits), read at both ends of
     every range. Partial first/last words are masked.
     """
-    view = _as_bytes_view(buffer)
+    view = byte_view(buffer)
     n = len(view)
     off = np.asarray(offsets, dtype=np.int64).reshape(-1)
     length = np.asarray(lengths, dtype=np.int64).reshape(-1)

@@ -30,6 +30,7 @@ from ndis_offload.packet.proto import (
     LLC_SNAP_PREFIX,
     MAX_VLAN_TAGS,
     VLAN_TPIDS,
+    byte_view,
 )
 
 _H = struct.Struct("!H")
@@ -84,9 +85,7 @@ def parse_frame(
     Length of 0 and derives it from the frame length (the NDIS convention), and an 802.3
     length field that cannot hold the size of a giant LLC/SNAP frame.
     """
-    view = memoryview(frame)
-    if view.format != "B" or view.ndim != 1:
-        view = view.cast("B")
+    view = byte_view(frame)
     simple = _plain_tcp(view)
     if simple is not None:
         return simple

@@ -91,6 +91,7 @@ from ndis_offload.packet.proto import (
     VLAN_TPIDS,
     VXLAN_HEADER_LEN,
     Frame,
+    byte_view,
 )
 
 
@@ -584,9 +585,7 @@ def locate(
     ``tunnels=False`` stops at the first transport. ``giant_llc`` takes an LLC/SNAP header
     after an unknown type/length field as 802.3 (an LSO send larger than an 802.3 length).
     """
-    view = memoryview(frame)
-    if view.format != "B" or view.ndim != 1:
-        view = view.cast("B")
+    view = byte_view(frame)
     wire = max(len(view), wire_len if wire_len is not None else len(view))
     walk = _Walk(view, wire, tunnels, giant_llc)
     try:

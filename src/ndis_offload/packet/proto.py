@@ -1,4 +1,5 @@
-"""Wire numbers of the protocols the frame locator knows, each written once.
+"""Wire numbers of the protocols the frame locator knows, each written once, and the
+:data:`Frame` type with its byte view.
 
 EtherTypes and IP protocol numbers are IANA's; link types are the tcpdump.org ``LINKTYPE_*``
 values stored in pcap / pcapng files; UDP ports are the IANA-assigned tunnel ports.
@@ -10,6 +11,16 @@ from typing import Final
 
 Frame = bytes | bytearray | memoryview
 """Frame bytes as every packet / engine function accepts them."""
+
+
+def byte_view(frame: Frame) -> memoryview:
+    """``frame`` as a 1-D memoryview of bytes (the raw bytes of any buffer, e.g. of a view of
+    16-bit items)."""
+    view = memoryview(frame)
+    if view.format != "B" or view.ndim != 1:
+        view = view.cast("B")
+    return view
+
 
 # -- link types (https://www.tcpdump.org/linktypes.html) ------------------------------------
 LINKTYPE_ETHERNET: Final = 1
