@@ -10,6 +10,7 @@ pcapng Enhanced Packet Block ``epb_flags`` option (inbound / outbound).
 from __future__ import annotations
 
 import struct
+from collections.abc import Mapping
 
 import numpy as np
 import numpy.typing as npt
@@ -38,6 +39,13 @@ HEADER_LEN = {
 OPT_EPB_FLAGS = 2
 """pcapng ``epb_flags``: bits 0-1 are the direction (1 inbound, 2 outbound)."""
 _RAW = (LINKTYPE_RAW, LINKTYPE_IPV4, LINKTYPE_IPV6)
+
+
+def add_frames_per_linktype(into: dict[int, int], more: Mapping[int, int]) -> None:
+    """Add ``more``'s frame counts per link type to ``into`` (the unsupported link types a
+    job counts, merged across chunks, pieces and processes)."""
+    for linktype, frames in more.items():
+        into[linktype] = into.get(linktype, 0) + frames
 
 
 def to_ethernet(linktype: int, data: bytes) -> tuple[bytes, bytes]:

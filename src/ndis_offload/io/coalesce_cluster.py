@@ -45,7 +45,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ndis_offload.capture.analyze import Analyzer
-from ndis_offload.capture.linktype import SUPPORTED
+from ndis_offload.capture.linktype import SUPPORTED, add_frames_per_linktype
 from ndis_offload.errors import PacketError
 from ndis_offload.io.atomic import atomic_path
 from ndis_offload.io.capture import Block, CaptureReader, CaptureWriter, Chunk, Packet
@@ -140,8 +140,7 @@ def steer_piece(work: Work, k: int, parts: str, steering: Steering, chunk_bytes:
                 if interfaces < 0:
                     interfaces = len(reader.interfaces)
                 count = len(chunk)
-                for linktype, n in unsupported_linktypes(chunk.linktypes).items():
-                    out.unsupported[linktype] = out.unsupported.get(linktype, 0) + n
+                add_frames_per_linktype(out.unsupported, unsupported_linktypes(chunk.linktypes))
                 # items: packets and blocks in file order, numbered across the piece
                 at = np.array([b[0] for b in chunk.blocks], dtype=np.int64)
                 rows = np.arange(count, dtype=np.int64)
@@ -403,8 +402,7 @@ def run(
     result.frames_out = sum(r.written for r in results) + sum(s.passed for s in steered)
     result.changed = frames_in - result.frames_out
     for piece_steered in steered:
-        for linktype, count in piece_steered.unsupported.items():
-            result.unsupported[linktype] = result.unsupported.get(linktype, 0) + count
+        add_frames_per_linktype(result.unsupported, piece_steered.unsupported)
     return result
 
 

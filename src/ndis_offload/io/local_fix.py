@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ndis_offload.capture.linktype import add_frames_per_linktype
 from ndis_offload.capture.rewrite import fix_chunk
 from ndis_offload.errors import PacketError
 from ndis_offload.io.atomic import atomic_path
@@ -135,8 +136,7 @@ def fix(
                 total.changed += done.changed
                 total.bytes += done.bytes
                 total.slow += done.slow
-                for linktype, frames in done.unsupported.items():
-                    total.unsupported[linktype] = total.unsupported.get(linktype, 0) + frames
+                add_frames_per_linktype(total.unsupported, done.unsupported)
                 progress(total.frames, layout.first_record + total.bytes)
         finally:
             _reap(children)
@@ -217,8 +217,7 @@ def _fix_piece(
                 done.frames += len(chunk)
                 done.changed += count
                 done.slow += checks.slow
-                for linktype, frames in unsupported_linktypes(chunk.linktypes).items():
-                    done.unsupported[linktype] = done.unsupported.get(linktype, 0) + frames
+                add_frames_per_linktype(done.unsupported, unsupported_linktypes(chunk.linktypes))
                 if progress is not None:
                     progress(done.frames, piece.start + reader.bytes_read - len(layout.prefix))
             if reader.errors or reader.sections > 1 or len(reader.interfaces) > _described(layout):

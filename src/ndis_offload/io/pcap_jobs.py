@@ -19,7 +19,7 @@ import numpy.typing as npt
 
 from ndis_offload.capture.analyze import Analyzer, Diagnosis
 from ndis_offload.capture.checks import Checks, Kind, check_chunk
-from ndis_offload.capture.linktype import SUPPORTED, epb_direction
+from ndis_offload.capture.linktype import SUPPORTED, add_frames_per_linktype, epb_direction
 from ndis_offload.capture.rewrite import fix_chunk, segment_record
 from ndis_offload.errors import PacketError
 from ndis_offload.io import local_fix
@@ -65,8 +65,7 @@ class Counts:
         self.frames_out += other.frames_out
         self.changed += other.changed
         self.slow_frames += other.slow_frames
-        for linktype, frames in other.unsupported.items():
-            self.unsupported[linktype] = self.unsupported.get(linktype, 0) + frames
+        add_frames_per_linktype(self.unsupported, other.unsupported)
 
 
 @dataclass(slots=True)
@@ -130,8 +129,7 @@ def unsupported_linktypes(linktypes: npt.NDArray[np.int64]) -> dict[int, int]:
 
 def note_linktypes(result: Counts, chunk: Chunk) -> None:
     """Count ``chunk``'s frames of unsupported link types into ``result.unsupported``."""
-    for linktype, count in unsupported_linktypes(chunk.linktypes).items():
-        result.unsupported[linktype] = result.unsupported.get(linktype, 0) + count
+    add_frames_per_linktype(result.unsupported, unsupported_linktypes(chunk.linktypes))
 
 
 def malformed_rows(chunk: Chunk, kind: np.ndarray) -> list[int]:
