@@ -60,7 +60,7 @@ from ndis_offload.engine.rsc_rules import (
 )
 from ndis_offload.engine.rsc_unit import CoalescedFrame, Scu, alone
 from ndis_offload.errors import PacketError
-from ndis_offload.packet.headers import parse_frame
+from ndis_offload.packet.headers import parse_frame, plain_tcp
 from ndis_offload.packet.proto import IPPROTO_TCP, TCP_ACK, TCP_PSH, Frame
 from ndis_offload.structs.nbl_info import NdisRscNblInfoInfo
 
@@ -137,8 +137,6 @@ def _scalar_seg(frame: Frame) -> tuple[_Seg | None, bytes | None, int]:
     return seg, key, word
 
 
-_ETH_IPV4 = b"\x08\x00"
-_ETH_IPV6 = b"\x86\xdd"
 _NOT_COALESCED = NdisRscNblInfoInfo()
 _ACK_CHECKSUM = {True: receive_info(SCU_CHECKSUM), False: receive_info(TCP_SUCCEEDED)}
 """The verdicts of a pure ACK the fast path takes (both checksums good), by ``IPv4``."""
@@ -146,33 +144,19 @@ _ACK_CHECKSUM = {True: receive_info(SCU_CHECKSUM), False: receive_info(TCP_SUCCE
 
 def _pure_ack(frame: bytes) -> tuple[int, bool] | None:
     """(TCP offset, IPv4) when ``frame`` is a pure ACK (no payload) in the commonest layout
-    (untagged Ethernet II, IPv4 without options and not a fragment, or IPv6 without extension
-    headers) that carries none of the exceptions E2-E6 (flags within ACK / PSH / ECE / CWR
-    with ACK set, only NOP / EOL / timestamp options, both checksums good); else ``None``
-    and :meth:`RscCoalescer.push` takes the general path. Mirrors ``parse_frame``'s plain-TCP
-    test; ``_scalar_seg`` would find it ``ok`` with a payload length of 0."""
-    size = len(frame)
-    if size < 54:
+    (:func:`~ndis_offload.packet.headers.plain_tcp`) that carries none of the exceptions
+    E2-E6 (flags within ACK / PSH / ECE / CWR with ACK set, only NOP / EOL / timestamp
+    options, both checksums good); else ``None`` and :meth:`RscCoalescer.push` takes the
+    general path. ``_scalar_seg`` would find it ``ok`` with a payload length of 0."""
+    found = plain_tcp(frame)
+    if found is None:
         return None
-    ethertype = frame[12:14]
-    if ethertype == _ETH_IPV4:
-        if frame[14] != 0x45 or frame[23] != IPPROTO_TCP or frame[20] & 0x3F or frame[21]:
-            return None
-        doff = (frame[46] >> 4) * 4
-        if doff < 20 or ((frame[16] << 8) | frame[17]) != 20 + doff or 34 + doff > size:
-            return None
-        if int.from_bytes(frame[14:34]) % 0xFFFF:  # the header's ones' complement sum
-            return None  # is 0xFFFF (non-zero words: never a folded 0)
-        l4, addresses = 34, 26
-    elif ethertype == _ETH_IPV6:
-        if size < 74 or frame[14] >> 4 != 6 or frame[20] != IPPROTO_TCP:
-            return None
-        doff = (frame[66] >> 4) * 4
-        if doff < 20 or ((frame[18] << 8) | frame[19]) != doff or 54 + doff > size:
-            return None
-        l4, addresses = 54, 22
-    else:
+    l4, end, doff = found
+    if end != l4 + doff:  # a payload
         return None
+    v4 = l4 == 34
+    if v4 and int.from_bytes(frame[14:34]) % 0xFFFF:  # the header's ones' complement sum
+        return None  # is 0xFFFF (non-zero words: never a folded 0)
     flags = frame[l4 + 13]
     if frame[l4 + 12] & 0xF or flags & ~ALLOWED_FLAGS or not flags & TCP_ACK:
         return None
@@ -182,9 +166,10 @@ def _pure_ack(frame: bytes) -> tuple[int, bool] | None:
     # rest of the pseudo-header, protocol and TCP length (RFC 9293 3.1). An even number of
     # bytes read as one big-endian integer is their 16-bit word sum modulo 0xFFFF
     # (2**16 == 1 mod 0xFFFF); a good segment's ones' complement sum is 0xFFFF.
-    if (int.from_bytes(frame[addresses : l4 + doff]) + IPPROTO_TCP + doff) % 0xFFFF:
+    addresses = 26 if v4 else 22
+    if (int.from_bytes(frame[addresses:end]) + IPPROTO_TCP + doff) % 0xFFFF:
         return None
-    return l4, l4 == 34
+    return l4, v4
 
 
 def _exception_of(frame: Frame) -> int:

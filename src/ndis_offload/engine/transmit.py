@@ -32,7 +32,7 @@ from ndis_offload.packet.checksum import (
     pseudo_header_sum_ipv4,
     pseudo_header_sum_ipv6,
 )
-from ndis_offload.packet.headers import FrameLayout, parse_frame
+from ndis_offload.packet.headers import FrameLayout, parse_frame, plain_tcp
 from ndis_offload.packet.locate import locate
 from ndis_offload.packet.proto import (
     IPPROTO_TCP,
@@ -239,55 +239,37 @@ _SMALL_FRAME = 640
 def _checksum_small_tcp(
     frame: Frame, ip_header: bool, tcp: bool, is_ipv4: bool, tcp_offset: int
 ) -> bytes | None:
-    """:func:`transmit_checksum` of a small untagged Ethernet II + IPv4 without options (not
-    a fragment) or IPv6 without extension headers + TCP frame, byte for byte what the
-    general path makes; ``None`` for any other frame or request (the general path then
-    decides, and explains what is wrong). The frame is read as big-endian integers:
+    """:func:`transmit_checksum` of a small frame in the layout
+    :func:`~ndis_offload.packet.headers.plain_tcp` recognises, byte for byte what the general
+    path makes; ``None`` for any other frame or request (the general path then decides, and
+    explains what is wrong). The frame is read as big-endian integers:
     ``2**16 == 1 (mod 0xFFFF)``, so ``int.from_bytes(data) % 0xFFFF`` is the ones' complement
     sum of its 16-bit words (a non-zero multiple of 0xFFFF folds to 0xFFFF, as with
     end-around carry; the sums below are never 0: the IPv4 header and the pseudo-header
     carry non-zero words)."""
-    size = len(frame)
-    if size < 54 or size > _SMALL_FRAME:
+    if len(frame) > _SMALL_FRAME:
+        return None
+    found = plain_tcp(frame)
+    if found is None:
+        return None
+    l4, end, _ = found
+    if (l4 == 34) != is_ipv4 or (tcp and tcp_offset != l4):
         return None
     out = bytearray(frame)
-    if is_ipv4:
-        if out[12] != 0x08 or out[13] != 0 or out[14] != 0x45 or out[23] != IPPROTO_TCP:
-            return None
-        total = (out[16] << 8) | out[17]
-        if total < 40 or 14 + total > size or ((out[20] << 8) | out[21]) & 0x3FFF:
-            return None
-        doff = (out[46] >> 4) * 4
-        if doff < 20 or 20 + doff > total or (tcp and tcp_offset != 34):
-            return None
-        if ip_header:
-            out[24] = out[25] = 0
-            s = int.from_bytes(out[14:34]) % 0xFFFF or 0xFFFF
-            out[24], out[25] = divmod(0xFFFF - s, 256)
-        if tcp:
-            out[50] = out[51] = 0
-            length = total - 20
-            data = int.from_bytes(out[34 : 14 + total])
-            if length & 1:
-                data <<= 8  # an odd last byte is the high byte of a zero-padded word
-            s = (int.from_bytes(out[26:34]) + IPPROTO_TCP + length + data) % 0xFFFF or 0xFFFF
-            out[50], out[51] = divmod(0xFFFF - s, 256)
-        return bytes(out)
-    if out[12] != 0x86 or out[13] != 0xDD or size < 74 or out[14] >> 4 != 6:
-        return None
-    payload = (out[18] << 8) | out[19]
-    if out[20] != IPPROTO_TCP or payload < 20 or 54 + payload > size:
-        return None
-    doff = (out[66] >> 4) * 4
-    if doff < 20 or doff > payload or (tcp and tcp_offset != 54):
-        return None
+    if is_ipv4 and ip_header:
+        out[24] = out[25] = 0
+        s = int.from_bytes(out[14:34]) % 0xFFFF or 0xFFFF
+        out[24], out[25] = divmod(0xFFFF - s, 256)
     if tcp:
-        out[70] = out[71] = 0
-        data = int.from_bytes(out[54 : 54 + payload])
-        if payload & 1:
-            data <<= 8
-        s = (int.from_bytes(out[22:54]) + IPPROTO_TCP + payload + data) % 0xFFFF or 0xFFFF
-        out[70], out[71] = divmod(0xFFFF - s, 256)
+        check = l4 + 16
+        out[check] = out[check + 1] = 0
+        length = end - l4
+        data = int.from_bytes(out[l4:end])
+        if length & 1:
+            data <<= 8  # an odd last byte is the high byte of a zero-padded word
+        addresses = int.from_bytes(out[26:34] if is_ipv4 else out[22:54])
+        s = (addresses + IPPROTO_TCP + length + data) % 0xFFFF or 0xFFFF
+        out[check], out[check + 1] = divmod(0xFFFF - s, 256)
     return bytes(out)
 
 

@@ -98,38 +98,52 @@ _IPV4_FRAGMENT_BITS = 0x3FFF
 """MF and the fragment offset."""
 
 
-def _plain_tcp(view: memoryview) -> FrameLayout | None:
-    """The layout of the commonest frame, a complete untagged Ethernet II + IPv4 without
-    options or IPv6 without extension headers + TCP, read with a few byte tests; ``None``
-    for anything else (the locator's walk then decides, and explains what is wrong).
-    Whenever it answers, the answer is the walk's (a property test holds it to that)."""
-    size = len(view)
+def plain_tcp(frame: bytes | bytearray | memoryview) -> tuple[int, int, int] | None:
+    """(TCP header offset, end of the IP datagram, TCP header length) of the commonest frame,
+    a complete untagged Ethernet II + IPv4 without options (not a fragment) or IPv6 without
+    extension headers + TCP, read with a few byte tests (IPv4 iff the offset is 34);
+    ``None`` for anything else (the locator's walk then decides, and explains what is
+    wrong). The one test of that layout for single frames: :func:`parse_frame` and the
+    engine's small-frame fast paths (ACK checksums, pure ACKs under RSC) take it."""
+    size = len(frame)
     if size < 54:
         return None
-    ethertype = view[12:14]
+    ethertype = frame[12:14]
     if ethertype == _ETH_IPV4:
-        if view[14] != 0x45 or view[23] != IPPROTO_TCP:
+        if frame[14] != 0x45 or frame[23] != IPPROTO_TCP:
             return None
-        total = (view[16] << 8) | view[17]
-        if total < 40 or 14 + total > size or ((view[20] << 8) | view[21]) & _IPV4_FRAGMENT_BITS:
+        total = (frame[16] << 8) | frame[17]
+        if total < 40 or 14 + total > size or ((frame[20] << 8) | frame[21]) & _IPV4_FRAGMENT_BITS:
             return None
-        doff = (view[46] >> 4) * 4
+        doff = (frame[46] >> 4) * 4
         if doff < 20 or 20 + doff > total:
             return None
-        return FrameLayout(14, ETHERTYPE_IPV4, (), False, 4, 20, 14 + total, IPPROTO_TCP, 34,
-                           doff, False, bytes(view[26:30]), bytes(view[30:34]))  # fmt: skip
+        return 34, 14 + total, doff
     if ethertype == _ETH_IPV6:
-        if size < 74 or view[14] >> 4 != 6 or view[20] != IPPROTO_TCP:
+        if size < 74 or frame[14] >> 4 != 6 or frame[20] != IPPROTO_TCP:
             return None
-        payload = (view[18] << 8) | view[19]
+        payload = (frame[18] << 8) | frame[19]
         if payload < 20 or 54 + payload > size:
             return None
-        doff = (view[66] >> 4) * 4
+        doff = (frame[66] >> 4) * 4
         if doff < 20 or doff > payload:
             return None
-        return FrameLayout(14, ETHERTYPE_IPV6, (), False, 6, 40, 54 + payload, IPPROTO_TCP, 54,
-                           doff, False, bytes(view[22:38]), bytes(view[38:54]))  # fmt: skip
+        return 54, 54 + payload, doff
     return None
+
+
+def _plain_tcp(view: memoryview) -> FrameLayout | None:
+    """The layout of a frame :func:`plain_tcp` recognises; ``None`` for anything else.
+    Whenever it answers, the answer is the walk's (a property test holds it to that)."""
+    found = plain_tcp(view)
+    if found is None:
+        return None
+    l4, end, doff = found
+    if l4 == 34:
+        return FrameLayout(14, ETHERTYPE_IPV4, (), False, 4, 20, end, IPPROTO_TCP, 34, doff,
+                           False, bytes(view[26:30]), bytes(view[30:34]))  # fmt: skip
+    return FrameLayout(14, ETHERTYPE_IPV6, (), False, 6, 40, end, IPPROTO_TCP, 54, doff,
+                       False, bytes(view[22:38]), bytes(view[38:54]))  # fmt: skip
 
 
 def _parse_located(view: memoryview, zero_length_ok: bool) -> FrameLayout:
