@@ -401,7 +401,7 @@ class ReferenceMiniport(Miniport):
     @hardware.setter
     def hardware(self, features: frozenset[str]) -> None:
         self._hardware = features
-        self._current = None
+        self._config_changed()
 
     @property
     def configured(self) -> frozenset[str]:
@@ -411,7 +411,7 @@ class ReferenceMiniport(Miniport):
     @configured.setter
     def configured(self, features: frozenset[str]) -> None:
         self._configured = features
-        self._current = None
+        self._config_changed()
 
     @property
     def family_active(self) -> FamilySwitches:
@@ -421,7 +421,7 @@ class ReferenceMiniport(Miniport):
     @family_active.setter
     def family_active(self, active: Mapping[int, bool]) -> None:
         self._family_active = FamilySwitches(active, self._config_changed)
-        self._current = None
+        self._config_changed()
 
     # -- reporting -------------------------------------------------------------------------
     @property
