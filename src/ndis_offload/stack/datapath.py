@@ -324,10 +324,6 @@ class SoftwareDatapath:
         """The ``Receive`` bits the configuration lets us report, per IP version (frames the
         coalescer indicates alone carry its verdicts, masked by these)."""
         self._plans: dict[tuple[frozenset[str], bool], _ReceivePlan] = {}
-        self._completion: NdisStruct | None = None
-        self._completion_word = 0
-        """The last LSO completion info and its word (one memo entry: LSOv2 sends all
-        complete with the engine's one ``LsoV2TransmitComplete``)."""
 
     # -- receive ---------------------------------------------------------------------------
     def receive(self, frames: list[bytes], now: float) -> list[ReceiveIndication]:
@@ -529,9 +525,7 @@ class SoftwareDatapath:
         counters["frames"] += len(frames)
         wire_bytes = result.wire_bytes
         self.transmit_statistics.account(frames, wire_bytes)
-        if completion is not self._completion:  # the engine's one LSOv2 completion: no hash
-            self._completion, self._completion_word = completion, _word(completion)
-        return SendCompletion(_SUCCESS, frames, self._completion_word, wire_bytes=wire_bytes)
+        return SendCompletion(_SUCCESS, frames, _word(completion), wire_bytes=wire_bytes)
 
     def _sent_as_is(self, nbl: NetBufferList) -> SendCompletion:
         """A send with no offload work: the frame goes out unchanged."""
