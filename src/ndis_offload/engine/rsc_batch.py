@@ -147,6 +147,21 @@ _FIRST_ONLY = np.zeros(1, dtype=np.int64)
 _FIRST_ONLY.flags.writeable = False
 
 
+_FLOW_COLUMNS: list[tuple[list[int], npt.NDArray[np.int64]]] = []
+"""The latest batch layout's heads and :func:`_flow_columns` (a recurring mix of flows)."""
+
+
+def _flow_columns(heads: list[int]) -> npt.NDArray[np.int64]:
+    """The first column of each flow, then the last one of each (``heads``: a scan's flow
+    heads, shared by the batches of one mix of flows and never changed)."""
+    if _FLOW_COLUMNS and _FLOW_COLUMNS[0][0] is heads:
+        return _FLOW_COLUMNS[0][1]
+    columns = np.array(heads[:-1] + [h - 1 for h in heads[1:]], dtype=np.int64)
+    columns.flags.writeable = False
+    _FLOW_COLUMNS[:] = [(heads, columns)]
+    return columns
+
+
 class _Payloads:
     """The payloads of a batch's scanned segments (table columns), handed to units as the
     pieces :meth:`Scu.extend` joins: a view per segment, or for a long evenly spaced block
@@ -297,6 +312,7 @@ def _coalesce(
     # flow (the continuation rule, or PSH ending a unit), and at every flow's end.
     first_at = [0]
     at = _FIRST_ONLY  # first_at as an array (index arrays cost numpy no conversion)
+    flow_at: npt.NDArray[np.int64] | None = None  # set when the blocks are the flows
     if count > 1:
         rows = t[F_MATCH : F_TSECR + 1]
         diff = rows[:, 1:] - rows[:, :-1]
@@ -307,7 +323,8 @@ def _coalesce(
         if flush:
             cut |= t[F_FLAGS, :-1] & TCP_PSH
         if nflows > 1:
-            starts[heads[1:-1]] = 1
+            flow_cols = _flow_columns(heads)
+            starts[flow_cols[1:nflows]] = 1
         if not fast.one_match and diff[0].any():  # ``match`` changes (E8 may be met)
             ecn = ecn_differs_many(t[F_MATCH])  # exception E8 between segments of a unit
             if flush:
@@ -315,8 +332,13 @@ def _coalesce(
             if nflows > 1:
                 ecn[[h - 1 for h in heads[1:-1]]] = False
             rsc.exceptions[E8_ECN] += int(np.count_nonzero(ecn))
-        at = starts.nonzero()[0]
-        first_at = at.tolist()
+        if nflows > 1 and np.count_nonzero(starts) == nflows:  # a block per flow
+            flow_at = flow_cols
+            at = flow_at[:nflows]
+            first_at = heads[:-1]
+        else:
+            at = starts.nonzero()[0]
+            first_at = at.tolist()
     nblocks = len(first_at)
     # Per block: payload bytes and sums, minimum TTL; the unit fields of its first segment
     # (SEG.SEQ in place of NXT: what a unit it continues holds) and of its last (what the
@@ -343,11 +365,14 @@ def _coalesce(
             last_flags.append(e[F_FLAGS])
     else:  # many: as arrays, then lists
         ends = None
-        ends_at = np.empty(2 * nblocks, dtype=np.int64)  # each block's first and last column
-        ends_at[:nblocks] = at
-        np.subtract(at[1:], 1, out=ends_at[nblocks:-1])
-        ends_at[-1] = count - 1
-        cols_at = t[: F_PLEN + 1, ends_at]
+        if flow_at is not None:  # a block per flow
+            ends_at = flow_at
+        else:  # each block's first and last column
+            ends_at = np.empty(2 * nblocks, dtype=np.int64)
+            ends_at[:nblocks] = at
+            np.subtract(at[1:], 1, out=ends_at[nblocks:-1])
+            ends_at[-1] = count - 1
+        cols_at = t.take(ends_at, 1)
         seq = cols_at[F_NXT, :nblocks]
         seq -= cols_at[F_PLEN, :nblocks]
         seq &= M32
