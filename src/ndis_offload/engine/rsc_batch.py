@@ -128,8 +128,11 @@ def push_batch(rsc: RscCoalescer, frames: Sequence[Frame], now: float) -> list[C
     if old is not None:
         moved = [key for key, scu in flows.items() if old.get(key) is not scu]
     if len(moved) > 1:  # (re)started SCUs: in the order of their first segments
-        for key in sorted(moved, key=lambda key: flows[key].order):
-            flows[key] = flows.pop(key)
+        # (They are the last SCUs in ``flows``, in ``moved``'s order: kept when sorted.)
+        ordered = sorted(moved, key=lambda key: flows[key].order)
+        if ordered != moved:
+            for key in ordered:
+                flows[key] = flows.pop(key)
     return out
 
 
@@ -250,8 +253,9 @@ class _Payloads:
 
 
 def _start_empty(frames: Sequence[Frame], first: list[int], seq: int, now: float) -> Scu:
-    """A unit with the headers of the scanned segment ``first`` (a table column; ``seq`` its
-    SEG.SEQ) and no payload yet: the block it starts joins it with :meth:`Scu.extend`."""
+    """A unit with the headers of the scanned segment ``first`` (a table column but
+    ``nxt``; ``seq`` its SEG.SEQ) and no payload yet: the block it starts joins it with
+    :meth:`Scu.extend`."""
     l3, l4, v4 = shape_of(first[F_SHAPE])
     match = first[F_MATCH]
     index = first[F_INDEX]
@@ -396,10 +400,11 @@ def _coalesce(
     else:
         pieces = [payloads.block(k0, k1) for k0, k1 in zip(first_at, first_at[1:], strict=False)]
     cols: list[list[int]] | None = None  # per-segment columns, for exception E7
+    starting = ends  # the blocks' first columns as lists (from ``cols_at``, when needed)
 
     def general(f: int, key: bytes, b: int, b_end: int) -> None:
         """Flow ``f``'s blocks ``b`` .. ``b_end - 1``: every rule."""
-        nonlocal cols
+        nonlocal cols, starting
         scu = flows.get(key)
         joins = False
         if scu is not None:  # does the first segment continue the carried SCU?
@@ -415,9 +420,9 @@ def _coalesce(
             k0, k1 = first_at[b], first_at[b + 1]
             length = block_len[b]
             if not joins:
-                column = ends[b] if ends is not None else t[: F_PLEN + 1, k0].tolist()
-                seq = (column[F_NXT] - column[F_PLEN]) & M32
-                scu = _start_empty(frames, column, seq, now)
+                if starting is None:
+                    starting = cols_at[:, :nblocks].T.tolist()
+                scu = _start_empty(frames, starting[b], firsts[b][1], now)
             assert scu is not None
             if scu.size + length > MAX_IP_DATAGRAM:  # exception E7
                 if cols is None:
