@@ -482,17 +482,28 @@ def bulk_dpcs(draw: st.DrawFn) -> tuple[list[bytes], list[int], bool]:
     into DPCs of random sizes, with losses, bad checksums, PSH, ECN / timestamp changes
     and odd payload lengths."""
     count = draw(st.integers(2, 12))
-    v6 = draw(st.booleans())
+    frames = _bulk_frames(draw, count, draw(st.booleans()), (1, 44))
+    dpc = draw(st.integers(1, 80))
+    return frames, [*range(0, len(frames), dpc), len(frames)], draw(st.booleans())
+
+
+def _bulk_frames(
+    draw: st.DrawFn, count: int, v6: bool, mss_counts: tuple[int, int], keep: int = 12
+) -> list[bytes]:
+    """``count`` bulk flows of two sends each (of ``mss_counts`` MSS, plus 0-3 bytes),
+    round robin, with losses, bad checksums, PSH, ECN, timestamp and TTL changes (each 1
+    in ``keep + 6`` segments)."""
     mss = draw(st.sampled_from([536, 1000, 1447, 1448]))
     per_flow: list[list[bytes]] = []
     for index in range(count):
-        ip: Packet = IPv6(src="2001:db8::1", dst="2001:db8::2") if v6 else IP(
-            src="192.0.2.1", dst="198.51.100.7", flags="DF"
-        )  # fmt: skip
         segments = []
         seq = index * 7919
-        for _ in range(2):  # two sends back to back: a unit may go on past the first's tail
-            size = draw(st.integers(1, 44)) * mss + draw(st.integers(0, 3))
+        for send in range(2):  # two sends back to back: a unit may go on past the first's tail
+            hops = 64 - 5 * send  # (the second with a lower TTL / Hop Limit)
+            ip: Packet = IPv6(src="2001:db8::1", dst="2001:db8::2", hlim=hops) if v6 else IP(
+                src="192.0.2.1", dst="198.51.100.7", flags="DF", ttl=hops
+            )  # fmt: skip
+            size = draw(st.integers(*mss_counts)) * mss + draw(st.integers(0, 3))
             tcp = TCP(sport=40000 + index, dport=443, seq=seq, ack=1, flags="PA",
                       options=[("NOP", None), ("NOP", None), ("Timestamp", (5, 9))])  # fmt: skip
             data = bytes(range(256)) * (size // 256) + bytes(size % 256)
@@ -500,15 +511,18 @@ def bulk_dpcs(draw: st.DrawFn) -> tuple[list[bytes], list[int], bool]:
             seq += size
         edited: list[bytes] = []
         for segment in segments:
-            event = draw(st.sampled_from(("keep",) * 12 + ("drop", "bad", "psh", "ecn", "ts")))
+            events = ("drop", "bad", "psh", "ecn", "ts", "ttl")
+            event = draw(st.sampled_from(("keep",) * keep + events))
             frame = bytearray(segment)
             if event == "drop":
                 continue
             if event == "bad":
                 frame[-1] ^= 0x21
-            elif event in ("psh", "ecn", "ts"):
+            elif event in ("psh", "ecn", "ts", "ttl"):
                 l4 = 14 + (40 if v6 else 20)
-                if event == "psh":
+                if event == "ttl":  # a lower TTL / Hop Limit (the unit keeps the minimum)
+                    frame[14 + (7 if v6 else 8)] -= 1 + len(edited) % 3
+                elif event == "psh":
                     frame[l4 + 13] |= 0x08
                 elif event == "ecn":
                     frame[l4 + 13] |= 0x40  # ECE: exception 8 on both sides of it
@@ -524,15 +538,17 @@ def bulk_dpcs(draw: st.DrawFn) -> tuple[list[bytes], list[int], bool]:
             if cursors[i] < len(per_flow[i]):
                 frames.append(per_flow[i][cursors[i]])
                 cursors[i] += 1
-    dpc = draw(st.integers(1, 80))
-    return frames, [*range(0, len(frames), dpc), len(frames)], draw(st.booleans())
+    return frames
 
 
 def _fix_tcp_checksum(frame: bytes, v6: bool) -> bytes:
-    """``frame`` with its TCP checksum recomputed (scapy as the oracle)."""
+    """``frame`` with its TCP (and IPv4 header) checksum recomputed (scapy as the
+    oracle)."""
     packet = Ether(frame)
     layer = packet[IPv6] if v6 else packet[IP]
     del layer[TCP].chksum
+    if not v6:
+        del layer.chksum
     return bytes(packet)
 
 
@@ -544,6 +560,83 @@ def test_bulk_dpcs_of_many_flows_equal_push(case: tuple[list[bytes], list[int], 
     units that break, lose a segment or meet a bad checksum, exceptions counted alike."""
     frames, cuts, flush_on_psh = case
     compare(frames, cuts, timeout=1e9, max_flows=64, flush_on_psh=flush_on_psh)
+
+
+@st.composite
+def held_dpcs(draw: st.DrawFn) -> tuple[list[bytes], list[int], list[str], dict[str, object]]:
+    """Bulk flows round robin in DPCs of a few segments per flow (the same mix and layout
+    DPC after DPC: their growth is held, ``rsc_pending``), with rare events that end the
+    holding: a loss, a bad checksum, PSH, ECN, timestamps, odd lengths, a DPC pushed frame
+    by frame, ``flush(now)``, ``flush()``, units expiring."""
+    count = draw(st.integers(5, 9))
+    keep = draw(st.sampled_from([20, 60, 300]))  # events: 1 in keep + 6 segments
+    frames = _bulk_frames(draw, count, draw(st.booleans()), (4, 20), keep)
+    dpc = count * draw(st.integers(1, 3))
+    cuts = [*range(0, len(frames), dpc), len(frames)]
+    steps = ("batch",) * draw(st.sampled_from([3, 30])) + ("push", "flush_now", "flush")
+    actions = [draw(st.sampled_from(steps)) for _ in cuts[1:]]
+    options: dict[str, object] = {
+        "flush_on_psh": draw(st.booleans()),
+        "timeout": draw(st.sampled_from([1e9, 1e9, 3.5])),
+    }
+    return frames, cuts, actions, options
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(held_dpcs())
+def test_held_growth_equals_push(
+    case: tuple[list[bytes], list[int], list[str], dict[str, object]],
+) -> None:
+    """Bulk DPCs whose units' growth is held as arrays and settled later (by a DPC that
+    breaks a unit, another mix, ``push``, ``flush``, an expiry) give what per-frame
+    ``push`` gives (held from 5 flows on here)."""
+    frames, cuts, actions, options = case
+    single = RscCoalescer(max_flows=64, **options)  # type: ignore[arg-type]
+    batch = RscCoalescer(max_flows=64, **options)  # type: ignore[arg-type]
+    expected: list[CoalescedFrame] = []
+    got: list[CoalescedFrame] = []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(rsc_batch, "_HOLD_FLOWS", 5)
+        for number, (lo, hi) in enumerate(zip(cuts, cuts[1:], strict=False)):
+            now, action = float(number), actions[number]
+            if action == "flush_now":
+                expected += single.flush(now)
+                got += batch.flush(now)
+            elif action == "flush":
+                expected += single.flush()
+                got += batch.flush()
+            for frame in frames[lo:hi]:
+                expected += single.push(frame, now)
+            if action == "push":
+                for frame in frames[lo:hi]:
+                    got += batch.push(frame, now)
+            else:
+                got += batch.push_batch(frames[lo:hi], now)
+            assert got == expected
+            assert list(batch._flows) == list(single._flows)
+            assert batch.exceptions == single.exceptions
+    expected += single.flush()
+    got += batch.flush()
+    assert got == expected
+
+
+def test_a_bulk_mix_of_many_flows_holds_its_growth() -> None:
+    """DPC after DPC of one mix of 16 bulk flows, the growth after the second DPC is held
+    (not joined unit by unit); the units leave as per-frame ``push`` gives them."""
+    per_flow = []
+    for index in range(16):
+        tcp = TCP(sport=40000 + index, dport=443, seq=index * 99, ack=1, flags="PA",
+                  options=[("NOP", None), ("NOP", None), ("Timestamp", (5, 9))])  # fmt: skip
+        pkt = ETH / IP(src="192.0.2.1", dst="198.51.100.7", flags="DF") / tcp / bytes(20 * 1448)
+        per_flow.append(segment_tcp(bytes(pkt), 1448).frames)
+    frames = [f for group in zip(*per_flow, strict=True) for f in group]
+    rsc = RscCoalescer(timeout=1e9)
+    for start in range(0, 64 * 3, 64):
+        assert rsc.push_batch(frames[start : start + 64], 0.0) == []
+    assert rsc._pending is not None and rsc._pending.batches == 1
+    cuts = [*range(0, len(frames), 64), len(frames)]
+    out = compare(frames, cuts, timeout=1e9, max_flows=64)
+    assert [o.rsc.CoalescedSegCount for o in out] == [20] * 16
 
 
 def test_a_recurring_mix_of_ports_from_another_host_is_its_own_flows() -> None:

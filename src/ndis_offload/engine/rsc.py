@@ -41,6 +41,7 @@ import struct
 from collections.abc import Sequence
 
 from ndis_offload.engine.receive import TCP_SUCCEEDED, receive_info, receive_word, validate_word
+from ndis_offload.engine.rsc_pending import Pending, settle
 from ndis_offload.engine.rsc_rules import (
     ALLOWED_FLAGS,
     E1_RESOURCES,
@@ -212,6 +213,8 @@ class RscCoalescer:
         self.flush_on_psh = flush_on_psh
         self.coalesce_dup_acks = coalesce_dup_acks
         self._flows: dict[bytes, Scu] = {}
+        self._pending: Pending | None = None
+        """Growth held for the units of a bulk mix of flows (``rsc_pending``)."""
         self.exceptions = [0] * 9
         """``exceptions[n]``: how often exception ``n`` of "Exception conditions that
         terminate coalescing" was met (E1 an SCU given up for want of flow slots, E2-E6 a
@@ -229,6 +232,8 @@ class RscCoalescer:
     def push(self, frame: Frame, now: float) -> list[CoalescedFrame]:
         """Receive one frame; returns the frames indicated as a result, in order."""
         out: list[CoalescedFrame] = []
+        if self._pending is not None:
+            self._settle()
         flows = self._flows
         if flows:
             self._expire(now, out)
@@ -261,6 +266,7 @@ class RscCoalescer:
     def flush(self, now: float | None = None) -> list[CoalescedFrame]:
         """Indicate every SCU (``now=None``) or those older than ``timeout`` at ``now``."""
         out: list[CoalescedFrame] = []
+        self._settle()
         if now is None:
             for scu in self._flows.values():
                 out.append(scu.finalize())
@@ -271,6 +277,14 @@ class RscCoalescer:
 
     # --- the per-frame path ---------------------------------------------------------------
 
+    def _settle(self) -> None:
+        """Join the growth held for a bulk mix of flows to their units (``rsc_pending``):
+        before anything but ``push_batch``'s bulk path reads or ends a unit."""
+        pending = self._pending
+        if pending is not None:
+            self._pending = None
+            settle(pending)
+
     def _expire(self, now: float, out: list[CoalescedFrame]) -> None:
         flows = self._flows
         limit = now - self.timeout
@@ -278,6 +292,7 @@ class RscCoalescer:
             key = next(iter(flows))  # insertion order == start order: the oldest first
             if flows[key].started > limit:
                 break
+            self._settle()
             out.append(flows.pop(key).finalize())
 
     def _start(
