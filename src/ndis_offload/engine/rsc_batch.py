@@ -154,8 +154,9 @@ _FEW_BLOCKS = 4
 operations); more, as arrays first."""
 _HOLD_FLOWS = 16
 """From this many flows in a bulk DPC on, the growth of the next ones is held as arrays
-(``rsc_pending``): per DPC, 32 flows take ~35 us instead of ~53 (the per-unit work of the
-bulk path), 8 flows about the same (~34 us) and then pay the settling."""
+(``rsc_pending``): a steady 32-flow DPC takes ~35 us instead of ~53 (the per-unit work of
+the bulk path); with 8 flows a held DPC costs about what it saves and the settling (views
+made DPCs ago, touched again) makes the benchmark's 8-flow row ~4 us per DPC slower."""
 _FIRST_ONLY = np.zeros(1, dtype=np.int64)
 _FIRST_ONLY.flags.writeable = False
 
