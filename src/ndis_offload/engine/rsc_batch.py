@@ -162,17 +162,21 @@ _FIRST_ONLY.flags.writeable = False
 
 
 _FLOW_COLUMNS: list[tuple[list[int], npt.NDArray[np.int64]]] = []
-"""The latest batch layout's heads and :func:`_flow_columns` (a recurring mix of flows)."""
+"""The latest batch layouts' heads and :func:`_flow_columns`, the latest first (a recurring
+mix of flows: its bulk DPCs, and the last of each send, of another layout)."""
+_LAYOUTS = 4
 
 
 def _flow_columns(heads: list[int]) -> npt.NDArray[np.int64]:
     """The first column of each flow, then the last one of each (``heads``: a scan's flow
     heads, shared by the batches of one mix of flows and never changed)."""
-    if _FLOW_COLUMNS and _FLOW_COLUMNS[0][0] is heads:
-        return _FLOW_COLUMNS[0][1]
+    for known, columns in _FLOW_COLUMNS:
+        if known is heads:
+            return columns
     columns = np.array(heads[:-1] + [h - 1 for h in heads[1:]], dtype=np.int64)
     columns.flags.writeable = False
-    _FLOW_COLUMNS[:] = [(heads, columns)]
+    _FLOW_COLUMNS.insert(0, (heads, columns))
+    del _FLOW_COLUMNS[_LAYOUTS:]
     return columns
 
 
