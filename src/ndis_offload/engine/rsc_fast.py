@@ -100,13 +100,9 @@ class _Shape:
     mask: IntArray
     tmask: IntArray
     tvalue: IntArray
-    umask: IntArray
-    """Per template: the bits of rows 7-18 every frame of one layout shares; ``umask[2 +
-    ts]`` adds the IP length field (frames of one length share it too)."""
-    kmask: IntArray
-    """``umask[ts]`` followed by whole flow-key words: rows 7 to the end."""
-    kmask_len: IntArray
-    """``kmask`` with the IP length field (``umask[2 + ts]``)."""
+    umask: tuple[tuple[int, ...], tuple[int, ...]]
+    """Per template: the bits of rows 7 to ``key_row - 1`` every frame of one layout shares,
+    the IP length field included (it differs as the frame lengths do)."""
     len_row: int
     """The row of ``g[7:]`` holding the IP length field (IPv4 total length: the low 16 bits
     of row 0; IPv6 payload length: the high 16 bits of row 1)."""
@@ -167,11 +163,11 @@ def _shape(l3: int, v4: bool) -> _Shape:
     shared_ip = [0xFFFF0000, 0xFFFF, 0x00FF0000] if v4 else [M32, 0x0000FF00, M32]
     tcp_shared = (0xFF00 | (0xFF & ~TCP_PSH)) << 16
     raw_fields = [m << sh for _, sh, m in fields[:4]]  # the raw bits of the fields, not the length
-    umask = [
-        [*shared_ip, option, tcp_shared, *raw_fields, 0, *[0xFFFF] * len(l2)] for option in (0, M32)
-    ]
     length_bits = [0xFFFF, 0] if v4 else [0, 0xFFFF0000]
-    umask += [[row[0] | length_bits[0], row[1] | length_bits[1], *row[2:]] for row in umask]
+    shared_ip = [m | bits for m, bits in zip(shared_ip, [*length_bits, 0], strict=True)]
+    umask = tuple(
+        (*shared_ip, option, tcp_shared, *raw_fields, 0, *[0xFFFF] * len(l2)) for option in (0, M32)
+    )
     # match = IP bits << 24 | TSval offset (24, or NO_TS_OFFSET without: 0x3F - 13 *
     # (doff - 5)) << 16 | TCP header length << 8 | ECE / CWR (rsc_rules.match_word)
     ts_bits = [(1 << 10) - (13 << 16), 1, 0]
@@ -193,10 +189,7 @@ def _shape(l3: int, v4: bool) -> _Shape:
         code, l3, l4, v4, _G_L2 + len(l2), spec[:, :1].copy(), spec[:, 1:2].copy(),
         spec[:, 2:].copy(),
         pairs[:, :, 0].copy(), pairs[:, :, 1].copy(),
-        np.array(umask, dtype=np.int64)[:, :, None],
-        np.array([row + [M32] * len(keyw) for row in umask[:2]], dtype=np.int64)[:, :, None],
-        np.array([row + [M32] * len(keyw) for row in umask[2:]], dtype=np.int64)[:, :, None],
-        0 if v4 else 1,
+        (umask[0], umask[1]), 0 if v4 else 1,
         (tuple(m for m, _ in templates[0]), tuple(m for m, _ in templates[1])),
         (tuple(v for _, v in templates[0]), tuple(v for _, v in templates[1])),
         np.array(lin, dtype=np.int64),
@@ -410,13 +403,18 @@ class _Layout:
     table: IntArray
     datagram: IntArray
     """Each frame's IPv4 total length / IPv6 payload length."""
-    expect: IntArray
-    """``datagram`` where the length field sits in its row (``_Shape.len_row``)."""
     shortest: int
+    """The shortest frame's length, 0 when a datagram is too long for its length field."""
+    corr: IntArray | None
+    """How each frame's length field differs (XOR) from the first frame's, where the field
+    sits in its row (``_Shape.len_row``); None when it does not."""
+    tables: dict[int, IntArray]
+    """``table`` with the ``match`` row filled, by ``match`` (read-only)."""
 
 
 _LAYOUTS: dict[tuple[int, int, tuple[int, ...]], _Layout] = {}
 _LAYOUTS_LIMIT = 64
+_MATCHES_LIMIT = 8
 
 
 def _layout(
@@ -442,10 +440,14 @@ def _layout(
         # TCP length and protocol, as big-endian words summed little-endian (x256).
         pseudo = (lengths - s.l4 + 6) * 256
         datagram = lengths - (s.l3 if s.v4 else s.l3 + 40)
-        expect = datagram if s.v4 else datagram << 16
+        corr = datagram ^ datagram[0]
+        if not s.v4:
+            corr <<= 16
+        shortest = int(lengths.min()) if datagram.max() <= 0xFFFF else 0
         entry = _LAYOUTS[key] = _Layout(
-            ws, s.cols + ws, bounds.ravel(), pseudo, table, datagram, expect, int(lengths.min())
-        )
+            ws, s.cols + ws, bounds.ravel(), pseudo, table, datagram, shortest,
+            corr if corr.any() else None, {},
+        )  # fmt: skip
     return entry
 
 
@@ -466,26 +468,29 @@ def _scan_layout(
     ts = 1 if offset == 8 else 0
     tcp_end = s.l4 + (32 if ts else 20)
     u = _layout(s, ts, pattern, starts, lengths)
-    if u.shortest <= tcp_end:  # every frame holds a payload
+    if u.shortest <= tcp_end:  # every frame holds a payload (and fits its length field)
         return None
     g = w4.take(u.idx).view(">u4").astype(np.int64)
     # The first frame passes the template; every frame equals it under the shared bits
     # (template rows; the flow-key rows may vary: which do is the flow grouping's sort key),
     # and its IPv4 total length / IPv6 payload length ends the datagram where the frame
-    # ends (the length field less the expected length is the first frame's, 0).
+    # ends (the first frame's is checked; the others differ from it as their lengths do).
     words = g[_G_TEMPLATE:_G_FIELDS, 0].tolist()
     if tuple(map(and_, words, s.tmasks[ts])) != s.tvalues[ts]:
         return None
     if (words[0] & 0xFFFF if s.v4 else words[1] >> 16) != u.datagram[0]:
         return None
-    masked = g[_G_TEMPLATE:] & s.kmask_len[ts]
-    masked[s.len_row] -= u.expect
-    differs = masked != masked[:, :1]
+    rows = g[_G_TEMPLATE:]
+    differs = rows ^ rows[:, :1]
+    if u.corr is not None:  # the length field differs as the frame lengths do
+        differs[s.len_row] ^= u.corr
+    bits = np.bitwise_or.reduce(differs, axis=1).tolist()  # the bits that vary, per row
+    if any(map(and_, bits, s.umask[ts])):
+        return None
+    keyed = bits[s.key_row - _G_TEMPLATE :]
     varies: list[bool] | None = None  # None: no row varies (one flow)
-    if np.count_nonzero(differs):
-        varies = np.logical_or.reduce(differs, axis=1).tolist()
-        if True in varies[: s.key_row - _G_TEMPLATE]:
-            return None
+    if any(keyed):
+        varies = [bool(b) for b in keyed]
     sums = np.add.reduceat(w4.astype(np.int64), u.bounds).reshape(len(frames), len(s.parts)).T
     check = s.chk @ sums
     check[1] += u.pseudo
@@ -494,21 +499,25 @@ def _scan_layout(
         return None
     ip_bits = ip_match(s.v4, words[0], words[1] & 0xFFFF)
     match = match_word(ip_bits, 24 if ts else -1, tcp_end - s.l4, words[4] >> 16)
-    table = u.table.copy()
+    base = u.tables.get(match)
+    if base is None:
+        if len(u.tables) >= _MATCHES_LIMIT:
+            u.tables.clear()
+        base = u.tables[match] = u.table.copy()
+        base[F_MATCH] = match
+        base.flags.writeable = False
+    table = base.copy()
     fields = table[F_NXT : F_TTL + 1]
     np.right_shift(g[:_G_TEMPLATE], s.shift[:_G_TEMPLATE], out=fields)
+    fields[0] += base[F_PLEN]  # NXT = SEQ + LEN (mod 2**32: the mask)
     fields &= s.mask[:_G_TEMPLATE]
-    nxt = table[F_NXT]
-    nxt += table[F_PLEN]
-    nxt &= M32
     if not ts:
         table[F_TSVAL : F_TSECR + 1] = -1
-    table[F_MATCH] = match
     table[F_PSUM] = sums[-2]
     if varies is None:  # one flow, in arrival order
         key = bytes(first[: s.l3]) + bytes(first[s.l3 + (12 if s.v4 else 8) : s.l4 + 4])
         return table, [0, len(frames)], [key]  # (the key words of ``_Shape.keyw``)
-    order, heads, keys = _group(g[s.key_row :], u.ws, w4, s, varies[s.key_row - _G_TEMPLATE :])
+    order, heads, keys = _group(g[s.key_row :], u.ws, w4, s, varies)
     if order is not None:
         table = table.take(order, 1)
     return table, heads, keys
