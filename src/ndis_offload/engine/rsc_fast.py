@@ -523,17 +523,52 @@ def _scan_layout(
     return table, heads, keys
 
 
-_PATTERNS: dict[tuple[int, ...], tuple[IntArray, IntArray, list[Frame], int]] = {}
-"""(frame starts, lengths, the joining pieces but the frames, odd) of joined batches by
-pattern (:func:`_join`): read-only."""
+class _Joining(NamedTuple):
+    """How the frames of one pattern (:func:`_join`) are joined, and where they land."""
+
+    starts: IntArray
+    lengths: IntArray
+    odd: int
+    sep: bytes | None
+    """The pad after every frame when all are equal (the frames are joined with it as the
+    separator, after ``head``), else None."""
+    head: bytes
+    pieces: list[Frame]
+    """The joining pieces but the frames (one pad per frame), when ``sep`` is None."""
+
+
+_PATTERNS: dict[tuple[int, ...], _Joining] = {}
+"""How batches are joined, by pattern (:func:`_join`): read-only."""
+
+
+def _joining(lengths_list: list[int]) -> _Joining:
+    """The starts, lengths and pieces of frames of ``lengths_list`` joined at ``2 (mod 4)``."""
+    pads = {size & 3 for size in lengths_list}
+    sep = _PADS[pads.pop()] if len(pads) == 1 else None
+    offset = 6 if sep is not None and len(sep) != 2 else 2  # where the first frame starts
+    head = bytes(offset - len(sep)) if sep is not None else b""
+    pieces: list[Frame] = []
+    if sep is None:
+        pieces = [b"\0\0"] * (2 * len(lengths_list) + 2)
+        pieces[2:-1:2] = [_PADS[size & 3] for size in lengths_list]
+        pieces[-1] = _TAIL
+    lengths = np.array(lengths_list, dtype=np.int64)
+    starts = np.empty(len(lengths), dtype=np.int64)
+    starts[0] = 0
+    np.cumsum(((lengths[:-1] + 5) >> 2) << 2, out=starts[1:])
+    starts += offset
+    starts.flags.writeable = lengths.flags.writeable = False
+    odd = int(np.bitwise_or.reduce(lengths)) & 1
+    return _Joining(starts, lengths, odd, sep, head, pieces)
 
 
 def _join(frames: Sequence[Frame]) -> tuple[bytes, IntArray, IntArray, tuple[int, ...], int]:
     """(buffer, frame starts, frame lengths, pattern, odd): the frames joined at ``2 (mod
-    4)``; the pattern names the lengths (``(-count, first, last)`` when all but the last
-    have the first one's length, else the lengths), and keys the cached arrays of the
-    batch's layout, so a stream of batches of recurring lengths reuses them; ``odd`` is 1
-    when some frame length is odd."""
+    4)``, each followed by the zeros that make the next start there (``_PADS``); the
+    pattern names the lengths (``(-count, first, last)`` when all but the last have the
+    first one's length, else the lengths), and keys the cached arrays of the batch's layout,
+    so a stream of batches of recurring lengths reuses them; ``odd`` is 1 when some frame
+    length is odd."""
     lengths_list = list(map(len, frames))
     first = lengths_list[0]
     count = len(lengths_list)
@@ -548,20 +583,14 @@ def _join(frames: Sequence[Frame]) -> tuple[bytes, IntArray, IntArray, tuple[int
     if entry is None:
         if len(_PATTERNS) >= _LAYOUTS_LIMIT:
             _PATTERNS.clear()
-        pieces: list[Frame] = [b"\0\0"] * (2 * count + 2)
-        pieces[2:-1:2] = [_PADS[size & 3] for size in lengths_list]
-        pieces[-1] = _TAIL
-        lengths = np.array(lengths_list, dtype=np.int64)
-        starts = np.empty(count, dtype=np.int64)
-        starts[0] = 0
-        np.cumsum(((lengths[:-1] + 5) >> 2) << 2, out=starts[1:])
-        starts += 2
-        starts.flags.writeable = lengths.flags.writeable = False
-        odd = int(np.bitwise_or.reduce(lengths)) & 1
-        entry = _PATTERNS[pattern] = (starts, lengths, pieces, odd)
-    parts = entry[2].copy()
-    parts[1:-1:2] = frames
-    return b"".join(parts), entry[0], entry[1], pattern, entry[3]
+        entry = _PATTERNS[pattern] = _joining(lengths_list)
+    if entry.sep is not None:
+        buffer = entry.sep.join([entry.head, *frames, _TAIL])
+    else:
+        parts = entry.pieces.copy()
+        parts[1:-1:2] = frames
+        buffer = b"".join(parts)
+    return buffer, entry.starts, entry.lengths, pattern, entry.odd
 
 
 def _type_fields(frame: Frame, s: _Shape) -> bytes:
