@@ -296,13 +296,14 @@ def test_one_layout_path_equals_the_per_frame_checks(v6: bool, link: str) -> Non
         for i, size in enumerate(sizes):
             tcp = TCP(sport=1000 + i % 2, dport=80, seq=10 * i, ack=1, flags="A")
             frames.append(bytes(l2 / ip / tcp / bytes((i + k) & 0xFF for k in range(size))))
-        buffer, starts, lengths, pattern, _ = rsc_fast._join(frames)
+        buffer, joined = rsc_fast._join(frames)
+        starts, lengths = joined.starts, joined.lengths
         for frame, start, size in zip(frames, starts.tolist(), lengths.tolist(), strict=True):
             assert buffer[start : start + size] == frame and start % 4 == 2
         w4 = np.frombuffer(buffer, dtype="<u4", count=len(buffer) // 4)
         shape = rsc_fast._shape_of_frame(frames[0])
         assert shape is not None
-        fast = rsc_fast._scan_layout(shape, frames, w4, starts, lengths, pattern)
+        fast = rsc_fast._scan_layout(shape, frames, w4, joined)
         assert fast is not None, "the one-layout path takes the batch"
         each = rsc_fast._scan_shape(shape, None, w4, starts, lengths)
         assert fast[0].tolist() == each[0].tolist()
@@ -310,9 +311,9 @@ def test_one_layout_path_equals_the_per_frame_checks(v6: bool, link: str) -> Non
         bad = bytearray(frames[3])
         bad[-1] ^= 0x10
         frames[3] = bytes(bad)
-        buffer, starts, lengths, pattern, _ = rsc_fast._join(frames)
+        buffer, joined = rsc_fast._join(frames)
         w4 = np.frombuffer(buffer, dtype="<u4", count=len(buffer) // 4)
-        assert rsc_fast._scan_layout(shape, frames, w4, starts, lengths, pattern) is None
+        assert rsc_fast._scan_layout(shape, frames, w4, joined) is None
         result = scan(frames)
         assert 3 not in result.table[FIELDS.index("index")].tolist()
         assert len(result.table[0]) == len(frames) - 1
@@ -327,7 +328,8 @@ def test_flow_grouping_is_exact_even_when_hashes_collide() -> None:
         src = f"2001:db8:{i % 3}::{i % 4 + 1}"
         tcp = TCP(sport=1000 + i % 2, dport=80, seq=7 * i, ack=1, flags="A")
         frames.append(bytes(ETH / IPv6(src=src, dst="2001:db8::99") / tcp / b"abcdefgh"))
-    buffer, starts, lengths, _, _ = rsc_fast._join(frames)
+    buffer, joined = rsc_fast._join(frames)
+    starts = joined.starts
     w4 = np.frombuffer(buffer, dtype="<u4", count=len(buffer) // 4)
     shape = rsc_fast._shape_of_frame(frames[0])
     assert shape is not None
@@ -468,11 +470,11 @@ def test_one_stride_batch_equals_the_per_frame_checks(
         frame = frames[which % count]
         frame[at % len(frame)] ^= flip
     joined = [bytes(f) for f in frames]
-    buffer, starts, lengths, pattern, _ = rsc_fast._join(joined)
-    assert pattern[0] < 0, "one length but the last: one stride"
+    buffer, joining = rsc_fast._join(joined)
+    assert joining.pattern[0] < 0, "one length but the last: one stride"
     w4 = np.frombuffer(buffer, dtype="<u4", count=len(buffer) // 4)
-    fast = rsc_fast._scan_layout(shape, joined, w4, starts, lengths, pattern)
-    each = rsc_fast._scan_shape(shape, None, w4, starts, lengths)
+    fast = rsc_fast._scan_layout(shape, joined, w4, joining)
+    each = rsc_fast._scan_shape(shape, None, w4, joining.starts, joining.lengths)
     if damage is None:
         assert fast is not None
     if fast is not None:
@@ -537,10 +539,10 @@ def test_one_layout_path_with_changed_headers_equals_the_per_frame_checks(
         frame[at % len(frame)] ^= flip
         _fix_checksums(frame, shape.l3, v6)
     joined = [bytes(f) for f in frames]
-    buffer, starts, lengths, pattern, _ = rsc_fast._join(joined)
+    buffer, joining = rsc_fast._join(joined)
     w4 = np.frombuffer(buffer, dtype="<u4", count=len(buffer) // 4)
-    fast = rsc_fast._scan_layout(shape, joined, w4, starts, lengths, pattern)
-    each = rsc_fast._scan_shape(shape, None, w4, starts, lengths)
+    fast = rsc_fast._scan_layout(shape, joined, w4, joining)
+    each = rsc_fast._scan_shape(shape, None, w4, joining.starts, joining.lengths)
     if not changes:
         assert fast is not None
     if fast is not None:

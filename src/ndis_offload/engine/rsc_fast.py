@@ -209,6 +209,7 @@ def shape_of(code: int) -> tuple[int, int, bool]:
     return l3, l3 + (20 if v4 else 40), v4
 
 
+_U32 = np.dtype("<u4")
 _HIGHMASK = np.array([0, 0xFFFFFF00, 0xFFFF0000, 0xFF000000], dtype=np.uint32)
 """``_HIGHMASK[end & 3]``: the bytes of the word at ``end & ~3`` from ``end`` on."""
 _EMPTY = np.empty((len(FIELDS), 0), dtype=np.int64)
@@ -412,21 +413,16 @@ class _Layout:
     """``table`` with the ``match`` row filled, by ``match`` (read-only)."""
 
 
-_LAYOUTS: dict[tuple[int, int, tuple[int, ...]], _Layout] = {}
 _LAYOUTS_LIMIT = 64
 _MATCHES_LIMIT = 8
 
 
-def _layout(
-    s: _Shape, ts: int, pattern: tuple[int, ...], starts: IntArray, lengths: IntArray
-) -> _Layout:
-    """The cached constants of frames joined at ``starts`` with ``lengths`` (``pattern``,
-    from :func:`_join`, names them)."""
-    key = (s.code, ts, pattern)
-    entry = _LAYOUTS.get(key)
+def _layout(s: _Shape, ts: int, joined: _Joining) -> _Layout:
+    """The cached constants of the frames of a pattern (``joined``, from :func:`_join`)."""
+    key = (s.code, ts)
+    entry = joined.layouts.get(key)
     if entry is None:
-        if len(_LAYOUTS) >= _LAYOUTS_LIMIT:
-            _LAYOUTS.clear()
+        starts, lengths = joined.starts, joined.lengths
         n = len(lengths)
         ws = starts >> 2
         bounds = s.parts_ts[ts] + ws[:, None]
@@ -444,7 +440,7 @@ def _layout(
         if not s.v4:
             corr <<= 16
         shortest = int(lengths.min()) if datagram.max() <= 0xFFFF else 0
-        entry = _LAYOUTS[key] = _Layout(
+        entry = joined.layouts[key] = _Layout(
             ws, s.cols + ws, bounds.ravel(), pseudo, table, datagram, shortest,
             corr if corr.any() else None, {},
         )  # fmt: skip
@@ -452,9 +448,8 @@ def _layout(
 
 
 def _scan_layout(
-    s: _Shape, frames: Sequence[Frame], w4: npt.NDArray[np.uint32], starts: IntArray,
-    lengths: IntArray, pattern: tuple[int, ...],
-) -> tuple[IntArray, list[int], list[bytes]] | None:  # fmt: skip
+    s: _Shape, frames: Sequence[Frame], w4: npt.NDArray[np.uint32], joined: _Joining
+) -> tuple[IntArray, list[int], list[bytes]] | None:
     """(table, heads, keys) of a batch whose frames all have the first frame's layout (a bulk
     transfer), or None when they do not: the first frame is checked against the templates
     and every other one against it (``_Shape.umask``, lengths that fill the frame), then
@@ -467,7 +462,7 @@ def _scan_layout(
         return None
     ts = 1 if offset == 8 else 0
     tcp_end = s.l4 + (32 if ts else 20)
-    u = _layout(s, ts, pattern, starts, lengths)
+    u = _layout(s, ts, joined)
     if u.shortest <= tcp_end:  # every frame holds a payload (and fits its length field)
         return None
     g = w4.take(u.idx).view(">u4").astype(np.int64)
@@ -523,9 +518,12 @@ def _scan_layout(
     return table, heads, keys
 
 
-class _Joining(NamedTuple):
-    """How the frames of one pattern (:func:`_join`) are joined, and where they land."""
+@dataclass(frozen=True, slots=True)
+class _Joining:
+    """How the frames of one pattern (:func:`_join`) are joined, where they land, and the
+    constants of their header layouts (:func:`_layout`)."""
 
+    pattern: tuple[int, ...]
     starts: IntArray
     lengths: IntArray
     odd: int
@@ -535,13 +533,17 @@ class _Joining(NamedTuple):
     head: bytes
     pieces: list[Frame]
     """The joining pieces but the frames (one pad per frame), when ``sep`` is None."""
+    stride: int
+    """``starts[1] - starts[0]`` (0 for one frame)."""
+    layouts: dict[tuple[int, int], _Layout]
+    """By (shape code, timestamps)."""
 
 
 _PATTERNS: dict[tuple[int, ...], _Joining] = {}
 """How batches are joined, by pattern (:func:`_join`): read-only."""
 
 
-def _joining(lengths_list: list[int]) -> _Joining:
+def _joining(pattern: tuple[int, ...], lengths_list: list[int]) -> _Joining:
     """The starts, lengths and pieces of frames of ``lengths_list`` joined at ``2 (mod 4)``."""
     pads = {size & 3 for size in lengths_list}
     sep = _PADS[pads.pop()] if len(pads) == 1 else None
@@ -559,16 +561,16 @@ def _joining(lengths_list: list[int]) -> _Joining:
     starts += offset
     starts.flags.writeable = lengths.flags.writeable = False
     odd = int(np.bitwise_or.reduce(lengths)) & 1
-    return _Joining(starts, lengths, odd, sep, head, pieces)
+    stride = int(starts[1] - starts[0]) if len(starts) > 1 else 0
+    return _Joining(pattern, starts, lengths, odd, sep, head, pieces, stride, {})
 
 
-def _join(frames: Sequence[Frame]) -> tuple[bytes, IntArray, IntArray, tuple[int, ...], int]:
-    """(buffer, frame starts, frame lengths, pattern, odd): the frames joined at ``2 (mod
-    4)``, each followed by the zeros that make the next start there (``_PADS``); the
-    pattern names the lengths (``(-count, first, last)`` when all but the last have the
-    first one's length, else the lengths), and keys the cached arrays of the batch's layout,
-    so a stream of batches of recurring lengths reuses them; ``odd`` is 1 when some frame
-    length is odd."""
+def _join(frames: Sequence[Frame]) -> tuple[bytes, _Joining]:
+    """(buffer, joining): the frames joined at ``2 (mod 4)``, each followed by the zeros
+    that make the next start there (``_PADS``); the pattern names the lengths (``(-count,
+    first, last)`` when all but the last have the first one's length, else the lengths),
+    and keys the cached arrays of the batch's layout, so a stream of batches of recurring
+    lengths reuses them; ``odd`` is 1 when some frame length is odd."""
     lengths_list = list(map(len, frames))
     first = lengths_list[0]
     count = len(lengths_list)
@@ -583,14 +585,14 @@ def _join(frames: Sequence[Frame]) -> tuple[bytes, IntArray, IntArray, tuple[int
     if entry is None:
         if len(_PATTERNS) >= _LAYOUTS_LIMIT:
             _PATTERNS.clear()
-        entry = _PATTERNS[pattern] = _joining(lengths_list)
+        entry = _PATTERNS[pattern] = _joining(pattern, lengths_list)
     if entry.sep is not None:
         buffer = entry.sep.join([entry.head, *frames, _TAIL])
     else:
         parts = entry.pieces.copy()
         parts[1:-1:2] = frames
         buffer = b"".join(parts)
-    return buffer, entry.starts, entry.lengths, pattern, entry.odd
+    return buffer, entry
 
 
 def _type_fields(frame: Frame, s: _Shape) -> bytes:
@@ -639,19 +641,21 @@ def scan(frames: Sequence[Frame]) -> FastSegments:
     """
     if not frames:
         return FastSegments(b"", _EMPTY, [0], [])
-    buffer, starts, lengths, pattern, odd = _join(frames)
-    w4 = np.frombuffer(buffer, dtype="<u4", count=len(buffer) // 4)
+    buffer, joined = _join(frames)
+    starts, lengths = joined.starts, joined.lengths
+    w4 = np.frombuffer(buffer, _U32, len(buffer) >> 2)
     shape = _shape_of_frame(frames[0])
     if shape is not None and len(frames) > 1:
-        found = _scan_layout(shape, frames, w4, starts, lengths, pattern)
+        found = _scan_layout(shape, frames, w4, joined)
         if found is not None:
             # Every frame is a segment of one header layout: (header lengths are even)
-            # payload parities are those of the frame lengths.
-            if pattern[0] >= 0:
-                return FastSegments(buffer, *found, True, -1 if len(found[1]) == 2 else 0, odd)
-            # One length but perhaps the last: one flow keeps the frames' order.
-            stride = int(starts[1] - starts[0]) if len(found[1]) == 2 else 0
-            return FastSegments(buffer, *found, True, stride, odd)
+            # payload parities are those of the frame lengths. With one length but perhaps
+            # the last, one flow keeps the frames' order.
+            if len(found[1]) != 2:
+                stride = 0
+            else:
+                stride = joined.stride if joined.pattern[0] < 0 else -1
+            return FastSegments(buffer, *found, True, stride, joined.odd)
     tables: list[IntArray] = []
     heads: list[int] = [0]
     keys: list[bytes] = []
