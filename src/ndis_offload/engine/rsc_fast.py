@@ -406,9 +406,16 @@ class _Layout:
     """Each frame's IPv4 total length / IPv6 payload length."""
     shortest: int
     """The shortest frame's length, 0 when a datagram is too long for its length field."""
+    pairs: IntArray
+    """``reduceat`` bounds over the XOR of neighbouring columns of the flattened rows 7..
+    of ``g``: even results are the rows (columns 0..n-2), odd ones a row's last column
+    against the next row's first (ignored)."""
     corr: IntArray | None
-    """How each frame's length field differs (XOR) from the first frame's, where the field
-    sits in its row (``_Shape.len_row``); None when it does not."""
+    """How each frame's length field differs (XOR) from the previous frame's, placed as
+    the XOR of neighbouring columns (``pairs``); None when it does not."""
+    shift: IntArray
+    mask: IntArray
+    """``_Shape.shift`` / ``mask`` of ``g``'s rows 0-6, one column per frame."""
     tables: dict[int, IntArray]
     """``table`` with the ``match`` row filled, by ``match`` (read-only)."""
 
@@ -436,13 +443,17 @@ def _layout(s: _Shape, ts: int, joined: _Joining) -> _Layout:
         # TCP length and protocol, as big-endian words summed little-endian (x256).
         pseudo = (lengths - s.l4 + 6) * 256
         datagram = lengths - (s.l3 if s.v4 else s.l3 + 40)
-        corr = datagram ^ datagram[0]
+        rows = len(s.cols) - _G_TEMPLATE
+        pairs = np.sort(np.r_[np.arange(rows) * n, np.arange(rows - 1) * n + n - 1])
+        corr = np.zeros((rows, n), dtype=np.int64)
+        corr[s.len_row, 1:] = datagram[1:] ^ datagram[:-1]
         if not s.v4:
             corr <<= 16
-        shortest = int(lengths.min()) if datagram.max() <= 0xFFFF else 0
+        shortest = int(lengths.min()) if datagram.max() <= 0xFFFF and n > 1 else 0
         entry = joined.layouts[key] = _Layout(
-            ws, s.cols + ws, bounds.ravel(), pseudo, table, datagram, shortest,
-            corr if corr.any() else None, {},
+            ws, s.cols + ws, bounds.ravel(), pseudo, table, datagram, shortest, pairs,
+            corr.ravel()[1:] if corr.any() else None,
+            np.repeat(s.shift[:_G_TEMPLATE], n, 1), np.repeat(s.mask[:_G_TEMPLATE], n, 1), {},
         )  # fmt: skip
     return entry
 
@@ -463,23 +474,24 @@ def _scan_layout(
     ts = 1 if offset == 8 else 0
     tcp_end = s.l4 + (32 if ts else 20)
     u = _layout(s, ts, joined)
-    if u.shortest <= tcp_end:  # every frame holds a payload (and fits its length field)
+    if u.shortest <= tcp_end:  # every frame holds a payload (and fits its length field; n > 1)
         return None
     g = w4.take(u.idx).view(">u4").astype(np.int64)
     # The first frame passes the template; every frame equals it under the shared bits
     # (template rows; the flow-key rows may vary: which do is the flow grouping's sort key),
     # and its IPv4 total length / IPv6 payload length ends the datagram where the frame
-    # ends (the first frame's is checked; the others differ from it as their lengths do).
+    # ends (the first frame's is checked; the others differ from it as their lengths do):
+    # every frame equals the one before it.
     words = g[_G_TEMPLATE:_G_FIELDS, 0].tolist()
     if tuple(map(and_, words, s.tmasks[ts])) != s.tvalues[ts]:
         return None
     if (words[0] & 0xFFFF if s.v4 else words[1] >> 16) != u.datagram[0]:
         return None
-    rows = g[_G_TEMPLATE:]
-    differs = rows ^ rows[:, :1]
+    rows = g[_G_TEMPLATE:].ravel()
+    differs = rows[1:] ^ rows[:-1]
     if u.corr is not None:  # the length field differs as the frame lengths do
-        differs[s.len_row] ^= u.corr
-    bits = np.bitwise_or.reduce(differs, axis=1).tolist()  # the bits that vary, per row
+        differs ^= u.corr
+    bits = np.bitwise_or.reduceat(differs, u.pairs).tolist()[::2]  # the bits that vary, per row
     if any(map(and_, bits, s.umask[ts])):
         return None
     keyed = bits[s.key_row - _G_TEMPLATE :]
@@ -503,9 +515,9 @@ def _scan_layout(
         base.flags.writeable = False
     table = base.copy()
     fields = table[F_NXT : F_TTL + 1]
-    np.right_shift(g[:_G_TEMPLATE], s.shift[:_G_TEMPLATE], out=fields)
+    np.right_shift(g[:_G_TEMPLATE], u.shift, fields)
     fields[0] += base[F_PLEN]  # NXT = SEQ + LEN (mod 2**32: the mask)
-    fields &= s.mask[:_G_TEMPLATE]
+    fields &= u.mask
     if not ts:
         table[F_TSVAL : F_TSECR + 1] = -1
     table[F_PSUM] = sums[-2]
