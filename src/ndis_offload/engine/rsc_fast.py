@@ -48,7 +48,7 @@ from ndis_offload.packet.proto import ETH_HEADER_LEN, TCP_ACK, TCP_PSH, Frame
 
 IntArray = npt.NDArray[np.int64]
 
-_MOD = 0xFFFF
+_MOD = np.int64(0xFFFF)
 _WORDS = 24
 """32-bit words read at most per frame: frame bytes -2 .. 94 (VLAN + IPv6 + TCP timestamps)."""
 _ARANGE = np.arange(4096, dtype=np.int64)
@@ -401,6 +401,7 @@ class _Layout:
     idx: IntArray
     bounds: IntArray
     pseudo: IntArray
+    """Per check (IPv4 header, TCP) and frame: the checked sum's constant term."""
     table: IntArray
     datagram: IntArray
     """Each frame's IPv4 total length / IPv6 payload length."""
@@ -441,7 +442,8 @@ def _layout(s: _Shape, ts: int, joined: _Joining) -> _Layout:
         table[F_SIZE] = lengths - s.l3
         table[F_PLEN] = lengths - s.l4 - (32 if ts else 20)
         # TCP length and protocol, as big-endian words summed little-endian (x256).
-        pseudo = (lengths - s.l4 + 6) * 256
+        pseudo = np.zeros((2, n), dtype=np.int64)
+        pseudo[1] = (lengths - s.l4 + 6) * 256
         datagram = lengths - (s.l3 if s.v4 else s.l3 + 40)
         rows = len(s.cols) - _G_TEMPLATE
         pairs = np.sort(np.r_[np.arange(rows) * n, np.arange(rows - 1) * n + n - 1])
@@ -500,8 +502,8 @@ def _scan_layout(
         varies = [bool(b) for b in keyed]
     sums = np.add.reduceat(w4.astype(np.int64), u.bounds).reshape(len(frames), len(s.parts)).T
     check = s.chk @ sums
-    check[1] += u.pseudo
-    check %= _MOD
+    check += u.pseudo
+    np.remainder(check, _MOD, check)
     if np.count_nonzero(check):
         return None
     ip_bits = ip_match(s.v4, words[0], words[1] & 0xFFFF)
