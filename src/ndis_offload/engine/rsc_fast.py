@@ -403,8 +403,8 @@ class _Layout:
     pseudo: IntArray
     """Per check (IPv4 header, TCP) and frame: the checked sum's constant term."""
     table: IntArray
-    datagram: IntArray
-    """Each frame's IPv4 total length / IPv6 payload length."""
+    datagram: int
+    """The first frame's IPv4 total length / IPv6 payload length."""
     shortest: int
     """The shortest frame's length, 0 when a datagram is too long for its length field."""
     pairs: IntArray
@@ -417,8 +417,9 @@ class _Layout:
     shift: IntArray
     mask: IntArray
     """``_Shape.shift`` / ``mask`` of ``g``'s rows 0-6, one column per frame."""
-    tables: dict[int, IntArray]
-    """``table`` with the ``match`` row filled, by ``match`` (read-only)."""
+    tables: dict[tuple[int, int, int], IntArray]
+    """``table`` with the ``match`` row filled (read-only), by the first frame's words the
+    match is made of (IP word 0, the low half of IP word 1, TCP data offset and flags)."""
 
 
 _LAYOUTS_LIMIT = 64
@@ -453,7 +454,7 @@ def _layout(s: _Shape, ts: int, joined: _Joining) -> _Layout:
             corr <<= 16
         shortest = int(lengths.min()) if datagram.max() <= 0xFFFF and n > 1 else 0
         entry = joined.layouts[key] = _Layout(
-            ws, s.cols + ws, bounds.ravel(), pseudo, table, datagram, shortest, pairs,
+            ws, s.cols + ws, bounds.ravel(), pseudo, table, int(datagram[0]), shortest, pairs,
             corr.ravel()[1:] if corr.any() else None,
             np.repeat(s.shift[:_G_TEMPLATE], n, 1), np.repeat(s.mask[:_G_TEMPLATE], n, 1), {},
         )  # fmt: skip
@@ -487,7 +488,7 @@ def _scan_layout(
     words = g[_G_TEMPLATE:_G_FIELDS, 0].tolist()
     if tuple(map(and_, words, s.tmasks[ts])) != s.tvalues[ts]:
         return None
-    if (words[0] & 0xFFFF if s.v4 else words[1] >> 16) != u.datagram[0]:
+    if (words[0] & 0xFFFF if s.v4 else words[1] >> 16) != u.datagram:
         return None
     rows = g[_G_TEMPLATE:].ravel()
     differs = rows[1:] ^ rows[:-1]
@@ -506,13 +507,14 @@ def _scan_layout(
     np.remainder(check, _MOD, check)
     if np.count_nonzero(check):
         return None
-    ip_bits = ip_match(s.v4, words[0], words[1] & 0xFFFF)
-    match = match_word(ip_bits, 24 if ts else -1, tcp_end - s.l4, words[4] >> 16)
-    base = u.tables.get(match)
+    made_of = (words[0], words[1] & 0xFFFF, words[4] >> 16)
+    base = u.tables.get(made_of)
     if base is None:
+        ip_bits = ip_match(s.v4, words[0], words[1] & 0xFFFF)
+        match = match_word(ip_bits, 24 if ts else -1, tcp_end - s.l4, words[4] >> 16)
         if len(u.tables) >= _MATCHES_LIMIT:
             u.tables.clear()
-        base = u.tables[match] = u.table.copy()
+        base = u.tables[made_of] = u.table.copy()
         base[F_MATCH] = match
         base.flags.writeable = False
     table = base.copy()
