@@ -319,6 +319,29 @@ def test_one_layout_path_equals_the_per_frame_checks(v6: bool, link: str) -> Non
         assert len(result.table[0]) == len(frames) - 1
 
 
+@pytest.mark.parametrize("v6", [False, True], ids=["v4", "v6"])
+@pytest.mark.parametrize(("link", "at"), [("plain", 12), ("vlan", 16), ("vlan", 12)])
+def test_a_frame_of_another_ethertype_leaves_the_one_layout_path(
+    v6: bool, link: str, at: int
+) -> None:
+    """A frame among a bulk batch whose EtherType (or VLAN TPID) is not the first frame's,
+    all else equal, is not a segment of the first frame's layout: the scan leaves it to the
+    per-frame path, and ``push_batch`` equals ``push``."""
+    l2: Packet = ETH / Dot1Q(vlan=3) if link == "vlan" else ETH
+    ip: Packet = IPv6(src="2001:db8::1", dst="2001:db8::2") if v6 else IP(
+        src="192.0.2.1", dst="198.51.100.7", flags="DF"
+    )  # fmt: skip
+    frames = []
+    for i in range(8):
+        tcp = TCP(sport=1000, dport=80, seq=1000 * i, ack=1, flags="A")
+        frames.append(bytes(l2 / ip / tcp / bytes(range(i, i + 1000 % 256))))
+    other = bytearray(frames[5])
+    other[at : at + 2] = b"\x88\xb5"  # a local experimental EtherType
+    frames[5] = bytes(other)
+    assert 5 not in scan(frames).table[FIELDS.index("index")].tolist()
+    compare(frames, [0, len(frames)], timeout=1e9)
+
+
 def test_flow_grouping_is_exact_even_when_hashes_collide() -> None:
     """Flows told apart by more than two key words (IPv6 addresses) are grouped by a hash;
     with every hash equal (a forced collision) the grouping falls back to the key bytes and

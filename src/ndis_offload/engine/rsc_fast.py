@@ -80,8 +80,10 @@ segment (``rsc_rules.UNIT_FIELDS``; ``nxt`` is ``SEG.SEQ + SEG.LEN``)."""
 # CWR, total length; IPv6: word 0, -, data offset, ECE / CWR, payload length); 17 the
 # EtherType and one row per VLAN tag (its TPID); then (from ``_Shape.key_row``) the flow-key
 # words. In a batch of one layout rows 7 .. key_row - 1 are equal in every frame under
-# ``_Shape.umask``.
+# ``_Shape.umask``; its path gathers all rows but 12-16 (``_Shape.lay_cols``: they repeat
+# words of rows 7-11 with fewer bits).
 _G_TEMPLATE, _G_FIELDS, _G_DOFF, _G_L2 = 7, 12, 14, 17
+_LAY_SKIP = _G_L2 - _G_FIELDS
 _LIN = ("match", "size", "plen", "pend", "pseudo")
 """Rows of ``lin @ g[12:17] + const``: the linear functions of the fields."""
 
@@ -96,13 +98,15 @@ class _Shape:
     v4: bool
     key_row: int
     cols: IntArray
+    lay_cols: IntArray
+    """``cols`` but rows 12-16: the rows of ``g`` in the one-layout path."""
     shift: IntArray
     mask: IntArray
     tmask: IntArray
     tvalue: IntArray
     umask: tuple[tuple[int, ...], tuple[int, ...]]
-    """Per template: the bits of rows 7 to ``key_row - 1`` every frame of one layout shares,
-    the IP length field included (it differs as the frame lengths do)."""
+    """Per template: the bits of rows 7-11 and 17 to ``key_row - 1`` every frame of one
+    layout shares, the IP length field included (it differs as the frame lengths do)."""
     len_row: int
     """The row of ``g[7:]`` holding the IP length field (IPv4 total length: the low 16 bits
     of row 0; IPv6 payload length: the high 16 bits of row 1)."""
@@ -159,15 +163,17 @@ def _shape(l3: int, v4: bool) -> _Shape:
     pairs = np.array(templates, dtype=np.int64)[:, :, :, None]
     # Shared by a batch of one layout: IPv4 version to TOS, flags / fragment, protocol; IPv6
     # word 0 and next header; the option word (timestamps); the data offset and the flags
-    # but PSH; the fields but the length; the EtherType and TPID.
+    # but PSH; the EtherType and TPID.
     shared_ip = [0xFFFF0000, 0xFFFF, 0x00FF0000] if v4 else [M32, 0x0000FF00, M32]
     tcp_shared = (0xFF00 | (0xFF & ~TCP_PSH)) << 16
     raw_fields = [m << sh for _, sh, m in fields[:4]]  # the raw bits of the fields, not the length
     length_bits = [0xFFFF, 0] if v4 else [0, 0xFFFF0000]
     shared_ip = [m | bits for m, bits in zip(shared_ip, [*length_bits, 0], strict=True)]
-    umask = tuple(
-        (*shared_ip, option, tcp_shared, *raw_fields, 0, *[0xFFFF] * len(l2)) for option in (0, M32)
-    )
+    umask = tuple((*shared_ip, option, tcp_shared, *[0xFFFF] * len(l2)) for option in (0, M32))
+    for (word, _, _), raw in zip(fields[:4], raw_fields, strict=True):
+        # Rows 12-15 (not gathered in the one-layout path) repeat shared bits of rows 7-11.
+        rows_7_11 = zip(whole, umask[0][:5], strict=True)
+        assert any(w == word and raw & ~m == 0 for (w, _, _), m in rows_7_11)
     # match = IP bits << 24 | TSval offset (24, or NO_TS_OFFSET without: 0x3F - 13 *
     # (doff - 5)) << 16 | TCP header length << 8 | ECE / CWR (rsc_rules.match_word)
     ts_bits = [(1 << 10) - (13 << 16), 1, 0]
@@ -186,7 +192,8 @@ def _shape(l3: int, v4: bool) -> _Shape:
     code = len(_CODES)
     _CODES.append((l3, v4))
     return _Shape(
-        code, l3, l4, v4, _G_L2 + len(l2), spec[:, :1].copy(), spec[:, 1:2].copy(),
+        code, l3, l4, v4, _G_L2 + len(l2), spec[:, :1].copy(),
+        np.delete(spec[:, :1], np.s_[_G_FIELDS:_G_L2], 0), spec[:, 1:2].copy(),
         spec[:, 2:].copy(),
         pairs[:, :, 0].copy(), pairs[:, :, 1].copy(),
         (umask[0], umask[1]), 0 if v4 else 1,
@@ -446,7 +453,7 @@ def _layout(s: _Shape, ts: int, joined: _Joining) -> _Layout:
         pseudo = np.zeros((2, n), dtype=np.int64)
         pseudo[1] = (lengths - s.l4 + 6) * 256
         datagram = lengths - (s.l3 if s.v4 else s.l3 + 40)
-        rows = len(s.cols) - _G_TEMPLATE
+        rows = len(s.lay_cols) - _G_TEMPLATE
         pairs = np.sort(np.r_[np.arange(rows) * n, np.arange(rows - 1) * n + n - 1])
         corr = np.zeros((rows, n), dtype=np.int64)
         corr[s.len_row, 1:] = datagram[1:] ^ datagram[:-1]
@@ -454,7 +461,7 @@ def _layout(s: _Shape, ts: int, joined: _Joining) -> _Layout:
             corr <<= 16
         shortest = int(lengths.min()) if datagram.max() <= 0xFFFF and n > 1 else 0
         entry = joined.layouts[key] = _Layout(
-            ws, s.cols + ws, bounds.ravel(), pseudo, table, int(datagram[0]), shortest, pairs,
+            ws, s.lay_cols + ws, bounds.ravel(), pseudo, table, int(datagram[0]), shortest, pairs,
             corr.ravel()[1:] if corr.any() else None,
             np.repeat(s.shift[:_G_TEMPLATE], n, 1), np.repeat(s.mask[:_G_TEMPLATE], n, 1), {},
         )  # fmt: skip
@@ -497,7 +504,7 @@ def _scan_layout(
     bits = np.bitwise_or.reduceat(differs, u.pairs).tolist()[::2]  # the bits that vary, per row
     if any(map(and_, bits, s.umask[ts])):
         return None
-    keyed = bits[s.key_row - _G_TEMPLATE :]
+    keyed = bits[s.key_row - _LAY_SKIP - _G_TEMPLATE :]
     varies: list[bool] | None = None  # None: no row varies (one flow)
     if any(keyed):
         varies = [bool(b) for b in keyed]
@@ -528,7 +535,7 @@ def _scan_layout(
     if varies is None:  # one flow, in arrival order
         key = bytes(first[: s.l3]) + bytes(first[s.l3 + (12 if s.v4 else 8) : s.l4 + 4])
         return table, [0, len(frames)], [key]  # (the key words of ``_Shape.keyw``)
-    order, heads, keys = _group(g[s.key_row :], u.ws, w4, s, varies)
+    order, heads, keys = _group(g[s.key_row - _LAY_SKIP :], u.ws, w4, s, varies)
     if order is not None:
         table = table.take(order, 1)
     return table, heads, keys
