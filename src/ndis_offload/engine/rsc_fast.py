@@ -216,7 +216,7 @@ def shape_of(code: int) -> tuple[int, int, bool]:
     return l3, l3 + (20 if v4 else 40), v4
 
 
-_U32 = np.dtype("<u4")
+_U32, _BE32 = np.dtype("<u4"), np.dtype(">u4")
 _HIGHMASK = np.array([0, 0xFFFFFF00, 0xFFFF0000, 0xFF000000], dtype=np.uint32)
 """``_HIGHMASK[end & 3]``: the bytes of the word at ``end & ~3`` from ``end`` on."""
 _EMPTY = np.empty((len(FIELDS), 0), dtype=np.int64)
@@ -486,7 +486,7 @@ def _scan_layout(
     u = _layout(s, ts, joined)
     if u.shortest <= tcp_end:  # every frame holds a payload (and fits its length field; n > 1)
         return None
-    g = w4.take(u.idx).view(">u4").astype(np.int64)
+    g = w4.take(u.idx).view(_BE32).astype(np.int64)
     # The first frame passes the template; every frame equals it under the shared bits
     # (template rows; the flow-key rows may vary: which do is the flow grouping's sort key),
     # and its IPv4 total length / IPv6 payload length ends the datagram where the frame
