@@ -433,6 +433,30 @@ _LAYOUTS_LIMIT = 64
 _MATCHES_LIMIT = 8
 
 
+def _per_count(s: _Shape, n: int) -> tuple[IntArray, IntArray, IntArray, IntArray]:
+    """(``_Layout.pairs``, ``shift``, ``mask``, a table with the index and shape rows) of
+    ``n`` frames of shape ``s``."""
+    key = (s.code, n)
+    found = _PER_COUNT.get(key)
+    if found is None:
+        if len(_PER_COUNT) >= _LAYOUTS_LIMIT:
+            _PER_COUNT.clear()
+        rows = len(s.lay_cols) - _G_TEMPLATE
+        pairs = np.empty(2 * rows - 1, dtype=np.int64)
+        pairs[0::2] = np.arange(rows) * n
+        pairs[1::2] = pairs[0:-1:2] + n - 1
+        shift = np.repeat(s.shift[:_G_TEMPLATE], n, 1)
+        mask = np.repeat(s.mask[:_G_TEMPLATE], n, 1)
+        blank = np.zeros((len(FIELDS), n), dtype=np.int64)
+        blank[F_INDEX] = np.arange(n)
+        blank[F_SHAPE] = s.code
+        found = _PER_COUNT[key] = (pairs, shift, mask, blank)
+    return found
+
+
+_PER_COUNT: dict[tuple[int, int], tuple[IntArray, IntArray, IntArray, IntArray]] = {}
+
+
 def _layout(s: _Shape, ts: int, joined: _Joining) -> _Layout:
     """The cached constants of the frames of a pattern (``joined``, from :func:`_join`)."""
     key = (s.code, ts)
@@ -443,27 +467,25 @@ def _layout(s: _Shape, ts: int, joined: _Joining) -> _Layout:
         ws = starts >> 2
         bounds = s.parts_ts[ts] + ws[:, None]
         bounds[:, -1] += (lengths + 5) >> 2  # the word after the datagram's last byte
-        table = np.empty((len(FIELDS), n), dtype=np.int64)
-        table[F_INDEX] = np.arange(n)
-        table[F_SHAPE] = s.code
-        table[F_PEND] = starts + lengths
-        table[F_SIZE] = lengths - s.l3
-        table[F_PLEN] = lengths - s.l4 - (32 if ts else 20)
+        pairs, shift, mask, blank = _per_count(s, n)
+        table = blank.copy()
+        np.add(starts, lengths, table[F_PEND])
+        assert F_PLEN == F_SIZE + 1
+        np.subtract(lengths, [[s.l3], [s.l4 + (32 if ts else 20)]], table[F_SIZE : F_PLEN + 1])
         # TCP length and protocol, as big-endian words summed little-endian (x256).
         pseudo = np.zeros((2, n), dtype=np.int64)
-        pseudo[1] = (lengths - s.l4 + 6) * 256
-        datagram = lengths - (s.l3 if s.v4 else s.l3 + 40)
-        rows = len(s.lay_cols) - _G_TEMPLATE
-        pairs = np.sort(np.r_[np.arange(rows) * n, np.arange(rows - 1) * n + n - 1])
-        corr = np.zeros((rows, n), dtype=np.int64)
-        corr[s.len_row, 1:] = datagram[1:] ^ datagram[:-1]
-        if not s.v4:
-            corr <<= 16
+        np.multiply(lengths - (s.l4 - 6), 256, pseudo[1])
+        datagram = table[F_SIZE] if s.v4 else table[F_SIZE] - 40
+        steps = datagram[1:] ^ datagram[:-1]
+        corr = None
+        if steps.any():
+            corr = np.zeros((len(s.lay_cols) - _G_TEMPLATE, n), dtype=np.int64)
+            corr[s.len_row, 1:] = steps << (0 if s.v4 else 16)
+            corr = corr.ravel()[1:]
         shortest = int(lengths.min()) if datagram.max() <= 0xFFFF and n > 1 else 0
         entry = joined.layouts[key] = _Layout(
             ws, s.lay_cols + ws, bounds.ravel(), pseudo, table, int(datagram[0]), shortest, pairs,
-            corr.ravel()[1:] if corr.any() else None,
-            np.repeat(s.shift[:_G_TEMPLATE], n, 1), np.repeat(s.mask[:_G_TEMPLATE], n, 1), {},
+            corr, shift, mask, {},
         )  # fmt: skip
     return entry
 
