@@ -470,8 +470,8 @@ def _layout(s: _Shape, ts: int, joined: _Joining) -> _Layout:
         pairs, shift, mask, blank = _per_count(s, n)
         table = blank.copy()
         np.add(starts, lengths, table[F_PEND])
-        assert F_PLEN == F_SIZE + 1
-        np.subtract(lengths, [[s.l3], [s.l4 + (32 if ts else 20)]], table[F_SIZE : F_PLEN + 1])
+        size_plen = table[F_SIZE : F_PLEN + 1]  # (F_PLEN is F_SIZE + 1)
+        np.subtract(lengths, [[s.l3], [s.l4 + (32 if ts else 20)]], size_plen)
         # TCP length and protocol, as big-endian words summed little-endian (x256).
         pseudo = np.zeros((2, n), dtype=np.int64)
         np.multiply(lengths - (s.l4 - 6), 256, pseudo[1])
@@ -614,8 +614,8 @@ def _join(frames: Sequence[Frame]) -> tuple[bytes, _Joining]:
     """(buffer, joining): the frames joined at ``2 (mod 4)``, each followed by the zeros
     that make the next start there (``_PADS``); the pattern names the lengths (``(-count,
     first, last)`` when all but the last have the first one's length, else the lengths),
-    and keys the cached arrays of the batch's layout, so a stream of batches of recurring
-    lengths reuses them; ``odd`` is 1 when some frame length is odd."""
+    and keys the joining (:class:`_Joining`: where the frames start, the cached arrays of
+    the batch's layouts), so a stream of batches of recurring lengths reuses them."""
     lengths_list = list(map(len, frames))
     first = lengths_list[0]
     count = len(lengths_list)
