@@ -342,6 +342,37 @@ def test_a_frame_of_another_ethertype_leaves_the_one_layout_path(
     compare(frames, [0, len(frames)], timeout=1e9)
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.integers(1, 3000), min_size=1, max_size=70),
+    st.sampled_from(["as drawn", "one length", "one length but the last", "one pad"]),
+)
+def test_join_places_every_frame_at_2_mod_4_between_zeros(lengths: list[int], kind: str) -> None:
+    """Frames joined by ``_join`` (with their common pad as separator, or piece by piece)
+    start at ``2 (mod 4)``, in order, with only zero bytes around them and enough after the
+    last one for every header word the scan reads."""
+    if kind == "one length":
+        lengths = [lengths[0]] * len(lengths)
+    elif kind == "one length but the last":
+        lengths = [lengths[0]] * (len(lengths) - 1) + lengths[-1:]
+    elif kind == "one pad":
+        lengths = [size - (size & 3) + (lengths[0] & 3) + 4 for size in lengths]
+    frames = [bytes((i + k) % 255 + 1 for k in range(size)) for i, size in enumerate(lengths)]
+    buffer, joined = rsc_fast._join(frames)
+    assert joined.lengths.tolist() == lengths
+    outside = bytearray(buffer)
+    end = 0
+    for frame, start in zip(frames, joined.starts.tolist(), strict=True):
+        assert start % 4 == 2 and start >= end + 2
+        assert buffer[start : start + len(frame)] == frame
+        outside[start : start + len(frame)] = bytes(len(frame))
+        end = start + len(frame)
+    assert not any(outside), "only zeros between and around the frames"
+    assert len(buffer) >= joined.starts[-1] - 2 + 4 * rsc_fast._WORDS
+    if len(frames) > 1:
+        assert joined.stride == joined.starts[1] - joined.starts[0]
+
+
 def test_flow_grouping_is_exact_even_when_hashes_collide() -> None:
     """Flows told apart by more than two key words (IPv6 addresses) are grouped by a hash;
     with every hash equal (a forced collision) the grouping falls back to the key bytes and
