@@ -21,6 +21,11 @@ from ndis_offload.engine import rsc_batch, rsc_fast
 from ndis_offload.engine.rsc import CoalescedFrame, RscCoalescer, _scalar_seg
 from ndis_offload.engine.rsc_fast import FIELDS, scan
 from ndis_offload.engine.transmit import segment_tcp
+from ndis_offload.packet.checksum import (
+    internet_checksum,
+    pseudo_header_sum_ipv4,
+    pseudo_header_sum_ipv6,
+)
 
 ETH = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
 
@@ -291,13 +296,14 @@ def test_one_layout_path_equals_the_per_frame_checks(v6: bool, link: str) -> Non
         for i, size in enumerate(sizes):
             tcp = TCP(sport=1000 + i % 2, dport=80, seq=10 * i, ack=1, flags="A")
             frames.append(bytes(l2 / ip / tcp / bytes((i + k) & 0xFF for k in range(size))))
-        buffer, starts, lengths, pattern, _ = rsc_fast._join(frames)
+        buffer, joined = rsc_fast._join(frames)
+        starts, lengths = joined.starts, joined.lengths
         for frame, start, size in zip(frames, starts.tolist(), lengths.tolist(), strict=True):
             assert buffer[start : start + size] == frame and start % 4 == 2
         w4 = np.frombuffer(buffer, dtype="<u4", count=len(buffer) // 4)
         shape = rsc_fast._shape_of_frame(frames[0])
         assert shape is not None
-        fast = rsc_fast._scan_layout(shape, frames, w4, starts, lengths, pattern)
+        fast = rsc_fast._scan_layout(shape, frames, w4, joined)
         assert fast is not None, "the one-layout path takes the batch"
         each = rsc_fast._scan_shape(shape, None, w4, starts, lengths)
         assert fast[0].tolist() == each[0].tolist()
@@ -305,12 +311,66 @@ def test_one_layout_path_equals_the_per_frame_checks(v6: bool, link: str) -> Non
         bad = bytearray(frames[3])
         bad[-1] ^= 0x10
         frames[3] = bytes(bad)
-        buffer, starts, lengths, pattern, _ = rsc_fast._join(frames)
+        buffer, joined = rsc_fast._join(frames)
         w4 = np.frombuffer(buffer, dtype="<u4", count=len(buffer) // 4)
-        assert rsc_fast._scan_layout(shape, frames, w4, starts, lengths, pattern) is None
+        assert rsc_fast._scan_layout(shape, frames, w4, joined) is None
         result = scan(frames)
         assert 3 not in result.table[FIELDS.index("index")].tolist()
         assert len(result.table[0]) == len(frames) - 1
+
+
+@pytest.mark.parametrize("v6", [False, True], ids=["v4", "v6"])
+@pytest.mark.parametrize(("link", "at"), [("plain", 12), ("vlan", 16), ("vlan", 12)])
+def test_a_frame_of_another_ethertype_leaves_the_one_layout_path(
+    v6: bool, link: str, at: int
+) -> None:
+    """A frame among a bulk batch whose EtherType (or VLAN TPID) is not the first frame's,
+    all else equal, is not a segment of the first frame's layout: the scan leaves it to the
+    per-frame path, and ``push_batch`` equals ``push``."""
+    l2: Packet = ETH / Dot1Q(vlan=3) if link == "vlan" else ETH
+    ip: Packet = IPv6(src="2001:db8::1", dst="2001:db8::2") if v6 else IP(
+        src="192.0.2.1", dst="198.51.100.7", flags="DF"
+    )  # fmt: skip
+    frames = []
+    for i in range(8):
+        tcp = TCP(sport=1000, dport=80, seq=1000 * i, ack=1, flags="A")
+        frames.append(bytes(l2 / ip / tcp / bytes(range(i, i + 1000 % 256))))
+    other = bytearray(frames[5])
+    other[at : at + 2] = b"\x88\xb5"  # a local experimental EtherType
+    frames[5] = bytes(other)
+    assert 5 not in scan(frames).table[FIELDS.index("index")].tolist()
+    compare(frames, [0, len(frames)], timeout=1e9)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.integers(1, 3000), min_size=1, max_size=70),
+    st.sampled_from(["as drawn", "one length", "one length but the last", "one pad"]),
+)
+def test_join_places_every_frame_at_2_mod_4_between_zeros(lengths: list[int], kind: str) -> None:
+    """Frames joined by ``_join`` (with their common pad as separator, or piece by piece)
+    start at ``2 (mod 4)``, in order, with only zero bytes around them and enough after the
+    last one for every header word the scan reads."""
+    if kind == "one length":
+        lengths = [lengths[0]] * len(lengths)
+    elif kind == "one length but the last":
+        lengths = [lengths[0]] * (len(lengths) - 1) + lengths[-1:]
+    elif kind == "one pad":
+        lengths = [size - (size & 3) + (lengths[0] & 3) + 4 for size in lengths]
+    frames = [bytes((i + k) % 255 + 1 for k in range(size)) for i, size in enumerate(lengths)]
+    buffer, joined = rsc_fast._join(frames)
+    assert joined.lengths.tolist() == lengths
+    outside = bytearray(buffer)
+    end = 0
+    for frame, start in zip(frames, joined.starts.tolist(), strict=True):
+        assert start % 4 == 2 and start >= end + 2
+        assert buffer[start : start + len(frame)] == frame
+        outside[start : start + len(frame)] = bytes(len(frame))
+        end = start + len(frame)
+    assert not any(outside), "only zeros between and around the frames"
+    assert len(buffer) >= joined.starts[-1] - 2 + 4 * rsc_fast._WORDS
+    if len(frames) > 1:
+        assert joined.stride == joined.starts[1] - joined.starts[0]
 
 
 def test_flow_grouping_is_exact_even_when_hashes_collide() -> None:
@@ -322,7 +382,8 @@ def test_flow_grouping_is_exact_even_when_hashes_collide() -> None:
         src = f"2001:db8:{i % 3}::{i % 4 + 1}"
         tcp = TCP(sport=1000 + i % 2, dport=80, seq=7 * i, ack=1, flags="A")
         frames.append(bytes(ETH / IPv6(src=src, dst="2001:db8::99") / tcp / b"abcdefgh"))
-    buffer, starts, lengths, _, _ = rsc_fast._join(frames)
+    buffer, joined = rsc_fast._join(frames)
+    starts = joined.starts
     w4 = np.frombuffer(buffer, dtype="<u4", count=len(buffer) // 4)
     shape = rsc_fast._shape_of_frame(frames[0])
     assert shape is not None
@@ -463,12 +524,80 @@ def test_one_stride_batch_equals_the_per_frame_checks(
         frame = frames[which % count]
         frame[at % len(frame)] ^= flip
     joined = [bytes(f) for f in frames]
-    buffer, starts, lengths, pattern, _ = rsc_fast._join(joined)
-    assert pattern[0] < 0, "one length but the last: one stride"
+    buffer, joining = rsc_fast._join(joined)
+    assert joining.pattern[0] < 0, "one length but the last: one stride"
     w4 = np.frombuffer(buffer, dtype="<u4", count=len(buffer) // 4)
-    fast = rsc_fast._scan_layout(shape, joined, w4, starts, lengths, pattern)
-    each = rsc_fast._scan_shape(shape, None, w4, starts, lengths)
+    fast = rsc_fast._scan_layout(shape, joined, w4, joining)
+    each = rsc_fast._scan_shape(shape, None, w4, joining.starts, joining.lengths)
     if damage is None:
+        assert fast is not None
+    if fast is not None:
+        assert fast[0].tolist() == each[0].tolist()
+        assert fast[1:] == each[1:]
+
+
+def _fix_checksums(frame: bytearray, l3: int, v6: bool) -> None:
+    """Recompute the IPv4 header (20 bytes) and TCP checksums of ``frame`` over its bytes as
+    they are, so that a header changed on purpose still passes the checksum checks."""
+    l4 = l3 + (40 if v6 else 20)
+    if v6:
+        src, dst = bytes(frame[l3 + 8 : l3 + 24]), bytes(frame[l3 + 24 : l4])
+        pseudo = pseudo_header_sum_ipv6(src, dst, 6, len(frame) - l4)
+    else:
+        frame[l3 + 10 : l3 + 12] = b"\0\0"
+        frame[l3 + 10 : l3 + 12] = internet_checksum(frame[l3:l4]).to_bytes(2, "big")
+        src, dst = bytes(frame[l3 + 12 : l3 + 16]), bytes(frame[l3 + 16 : l4])
+        pseudo = pseudo_header_sum_ipv4(src, dst, 6, len(frame) - l4)
+    frame[l4 + 16 : l4 + 18] = b"\0\0"
+    frame[l4 + 16 : l4 + 18] = internet_checksum(frame[l4:], pseudo).to_bytes(2, "big")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.booleans(),
+    st.booleans(),
+    st.booleans(),
+    st.integers(2, 10),
+    st.integers(1, 600),
+    st.integers(1, 600),
+    st.lists(st.tuples(st.integers(0, 9), st.integers(0, 99), st.integers(1, 255)), max_size=3),
+)
+def test_one_layout_path_with_changed_headers_equals_the_per_frame_checks(
+    v6: bool,
+    ts: bool,
+    vlan: bool,
+    count: int,
+    size: int,
+    last: int,
+    changes: list[tuple[int, int, int]],
+) -> None:
+    """Header bytes of any frames changed and their checksums made right again: the
+    one-layout path either declines the batch or gives what checking every frame on its own
+    gives (every header bit it takes from the first frame is compared)."""
+    l2: Packet = ETH / Dot1Q(vlan=5) if vlan else ETH
+    ip: Packet = IPv6(src="2001:db8::1", dst="2001:db8::2") if v6 else IP(
+        src="192.0.2.1", dst="198.51.100.7", flags="DF"
+    )  # fmt: skip
+    opts = [("NOP", None), ("NOP", None), ("Timestamp", (5, 9))] if ts else []
+    frames = []
+    for i in range(count):
+        tcp = TCP(sport=1000 + i % 3, dport=80, seq=10 * i, ack=1, flags="A", options=opts)
+        length = last if i == count - 1 else size
+        frames.append(
+            bytearray(bytes(l2 / ip / tcp / bytes((i + k) & 0xFF for k in range(length))))
+        )
+    shape = rsc_fast._shape_of_frame(bytes(frames[0]))  # the layout, before any change
+    assert shape is not None
+    for which, at, flip in changes:
+        frame = frames[which % count]
+        frame[at % len(frame)] ^= flip
+        _fix_checksums(frame, shape.l3, v6)
+    joined = [bytes(f) for f in frames]
+    buffer, joining = rsc_fast._join(joined)
+    w4 = np.frombuffer(buffer, dtype="<u4", count=len(buffer) // 4)
+    fast = rsc_fast._scan_layout(shape, joined, w4, joining)
+    each = rsc_fast._scan_shape(shape, None, w4, joining.starts, joining.lengths)
+    if not changes:
         assert fast is not None
     if fast is not None:
         assert fast[0].tolist() == each[0].tolist()

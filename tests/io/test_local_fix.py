@@ -57,8 +57,8 @@ def frames(count: int = 1200) -> list[bytes]:
     return out
 
 
-def pcap(path: Path, data: list[bytes]) -> Path:
-    out = bytearray(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+def pcap(path: Path, data: list[bytes], linktype: int = 1) -> Path:
+    out = bytearray(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, linktype))
     for i, f in enumerate(data):
         out += struct.pack("<IIII", 1_700_000_000 + i // 100, i % 1_000_000, len(f), len(f)) + f
     path.write_bytes(bytes(out))
@@ -127,11 +127,28 @@ def test_pieces_write_what_one_pass_writes(
     serial = pcap_jobs.fix(src, tmp_path / "serial", everything=everything)
     done = in_pieces(src, tmp_path / "pieces", everything=everything)
     assert (tmp_path / "pieces").read_bytes() == (tmp_path / "serial").read_bytes()
-    assert (done.frames, done.changed, done.bytes) == (
-        serial.frames_out, serial.changed, serial.total_bytes)  # fmt: skip
+    assert (done.frames_out, done.changed, done.total_bytes, done.slow_frames) == (
+        serial.frames_out, serial.changed, serial.total_bytes, serial.slow_frames)  # fmt: skip
+    assert done.unsupported == serial.unsupported
     assert serial.changed > 400
     assert not leftovers(tmp_path)
     assert len(forks) == 2  # three pieces: this process and two children
+    assert_reaped(forks)
+
+
+def test_pieces_count_unsupported_link_types_like_one_pass(
+    tmp_path: Path, forks: list[int]
+) -> None:
+    """The children's counters cross a pipe as JSON (link types become string keys there):
+    the frames of a link type the checks cannot decode are counted per integer link type,
+    as one pass counts them, and written as they are."""
+    src = pcap(tmp_path / "in.pcap", frames(), linktype=147)  # LINKTYPE_USER0
+    serial = pcap_jobs.fix(src, tmp_path / "serial", everything=True)
+    done = in_pieces(src, tmp_path / "pieces")
+    assert (tmp_path / "pieces").read_bytes() == (tmp_path / "serial").read_bytes()
+    assert done.unsupported == serial.unsupported == {147: 1200}
+    assert done.frames_out == serial.frames_out == 1200
+    assert len(forks) == 2
     assert_reaped(forks)
 
 

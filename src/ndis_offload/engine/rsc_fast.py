@@ -48,7 +48,7 @@ from ndis_offload.packet.proto import ETH_HEADER_LEN, TCP_ACK, TCP_PSH, Frame
 
 IntArray = npt.NDArray[np.int64]
 
-_MOD = 0xFFFF
+_MOD = np.int64(0xFFFF)
 _WORDS = 24
 """32-bit words read at most per frame: frame bytes -2 .. 94 (VLAN + IPv6 + TCP timestamps)."""
 _ARANGE = np.arange(4096, dtype=np.int64)
@@ -80,8 +80,10 @@ segment (``rsc_rules.UNIT_FIELDS``; ``nxt`` is ``SEG.SEQ + SEG.LEN``)."""
 # CWR, total length; IPv6: word 0, -, data offset, ECE / CWR, payload length); 17 the
 # EtherType and one row per VLAN tag (its TPID); then (from ``_Shape.key_row``) the flow-key
 # words. In a batch of one layout rows 7 .. key_row - 1 are equal in every frame under
-# ``_Shape.umask``.
+# ``_Shape.umask``; its path gathers all rows but 12-16 (``_Shape.lay_cols``: they repeat
+# words of rows 7-11 with fewer bits).
 _G_TEMPLATE, _G_FIELDS, _G_DOFF, _G_L2 = 7, 12, 14, 17
+_LAY_SKIP = _G_L2 - _G_FIELDS
 _LIN = ("match", "size", "plen", "pend", "pseudo")
 """Rows of ``lin @ g[12:17] + const``: the linear functions of the fields."""
 
@@ -96,17 +98,15 @@ class _Shape:
     v4: bool
     key_row: int
     cols: IntArray
+    lay_cols: IntArray
+    """``cols`` but rows 12-16: the rows of ``g`` in the one-layout path."""
     shift: IntArray
     mask: IntArray
     tmask: IntArray
     tvalue: IntArray
-    umask: IntArray
-    """Per template: the bits of rows 7-18 every frame of one layout shares; ``umask[2 +
-    ts]`` adds the IP length field (frames of one length share it too)."""
-    kmask: IntArray
-    """``umask[ts]`` followed by whole flow-key words: rows 7 to the end."""
-    kmask_len: IntArray
-    """``kmask`` with the IP length field (``umask[2 + ts]``)."""
+    umask: tuple[tuple[int, ...], tuple[int, ...]]
+    """Per template: the bits of rows 7-11 and 17 to ``key_row - 1`` every frame of one
+    layout shares, the IP length field included (it differs as the frame lengths do)."""
     len_row: int
     """The row of ``g[7:]`` holding the IP length field (IPv4 total length: the low 16 bits
     of row 0; IPv6 payload length: the high 16 bits of row 1)."""
@@ -163,15 +163,17 @@ def _shape(l3: int, v4: bool) -> _Shape:
     pairs = np.array(templates, dtype=np.int64)[:, :, :, None]
     # Shared by a batch of one layout: IPv4 version to TOS, flags / fragment, protocol; IPv6
     # word 0 and next header; the option word (timestamps); the data offset and the flags
-    # but PSH; the fields but the length; the EtherType and TPID.
+    # but PSH; the EtherType and TPID.
     shared_ip = [0xFFFF0000, 0xFFFF, 0x00FF0000] if v4 else [M32, 0x0000FF00, M32]
     tcp_shared = (0xFF00 | (0xFF & ~TCP_PSH)) << 16
     raw_fields = [m << sh for _, sh, m in fields[:4]]  # the raw bits of the fields, not the length
-    umask = [
-        [*shared_ip, option, tcp_shared, *raw_fields, 0, *[0xFFFF] * len(l2)] for option in (0, M32)
-    ]
     length_bits = [0xFFFF, 0] if v4 else [0, 0xFFFF0000]
-    umask += [[row[0] | length_bits[0], row[1] | length_bits[1], *row[2:]] for row in umask]
+    shared_ip = [m | bits for m, bits in zip(shared_ip, [*length_bits, 0], strict=True)]
+    umask = tuple((*shared_ip, option, tcp_shared, *[0xFFFF] * len(l2)) for option in (0, M32))
+    for (word, _, _), raw in zip(fields[:4], raw_fields, strict=True):
+        # Rows 12-15 (not gathered in the one-layout path) repeat shared bits of rows 7-11.
+        rows_7_11 = zip(whole, umask[0][:5], strict=True)
+        assert any(w == word and raw & ~m == 0 for (w, _, _), m in rows_7_11)
     # match = IP bits << 24 | TSval offset (24, or NO_TS_OFFSET without: 0x3F - 13 *
     # (doff - 5)) << 16 | TCP header length << 8 | ECE / CWR (rsc_rules.match_word)
     ts_bits = [(1 << 10) - (13 << 16), 1, 0]
@@ -190,13 +192,11 @@ def _shape(l3: int, v4: bool) -> _Shape:
     code = len(_CODES)
     _CODES.append((l3, v4))
     return _Shape(
-        code, l3, l4, v4, _G_L2 + len(l2), spec[:, :1].copy(), spec[:, 1:2].copy(),
+        code, l3, l4, v4, _G_L2 + len(l2), spec[:, :1].copy(),
+        np.delete(spec[:, :1], np.s_[_G_FIELDS:_G_L2], 0), spec[:, 1:2].copy(),
         spec[:, 2:].copy(),
         pairs[:, :, 0].copy(), pairs[:, :, 1].copy(),
-        np.array(umask, dtype=np.int64)[:, :, None],
-        np.array([row + [M32] * len(keyw) for row in umask[:2]], dtype=np.int64)[:, :, None],
-        np.array([row + [M32] * len(keyw) for row in umask[2:]], dtype=np.int64)[:, :, None],
-        0 if v4 else 1,
+        (umask[0], umask[1]), 0 if v4 else 1,
         (tuple(m for m, _ in templates[0]), tuple(m for m, _ in templates[1])),
         (tuple(v for _, v in templates[0]), tuple(v for _, v in templates[1])),
         np.array(lin, dtype=np.int64),
@@ -216,6 +216,7 @@ def shape_of(code: int) -> tuple[int, int, bool]:
     return l3, l3 + (20 if v4 else 40), v4
 
 
+_U32, _BE32 = np.dtype("<u4"), np.dtype(">u4")
 _HIGHMASK = np.array([0, 0xFFFFFF00, 0xFFFF0000, 0xFF000000], dtype=np.uint32)
 """``_HIGHMASK[end & 3]``: the bytes of the word at ``end & ~3`` from ``end`` on."""
 _EMPTY = np.empty((len(FIELDS), 0), dtype=np.int64)
@@ -407,52 +408,91 @@ class _Layout:
     idx: IntArray
     bounds: IntArray
     pseudo: IntArray
+    """Per check (IPv4 header, TCP) and frame: the checked sum's constant term."""
     table: IntArray
-    datagram: IntArray
-    """Each frame's IPv4 total length / IPv6 payload length."""
-    expect: IntArray
-    """``datagram`` where the length field sits in its row (``_Shape.len_row``)."""
+    datagram: int
+    """The first frame's IPv4 total length / IPv6 payload length."""
     shortest: int
+    """The shortest frame's length, 0 when a datagram is too long for its length field."""
+    pairs: IntArray
+    """``reduceat`` bounds over the XOR of neighbouring columns of the flattened rows 7..
+    of ``g``: even results are the rows (columns 0..n-2), odd ones a row's last column
+    against the next row's first (ignored)."""
+    corr: IntArray | None
+    """How each frame's length field differs (XOR) from the previous frame's, placed as
+    the XOR of neighbouring columns (``pairs``); None when it does not."""
+    shift: IntArray
+    mask: IntArray
+    """``_Shape.shift`` / ``mask`` of ``g``'s rows 0-6, one column per frame."""
+    tables: dict[tuple[int, int, int], IntArray]
+    """``table`` with the ``match`` row filled (read-only), by the first frame's words the
+    match is made of (IP word 0, the low half of IP word 1, TCP data offset and flags)."""
 
 
-_LAYOUTS: dict[tuple[int, int, tuple[int, ...]], _Layout] = {}
 _LAYOUTS_LIMIT = 64
+_MATCHES_LIMIT = 8
 
 
-def _layout(
-    s: _Shape, ts: int, pattern: tuple[int, ...], starts: IntArray, lengths: IntArray
-) -> _Layout:
-    """The cached constants of frames joined at ``starts`` with ``lengths`` (``pattern``,
-    from :func:`_join`, names them)."""
-    key = (s.code, ts, pattern)
-    entry = _LAYOUTS.get(key)
+def _per_count(s: _Shape, n: int) -> tuple[IntArray, IntArray, IntArray, IntArray]:
+    """(``_Layout.pairs``, ``shift``, ``mask``, a table with the index and shape rows) of
+    ``n`` frames of shape ``s``."""
+    key = (s.code, n)
+    found = _PER_COUNT.get(key)
+    if found is None:
+        if len(_PER_COUNT) >= _LAYOUTS_LIMIT:
+            _PER_COUNT.clear()
+        rows = len(s.lay_cols) - _G_TEMPLATE
+        pairs = np.empty(2 * rows - 1, dtype=np.int64)
+        pairs[0::2] = np.arange(rows) * n
+        pairs[1::2] = pairs[0:-1:2] + n - 1
+        shift = np.repeat(s.shift[:_G_TEMPLATE], n, 1)
+        mask = np.repeat(s.mask[:_G_TEMPLATE], n, 1)
+        blank = np.zeros((len(FIELDS), n), dtype=np.int64)
+        blank[F_INDEX] = np.arange(n)
+        blank[F_SHAPE] = s.code
+        found = _PER_COUNT[key] = (pairs, shift, mask, blank)
+    return found
+
+
+_PER_COUNT: dict[tuple[int, int], tuple[IntArray, IntArray, IntArray, IntArray]] = {}
+
+
+def _layout(s: _Shape, ts: int, joined: _Joining) -> _Layout:
+    """The cached constants of the frames of a pattern (``joined``, from :func:`_join`)."""
+    key = (s.code, ts)
+    entry = joined.layouts.get(key)
     if entry is None:
-        if len(_LAYOUTS) >= _LAYOUTS_LIMIT:
-            _LAYOUTS.clear()
+        starts, lengths = joined.starts, joined.lengths
         n = len(lengths)
         ws = starts >> 2
         bounds = s.parts_ts[ts] + ws[:, None]
         bounds[:, -1] += (lengths + 5) >> 2  # the word after the datagram's last byte
-        table = np.empty((len(FIELDS), n), dtype=np.int64)
-        table[F_INDEX] = np.arange(n)
-        table[F_SHAPE] = s.code
-        table[F_PEND] = starts + lengths
-        table[F_SIZE] = lengths - s.l3
-        table[F_PLEN] = lengths - s.l4 - (32 if ts else 20)
+        pairs, shift, mask, blank = _per_count(s, n)
+        table = blank.copy()
+        np.add(starts, lengths, table[F_PEND])
+        size_plen = table[F_SIZE : F_PLEN + 1]  # (F_PLEN is F_SIZE + 1)
+        np.subtract(lengths, [[s.l3], [s.l4 + (32 if ts else 20)]], size_plen)
         # TCP length and protocol, as big-endian words summed little-endian (x256).
-        pseudo = (lengths - s.l4 + 6) * 256
-        datagram = lengths - (s.l3 if s.v4 else s.l3 + 40)
-        expect = datagram if s.v4 else datagram << 16
-        entry = _LAYOUTS[key] = _Layout(
-            ws, s.cols + ws, bounds.ravel(), pseudo, table, datagram, expect, int(lengths.min())
-        )
+        pseudo = np.zeros((2, n), dtype=np.int64)
+        np.multiply(lengths - (s.l4 - 6), 256, pseudo[1])
+        datagram = table[F_SIZE] if s.v4 else table[F_SIZE] - 40
+        steps = datagram[1:] ^ datagram[:-1]
+        corr = None
+        if steps.any():
+            corr = np.zeros((len(s.lay_cols) - _G_TEMPLATE, n), dtype=np.int64)
+            corr[s.len_row, 1:] = steps << (0 if s.v4 else 16)
+            corr = corr.ravel()[1:]
+        shortest = int(lengths.min()) if datagram.max() <= 0xFFFF and n > 1 else 0
+        entry = joined.layouts[key] = _Layout(
+            ws, s.lay_cols + ws, bounds.ravel(), pseudo, table, int(datagram[0]), shortest, pairs,
+            corr, shift, mask, {},
+        )  # fmt: skip
     return entry
 
 
 def _scan_layout(
-    s: _Shape, frames: Sequence[Frame], w4: npt.NDArray[np.uint32], starts: IntArray,
-    lengths: IntArray, pattern: tuple[int, ...],
-) -> tuple[IntArray, list[int], list[bytes]] | None:  # fmt: skip
+    s: _Shape, frames: Sequence[Frame], w4: npt.NDArray[np.uint32], joined: _Joining
+) -> tuple[IntArray, list[int], list[bytes]] | None:
     """(table, heads, keys) of a batch whose frames all have the first frame's layout (a bulk
     transfer), or None when they do not: the first frame is checked against the templates
     and every other one against it (``_Shape.umask``, lengths that fill the frame), then
@@ -465,66 +505,117 @@ def _scan_layout(
         return None
     ts = 1 if offset == 8 else 0
     tcp_end = s.l4 + (32 if ts else 20)
-    u = _layout(s, ts, pattern, starts, lengths)
-    if u.shortest <= tcp_end:  # every frame holds a payload
+    u = _layout(s, ts, joined)
+    if u.shortest <= tcp_end:  # every frame holds a payload (and fits its length field; n > 1)
         return None
-    g = w4.take(u.idx).view(">u4").astype(np.int64)
+    g = w4.take(u.idx).view(_BE32).astype(np.int64)
     # The first frame passes the template; every frame equals it under the shared bits
     # (template rows; the flow-key rows may vary: which do is the flow grouping's sort key),
     # and its IPv4 total length / IPv6 payload length ends the datagram where the frame
-    # ends (the length field less the expected length is the first frame's, 0).
+    # ends (the first frame's is checked; the others differ from it as their lengths do):
+    # every frame equals the one before it.
     words = g[_G_TEMPLATE:_G_FIELDS, 0].tolist()
     if tuple(map(and_, words, s.tmasks[ts])) != s.tvalues[ts]:
         return None
-    if (words[0] & 0xFFFF if s.v4 else words[1] >> 16) != u.datagram[0]:
+    if (words[0] & 0xFFFF if s.v4 else words[1] >> 16) != u.datagram:
         return None
-    masked = g[_G_TEMPLATE:] & s.kmask_len[ts]
-    masked[s.len_row] -= u.expect
-    differs = masked != masked[:, :1]
+    rows = g[_G_TEMPLATE:].ravel()
+    differs = rows[1:] ^ rows[:-1]
+    if u.corr is not None:  # the length field differs as the frame lengths do
+        differs ^= u.corr
+    bits = np.bitwise_or.reduceat(differs, u.pairs).tolist()[::2]  # the bits that vary, per row
+    if any(map(and_, bits, s.umask[ts])):
+        return None
+    keyed = bits[s.key_row - _LAY_SKIP - _G_TEMPLATE :]
     varies: list[bool] | None = None  # None: no row varies (one flow)
-    if np.count_nonzero(differs):
-        varies = np.logical_or.reduce(differs, axis=1).tolist()
-        if True in varies[: s.key_row - _G_TEMPLATE]:
-            return None
+    if any(keyed):
+        varies = [bool(b) for b in keyed]
     sums = np.add.reduceat(w4.astype(np.int64), u.bounds).reshape(len(frames), len(s.parts)).T
     check = s.chk @ sums
-    check[1] += u.pseudo
-    check %= _MOD
+    check += u.pseudo
+    np.remainder(check, _MOD, check)
     if np.count_nonzero(check):
         return None
-    ip_bits = ip_match(s.v4, words[0], words[1] & 0xFFFF)
-    match = match_word(ip_bits, 24 if ts else -1, tcp_end - s.l4, words[4] >> 16)
-    table = u.table.copy()
+    made_of = (words[0], words[1] & 0xFFFF, words[4] >> 16)
+    base = u.tables.get(made_of)
+    if base is None:
+        ip_bits = ip_match(s.v4, words[0], words[1] & 0xFFFF)
+        match = match_word(ip_bits, 24 if ts else -1, tcp_end - s.l4, words[4] >> 16)
+        if len(u.tables) >= _MATCHES_LIMIT:
+            u.tables.clear()
+        base = u.tables[made_of] = u.table.copy()
+        base[F_MATCH] = match
+        base.flags.writeable = False
+    table = base.copy()
     fields = table[F_NXT : F_TTL + 1]
-    np.right_shift(g[:_G_TEMPLATE], s.shift[:_G_TEMPLATE], out=fields)
-    fields &= s.mask[:_G_TEMPLATE]
-    nxt = table[F_NXT]
-    nxt += table[F_PLEN]
-    nxt &= M32
+    np.right_shift(g[:_G_TEMPLATE], u.shift, fields)
+    fields[0] += base[F_PLEN]  # NXT = SEQ + LEN (mod 2**32: the mask)
+    fields &= u.mask
     if not ts:
         table[F_TSVAL : F_TSECR + 1] = -1
-    table[F_MATCH] = match
     table[F_PSUM] = sums[-2]
     if varies is None:  # one flow, in arrival order
         key = bytes(first[: s.l3]) + bytes(first[s.l3 + (12 if s.v4 else 8) : s.l4 + 4])
         return table, [0, len(frames)], [key]  # (the key words of ``_Shape.keyw``)
-    order, heads, keys = _group(g[s.key_row :], u.ws, w4, s, varies[s.key_row - _G_TEMPLATE :])
+    order, heads, keys = _group(g[s.key_row - _LAY_SKIP :], u.ws, w4, s, varies)
     if order is not None:
         table = table.take(order, 1)
     return table, heads, keys
 
 
-_PATTERNS: dict[tuple[int, ...], tuple[IntArray, IntArray, list[Frame], int]] = {}
-"""(frame starts, lengths, the joining pieces but the frames, odd) of joined batches by
-pattern (:func:`_join`): read-only."""
+@dataclass(frozen=True, slots=True)
+class _Joining:
+    """How the frames of one pattern (:func:`_join`) are joined, where they land, and the
+    constants of their header layouts (:func:`_layout`)."""
+
+    pattern: tuple[int, ...]
+    starts: IntArray
+    lengths: IntArray
+    odd: int
+    sep: bytes | None
+    """The pad after every frame when all are equal (the frames are joined with it as the
+    separator, after ``head``), else None."""
+    head: bytes
+    pieces: list[Frame]
+    """The joining pieces but the frames (one pad per frame), when ``sep`` is None."""
+    stride: int
+    """``starts[1] - starts[0]`` (0 for one frame)."""
+    layouts: dict[tuple[int, int], _Layout]
+    """By (shape code, timestamps)."""
 
 
-def _join(frames: Sequence[Frame]) -> tuple[bytes, IntArray, IntArray, tuple[int, ...], int]:
-    """(buffer, frame starts, frame lengths, pattern, odd): the frames joined at ``2 (mod
-    4)``; the pattern names the lengths (``(-count, first, last)`` when all but the last
-    have the first one's length, else the lengths), and keys the cached arrays of the
-    batch's layout, so a stream of batches of recurring lengths reuses them; ``odd`` is 1
-    when some frame length is odd."""
+_PATTERNS: dict[tuple[int, ...], _Joining] = {}
+"""How batches are joined, by pattern (:func:`_join`): read-only."""
+
+
+def _joining(pattern: tuple[int, ...], lengths_list: list[int]) -> _Joining:
+    """The starts, lengths and pieces of frames of ``lengths_list`` joined at ``2 (mod 4)``."""
+    pads = {size & 3 for size in lengths_list}
+    sep = _PADS[pads.pop()] if len(pads) == 1 else None
+    offset = 6 if sep is not None and len(sep) != 2 else 2  # where the first frame starts
+    head = bytes(offset - len(sep)) if sep is not None else b""
+    pieces: list[Frame] = []
+    if sep is None:
+        pieces = [b"\0\0"] * (2 * len(lengths_list) + 2)
+        pieces[2:-1:2] = [_PADS[size & 3] for size in lengths_list]
+        pieces[-1] = _TAIL
+    lengths = np.array(lengths_list, dtype=np.int64)
+    starts = np.empty(len(lengths), dtype=np.int64)
+    starts[0] = 0
+    np.cumsum(((lengths[:-1] + 5) >> 2) << 2, out=starts[1:])
+    starts += offset
+    starts.flags.writeable = lengths.flags.writeable = False
+    odd = int(np.bitwise_or.reduce(lengths)) & 1
+    stride = int(starts[1] - starts[0]) if len(starts) > 1 else 0
+    return _Joining(pattern, starts, lengths, odd, sep, head, pieces, stride, {})
+
+
+def _join(frames: Sequence[Frame]) -> tuple[bytes, _Joining]:
+    """(buffer, joining): the frames joined at ``2 (mod 4)``, each followed by the zeros
+    that make the next start there (``_PADS``); the pattern names the lengths (``(-count,
+    first, last)`` when all but the last have the first one's length, else the lengths),
+    and keys the joining (:class:`_Joining`: where the frames start, the cached arrays of
+    the batch's layouts), so a stream of batches of recurring lengths reuses them."""
     lengths_list = list(map(len, frames))
     first = lengths_list[0]
     count = len(lengths_list)
@@ -539,20 +630,14 @@ def _join(frames: Sequence[Frame]) -> tuple[bytes, IntArray, IntArray, tuple[int
     if entry is None:
         if len(_PATTERNS) >= _LAYOUTS_LIMIT:
             _PATTERNS.clear()
-        pieces: list[Frame] = [b"\0\0"] * (2 * count + 2)
-        pieces[2:-1:2] = [_PADS[size & 3] for size in lengths_list]
-        pieces[-1] = _TAIL
-        lengths = np.array(lengths_list, dtype=np.int64)
-        starts = np.empty(count, dtype=np.int64)
-        starts[0] = 0
-        np.cumsum(((lengths[:-1] + 5) >> 2) << 2, out=starts[1:])
-        starts += 2
-        starts.flags.writeable = lengths.flags.writeable = False
-        odd = int(np.bitwise_or.reduce(lengths)) & 1
-        entry = _PATTERNS[pattern] = (starts, lengths, pieces, odd)
-    parts = entry[2].copy()
-    parts[1:-1:2] = frames
-    return b"".join(parts), entry[0], entry[1], pattern, entry[3]
+        entry = _PATTERNS[pattern] = _joining(pattern, lengths_list)
+    if entry.sep is not None:
+        buffer = entry.sep.join([entry.head, *frames, _TAIL])
+    else:
+        parts = entry.pieces.copy()
+        parts[1:-1:2] = frames
+        buffer = b"".join(parts)
+    return buffer, entry
 
 
 def _type_fields(frame: Frame, s: _Shape) -> bytes:
@@ -601,19 +686,21 @@ def scan(frames: Sequence[Frame]) -> FastSegments:
     """
     if not frames:
         return FastSegments(b"", _EMPTY, [0], [])
-    buffer, starts, lengths, pattern, odd = _join(frames)
-    w4 = np.frombuffer(buffer, dtype="<u4", count=len(buffer) // 4)
+    buffer, joined = _join(frames)
+    starts, lengths = joined.starts, joined.lengths
+    w4 = np.frombuffer(buffer, _U32, len(buffer) >> 2)
     shape = _shape_of_frame(frames[0])
     if shape is not None and len(frames) > 1:
-        found = _scan_layout(shape, frames, w4, starts, lengths, pattern)
+        found = _scan_layout(shape, frames, w4, joined)
         if found is not None:
             # Every frame is a segment of one header layout: (header lengths are even)
-            # payload parities are those of the frame lengths.
-            if pattern[0] >= 0:
-                return FastSegments(buffer, *found, True, -1 if len(found[1]) == 2 else 0, odd)
-            # One length but perhaps the last: one flow keeps the frames' order.
-            stride = int(starts[1] - starts[0]) if len(found[1]) == 2 else 0
-            return FastSegments(buffer, *found, True, stride, odd)
+            # payload parities are those of the frame lengths. With one length but perhaps
+            # the last, one flow keeps the frames' order.
+            if len(found[1]) != 2:
+                stride = 0
+            else:
+                stride = joined.stride if joined.pattern[0] < 0 else -1
+            return FastSegments(buffer, *found, True, stride, joined.odd)
     tables: list[IntArray] = []
     heads: list[int] = [0]
     keys: list[bytes] = []

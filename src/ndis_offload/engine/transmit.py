@@ -10,6 +10,8 @@ advanced by the bytes sent, CWR only on the first segment, FIN/PSH only on the l
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -170,6 +172,25 @@ def _cutter(plan: GsoPlan, cutter: Cutter | None, mss: int) -> Cutter:
     return cutter or cutter_for(plan, shape_for(plan, mss))
 
 
+_Cut = TypeVar("_Cut", Segmentation, SegmentRows)
+
+
+def _segment(
+    frame: Frame, mss: int, proto: int, header_offset: int | None, name: str,
+    cut: Callable[[Cutter, ByteView], _Cut],
+) -> _Cut:  # fmt: skip
+    """The LSO / USO send ``frame`` cut at ``mss`` by ``cut`` (:meth:`Cutter.segments` or
+    :meth:`Cutter.rows`): the next send of a flow by the latest cutter (one ``struct`` read,
+    :func:`~ndis_offload.engine.gso_send.latest_plain`), else by the plan of :func:`_planned`
+    (an MSS <= 0 raises at :func:`_cutter`)."""
+    if type(frame) is bytes and header_offset is None:
+        latest = latest_plain(frame, proto, mss)
+        if latest is not None:
+            return cut(latest, frame)
+    view, plan, cutter = _planned(frame, proto, header_offset, name, mss)
+    return cut(_cutter(plan, cutter, mss), view)
+
+
 def segment_tcp(frame: Frame, mss: int, *, tcp_header_offset: int | None = None) -> Segmentation:
     """TCP large send offload (LSOv1 / LSOv2, IPv4 / IPv6) of one large frame.
 
@@ -177,12 +198,7 @@ def segment_tcp(frame: Frame, mss: int, *, tcp_header_offset: int | None = None)
     length); the TCP checksum field's content is ignored. A zero-length payload yields the
     frame as is with checksums filled; a payload up to ``mss`` yields one segment.
     """
-    if type(frame) is bytes and tcp_header_offset is None:
-        latest = latest_plain(frame, IPPROTO_TCP, mss)  # the next send of a flow
-        if latest is not None:
-            return latest.segments(frame)
-    view, plan, cutter = _planned(frame, IPPROTO_TCP, tcp_header_offset, "LSO", mss)
-    return _cutter(plan, cutter, mss).segments(view)
+    return _segment(frame, mss, IPPROTO_TCP, tcp_header_offset, "LSO", Cutter.segments)
 
 
 def segment_udp(frame: Frame, mss: int, *, udp_header_offset: int | None = None) -> Segmentation:
@@ -190,12 +206,7 @@ def segment_udp(frame: Frame, mss: int, *, udp_header_offset: int | None = None)
 
     Each datagram gets its own UDP length, IP length, IPv4 ID (+1 each) and checksums.
     """
-    if type(frame) is bytes and udp_header_offset is None:
-        latest = latest_plain(frame, IPPROTO_UDP, mss)  # the next datagram of a flow
-        if latest is not None:
-            return latest.segments(frame)
-    view, plan, cutter = _planned(frame, IPPROTO_UDP, udp_header_offset, "USO", mss)
-    return _cutter(plan, cutter, mss).segments(view)
+    return _segment(frame, mss, IPPROTO_UDP, udp_header_offset, "USO", Cutter.segments)
 
 
 def segment_tcp_rows(
@@ -203,24 +214,14 @@ def segment_tcp_rows(
 ) -> SegmentRows:
     """:func:`segment_tcp` without a ``bytes`` object per segment: the segments as rows of
     one new buffer (:class:`~ndis_offload.engine.gso.SegmentRows`), byte for byte the same."""
-    if type(frame) is bytes and tcp_header_offset is None:
-        latest = latest_plain(frame, IPPROTO_TCP, mss)
-        if latest is not None:
-            return latest.rows(frame)
-    view, plan, cutter = _planned(frame, IPPROTO_TCP, tcp_header_offset, "LSO", mss)
-    return _cutter(plan, cutter, mss).rows(view)
+    return _segment(frame, mss, IPPROTO_TCP, tcp_header_offset, "LSO", Cutter.rows)
 
 
 def segment_udp_rows(
     frame: Frame, mss: int, *, udp_header_offset: int | None = None
 ) -> SegmentRows:
     """:func:`segment_udp` as rows of one buffer (see :func:`segment_tcp_rows`)."""
-    if type(frame) is bytes and udp_header_offset is None:
-        latest = latest_plain(frame, IPPROTO_UDP, mss)
-        if latest is not None:
-            return latest.rows(frame)
-    view, plan, cutter = _planned(frame, IPPROTO_UDP, udp_header_offset, "USO", mss)
-    return _cutter(plan, cutter, mss).rows(view)
+    return _segment(frame, mss, IPPROTO_UDP, udp_header_offset, "USO", Cutter.rows)
 
 
 # --- NET_BUFFER_LIST info entry points ---------------------------------------------------

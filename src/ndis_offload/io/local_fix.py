@@ -20,7 +20,7 @@ import json
 import os
 import signal
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ndis_offload.capture.linktype import add_frames_per_linktype
@@ -28,6 +28,7 @@ from ndis_offload.capture.rewrite import fix_chunk
 from ndis_offload.errors import PacketError
 from ndis_offload.io.atomic import atomic_path
 from ndis_offload.io.capture import MAX_RECORD, CaptureReader, open_capture
+from ndis_offload.io.counts import Counts
 from ndis_offload.io.split import Layout, Piece, SplitError, open_piece, plan, write_at
 
 MIN_PIECE = 32 << 20
@@ -39,15 +40,12 @@ class Serial(Exception):
     """This capture is fixed serially; the message says why."""
 
 
-@dataclass(slots=True)
-class PieceDone:
-    """What fixing one piece did."""
+@dataclass(slots=True, kw_only=True)
+class PieceDone(Counts):
+    """What fixing pieces did: the job's counters (``frames_out``: the frames read, each
+    written) and the bytes of the pieces."""
 
-    frames: int = 0
-    changed: int = 0
-    bytes: int = 0
-    slow: int = 0
-    unsupported: dict[int, int] = field(default_factory=dict)
+    total_bytes: int = 0
 
 
 def processes() -> int:
@@ -132,16 +130,13 @@ def fix(
                                progress)  # fmt: skip
             while children:
                 done = _collect(*children.pop(0))
-                total.frames += done.frames
-                total.changed += done.changed
-                total.bytes += done.bytes
-                total.slow += done.slow
-                add_frames_per_linktype(total.unsupported, done.unsupported)
-                progress(total.frames, layout.first_record + total.bytes)
+                total.add_counts(done)
+                total.total_bytes += done.total_bytes
+                progress(total.frames_out, layout.first_record + total.total_bytes)
         finally:
             _reap(children)
             gc.unfreeze()
-    total.bytes += layout.first_record
+    total.total_bytes += layout.first_record
     return total
 
 
@@ -156,8 +151,7 @@ def _fork(
         try:
             os.close(read_end)
             done = _fix_piece(src, tmp, layout, piece, chunk_bytes, everything, None)
-            report = json.dumps([done.frames, done.changed, done.bytes, done.slow,
-                                 list(done.unsupported.items())]).encode()  # fmt: skip
+            report = json.dumps(asdict(done)).encode()
             view = memoryview(report)
             while view:
                 view = view[os.write(write_end, view) :]
@@ -182,8 +176,9 @@ def _collect(pid: int, pipe: int) -> PieceDone:
         _, status = os.waitpid(pid, 0)
     if os.waitstatus_to_exitcode(status) != 0 or not parts:
         raise Serial("a piece could not be fixed on its own")
-    frames, changed, nbytes, slow, unsupported = json.loads(b"".join(parts))
-    return PieceDone(frames, changed, nbytes, slow, {int(k): int(v) for k, v in unsupported})
+    fields = json.loads(b"".join(parts))
+    fields["unsupported"] = {int(k): v for k, v in fields["unsupported"].items()}  # (JSON keys)
+    return PieceDone(**fields)
 
 
 def _reap(children: list[tuple[int, int]]) -> None:
@@ -214,15 +209,15 @@ def _fix_piece(
                 patched, count = fix_chunk(chunk.buffer, checks, everything=everything,
                                            in_place=True)  # fmt: skip
                 write_at(fd, splice, layout, piece, chunk.file_offset, patched)
-                done.frames += len(chunk)
+                done.frames_out += len(chunk)
                 done.changed += count
-                done.slow += checks.slow
+                done.slow_frames += checks.slow
                 add_frames_per_linktype(done.unsupported, unsupported_linktypes(chunk.linktypes))
                 if progress is not None:
-                    progress(done.frames, piece.start + reader.bytes_read - len(layout.prefix))
+                    progress(done.frames_out, piece.start + reader.bytes_read - len(layout.prefix))
             if reader.errors or reader.sections > 1 or len(reader.interfaces) > _described(layout):
                 raise Serial("a damaged record, or a new section or interface in a piece")
-            done.bytes = piece.size
+            done.total_bytes = piece.size
     except PacketError as error:
         raise Serial(error.reason) from None
     except OSError as error:  # the serial run reports it, naming the output

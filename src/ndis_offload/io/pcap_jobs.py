@@ -35,6 +35,7 @@ from ndis_offload.io.capture import (
     Packet,
     open_capture,
 )
+from ndis_offload.io.counts import Counts
 
 Progress = Callable[[int, int], None]
 """``progress(frames_done, bytes_done)``."""
@@ -45,27 +46,6 @@ order (``pcap verify --frames`` records, the HTML report's timeline)."""
 
 def _no_progress(frames: int, nbytes: int) -> None:
     del frames, nbytes
-
-
-@dataclass(slots=True, kw_only=True)
-class Counts:
-    """The counters of a job, declared once: kept by :class:`JobResult` and, along a chain of
-    pieces, by :class:`~ndis_offload.io.pieces.Carry`."""
-
-    frames_out: int = 0
-    changed: int = 0
-    """Checksum fields completed (fix), frames cut (segment), frames merged away (coalesce)."""
-    unsupported: dict[int, int] = field(default_factory=dict)
-    """Frames per link type the checks cannot decode (see :func:`unsupported_linktypes`)."""
-    slow_frames: int = 0
-    """Frames the vectorized header walk left to the per-frame one."""
-
-    def add_counts(self, other: Counts) -> None:
-        """Add ``other``'s counters to these."""
-        self.frames_out += other.frames_out
-        self.changed += other.changed
-        self.slow_frames += other.slow_frames
-        add_frames_per_linktype(self.unsupported, other.unsupported)
 
 
 @dataclass(slots=True)
@@ -228,9 +208,8 @@ def fix(src: str | Path, dst: str | Path, opts: Options | None = None, *,
         except local_fix.Serial:
             pass
         else:
-            result.frames_in = result.frames_out = done.frames
-            result.changed, result.total_bytes = done.changed, done.bytes
-            result.slow_frames, result.unsupported = done.slow, done.unsupported
+            result.add_counts(done)
+            result.frames_in, result.total_bytes = done.frames_out, done.total_bytes
             return result
     stream, reader = open_capture(src, keep_going=opts.keep_going, chunk_bytes=opts.chunk_bytes)
     size = _regular_size(src)  # fixing keeps the size (but dropped broken records)

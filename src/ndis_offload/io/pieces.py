@@ -36,8 +36,8 @@ from ndis_offload.capture.report import frame_records
 from ndis_offload.capture.rewrite import fix_chunk
 from ndis_offload.errors import PacketError
 from ndis_offload.io.capture import CaptureReader, CaptureWriter, Chunk, IntArray
+from ndis_offload.io.counts import Counts
 from ndis_offload.io.pcap_jobs import (
-    Counts,
     JobResult,
     check,
     cut_sizes,

@@ -34,6 +34,7 @@ def fold(value: int) -> int:
 
 _LE32 = np.dtype("<u4")
 _REDUCE = np.add.reduce
+_FROMBUFFER = np.frombuffer
 _SMALL = 640
 """Up to this many bytes, one ``int.from_bytes`` and one ``%`` beat a numpy reduction
 (about 0.12 us for 20 bytes and 0.5 us for 256, against 1.3 us and more)."""
@@ -55,7 +56,7 @@ def _le_sum(data: Buffer) -> int:
     if n <= _SMALL:
         value = int.from_bytes(data, "little")
         return value % 0xFFFF or (0xFFFF if value else 0)
-    total = int(_REDUCE(np.frombuffer(data, _LE32, n >> 2), dtype=_U64))
+    total = int(_REDUCE(_FROMBUFFER(data, _LE32, n >> 2), 0, _U64))
     if n & 3:
         total += int.from_bytes(data[n & ~3 : n], "little")
     return total
@@ -71,10 +72,7 @@ def ones_complement_sum(data: Buffer, initial: int = 0) -> int:
     """
     if type(data) is not bytes:
         data = byte_view(data)
-    total = _le_sum(data)
-    if total:
-        total = ((total << 8) - 1) % 0xFFFF + 1
-    total += initial
+    total = (_le_sum(data) << 8) + initial
     return (total - 1) % 0xFFFF + 1 if total else 0
 
 
@@ -82,10 +80,7 @@ def internet_checksum(data: Buffer, initial: int = 0) -> int:
     """The RFC 1071 checksum: the complement of :func:`ones_complement_sum`."""
     if type(data) is not bytes:
         data = byte_view(data)
-    total = _le_sum(data)
-    if total:
-        total = ((total << 8) - 1) % 0xFFFF + 1
-    total += initial
+    total = (_le_sum(data) << 8) + initial
     return 0xFFFE - (total - 1) % 0xFFFF if total else 0xFFFF
 
 
