@@ -381,8 +381,8 @@ def _coalesce(
             ecn = ecn_differs_many(t[F_MATCH])  # exception E8 between segments of a unit
             if flush:
                 ecn &= (t[F_FLAGS, :-1] & TCP_PSH) == 0
-            if nflows > 1:
-                ecn[[h - 1 for h in heads[1:-1]]] = False
+            if nflows > 1:  # (not between one flow's last segment and the next's first)
+                ecn[flow_cols[nflows:-1]] = False
             rsc.exceptions[E8_ECN] += int(np.count_nonzero(ecn))
         if nflows > 1 and np.count_nonzero(starts) == nflows:  # a block per flow
             flow_at = flow_cols
