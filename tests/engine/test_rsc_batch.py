@@ -506,6 +506,21 @@ def test_one_stride_batch_equals_the_per_frame_checks(
     """Frames of one length but the last (a send's tail) share a stride and the cached
     constants; with any one byte of any frame changed (the last one's too), the one-layout
     path either declines the batch or gives what checking every frame on its own gives."""
+    frames = _tail_cut_frames(ETH, v6, ts, count, size, last)
+    shape = rsc_fast._shape_of_frame(bytes(frames[0]))  # the layout, before any damage
+    assert shape is not None
+    if damage is not None:
+        which, at, flip = damage
+        frame = frames[which % count]
+        frame[at % len(frame)] ^= flip
+    _assert_one_layout_path_agrees(shape, frames, must_take=damage is None, one_stride=True)
+
+
+def _tail_cut_frames(
+    l2: Packet, v6: bool, ts: bool, count: int, size: int, last: int
+) -> list[bytearray]:
+    """``count`` TCP frames of three flows with ``size`` payload bytes but the last
+    (``last``), after ``l2``."""
     ip: Packet = IPv6(src="2001:db8::1", dst="2001:db8::2") if v6 else IP(
         src="192.0.2.1", dst="198.51.100.7", flags="DF"
     )  # fmt: skip
@@ -515,21 +530,24 @@ def test_one_stride_batch_equals_the_per_frame_checks(
         tcp = TCP(sport=1000 + i % 3, dport=80, seq=10 * i, ack=1, flags="A", options=opts)
         length = last if i == count - 1 else size
         frames.append(
-            bytearray(bytes(ETH / ip / tcp / bytes((i + k) & 0xFF for k in range(length))))
+            bytearray(bytes(l2 / ip / tcp / bytes((i + k) & 0xFF for k in range(length))))
         )
-    shape = rsc_fast._shape_of_frame(bytes(frames[0]))  # the layout, before any damage
-    assert shape is not None
-    if damage is not None:
-        which, at, flip = damage
-        frame = frames[which % count]
-        frame[at % len(frame)] ^= flip
+    return frames
+
+
+def _assert_one_layout_path_agrees(
+    shape: rsc_fast._Shape, frames: list[bytearray], *, must_take: bool, one_stride: bool
+) -> None:
+    """The one-layout path over ``frames`` (of ``shape``) declines them, or gives what
+    checking every frame on its own gives; it takes them when ``must_take``."""
     joined = [bytes(f) for f in frames]
     buffer, joining = rsc_fast._join(joined)
-    assert joining.pattern[0] < 0, "one length but the last: one stride"
+    if one_stride:
+        assert joining.pattern[0] < 0, "one length but the last: one stride"
     w4 = np.frombuffer(buffer, dtype="<u4", count=len(buffer) // 4)
     fast = rsc_fast._scan_layout(shape, joined, w4, joining)
     each = rsc_fast._scan_shape(shape, None, w4, joining.starts, joining.lengths)
-    if damage is None:
+    if must_take:
         assert fast is not None
     if fast is not None:
         assert fast[0].tolist() == each[0].tolist()
@@ -575,33 +593,14 @@ def test_one_layout_path_with_changed_headers_equals_the_per_frame_checks(
     one-layout path either declines the batch or gives what checking every frame on its own
     gives (every header bit it takes from the first frame is compared)."""
     l2: Packet = ETH / Dot1Q(vlan=5) if vlan else ETH
-    ip: Packet = IPv6(src="2001:db8::1", dst="2001:db8::2") if v6 else IP(
-        src="192.0.2.1", dst="198.51.100.7", flags="DF"
-    )  # fmt: skip
-    opts = [("NOP", None), ("NOP", None), ("Timestamp", (5, 9))] if ts else []
-    frames = []
-    for i in range(count):
-        tcp = TCP(sport=1000 + i % 3, dport=80, seq=10 * i, ack=1, flags="A", options=opts)
-        length = last if i == count - 1 else size
-        frames.append(
-            bytearray(bytes(l2 / ip / tcp / bytes((i + k) & 0xFF for k in range(length))))
-        )
+    frames = _tail_cut_frames(l2, v6, ts, count, size, last)
     shape = rsc_fast._shape_of_frame(bytes(frames[0]))  # the layout, before any change
     assert shape is not None
     for which, at, flip in changes:
         frame = frames[which % count]
         frame[at % len(frame)] ^= flip
         _fix_checksums(frame, shape.l3, v6)
-    joined = [bytes(f) for f in frames]
-    buffer, joining = rsc_fast._join(joined)
-    w4 = np.frombuffer(buffer, dtype="<u4", count=len(buffer) // 4)
-    fast = rsc_fast._scan_layout(shape, joined, w4, joining)
-    each = rsc_fast._scan_shape(shape, None, w4, joining.starts, joining.lengths)
-    if not changes:
-        assert fast is not None
-    if fast is not None:
-        assert fast[0].tolist() == each[0].tolist()
-        assert fast[1:] == each[1:]
+    _assert_one_layout_path_agrees(shape, frames, must_take=not changes, one_stride=False)
 
 
 @st.composite
